@@ -1,0 +1,3 @@
+from services.cli.commandes import main
+
+main()

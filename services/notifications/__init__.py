@@ -1,0 +1,1 @@
+"""The deadline engine: durable timers, alert rules and their delivery (to come)."""

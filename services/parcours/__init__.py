@@ -1,0 +1,1 @@
+"""The write side: the domain model, the application on the event store, the command API."""

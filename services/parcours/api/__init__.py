@@ -1,0 +1,1 @@
+"""The command API of API.md and the write side's reads (read-your-writes)."""

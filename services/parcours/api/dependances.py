@@ -1,0 +1,119 @@
+"""What routes receive through ``Depends``: the application, the caller, the request's terms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from anyio import CapacityLimiter
+from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from services.parcours.api.problemes import InterditError
+from services.parcours.application import Demande, ParcoursApplication, empreinte_de
+from services.runtime.auth import AuthentificationError, Utilisateur, Verificateur
+
+ROLES_ECRITURE = frozenset({"referent", "encadrant"})
+ROLES_LECTURE = ROLES_ECRITURE | {"auditeur"}
+
+
+@dataclass
+class Composants:
+    """The parcours service's composition root, built once in the lifespan."""
+
+    application: ParcoursApplication
+    verificateur: Verificateur
+    limiteur: CapacityLimiter
+
+
+def composants(request: Request) -> Composants:
+    resultat: Composants = request.app.state.parcours
+    return resultat
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def utilisateur(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Utilisateur:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
+    return composants(request).verificateur.verifier(credentials.credentials)
+
+
+def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
+    def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
+        if not u.roles & roles:
+            raise InterditError(f"rôle requis: {', '.join(sorted(roles))}")
+        return u
+    return verifier
+
+
+Ecrivain = Annotated[Utilisateur, Depends(_exiger(ROLES_ECRITURE))]
+Lecteur = Annotated[Utilisateur, Depends(_exiger(ROLES_LECTURE))]
+Comp = Annotated[Composants, Depends(composants)]
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_CLE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _invalide(entete: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("header", entete), "msg": message, "type": "value_error"}])
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The caller and the request's conditions, before the body is known."""
+
+    utilisateur: Utilisateur
+    methode: str
+    chemin: str
+    version_attendue: int | None
+    cle_idempotence: str | None
+    correlation_id: str
+    request_id: str
+
+    def demande(self, commande: BaseModel | None = None) -> Demande:
+        corps = commande.model_dump_json().encode() if commande is not None else b""
+        return Demande(
+            sub=self.utilisateur.sub,
+            departements=self.utilisateur.departements,
+            correlation_id=self.correlation_id,
+            causation_id=self.request_id,
+            version_attendue=self.version_attendue,
+            cle_idempotence=self.cle_idempotence,
+            empreinte=empreinte_de(self.methode, self.chemin, corps),
+        )
+
+
+def conditions(
+    request: Request,
+    u: Ecrivain,
+    if_match: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Conditions:
+    version = None
+    if if_match is not None:
+        trouve = _IF_MATCH.match(if_match)
+        if trouve is None:
+            raise _invalide("If-Match", 'attendu: la version vue, entre guillemets, par exemple "3"')
+        version = int(trouve.group(1))
+    if idempotency_key is not None and not _CLE.match(idempotency_key):
+        raise _invalide("Idempotency-Key", "attendu: 1 à 255 caractères ASCII visibles")
+    return Conditions(
+        utilisateur=u,
+        methode=request.method,
+        chemin=request.url.path,
+        version_attendue=version,
+        cle_idempotence=idempotency_key,
+        correlation_id=request.state.correlation_id,
+        request_id=request.state.request_id,
+    )
+
+
+Cond = Annotated[Conditions, Depends(conditions)]

@@ -1,0 +1,124 @@
+"""Every error as RFC 9457 problem details, with a stable machine ``code``.
+
+Domain errors become problems here, in one place, not in each route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.parcours.domain.errors import (
+    CleIdempotenceReutiliseeError,
+    ConflitDeVersionError,
+    HorsPerimetreError,
+    IntrouvableError,
+    RegleMetierError,
+)
+from services.runtime.auth import AuthentificationError
+
+log = structlog.get_logger(__name__)
+
+TYPE_BASE = "https://parcours-ase.fr/problemes/"
+MEDIA = "application/problem+json"
+
+
+class InterditError(Exception):
+    """The caller's roles do not allow this."""
+
+
+def probleme(
+    statut: int, code: str, titre: str, detail: str, erreurs: list[dict[str, Any]] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    corps: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": titre,
+        "status": statut,
+        "detail": detail,
+        "code": code,
+        "errors": erreurs or [],
+        **extensions,
+    }
+    entetes = {"WWW-Authenticate": "Bearer"} if statut == 401 else None
+    return JSONResponse(corps, status_code=statut, media_type=MEDIA, headers=entetes)
+
+
+def _champ(loc: tuple[Any, ...]) -> str:
+    morceaux = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(morceaux) or "body"
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    erreurs = []
+    for e in exc.errors():
+        entree: dict[str, Any] = {"champ": _champ(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+        attendu = (e.get("ctx") or {}).get("expected")
+        if attendu:
+            entree["attendu"] = str(attendu)
+        erreurs.append(entree)
+    return probleme(422, "validation", "Requête invalide", f"{len(erreurs)} champ(s) invalide(s)", erreurs)
+
+
+async def _regle(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RegleMetierError)
+    return probleme(409, "regle_metier", "Règle métier non respectée", exc.message, regle=exc.regle)
+
+
+async def _conflit(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConflitDeVersionError)
+    return probleme(409, "conflit_de_version", "Conflit de version", str(exc), version_actuelle=exc.actuelle)
+
+
+async def _introuvable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IntrouvableError)
+    return probleme(404, "introuvable", "Introuvable", str(exc))
+
+
+async def _hors_perimetre(_: Request, exc: Exception) -> JSONResponse:
+    return probleme(403, "interdit", "Interdit", str(exc))
+
+
+async def _interdit(_: Request, exc: Exception) -> JSONResponse:
+    return probleme(403, "interdit", "Interdit", str(exc) or "votre rôle ne permet pas cette action")
+
+
+async def _non_authentifie(_: Request, exc: Exception) -> JSONResponse:
+    return probleme(401, "non_authentifie", "Non authentifié", str(exc) or "jeton absent ou invalide")
+
+
+async def _cle_reutilisee(_: Request, exc: Exception) -> JSONResponse:
+    return probleme(422, "validation", "Clé d'idempotence réutilisée", str(exc),
+                    [{"champ": "Idempotency-Key", "message": str(exc), "type": "idempotence"}])
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "introuvable", 401: "non_authentifie", 403: "interdit", 409: "conflit_de_version"}
+    code = codes.get(exc.status_code, "validation")
+    return probleme(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+async def _inattendue(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("erreur_inattendue", chemin=request.url.path, erreur=type(exc).__name__)
+    return probleme(500, "erreur_interne", "Erreur interne", "une erreur inattendue est survenue; elle est journalisée")
+
+
+def installer(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(RegleMetierError, _regle)
+    app.add_exception_handler(ConflitDeVersionError, _conflit)
+    app.add_exception_handler(IntrouvableError, _introuvable)
+    app.add_exception_handler(HorsPerimetreError, _hors_perimetre)
+    app.add_exception_handler(InterditError, _interdit)
+    app.add_exception_handler(AuthentificationError, _non_authentifie)
+    app.add_exception_handler(CleIdempotenceReutiliseeError, _cle_reutilisee)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _inattendue)

@@ -1,0 +1,202 @@
+"""The command API of API.md: request model -> application call -> response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.parcours import commandes as c
+from services.parcours.api.dependances import Comp, Composants, Cond
+from services.parcours.application import Reponse
+from services.parcours.domain.contexte import Contexte
+from services.parcours.domain.parcours import Parcours
+
+routeur = APIRouter(prefix="/v1", tags=["commandes"])
+
+
+class Resultat(BaseModel):
+    id: UUID
+    version: int
+    evenements: list[str]
+    ip_id: UUID | None = None
+    mesure_id: UUID | None = None
+    personne_id: UUID | None = None
+
+
+async def executer(comp: Composants, appel: Callable[[], Reponse]) -> JSONResponse:
+    """Run a synchronous application call off the event loop, bounded by the pool size."""
+    reponse = await to_thread.run_sync(appel, limiter=comp.limiteur)
+    return JSONResponse(reponse.corps, status_code=reponse.statut)
+
+
+async def sur_parcours(
+    comp: Composants,
+    cond: Cond,
+    parcours_id: UUID,
+    cmd: BaseModel | None,
+    action: Callable[[Parcours, Contexte], dict[str, Any] | None],
+) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.commander(parcours_id, demande, action))
+
+
+def _champs(cmd: BaseModel, *sauf: str) -> dict[str, Any]:
+    return {k: v for k, v in cmd if k not in sauf}
+
+
+R: dict[str, Any] = {"response_model": Resultat}
+
+
+# -- lieux d'accueil --------------------------------------------------------------
+
+@routeur.post("/lieux", status_code=201, **R)
+async def referencer_lieu(cmd: c.ReferencerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.referencer_lieu(cmd, demande))
+
+
+@routeur.post("/lieux/{lieu_id}/capacite", **R)
+async def modifier_capacite(lieu_id: UUID, cmd: c.ModifierCapacite, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.modifier_capacite(lieu_id, cmd, demande))
+
+
+@routeur.post("/lieux/{lieu_id}/fermeture", **R)
+async def fermer_lieu(lieu_id: UUID, cmd: c.FermerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.fermer_lieu(lieu_id, cmd, demande))
+
+
+# -- parcours ---------------------------------------------------------------------
+
+@routeur.post("/parcours", status_code=201, **R)
+async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.ouvrir_parcours(cmd, demande))
+
+
+@routeur.post("/parcours/{parcours_id}/informations-preoccupantes", **R)
+async def recevoir_ip(parcours_id: UUID, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: {
+        "ip_id": str(p.recevoir_information_preoccupante(ctx, **_champs(cmd)))})
+
+
+@routeur.post("/parcours/{parcours_id}/evaluations", **R)
+async def conclure_evaluation(parcours_id: UUID, cmd: c.ConclureEvaluation, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.conclure_evaluation(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/mesures", **R)
+async def decider_mesure(parcours_id: UUID, cmd: c.DeciderMesure, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: {
+        "mesure_id": str(p.decider_mesure(ctx, **_champs(cmd)))})
+
+
+@routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/renouvellement", **R)
+async def renouveler_mesure(
+    parcours_id: UUID, mesure_id: UUID, cmd: c.RenouvelerMesure, comp: Comp, cond: Cond
+) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_mesure(
+        ctx, mesure_id=mesure_id, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/levee", **R)
+async def lever_mesure(parcours_id: UUID, mesure_id: UUID, cmd: c.LeverMesure, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.lever_mesure(
+        ctx, mesure_id=mesure_id, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/accueil", **R)
+async def debuter_accueil(parcours_id: UUID, cmd: c.DebuterAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.debuter_accueil(parcours_id, cmd, demande))
+
+
+@routeur.post("/parcours/{parcours_id}/accueil/changement", **R)
+async def changer_lieu(parcours_id: UUID, cmd: c.ChangerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.changer_lieu(parcours_id, cmd, demande))
+
+
+@routeur.post("/parcours/{parcours_id}/accueil/fin", **R)
+async def terminer_accueil(parcours_id: UUID, cmd: c.TerminerAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_accueil(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/fugues", **R)
+async def declarer_fugue(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.declarer_fugue(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/fugues/fin", **R)
+async def terminer_fugue(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_fugue(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/ppe", **R)
+async def etablir_ppe(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.etablir_ppe(ctx, **_champs(cmd)) and None)
+
+
+@routeur.post("/parcours/{parcours_id}/rapports", **R)
+async def produire_rapport(parcours_id: UUID, cmd: c.ProduireRapport, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.produire_rapport(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/entretien-autonomie", **R)
+async def realiser_entretien(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.realiser_entretien_autonomie(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/majorite", **R)
+async def atteindre_majorite(
+    parcours_id: UUID, comp: Comp, cond: Cond, cmd: c.AtteindreMajorite | None = None
+) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.atteindre_majorite(ctx))
+
+
+@routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur", **R)
+async def accorder_apjm(parcours_id: UUID, cmd: c.AccorderAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.accorder_apjm(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/renouvellement", **R)
+async def renouveler_apjm(parcours_id: UUID, cmd: c.RenouvelerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_apjm(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/fin", **R)
+async def terminer_apjm(parcours_id: UUID, cmd: c.TerminerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_apjm(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/sortie", **R)
+async def sortir(parcours_id: UUID, cmd: c.Sortir, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.sortir(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/reouverture", **R)
+async def rouvrir(parcours_id: UUID, cmd: c.Rouvrir, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.rouvrir(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/transfert", **R)
+async def transferer(parcours_id: UUID, cmd: c.Transferer, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.transferer(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/referent", **R)
+async def designer_referent(parcours_id: UUID, cmd: c.DesignerReferent, comp: Comp, cond: Cond) -> JSONResponse:
+    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.designer_referent(ctx, **_champs(cmd)))
+
+
+@routeur.post("/parcours/{parcours_id}/rectifications", **R)
+async def rectifier(parcours_id: UUID, cmd: c.Rectifier, comp: Comp, cond: Cond) -> JSONResponse:
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.rectifier(parcours_id, cmd, demande))

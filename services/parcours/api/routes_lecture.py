@@ -1,0 +1,145 @@
+"""Reads straight from the stream (read-your-writes): the state and the history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from services.parcours.api.dependances import Comp, Lecteur
+from services.parcours.application import corps_json
+from services.parcours.domain.calendrier import age_le, anniversaire
+from services.parcours.domain.parcours import Parcours
+
+routeur = APIRouter(prefix="/v1", tags=["lecture"])
+
+
+class MesureVue(BaseModel):
+    mesure_id: UUID
+    cadre: str
+    nature: str
+    autorite: str
+    reference_decision: str
+    date_debut: date
+    date_echeance: date | None
+    active: bool
+    renouvellements: int
+    levee_le: date | None
+    motif_levee: str | None
+
+
+class AccueilVue(BaseModel):
+    mesure_id: UUID
+    lieu_id: UUID
+    type_lieu: str
+    depuis: date
+    debut_accueil: date
+    date_limite_hotel: date | None
+    fugue_depuis: date | None
+
+
+class APJMVue(BaseModel):
+    date_debut: date
+    date_fin: date
+    renouvellements: int
+
+
+class EtatParcours(BaseModel):
+    id: UUID
+    version: int
+    personne_id: UUID
+    departement: str
+    referent_id: str | None
+    sexe: str
+    age: int
+    date_majorite: date
+    ouvert_le: date
+    derniere_date_effet: date
+    informations_preoccupantes: list[dict[str, Any]]
+    mesures: list[MesureVue]
+    accueil: AccueilVue | None
+    majorite_atteinte_le: date | None
+    accompagnement_jeune_majeur: APJMVue | None
+    ppe_etabli_le: date | None
+    ppe_actualise_le: date | None
+    dernier_rapport_le: date | None
+    entretien_autonomie_le: date | None
+    lieux_successifs: int
+    sorti_le: date | None
+    rectifications: list[dict[str, Any]]
+
+
+class EvenementVue(BaseModel):
+    version: int
+    type: str
+    date_effet: date
+    enregistre_le: datetime
+    auteur: str
+    correlation_id: str
+    donnees: dict[str, Any]
+
+
+def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
+    """The caseworker's view of a parcours' state (no name: identities live apart)."""
+    return EtatParcours(
+        id=p.id,
+        version=p.version,
+        personne_id=p.personne_id,
+        departement=p.departement,
+        referent_id=p.referent_id,
+        sexe=p.sexe.value,
+        age=age_le(p.date_naissance, aujourd_hui),
+        date_majorite=anniversaire(p.date_naissance, 18),
+        ouvert_le=p.ouvert_le,
+        derniere_date_effet=p.derniere_date_effet,
+        informations_preoccupantes=[
+            {"ip_id": str(ip.ip_id), "recue_le": ip.recue_le.isoformat(),
+             "suite": ip.suite.value if ip.suite else None,
+             "evaluee_le": ip.evaluee_le.isoformat() if ip.evaluee_le else None}
+            for ip in p.informations.values()
+        ],
+        mesures=[MesureVue.model_validate(m, from_attributes=True) for m in p.mesures.values()],
+        accueil=AccueilVue.model_validate(p.accueil, from_attributes=True) if p.accueil else None,
+        majorite_atteinte_le=p.majorite_atteinte_le,
+        accompagnement_jeune_majeur=APJMVue.model_validate(p.apjm, from_attributes=True) if p.apjm else None,
+        ppe_etabli_le=p.suivi.ppe_etabli_le,
+        ppe_actualise_le=p.suivi.ppe_actualise_le,
+        dernier_rapport_le=p.suivi.dernier_rapport_le,
+        entretien_autonomie_le=p.suivi.entretien_autonomie_le,
+        lieux_successifs=p.suivi.lieux_successifs,
+        sorti_le=p.sorti_le,
+        rectifications=[
+            {"version": r.version, "version_rectifiee": r.version_rectifiee, "champ": r.champ,
+             "ancienne_valeur": r.ancienne_valeur, "nouvelle_valeur": r.nouvelle_valeur, "motif": r.motif}
+            for r in p.suivi.rectifications
+        ],
+    )
+
+
+@routeur.get("/parcours/{parcours_id}", response_model=EtatParcours)
+async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
+    app = comp.application
+    parcours = await to_thread.run_sync(lambda: app.parcours(parcours_id, u.departements), limiter=comp.limiteur)
+    return vue(parcours, app.horloge.maintenant().date())
+
+
+@routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue])
+async def evenements(parcours_id: UUID, comp: Comp, u: Lecteur) -> list[EvenementVue]:
+    app = comp.application
+    flux = await to_thread.run_sync(lambda: app.evenements(parcours_id, u.departements), limiter=comp.limiteur)
+    return [
+        EvenementVue(
+            version=e.originator_version,
+            type=type(e).__name__,
+            date_effet=e.date_effet,
+            enregistre_le=e.metadonnees.enregistre_le,
+            auteur=e.metadonnees.auteur,
+            correlation_id=e.metadonnees.correlation_id,
+            donnees=corps_json(e),
+        )
+        for e in flux
+    ]

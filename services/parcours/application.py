@@ -1,0 +1,275 @@
+"""The write side's application: load a stream, call the domain, save in one commit.
+
+Every method is synchronous (the eventsourcing library is); the API runs them
+off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+from eventsourcing.utils import get_topic
+
+from services.parcours import commandes as c
+from services.parcours.domain.contexte import Contexte, Horloge, HorlogeSysteme
+from services.parcours.domain.errors import (
+    CleIdempotenceReutiliseeError,
+    ConflitDeVersionError,
+    HorsPerimetreError,
+    IntrouvableError,
+    RegleMetierError,
+)
+from services.parcours.domain.flux import Evenement, Flux
+from services.parcours.domain.identite import Identite
+from services.parcours.domain.lieu import LieuAccueil
+from services.parcours.domain.parcours import LieuPropose, Parcours
+from services.parcours.persistence import (
+    JsonMapper,
+    POPORecorderIdempotent,
+    PostgresRecorderIdempotent,
+    RecorderIdempotent,
+    ReponseIdempotente,
+)
+
+A = TypeVar("A", bound=Flux)
+
+
+@dataclass(frozen=True)
+class Demande:
+    """Who asks, from where, and under which conditions (If-Match, Idempotency-Key)."""
+
+    sub: str
+    departements: frozenset[str]
+    correlation_id: str
+    causation_id: str
+    version_attendue: int | None = None
+    cle_idempotence: str | None = None
+    empreinte: str = ""
+
+    def contexte(self, horloge: Horloge) -> Contexte:
+        return Contexte(
+            auteur=self.sub,
+            maintenant=horloge.maintenant(),
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+
+
+@dataclass(frozen=True)
+class Reponse:
+    """What a command answers: an HTTP status and its JSON body."""
+
+    statut: int
+    corps: dict[str, Any] = field(default_factory=dict)
+
+
+def empreinte_de(methode: str, chemin: str, corps: bytes) -> str:
+    """A fingerprint of a request, to recognise the retry of an idempotent one."""
+    return hashlib.sha256(methode.encode() + b" " + chemin.encode() + b"\n" + corps).hexdigest()
+
+
+class ParcoursApplication(Application[UUID]):
+    """The commands of API.md on the Parcours, LieuAccueil and Identite streams."""
+
+    name = "ASE"
+    env: ClassVar[dict[str, str]] = {
+        "APPLICATION_RECORDER_TOPIC": get_topic(PostgresRecorderIdempotent),
+    }
+
+    def __init__(self, env: dict[str, str] | None = None, horloge: Horloge | None = None) -> None:
+        self.horloge: Horloge = horloge or HorlogeSysteme()
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return JsonMapper()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if self.factory.__class__.__module__ == "eventsourcing.popo":
+            return POPORecorderIdempotent()
+        return super().construct_recorder()
+
+    @property
+    def idempotence(self) -> RecorderIdempotent:
+        assert isinstance(self.recorder, RecorderIdempotent)
+        return self.recorder
+
+    # -- lieux d'accueil -------------------------------------------------------
+
+    def referencer_lieu(self, cmd: c.ReferencerLieu, demande: Demande) -> Reponse:
+        def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
+            _check_perimetre(cmd.departement, demande)
+            lieu = LieuAccueil.referencer(
+                ctx, nom=cmd.nom, type=cmd.type, departement=cmd.departement,
+                capacite=cmd.capacite, finess=cmd.finess,
+            )
+            return [lieu], {}
+        return self._creer(demande, action)
+
+    def modifier_capacite(self, lieu_id: UUID, cmd: c.ModifierCapacite, demande: Demande) -> Reponse:
+        return self._modifier(LieuAccueil, lieu_id, demande,
+                              lambda lieu, ctx: lieu.modifier_capacite(ctx, capacite=cmd.capacite, date_effet=cmd.date_effet))
+
+    def fermer_lieu(self, lieu_id: UUID, cmd: c.FermerLieu, demande: Demande) -> Reponse:
+        return self._modifier(LieuAccueil, lieu_id, demande,
+                              lambda lieu, ctx: lieu.fermer(ctx, date_effet=cmd.date_effet))
+
+    # -- ouverture -------------------------------------------------------------
+
+    def ouvrir_parcours(self, cmd: c.OuvrirParcours, demande: Demande) -> Reponse:
+        def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
+            _check_perimetre(cmd.departement, demande)
+            identite = Identite.enregistrer(
+                ctx, nom=cmd.personne.nom, prenoms=cmd.personne.prenoms,
+                date_naissance=cmd.personne.date_naissance, sexe=cmd.personne.sexe,
+                date_effet=cmd.date_effet,
+            )
+            parcours = Parcours.ouvrir(
+                ctx, personne_id=identite.id, date_naissance=cmd.personne.date_naissance,
+                sexe=cmd.personne.sexe, departement=cmd.departement,
+                date_effet=cmd.date_effet, referent_id=cmd.referent_id,
+            )
+            # The parcours is the stream the caller writes next: it comes first.
+            return [parcours, identite], {"personne_id": str(identite.id)}
+        return self._creer(demande, action)
+
+    # -- commandes sur un parcours ----------------------------------------------
+
+    def commander(
+        self,
+        parcours_id: UUID,
+        demande: Demande,
+        action: Callable[[Parcours, Contexte], dict[str, Any] | None],
+    ) -> Reponse:
+        """Run one command on a parcours: the router names it with a lambda."""
+        return self._modifier(Parcours, parcours_id, demande, action)
+
+    def debuter_accueil(self, parcours_id: UUID, cmd: c.DebuterAccueil, demande: Demande) -> Reponse:
+        lieu = self.lieu_propose(cmd.lieu_id)
+        return self.commander(parcours_id, demande, lambda p, ctx: p.debuter_accueil(
+            ctx, mesure_id=cmd.mesure_id, lieu=lieu, date_effet=cmd.date_effet))
+
+    def changer_lieu(self, parcours_id: UUID, cmd: c.ChangerLieu, demande: Demande) -> Reponse:
+        lieu = self.lieu_propose(cmd.lieu_id)
+        return self.commander(parcours_id, demande, lambda p, ctx: p.changer_lieu(
+            ctx, lieu=lieu, motif=cmd.motif, date_effet=cmd.date_effet))
+
+    def rectifier(self, parcours_id: UUID, cmd: c.Rectifier, demande: Demande) -> Reponse:
+        evenements = list(self.repository.event_store.get(
+            parcours_id, gt=cmd.version_rectifiee - 1, lte=cmd.version_rectifiee))
+        def action(p: Parcours, ctx: Contexte) -> None:
+            if not evenements:
+                raise RegleMetierError("version_inconnue", f"le dossier n'a pas de version {cmd.version_rectifiee}")
+            evenement = evenements[0]
+            assert isinstance(evenement, Evenement)
+            p.rectifier(ctx, evenement_rectifie=evenement, champ=cmd.champ,
+                        nouvelle_valeur=cmd.nouvelle_valeur, motif=cmd.motif)
+        return self.commander(parcours_id, demande, action)
+
+    def lieu_propose(self, lieu_id: UUID) -> LieuPropose:
+        lieu = self._lire(LieuAccueil, lieu_id, "lieu d'accueil")
+        return LieuPropose(lieu_id=lieu.id, type_lieu=lieu.type, ferme=lieu.ferme)
+
+    # -- lectures --------------------------------------------------------------
+
+    def parcours(self, parcours_id: UUID, departements: frozenset[str]) -> Parcours:
+        parcours = self._lire(Parcours, parcours_id, "parcours")
+        if parcours.departement not in departements:
+            raise IntrouvableError("parcours", parcours_id)
+        return parcours
+
+    def evenements(self, parcours_id: UUID, departements: frozenset[str]) -> list[Evenement]:
+        self.parcours(parcours_id, departements)
+        return [e for e in self.repository.event_store.get(parcours_id) if isinstance(e, Evenement)]
+
+    # -- mécanique -------------------------------------------------------------
+
+    def _lire(self, classe: type[A], ident: UUID, quoi: str) -> A:
+        try:
+            agregat = self.repository.get(ident)
+        except AggregateNotFoundError:
+            raise IntrouvableError(quoi, ident) from None
+        if not isinstance(agregat, classe):
+            raise IntrouvableError(quoi, ident)
+        return agregat
+
+    def _modifier(
+        self,
+        classe: type[A],
+        ident: UUID,
+        demande: Demande,
+        action: Callable[[A, Contexte], Any],
+    ) -> Reponse:
+        deja = self._reponse_deja_donnee(demande)
+        if deja is not None:
+            return deja
+        agregat = self._lire(classe, ident, "parcours" if classe is Parcours else "lieu d'accueil")
+        if getattr(agregat, "departement", None) not in demande.departements:
+            raise IntrouvableError("parcours" if classe is Parcours else "lieu d'accueil", ident)
+        if demande.version_attendue is not None and demande.version_attendue != agregat.version:
+            raise ConflitDeVersionError(demande.version_attendue, agregat.version)
+        extra = action(agregat, demande.contexte(self.horloge))
+        return self._sauver(demande, [agregat], dict(extra) if isinstance(extra, dict) else {}, 200)
+
+    def _creer(
+        self,
+        demande: Demande,
+        action: Callable[[Contexte], tuple[list[Flux], dict[str, Any]]],
+    ) -> Reponse:
+        deja = self._reponse_deja_donnee(demande)
+        if deja is not None:
+            return deja
+        agregats, extra = action(demande.contexte(self.horloge))
+        return self._sauver(demande, agregats, extra, 201)
+
+    def _sauver(self, demande: Demande, agregats: list[Flux], extra: dict[str, Any], statut: int) -> Reponse:
+        principal = agregats[0]
+        noms = [type(e).__name__ for e in principal.pending_events]
+        corps = {"id": str(principal.id), "version": principal.version, "evenements": noms, **extra}
+        reponse = Reponse(statut, corps)
+        idempotence = None
+        if demande.cle_idempotence is not None:
+            idempotence = ReponseIdempotente(demande.sub, demande.cle_idempotence, demande.empreinte, statut, corps)
+        try:
+            self.save(*agregats, idempotence=idempotence)
+        except IntegrityError:
+            # Either a concurrent writer took the next version, or a concurrent
+            # retry of the same idempotent request won the race.
+            deja = self._reponse_deja_donnee(demande)
+            if deja is not None:
+                return deja
+            raise ConflitDeVersionError(principal.version - len(noms), None) from None
+        return reponse
+
+    def _reponse_deja_donnee(self, demande: Demande) -> Reponse | None:
+        if demande.cle_idempotence is None:
+            return None
+        trouvee = self.idempotence.lire_reponse(demande.sub, demande.cle_idempotence)
+        if trouvee is None:
+            return None
+        if trouvee.empreinte != demande.empreinte:
+            raise CleIdempotenceReutiliseeError
+        return Reponse(trouvee.statut, trouvee.corps)
+
+
+def _check_perimetre(departement: str, demande: Demande) -> None:
+    if departement not in demande.departements:
+        raise HorsPerimetreError(departement)
+
+
+def noms_evenements(evenements: Iterable[Evenement]) -> list[str]:
+    return [type(e).__name__ for e in evenements]
+
+
+def corps_json(evenement: Evenement) -> dict[str, Any]:
+    """An event's data as stored (readable JSON), without stream fields and metadata."""
+    donnees: dict[str, Any] = orjson.loads(JsonMapper().to_stored_event(evenement).state)
+    for technique in ("timestamp", "metadonnees", "originator_topic", "date_effet", "class_version"):
+        donnees.pop(technique, None)
+    return donnees

@@ -1,0 +1,327 @@
+"""The events of a child's parcours (DOMAIN.md), each evolving the parcours' state.
+
+Event classes are part of what is stored: rename or change one only with a new
+``class_version`` and an upcaster.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from pydantic import JsonValue
+
+from services.parcours.domain.flux import Creation, Evenement
+from services.parcours.domain.parcours_etat import (
+    AccompagnementJeuneMajeur,
+    Accueil,
+    InformationPreoccupante,
+    Mesure,
+    Rectification,
+    Suivi,
+)
+from services.parcours.domain.vocabulaire import (
+    Autorite,
+    Cadre,
+    Danger,
+    MotifChangementLieu,
+    MotifFinAccueil,
+    MotifFinAPJM,
+    MotifLevee,
+    MotifSortie,
+    Nature,
+    OrigineIP,
+    Sexe,
+    SituationLogement,
+    SuiteEvaluation,
+    TypeLieu,
+)
+
+if TYPE_CHECKING:
+    from services.parcours.domain.parcours import Parcours
+
+
+class ParcoursOuvert(Creation):
+    personne_id: UUID
+    date_naissance: date
+    sexe: Sexe
+    departement: str
+    referent_id: str | None
+
+    def appliquer(self, p: Parcours) -> None:
+        p.personne_id = self.personne_id
+        p.date_naissance = self.date_naissance
+        p.sexe = self.sexe
+        p.departement = self.departement
+        p.referent_id = self.referent_id
+        p.ouvert_le = self.date_effet
+        p.informations = {}
+        p.mesures = {}
+        p.accueil = None
+        p.majorite_atteinte_le = None
+        p.apjm = None
+        p.sorti_le = None
+        p.suivi = Suivi()
+
+
+class InformationPreoccupanteRecue(Evenement):
+    ip_id: UUID
+    origine: OrigineIP
+    dangers: tuple[Danger, ...]
+
+    def appliquer(self, p: Parcours) -> None:
+        p.informations[self.ip_id] = InformationPreoccupante(self.ip_id, self.date_effet)
+
+
+class EvaluationConclue(Evenement):
+    ip_id: UUID
+    suite: SuiteEvaluation
+
+    def appliquer(self, p: Parcours) -> None:
+        ip = p.informations[self.ip_id]
+        ip.suite = self.suite
+        ip.evaluee_le = self.date_effet
+
+
+class MesureDecidee(Evenement):
+    mesure_id: UUID
+    cadre: Cadre
+    nature: Nature
+    autorite: Autorite
+    reference_decision: str
+    date_debut: date
+    date_echeance: date | None
+
+    def appliquer(self, p: Parcours) -> None:
+        p.mesures[self.mesure_id] = Mesure(
+            mesure_id=self.mesure_id,
+            cadre=self.cadre,
+            nature=self.nature,
+            autorite=self.autorite,
+            reference_decision=self.reference_decision,
+            date_debut=self.date_debut,
+            date_echeance=self.date_echeance,
+            decidee_le=self.date_effet,
+        )
+
+
+class MesureRenouvelee(Evenement):
+    mesure_id: UUID
+    nouvelle_echeance: date
+    reference_decision: str
+
+    def appliquer(self, p: Parcours) -> None:
+        mesure = p.mesures[self.mesure_id]
+        mesure.date_echeance = self.nouvelle_echeance
+        mesure.reference_decision = self.reference_decision
+        mesure.renouvellements += 1
+
+
+class MesureLevee(Evenement):
+    mesure_id: UUID
+    motif: MotifLevee
+
+    def appliquer(self, p: Parcours) -> None:
+        mesure = p.mesures[self.mesure_id]
+        mesure.levee_le = self.date_effet
+        mesure.motif_levee = self.motif
+
+
+class AccueilDebute(Evenement):
+    mesure_id: UUID
+    lieu_id: UUID
+    type_lieu: TypeLieu
+    date_limite_hotel: date | None
+
+    def appliquer(self, p: Parcours) -> None:
+        p.accueil = Accueil(
+            mesure_id=self.mesure_id,
+            lieu_id=self.lieu_id,
+            type_lieu=self.type_lieu,
+            depuis=self.date_effet,
+            debut_accueil=self.date_effet,
+            date_limite_hotel=self.date_limite_hotel,
+        )
+        p.suivi.lieux_successifs += 1
+
+
+class LieuAccueilChange(Evenement):
+    lieu_id: UUID
+    type_lieu: TypeLieu
+    motif: MotifChangementLieu
+    date_limite_hotel: date | None
+
+    def appliquer(self, p: Parcours) -> None:
+        assert p.accueil is not None
+        p.accueil.lieu_id = self.lieu_id
+        p.accueil.type_lieu = self.type_lieu
+        p.accueil.depuis = self.date_effet
+        p.accueil.date_limite_hotel = self.date_limite_hotel
+        p.suivi.lieux_successifs += 1
+
+
+class AccueilTermine(Evenement):
+    motif: MotifFinAccueil
+
+    def appliquer(self, p: Parcours) -> None:
+        p.accueil = None
+
+
+class FugueDeclaree(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        assert p.accueil is not None
+        p.accueil.fugue_depuis = self.date_effet
+
+
+class FugueTerminee(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        assert p.accueil is not None
+        p.accueil.fugue_depuis = None
+
+
+class PPEEtabli(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        p.suivi.ppe_etabli_le = self.date_effet
+
+
+class PPEActualise(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        p.suivi.ppe_actualise_le = self.date_effet
+
+
+class RapportSituationProduit(Evenement):
+    transmis_au_juge: bool
+
+    def appliquer(self, p: Parcours) -> None:
+        p.suivi.dernier_rapport_le = self.date_effet
+
+
+class EntretienAutonomieRealise(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        p.suivi.entretien_autonomie_le = self.date_effet
+
+
+class MajoriteAtteinte(Evenement):
+    def appliquer(self, p: Parcours) -> None:
+        p.majorite_atteinte_le = self.date_effet
+
+
+class AccompagnementJeuneMajeurAccorde(Evenement):
+    date_debut: date
+    date_fin: date
+
+    def appliquer(self, p: Parcours) -> None:
+        p.apjm = AccompagnementJeuneMajeur(self.date_debut, self.date_fin, self.date_effet)
+
+
+class AccompagnementJeuneMajeurRenouvele(Evenement):
+    date_fin: date
+
+    def appliquer(self, p: Parcours) -> None:
+        assert p.apjm is not None
+        p.apjm.date_fin = self.date_fin
+        p.apjm.renouvellements += 1
+
+
+class AccompagnementJeuneMajeurTermine(Evenement):
+    motif: MotifFinAPJM
+
+    def appliquer(self, p: Parcours) -> None:
+        p.apjm = None
+
+
+class SortieDispositif(Evenement):
+    motif: MotifSortie
+    situation_logement: SituationLogement
+
+    def appliquer(self, p: Parcours) -> None:
+        p.sorti_le = self.date_effet
+
+
+class ParcoursRouvert(Evenement):
+    motif: str
+
+    def appliquer(self, p: Parcours) -> None:
+        p.sorti_le = None
+
+
+class DossierTransfere(Evenement):
+    departement_origine: str
+    departement_destination: str
+
+    def appliquer(self, p: Parcours) -> None:
+        p.departement = self.departement_destination
+
+
+class ReferentDesigne(Evenement):
+    referent_id: str
+
+    def appliquer(self, p: Parcours) -> None:
+        p.referent_id = self.referent_id
+
+
+class SaisieRectifiee(Evenement):
+    version_rectifiee: int
+    champ: str
+    ancienne_valeur: JsonValue
+    nouvelle_valeur: JsonValue
+    motif: str
+
+    def appliquer(self, p: Parcours) -> None:
+        p.suivi.rectifications.append(
+            Rectification(
+                version=self.originator_version,
+                version_rectifiee=self.version_rectifiee,
+                champ=self.champ,
+                ancienne_valeur=self.ancienne_valeur,
+                nouvelle_valeur=self.nouvelle_valeur,
+                motif=self.motif,
+            )
+        )
+        # The rules of the stream hang on the birth date: a corrected one
+        # governs every later command.
+        if self.champ == "date_naissance":
+            p.date_naissance = date.fromisoformat(str(self.nouvelle_valeur))
+        elif self.champ == "sexe":
+            p.sexe = Sexe(str(self.nouvelle_valeur))
+
+
+EVENEMENTS_PARCOURS: tuple[type[Evenement], ...] = (
+    ParcoursOuvert,
+    InformationPreoccupanteRecue,
+    EvaluationConclue,
+    MesureDecidee,
+    MesureRenouvelee,
+    MesureLevee,
+    AccueilDebute,
+    LieuAccueilChange,
+    AccueilTermine,
+    FugueDeclaree,
+    FugueTerminee,
+    PPEEtabli,
+    PPEActualise,
+    RapportSituationProduit,
+    EntretienAutonomieRealise,
+    MajoriteAtteinte,
+    AccompagnementJeuneMajeurAccorde,
+    AccompagnementJeuneMajeurRenouvele,
+    AccompagnementJeuneMajeurTermine,
+    SortieDispositif,
+    ParcoursRouvert,
+    DossierTransfere,
+    ReferentDesigne,
+    SaisieRectifiee,
+)
+
+
+def champs_rectifiables(evenement: Any) -> dict[str, Any]:
+    """The data fields of a stored event a rectification may correct, with their types."""
+    import dataclasses
+
+    techniques = {"originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees"}
+    return {
+        f.name: f.type
+        for f in dataclasses.fields(evenement)
+        if f.name not in techniques
+    }

@@ -1,0 +1,1 @@
+"""Runtime pieces every service shares: settings, logs, authentication, PostgreSQL and Kafka adapters."""
