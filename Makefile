@@ -50,3 +50,13 @@ bench: install
 
 clean:
 	rm -rf .venv .tools .pytest_cache
+
+## The distributed stack on this machine: PostgreSQL, Kafka, each service and the relay as its own process.
+## Ports: ASE_PARCOURS_PORT (8000), ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_KAFKA_PORT (9092).
+.PHONY: up down
+up: install kafka
+	$(RUN) ase up --data-dir $(DATA_DIR)
+
+## Stop what `make up` started.
+down:
+	$(RUN) ase down --data-dir $(DATA_DIR)

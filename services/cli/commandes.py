@@ -72,5 +72,90 @@ def token(
         sub=sub, roles=[r.value for r in role], departements=departement))
 
 
+@app.command()
+def relay() -> None:
+    """Publish the event store's notification log to Kafka (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS)."""
+    import asyncio
+    import signal
+
+    from services.parcours.relay import Relais, ReglagesRelais
+    from services.parcours.settings import ParcoursSettings
+    from services.runtime import logs
+
+    reglages = ParcoursSettings()
+    logs.configurer(reglages.log_level)
+    if not reglages.database_url or not reglages.kafka_bootstrap_servers:
+        typer.echo("ase relay a besoin de DATABASE_URL et KAFKA_BOOTSTRAP_SERVERS", err=True)
+        raise typer.Exit(2)
+    relais = Relais(ReglagesRelais(
+        database_url=reglages.database_url,
+        kafka_bootstrap_servers=reglages.kafka_bootstrap_servers,
+        partitions=reglages.kafka_partitions,
+        replication=reglages.kafka_replication,
+    ))
+
+    async def principal() -> None:
+        arret = asyncio.Event()
+        boucle = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            boucle.add_signal_handler(sig, arret.set)
+        await relais.executer(arret)
+
+    asyncio.run(principal())
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="données (PostgreSQL, Kafka, clé de dev); état dans DIR/pile/")
+    ] = Path(".data"),
+    delai: Annotated[float, typer.Option("--timeout", help="secondes pour que tout réponde")] = 120.0,
+) -> None:
+    """Start the distributed stack as detached processes: PostgreSQL, Kafka, each service and the relay.
+
+    Ports: ASE_PARCOURS_PORT (8000), ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_KAFKA_PORT (9092).
+    """
+    from services.cli.pile import ErreurPile, demarrer
+    from services.runtime.auth import CleDeDeveloppement
+
+    if os.environ.get("ASE_MODE", "dev") == "production":
+        typer.echo("refusé: `ase up` est la pile de développement (PostgreSQL embarqué, clé de dev)", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"Démarrage de la pile distribuée (données: {data_dir.resolve()})")
+    try:
+        pile, deja = demarrer(data_dir, delai_s=delai, ecrire=typer.echo)
+    except ErreurPile as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if deja:
+        typer.echo(f"La pile tourne déjà ({data_dir.resolve() / 'pile' / 'processus.json'}).")
+    jeton = CleDeDeveloppement.dans(data_dir).signer(
+        sub="dev", roles=[Role.REFERENT, Role.ENCADRANT], departements=TOUS_LES_DEPARTEMENTS
+    )
+    typer.echo(f"parcours       {pile.url('parcours')}  (documentation: {pile.url('parcours')}/docs)")
+    typer.echo(f"projections    {pile.url('projections')}")
+    typer.echo(f"notifications  {pile.url('notifications')}")
+    typer.echo(f"kafka          KAFKA_BOOTSTRAP_SERVERS={pile.kafka_bootstrap}")
+    if pile.postgres is not None:
+        typer.echo(f"postgres       DATABASE_URL={pile.postgres.url}")
+    typer.echo(f"journaux       {pile.journaux}/")
+    typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
+    typer.echo("Arrêt: ase down" + ("" if data_dir == Path(".data") else f" --data-dir {data_dir}"))
+
+
+@app.command()
+def down(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="le dossier passé à `ase up`")] = Path(".data"),
+) -> None:
+    """Stop every process `ase up` started (reverse order), then its PostgreSQL."""
+    from services.cli.pile import arreter
+
+    pile = arreter(data_dir, ecrire=typer.echo)
+    if pile is None:
+        typer.echo(f"Rien ne tourne (pas de {data_dir.resolve() / 'pile' / 'processus.json'}).")
+        return
+    typer.echo("Pile arrêtée.")
+
+
 def main() -> None:
     app()

@@ -40,6 +40,9 @@ from services.parcours.persistence import (
 
 A = TypeVar("A", bound=Flux)
 
+AVEC = "_avec"
+"""Key of an action's result listing other streams its command writes in the same commit."""
+
 
 @dataclass(frozen=True)
 class Demande:
@@ -163,13 +166,22 @@ class ParcoursApplication(Application[UUID]):
     def rectifier(self, parcours_id: UUID, cmd: c.Rectifier, demande: Demande) -> Reponse:
         evenements = list(self.repository.event_store.get(
             parcours_id, gt=cmd.version_rectifiee - 1, lte=cmd.version_rectifiee))
-        def action(p: Parcours, ctx: Contexte) -> None:
+        def action(p: Parcours, ctx: Contexte) -> dict[str, Any] | None:
             if not evenements:
                 raise RegleMetierError("version_inconnue", f"le dossier n'a pas de version {cmd.version_rectifiee}")
             evenement = evenements[0]
             assert isinstance(evenement, Evenement)
             p.rectifier(ctx, evenement_rectifie=evenement, champ=cmd.champ,
                         nouvelle_valeur=cmd.nouvelle_valeur, motif=cmd.motif)
+            if cmd.champ in ("date_naissance", "sexe"):
+                # The identity stream carries the same facts: it is corrected in the same commit.
+                identite = self._lire(Identite, p.personne_id, "identité")
+                if not identite.effacee:
+                    identite.rectifier(ctx, nom=identite.nom, prenoms=identite.prenoms,
+                                       date_naissance=p.date_naissance, sexe=p.sexe,
+                                       lieu_naissance=identite.lieu_naissance)
+                    return {AVEC: [identite]}
+            return None
         return self.commander(parcours_id, demande, action)
 
     def lieu_propose(self, lieu_id: UUID) -> LieuPropose:
@@ -214,8 +226,8 @@ class ParcoursApplication(Application[UUID]):
             raise IntrouvableError("parcours" if classe is Parcours else "lieu d'accueil", ident)
         if demande.version_attendue is not None and demande.version_attendue != agregat.version:
             raise ConflitDeVersionError(demande.version_attendue, agregat.version)
-        extra = action(agregat, demande.contexte(self.horloge))
-        return self._sauver(demande, [agregat], dict(extra) if isinstance(extra, dict) else {}, 200)
+        extra = dict(action(agregat, demande.contexte(self.horloge)) or {})
+        return self._sauver(demande, [agregat, *extra.pop(AVEC, [])], extra, 200)
 
     def _creer(
         self,

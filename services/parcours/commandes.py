@@ -10,7 +10,18 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, StrictBool, StrictInt, StringConstraints
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from services.parcours.domain.vocabulaire import (
     Autorite,
@@ -190,8 +201,25 @@ class DesignerReferent(Commande):
     date_effet: Date
 
 
+TAILLE_MAX_VALEUR = 2_000
+"""Bytes of JSON a corrected value may take: more than any field of an event holds."""
+
+
+def _valeur_bornee(valeur: JsonValue) -> JsonValue:
+    # Every other field has a bounded length; this one is stored as given. Unbounded,
+    # a value of ~0.5 MB made the store's pipelined insert hang, and a lone
+    # surrogate could not be serialised (a 500).
+    try:
+        taille = len(orjson.dumps(valeur))
+    except orjson.JSONEncodeError:
+        raise ValueError("valeur JSON invalide: texte UTF-8, entiers de 64 bits, profondeur bornée") from None
+    if taille > TAILLE_MAX_VALEUR:
+        raise ValueError(f"valeur trop longue: {TAILLE_MAX_VALEUR} octets au plus en JSON")
+    return valeur
+
+
 class Rectifier(Commande):
     version_rectifiee: Annotated[StrictInt, Field(ge=1)]
     champ: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    nouvelle_valeur: JsonValue
+    nouvelle_valeur: Annotated[JsonValue, AfterValidator(_valeur_bornee)]
     motif: Texte

@@ -37,6 +37,17 @@ class ParcoursSettings(BaseSettings):
     oidc_audience: str | None = None
     """Production: the expected ``aud`` claim, if the issuer sets one."""
 
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ASE_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    """Kafka brokers the relay publishes to (``host:port,...``)."""
+
+    kafka_partitions: int = Field(default=3, ge=1, le=1000)
+    """Partitions of the topics the relay creates when missing."""
+
+    kafka_replication: int = Field(default=1, ge=1, le=10)
+    """Replication factor of the topics the relay creates when missing."""
+
     log_level: str = "INFO"
     """Level of the structured logs."""
 

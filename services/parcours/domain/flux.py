@@ -62,7 +62,7 @@ class Flux(Aggregate):
             evenement,
             id=cls.nouvel_id(),
             timestamp=ctx.maintenant,
-            metadonnees=ctx.metadonnees(),
+            metadonnees=ctx.metadonnees(donnees.get("departement")),
             date_effet=date_effet,
             **donnees,
         )
@@ -87,7 +87,7 @@ class Flux(Aggregate):
         self.trigger_event(
             evenement,
             timestamp=ctx.maintenant,
-            metadonnees=ctx.metadonnees(),
+            metadonnees=ctx.metadonnees(getattr(self, "departement", None)),
             date_effet=date_effet,
             **donnees,
         )

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from services.parcours.domain import parcours_evenements as ev
@@ -155,10 +156,13 @@ class Parcours(Flux):
     ) -> UUID:
         self._check_en_cours()
         _check_nature_et_autorite(cadre, nature, autorite)
-        if date_debut >= anniversaire(self.date_naissance, 18):
+        # Decided or starting once the person is an adult (majority recorded, or
+        # on or after the 18th birthday), a measure is no minor's measure.
+        majeur = self.majorite_atteinte_le is not None
+        if majeur or max(date_debut, date_effet) >= anniversaire(self.date_naissance, 18):
             raise RegleMetierError(
                 "mesure_de_mineur",
-                "une mesure de protection de l'enfance débute avant les 18 ans; "
+                "une mesure de protection de l'enfance est décidée et débute avant les 18 ans; "
                 "après, c'est un accompagnement jeune majeur",
             )
         _check_echeance(cadre, nature, date_debut, date_echeance)
@@ -240,6 +244,9 @@ class Parcours(Flux):
             )
         if self.accueil is not None:
             raise RegleMetierError("accueil_deja_en_cours", "un accueil est déjà en cours")
+        if date_effet < mesure.date_debut:
+            raise RegleMetierError("accueil_avant_la_mesure", "l'accueil ne peut débuter avant la mesure qui le permet")
+        self._check_avant_majorite(date_effet)
         date_limite = self._check_lieu(lieu, date_effet)
         self._enregistrer(
             ev.AccueilDebute,
@@ -422,6 +429,7 @@ class Parcours(Flux):
         )
 
     def designer_referent(self, ctx: Contexte, *, referent_id: str, date_effet: date) -> None:
+        self._check_en_cours()
         self._enregistrer(ev.ReferentDesigne, ctx, date_effet, referent_id=referent_id)
 
     def rectifier(
@@ -445,7 +453,8 @@ class Parcours(Flux):
                 f"champs: {', '.join(sorted(rectifiables))}",
             )
         try:
-            valeur = TypeAdapter(types[champ]).validate_python(nouvelle_valeur, strict=False)
+            # Strict JSON reading: a date is an ISO string, never a number of seconds.
+            valeur = TypeAdapter(types[champ]).validate_json(orjson.dumps(nouvelle_valeur), strict=True)
         except ValidationError as exc:
             raise RegleMetierError(
                 "valeur_invalide", f"valeur invalide pour {champ}: {exc.errors()[0]['msg']}"
@@ -541,6 +550,22 @@ class Parcours(Flux):
     def _check_date_naissance_rectifiee(self, date_naissance: date) -> None:
         if date_naissance >= self.ouvert_le:
             raise RegleMetierError("date_naissance_invalide", "la date de naissance doit précéder l'ouverture")
+        if self.ouvert_le >= anniversaire(date_naissance, 21):
+            raise RegleMetierError(
+                "age_limite_depasse", "avec cette date de naissance, la personne avait 21 ans à l'ouverture"
+            )
+        if self.majorite_atteinte_le is not None and anniversaire(date_naissance, 18) != self.majorite_atteinte_le:
+            raise RegleMetierError(
+                "majorite_deja_enregistree",
+                "la majorité est enregistrée à une date que cette date de naissance contredit",
+            )
+
+    def _check_avant_majorite(self, date_effet: date) -> None:
+        if self.majorite_atteinte_le is not None or date_effet >= anniversaire(self.date_naissance, 18):
+            raise RegleMetierError(
+                "accueil_apres_majorite",
+                "un accueil au titre d'une mesure de protection de l'enfance prend fin à la majorité",
+            )
 
 
 def _check_departement(code: str) -> None:

@@ -319,7 +319,12 @@ def champs_rectifiables(evenement: Any) -> dict[str, Any]:
     """The data fields of a stored event a rectification may correct, with their types."""
     import dataclasses
 
-    techniques = {"originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees"}
+    # Technical fields, and the identifiers that tie an event to its stream or to
+    # another entity: those are not corrected, they are what a correction points at.
+    techniques = {
+        "originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees",
+        "personne_id", "departement", "departement_origine", "ip_id", "mesure_id", "lieu_id",
+    }
     return {
         f.name: f.type
         for f in dataclasses.fields(evenement)

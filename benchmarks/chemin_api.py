@@ -1,0 +1,124 @@
+"""The HTTP path: the real API in its own process, driven by httpx clients.
+
+Each command is ``POST /v1/parcours/{id}/rapports`` with a real dev token,
+through uvicorn, the middleware, auth, validation, the thread limiter and
+``ParcoursApplication`` on PostgreSQL; latency is timed in the client, from the
+request sent to the response read. Traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+
+from benchmarks import scenario as s
+from services.runtime.auth import CleDeDeveloppement
+
+RACINE = Path(__file__).resolve().parent.parent
+
+
+class ServeurArreteError(RuntimeError):
+    """The API process failed or answered a command with an error."""
+
+
+class CheminApi:
+    """One HTTP client pool on one API process."""
+
+    nom = "api"
+
+    def __init__(self, client: httpx.AsyncClient, pid: int, jeton: str) -> None:
+        self.client = client
+        self.pid = pid
+        self._entetes = {"Authorization": f"Bearer {jeton}", "Content-Type": "application/json"}
+
+    @classmethod
+    @asynccontextmanager
+    async def demarrer(cls, url: str, dossier: Path) -> AsyncIterator[CheminApi]:
+        """Start the API on a free port of 127.0.0.1 over ``url``; stop it on exit."""
+        cle = await asyncio.to_thread(CleDeDeveloppement.dans, dossier)  # the key the server will verify with
+        jeton = cle.signer(sub=s.AUTEUR, roles=["referent"], departements=[s.DEPARTEMENT])
+        ecoute = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ecoute.bind(("127.0.0.1", 0))
+        ecoute.listen(2048)
+        port = ecoute.getsockname()[1]
+        journal_chemin = dossier / "serveur.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "ASE_DATA_DIR": str(dossier),
+            "ASE_DB_POOL_SIZE": str(s.TAILLE_POOL),
+            "ASE_MODE": "dev",
+        }
+        with journal_chemin.open("wb") as journal:
+            processus = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "benchmarks.serveur_api",
+                "--fd",
+                str(ecoute.fileno()),
+                pass_fds=[ecoute.fileno()],
+                stdin=subprocess.PIPE,
+                stdout=journal,
+                stderr=subprocess.STDOUT,
+                cwd=RACINE,
+                env=env,
+            )
+        # Only the server holds the socket now: if it dies, clients are refused instead of waiting.
+        ecoute.close()
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                limits=httpx.Limits(max_connections=max(s.NIVEAUX), max_keepalive_connections=max(s.NIVEAUX)),
+                timeout=httpx.Timeout(60.0),
+                trust_env=False,  # never through a proxy: 127.0.0.1 only
+            ) as client:
+                try:
+                    # Queued in the backlog until the lifespan is done: this is the readiness wait.
+                    pret = await client.get("/readyz")
+                except httpx.TransportError as exc:
+                    raise ServeurArreteError(f"l'API n'a pas démarré:\n{_fin(journal_chemin)}") from exc
+                if pret.status_code != 200:
+                    raise ServeurArreteError(f"l'API n'est pas prête: {pret.text}\n{_fin(journal_chemin)}")
+                yield cls(client, processus.pid, jeton)
+        finally:
+            assert processus.stdin is not None
+            processus.stdin.close()
+            try:
+                await asyncio.wait_for(processus.wait(), timeout=30)
+            except TimeoutError:
+                processus.kill()
+                await processus.wait()
+
+    async def ouvrir(self, nombre: int) -> list[UUID]:
+        ids = []
+        for _ in range(nombre):
+            reponse = await self.client.post("/v1/parcours", content=s.CORPS_OUVERTURE, headers=self._entetes)
+            _exiger(reponse, 201)
+            ids.append(UUID(reponse.json()["id"]))
+        return ids
+
+    async def commande(self, parcours_id: UUID) -> None:
+        reponse = await self.client.post(
+            f"/v1/parcours/{parcours_id}/rapports", content=s.CORPS_RAPPORT, headers=self._entetes
+        )
+        _exiger(reponse, 200)
+
+
+def _exiger(reponse: httpx.Response, statut: int) -> None:
+    if reponse.status_code != statut:
+        raise ServeurArreteError(
+            f"{reponse.request.method} {reponse.request.url.path}: {reponse.status_code} {reponse.text}"
+        )
+
+
+def _fin(journal: Path, lignes: int = 30) -> str:
+    return "\n".join(journal.read_text(errors="replace").splitlines()[-lignes:])

@@ -1,0 +1,252 @@
+"""Command throughput and latency through the HTTP API, beside its baselines.
+
+Measured: ``POST /v1/parcours/{id}/rapports`` (one ``RapportSituationProduit``
+per command) at 1, 8 and 32 concurrent clients: commands per second, and p50 /
+p99 latency of each command as its client sees it.
+
+Baselines, in the same run, on the same embedded PostgreSQL (one fresh
+database per path, a checkpoint before each level), with the same commands on
+equally long streams and the same connection count (the service's
+``db_pool_size``):
+
+* ``application``: ``ParcoursApplication`` called directly (load, decide, save);
+* ``bibliotheque``: the eventsourcing library alone saving the same event;
+* ``asyncpg``: a raw transaction of the recorder's shape (exclusive table lock,
+  NOTIFY, INSERT of the same JSON bytes): the physical limit of gap-free appends.
+
+Ratios divide throughputs: ``api/asyncpg 0.35x`` means the API reaches 35% of
+the raw limit at that level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import psycopg
+
+from benchmarks import scenario as s
+from benchmarks.chemin_api import CheminApi
+from benchmarks.chemin_asyncpg import CheminAsyncpg, evenements_types
+from benchmarks.chemins_directs import CheminApplication, CheminBibliotheque
+from benchmarks.mesures import CompteurCpu, Mesure, charger_en_taches, charger_en_threads, resumer
+from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
+
+NOM = "commandes"
+CHEMINS = ("api", "application", "bibliotheque", "asyncpg")
+RATIOS = (
+    ("api", "asyncpg"),
+    ("api", "bibliotheque"),
+    ("api", "application"),
+    ("application", "asyncpg"),
+    ("bibliotheque", "asyncpg"),
+)
+
+H = TypeVar("H")
+
+
+@dataclass(frozen=True)
+class Pilote(Generic[H]):
+    """How the runner drives one path, whichever way it runs (threads or tasks)."""
+
+    ouvrir: Callable[[int], Awaitable[list[H]]]
+    charger: Callable[[list[list[H]]], Awaitable[Mesure]]
+    url: str
+    evenements_par_ouverture: int
+    serveur: int | None = None
+
+
+async def _echauffer(pilote: Pilote[Any]) -> None:
+    """Connections, prepared statements, caches: exercised once, left out of the figures."""
+    flux = await pilote.ouvrir(s.ECHAUFFEMENT_PARCOURS)
+    await pilote.charger(s.plan(flux, max(s.NIVEAUX), s.ECHAUFFEMENT_RAPPORTS))
+
+
+async def _mesurer(pilote: Pilote[Any], clients: int, pg: PostgresJetable) -> Mesure:
+    """One level of one path on its own fresh parcours."""
+    flux = await pilote.ouvrir(s.parcours_par_niveau())
+    await asyncio.to_thread(pg.checkpoint)
+    cpu = CompteurCpu(postmaster=pg.postmaster, serveur=pilote.serveur)
+    cpu.demarrer()
+    mesure = await pilote.charger(s.plan(flux, clients, s.RAPPORTS_PAR_PARCOURS))
+    return replace(mesure, cpu_s=cpu.arreter())
+
+
+def _verifier_ecrits(pilote: Pilote[Any]) -> None:
+    """Every command must have appended exactly one event: nothing lost, nothing doubled."""
+    mesures = s.TOURS * len(s.NIVEAUX)
+    ouverts = s.ECHAUFFEMENT_PARCOURS + mesures * s.parcours_par_niveau()
+    commandes = s.ECHAUFFEMENT_PARCOURS * s.ECHAUFFEMENT_RAPPORTS + mesures * s.COMMANDES_PAR_NIVEAU
+    attendus = ouverts * pilote.evenements_par_ouverture + commandes
+    with psycopg.connect(pilote.url) as conn:
+        ligne = conn.execute("SELECT count(*) FROM ase_events").fetchone()
+    if ligne is None or ligne[0] != attendus:
+        raise AssertionError(f"{pilote.url}: {ligne} événements écrits, {attendus} attendus")
+
+
+def _synchrone(chemin: CheminApplication | CheminBibliotheque, url: str, par_ouverture: int) -> Pilote[Any]:
+    return Pilote(
+        ouvrir=lambda n: asyncio.to_thread(chemin.ouvrir, n),
+        charger=lambda plan: asyncio.to_thread(charger_en_threads, plan, chemin.commande),
+        url=url,
+        evenements_par_ouverture=par_ouverture,
+    )
+
+
+async def _demarrer(pile: AsyncExitStack, pg: PostgresJetable, dossier: Path) -> dict[str, Pilote[Any]]:
+    """Every path up at once, each on its own fresh database; stopped when ``pile`` closes."""
+    pilotes: dict[str, Pilote[Any]] = {}
+
+    url = await asyncio.to_thread(pg.nouvelle_base, "asyncpg")
+    brut = await CheminAsyncpg.creer(url)
+    pile.push_async_callback(brut.fermer)
+    pilotes["asyncpg"] = Pilote(brut.ouvrir, lambda plan: charger_en_taches(plan, brut.commande), url, 1)
+
+    url = await asyncio.to_thread(pg.nouvelle_base, "bibliotheque")
+    bibliotheque = await asyncio.to_thread(CheminBibliotheque, url)
+    pile.callback(bibliotheque.fermer)
+    pilotes["bibliotheque"] = _synchrone(bibliotheque, url, 1)
+
+    url = await asyncio.to_thread(pg.nouvelle_base, "application")
+    application = await asyncio.to_thread(CheminApplication, url)
+    pile.callback(application.fermer)
+    # Opening a parcours also registers its Identite: two events.
+    pilotes["application"] = _synchrone(application, url, 2)
+
+    url = await asyncio.to_thread(pg.nouvelle_base, "api")
+    api = await pile.enter_async_context(CheminApi.demarrer(url, dossier / "api"))
+    pilotes["api"] = Pilote(api.ouvrir, lambda plan: charger_en_taches(plan, api.commande), url, 2, serveur=api.pid)
+    return {nom: pilotes[nom] for nom in CHEMINS}
+
+
+async def _tous_les_chemins(pg: PostgresJetable, dossier: Path) -> dict[str, dict[int, list[Mesure]]]:
+    """Warm every path up, then run the rounds: each level of each path once per round.
+
+    Paths take turns within a level, in an order that rotates with the round, so
+    that neither drift nor a burst of other load favours one of them.
+    """
+    async with AsyncExitStack() as pile:
+        pilotes = await _demarrer(pile, pg, dossier)
+        for pilote in pilotes.values():
+            await _echauffer(pilote)
+        mesures: dict[str, dict[int, list[Mesure]]] = {nom: {n: [] for n in s.NIVEAUX} for nom in pilotes}
+        for tour in range(s.TOURS):
+            ordre = CHEMINS[tour % len(CHEMINS) :] + CHEMINS[: tour % len(CHEMINS)]
+            for clients in s.NIVEAUX:
+                for nom in ordre:
+                    mesures[nom][clients].append(await _mesurer(pilotes[nom], clients, pg))
+        for pilote in pilotes.values():
+            await asyncio.to_thread(_verifier_ecrits, pilote)
+    return mesures
+
+
+def _ratios(mesures: dict[str, dict[int, list[Mesure]]]) -> dict[str, dict[str, float]]:
+    """Throughput of a over b, per round (measured side by side), then the median round."""
+    return {
+        f"{a}/{b}": {
+            str(n): round(
+                statistics.median(x.debit / y.debit for x, y in zip(mesures[a][n], mesures[b][n], strict=True)), 3
+            )
+            for n in s.NIVEAUX
+        }
+        for a, b in RATIOS
+    }
+
+
+def _boucle() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (uvicorn[standard] brings it): the load generator costs less CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _charge() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def executer() -> dict[str, Any]:
+    """Run every path; return the figures, the ratios and the conditions of the run."""
+    s.verifier_parametres()
+    debut = time.perf_counter()
+    charge_avant = _charge()
+    with postgres_jetable() as pg, tempfile.TemporaryDirectory(prefix="ase-bench-") as dossier:
+        reglages = pg.reglages()
+        with asyncio.Runner(loop_factory=_boucle()) as runner:
+            mesures = runner.run(_tous_les_chemins(pg, Path(dossier)))
+    _, rapport = evenements_types()
+    return {
+        "benchmark": NOM,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duree_totale_s": round(time.perf_counter() - debut, 1),
+        "environnement": {
+            "python": sys.version.split()[0],
+            "plateforme": platform.platform(),
+            "coeurs": os.cpu_count(),
+            # Other work on the machine skews every figure: recorded so that a noisy run shows.
+            "charge_moyenne_1min": {"avant": charge_avant, "apres": _charge()},
+            "postgres": reglages,
+        },
+        "parametres": {
+            "niveaux": list(s.NIVEAUX),
+            "tours": s.TOURS,
+            "commandes_par_niveau_et_tour": s.COMMANDES_PAR_NIVEAU,
+            "rapports_par_parcours": s.RAPPORTS_PAR_PARCOURS,
+            "echauffement_commandes": s.ECHAUFFEMENT_PARCOURS * s.ECHAUFFEMENT_RAPPORTS,
+            "connexions_postgres": s.TAILLE_POOL,
+            "octets_etat_evenement": len(rapport.etat),
+            "commande": "POST /v1/parcours/{id}/rapports",
+        },
+        "chemins": {nom: {str(n): resumer(tours) for n, tours in niveaux.items()} for nom, niveaux in mesures.items()},
+        "ratios_debit": _ratios(mesures),
+    }
+
+
+def rapport(resultat: dict[str, Any]) -> str:
+    """The figures as a short table, then the ratios."""
+    cpu_noms = ("ce_processus", "serveur_api", "postgres")
+    env = resultat["environnement"]
+    charge = env["charge_moyenne_1min"]
+    parametres = resultat["parametres"]
+    lignes = [
+        f"Commandes: {parametres['tours']} tours de {parametres['commandes_par_niveau_et_tour']} par niveau et chemin, "
+        f"{parametres['connexions_postgres']} connexions PostgreSQL, "
+        f"fsync={env['postgres'].get('fsync')}, {env['coeurs']} cœurs, "
+        f"charge de la machine {charge['avant']} → {charge['apres']})",
+    ]
+    if max(charge["avant"] or 0, charge["apres"] or 0) > (env["coeurs"] or 1):
+        lignes.append("ATTENTION: la machine était chargée par ailleurs; les chiffres en sont faussés.")
+    lignes += [
+        "",
+        "cmd/s: tour médian (plus lent-plus rapide); latences: tous les tours; CPU en cœurs occupés",
+        "",
+        f"{'chemin':<13}{'clients':>7}{'cmd/s':>7}{'(tours)':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"   CPU {' / '.join(cpu_noms)}",
+    ]
+    for nom, niveaux in resultat["chemins"].items():
+        for clients, f in niveaux.items():
+            cpu = " / ".join(f"{f['cpu'][c]['coeurs']:.2f}" if c in f["cpu"] else "-" for c in cpu_noms)
+            ecart = f"({min(f['debit_par_tour']):.0f}-{max(f['debit_par_tour']):.0f})"
+            lignes.append(
+                f"{nom:<13}{clients:>7}{f['debit_cmd_s']:>7.0f}{ecart:>12}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}"
+                f"{f['max_ms']:>9.2f}   {cpu}"
+            )
+    niveaux_noms = list(next(iter(resultat["chemins"].values())))
+    lignes += ["", f"{'débit relatif (médiane)':<24}" + "".join(f"{n + ' cl.':>10}" for n in niveaux_noms)]
+    for rapport_nom, valeurs in resultat["ratios_debit"].items():
+        lignes.append(f"{rapport_nom:<24}" + "".join(f"{valeurs[n]:>9.2f}x" for n in niveaux_noms))
+    api = resultat["chemins"]["api"][str(max(s.NIVEAUX))]
+    lignes += ["", f"p99 via l'API à {max(s.NIVEAUX)} clients: {api['p99_ms']:.1f} ms"]
+    return "\n".join(lignes)

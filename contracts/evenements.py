@@ -1,0 +1,282 @@
+"""The public payloads of the events published on Kafka, one model per event and version.
+
+What is published is what other systems may rely on: a field is never removed,
+retyped or made required, and an enumeration never narrowed, within a version
+(``tests/unit/test_contrats.py`` enforces it against the committed schemas).
+
+Never on the public topic: a name, an exact birth date (``mois_naissance``,
+``YYYY-MM``, stands for it), or free text a caseworker typed (a ``motif`` of a
+reopening or a rectification may name someone: it stays in the store).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, JsonValue, StringConstraints
+
+from contracts.vocabulaire import (
+    Autorite,
+    Cadre,
+    Danger,
+    MotifChangementLieu,
+    MotifFinAccueil,
+    MotifFinAPJM,
+    MotifLevee,
+    MotifSortie,
+    Nature,
+    OrigineIP,
+    Sexe,
+    SituationLogement,
+    SuiteEvaluation,
+    TypeLieu,
+)
+
+CodeDepartement = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$")]
+MoisNaissance = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class Payload(BaseModel):
+    """A published event's body. ``extra='allow'`` on read: later versions may add fields."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    domaine: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    date_effet: date
+
+    @classmethod
+    def nom_evenement(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def type_cloudevents(cls) -> str:
+        """``fr.ase.<domaine>.<event_snake_name>.v<version>`` (API.md)."""
+        return f"fr.ase.{cls.domaine}.{nom_serpent(cls.nom_evenement())}.v{cls.version}"
+
+
+def nom_serpent(nom: str) -> str:
+    """``PPEEtabli`` -> ``ppe_etabli``, ``LieuAccueilChange`` -> ``lieu_accueil_change``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", nom).lower()
+
+
+# -- parcours (topic ase.parcours.evenements.v1, key = parcours id) ----------------------
+
+
+class PayloadParcours(Payload):
+    domaine: ClassVar[str] = "parcours"
+    parcours_id: UUID
+
+
+class ParcoursOuvert(PayloadParcours):
+    personne_id: UUID
+    mois_naissance: MoisNaissance
+    sexe: Sexe
+    departement: CodeDepartement
+    referent_id: str | None
+
+
+class InformationPreoccupanteRecue(PayloadParcours):
+    ip_id: UUID
+    origine: OrigineIP
+    dangers: list[Danger]
+
+
+class EvaluationConclue(PayloadParcours):
+    ip_id: UUID
+    suite: SuiteEvaluation
+
+
+class MesureDecidee(PayloadParcours):
+    mesure_id: UUID
+    cadre: Cadre
+    nature: Nature
+    autorite: Autorite
+    reference_decision: str
+    date_debut: date
+    date_echeance: date | None
+
+
+class MesureRenouvelee(PayloadParcours):
+    mesure_id: UUID
+    nouvelle_echeance: date
+    reference_decision: str
+
+
+class MesureLevee(PayloadParcours):
+    mesure_id: UUID
+    motif: MotifLevee
+
+
+class AccueilDebute(PayloadParcours):
+    mesure_id: UUID
+    lieu_id: UUID
+    type_lieu: TypeLieu
+    date_limite_hotel: date | None
+
+
+class LieuAccueilChange(PayloadParcours):
+    lieu_id: UUID
+    type_lieu: TypeLieu
+    motif: MotifChangementLieu
+    date_limite_hotel: date | None
+
+
+class AccueilTermine(PayloadParcours):
+    motif: MotifFinAccueil
+
+
+class FugueDeclaree(PayloadParcours):
+    pass
+
+
+class FugueTerminee(PayloadParcours):
+    pass
+
+
+class PPEEtabli(PayloadParcours):
+    pass
+
+
+class PPEActualise(PayloadParcours):
+    pass
+
+
+class RapportSituationProduit(PayloadParcours):
+    transmis_au_juge: bool
+
+
+class EntretienAutonomieRealise(PayloadParcours):
+    pass
+
+
+class MajoriteAtteinte(PayloadParcours):
+    pass
+
+
+class AccompagnementJeuneMajeurAccorde(PayloadParcours):
+    date_debut: date
+    date_fin: date
+
+
+class AccompagnementJeuneMajeurRenouvele(PayloadParcours):
+    date_fin: date
+
+
+class AccompagnementJeuneMajeurTermine(PayloadParcours):
+    motif: MotifFinAPJM
+
+
+class SortieDispositif(PayloadParcours):
+    motif: MotifSortie
+    situation_logement: SituationLogement
+
+
+class ParcoursRouvert(PayloadParcours):
+    pass
+
+
+class DossierTransfere(PayloadParcours):
+    departement_origine: CodeDepartement
+    departement_destination: CodeDepartement
+
+
+class ReferentDesigne(PayloadParcours):
+    referent_id: str
+
+
+class SaisieRectifiee(PayloadParcours):
+    """A correction of a past event; a corrected birth date travels as a month."""
+
+    version_rectifiee: int
+    champ: str
+    ancienne_valeur: JsonValue
+    nouvelle_valeur: JsonValue
+
+
+# -- lieux d'accueil (same topic, key = lieu id) ------------------------------------------
+
+
+class PayloadLieu(Payload):
+    domaine: ClassVar[str] = "parcours"
+    lieu_id: UUID
+
+
+class LieuAccueilReference(PayloadLieu):
+    """``nom`` is null where the lieu is a private person (assistant familial, tiers digne de confiance)."""
+
+    nom: str | None
+    type: TypeLieu
+    departement: CodeDepartement
+    capacite: int
+    finess: str | None
+
+
+class CapaciteModifiee(PayloadLieu):
+    capacite: int
+
+
+class LieuAccueilFerme(PayloadLieu):
+    pass
+
+
+# -- identités (restricted compacted topic ase.identites.v1, key = personne_id) -----------
+
+
+class PayloadIdentite(Payload):
+    domaine: ClassVar[str] = "identite"
+    personne_id: UUID
+
+
+class IdentiteEnregistree(PayloadIdentite):
+    nom: str
+    prenoms: str
+    date_naissance: date
+    sexe: Sexe
+    lieu_naissance: str | None
+
+
+class IdentiteRectifiee(IdentiteEnregistree):
+    pass
+
+
+PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
+    ParcoursOuvert,
+    InformationPreoccupanteRecue,
+    EvaluationConclue,
+    MesureDecidee,
+    MesureRenouvelee,
+    MesureLevee,
+    AccueilDebute,
+    LieuAccueilChange,
+    AccueilTermine,
+    FugueDeclaree,
+    FugueTerminee,
+    PPEEtabli,
+    PPEActualise,
+    RapportSituationProduit,
+    EntretienAutonomieRealise,
+    MajoriteAtteinte,
+    AccompagnementJeuneMajeurAccorde,
+    AccompagnementJeuneMajeurRenouvele,
+    AccompagnementJeuneMajeurTermine,
+    SortieDispositif,
+    ParcoursRouvert,
+    DossierTransfere,
+    ReferentDesigne,
+    SaisieRectifiee,
+)
+PAYLOADS_LIEU: tuple[type[PayloadLieu], ...] = (LieuAccueilReference, CapaciteModifiee, LieuAccueilFerme)
+PAYLOADS_IDENTITE: tuple[type[PayloadIdentite], ...] = (IdentiteEnregistree, IdentiteRectifiee)
+
+PAYLOADS: dict[str, type[Payload]] = {
+    p.type_cloudevents(): p for p in (*PAYLOADS_PARCOURS, *PAYLOADS_LIEU, *PAYLOADS_IDENTITE)
+}
+"""Every published payload by its CloudEvents ``type``."""
+
+TYPE_EFFACEMENT_IDENTITE = "fr.ase.identite.identite_effacee.v1"
+"""The type of the tombstone (null body) that erases a person on ``ase.identites.v1``."""

@@ -1,0 +1,489 @@
+"""Generates the published contract files from the pydantic models, and refuses breaking changes.
+
+    python -m contracts.generation           # write contracts/schemas/*.json and contracts/asyncapi.json
+    python -m contracts.generation --check   # only compare; exit 1 when a file is missing or stale
+
+Generated: one JSON Schema per event type and version (``schemas/<ce type>.json``,
+what is on the wire: the model's serialisation schema), the schema of the
+CloudEvents Kafka headers (``schemas/enveloppe.json``) and the AsyncAPI 3.0
+document of the topics (``asyncapi.json``). Output is deterministic (sorted
+keys, two-space indent, trailing newline) so it is committed and reviewed.
+
+A committed schema is a promise to every consumer: generation refuses to
+overwrite one with a breaking change (``contracts.compatibilite``) or to drop
+one whose model disappeared. Publish the change as a new version instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from contracts.compatibilite import Schema, changements_cassants
+from contracts.enveloppe import (
+    CONTENT_TYPE,
+    SCHEMAS_BASE,
+    SPECVERSION,
+    TOPIC_ALERTES,
+    TOPIC_IDENTITES,
+    TOPIC_PARCOURS,
+    TOPIC_STATISTIQUES,
+    Enveloppe,
+    url_schema,
+)
+from contracts.evenements import (
+    PAYLOADS,
+    TYPE_EFFACEMENT_IDENTITE,
+    CodeDepartement,
+    Payload,
+    PayloadIdentite,
+    PayloadLieu,
+    PayloadParcours,
+)
+
+DOSSIER_CONTRATS: Final = Path(__file__).resolve().parent
+SOUS_DOSSIER_SCHEMAS: Final = "schemas"
+FICHIER_ENVELOPPE: Final = f"{SOUS_DOSSIER_SCHEMAS}/enveloppe.json"
+FICHIER_ASYNCAPI: Final = "asyncapi.json"
+DIALECTE: Final = "https://json-schema.org/draft/2020-12/schema"
+MODE_SCHEMA: Final = "serialization"
+"""What the producer writes (``model_dump_json``): the wire format consumers read."""
+
+_BINDING_KAFKA: Final = "0.5.0"
+_RETENTION_UN_AN_MS: Final = 365 * 24 * 3600 * 1000
+
+
+class GenerationRefusee(Exception):
+    """Generating would break a published contract; each reason is one line."""
+
+    def __init__(self, raisons: Sequence[str]) -> None:
+        super().__init__("\n".join(raisons))
+        self.raisons = list(raisons)
+
+
+# -- which topic, which key ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Famille:
+    base: type[Payload]
+    canal: str
+    topic: str
+    cle: str
+    description_cle: str
+
+
+_FAMILLES: Final = (
+    _Famille(PayloadParcours, "parcours", TOPIC_PARCOURS, "parcours_id", "the parcours id (the stream id)"),
+    _Famille(PayloadLieu, "parcours", TOPIC_PARCOURS, "lieu_id", "the lieu d'accueil id (the stream id)"),
+    _Famille(PayloadIdentite, "identites", TOPIC_IDENTITES, "personne_id", "the personne id (the stream id)"),
+)
+
+
+def _famille(payload: type[Payload]) -> _Famille:
+    for famille in _FAMILLES:
+        if issubclass(payload, famille.base):
+            return famille
+    raise TypeError(f"{payload.__name__} belongs to no published family (parcours, lieu, identite)")
+
+
+# -- event schemas --------------------------------------------------------------------------
+
+
+def schema_evenement(payload: type[Payload]) -> Schema:
+    """The JSON Schema of one event type and version, as published under ``url_schema(type)``."""
+    type_ce = payload.type_cloudevents()
+    famille = _famille(payload)
+    schema = payload.model_json_schema(mode=MODE_SCHEMA)
+    presentation = (
+        f"Body of the CloudEvents type {type_ce}, published on Kafka topic {famille.topic} with key {famille.cle}."
+    )
+    docstring = schema.get("description")
+    return {
+        "$schema": DIALECTE,
+        "$id": url_schema(type_ce),
+        **schema,
+        "title": payload.nom_evenement(),
+        "description": f"{docstring}\n\n{presentation}" if docstring else presentation,
+    }
+
+
+def schema_effacement() -> Schema:
+    """The erasure tombstone: no body at all, so consumers delete the person (compaction does the rest)."""
+    return {
+        "$schema": DIALECTE,
+        "$id": url_schema(TYPE_EFFACEMENT_IDENTITE),
+        "title": "IdentiteEffacee",
+        "description": (
+            f"Tombstone of CloudEvents type {TYPE_EFFACEMENT_IDENTITE} on Kafka topic {TOPIC_IDENTITES}, "
+            "key personne_id: the Kafka value is null. Forget everything known of that person."
+        ),
+        "type": "null",
+    }
+
+
+# -- the CloudEvents envelope ---------------------------------------------------------------
+
+_DEPARTEMENT = TypeAdapter(CodeDepartement).json_schema()["pattern"].removeprefix("^").removesuffix("$")
+
+_ENTETES: Final[dict[str, Schema]] = {
+    "ce_specversion": {"const": SPECVERSION, "description": "CloudEvents specification version."},
+    "ce_id": {
+        "format": "uuid",
+        "description": (
+            "Event id, deterministic (UUIDv5 of the stream id and version): a republished event keeps its id, "
+            "consumers deduplicate on it."
+        ),
+    },
+    "ce_source": {
+        "pattern": f"^/ase/(({_DEPARTEMENT})/(parcours|lieux)|identites)$",
+        "description": (
+            "Who produced it: /ase/{departement}/parcours, /ase/{departement}/lieux, or /ase/identites "
+            "on the identities topic."
+        ),
+    },
+    "ce_type": {
+        "pattern": r"^fr\.ase\.[a-z]+\.[a-z0-9_]+\.v[1-9][0-9]*$",
+        "description": "Event type and version, fr.ase.<domaine>.<event_snake_name>.v<version>: selects the body's schema.",
+    },
+    "ce_subject": {
+        "format": "uuid",
+        "description": "The stream id: parcours_id, lieu_id or personne_id. Equal to the Kafka key.",
+    },
+    "ce_time": {
+        "format": "date-time",
+        "description": "When the event was recorded (RFC 3339), not its date of effect (date_effet, in the body).",
+    },
+    "ce_dataschema": {
+        "format": "uri",
+        "pattern": "^" + SCHEMAS_BASE.replace(".", r"\.") + r".+\.json$",
+        "description": "URL of the body's JSON Schema; the file of the same name in contracts/schemas/.",
+    },
+    "content-type": {"const": CONTENT_TYPE, "description": "The body is JSON (CloudEvents binary content mode)."},
+    "ce_sequence": {
+        "pattern": "^[0-9]+$",
+        "description": (
+            "The event's version in its stream, in decimal: consecutive per stream, so a consumer detects "
+            "a gap or a replay."
+        ),
+    },
+    "ce_partitionkey": {
+        "description": "CloudEvents partitioning extension: the stream id, the Kafka key (stream order is kept).",
+    },
+    "ce_correlationid": {
+        "description": "Correlation id of the request that led to the event (X-Correlation-Id, or the request id).",
+    },
+    "ce_causationid": {"description": "Id of the request that recorded the event."},
+    "traceparent": {
+        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        "description": "W3C trace context: one trace per correlation id, one span per event.",
+    },
+}
+
+
+def _noms_entetes() -> list[str]:
+    """The header names ``Enveloppe.entetes()`` writes, in its order."""
+    exemple = Enveloppe(
+        id="",
+        source="",
+        type="",
+        subject="",
+        time=datetime(2000, 1, 1, tzinfo=UTC),
+        dataschema="",
+        sequence=1,
+        partitionkey="",
+        correlationid="",
+        causationid="",
+        traceparent="",
+    )
+    return [nom for nom, _ in exemple.entetes()]
+
+
+def schema_enveloppe() -> Schema:
+    """The Kafka headers of every message: the CloudEvents attributes in binary content mode."""
+    noms = _noms_entetes()
+    if set(noms) != set(_ENTETES):
+        raise ValueError(
+            f"Enveloppe.entetes() and the documented headers differ: {sorted(set(noms) ^ set(_ENTETES))}; "
+            "document every header in contracts/generation.py"
+        )
+    return {
+        "$schema": DIALECTE,
+        "$id": f"{SCHEMAS_BASE}enveloppe.json",
+        "title": "Enveloppe",
+        "description": (
+            "CloudEvents 1.0 attributes as Kafka headers (binary content mode): each value is the UTF-8 "
+            "string shown here. Other headers may appear and are to be ignored."
+        ),
+        "type": "object",
+        "properties": {nom: {"type": "string", **_ENTETES[nom]} for nom in noms},
+        "required": noms,
+        "additionalProperties": True,
+    }
+
+
+# -- the AsyncAPI document ------------------------------------------------------------------
+
+
+def _fichier_schema(type_ce: str) -> str:
+    return f"{SOUS_DOSSIER_SCHEMAS}/{type_ce}.json"
+
+
+def _message(type_ce: str, *, nom: str, version: int, cle: str, description_cle: str, resume: str) -> Schema:
+    """One message: the event's headers (the envelope, with its ``ce_type``), body and Kafka key."""
+    return {
+        "name": nom,
+        "title": f"{nom} v{version}",
+        "summary": resume,
+        "contentType": CONTENT_TYPE,
+        "headers": {
+            "allOf": [
+                {"$ref": FICHIER_ENVELOPPE},
+                {
+                    "type": "object",
+                    "properties": {
+                        "ce_type": {"const": type_ce},
+                        "ce_dataschema": {"const": url_schema(type_ce)},
+                    },
+                },
+            ]
+        },
+        "payload": {"$ref": _fichier_schema(type_ce)},
+        "correlationId": {"$ref": "#/components/correlationIds/correlation"},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "format": "uuid", "description": f"{cle}: {description_cle}"},
+                "bindingVersion": _BINDING_KAFKA,
+            }
+        },
+    }
+
+
+def _canal(adresse: str, titre: str, description: str, nettoyage: str, retention_ms: int | None) -> Schema:
+    configuration: Schema = {"cleanup.policy": [nettoyage]}
+    if retention_ms is not None:
+        configuration["retention.ms"] = retention_ms
+    return {
+        "address": adresse,
+        "title": titre,
+        "description": description,
+        "bindings": {
+            "kafka": {"topic": adresse, "topicConfiguration": configuration, "bindingVersion": _BINDING_KAFKA}
+        },
+    }
+
+
+def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schema:
+    """The AsyncAPI 3.0 description of the topics, their messages, headers and keys."""
+    canaux: dict[str, Schema] = {
+        "parcours": _canal(
+            TOPIC_PARCOURS,
+            "Parcours and lieux d'accueil events",
+            "Every Parcours and LieuAccueil event, in stream order (key = stream id). At-least-once: "
+            "deduplicate on ce_id, detect gaps with ce_sequence. Never a name nor an exact birth date.",
+            "delete",
+            -1,
+        ),
+        "identites": _canal(
+            TOPIC_IDENTITES,
+            "Identities (restricted)",
+            "Identity records (names, exact birth date), key personne_id, compacted: the latest record per "
+            "person; a tombstone (null value) erases the person. Restricted: readable only by the services "
+            "authorised to see names.",
+            "compact",
+            None,
+        ),
+        "statistiques": _canal(
+            TOPIC_STATISTIQUES,
+            "Pseudonymised statistics",
+            "OLINPE-style pseudonymised events, key = pseudonym. Payloads are not contracted here yet.",
+            "delete",
+            -1,
+        ),
+        "alertes": _canal(
+            TOPIC_ALERTES,
+            "Alerts",
+            "Alerts raised by the deadline engine, key = parcours id. Payloads are not contracted here yet.",
+            "delete",
+            _RETENTION_UN_AN_MS,
+        ),
+    }
+    messages: dict[str, Schema] = {}
+    par_canal: dict[str, list[str]] = {"parcours": [], "identites": []}
+    for type_ce in sorted(payloads):
+        payload = payloads[type_ce]
+        famille = _famille(payload)
+        resume = f"{payload.nom_evenement()}, version {payload.version}, key {famille.cle}."
+        messages[type_ce] = _message(
+            type_ce,
+            nom=payload.nom_evenement(),
+            version=payload.version,
+            cle=famille.cle,
+            description_cle=famille.description_cle,
+            resume=resume,
+        )
+        par_canal[famille.canal].append(type_ce)
+    messages[TYPE_EFFACEMENT_IDENTITE] = _message(
+        TYPE_EFFACEMENT_IDENTITE,
+        nom="IdentiteEffacee",
+        version=1,
+        cle="personne_id",
+        description_cle="the person erased",
+        resume="Erasure tombstone: null value, key personne_id.",
+    )
+    par_canal["identites"].append(TYPE_EFFACEMENT_IDENTITE)
+
+    operations: dict[str, Schema] = {}
+    for canal, types in par_canal.items():
+        canaux[canal]["messages"] = {t: {"$ref": f"#/components/messages/{t}"} for t in types}
+        operations[f"publier_{canal}"] = {
+            "action": "send",
+            "title": f"Publish on {canaux[canal]['address']}",
+            "summary": "The parcours relay publishes each stored event once or more, in stream order.",
+            "channel": {"$ref": f"#/channels/{canal}"},
+            "messages": [{"$ref": f"#/channels/{canal}/messages/{t}"} for t in sorted(types)],
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Parcours ASE: published events",
+            "version": "1.0.0",
+            "description": (
+                "Events of the Parcours ASE case tracking (French child protection) on Kafka, as CloudEvents "
+                "1.0 in binary content mode: ce_* headers, JSON body. Within a type's version a body only "
+                "gains optional fields; consumers ignore fields and headers they do not know."
+            ),
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "channels": canaux,
+        "operations": operations,
+        "components": {
+            "messages": messages,
+            "correlationIds": {
+                "correlation": {
+                    "description": "Links the events of one request and its consequences.",
+                    "location": "$message.header#/ce_correlationid",
+                }
+            },
+        },
+    }
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def en_json(document: Any) -> str:
+    """The committed form: sorted keys, two-space indent, UTF-8 text, trailing newline."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def fichiers_attendus(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> dict[str, str]:
+    """Every generated file, by its path relative to ``contracts/``, with its content."""
+    fichiers = {_fichier_schema(t): en_json(schema_evenement(p)) for t, p in payloads.items()}
+    fichiers[_fichier_schema(TYPE_EFFACEMENT_IDENTITE)] = en_json(schema_effacement())
+    fichiers[FICHIER_ENVELOPPE] = en_json(schema_enveloppe())
+    fichiers[FICHIER_ASYNCAPI] = en_json(document_asyncapi(payloads))
+    return dict(sorted(fichiers.items()))
+
+
+def _schemas_presents(dossier: Path) -> list[str]:
+    return sorted(f"{SOUS_DOSSIER_SCHEMAS}/{p.name}" for p in (dossier / SOUS_DOSSIER_SCHEMAS).glob("*.json"))
+
+
+def ecarts(dossier: Path = DOSSIER_CONTRATS, payloads: Mapping[str, type[Payload]] = PAYLOADS) -> list[str]:
+    """How the files in ``dossier`` differ from what generation produces now (empty: up to date)."""
+    attendus = fichiers_attendus(payloads)
+    resultat: list[str] = []
+    for chemin, contenu in attendus.items():
+        fichier = dossier / chemin
+        if not fichier.exists():
+            resultat.append(f"{chemin}: missing")
+        elif fichier.read_text(encoding="utf-8") != contenu:
+            resultat.append(f"{chemin}: differs from the models")
+    resultat.extend(
+        f"{chemin}: no model produces it" for chemin in _schemas_presents(dossier) if chemin not in attendus
+    )
+    return resultat
+
+
+def cassants(dossier: Path = DOSSIER_CONTRATS, payloads: Mapping[str, type[Payload]] = PAYLOADS) -> list[str]:
+    """The breaking changes from each committed schema in ``dossier`` to the one generated now."""
+    attendus = fichiers_attendus(payloads)
+    resultat: list[str] = []
+    for chemin in _schemas_presents(dossier):
+        if chemin in attendus:
+            engage = json.loads((dossier / chemin).read_text(encoding="utf-8"))
+            resultat.extend(f"{chemin}: {c}" for c in changements_cassants(engage, json.loads(attendus[chemin])))
+    return resultat
+
+
+def refus(dossier: Path = DOSSIER_CONTRATS, payloads: Mapping[str, type[Payload]] = PAYLOADS) -> list[str]:
+    """Why the committed schemas in ``dossier`` cannot be replaced by the generated ones (empty: they can)."""
+    attendus = fichiers_attendus(payloads)
+    disparus = [
+        f"{chemin}: published, but no model produces it any more; keep its model (old events stay on the "
+        "topic), or delete the file by hand if it was never published"
+        for chemin in _schemas_presents(dossier)
+        if chemin not in attendus
+    ]
+    return disparus + cassants(dossier, payloads)
+
+
+def generer(dossier: Path = DOSSIER_CONTRATS, payloads: Mapping[str, type[Payload]] = PAYLOADS) -> list[str]:
+    """Write the generated files that changed into ``dossier``; the paths written. All or nothing."""
+    raisons = refus(dossier, payloads)
+    if raisons:
+        raise GenerationRefusee(raisons)
+    ecrits: list[str] = []
+    for chemin, contenu in fichiers_attendus(payloads).items():
+        fichier = dossier / chemin
+        if fichier.exists() and fichier.read_text(encoding="utf-8") == contenu:
+            continue
+        fichier.parent.mkdir(parents=True, exist_ok=True)
+        fichier.write_text(contenu, encoding="utf-8", newline="\n")
+        ecrits.append(chemin)
+    return ecrits
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parseur = argparse.ArgumentParser(
+        prog="python -m contracts.generation", description="Generate the contract files from the pydantic models."
+    )
+    parseur.add_argument("--check", action="store_true", help="only compare; exit 1 when a file is stale")
+    arguments = parseur.parse_args(argv)
+    if arguments.check:
+        differences = ecarts() + cassants()
+        for ligne in differences:
+            print(ligne, file=sys.stderr)
+        if differences:
+            print("contracts are stale: run `python -m contracts.generation`", file=sys.stderr)
+            return 1
+        print(f"contracts up to date ({len(fichiers_attendus())} files)")
+        return 0
+    try:
+        ecrits = generer()
+    except GenerationRefusee as refusee:
+        for raison in refusee.raisons:
+            print(raison, file=sys.stderr)
+        print(
+            "refused: these are breaking changes to published schemas. Publish a new version instead: a new "
+            "model with `version: ClassVar[int] = 2` beside the old one (see contracts/README.md).",
+            file=sys.stderr,
+        )
+        return 2
+    for chemin in ecrits:
+        print(f"written: contracts/{chemin}")
+    print(f"{len(fichiers_attendus())} files, {len(ecrits)} written")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

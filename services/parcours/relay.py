@@ -1,0 +1,201 @@
+"""The relay: from the event store's notification log to Kafka, in commit order.
+
+The notification log is the outbox: every event has a commit-ordered id given
+in its own transaction. The relay reads ids above its saved position (never
+``position + 1``: a rolled-back transaction leaves a gap), publishes them with
+an idempotent producer, and saves its position only once the broker has
+acknowledged every message of the batch. Publication is therefore
+at-least-once and in stream order; ``ce_id`` lets consumers drop a repeat.
+
+One relay publishes at a time: it holds a PostgreSQL advisory lock on a
+connection of its own. A standby polls the lock and takes over as soon as the
+holder's session ends (a killed process closes its connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from eventsourcing.persistence import StoredEvent
+from prometheus_client import Counter, Gauge
+
+from services.parcours.domain.flux import Evenement
+from services.parcours.persistence import JsonMapper
+from services.parcours.publication import Message, message
+from services.runtime.http import REGISTRE
+from services.runtime.kafka import creer_sujets, producteur
+
+log = structlog.get_logger(__name__)
+
+PUBLIES = Counter("ase_relais_evenements_publies_total", "Events acknowledged by Kafka", registry=REGISTRE)
+POSITION = Gauge("ase_relais_position", "Last notification id acknowledged by Kafka", registry=REGISTRE)
+RETARD = Gauge("ase_relais_retard", "Notification ids recorded but not yet published", registry=REGISTRE)
+TROUS = Counter("ase_relais_trous_total", "Notification ids skipped by the log (rolled-back transactions)",
+                registry=REGISTRE)
+ECHECS = Counter("ase_relais_echecs_total", "Failed publication attempts (retried)", registry=REGISTRE)
+ACTIF = Gauge("ase_relais_actif", "1 while this relay holds the lock and publishes", registry=REGISTRE)
+
+CLE_VERROU = 0x41534552454C4159  # "ASERELAY": the advisory lock only one relay holds
+
+
+@dataclass(frozen=True)
+class ReglagesRelais:
+    database_url: str
+    kafka_bootstrap_servers: str
+    table: str = "ase_events"
+    nom: str = "parcours"
+    partitions: int = 3
+    replication: int = 1
+    taille_lot: int = 500
+    attente_max_s: float = 1.0
+    """Polling fallback when no NOTIFY arrives."""
+    prise_de_relais_s: float = 1.0
+    """How often a standby tries the lock."""
+    backoff_max_s: float = 10.0
+
+
+class Relais:
+    """Follows the notification log and publishes each event to Kafka."""
+
+    def __init__(self, reglages: ReglagesRelais) -> None:
+        self.reglages = reglages
+        self.mapper = JsonMapper()
+        self._reveil = asyncio.Event()
+        self.actif = asyncio.Event()
+        """Set while this relay holds the lock (tests and probes wait on it)."""
+
+    async def executer(self, arret: asyncio.Event) -> None:
+        """Run until ``arret`` is set: take the lock, then publish; on failure, back off and retry."""
+        attente = 0.5
+        while not arret.is_set():
+            try:
+                await self._session(arret)
+                attente = 0.5
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                ECHECS.inc()
+                log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)
+                await _attendre(arret, attente)
+                attente = min(attente * 2, self.reglages.backoff_max_s)
+            finally:
+                self.actif.clear()
+                ACTIF.set(0)
+
+    async def _session(self, arret: asyncio.Event) -> None:
+        verrou = await asyncpg.connect(self.reglages.database_url)
+        try:
+            while not await verrou.fetchval("SELECT pg_try_advisory_lock($1)", CLE_VERROU):
+                log.debug("relais_en_attente_du_verrou")
+                if await _attendre(arret, self.reglages.prise_de_relais_s):
+                    return
+            log.info("relais_actif", nom=self.reglages.nom)
+            # Losing the last saved position in a crash only republishes one batch,
+            # which at-least-once delivery already allows: no need to wait for the disk.
+            await verrou.execute("SET synchronous_commit = off")
+            await self._preparer(verrou)
+            await verrou.add_listener(self.reglages.table, self._notifie)
+            kafka = producteur(self.reglages.kafka_bootstrap_servers, client_id=f"ase-relais-{self.reglages.nom}")
+            await creer_sujets(self.reglages.kafka_bootstrap_servers, partitions=self.reglages.partitions,
+                               replication=self.reglages.replication)
+            try:
+                await kafka.start()
+                self.actif.set()
+                ACTIF.set(1)
+                await self._publier_en_continu(verrou, kafka, arret)
+            finally:
+                await kafka.stop()
+        finally:
+            with contextlib.suppress(Exception):
+                await verrou.close()
+
+    async def _preparer(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS relais_position ("
+            "nom text PRIMARY KEY, notification_id bigint NOT NULL, mis_a_jour_le timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute(
+            "INSERT INTO relais_position (nom, notification_id) VALUES ($1, 0) ON CONFLICT (nom) DO NOTHING",
+            self.reglages.nom,
+        )
+
+    def _notifie(self, *_: Any) -> None:
+        self._reveil.set()
+
+    async def _publier_en_continu(
+        self, conn: asyncpg.Connection, kafka: AIOKafkaProducer, arret: asyncio.Event
+    ) -> None:
+        position: int = await conn.fetchval(
+            "SELECT notification_id FROM relais_position WHERE nom = $1", self.reglages.nom
+        )
+        POSITION.set(position)
+        requete = (
+            f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.reglages.table}" '
+            "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2"
+        )
+        while not arret.is_set():
+            self._reveil.clear()
+            lignes = await conn.fetch(requete, position, self.reglages.taille_lot)
+            if not lignes:
+                RETARD.set(0)
+                await _attendre(arret, self.reglages.attente_max_s, self._reveil)
+                continue
+            await self._publier(kafka, lignes)
+            derniere = int(lignes[-1]["notification_id"])
+            self._compter_trous(position, lignes)
+            # Saved only now that the broker acknowledged the whole batch.
+            ok = await conn.fetchval(
+                "UPDATE relais_position SET notification_id = $3, mis_a_jour_le = now() "
+                "WHERE nom = $1 AND notification_id = $2 RETURNING true",
+                self.reglages.nom, position, derniere,
+            )
+            if not ok:
+                raise asyncpg.InterfaceError("relay position moved under us: another relay published")
+            position = derniere
+            PUBLIES.inc(len(lignes))
+            POSITION.set(position)
+            maximum = await conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
+            RETARD.set(max(0, (maximum or 0) - position))
+
+    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record]) -> None:
+        envois = []
+        for ligne in lignes:
+            msg = self._message(ligne)
+            envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
+        await asyncio.gather(*envois)
+
+    def _message(self, ligne: asyncpg.Record) -> Message:
+        stocke = StoredEvent(
+            originator_id=ligne["originator_id"],
+            originator_version=ligne["originator_version"],
+            topic=ligne["topic"],
+            state=bytes(ligne["state"]),
+        )
+        evenement = self.mapper.to_domain_event(stocke)
+        assert isinstance(evenement, Evenement)
+        return message(evenement, etat=stocke.state)
+
+    def _compter_trous(self, position: int, lignes: list[asyncpg.Record]) -> None:
+        precedent = position
+        for ligne in lignes:
+            identifiant = int(ligne["notification_id"])
+            if identifiant > precedent + 1:
+                TROUS.inc(identifiant - precedent - 1)
+                log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
+            precedent = identifiant
+
+
+async def _attendre(arret: asyncio.Event, secondes: float, reveil: asyncio.Event | None = None) -> bool:
+    """Wait ``secondes``, or less if stopped or woken; return whether stopped."""
+    attentes = [asyncio.ensure_future(arret.wait())]
+    if reveil is not None:
+        attentes.append(asyncio.ensure_future(reveil.wait()))
+    _, en_cours = await asyncio.wait(attentes, timeout=secondes, return_when=asyncio.FIRST_COMPLETED)
+    for tache in en_cours:
+        tache.cancel()
+    return arret.is_set()

@@ -1,0 +1,71 @@
+"""Kafka clients configured as this project needs them, and the topics it owns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from contracts.enveloppe import TOPIC_ALERTES, TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_STATISTIQUES
+
+log = structlog.get_logger(__name__)
+
+UN_AN_MS = 365 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Sujet:
+    """A topic and the settings it is created with."""
+
+    nom: str
+    reglages: dict[str, str]
+
+
+SUJETS: tuple[Sujet, ...] = (
+    Sujet(TOPIC_PARCOURS, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+    Sujet(TOPIC_IDENTITES, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
+    Sujet(TOPIC_STATISTIQUES, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+    Sujet(TOPIC_ALERTES, {"retention.ms": str(UN_AN_MS), "cleanup.policy": "delete"}),
+)
+
+
+def producteur(bootstrap: str, *, client_id: str, linger_ms: int = 0) -> AIOKafkaProducer:
+    """An idempotent producer waiting for every in-sync replica (never aiokafka's defaults).
+
+    ``linger_ms`` stays 0 for the relay: it queues a whole batch before yielding,
+    so the producer batches anyway, and a lone event goes out at once.
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+        retry_backoff_ms=200,
+    )
+
+
+async def creer_sujets(bootstrap: str, *, partitions: int, replication: int) -> None:
+    """Create the project's topics that are missing, with their retention or compaction."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ase-admin", request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existants = set(await admin.list_topics())
+        manquants = [
+            NewTopic(name=s.nom, num_partitions=partitions, replication_factor=replication, topic_configs=s.reglages)
+            for s in SUJETS
+            if s.nom not in existants
+        ]
+        if manquants:
+            try:
+                await admin.create_topics(manquants)
+            except TopicAlreadyExistsError:
+                pass  # another process created them meanwhile
+            log.info("sujets_crees", sujets=[t.name for t in manquants], partitions=partitions)
+    finally:
+        await admin.close()

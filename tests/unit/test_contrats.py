@@ -1,0 +1,530 @@
+"""The published contracts: generated files up to date, compatible, complete, and payloads that match them.
+
+The committed files under ``contracts/`` are what other systems program against.
+These tests fail when a model changes without regenerating, when a change would
+break a published schema, and when the compatibility checker stops seeing one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from types import UnionType
+from typing import Any, ClassVar, Union, get_args, get_origin
+from uuid import UUID
+
+import jsonschema
+import pytest
+
+from contracts import generation
+from contracts.compatibilite import Schema, changements_cassants
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, Enveloppe, identifiant_evenement, url_schema
+from contracts.evenements import (
+    PAYLOADS,
+    TYPE_EFFACEMENT_IDENTITE,
+    MesureDecidee,
+    Payload,
+    PayloadIdentite,
+    PayloadParcours,
+)
+
+CONTRATS = generation.DOSSIER_CONTRATS
+SCHEMAS = CONTRATS / generation.SOUS_DOSSIER_SCHEMAS
+REGENERER = "run `python -m contracts.generation` and commit the result"
+
+
+def schema_engage(type_ce: str) -> Schema:
+    """The committed schema of one event type, as consumers download it."""
+    contenu: Schema = json.loads((SCHEMAS / f"{type_ce}.json").read_text(encoding="utf-8"))
+    return contenu
+
+
+MESURE_DECIDEE = MesureDecidee.type_cloudevents()
+
+
+# -- (a) drift, (b) compatibility of what is committed -------------------------------------
+
+
+def test_committed_contract_files_are_what_generation_produces_now() -> None:
+    ecarts = generation.ecarts()
+    assert not ecarts, "contracts/ is stale, " + REGENERER + ":\n" + "\n".join(ecarts)
+
+
+def test_every_committed_schema_is_compatible_with_its_current_model() -> None:
+    attendus = generation.fichiers_attendus()
+    for fichier in sorted(SCHEMAS.glob("*.json")):
+        chemin = f"{generation.SOUS_DOSSIER_SCHEMAS}/{fichier.name}"
+        assert chemin in attendus, f"{chemin} has no model any more"
+        cassants = changements_cassants(json.loads(fichier.read_text(encoding="utf-8")), json.loads(attendus[chemin]))
+        assert not cassants, f"{chemin}: breaking changes, publish a new version instead:\n" + "\n".join(cassants)
+
+
+def test_generation_is_deterministic_sorted_and_ends_with_a_newline() -> None:
+    premiers, seconds = generation.fichiers_attendus(), generation.fichiers_attendus()
+    assert premiers == seconds
+    for chemin, contenu in premiers.items():
+        assert contenu.endswith("}\n"), chemin
+        assert contenu == json.dumps(json.loads(contenu), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- (c) the checker sees breaking changes, and only those ----------------------------------
+
+Mutation = Callable[[Schema], None]
+
+
+def _retirer_propriete(schema: Schema) -> None:
+    del schema["properties"]["reference_decision"]
+    schema["required"].remove("reference_decision")
+
+
+def _retyper(schema: Schema) -> None:
+    schema["properties"]["date_debut"] = {"type": "integer", "title": "Date Debut"}
+
+
+def _retyper_sous_nullable(schema: Schema) -> None:
+    schema["properties"]["date_echeance"]["anyOf"][0] = {"type": "integer"}
+
+
+def _retyper_par_ref(schema: Schema) -> None:
+    schema["$defs"]["Nature"] = {"type": "integer", "enum": [1, 2, 3]}
+
+
+def _ajouter_requis(schema: Schema) -> None:
+    schema["properties"]["lieu_id"] = {"type": "string", "format": "uuid"}
+    schema["required"].append("lieu_id")
+
+
+def _retrecir_enumeration(schema: Schema) -> None:
+    schema["$defs"]["Nature"]["enum"].remove("tutelle")
+
+
+def _changer_format(schema: Schema) -> None:
+    schema["properties"]["date_debut"]["format"] = "date-time"
+
+
+def _resserrer_motif(schema: Schema) -> None:
+    schema["properties"]["reference_decision"]["pattern"] = "^[A-Z]{2}-[0-9]+$"
+
+
+def _retirer_null(schema: Schema) -> None:
+    schema["properties"]["date_echeance"] = {"type": "string", "format": "date"}
+
+
+def _rendre_nullable(schema: Schema) -> None:
+    schema["properties"]["date_debut"] = {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}
+
+
+def _fermer(schema: Schema) -> None:
+    schema["additionalProperties"] = False
+
+
+def _borner(schema: Schema) -> None:
+    schema["properties"]["reference_decision"]["maxLength"] = 20
+
+
+@pytest.mark.parametrize(
+    ("mutation", "attendu"),
+    [
+        pytest.param(_retirer_propriete, "'reference_decision' removed", id="removed property"),
+        pytest.param(_retyper, "'date_debut' retyped: string -> integer", id="retyped property"),
+        pytest.param(_retyper_sous_nullable, "'date_echeance' retyped", id="retyped under a nullable anyOf"),
+        pytest.param(_retyper_par_ref, "'nature' retyped: string -> integer", id="retyped through $ref"),
+        pytest.param(_ajouter_requis, "'lieu_id' added as a required property", id="new required property"),
+        pytest.param(
+            _retrecir_enumeration, "'nature' enumeration narrowed, values removed: 'tutelle'", id="narrowed enum"
+        ),
+        pytest.param(_changer_format, "'date_debut' format changed: date -> date-time", id="format change"),
+        pytest.param(_resserrer_motif, "'reference_decision' pattern changed", id="new pattern"),
+        pytest.param(_retirer_null, "'date_echeance' no longer accepts null", id="no longer nullable"),
+        pytest.param(_rendre_nullable, "'date_debut' became nullable", id="became nullable"),
+        pytest.param(_fermer, "the payload no longer accepts additional properties", id="closed object"),
+        pytest.param(_borner, "'reference_decision' maxLength tightened", id="tighter bound"),
+    ],
+)
+def test_the_checker_reports_a_breaking_change_to_mesure_decidee(mutation: Mutation, attendu: str) -> None:
+    ancien = schema_engage(MESURE_DECIDEE)
+    nouveau = copy.deepcopy(ancien)
+    mutation(nouveau)
+    cassants = changements_cassants(ancien, nouveau)
+    assert any(attendu in c for c in cassants), cassants
+
+
+def test_an_optional_property_becoming_required_is_breaking() -> None:
+    ancien = schema_engage(MESURE_DECIDEE)
+    ancien["required"].remove("date_echeance")
+    assert changements_cassants(ancien, schema_engage(MESURE_DECIDEE)) == [
+        "'date_echeance' became required (published events may lack it)"
+    ]
+    assert changements_cassants(schema_engage(MESURE_DECIDEE), ancien) == [
+        "'date_echeance' no longer required (consumers rely on it)"
+    ]
+
+
+def test_narrowing_an_enumeration_inside_a_list_is_breaking() -> None:
+    ip = "fr.ase.parcours.information_preoccupante_recue.v1"
+    ancien = schema_engage(ip)
+    nouveau = copy.deepcopy(ancien)
+    nouveau["$defs"]["Danger"]["enum"].remove("negligences")
+    assert changements_cassants(ancien, nouveau) == ["'dangers[]' enumeration narrowed, values removed: 'negligences'"]
+
+
+def test_tightening_the_departement_pattern_is_breaking() -> None:
+    ouvert = "fr.ase.parcours.parcours_ouvert.v1"
+    ancien = schema_engage(ouvert)
+    nouveau = copy.deepcopy(ancien)
+    nouveau["properties"]["departement"]["pattern"] = "^[0-9]{2}$"
+    assert changements_cassants(ancien, nouveau) == [
+        "'departement' pattern changed: ^(0[1-9]|1\\d|2[1-9AB]|[3-8]\\d|9[0-5]|97[1-6])$ -> ^[0-9]{2}$"
+    ]
+
+
+def _ajouter_optionnelle(schema: Schema) -> None:
+    schema["properties"]["commentaire_public"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+
+
+def _elargir_enumeration(schema: Schema) -> None:
+    schema["$defs"]["Nature"]["enum"].append("mesure_nouvelle")
+
+
+def _retirer_motif(schema: Schema) -> None:
+    del schema["properties"]["departement"]["pattern"]
+
+
+def _reformuler(schema: Schema) -> None:
+    schema["description"] = "Reworded."
+    schema["properties"]["date_debut"]["title"] = "Début"
+
+
+@pytest.mark.parametrize(
+    ("type_ce", "mutation"),
+    [
+        pytest.param(MESURE_DECIDEE, _ajouter_optionnelle, id="new optional property"),
+        pytest.param(MESURE_DECIDEE, _elargir_enumeration, id="widened enum"),
+        pytest.param("fr.ase.parcours.parcours_ouvert.v1", _retirer_motif, id="pattern dropped"),
+        pytest.param(MESURE_DECIDEE, _reformuler, id="titles and descriptions"),
+    ],
+)
+def test_a_compatible_change_reports_nothing(type_ce: str, mutation: Mutation) -> None:
+    ancien = schema_engage(type_ce)
+    nouveau = copy.deepcopy(ancien)
+    mutation(nouveau)
+    assert changements_cassants(ancien, nouveau) == []
+
+
+def test_every_committed_schema_is_compatible_with_itself() -> None:
+    for fichier in sorted(SCHEMAS.glob("*.json")):
+        schema = json.loads(fichier.read_text(encoding="utf-8"))
+        assert changements_cassants(schema, copy.deepcopy(schema)) == [], fichier.name
+
+
+class _MesureDecideeCommentee(MesureDecidee):
+    """MesureDecidee v1 with one more optional field: what a compatible evolution looks like."""
+
+    commentaire_public: str | None = None
+
+    @classmethod
+    def nom_evenement(cls) -> str:
+        return "MesureDecidee"
+
+
+class _MesureDecideeSansNull(PayloadParcours):
+    """MesureDecidee v1 where the échéance became mandatory and a field appeared: a breaking edit."""
+
+    mesure_id: UUID
+    cadre: str
+    nature: str
+    autorite: str
+    reference_decision: str
+    date_debut: date
+    date_echeance: date
+    juridiction: str
+
+    @classmethod
+    def nom_evenement(cls) -> str:
+        return "MesureDecidee"
+
+
+class _MesureDecideeV2(_MesureDecideeSansNull):
+    """The same edit published the right way: as version 2, beside version 1."""
+
+    version: ClassVar[int] = 2
+
+
+def test_a_model_gaining_an_optional_field_stays_compatible() -> None:
+    assert _MesureDecideeCommentee.type_cloudevents() == MESURE_DECIDEE
+    nouveau = generation.schema_evenement(_MesureDecideeCommentee)
+    assert changements_cassants(schema_engage(MESURE_DECIDEE), nouveau) == []
+
+
+def test_a_model_edited_in_place_is_caught_field_by_field() -> None:
+    nouveau = generation.schema_evenement(_MesureDecideeSansNull)
+    # cadre, nature and autorite turned into plain strings: widened, so not reported.
+    assert sorted(changements_cassants(schema_engage(MESURE_DECIDEE), nouveau)) == [
+        "'date_echeance' no longer accepts null (published events may hold null)",
+        "'juridiction' added as a required property (published events lack it)",
+    ]
+
+
+# -- generation refuses to break what is published -----------------------------------------
+
+
+def _copie_des_contrats(destination: Path) -> None:
+    for chemin, contenu in generation.fichiers_attendus().items():
+        (destination / chemin).parent.mkdir(parents=True, exist_ok=True)
+        (destination / chemin).write_text(contenu, encoding="utf-8")
+
+
+def _payloads_avec(*modeles: type[Payload]) -> dict[str, type[Payload]]:
+    return {**PAYLOADS, **{m.type_cloudevents(): m for m in modeles}}
+
+
+def test_generation_refuses_to_overwrite_a_published_schema_with_a_breaking_change(tmp_path: Path) -> None:
+    _copie_des_contrats(tmp_path)
+    fichier = tmp_path / generation.SOUS_DOSSIER_SCHEMAS / f"{MESURE_DECIDEE}.json"
+    avant = fichier.read_text(encoding="utf-8")
+
+    with pytest.raises(generation.GenerationRefusee) as refus:
+        generation.generer(tmp_path, _payloads_avec(_MesureDecideeSansNull))
+
+    assert f"schemas/{MESURE_DECIDEE}.json: 'juridiction' added as a required property" in str(refus.value)
+    assert fichier.read_text(encoding="utf-8") == avant
+    assert generation.ecarts(tmp_path) == []  # nothing at all was written
+
+
+def test_a_breaking_change_published_as_version_2_is_generated_beside_version_1(tmp_path: Path) -> None:
+    _copie_des_contrats(tmp_path)
+    v2 = _MesureDecideeV2.type_cloudevents()
+    assert v2 == "fr.ase.parcours.mesure_decidee.v2"
+
+    ecrits = generation.generer(tmp_path, _payloads_avec(_MesureDecideeV2))
+
+    assert ecrits == [generation.FICHIER_ASYNCAPI, f"schemas/{v2}.json"]
+    assert json.loads((tmp_path / f"schemas/{v2}.json").read_text(encoding="utf-8"))["$id"] == url_schema(v2)
+    assert (tmp_path / f"schemas/{MESURE_DECIDEE}.json").read_text(encoding="utf-8") == (
+        SCHEMAS / f"{MESURE_DECIDEE}.json"
+    ).read_text(encoding="utf-8")
+
+
+def test_generation_accepts_a_compatible_change_and_rewrites_the_schema(tmp_path: Path) -> None:
+    _copie_des_contrats(tmp_path)
+    ecrits = generation.generer(tmp_path, _payloads_avec(_MesureDecideeCommentee))
+    assert f"schemas/{MESURE_DECIDEE}.json" in ecrits
+    assert "commentaire_public" in (tmp_path / f"schemas/{MESURE_DECIDEE}.json").read_text(encoding="utf-8")
+
+
+def test_generation_refuses_to_drop_a_published_schema_whose_model_disappeared(tmp_path: Path) -> None:
+    _copie_des_contrats(tmp_path)
+    sans_mesure = {t: p for t, p in PAYLOADS.items() if t != MESURE_DECIDEE}
+    with pytest.raises(generation.GenerationRefusee, match="no model produces it any more"):
+        generation.generer(tmp_path, sans_mesure)
+
+
+def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
+    _copie_des_contrats(tmp_path)
+    (tmp_path / generation.FICHIER_ASYNCAPI).write_text("{}\n", encoding="utf-8")
+    (tmp_path / generation.FICHIER_ENVELOPPE).unlink()
+    assert generation.ecarts(tmp_path) == ["asyncapi.json: differs from the models", "schemas/enveloppe.json: missing"]
+
+
+# -- (d) one schema per published type, no orphan ------------------------------------------
+
+
+def test_every_published_type_has_a_schema_file_and_every_schema_file_a_published_type() -> None:
+    fichiers = {f.name.removesuffix(".json") for f in SCHEMAS.glob("*.json")}
+    publies = {*PAYLOADS, TYPE_EFFACEMENT_IDENTITE}
+    assert fichiers - {"enveloppe"} == publies, f"missing: {publies - fichiers}, orphans: {fichiers - publies}"
+    for type_ce in publies:
+        schema = schema_engage(type_ce)
+        assert schema["$id"] == url_schema(type_ce)
+        assert schema["title"]
+    assert len(PAYLOADS) == 29
+
+
+def test_each_schema_names_its_model_and_describes_the_wire_format() -> None:
+    for type_ce, modele in PAYLOADS.items():
+        schema = schema_engage(type_ce)
+        assert schema["title"] == modele.nom_evenement()
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["additionalProperties"] is True  # later minor additions must not break readers
+        assert set(schema["required"]) == {n for n, c in modele.model_fields.items() if c.is_required()}
+
+
+# -- (e) the AsyncAPI document --------------------------------------------------------------
+
+
+def _asyncapi() -> Schema:
+    document: Schema = json.loads((CONTRATS / generation.FICHIER_ASYNCAPI).read_text(encoding="utf-8"))
+    return document
+
+
+def _resoudre(document: Schema, ref: str) -> Any:
+    cible: Any = document
+    for morceau in ref.removeprefix("#/").split("/"):
+        cible = cible[morceau]
+    return cible
+
+
+def test_the_asyncapi_document_is_asyncapi_3_and_lists_every_message() -> None:
+    document = _asyncapi()
+    assert document["asyncapi"] == "3.0.0"
+    assert document["info"]["title"]
+    assert document["info"]["version"]
+    canaux = document["channels"]
+    assert {c["address"] for c in canaux.values()} >= {TOPIC_PARCOURS, TOPIC_IDENTITES}
+
+    messages = document["components"]["messages"]
+    for type_ce, modele in PAYLOADS.items():
+        canal = "identites" if issubclass(modele, PayloadIdentite) else "parcours"
+        assert type_ce in messages, type_ce
+        assert canaux[canal]["messages"][type_ce] == {"$ref": f"#/components/messages/{type_ce}"}
+        operation = document["operations"][f"publier_{canal}"]
+        assert {"$ref": f"#/channels/{canal}/messages/{type_ce}"} in operation["messages"]
+        assert messages[type_ce]["payload"] == {"$ref": f"schemas/{type_ce}.json"}
+        assert messages[type_ce]["name"] == modele.nom_evenement()
+    assert TYPE_EFFACEMENT_IDENTITE in canaux["identites"]["messages"]
+
+
+def test_the_asyncapi_topics_carry_their_kafka_keys_and_policies() -> None:
+    document = _asyncapi()
+    canaux, messages = document["channels"], document["components"]["messages"]
+    assert canaux["identites"]["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    assert canaux["parcours"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
+    assert messages[MESURE_DECIDEE]["bindings"]["kafka"]["key"]["description"].startswith("parcours_id")
+    assert messages["fr.ase.parcours.lieu_accueil_ferme.v1"]["bindings"]["kafka"]["key"]["description"].startswith(
+        "lieu_id"
+    )
+    assert messages["fr.ase.identite.identite_enregistree.v1"]["bindings"]["kafka"]["key"]["description"].startswith(
+        "personne_id"
+    )
+    entetes = messages[MESURE_DECIDEE]["headers"]["allOf"]
+    assert entetes[0] == {"$ref": generation.FICHIER_ENVELOPPE}
+    assert entetes[1]["properties"]["ce_type"] == {"const": MESURE_DECIDEE}
+
+
+def test_every_reference_in_the_asyncapi_document_resolves() -> None:
+    document = _asyncapi()
+    references: list[str] = []
+
+    def collecter(noeud: Any) -> None:
+        if isinstance(noeud, dict):
+            references.extend([noeud["$ref"]] if isinstance(noeud.get("$ref"), str) else [])
+            for valeur in noeud.values():
+                collecter(valeur)
+        elif isinstance(noeud, list):
+            for valeur in noeud:
+                collecter(valeur)
+
+    collecter(document)
+    assert len(references) > 3 * len(PAYLOADS)
+    for ref in references:
+        if ref.startswith("#/"):
+            assert isinstance(_resoudre(document, ref), dict), ref
+        else:
+            assert (CONTRATS / ref).is_file(), ref
+
+
+# -- (f) sample payloads and headers validate against the committed schemas -----------------
+
+_VALEURS_PAR_CHAMP: dict[str, Any] = {
+    "mois_naissance": "2012-04",
+    "departement": "59",
+    "departement_origine": "59",
+    "departement_destination": "2A",
+    "champ": "date_naissance",
+    "ancienne_valeur": "2012-04",
+    "nouvelle_valeur": "2012-05",
+    "finess": "590000000",
+}
+
+
+def _valeur(annotation: Any, plein: bool) -> Any:
+    """A JSON value for a field of that type; ``plein`` fills the optional ones, else they are null."""
+    origine, arguments = get_origin(annotation), get_args(annotation)
+    if origine in (Union, UnionType):
+        presents = [a for a in arguments if a is not type(None)]
+        return _valeur(presents[0], plein) if plein or len(presents) == len(arguments) else None
+    if origine is list:
+        return [_valeur(arguments[0], plein)]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return list(annotation)[-1 if plein else 0].value
+    exemples: dict[Any, Any] = {
+        UUID: "7d3c5a2e-1f4b-4c8e-9a6d-2b1e0f9c8a7d",
+        date: "2025-03-01",
+        bool: True,
+        int: 12,
+        str: "ref-2025-0042",
+    }
+    return exemples[annotation]
+
+
+def exemple(modele: type[Payload], *, plein: bool) -> Schema:
+    """A sample body of ``modele`` as the relay would publish it (through the model's own serialisation)."""
+    donnees = {
+        nom: _VALEURS_PAR_CHAMP[nom] if nom in _VALEURS_PAR_CHAMP else _valeur(champ.annotation, plein)
+        for nom, champ in modele.model_fields.items()
+    }
+    corps: Schema = json.loads(modele.model_validate_json(json.dumps(donnees)).model_dump_json())
+    return corps
+
+
+
+def valider(schema: Schema, valeur: Any) -> list[str]:
+    """Errors of ``valeur`` against ``schema`` (JSON Schema 2020-12, formats checked)."""
+    validateur = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return [e.message for e in validateur.iter_errors(valeur)]
+
+
+@pytest.mark.parametrize("type_ce", sorted(PAYLOADS))
+@pytest.mark.parametrize("plein", [True, False], ids=["optional fields set", "optional fields null"])
+def test_a_sample_payload_validates_against_its_committed_schema(type_ce: str, plein: bool) -> None:
+    modele = PAYLOADS[type_ce]
+    corps = exemple(modele, plein=plein)
+    assert valider(schema_engage(type_ce), corps) == []
+    assert modele.model_validate_json(json.dumps(corps)) == modele.model_validate(corps)
+
+
+def test_the_committed_schemas_reject_what_the_models_reject() -> None:
+    ouvert = PAYLOADS["fr.ase.parcours.parcours_ouvert.v1"]
+    schema = schema_engage(ouvert.type_cloudevents())
+    for champ, mauvais in [("mois_naissance", "2012-13"), ("departement", "20"), ("sexe", "Z"), ("personne_id", 3)]:
+        corps = {**exemple(ouvert, plein=True), champ: mauvais}
+        assert valider(schema, corps), champ
+        with pytest.raises(ValueError, match=champ):
+            ouvert.model_validate(corps)
+    sans_date = {k: v for k, v in exemple(ouvert, plein=True).items() if k != "date_effet"}
+    assert valider(schema, sans_date)
+
+
+def test_the_erasure_tombstone_schema_accepts_only_a_null_value() -> None:
+    schema = schema_engage(TYPE_EFFACEMENT_IDENTITE)
+    assert valider(schema, None) == []
+    assert valider(schema, {}) != []
+
+
+def test_the_headers_an_envelope_writes_validate_against_the_envelope_schema() -> None:
+    flux = UUID("7d3c5a2e-1f4b-4c8e-9a6d-2b1e0f9c8a7d")
+    enveloppe = Enveloppe(
+        id=identifiant_evenement(flux, 3),
+        source="/ase/59/parcours",
+        type=MESURE_DECIDEE,
+        subject=str(flux),
+        time=datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
+        dataschema=url_schema(MESURE_DECIDEE),
+        sequence=3,
+        partitionkey=str(flux),
+        correlationid="req-8f2a",
+        causationid="req-8f2a",
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    entetes = {nom: valeur.decode() for nom, valeur in enveloppe.entetes()}
+    schema = schema_engage("enveloppe")
+    assert valider(schema, entetes) == []
+    assert list(schema["required"]) == list(entetes)
+    for source in ("/ase/2A/lieux", "/ase/identites"):
+        assert valider(schema, {**entetes, "ce_source": source}) == []
+    for nom, mauvais in [("ce_specversion", "0.3"), ("ce_type", "MesureDecidee"), ("ce_sequence", "trois")]:
+        assert valider(schema, {**entetes, nom: mauvais}), nom
