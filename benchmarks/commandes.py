@@ -195,7 +195,8 @@ def executer() -> dict[str, Any]:
             "python": sys.version.split()[0],
             "plateforme": platform.platform(),
             "coeurs": os.cpu_count(),
-            # Other work on the machine skews every figure: recorded so that a noisy run shows.
+            # Other work on the machine skews every figure: recorded so that a noisy run shows
+            # ("apres" includes the benchmark's own load).
             "charge_moyenne_1min": {"avant": charge_avant, "apres": _charge()},
             "postgres": reglages,
         },
@@ -224,10 +225,12 @@ def rapport(resultat: dict[str, Any]) -> str:
         f"Commandes: {parametres['tours']} tours de {parametres['commandes_par_niveau_et_tour']} par niveau et chemin, "
         f"{parametres['connexions_postgres']} connexions PostgreSQL, "
         f"fsync={env['postgres'].get('fsync')}, {env['coeurs']} cœurs, "
-        f"charge de la machine {charge['avant']} → {charge['apres']})",
+        f"charge de la machine {charge['avant']} avant, {charge['apres']} après",
     ]
-    if max(charge["avant"] or 0, charge["apres"] or 0) > (env["coeurs"] or 1):
-        lignes.append("ATTENTION: la machine était chargée par ailleurs; les chiffres en sont faussés.")
+    if (charge["avant"] or 0) > (env["coeurs"] or 1) / 2:
+        lignes.append(
+            f"ATTENTION: charge de {charge['avant']} avant le départ: d'autres travaux tournaient, les chiffres en sont faussés."
+        )
     lignes += [
         "",
         "cmd/s: tour médian (plus lent-plus rapide); latences: tous les tours; CPU en cœurs occupés",

@@ -46,6 +46,8 @@ class Enveloppe(BaseModel):
     correlationid: str
     causationid: str
     traceparent: str
+    auteur: str
+    """Extension ``ce_auteur``: the ``sub`` of the user who recorded the event (audit trails)."""
 
     def entetes(self) -> list[tuple[str, bytes]]:
         """Kafka headers, in the order of API.md."""
@@ -63,6 +65,7 @@ class Enveloppe(BaseModel):
             ("ce_correlationid", self.correlationid),
             ("ce_causationid", self.causationid),
             ("traceparent", self.traceparent),
+            ("ce_auteur", self.auteur),
         ]
         return [(cle, valeur.encode()) for cle, valeur in valeurs]
 
@@ -82,4 +85,5 @@ class Enveloppe(BaseModel):
             correlationid=lues["ce_correlationid"],
             causationid=lues["ce_causationid"],
             traceparent=lues["traceparent"],
+            auteur=lues.get("ce_auteur", ""),
         )

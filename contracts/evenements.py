@@ -190,9 +190,14 @@ class ReferentDesigne(PayloadParcours):
 
 
 class SaisieRectifiee(PayloadParcours):
-    """A correction of a past event; a corrected birth date travels as a month."""
+    """A correction of a past event.
+
+    A corrected birth date travels as a month; the values of a field that is not
+    itself public (a free-text ``motif``) travel as null.
+    """
 
     version_rectifiee: int
+    evenement_rectifie: str
     champ: str
     ancienne_valeur: JsonValue
     nouvelle_valeur: JsonValue

@@ -186,6 +186,12 @@ _ENTETES: Final[dict[str, Schema]] = {
         "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
         "description": "W3C trace context: one trace per correlation id, one span per event.",
     },
+    "ce_auteur": {
+        "description": (
+            "Extension beyond API.md: the `sub` of the authenticated user who recorded the event, "
+            "so that an audit trail built from Kafka says who recorded what (never a child's data)."
+        ),
+    },
 }
 
 
@@ -203,6 +209,7 @@ def _noms_entetes() -> list[str]:
         correlationid="",
         causationid="",
         traceparent="",
+        auteur="",
     )
     return [nom for nom, _ in exemple.entetes()]
 

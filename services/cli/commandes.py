@@ -157,5 +157,56 @@ def down(
     typer.echo("Pile arrêtée.")
 
 
+class SourceReconstruction(StrEnum):
+    KAFKA = "kafka"
+    STORE = "store"
+
+
+@app.command()
+def rebuild(
+    projection: Annotated[str, typer.Argument(help="le modèle de lecture à reconstruire (dossiers, pilotage, audit…)")],
+    depuis: Annotated[SourceReconstruction | None, typer.Option(
+        "--from", help="kafka ou store (défaut: kafka si KAFKA_BOOTSTRAP_SERVERS est défini, sinon store)")] = None,
+) -> None:
+    """Rebuild a read model into a fresh schema from offset 0, then switch to it (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS).
+
+    The active schema keeps serving meanwhile; the running service follows the switch by itself.
+    """
+    import asyncio
+
+    import asyncpg
+
+    from services.projections.readmodels import catalogue_des_projections
+    from services.projections.reconstruction import barre_de_progression, reconstruire
+    from services.projections.service import Sources
+    from services.projections.settings import ProjectionsSettings
+    from services.runtime import logs
+    from services.runtime.postgres import demarrer_postgres_embarque
+
+    reglages = ProjectionsSettings()
+    logs.configurer(os.environ.get("ASE_LOG_LEVEL", "WARNING"))
+    connues = {p.nom: p for p in catalogue_des_projections()}
+    if projection not in connues:
+        typer.echo(f"projection inconnue: {projection} (connues: {', '.join(connues)})", err=True)
+        raise typer.Exit(2)
+    if depuis is SourceReconstruction.KAFKA and not reglages.kafka_bootstrap_servers:
+        typer.echo("--from kafka a besoin de KAFKA_BOOTSTRAP_SERVERS", err=True)
+        raise typer.Exit(2)
+    url = reglages.database_url or demarrer_postgres_embarque(reglages.data_dir.resolve() / "postgres")
+    sources = Sources(url, reglages.kafka_bootstrap_servers, reglages.taille_lot)
+
+    async def principal() -> str:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        try:
+            with barre_de_progression(projection, ecrire=typer.echo) as progression:
+                return await reconstruire(connues[projection], sources, pool,
+                                          depuis.value if depuis else None, progression)
+        finally:
+            await pool.close()
+
+    schema = asyncio.run(principal())
+    typer.echo(f"{projection}: schéma actif {schema}")
+
+
 def main() -> None:
     app()

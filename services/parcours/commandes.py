@@ -6,6 +6,7 @@ They are the request bodies of the command API and what the application takes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated
 from uuid import UUID
@@ -42,7 +43,18 @@ from services.parcours.domain.vocabulaire import (
     TypeLieu,
 )
 
-Texte = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+def _sans_nul(texte: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000: accepted here, such an event
+    # was dead-lettered by every projection and its dossier never showed.
+    if "\x00" in texte:
+        raise ValueError("caractère NUL (U+0000) interdit")
+    return texte
+
+
+Texte = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_sans_nul)
+]
 
 
 def _date_iso(valeur: object) -> object:
@@ -53,9 +65,19 @@ def _date_iso(valeur: object) -> object:
     return valeur
 
 
+def _date_plausible(valeur: date) -> date:
+    # A child-protection record has no date before 1900 or after 2100: such a
+    # date is a typing error, not a fact (and would slip past the age rules).
+    if not date(1900, 1, 1) <= valeur <= date(2100, 12, 31):
+        raise ValueError("date hors de la plage plausible 1900-01-01 à 2100-12-31")
+    return valeur
+
+
 _DATE_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-Date = Annotated[date, BeforeValidator(_date_iso)]
-Identifiant = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Date = Annotated[date, BeforeValidator(_date_iso), AfterValidator(_date_plausible)]
+Identifiant = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_sans_nul)
+]
 
 
 class Commande(BaseModel):
@@ -215,7 +237,22 @@ def _valeur_bornee(valeur: JsonValue) -> JsonValue:
         raise ValueError("valeur JSON invalide: texte UTF-8, entiers de 64 bits, profondeur bornée") from None
     if taille > TAILLE_MAX_VALEUR:
         raise ValueError(f"valeur trop longue: {TAILLE_MAX_VALEUR} octets au plus en JSON")
+    for texte in _textes(valeur):
+        _sans_nul(texte)
     return valeur
+
+
+def _textes(valeur: JsonValue) -> Iterator[str]:
+    """Every string of a JSON value, keys included."""
+    if isinstance(valeur, str):
+        yield valeur
+    elif isinstance(valeur, list):
+        for element in valeur:
+            yield from _textes(element)
+    elif isinstance(valeur, dict):
+        for cle, element in valeur.items():
+            yield cle
+            yield from _textes(element)
 
 
 class Rectifier(Commande):

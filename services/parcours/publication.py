@@ -77,6 +77,7 @@ def message(evenement: Evenement, *, etat: bytes | None = None) -> Message:
         correlationid=meta.correlation_id,
         causationid=meta.causation_id,
         traceparent=traceparent(meta.correlation_id, flux_id, evenement.originator_version),
+        auteur=meta.auteur,
     )
     return Message(
         topic=topic,
@@ -95,14 +96,18 @@ def corps_public(evenement: Evenement, classe: type[Payload], etat: bytes | None
         # Stored by an older version of the event: publish the upcast form.
         donnees = orjson.loads(_MAPPER.to_stored_event(evenement).state)
     identifiant = str(evenement.originator_id)
-    donnees["parcours_id"] = donnees["lieu_id"] = identifiant
+    # The stream id names the stream's own entity only: an accueil's ``lieu_id`` is
+    # the lieu where the child is placed, not the parcours.
+    if issubclass(classe, contrat.PayloadLieu):
+        donnees["lieu_id"] = identifiant
+    else:
+        donnees["parcours_id"] = identifiant
     if isinstance(evenement, _IDENTITE):
         donnees["personne_id"] = identifiant
     if "date_naissance" in donnees and "mois_naissance" in classe.model_fields:
         donnees["mois_naissance"] = str(donnees["date_naissance"])[:7]
-    if donnees.get("champ") == "date_naissance":
-        donnees["ancienne_valeur"] = str(donnees["ancienne_valeur"])[:7]
-        donnees["nouvelle_valeur"] = str(donnees["nouvelle_valeur"])[:7]
+    if classe is contrat.SaisieRectifiee:
+        _reduire_rectification(donnees)
     if classe is contrat.LieuAccueilReference and donnees.get("type") in _LIEUX_PERSONNES_PRIVEES:
         donnees["nom"] = None
     declares = {cle: donnees[cle] for cle in classe.model_fields if cle in donnees}
@@ -114,3 +119,15 @@ def traceparent(correlation_id: str, flux_id: UUID, version: int) -> str:
     trace = hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
     span = hashlib.sha256(f"{flux_id}:{version}".encode()).hexdigest()[:16]
     return f"00-{trace}-{span}-01"
+
+
+def _reduire_rectification(donnees: dict[str, Any]) -> None:
+    """Publish a correction only as far as the corrected field is itself public."""
+    champ = donnees["champ"]
+    if champ == "date_naissance":
+        donnees["ancienne_valeur"] = str(donnees["ancienne_valeur"])[:7]
+        donnees["nouvelle_valeur"] = str(donnees["nouvelle_valeur"])[:7]
+        return
+    cible = _PAYLOADS_PAR_NOM.get(donnees["evenement_rectifie"])
+    if cible is None or champ not in cible.model_fields:
+        donnees["ancienne_valeur"] = donnees["nouvelle_valeur"] = None

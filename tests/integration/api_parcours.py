@@ -7,18 +7,24 @@ setup fails where it breaks, not three steps later.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import httpx
+import psycopg
 from anyio import CapacityLimiter
 from asgi_lifespan import LifespanManager
 
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
-from tests.integration.conftest import Api, nouvelle_application
+from services.parcours.domain.contexte import HorlogeFixe
+from services.runtime.auth import CleDeDeveloppement
+from tests.integration.conftest import AUJOURD_HUI, Api, nouvelle_application
 
 NOM = "Dumoulin-Kervella"
 PRENOMS = "Maëlys Océane"
@@ -123,10 +129,6 @@ async def evenements(
     return corps
 
 
-async def types(api: Api, parcours_id: str) -> list[str]:
-    return [e["type"] for e in await evenements(api, parcours_id)]
-
-
 def probleme(reponse: httpx.Response, statut: int, code: str) -> dict[str, Any]:
     """Assert ``reponse`` is an RFC 9457 problem with this status and code; return its body."""
     assert reponse.status_code == statut, reponse.text
@@ -162,3 +164,29 @@ async def autre_instance(base_url: str, api: Api) -> AsyncIterator[Api]:
             yield Api(client=client, cle=api.cle, horloge=api.horloge, application=application)
     finally:
         application.close()
+
+
+@asynccontextmanager
+async def api_sur_une_base_neuve(postgres_url: str, dossier_des_cles: Path) -> AsyncIterator[Api]:
+    """The ``api`` fixture's service on a database of its own, for a module to share.
+
+    Tests whose refused commands change nothing can share one service and save
+    a database per test; each still works on parcours of its own.
+    """
+    nom = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{nom}"')
+    url = urlunparse(urlparse(postgres_url)._replace(path="/" + nom))
+    horloge = HorlogeFixe(AUJOURD_HUI)
+    cle = CleDeDeveloppement.dans(dossier_des_cles)
+    application = nouvelle_application(url, horloge)
+    app = creer_app(composants=Composants(application=application, verificateur=cle, limiteur=CapacityLimiter(8)))
+    try:
+        async with LifespanManager(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://parcours.test"
+        ) as client:
+            yield Api(client=client, cle=cle, horloge=horloge, application=application)
+    finally:
+        application.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')

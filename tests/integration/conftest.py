@@ -93,3 +93,54 @@ async def api(base_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     ) as client:
         yield Api(client=client, cle=cle, horloge=horloge, application=application)
     application.close()
+
+
+@dataclass
+class Lecture:
+    """An HTTP client on the read API (projections fed from the store), beside ``api``."""
+
+    client: httpx.AsyncClient
+    comp: Any
+    api: Api
+
+    async def get(self, chemin: str, *, role: str = "encadrant", departements: tuple[str, ...] = ("59",),
+                  sub: str = "alice", **params: Any) -> httpx.Response:
+        return await self.client.get(chemin, params=params or None,
+                                     headers=self.api.jeton(role, departements, sub))
+
+    async def a_jour(self, delai_s: float = 30.0) -> None:
+        """Wait until every projection has applied everything the store holds."""
+        import asyncio
+        import time
+
+        from services.projections.service import retard
+
+        assert self.comp.service is not None
+        fin = time.monotonic() + delai_s
+        while True:
+            retards = {nom: await retard(self.comp.pool, m) for nom, m in self.comp.service.moteurs.items()}
+            if all(r == 0 for r in retards.values()):
+                return
+            if time.monotonic() > fin:
+                raise AssertionError(f"projections still behind after {delai_s}s: {retards}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def lecture(api: Api, base_url: str, tmp_path: Path) -> AsyncIterator[Lecture]:
+    from services.projections.api.app import composer
+    from services.projections.api.app import creer_app as creer_app_lecture
+    from services.projections.settings import ProjectionsSettings
+
+    reglages = ProjectionsSettings(database_url=base_url, data_dir=tmp_path / "cles", kafka_bootstrap_servers=None)
+    comp = await composer(reglages, horloge=api.horloge)
+    app = creer_app_lecture(reglages, composants=comp)
+    try:
+        async with LifespanManager(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://lecture.test"
+        ) as client:
+            yield Lecture(client=client, comp=comp, api=api)
+    finally:
+        assert comp.service is not None
+        await comp.service.arreter()
+        await comp.pool.close()

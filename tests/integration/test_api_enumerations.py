@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.integration.api_parcours import (
     DEPARTEMENTS,
-    a_la_date,
+    api_sur_une_base_neuve,
     champs_en_erreur,
     decider_mesure,
     evenements,
@@ -36,6 +38,16 @@ MOTIFS_SORTIE = ["majorite_sans_accompagnement", "fin_accompagnement_jeune_majeu
 SITUATIONS_LOGEMENT = ["logement_autonome", "logement_social", "famille", "foyer_jeunes_travailleurs",
                        "heberge_tiers", "sans_solution", "inconnue"]
 MOTIFS_FIN_APJM = ["terme", "demande_du_jeune", "rupture", "autre"]
+
+# Each test works on parcours of its own: the module shares one service and database.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def api(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    async with api_sur_une_base_neuve(postgres_url, tmp_path_factory.mktemp("cles")) as partagee:
+        yield partagee
+
 
 OUVERT_LE = date(2026, 10, 1)
 JOUR = "2026-10-02"
@@ -245,7 +257,6 @@ async def test_every_motif_of_sortie_and_situation_de_logement_is_accepted(api: 
 
 
 async def test_every_motif_of_fin_d_apjm_is_accepted(api: Api) -> None:
-    a_la_date(api, date(2026, 11, 28))
     pid = (await ouvrir(api, date(2025, 10, 1), date_naissance=date(2008, 6, 15)))["id"]
     majorite = await api.post(f"/v1/parcours/{pid}/majorite", {})
     assert majorite.status_code == 200, majorite.text

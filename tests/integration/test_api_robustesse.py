@@ -7,16 +7,19 @@ client re-raises it), so each of these tests fails on a 500 either way.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.api_parcours import (
     DEPARTEMENTS,
     PROBLEME,
+    api_sur_une_base_neuve,
     champs_en_erreur,
     decider_mesure,
     evenements,
@@ -30,7 +33,18 @@ OUVERT_LE = date(2026, 10, 1)
 STATUTS_ATTENDUS = {200, 201, 404, 409, 422}
 
 
-@pytest.fixture
+# Refused input changes nothing: the module shares one service and database,
+# and each test aims at a parcours of its own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def api(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    async with api_sur_une_base_neuve(postgres_url, tmp_path_factory.mktemp("cles")) as partagee:
+        yield partagee
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def dossier(api: Api) -> dict[str, str]:
     """A parcours with an active measure and a lieu, to aim commands at."""
     pid = str((await ouvrir(api, OUVERT_LE))["id"])
@@ -232,6 +246,35 @@ async def test_a_lone_surrogate_or_an_unstorable_value_is_a_422(
     reponse = await _brut(api, chemin, corps_brut)
 
     assert champs_en_erreur(reponse) == [champ_json]
+
+
+async def test_a_nul_character_in_any_text_is_a_422(api: Api, dossier: dict[str, str]) -> None:
+    """Regression: U+0000 was accepted, then every projection dead-lettered the event (PostgreSQL
+    text and jsonb cannot hold it) and the dossier never appeared on the read side."""
+    pid = dossier["parcours_id"]
+    avant = await evenements(api, pid)
+    personne = {"nom": "Du\x00pont", "prenoms": "Léa", "date_naissance": "2012-01-01", "sexe": "F"}
+
+    envois = {
+        "personne.nom": await api.post("/v1/parcours", {"personne": personne, "departement": "59",
+                                                        "date_effet": "2026-10-02"}),
+        "personne.prenoms": await api.post("/v1/parcours", {
+            "personne": {**personne, "nom": "Dupont", "prenoms": "L\x00a"}, "departement": "59",
+            "date_effet": "2026-10-02"}),
+        "referent_id": await api.post(f"/v1/parcours/{pid}/referent", {"referent_id": "r\x001",
+                                                                        "date_effet": "2026-10-02"}),
+        "motif": await api.post(f"/v1/parcours/{pid}/reouverture", {"motif": "\x00", "date_effet": "2026-10-02"}),
+        "nom": await api.post("/v1/lieux", {"nom": "MECS\x00", "type": "mecs", "departement": "59", "capacite": 1}),
+        "nouvelle_valeur": await api.post(f"/v1/parcours/{pid}/rectifications", {
+            "version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "r\x002", "motif": "m"}),
+    }
+    cle_nulle = await api.post(f"/v1/parcours/{pid}/rectifications", {
+        "version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": {"a\x00": "b"}, "motif": "m"})
+
+    for champ, reponse in envois.items():
+        assert champs_en_erreur(reponse) == [champ], champ
+    assert champs_en_erreur(cle_nulle) == ["nouvelle_valeur"]
+    assert await evenements(api, pid) == avant
 
 
 async def test_an_unknown_field_is_a_422_not_silently_dropped(api: Api, dossier: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from tests.integration.relais_outils import Recu, lire_jusqua, relais_actif
 ENTETES_ATTENDUES = [
     "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema",
     "content-type", "ce_sequence", "ce_partitionkey", "ce_correlationid", "ce_causationid", "traceparent",
+    "ce_auteur",
 ]
 
 
@@ -77,6 +78,7 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
             assert datetime.fromisoformat(m.entetes["ce_time"]) == e.metadonnees.enregistre_le.astimezone(UTC)
             assert m.entetes["ce_correlationid"] == e.metadonnees.correlation_id
             assert m.entetes["traceparent"].startswith("00-")
+            assert m.entetes["ce_auteur"] == e.metadonnees.auteur == "alice"
             type_ce = m.entetes["ce_type"]
             assert type_ce == PAYLOADS[type_ce].type_cloudevents()
             assert PAYLOADS[type_ce].nom_evenement() == type(e).__name__

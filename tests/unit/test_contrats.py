@@ -519,6 +519,7 @@ def test_the_headers_an_envelope_writes_validate_against_the_envelope_schema() -
         correlationid="req-8f2a",
         causationid="req-8f2a",
         traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        auteur="referent-42",
     )
     entetes = {nom: valeur.decode() for nom, valeur in enveloppe.entetes()}
     schema = schema_engage("enveloppe")

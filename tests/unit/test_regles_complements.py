@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.parcours.domain.calendrier import anniversaire
-from services.parcours.domain.vocabulaire import MotifSortie, Nature, SituationLogement
+from services.parcours.domain.vocabulaire import MotifLevee, MotifSortie, Nature, SituationLogement
 from tests.unit.fabrique import (
     NE_LE,
     OUVERT_LE,
@@ -68,3 +68,15 @@ def test_a_rectified_birth_date_may_not_make_the_person_21_at_opening() -> None:
         lambda: p.rectifier(ctx_on(OUVERT_LE), evenement_rectifie=ouverture, champ="date_naissance",
                             nouvelle_valeur=trop_tot, motif="acte"),
     )
+
+
+def test_lifting_the_measure_carrying_an_accueil_hands_it_to_the_measure_still_allowing_it() -> None:
+    p = open_parcours(OUVERT_LE)
+    jour = OUVERT_LE + timedelta(days=1)
+    opp = decide_mesure(p, jour, Nature.OPP, date_echeance=None)
+    p.debuter_accueil(ctx_on(jour), mesure_id=opp, lieu=lieu(), date_effet=jour)
+    confiage = decide_mesure(p, jour + timedelta(days=10), Nature.CONFIAGE_ASE)
+    p.lever_mesure(ctx_on(jour + timedelta(days=10)), mesure_id=opp, motif=MotifLevee.MAINLEVEE,
+                   date_effet=jour + timedelta(days=10))
+    assert p.accueil is not None
+    assert p.accueil.mesure_id == confiage

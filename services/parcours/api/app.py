@@ -16,7 +16,7 @@ from services.parcours.application import ParcoursApplication
 from services.parcours.domain.contexte import Horloge
 from services.parcours.settings import ParcoursSettings
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
-from services.runtime.http import installer_traces, routeur_sante
+from services.runtime.http import Sonde, installer_traces, routeur_sante
 from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing
 
 log = structlog.get_logger(__name__)
@@ -76,13 +76,23 @@ def creer_app(
 
 def monter(app: FastAPI) -> None:
     """Mount the parcours routes, error handlers and probes on ``app``."""
+    installer_traces(app)
+    problemes.installer(app)
+    monter_routes(app)
+    app.include_router(routeur_sante(sondes(app)))
+
+
+def monter_routes(app: FastAPI) -> None:
+    """The command and read-your-writes routes only (``ase serve`` mounts every service's)."""
+    app.include_router(routes_commandes.routeur)
+    app.include_router(routes_lecture.routeur)
+
+
+def sondes(app: FastAPI) -> dict[str, Sonde]:
+    """What ``/readyz`` checks for the write side."""
 
     async def base_de_donnees() -> None:
         comp: Composants = app.state.parcours
         await to_thread.run_sync(comp.application.recorder.max_notification_id, limiter=comp.limiteur)
 
-    installer_traces(app)
-    problemes.installer(app)
-    app.include_router(routes_commandes.routeur)
-    app.include_router(routes_lecture.routeur)
-    app.include_router(routeur_sante({"postgres": base_de_donnees}))
+    return {"postgres": base_de_donnees}

@@ -471,6 +471,7 @@ class Parcours(Flux):
             ctx,
             max(ctx.aujourd_hui, self.derniere_date_effet),
             version_rectifiee=evenement_rectifie.originator_version,
+            evenement_rectifie=type(evenement_rectifie).__name__,
             champ=champ,
             ancienne_valeur=ancienne,
             nouvelle_valeur=nouvelle,

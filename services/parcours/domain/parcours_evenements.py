@@ -126,6 +126,11 @@ class MesureLevee(Evenement):
         mesure = p.mesures[self.mesure_id]
         mesure.levee_le = self.date_effet
         mesure.motif_levee = self.motif
+        if p.accueil is not None and p.accueil.mesure_id == self.mesure_id:
+            # Another active measure allows the accueil (the rule guarantees it): it carries it now.
+            relais = next((m for m in p.mesures.values() if m.active and m.permet_accueil), None)
+            if relais is not None:
+                p.accueil.mesure_id = relais.mesure_id
 
 
 class AccueilDebute(Evenement):
@@ -263,6 +268,8 @@ class ReferentDesigne(Evenement):
 
 class SaisieRectifiee(Evenement):
     version_rectifiee: int
+    evenement_rectifie: str
+    """The name of the corrected event (``MesureDecidee``...)."""
     champ: str
     ancienne_valeur: JsonValue
     nouvelle_valeur: JsonValue
@@ -323,7 +330,8 @@ def champs_rectifiables(evenement: Any) -> dict[str, Any]:
     # another entity: those are not corrected, they are what a correction points at.
     techniques = {
         "originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees",
-        "personne_id", "departement", "departement_origine", "ip_id", "mesure_id", "lieu_id",
+        "personne_id", "departement", "departement_origine", "departement_destination",
+        "ip_id", "mesure_id", "lieu_id",
     }
     return {
         f.name: f.type

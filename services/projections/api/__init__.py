@@ -1,0 +1,1 @@
+"""The read API of API.md: dossiers, worklists, steering, audit, statistics."""

@@ -1,0 +1,123 @@
+"""The projections service's FastAPI application and its composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import structlog
+from anyio import to_thread
+from fastapi import APIRouter, FastAPI
+
+from services.parcours.api import problemes
+from services.parcours.domain.contexte import Horloge, HorlogeSysteme
+from services.projections.api.dependances import DDL_JOURNAL_ACCES, ComposantsLecture
+from services.projections.moteur import Projection
+from services.projections.service import ServiceProjections, Sources
+from services.projections.settings import ProjectionsSettings
+from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.http import Sonde, installer_traces, routeur_sante
+from services.runtime.postgres import demarrer_postgres_embarque
+
+log = structlog.get_logger(__name__)
+
+
+def projections_par_defaut() -> list[Projection]:
+    """Every read model of the service."""
+    from services.projections.readmodels import catalogue_des_projections
+
+    return catalogue_des_projections()
+
+
+def routeurs() -> list[APIRouter]:
+    from services.projections.api.routes import routeurs_lecture
+
+    return routeurs_lecture()
+
+
+def verificateur(settings: ProjectionsSettings) -> Verificateur:
+    if settings.oidc_jwks_url and settings.oidc_issuer:
+        return VerificateurOIDC(jwks_url=settings.oidc_jwks_url, emetteur=settings.oidc_issuer,
+                                audience=settings.oidc_audience)
+    return CleDeDeveloppement.dans(Path(settings.data_dir))
+
+
+async def composer(
+    settings: ProjectionsSettings,
+    *,
+    horloge: Horloge | None = None,
+    projections: Sequence[Projection] | None = None,
+    demarrer_moteurs: bool = True,
+) -> ComposantsLecture:
+    """Pool, auth, and the engines running in the background."""
+    url = settings.database_url or await to_thread.run_sync(
+        lambda: demarrer_postgres_embarque(Path(settings.data_dir).resolve() / "postgres")
+    )
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=settings.db_pool_size)
+    async with pool.acquire() as conn:
+        for instruction in DDL_JOURNAL_ACCES:
+            await conn.execute(instruction)
+    choisies = list(projections) if projections is not None else projections_par_defaut()
+    comp = ComposantsLecture(pool=pool, verificateur=verificateur(settings), horloge=horloge or HorlogeSysteme(),
+                             projections=choisies)
+    if demarrer_moteurs:
+        comp.service = ServiceProjections(pool, Sources(url, settings.kafka_bootstrap_servers, settings.taille_lot),
+                                          choisies)
+        await comp.service.demarrer()
+    return comp
+
+
+def creer_app(settings: ProjectionsSettings | None = None, *, composants: ComposantsLecture | None = None) -> FastAPI:
+    reglages = settings or ProjectionsSettings()
+
+    @asynccontextmanager
+    async def cycle_de_vie(app: FastAPI) -> AsyncIterator[None]:
+        comp = composants or await composer(reglages)
+        app.state.lecture = comp
+        log.info("service_demarre", service="projections")
+        try:
+            yield
+        finally:
+            if composants is None:
+                if comp.service is not None:
+                    await comp.service.arreter()
+                await comp.pool.close()
+
+    app = FastAPI(title="Parcours ASE — lecture", version="1.0.0", lifespan=cycle_de_vie)
+    monter(app, reglages)
+    return app
+
+
+def monter(app: FastAPI, settings: ProjectionsSettings) -> None:
+    """Mount the read routes, error handlers and probes on ``app``."""
+    installer_traces(app)
+    problemes.installer(app)
+    monter_routes(app)
+    app.include_router(routeur_sante(sondes(app, settings)))
+
+
+def monter_routes(app: FastAPI) -> None:
+    """The read routes only (``ase serve`` mounts every service's)."""
+    for routeur in routeurs():
+        app.include_router(routeur)
+
+
+def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:
+    """What ``/readyz`` checks for the read side: its database, and that no projection lags."""
+
+    async def base_de_donnees() -> None:
+        comp: ComposantsLecture = app.state.lecture
+        async with comp.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def projections_a_jour() -> None:
+        comp: ComposantsLecture = app.state.lecture
+        if comp.service is None:
+            return
+        en_retard = {nom: n for nom, n in comp.service.retards.items() if n > settings.retard_max}
+        if en_retard:
+            raise RuntimeError(f"projections en retard: {en_retard}")
+
+    return {"postgres_lecture": base_de_donnees, "projections": projections_a_jour}

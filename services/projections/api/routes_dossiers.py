@@ -1,0 +1,118 @@
+"""Read routes of the dossiers read model: the caseworker list, a dossier, the deadline worklist.
+
+Scoping: a caller sees only the dossiers of its départements. A dossier
+elsewhere is a 404 (its existence is not disclosed); a ``departement=`` filter
+naming a département outside the caller's is refused with a 403 (an explicit
+answer rather than an empty list that would read as 'nothing to do there').
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.parcours.domain.contexte import FUSEAU
+from services.parcours.domain.errors import HorsPerimetreError, IntrouvableError
+from services.projections.api import vues_dossiers as vues
+from services.projections.api.dependances import (
+    Comp,
+    ComposantsLecture,
+    LecteurDossiers,
+    LecteurEcheances,
+    journaliser_acces,
+    position,
+    schema_de,
+)
+from services.projections.readmodels import dossiers_sql as sql
+from services.runtime.auth import Utilisateur
+
+routeur = APIRouter(prefix="/v1", tags=["dossiers"])
+
+Departement = Annotated[
+    str | None, Query(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$", description="code INSEE")
+]
+Referent = Annotated[str | None, Query(min_length=1, max_length=200)]
+NumeroPage = Annotated[int, Query(ge=1, le=1_000_000)]
+TaillePage = Annotated[int, Query(ge=1, le=200)]
+
+
+def _aujourd_hui(comp: ComposantsLecture) -> date:
+    return comp.horloge.maintenant().astimezone(FUSEAU).date()
+
+
+def _perimetre(u: Utilisateur, departement: str | None) -> list[str]:
+    """The départements a query may read: the caller's, or the one it names if it is one of them."""
+    if departement is None:
+        return sorted(u.departements)
+    if departement not in u.departements:
+        raise HorsPerimetreError(departement)
+    return [departement]
+
+
+@routeur.get("/dossiers", response_model=vues.ListeDossiers)
+async def lister_dossiers(
+    *,
+    comp: Comp,
+    u: LecteurDossiers,
+    request: Request,
+    response: Response,
+    departement: Departement = None,
+    referent_id: Referent = None,
+    lieu_id: UUID | None = None,
+    statut: Literal["ouvert", "sorti"] | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    page: NumeroPage = 1,
+    taille: TaillePage = 50,
+) -> vues.ListeDossiers:
+    """The caseworker list: filters, a name search (case- and accent-insensitive), pages."""
+    filtres = sql.FiltresDossiers(_perimetre(u, departement), referent_id, lieu_id, statut, q)
+    schema = await schema_de(comp, "dossiers")
+    await position(comp, schema, response)
+    async with comp.pool.acquire() as conn:
+        total, lignes = await sql.lister_dossiers(conn, schema, filtres, sql.Page(page, taille))
+    await journaliser_acces(comp, u, None, request.url.path)
+    jour = _aujourd_hui(comp)
+    return vues.ListeDossiers(total=total, page=page, taille=taille, dossiers=[vues.resume(ligne, jour) for ligne in lignes])
+
+
+@routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue)
+async def lire_dossier(
+    parcours_id: UUID, comp: Comp, u: LecteurDossiers, request: Request, response: Response
+) -> vues.DossierVue:
+    """One dossier: identity, age, measures, lieu, PPE, autonomy, deadlines."""
+    schema = await schema_de(comp, "dossiers")
+    await position(comp, schema, response)
+    async with comp.pool.acquire() as conn:
+        lu = await sql.lire_dossier(conn, schema, parcours_id, sorted(u.departements))
+    if lu is None:
+        raise IntrouvableError("dossier", parcours_id)
+    await journaliser_acces(comp, u, parcours_id, request.url.path)
+    return vues.dossier(lu, _aujourd_hui(comp))
+
+
+@routeur.get("/echeances", response_model=vues.ListeEcheances)
+async def lister_echeances(
+    *,
+    comp: Comp,
+    u: LecteurEcheances,
+    request: Request,
+    response: Response,
+    departement: Departement = None,
+    referent_id: Referent = None,
+    avant: Annotated[date | None, Query(description="only deadlines due strictly before this day")] = None,
+    page: NumeroPage = 1,
+    taille: TaillePage = 200,
+) -> vues.ListeEcheances:
+    """The worklist: deadlines to act on, soonest first (the informational housing window aside)."""
+    filtres = sql.FiltresEcheances(_perimetre(u, departement), referent_id, avant)
+    schema = await schema_de(comp, "dossiers")
+    await position(comp, schema, response)
+    async with comp.pool.acquire() as conn:
+        total, lignes = await sql.lister_echeances(conn, schema, filtres, sql.Page(page, taille))
+    await journaliser_acces(comp, u, None, request.url.path)
+    jour = _aujourd_hui(comp)
+    return vues.ListeEcheances(total=total, page=page, taille=taille,
+                               echeances=[vues.travail(ligne, jour) for ligne in lignes])

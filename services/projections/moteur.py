@@ -1,0 +1,358 @@
+"""The projection engine: apply a feed's batches to a read model, exactly once in effect.
+
+Each batch is one asyncpg transaction holding the read-model changes, the
+positions reached (advanced optimistically: ``WHERE position = <what we read>``)
+and the last version applied per stream. So a crash between the commit and
+anything else replays nothing twice, a batch delivered again changes nothing,
+and a relay's duplicate (same stream and version) is recognised.
+
+When the optimistic check fails (another member of the consumer group applied
+those offsets first, typically around a rebalance), the whole batch is rolled
+back and the feed goes back to the stored positions: reading on from where the
+feed was would skip what the refused batch held for the partitions still ours.
+
+An event a handler cannot apply is never skipped silently: its error is
+counted, logged and written to the projection's dead letters (a table, and the
+``<groupe>.dlq`` topic when Kafka is configured); a gap in a stream's versions
+is counted and logged too. The table is the topic's outbox: a dead letter is
+marked sent only once the broker acknowledged it, and unsent ones are retried
+after every batch and at every start. Infrastructure errors (a lost
+connection, a deadlock) are not the event's fault: they abort the batch, which
+is retried, instead of dead-lettering the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias, cast
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+from prometheus_client import Counter, Gauge
+
+from services.projections.evenement import EvenementPublie
+from services.projections.feeds import Feed, MessageLu, Positions
+from services.runtime.http import REGISTRE
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connexion: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    """A connection, or one lent by a pool."""
+
+log = structlog.get_logger(__name__)
+
+APPLIQUES = Counter("ase_projection_evenements_total", "Events applied", ["projection"], registry=REGISTRE)
+DOUBLONS = Counter("ase_projection_doublons_total", "Events seen again and ignored", ["projection"],
+                   registry=REGISTRE)
+TROUS = Counter("ase_projection_trous_total", "Missing stream versions", ["projection"], registry=REGISTRE)
+REJETS = Counter("ase_projection_lettres_mortes_total", "Events a handler could not apply", ["projection"],
+                 registry=REGISTRE)
+POSITION = Gauge("ase_projection_position", "Last offset applied", ["projection", "source", "partition"],
+                 registry=REGISTRE)
+RETARD = Gauge("ase_projection_retard", "Events published but not yet applied", ["projection"], registry=REGISTRE)
+FRAICHEUR = Gauge("ase_projection_age_dernier_evenement_secondes",
+                  "Seconds between the last applied event's recording and its application", ["projection"],
+                  registry=REGISTRE)
+
+ERREURS_PASSAGERES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.TransactionRollbackError,  # deadlock, serialization failure
+    asyncpg.InsufficientResourcesError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+"""Failures of the infrastructure, not of the event: the batch is retried, nothing is dead-lettered."""
+
+
+class PositionDeplaceeError(Exception):
+    """Another consumer moved the stored position: this batch is not ours to apply."""
+
+
+class Projection(ABC):
+    """A read model: its tables (in a schema of its own) and how each event changes them."""
+
+    nom: str
+    """Stable name: the schema prefix, the consumer group, the dead-letter topic."""
+
+    sujets: Sequence[str]
+    """Topics it reads when fed from Kafka."""
+
+    @abstractmethod
+    def ddl(self) -> list[str]:
+        """CREATE statements of its tables, unqualified (run with ``search_path`` set to its schema)."""
+
+    @abstractmethod
+    async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        """Apply one event; runs inside the batch's transaction, in a savepoint."""
+
+
+TABLES_DU_MOTEUR = [
+    "CREATE TABLE IF NOT EXISTS positions (source text NOT NULL, partition integer NOT NULL, "
+    "position bigint NOT NULL, PRIMARY KEY (source, partition))",
+    "CREATE TABLE IF NOT EXISTS versions_vues (flux_id uuid PRIMARY KEY, version integer NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lettres_mortes (id bigserial PRIMARY KEY, source text NOT NULL, "
+    "partition integer NOT NULL, position bigint NOT NULL, ce_id text NOT NULL, ce_type text NOT NULL, "
+    "flux_id uuid, version integer, erreur text NOT NULL, trace text NOT NULL, "
+    "publiee boolean NOT NULL DEFAULT false, enregistre_le timestamptz NOT NULL DEFAULT now())",
+    "CREATE INDEX IF NOT EXISTS lettres_mortes_a_publier ON lettres_mortes (id) WHERE NOT publiee",
+    "CREATE TABLE IF NOT EXISTS derniere_application (id boolean PRIMARY KEY DEFAULT true, "
+    "applique_le timestamptz NOT NULL, evenement_enregistre_le timestamptz NOT NULL)",
+]
+TABLES_DE_SUIVI = frozenset({"positions", "versions_vues", "lettres_mortes", "derniere_application"})
+"""The engine's bookkeeping in every projection schema (not read-model data)."""
+
+
+async def creer_tables(conn: Connexion, schema: str, projection: Projection) -> None:
+    """Create the schema, the engine's tables and the projection's own."""
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    async with conn.transaction():
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        for instruction in [*TABLES_DU_MOTEUR, *projection.ddl()]:
+            await conn.execute(instruction)
+
+
+async def lire_positions(conn: Connexion, schema: str) -> Positions:
+    lignes = await conn.fetch(f'SELECT source, partition, position FROM "{schema}".positions')
+    return {(ligne["source"], ligne["partition"]): ligne["position"] for ligne in lignes}
+
+
+@dataclass(frozen=True)
+class LettreMorte:
+    """What could not be applied, where it was, and why."""
+
+    source: str
+    partition: int
+    position: int
+    ce_id: str
+    ce_type: str
+    flux_id: UUID | None
+    version: int | None
+    erreur: str
+
+    @property
+    def cle(self) -> bytes:
+        """The record's key as consumed: its stream id."""
+        return str(self.flux_id or self.ce_id).encode()
+
+    def corps(self) -> bytes:
+        return orjson.dumps({
+            "source": self.source, "partition": self.partition, "position": self.position, "ce_id": self.ce_id,
+            "ce_type": self.ce_type, "flux_id": str(self.flux_id) if self.flux_id else None,
+            "version": self.version, "erreur": self.erreur,
+        })
+
+
+EnvoiLettreMorte = Callable[[LettreMorte], Awaitable[None]]
+"""Sends a dead letter to the ``<groupe>.dlq`` topic; returns once the broker acknowledged it."""
+
+
+@dataclass
+class Moteur:
+    """Applies one feed to one projection in one schema."""
+
+    projection: Projection
+    schema: str
+    pool: asyncpg.Pool
+    feed: Feed
+    lettres_mortes: EnvoiLettreMorte | None = None
+    apres_lot: Callable[[Positions], Awaitable[None]] | None = None
+    """Called after each committed batch with the positions reached (tests stop a consumer right there)."""
+    positions: Positions = field(default_factory=dict)
+    creer_schema: bool = True
+    """False when the caller created the tables already (under the catalogue's lock)."""
+    etiquette: str = ""
+    """The ``projection`` label of its metrics (default: the projection's name)."""
+
+    def __post_init__(self) -> None:
+        self.etiquette = self.etiquette or self.projection.nom
+
+    async def executer(self, arret: asyncio.Event) -> None:
+        """Apply batches until ``arret`` is set."""
+        async with self.pool.acquire() as conn:
+            if self.creer_schema:
+                await creer_tables(conn, self.schema, self.projection)
+            self.positions = await lire_positions(conn, self.schema)
+        await self.publier_lettres_mortes()
+        lots = self.feed.lots(self._positions_stockees).__aiter__()
+        try:
+            while not arret.is_set():
+                suivant = asyncio.ensure_future(lots.__anext__())
+                arreter = asyncio.ensure_future(arret.wait())
+                fait, _ = await asyncio.wait({suivant, arreter}, return_when=asyncio.FIRST_COMPLETED)
+                if suivant not in fait:
+                    suivant.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await suivant
+                    break
+                arreter.cancel()
+                lot = suivant.result()
+                if lot:
+                    await self.appliquer_lot(lot)
+        finally:
+            with contextlib.suppress(RuntimeError):  # a generator cancelled mid-read is already closed
+                await lots.aclose()  # type: ignore[attr-defined]
+            await self.feed.fermer()
+
+    async def _positions_stockees(self) -> Positions:
+        async with self.pool.acquire() as conn:
+            self.positions = await lire_positions(conn, self.schema)
+        return dict(self.positions)
+
+    async def appliquer_lot(self, lot: list[MessageLu]) -> None:
+        """Apply one batch in one transaction; a replayed or foreign batch changes nothing."""
+        rejets = 0
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                lues = await lire_positions(conn, self.schema)
+                atteintes = dict(lues)
+                dernier: EvenementPublie | None = None
+                for msg in lot:
+                    if msg.offset <= atteintes.get(msg.cle, -1):
+                        continue  # already applied by an earlier commit
+                    atteintes[msg.cle] = msg.offset
+                    if msg.evenement is None:
+                        if msg.illisible is not None:
+                            await self._rejeter(conn, msg, msg.illisible, "")
+                            rejets += 1
+                        continue
+                    if not await self._appliquer_un(conn, msg):
+                        rejets += 1
+                    dernier = msg.evenement
+                await self._sauver_positions(conn, lues, atteintes)
+                if dernier is not None:
+                    await conn.execute(
+                        "INSERT INTO derniere_application (id, applique_le, evenement_enregistre_le) "
+                        "VALUES (true, now(), $1) ON CONFLICT (id) DO UPDATE SET applique_le = now(), "
+                        "evenement_enregistre_le = excluded.evenement_enregistre_le",
+                        dernier.enregistre_le,
+                    )
+        except PositionDeplaceeError:
+            log.warning("projection_lot_refuse_position_deplacee", projection=self.etiquette)
+            await self._positions_stockees()
+            await self.feed.repositionner()
+            return
+        self.positions = atteintes
+        for (source, partition), position in atteintes.items():
+            if lues.get((source, partition)) != position:
+                POSITION.labels(self.etiquette, source, str(partition)).set(position)
+        if dernier is not None:
+            FRAICHEUR.labels(self.etiquette).set(max(0.0, time.time() - dernier.enregistre_le.timestamp()))
+        if rejets:
+            await self.publier_lettres_mortes()
+        if self.apres_lot is not None:
+            await self.apres_lot(dict(atteintes))
+
+    async def _appliquer_un(self, conn: Connexion, msg: MessageLu) -> bool:
+        """Apply one event unless seen already; False when it went to the dead letters."""
+        ev = msg.evenement
+        assert ev is not None
+        vue = await conn.fetchval("SELECT version FROM versions_vues WHERE flux_id = $1", ev.flux_id)
+        if vue is not None and ev.version <= vue:
+            DOUBLONS.labels(self.etiquette).inc()
+            return True
+        attendue = (vue or 0) + 1
+        if ev.version != attendue:
+            TROUS.labels(self.etiquette).inc(ev.version - attendue)
+            log.warning("projection_trou", projection=self.etiquette, flux_id=str(ev.flux_id),
+                        attendue=attendue, recue=ev.version, source=msg.cle[0], partition=msg.cle[1],
+                        position=msg.offset)
+        await conn.execute(
+            "INSERT INTO versions_vues (flux_id, version) VALUES ($1, $2) "
+            "ON CONFLICT (flux_id) DO UPDATE SET version = excluded.version",
+            ev.flux_id, ev.version,
+        )
+        try:
+            async with conn.transaction():
+                await self.projection.appliquer(cast("asyncpg.Connection", conn), ev)
+        except ERREURS_PASSAGERES:
+            raise  # the batch is retried whole; the event is not at fault
+        except Exception as exc:  # any handler failure goes to the dead letters
+            await self._rejeter(conn, msg, f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-4000:])
+            return False
+        APPLIQUES.labels(self.etiquette).inc()
+        return True
+
+    async def _rejeter(self, conn: Connexion, msg: MessageLu, erreur: str, trace: str) -> None:
+        ev = msg.evenement
+        REJETS.labels(self.etiquette).inc()
+        ce_id = ev.id if ev else msg.entetes.get("ce_id", "")
+        ce_type = ev.type if ev else msg.entetes.get("ce_type", "")
+        flux_id = ev.flux_id if ev else _uuid_ou_rien(msg.entetes.get("ce_subject"))
+        version = ev.version if ev else _entier_ou_rien(msg.entetes.get("ce_sequence"))
+        log.error("projection_lettre_morte", projection=self.etiquette, ce_id=ce_id, type=ce_type,
+                  source=msg.cle[0], partition=msg.cle[1], position=msg.offset, erreur=erreur.split(":", maxsplit=1)[0])
+        await conn.execute(
+            "INSERT INTO lettres_mortes (source, partition, position, ce_id, ce_type, flux_id, version, "
+            "erreur, trace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            msg.cle[0], msg.cle[1], msg.offset, ce_id, ce_type, flux_id, version, erreur, trace,
+        )
+
+    async def publier_lettres_mortes(self) -> int:
+        """Send the dead letters not yet on the dead-letter topic; return how many went."""
+        if self.lettres_mortes is None:
+            return 0
+        envoyees = 0
+        try:
+            while True:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    lignes = await conn.fetch(
+                        f'SELECT id, source, partition, position, ce_id, ce_type, flux_id, version, erreur '
+                        f'FROM "{self.schema}".lettres_mortes WHERE NOT publiee ORDER BY id LIMIT 100 '
+                        "FOR UPDATE SKIP LOCKED"
+                    )
+                    if not lignes:
+                        return envoyees
+                    for ligne in lignes:
+                        await self.lettres_mortes(LettreMorte(**{k: v for k, v in dict(ligne).items() if k != "id"}))
+                    await conn.execute(f'UPDATE "{self.schema}".lettres_mortes SET publiee = true '
+                                       "WHERE id = ANY($1::bigint[])", [ligne["id"] for ligne in lignes])
+                    envoyees += len(lignes)
+        except ERREURS_PASSAGERES:
+            raise
+        except Exception as exc:  # the broker is away: retried after the next batch
+            log.warning("projection_lettres_mortes_non_publiees", projection=self.etiquette,
+                        erreur=type(exc).__name__, detail=str(exc)[:300])
+            return envoyees
+
+    async def _sauver_positions(self, conn: Connexion, lues: Positions, atteintes: Positions) -> None:
+        for cle, position in atteintes.items():
+            if lues.get(cle) == position:
+                continue
+            if cle in lues:
+                fait = await conn.fetchval(
+                    "UPDATE positions SET position = $3 WHERE source = $1 AND partition = $2 AND position = $4 "
+                    "RETURNING true", cle[0], cle[1], position, lues[cle],
+                )
+            else:
+                fait = await conn.fetchval(
+                    "INSERT INTO positions (source, partition, position) VALUES ($1, $2, $3) "
+                    "ON CONFLICT DO NOTHING RETURNING true", cle[0], cle[1], position,
+                )
+            if not fait:
+                raise PositionDeplaceeError
+
+
+def _uuid_ou_rien(texte: str | None) -> UUID | None:
+    try:
+        return UUID(texte) if texte else None
+    except ValueError:
+        return None
+
+
+def _entier_ou_rien(texte: str | None) -> int | None:
+    try:
+        return int(texte) if texte else None
+    except ValueError:
+        return None

@@ -1,0 +1,205 @@
+"""The audit read model: every Parcours event as recorded, and where each dossier is scoped.
+
+Two tables, both pure functions of the events (a rebuild gives the same rows):
+
+- ``evenements``: one row per Parcours event, its envelope (author, recording
+  time, correlation) beside its date of effect and its public payload. The
+  chronology and the bi-temporal state are read from it; corrections stay rows
+  of their own (``SaisieRectifiee``), joined to what they correct at read time.
+- ``dossiers``: the département each parcours is under now. A transfer moves a
+  dossier, and with it the whole history, to the destination's auditors.
+
+Lieu and identity events are not kept: the audit of a parcours is its stream,
+and names never enter the audit (it reads public payloads only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from contracts.enveloppe import TOPIC_PARCOURS
+from services.projections.evenement import EvenementPublie
+from services.projections.moteur import Projection
+from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connexion: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    """A connection, or one lent by a pool (what read routes hold)."""
+
+TRANSFERT = "DossierTransfere"
+
+
+class ProjectionAudit(Projection):
+    """Keeps every Parcours event for the auditors, and each dossier's current département."""
+
+    nom = "audit"
+    sujets = (TOPIC_PARCOURS,)
+
+    def ddl(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS evenements (parcours_id uuid NOT NULL, version integer NOT NULL, "
+            "ce_id text NOT NULL, type text NOT NULL, nom text NOT NULL, date_effet date NOT NULL, "
+            "enregistre_le timestamptz NOT NULL, auteur text NOT NULL, correlation_id text NOT NULL, "
+            "departement text NOT NULL, donnees jsonb NOT NULL, PRIMARY KEY (parcours_id, version))",
+            # What a given person recorded, and when: the other question an inspection asks.
+            "CREATE INDEX IF NOT EXISTS evenements_par_auteur ON evenements (auteur, enregistre_le)",
+            "CREATE TABLE IF NOT EXISTS dossiers (parcours_id uuid PRIMARY KEY, departement text NOT NULL, "
+            "derniere_version integer NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS dossiers_par_departement ON dossiers (departement)",
+        ]
+
+    async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        if evenement.domaine != "parcours":
+            return  # lieux and identités: not a parcours' history
+        donnees = evenement.donnees
+        departement = evenement.departement
+        if donnees is None or departement is None:
+            raise ValueError(f"événement de parcours sans corps ou sans département: {evenement.id}")
+        await conn.execute(
+            "INSERT INTO evenements (parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, "
+            "correlation_id, departement, donnees) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+            "ON CONFLICT (parcours_id, version) DO NOTHING",
+            evenement.flux_id, evenement.version, evenement.id, evenement.type, evenement.nom,
+            date.fromisoformat(str(donnees["date_effet"])), evenement.enregistre_le, evenement.auteur,
+            evenement.correlation_id, departement, orjson.dumps(donnees).decode(),
+        )
+        # Events are recorded under the dossier's département of the moment (ce_source);
+        # a transfer, recorded under the origin, moves it to the destination.
+        courant = str(donnees["departement_destination"]) if evenement.nom == TRANSFERT else departement
+        await conn.execute(
+            "INSERT INTO dossiers (parcours_id, departement, derniere_version) VALUES ($1, $2, $3) "
+            "ON CONFLICT (parcours_id) DO UPDATE SET departement = excluded.departement, "
+            "derniere_version = excluded.derniere_version WHERE dossiers.derniere_version < excluded.derniere_version",
+            evenement.flux_id, courant, evenement.version,
+        )
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvenementAudite:
+    """One row of ``evenements``."""
+
+    parcours_id: UUID
+    version: int
+    ce_id: str
+    type: str
+    nom: str
+    date_effet: date
+    enregistre_le: datetime
+    auteur: str
+    correlation_id: str
+    departement: str
+    donnees: dict[str, Any]
+
+    @property
+    def version_rectifiee(self) -> int | None:
+        """For a correction, the version it corrects."""
+        return int(self.donnees["version_rectifiee"]) if self.nom == RECTIFICATION else None
+
+    def fait(self) -> Fait:
+        return Fait(self.version, self.nom, self.date_effet, self.enregistre_le, self.donnees)
+
+
+@dataclass(frozen=True)
+class EntreeChronologie:
+    """An event and the corrections recorded against it."""
+
+    evenement: EvenementAudite
+    rectifications: list[EvenementAudite] = field(default_factory=list)
+
+
+def chronologie(evenements: Sequence[EvenementAudite]) -> list[EntreeChronologie]:
+    """Every event in version order, each with the corrections that target it (in their order)."""
+    par_cible: dict[int, list[EvenementAudite]] = {}
+    for e in evenements:
+        if e.version_rectifiee is not None:
+            par_cible.setdefault(e.version_rectifiee, []).append(e)
+    return [
+        EntreeChronologie(e, sorted(par_cible.get(e.version, []), key=lambda r: r.version))
+        for e in sorted(evenements, key=lambda e: e.version)
+    ]
+
+
+async def departement_du_dossier(conn: Connexion, schema: str, parcours_id: UUID) -> str | None:
+    """The département the dossier is under now; none if the audit has not seen it."""
+    departement: str | None = await conn.fetchval(
+        f'SELECT departement FROM "{schema}".dossiers WHERE parcours_id = $1', parcours_id
+    )
+    return departement
+
+
+_COLONNES = ("parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, correlation_id, "
+             "departement, donnees")
+
+
+async def evenements_du_parcours(
+    conn: Connexion, schema: str, parcours_id: UUID, *, connu_le: datetime | None = None
+) -> list[EvenementAudite]:
+    """The parcours' events in version order; only those recorded by ``connu_le`` when given."""
+    lignes = await conn.fetch(
+        f'SELECT {_COLONNES} FROM "{schema}".evenements WHERE parcours_id = $1 '
+        "AND ($2::timestamptz IS NULL OR enregistre_le <= $2) ORDER BY version",
+        parcours_id, connu_le,
+    )
+    return [
+        EvenementAudite(**{**dict(ligne), "donnees": orjson.loads(ligne["donnees"])})
+        for ligne in lignes
+    ]
+
+
+@dataclass(frozen=True)
+class Acces:
+    """One read recorded in ``public.journal_acces``."""
+
+    id: int
+    sub: str
+    parcours_id: UUID
+    chemin: str
+    lu_le: datetime
+
+
+@dataclass(frozen=True)
+class PageAcces:
+    elements: list[Acces]
+    total: int
+
+
+async def journal_des_acces(
+    conn: Connexion,
+    schema: str,
+    departements: Sequence[str],
+    *,
+    parcours_id: UUID | None,
+    sub: str | None,
+    page: int,
+    taille: int,
+) -> PageAcces:
+    """Reads of dossiers now under ``departements``, latest first.
+
+    Scoped through ``dossiers``: a read with no ``parcours_id`` (a list) cannot be
+    tied to a département, so it is not shown here.
+    """
+    filtre = (
+        f'FROM public.journal_acces j JOIN "{schema}".dossiers d ON d.parcours_id = j.parcours_id '
+        "WHERE d.departement = ANY($1::text[]) AND ($2::uuid IS NULL OR j.parcours_id = $2) "
+        "AND ($3::text IS NULL OR j.sub = $3)"
+    )
+    arguments = (list(departements), parcours_id, sub)
+    total = await conn.fetchval(f"SELECT count(*) {filtre}", *arguments)
+    lignes = await conn.fetch(
+        f"SELECT j.id, j.sub, j.parcours_id, j.chemin, j.lu_le {filtre} ORDER BY j.lu_le DESC, j.id DESC "
+        "LIMIT $4 OFFSET $5",
+        *arguments, taille, (page - 1) * taille,
+    )
+    return PageAcces([Acces(**dict(ligne)) for ligne in lignes], int(total))

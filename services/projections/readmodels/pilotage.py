@@ -1,0 +1,191 @@
+"""The pilotage read model: places of care, who is placed where, and the facts behind the indicators.
+
+Tables (in the projection's schema):
+
+- ``lieux``: every lieu d'accueil, its capacity and closing date;
+- ``presences``: one row per child placed right now (removed at ``AccueilTermine``);
+- ``parcours``: per child, what the statistics need and nothing more: the
+  département (current), month of birth, sexe, opening date, and the OLINPE
+  pseudonym (never the ``personne_id``);
+- ``faits``: the dated facts the indicators and the OLINPE extract are computed
+  from (measures, accueils, PPE, entretien, majority, APJM, exits, transfers),
+  one row per event, reduced to the fields they use, corrected in place by a
+  ``SaisieRectifiee`` (the stream keeps both; a statistic counts what is now
+  known to be true);
+- ``olinpe`` (a view): the pseudonymised measure events (start, renewal, end).
+
+Handlers only touch rows of the event's own stream (a parcours' rows, or a
+lieu's): streams arrive in any interleaving across Kafka partitions, and the
+joins between lieux and presences happen at query time. So any rebuild, from
+Kafka or from the store, gives the same tables (given the same OLINPE key).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from contracts.enveloppe import TOPIC_PARCOURS
+from services.projections.evenement import EvenementPublie
+from services.projections.moteur import Projection
+from services.projections.readmodels.olinpe import DDL_VUE_OLINPE, pseudonyme, reglages_olinpe
+
+FAITS: dict[str, tuple[str, ...]] = {
+    "ParcoursOuvert": ("departement",),
+    "DossierTransfere": ("departement_origine", "departement_destination"),
+    "MesureDecidee": ("cadre", "nature", "autorite", "date_debut", "date_echeance"),
+    "MesureRenouvelee": ("nouvelle_echeance",),
+    "MesureLevee": ("motif",),
+    "AccueilDebute": ("type_lieu",),
+    "LieuAccueilChange": ("type_lieu", "motif"),
+    "AccueilTermine": ("motif",),
+    "PPEEtabli": (),
+    "PPEActualise": (),
+    "EntretienAutonomieRealise": (),
+    "MajoriteAtteinte": (),
+    "AccompagnementJeuneMajeurAccorde": ("date_debut", "date_fin"),
+    "AccompagnementJeuneMajeurRenouvele": ("date_fin",),
+    "AccompagnementJeuneMajeurTermine": ("motif",),
+    "SortieDispositif": ("motif", "situation_logement"),
+    "ParcoursRouvert": (),
+}
+"""The parcours events kept as facts, with the fields of theirs that are kept (and may be corrected)."""
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS lieux (lieu_id uuid PRIMARY KEY, nom text, type text NOT NULL, "
+    "departement text NOT NULL, capacite integer NOT NULL, finess text, reference_le date NOT NULL, ferme_le date)",
+    "CREATE INDEX IF NOT EXISTS lieux_departement ON lieux (departement, type)",
+    "CREATE TABLE IF NOT EXISTS parcours (parcours_id uuid PRIMARY KEY, pseudonyme text NOT NULL, "
+    "departement text NOT NULL, mois_naissance text NOT NULL, sexe text NOT NULL, ouvert_le date NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS parcours_naissance ON parcours (mois_naissance)",
+    "CREATE INDEX IF NOT EXISTS parcours_pseudonyme ON parcours (pseudonyme)",
+    "CREATE TABLE IF NOT EXISTS presences (parcours_id uuid PRIMARY KEY, lieu_id uuid NOT NULL, "
+    "type_lieu text NOT NULL, depuis date NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS presences_lieu ON presences (lieu_id)",
+    "CREATE TABLE IF NOT EXISTS faits (parcours_id uuid NOT NULL, version integer NOT NULL, nom text NOT NULL, "
+    "date_effet date NOT NULL, departement text NOT NULL, mesure_id uuid, donnees jsonb NOT NULL, "
+    "PRIMARY KEY (parcours_id, version))",
+    "CREATE INDEX IF NOT EXISTS faits_departement ON faits (departement, nom, date_effet)",
+    "CREATE INDEX IF NOT EXISTS faits_parcours_nom ON faits (parcours_id, nom, date_effet)",
+    "CREATE INDEX IF NOT EXISTS faits_mesure ON faits (mesure_id) WHERE mesure_id IS NOT NULL",
+    DDL_VUE_OLINPE,
+]
+
+
+class ProjectionPilotage(Projection):
+    """Occupancy of the lieux d'accueil, steering indicators and the OLINPE extract."""
+
+    nom = "pilotage"
+    sujets = (TOPIC_PARCOURS,)
+
+    def __init__(self, cle_olinpe: bytes | None = None) -> None:
+        """``cle_olinpe`` keys the pseudonyms; default: ``ASE_OLINPE_CLE`` (see ``olinpe.ReglagesOlinpe``)."""
+        self.cle_olinpe = cle_olinpe if cle_olinpe is not None else reglages_olinpe().cle_octets()
+
+    def ddl(self) -> list[str]:
+        return list(DDL)
+
+    async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        donnees = evenement.donnees
+        if donnees is None or evenement.domaine == "identites":
+            return  # identities (were a feed to bring them): this read model never needs them
+        if evenement.domaine == "lieux":
+            await _appliquer_lieu(conn, evenement, donnees)
+        else:
+            await self._appliquer_parcours(conn, evenement, donnees)
+
+    async def _appliquer_parcours(self, conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:
+        parcours_id = ev.flux_id
+        if ev.nom == "ParcoursOuvert":
+            await conn.execute(
+                "INSERT INTO parcours (parcours_id, pseudonyme, departement, mois_naissance, sexe, ouvert_le) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                parcours_id, pseudonyme(self.cle_olinpe, str(d["personne_id"])), d["departement"],
+                d["mois_naissance"], d["sexe"], _date(d["date_effet"]),
+            )
+        elif ev.nom == "AccueilDebute":
+            await conn.execute(
+                "INSERT INTO presences (parcours_id, lieu_id, type_lieu, depuis) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (parcours_id) DO UPDATE SET lieu_id = excluded.lieu_id, "
+                "type_lieu = excluded.type_lieu, depuis = excluded.depuis",
+                parcours_id, _uuid(d["lieu_id"]), d["type_lieu"], _date(d["date_effet"]),
+            )
+        elif ev.nom == "LieuAccueilChange":
+            await conn.execute(
+                "UPDATE presences SET lieu_id = $2, type_lieu = $3, depuis = $4 WHERE parcours_id = $1",
+                parcours_id, _uuid(d["lieu_id"]), d["type_lieu"], _date(d["date_effet"]),
+            )
+        elif ev.nom == "AccueilTermine":
+            await conn.execute("DELETE FROM presences WHERE parcours_id = $1", parcours_id)
+        elif ev.nom == "DossierTransfere":
+            await conn.execute("UPDATE parcours SET departement = $2 WHERE parcours_id = $1",
+                               parcours_id, d["departement_destination"])
+        elif ev.nom == "SaisieRectifiee":
+            await _rectifier(conn, ev, d)
+        champs = FAITS.get(ev.nom)
+        if champs is not None:
+            fait = {champ: d.get(champ) for champ in champs}
+            if ev.nom == "MesureDecidee":
+                # The measure's rank in the child's parcours: how OLINPE rows of one measure
+                # are linked without its id. Counted within the stream, so deterministic.
+                fait["rang"] = 1 + await conn.fetchval(
+                    "SELECT count(*) FROM faits WHERE parcours_id = $1 AND nom = 'MesureDecidee'", parcours_id)
+            await conn.execute(
+                "INSERT INTO faits (parcours_id, version, nom, date_effet, departement, mesure_id, donnees) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                parcours_id, ev.version, ev.nom, _date(d["date_effet"]), ev.departement,
+                _uuid(d["mesure_id"]) if "mesure_id" in d else None, orjson.dumps(fait).decode(),
+            )
+
+
+async def _appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:
+    if ev.nom == "LieuAccueilReference":
+        await conn.execute(
+            "INSERT INTO lieux (lieu_id, nom, type, departement, capacite, finess, reference_le) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            ev.flux_id, d.get("nom"), d["type"], d["departement"], d["capacite"], d.get("finess"),
+            _date(d["date_effet"]),
+        )
+    elif ev.nom == "CapaciteModifiee":
+        await conn.execute("UPDATE lieux SET capacite = $2 WHERE lieu_id = $1", ev.flux_id, d["capacite"])
+    elif ev.nom == "LieuAccueilFerme":
+        await conn.execute("UPDATE lieux SET ferme_le = $2 WHERE lieu_id = $1", ev.flux_id, _date(d["date_effet"]))
+
+
+async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:
+    """Correct the fact (or the child's sexe / month of birth) the rectification targets."""
+    champ, valeur = str(d["champ"]), d["nouvelle_valeur"]
+    if champ == "sexe":
+        await conn.execute("UPDATE parcours SET sexe = $2 WHERE parcours_id = $1", ev.flux_id, str(valeur))
+        return
+    if champ == "date_naissance":  # published as a month (YYYY-MM), never the exact date
+        await conn.execute("UPDATE parcours SET mois_naissance = $2 WHERE parcours_id = $1",
+                           ev.flux_id, str(valeur)[:7])
+        return
+    nom = await conn.fetchval("SELECT nom FROM faits WHERE parcours_id = $1 AND version = $2",
+                              ev.flux_id, d["version_rectifiee"])
+    if nom is None:
+        return  # an event this read model does not keep
+    if champ == "date_effet":
+        await conn.execute("UPDATE faits SET date_effet = $3 WHERE parcours_id = $1 AND version = $2",
+                           ev.flux_id, d["version_rectifiee"], _date(valeur))
+        if nom == "ParcoursOuvert":
+            await conn.execute("UPDATE parcours SET ouvert_le = $2 WHERE parcours_id = $1", ev.flux_id, _date(valeur))
+    elif champ in FAITS[nom]:
+        await conn.execute(
+            "UPDATE faits SET donnees = jsonb_set(donnees, ARRAY[$3::text], $4::jsonb) "
+            "WHERE parcours_id = $1 AND version = $2",
+            ev.flux_id, d["version_rectifiee"], champ, orjson.dumps(valeur).decode(),
+        )
+
+
+def _date(valeur: object) -> date:
+    return date.fromisoformat(str(valeur))
+
+
+def _uuid(valeur: object) -> UUID:
+    return UUID(str(valeur))

@@ -1,0 +1,58 @@
+"""Settings of the projections service (read models and read API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProjectionsSettings(BaseSettings):
+    """Read from the environment (``ASE_*``, ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASE_", extra="ignore")
+
+    mode: Literal["dev", "production"] = "dev"
+    """``production`` refuses the dev signing key."""
+
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "ASE_DATABASE_URL"))
+    """PostgreSQL holding the event store and the read models; unset: the embedded one in ``data_dir``."""
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ASE_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    """Set: projections follow Kafka in a consumer group. Unset: they follow the store's notification log."""
+
+    data_dir: Path = Path(".data")
+    """Embedded PostgreSQL data and dev signing key."""
+
+    db_pool_size: int = Field(default=10, ge=2, le=200)
+    """Connections of the read models and the read API."""
+
+    retard_max: int = Field(default=1000, ge=0)
+    """``/readyz`` fails when a projection is this many events behind its feed."""
+
+    taille_lot: int = Field(default=500, ge=1, le=10_000)
+    """Events applied per transaction."""
+
+    oidc_jwks_url: str | None = None
+    """Production: the OIDC issuer's JWKS URL."""
+
+    oidc_issuer: str | None = None
+    """Production: the expected ``iss`` claim."""
+
+    oidc_audience: str | None = None
+    """Production: the expected ``aud`` claim, if any."""
+
+    log_level: str = "INFO"
+    """Level of the structured logs."""
+
+    @model_validator(mode="after")
+    def _production_sans_secrets_de_dev(self) -> ProjectionsSettings:
+        if self.mode == "production" and (not self.oidc_jwks_url or not self.oidc_issuer):
+            raise ValueError("production needs ASE_OIDC_JWKS_URL and ASE_OIDC_ISSUER: the dev key is refused")
+        if self.mode == "production" and not self.database_url:
+            raise ValueError("production needs DATABASE_URL")
+        return self
