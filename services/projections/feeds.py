@@ -121,7 +121,10 @@ class FeedJournal:
                 self._a_relire = False
                 position = (await positions()).get((SOURCE_JOURNAL, 0), 0)
             self._reveil.clear()
-            lignes = await conn.fetch(requete, position, self.taille_lot)
+            try:
+                lignes = await conn.fetch(requete, position, self.taille_lot)
+            except asyncpg.UndefinedTableError:
+                lignes = []  # no store yet: wait for it as for a quiet one
             if not lignes:
                 yield []
                 with contextlib.suppress(TimeoutError):
@@ -159,20 +162,25 @@ class FeedJournal:
 
     async def fins(self) -> Positions:
         # A connection of its own: the feed's one may be busy reading a batch.
-        requete = f'SELECT coalesce(max(notification_id), 0) FROM "{self.table}"'
         async with self._verrou_fins:
             if self._ferme:
                 # Closed: answer without leaving a connection behind.
                 temporaire = await asyncpg.connect(self.database_url)
                 try:
-                    maximum = await temporaire.fetchval(requete)
+                    maximum = await self._maximum(temporaire)
                 finally:
                     await temporaire.close()
             else:
                 if self._conn_fins is None or self._conn_fins.is_closed():
                     self._conn_fins = await asyncpg.connect(self.database_url)
-                maximum = await self._conn_fins.fetchval(requete)
-        return {(SOURCE_JOURNAL, 0): int(maximum)}
+                maximum = await self._maximum(self._conn_fins)
+        return {(SOURCE_JOURNAL, 0): maximum}
+
+    async def _maximum(self, conn: asyncpg.Connection) -> int:
+        try:
+            return int(await conn.fetchval(f'SELECT coalesce(max(notification_id), 0) FROM "{self.table}"'))
+        except asyncpg.UndefinedTableError:
+            return 0  # the write side has not created its store yet: nothing recorded
 
     async def fermer(self) -> None:
         self._ferme = True
@@ -229,7 +237,7 @@ class FeedKafka:
         try:
             while True:
                 recus = await self.consommateur.getmany(timeout_ms=self.attente_ms, max_records=self.taille_lot)
-                yield [_lu(tp, m) for tp, messages in recus.items() for m in messages]
+                yield [message_lu(tp, m) for tp, messages in recus.items() for m in messages]
         finally:
             await self.fermer()
 
@@ -275,7 +283,8 @@ class FeedKafka:
             self._metadonnees = None
 
 
-def _lu(tp: TopicPartition, m: Any) -> MessageLu:
+def message_lu(tp: TopicPartition, m: Any) -> MessageLu:
+    """A consumed Kafka record as the engine reads it (unreadable: kept with its reason)."""
     entetes = {k: v.decode(errors="replace") for k, v in (m.headers or ())}
     try:
         return MessageLu((tp.topic, tp.partition), m.offset, EvenementPublie.depuis(entetes, m.value))

@@ -260,7 +260,9 @@ async def creer_sujets_dlq(bootstrap: str, projections: Sequence[Projection]) ->
     try:
         await admin.start()
         existants = set(await admin.list_topics())
-        manquants = [NewTopic(name=sujet_dlq(p), num_partitions=1, replication_factor=-1,
+        # As many replicas as the cluster allows, up to three (one on a dev broker).
+        replication = max(1, min(3, len((await admin.describe_cluster()).get("brokers", []))))
+        manquants = [NewTopic(name=sujet_dlq(p), num_partitions=1, replication_factor=replication,
                               topic_configs={"retention.ms": "-1"})
                      for p in projections if sujet_dlq(p) not in existants]
         if manquants:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
+from anyio import to_thread
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,7 +36,19 @@ class Utilisateur:
 
 
 class Verificateur(Protocol):
+    bloquant: bool
+    """Whether ``verifier`` may do network I/O (fetching keys): then it runs off the event loop."""
+
     def verifier(self, jeton: str) -> Utilisateur: ...
+
+
+async def authentifier(verificateur: Verificateur, jeton: str | None) -> Utilisateur:
+    """The caller a bearer token names, or ``AuthentificationError``."""
+    if not jeton:
+        raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
+    if verificateur.bloquant:
+        return await to_thread.run_sync(verificateur.verifier, jeton)
+    return verificateur.verifier(jeton)
 
 
 def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
@@ -53,6 +66,8 @@ def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
 
 class CleDeDeveloppement:
     """An EC key kept in the data folder: signs dev tokens and verifies them."""
+
+    bloquant = False
 
     def __init__(self, cle_privee: ec.EllipticCurvePrivateKey) -> None:
         self._cle_privee = cle_privee
@@ -113,6 +128,8 @@ class CleDeDeveloppement:
 
 class VerificateurOIDC:
     """Production: tokens signed by an OIDC issuer, keys from its JWKS."""
+
+    bloquant = True
 
     def __init__(self, *, jwks_url: str, emetteur: str, audience: str | None) -> None:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True)

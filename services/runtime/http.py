@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("http")
 
@@ -25,28 +27,56 @@ DUREES = Histogram(
 Sonde = Callable[[], Awaitable[None]]
 
 
-def installer_traces(app: FastAPI) -> None:
-    """Give every request an id and a correlation id, bound to every log line it writes."""
+_CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
 
-    @app.middleware("http")
-    async def tracer(request: Request, suite: Callable[[Request], Awaitable[Response]]) -> Response:
+
+class Traces:
+    """ASGI middleware: ids on every request and log line, access log, metrics.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: no extra
+    task and response wrapping per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         request_id = uuid.uuid4().hex
-        correlation_id = request.headers.get("x-correlation-id", "")[:128] or request_id
-        request.state.request_id = request_id
-        request.state.correlation_id = correlation_id
+        recue = dict(scope["headers"]).get(b"x-correlation-id", b"").decode("latin-1")
+        correlation_id = recue if _CORRELATION.match(recue) else request_id
+        etat = scope.setdefault("state", {})
+        etat["request_id"] = request_id
+        etat["correlation_id"] = correlation_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        statut = 500
+        ids = [(b"x-request-id", request_id.encode()), (b"x-correlation-id", correlation_id.encode())]
+
+        async def envoyer(message: Message) -> None:
+            nonlocal statut
+            if message["type"] == "http.response.start":
+                statut = message["status"]
+                message["headers"] = [*message.get("headers", []), *ids]
+            await send(message)
+
         debut = time.perf_counter()
-        reponse = await suite(request)
-        duree = time.perf_counter() - debut
-        route = getattr(request.scope.get("route"), "path", "inconnue")
-        REQUETES.labels(request.method, route, str(reponse.status_code)).inc()
-        DUREES.labels(request.method, route).observe(duree)
-        log.info("requete", methode=request.method, route=route, statut=reponse.status_code,
-                 duree_ms=round(duree * 1000, 2))
-        reponse.headers["X-Request-Id"] = request_id
-        reponse.headers["X-Correlation-Id"] = correlation_id
-        return reponse
+        try:
+            await self.app(scope, receive, envoyer)
+        finally:
+            duree = time.perf_counter() - debut
+            route = getattr(scope.get("route"), "path", "inconnue")
+            methode = scope["method"]
+            REQUETES.labels(methode, route, str(statut)).inc()
+            DUREES.labels(methode, route).observe(duree)
+            log.info("requete", methode=methode, route=route, statut=statut, duree_ms=round(duree * 1000, 2))
+
+
+def installer_traces(app: FastAPI) -> None:
+    """Give every request an id and a correlation id, bound to every log line it writes."""
+    app.add_middleware(Traces)
 
 
 def routeur_sante(sondes: dict[str, Sonde]) -> APIRouter:

@@ -48,7 +48,9 @@ def env_eventsourcing(url: str, *, taille_pool: int = 10, schema: str | None = N
         "POSTGRES_MAX_OVERFLOW": "0",
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",
+        # No pre-ping: it costs a round trip per load and per save, and the
+        # library already retries a command whose connection broke.
+        "POSTGRES_PRE_PING": "n",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -28,6 +28,9 @@ from services.projections.evenement import EvenementPublie
 from services.projections.feeds import Positions, position_de_depart
 from services.projections.moteur import TABLES_DE_SUIVI, Projection, lire_positions
 from tests.integration.conftest import Api
+
+if TYPE_CHECKING:
+    from services.projections.moteur import Connexion
 
 Instantane = dict[str, list[dict[str, Any]]]
 
@@ -44,7 +47,7 @@ async def tables_du_schema(pool: asyncpg.Pool, schema: str) -> list[str]:
     return [ligne["table_name"] for ligne in lignes]
 
 
-async def _colonnes_comparables(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+async def _colonnes_comparables(conn: Connexion, schema: str, table: str) -> list[str]:
     lignes = await conn.fetch(
         "SELECT column_name, column_default, is_identity FROM information_schema.columns "
         "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", schema, table,

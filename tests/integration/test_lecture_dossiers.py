@@ -173,8 +173,10 @@ async def test_bad_query_parameters_are_refused_as_invalid(lecture: Lecture, che
     probleme(await lecture.get(chemin, **parametres), 422, "validation")
 
 
-async def test_an_unknown_dossier_is_not_found(lecture: Lecture) -> None:
-    probleme(await lecture.get(f"/v1/dossiers/{uuid4()}"), 404, "introuvable")
+async def test_an_unknown_dossier_is_not_found_as_of_the_position_it_tells(lecture: Lecture) -> None:
+    reponse = await lecture.get(f"/v1/dossiers/{uuid4()}")
+    probleme(reponse, 404, "introuvable")
+    assert reponse.headers["X-Projection-Position"] == "vide", "nothing applied yet: the client may wait and retry"
 
 
 # -- what every read carries and leaves behind -------------------------------------------------------

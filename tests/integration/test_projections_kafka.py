@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections import catalogue
@@ -63,7 +65,7 @@ async def publie(api: Api, base_url: str, pool: asyncpg.Pool, kafka_broker: Kafk
     return kafka_broker.bootstrap_servers
 
 
-async def fins_kafka(bootstrap: str, topics: tuple[str, ...] | list[str]) -> Positions:
+async def fins_kafka(bootstrap: str, topics: Sequence[str]) -> Positions:
     feed = FeedKafka(bootstrap, list(topics), groupe="-")
     try:
         return await feed.fins()
@@ -109,7 +111,7 @@ async def tuer_et_reprendre(pool: asyncpg.Pool, bootstrap: str, projection: Seul
                 raise Arret
 
         moteur = Moteur(projection, schema, pool, FeedKafka(bootstrap, list(projection.sujets), groupe=groupe,
-                                                            taille_lot=6), apres_lot=mourir_au_deuxieme_lot)
+                                                            taille_lot=3), apres_lot=mourir_au_deuxieme_lot)
         try:
             await executer_jusqua(moteur, fins)
             return schema, redemarrages
@@ -130,7 +132,7 @@ async def test_a_kafka_consumer_killed_right_after_its_commits_resumes_to_the_re
 
 
 async def deux_consommateurs(pool: asyncpg.Pool, bootstrap: str, projection: SeulementCetteBase) -> tuple[str, dict[str, int]]:
-    """A consumes; B joins the group after A's first batch; A leaves after B's first. Return the schema."""
+    """A consumes; B joins the group after A's first batch; A leaves after its second. Return the schema."""
     schema, fins = await seeded(pool, bootstrap, projection)
     groupe = groupe_unique()
     arret_a, arret_b = asyncio.Event(), asyncio.Event()
@@ -147,11 +149,11 @@ async def deux_consommateurs(pool: asyncpg.Pool, bootstrap: str, projection: Seu
         if lots["a"] == 1:  # the second member joins while the first consumes: a rebalance
             taches.append(asyncio.create_task(b.executer(arret_b)))
             await attendre(b_a_des_partitions, quoi="the second consumer got partitions")
+        elif lots["a"] == 2:
+            arret_a.set()  # then the first leaves: another rebalance, the second takes everything
 
     async def apres_b(_positions: Positions) -> None:
         lots["b"] += 1
-        if lots["b"] == 1:
-            arret_a.set()  # then the first leaves: another rebalance, the second takes everything
 
     async def tout_applique() -> bool:
         return await positions_atteintes(pool, schema, fins)
@@ -256,3 +258,10 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
     assert all(c["erreur"] == "ValueError: refus de test: MesureDecidee" and c["source"] == TOPIC_PARCOURS
                for c in corps)
     assert {r.cle.decode() for r in recus} <= nos
+    admin = AIOKafkaAdminClient(bootstrap_servers=publie)
+    await admin.start()
+    try:
+        reponse = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, sujet_dlq(projection))])
+    finally:
+        await admin.close()
+    assert ("retention.ms", "-1") in [(c[0], c[1]) for c in reponse[0].resources[0][4]]  # kept forever

@@ -208,6 +208,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_position_moves_past
     async with pool.acquire() as conn:
         lettre = await conn.fetchrow(f'SELECT ce_id, flux_id, version, erreur, position FROM "{moteur.schema}".lettres_mortes')
         assert await lire_positions(conn, moteur.schema) == {("t", 0): 2}
+    assert lettre is not None
     assert dict(lettre) == {"ce_id": "x-1", "flux_id": flux, "version": 2,
                             "erreur": "illisible: KeyError: 'ce_type'", "position": 1}
     assert sorted(ligne["version"] for ligne in (await instantane(pool, moteur.schema))["vus"]) == [1, 3]

@@ -110,7 +110,7 @@ async def test_a_rebuild_switches_schemas_while_the_service_keeps_answering_and_
     ancien = await schema_actif(pool, "dossiers")
     async with pool.acquire() as conn:
         generation = (await catalogue.entree(conn, "dossiers")).generation  # type: ignore[union-attr]
-    arret, statuts, avancements = asyncio.Event(), [], []
+    arret, statuts, avancements = asyncio.Event(), list[int](), list[Avancement]()
     pendant: list[str] = []
 
     async def ecrire_pendant_la_bascule(_schema: str) -> None:

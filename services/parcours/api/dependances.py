@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from services.parcours.api.problemes import InterditError
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
-from services.runtime.auth import AuthentificationError, Utilisateur, Verificateur
+from services.runtime.auth import Utilisateur, Verificateur, authentifier
 
 ROLES_ECRITURE = frozenset({"referent", "encadrant"})
 ROLES_LECTURE = ROLES_ECRITURE | {"auditeur"}
@@ -29,7 +29,7 @@ class Composants:
     limiteur: CapacityLimiter
 
 
-def composants(request: Request) -> Composants:
+async def composants(request: Request) -> Composants:
     resultat: Composants = request.app.state.parcours
     return resultat
 
@@ -37,17 +37,17 @@ def composants(request: Request) -> Composants:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def utilisateur(
+async def utilisateur(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Utilisateur:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
-    return composants(request).verificateur.verifier(credentials.credentials)
+    # Dependencies are coroutines: a plain ``def`` would cost a thread hop each.
+    comp: Composants = request.app.state.parcours
+    return await authentifier(comp.verificateur, credentials.credentials if credentials else None)
 
 
 def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
-    def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
+    async def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
         if not u.roles & roles:
             raise InterditError(f"rôle requis: {', '.join(sorted(roles))}")
         return u
@@ -91,7 +91,7 @@ class Conditions:
         )
 
 
-def conditions(
+async def conditions(
     request: Request,
     u: Ecrivain,
     if_match: Annotated[str | None, Header()] = None,

@@ -16,7 +16,7 @@ from services.parcours.domain.contexte import Horloge
 from services.projections import catalogue
 from services.projections.moteur import Projection, lire_positions
 from services.projections.service import ServiceProjections
-from services.runtime.auth import AuthentificationError, Utilisateur, Verificateur
+from services.runtime.auth import Utilisateur, Verificateur, authentifier
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ComposantsLecture:
     service: ServiceProjections | None = None
 
 
-def composants(request: Request) -> ComposantsLecture:
+async def composants(request: Request) -> ComposantsLecture:
     comp: ComposantsLecture = request.app.state.lecture
     return comp
 
@@ -38,19 +38,18 @@ def composants(request: Request) -> ComposantsLecture:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def utilisateur(
+async def utilisateur(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Utilisateur:
-    if credentials is None:
-        raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
-    return composants(request).verificateur.verifier(credentials.credentials)
+    comp: ComposantsLecture = request.app.state.lecture
+    return await authentifier(comp.verificateur, credentials.credentials if credentials else None)
 
 
 def exiger(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency admitting only callers holding one of ``roles``."""
     attendus = frozenset(roles)
 
-    def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
+    async def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
         if not u.roles & attendus:
             raise InterditError(f"rôle requis: {', '.join(sorted(attendus))}")
         return u

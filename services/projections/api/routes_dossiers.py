@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
+from services.parcours.api.problemes import probleme
 from services.parcours.domain.contexte import FUSEAU
 from services.parcours.domain.errors import HorsPerimetreError, IntrouvableError
 from services.projections.api import vues_dossiers as vues
@@ -81,14 +83,17 @@ async def lister_dossiers(
 @routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue)
 async def lire_dossier(
     parcours_id: UUID, comp: Comp, u: LecteurDossiers, request: Request, response: Response
-) -> vues.DossierVue:
+) -> vues.DossierVue | JSONResponse:
     """One dossier: identity, age, measures, lieu, PPE, autonomy, deadlines."""
     schema = await schema_de(comp, "dossiers")
     await position(comp, schema, response)
     async with comp.pool.acquire() as conn:
         lu = await sql.lire_dossier(conn, schema, parcours_id, sorted(u.departements))
     if lu is None:
-        raise IntrouvableError("dossier", parcours_id)
+        # With its position: a client waiting for its own write knows the read model is not there yet.
+        absent = probleme(404, "introuvable", "Introuvable", str(IntrouvableError("dossier", parcours_id)))
+        absent.headers["X-Projection-Position"] = response.headers["X-Projection-Position"]
+        return absent
     await journaliser_acces(comp, u, parcours_id, request.url.path)
     return vues.dossier(lu, _aujourd_hui(comp))
 

