@@ -97,6 +97,7 @@ from services.parcours.domain.identite import Identite
 from services.parcours.domain.lieu import LieuAccueil
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.relay import ReglagesRelais, Relais
+from services.projections import catalogue
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import (
     Feed,
@@ -720,7 +721,7 @@ def _generateur(url: str, ids: list[str], canal: Connection) -> None:
 
 @dataclass
 class _Suivi:
-    """One command followed to the read API."""
+    """One command followed to the read API (times on ``CLOCK_MONOTONIC``)."""
 
     flux: str
     version: int
@@ -728,65 +729,102 @@ class _Suivi:
     commit: float
     echauffement: bool
     kafka: float | None = None
+    """When the bare consumer received the event."""
+    applique: float | None = None
+    """When the engine's stored position was seen to cover the event's offset."""
     visible: float | None = None
+    """When a GET answered with the dossier at this version or later."""
     lectures: int = 0
 
 
-class _Poller:
-    """Follows every commit until ``GET /v1/dossiers/{id}`` shows its version."""
+Enregistrement = tuple[float, tuple[str, int], int]
+"""(received, (topic, partition), offset) of a record, as the bare consumer saw it."""
 
-    def __init__(self, client: httpx.AsyncClient, jeton: str) -> None:
+
+class _Poller:
+    """Follows every commit until ``GET /v1/dossiers/{id}`` shows its version.
+
+    A GET costs the read side several queries and a durable write (the access
+    log), so the poller does not hammer it: it asks once the engine's stored
+    position (``positions`` of the active schema, one query every
+    ``POLL_RAPIDE_S`` for all commands) covers the event's offset, then every
+    ``POLL_RAPIDE_S`` until the dossier shows the version; a command whose
+    record the bare consumer has not seen is polled every ``POLL_LENT_S``.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, jeton: str, conn: asyncpg.Connection, schema: str) -> None:
         self.client = client
         self.entetes = {"Authorization": f"Bearer {jeton}"}
+        self.conn = conn
+        self.schema = schema
         self.suivis: list[_Suivi] = []
-        self.recus: dict[tuple[str, int], float] = {}
-        self.signaux: dict[tuple[str, int], asyncio.Event] = {}
+        self.recus: dict[tuple[str, int], Enregistrement] = {}
+        self.en_attente: dict[tuple[str, int], tuple[_Suivi, asyncio.Event]] = {}
         self.taches: list[asyncio.Task[None]] = []
         self.erreurs: dict[int, int] = {}
         self.lectures_en_vol = asyncio.Semaphore(LECTURES_EN_VOL)
         self.durees_get: list[float] = []
-        self.attentes_get: list[float] = []
-
-    def _signal(self, cle: tuple[str, int]) -> asyncio.Event:
-        return self.signaux.setdefault(cle, asyncio.Event())
 
     async def recevoir(self, consommateur: AIOKafkaConsumer, arret: asyncio.Event) -> None:
-        """The bare consumer: stamp each record of the parcours topic, wake its poller."""
+        """The bare consumer: stamp each record of the parcours topic with its offset."""
         while not arret.is_set():
             lots = await consommateur.getmany(timeout_ms=20)
             recu = time.monotonic()
-            for messages in lots.values():
+            for tp, messages in lots.items():
                 for m in messages:
                     entetes = dict(m.headers)
                     cle = (entetes["ce_subject"].decode(), int(entetes["ce_sequence"]))
-                    self.recus.setdefault(cle, recu)
-                    self._signal(cle).set()
+                    self.recus.setdefault(cle, (recu, (tp.topic, tp.partition), m.offset))
+
+    async def surveiller_positions(self, arret: asyncio.Event) -> None:
+        """Mark the commands whose event the engine has committed, and wake their pollers."""
+        requete = f'SELECT source, partition, position FROM "{self.schema}".positions'
+        while not arret.is_set():
+            lignes = await self.conn.fetch(requete)
+            vu = time.monotonic()
+            positions = {(ligne["source"], ligne["partition"]): ligne["position"] for ligne in lignes}
+            for cle, (suivi, applique) in list(self.en_attente.items()):
+                recu = self.recus.get(cle)
+                if recu is not None and positions.get(recu[1], -1) >= recu[2]:
+                    suivi.applique = vu
+                    applique.set()
+                    del self.en_attente[cle]
+            await asyncio.sleep(POLL_RAPIDE_S)
 
     def suivre(self, suivi: _Suivi) -> None:
         self.suivis.append(suivi)
-        self.taches.append(asyncio.create_task(self._suivre(suivi)))
+        applique = asyncio.Event()
+        self.en_attente[(suivi.flux, suivi.version)] = (suivi, applique)
+        self.taches.append(asyncio.create_task(self._suivre(suivi, applique)))
 
-    async def _suivre(self, suivi: _Suivi) -> None:
-        signal = self._signal((suivi.flux, suivi.version))
-        while time.monotonic() - suivi.commit < DELAI_VISIBLE_S:
-            attente = time.monotonic()
-            async with self.lectures_en_vol:
-                envoi = time.monotonic()
-                reponse = await self.client.get(f"/v1/dossiers/{suivi.flux}", headers=self.entetes)
+    async def _lire(self, suivi: _Suivi) -> bool:
+        async with self.lectures_en_vol:
+            envoi = time.monotonic()
+            reponse = await self.client.get(f"/v1/dossiers/{suivi.flux}", headers=self.entetes)
             recue = time.monotonic()
-            self.durees_get.append(recue - envoi)
-            self.attentes_get.append(envoi - attente)
-            suivi.lectures += 1
-            if reponse.status_code == 200 and reponse.json()["version"] >= suivi.version:
-                suivi.visible = recue
+        self.durees_get.append(recue - envoi)
+        suivi.lectures += 1
+        if reponse.status_code != 200:
+            self.erreurs[reponse.status_code] = self.erreurs.get(reponse.status_code, 0) + 1
+            return False
+        if reponse.json()["version"] < suivi.version:
+            return False
+        suivi.visible = recue
+        return True
+
+    async def _suivre(self, suivi: _Suivi, applique: asyncio.Event) -> None:
+        cle = (suivi.flux, suivi.version)
+        while time.monotonic() - suivi.commit < DELAI_VISIBLE_S:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(applique.wait(), POLL_LENT_S)
+            if applique.is_set():
+                break
+            if cle not in self.recus and await self._lire(suivi):
+                return  # the bare consumer missed it: the slow poll is the only way to see it
+        while time.monotonic() - suivi.commit < DELAI_VISIBLE_S:
+            if await self._lire(suivi):
                 return
-            if reponse.status_code != 200:
-                self.erreurs[reponse.status_code] = self.erreurs.get(reponse.status_code, 0) + 1
-            if signal.is_set():
-                await asyncio.sleep(POLL_RAPIDE_S)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(signal.wait(), POLL_LENT_S)
+            await asyncio.sleep(POLL_RAPIDE_S)
 
     async def tout_visible(self) -> None:
         taches, self.taches = self.taches, []
@@ -832,61 +870,63 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
     dossier_cles = tempfile.mkdtemp(prefix="ase-bench-cles-")
     jeton = CleDeDeveloppement.dans(Path(dossier_cles)).signer(sub=s.AUTEUR, roles=["referent"],
                                                                departements=[s.DEPARTEMENT])
-    vers_relais, canal_relais = contexte.Pipe()
-    vers_service, canal_service = contexte.Pipe()
-    vers_generateur, canal_generateur = contexte.Pipe()
-    enfants = {
-        "relais": (contexte.Process(target=_relais_enfant, args=(url, bootstrap, canal_relais), daemon=True),
-                   canal_relais),
-        "service_lecture": (contexte.Process(target=_service_lecture, args=(url, bootstrap, dossier_cles,
-                                                                             canal_service), daemon=True),
-                            canal_service),
-        "generateur": (contexte.Process(target=_generateur, args=(url, ids, canal_generateur), daemon=True),
-                       canal_generateur),
+    tubes = {nom: contexte.Pipe() for nom in ("relais", "service_lecture", "generateur")}
+    cibles: dict[str, tuple[Callable[..., None], tuple[Any, ...]]] = {
+        "relais": (_relais_enfant, (url, bootstrap)),
+        "service_lecture": (_service_lecture, (url, bootstrap, dossier_cles)),
+        "generateur": (_generateur, (url, ids)),
     }
+    enfants = {nom: contexte.Process(target=cible, args=(*args, tubes[nom][1]), daemon=True)
+               for nom, (cible, args) in cibles.items()}
+    vers = {nom: tube[0] for nom, tube in tubes.items()}
+
+    def demarrer(nom: str) -> None:
+        enfants[nom].start()
+        tubes[nom][1].close()  # only the child holds its end now: its exit ends a pending recv()
+
+    conn = await asyncpg.connect(url)
     arret = asyncio.Event()
     try:
-        for nom in ("relais", "service_lecture"):
-            processus, canal = enfants[nom]
-            processus.start()
-            canal.close()  # only the child holds its end now: its exit ends a pending recv()
-        if (reponse := await asyncio.to_thread(vers_relais.recv)) != "actif":
+        schema = await catalogue.schema_actif(conn, "dossiers")
+        assert schema is not None
+        demarrer("relais")
+        demarrer("service_lecture")
+        if (reponse := await asyncio.to_thread(vers["relais"].recv)) != "actif":
             raise RuntimeError(f"le relais n'a pas démarré: {reponse}")
-        _, port = await asyncio.to_thread(vers_service.recv)
+        _, port = await asyncio.to_thread(vers["service_lecture"].recv)
         consommateur = await _consommateur_en_fin(bootstrap)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                      limits=httpx.Limits(max_connections=LECTURES_EN_VOL)) as client:
-            poller = _Poller(client, jeton)
-            reception = asyncio.create_task(poller.recevoir(consommateur, arret))
-            enfants["generateur"][0].start()
-            enfants["generateur"][1].close()
+            poller = _Poller(client, jeton, conn, schema)
+            taches = [asyncio.create_task(poller.recevoir(consommateur, arret)),
+                      asyncio.create_task(poller.surveiller_positions(arret))]
+            demarrer("generateur")
             file: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-            lecture = asyncio.create_task(_messages(vers_generateur, file))
+            taches.append(asyncio.create_task(_messages(vers["generateur"], file)))
             await _suivre_le_generateur(file, poller, "pret")
             await poller.tout_visible()  # the warm-up is visible: connections and caches are warm everywhere
             poller.suivis.clear()
             poller.durees_get.clear()
-            poller.attentes_get.clear()
-            pids = {"relais": [enfants["relais"][0].pid or 0], "service_lecture": [enfants["service_lecture"][0].pid or 0],
-                    "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
-                    "kafka": pids_kafka}
+            pids = {nom: [p.pid or 0] for nom, p in enfants.items() if nom != "generateur"} | {
+                "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
+                "kafka": pids_kafka}
             avant = _cpu_processus(pids)
-            vers_relais.send("zero")
+            vers["relais"].send("zero")
             t0 = time.monotonic() + 0.2
-            vers_generateur.send(t0)
+            vers["generateur"].send(t0)
             _, cpu_generateur = await _suivre_le_generateur(file, poller, "fait")
             await poller.tout_visible()
             fin = time.monotonic()
             apres = _cpu_processus(pids)
-            await lecture
             arret.set()
-            await reception
+            await asyncio.gather(*taches)
         await consommateur.stop()
-        vers_relais.send("stop")
-        _, etapes = await asyncio.to_thread(vers_relais.recv)
-        vers_service.send("stop")
+        vers["relais"].send("stop")
+        _, etapes = await asyncio.to_thread(vers["relais"].recv)
+        vers["service_lecture"].send("stop")
     finally:
-        for processus, _ in enfants.values():
+        await conn.close()
+        for processus in enfants.values():
             if processus.pid is not None:
                 await asyncio.to_thread(processus.join, 30)
                 if processus.is_alive():
@@ -900,7 +940,7 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
 def _ms(valeurs: list[float]) -> dict[str, float]:
     triees = sorted(valeurs)
     if not triees:
-        return {}
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
     return {"p50_ms": round(centile(triees, 50) * 1000, 1), "p99_ms": round(centile(triees, 99) * 1000, 1),
             "max_ms": round(triees[-1] * 1000, 1)}
 
@@ -908,23 +948,28 @@ def _ms(valeurs: list[float]) -> dict[str, float]:
 def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[str, Any]:
     suivis = poller.suivis
     for suivi in suivis:
-        suivi.kafka = poller.recus.get((suivi.flux, suivi.version))
-    visibles = [x for x in suivis if x.visible is not None]
-    avec_kafka = [x for x in visibles if x.kafka is not None]
+        recu = poller.recus.get((suivi.flux, suivi.version))
+        suivi.kafka = recu[0] if recu is not None else None
+    visibles = [(x.commit, x.visible) for x in suivis if x.visible is not None]
+    etapes = [(x.commit, x.kafka, x.applique, x.visible) for x in suivis
+              if x.kafka is not None and x.applique is not None and x.visible is not None]
+    lectures = sum(x.lectures for x in suivis)
     return {
         "commandes": len(suivis),
         "visibles": len(visibles),
         "manquantes": len(suivis) - len(visibles),
         "cadence_obtenue_cmd_s": round(len(suivis) / (max(x.commit for x in suivis) - min(x.prevu for x in suivis)), 1),
-        "commit_a_visible": _ms([x.visible - x.commit for x in visibles]),  # type: ignore[operator]
-        "commit_a_kafka": _ms([x.kafka - x.commit for x in avec_kafka]),  # type: ignore[operator]
-        "kafka_a_visible": _ms([x.visible - x.kafka for x in avec_kafka]),  # type: ignore[operator]
+        "commit_a_visible": _ms([v - c for c, v in visibles]),
+        "decomposition": {
+            "commandes": len(etapes),
+            "commit_a_kafka": _ms([k - c for c, k, _, _ in etapes]),
+            "kafka_a_applique": _ms([a - k for _, k, a, _ in etapes]),
+            "applique_a_visible": _ms([v - a for _, _, a, v in etapes]),
+        },
         "commande_prevue_a_commit": _ms([x.commit - x.prevu for x in suivis]),
-        "get": _ms(poller.durees_get),
-        "attente_avant_get": _ms(poller.attentes_get),
-        "lectures": {"total": sum(x.lectures for x in suivis), "par_commande": round(
-            sum(x.lectures for x in suivis) / max(len(suivis), 1), 2), "par_s": round(sum(
-                x.lectures for x in suivis) / duree), "erreurs_http": poller.erreurs},
+        "lectures": {"total": lectures, "par_commande": round(lectures / max(len(suivis), 1), 2),
+                     "par_s": round(lectures / duree), "duree_get": _ms(poller.durees_get),
+                     "erreurs_http": poller.erreurs},
         "cpu_coeurs": cpu,
     }
 
@@ -1014,10 +1059,12 @@ def rapport(resultat: dict[str, Any]) -> str:
         f"({f['cadence_obtenue_cmd_s']} obtenues, {f['commandes']} commandes, {f['visibles']} visibles, "
         f"{f['manquantes']} manquantes)",
         _ligne_ms("commit_a_visible", f["commit_a_visible"]),
-        _ligne_ms("commit_a_kafka", f["commit_a_kafka"]),
-        _ligne_ms("kafka_a_visible", f["kafka_a_visible"]),
+        *(_ligne_ms(f"  {nom}", f["decomposition"][nom])
+          for nom in ("commit_a_kafka", "kafka_a_applique", "applique_a_visible")),
         _ligne_ms("commande_prevue_a_commit", f["commande_prevue_a_commit"]),
-        f"  lectures: {f['lectures']}",
+        _ligne_ms("GET /v1/dossiers/{id}", f["lectures"]["duree_get"]),
+        f"  lectures: {f['lectures']['total']} ({f['lectures']['par_commande']} par commande, "
+        f"{f['lectures']['par_s']}/s, erreurs HTTP {f['lectures']['erreurs_http'] or 'aucune'})",
         "  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_coeurs"].items()),
     ]
     return "\n".join(lignes)

@@ -13,9 +13,7 @@ from services.parcours.domain.vocabulaire import Role, est_departement
 
 app = typer.Typer(help="Parcours ASE: suivi des parcours en protection de l'enfance.", no_args_is_help=True)
 
-TOUS_LES_DEPARTEMENTS = [
-    *(f"{n:02d}" for n in range(1, 96) if n != 20), "2A", "2B", *(str(n) for n in range(971, 977))
-]
+TOUS_LES_DEPARTEMENTS = [*(f"{n:02d}" for n in range(1, 96) if n != 20), "2A", "2B", *(str(n) for n in range(971, 977))]
 
 
 class Service(StrEnum):
@@ -26,10 +24,14 @@ class Service(StrEnum):
 
 @app.command()
 def serve(
-    service: Annotated[Service | None, typer.Argument(help="un seul service (mode distribué); absent: tout, embarqué")] = None,
+    service: Annotated[
+        Service | None, typer.Argument(help="un seul service (mode distribué); absent: tout, embarqué")
+    ] = None,
     port: Annotated[int, typer.Option(help="port HTTP")] = 8000,
     host: Annotated[str, typer.Option(help="adresse d'écoute")] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="données de PostgreSQL embarqué et clé de dev")] = Path(".data"),
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="données de PostgreSQL embarqué et clé de dev")] = Path(
+        ".data"
+    ),
 ) -> None:
     """Serve the API: every service on one port with an embedded PostgreSQL, or one service."""
     import uvicorn
@@ -68,8 +70,9 @@ def token(
     if inconnus:
         typer.echo(f"départements inconnus: {', '.join(inconnus)}", err=True)
         raise typer.Exit(2)
-    typer.echo(CleDeDeveloppement.dans(data_dir).signer(
-        sub=sub, roles=[r.value for r in role], departements=departement))
+    typer.echo(
+        CleDeDeveloppement.dans(data_dir).signer(sub=sub, roles=[r.value for r in role], departements=departement)
+    )
 
 
 @app.command()
@@ -78,7 +81,7 @@ def relay() -> None:
     import asyncio
     import signal
 
-    from services.parcours.relay import Relais, ReglagesRelais
+    from services.parcours.relay import ReglagesRelais, Relais
     from services.parcours.settings import ParcoursSettings
     from services.runtime import logs
 
@@ -87,12 +90,14 @@ def relay() -> None:
     if not reglages.database_url or not reglages.kafka_bootstrap_servers:
         typer.echo("ase relay a besoin de DATABASE_URL et KAFKA_BOOTSTRAP_SERVERS", err=True)
         raise typer.Exit(2)
-    relais = Relais(ReglagesRelais(
-        database_url=reglages.database_url,
-        kafka_bootstrap_servers=reglages.kafka_bootstrap_servers,
-        partitions=reglages.kafka_partitions,
-        replication=reglages.kafka_replication,
-    ))
+    relais = Relais(
+        ReglagesRelais(
+            database_url=reglages.database_url,
+            kafka_bootstrap_servers=reglages.kafka_bootstrap_servers,
+            partitions=reglages.kafka_partitions,
+            replication=reglages.kafka_replication,
+        )
+    )
 
     async def principal() -> None:
         arret = asyncio.Event()
@@ -165,8 +170,12 @@ class SourceReconstruction(StrEnum):
 @app.command()
 def rebuild(
     projection: Annotated[str, typer.Argument(help="le modèle de lecture à reconstruire (dossiers, pilotage, audit…)")],
-    depuis: Annotated[SourceReconstruction | None, typer.Option(
-        "--from", help="kafka ou store (défaut: kafka si KAFKA_BOOTSTRAP_SERVERS est défini, sinon store)")] = None,
+    depuis: Annotated[
+        SourceReconstruction | None,
+        typer.Option(
+            "--from", help="kafka ou store (défaut: kafka si KAFKA_BOOTSTRAP_SERVERS est défini, sinon store)"
+        ),
+    ] = None,
 ) -> None:
     """Rebuild a read model into a fresh schema from offset 0, then switch to it (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS).
 
@@ -199,8 +208,9 @@ def rebuild(
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         try:
             with barre_de_progression(projection, ecrire=typer.echo) as progression:
-                return await reconstruire(connues[projection], sources, pool,
-                                          depuis.value if depuis else None, progression)
+                return await reconstruire(
+                    connues[projection], sources, pool, depuis.value if depuis else None, progression
+                )
         finally:
             await pool.close()
 

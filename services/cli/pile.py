@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 ENV_PORTS = {
     "parcours": ("ASE_PARCOURS_PORT", 8000),

@@ -109,19 +109,29 @@ class ParcoursApplication(Application[UUID]):
         def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
             _check_perimetre(cmd.departement, demande)
             lieu = LieuAccueil.referencer(
-                ctx, nom=cmd.nom, type=cmd.type, departement=cmd.departement,
-                capacite=cmd.capacite, finess=cmd.finess,
+                ctx,
+                nom=cmd.nom,
+                type=cmd.type,
+                departement=cmd.departement,
+                capacite=cmd.capacite,
+                finess=cmd.finess,
             )
             return [lieu], {}
+
         return self._creer(demande, action)
 
     def modifier_capacite(self, lieu_id: UUID, cmd: c.ModifierCapacite, demande: Demande) -> Reponse:
-        return self._modifier(LieuAccueil, lieu_id, demande,
-                              lambda lieu, ctx: lieu.modifier_capacite(ctx, capacite=cmd.capacite, date_effet=cmd.date_effet))
+        return self._modifier(
+            LieuAccueil,
+            lieu_id,
+            demande,
+            lambda lieu, ctx: lieu.modifier_capacite(ctx, capacite=cmd.capacite, date_effet=cmd.date_effet),
+        )
 
     def fermer_lieu(self, lieu_id: UUID, cmd: c.FermerLieu, demande: Demande) -> Reponse:
-        return self._modifier(LieuAccueil, lieu_id, demande,
-                              lambda lieu, ctx: lieu.fermer(ctx, date_effet=cmd.date_effet))
+        return self._modifier(
+            LieuAccueil, lieu_id, demande, lambda lieu, ctx: lieu.fermer(ctx, date_effet=cmd.date_effet)
+        )
 
     # -- ouverture -------------------------------------------------------------
 
@@ -129,17 +139,25 @@ class ParcoursApplication(Application[UUID]):
         def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
             _check_perimetre(cmd.departement, demande)
             identite = Identite.enregistrer(
-                ctx, nom=cmd.personne.nom, prenoms=cmd.personne.prenoms,
-                date_naissance=cmd.personne.date_naissance, sexe=cmd.personne.sexe,
+                ctx,
+                nom=cmd.personne.nom,
+                prenoms=cmd.personne.prenoms,
+                date_naissance=cmd.personne.date_naissance,
+                sexe=cmd.personne.sexe,
                 date_effet=cmd.date_effet,
             )
             parcours = Parcours.ouvrir(
-                ctx, personne_id=identite.id, date_naissance=cmd.personne.date_naissance,
-                sexe=cmd.personne.sexe, departement=cmd.departement,
-                date_effet=cmd.date_effet, referent_id=cmd.referent_id,
+                ctx,
+                personne_id=identite.id,
+                date_naissance=cmd.personne.date_naissance,
+                sexe=cmd.personne.sexe,
+                departement=cmd.departement,
+                date_effet=cmd.date_effet,
+                referent_id=cmd.referent_id,
             )
             # The parcours is the stream the caller writes next: it comes first.
             return [parcours, identite], {"personne_id": str(identite.id)}
+
         return self._creer(demande, action)
 
     # -- commandes sur un parcours ----------------------------------------------
@@ -155,33 +173,48 @@ class ParcoursApplication(Application[UUID]):
 
     def debuter_accueil(self, parcours_id: UUID, cmd: c.DebuterAccueil, demande: Demande) -> Reponse:
         lieu = self.lieu_propose(cmd.lieu_id)
-        return self.commander(parcours_id, demande, lambda p, ctx: p.debuter_accueil(
-            ctx, mesure_id=cmd.mesure_id, lieu=lieu, date_effet=cmd.date_effet))
+        return self.commander(
+            parcours_id,
+            demande,
+            lambda p, ctx: p.debuter_accueil(ctx, mesure_id=cmd.mesure_id, lieu=lieu, date_effet=cmd.date_effet),
+        )
 
     def changer_lieu(self, parcours_id: UUID, cmd: c.ChangerLieu, demande: Demande) -> Reponse:
         lieu = self.lieu_propose(cmd.lieu_id)
-        return self.commander(parcours_id, demande, lambda p, ctx: p.changer_lieu(
-            ctx, lieu=lieu, motif=cmd.motif, date_effet=cmd.date_effet))
+        return self.commander(
+            parcours_id,
+            demande,
+            lambda p, ctx: p.changer_lieu(ctx, lieu=lieu, motif=cmd.motif, date_effet=cmd.date_effet),
+        )
 
     def rectifier(self, parcours_id: UUID, cmd: c.Rectifier, demande: Demande) -> Reponse:
-        evenements = list(self.repository.event_store.get(
-            parcours_id, gt=cmd.version_rectifiee - 1, lte=cmd.version_rectifiee))
+        evenements = list(
+            self.repository.event_store.get(parcours_id, gt=cmd.version_rectifiee - 1, lte=cmd.version_rectifiee)
+        )
+
         def action(p: Parcours, ctx: Contexte) -> dict[str, Any] | None:
             if not evenements:
                 raise RegleMetierError("version_inconnue", f"le dossier n'a pas de version {cmd.version_rectifiee}")
             evenement = evenements[0]
             assert isinstance(evenement, Evenement)
-            p.rectifier(ctx, evenement_rectifie=evenement, champ=cmd.champ,
-                        nouvelle_valeur=cmd.nouvelle_valeur, motif=cmd.motif)
+            p.rectifier(
+                ctx, evenement_rectifie=evenement, champ=cmd.champ, nouvelle_valeur=cmd.nouvelle_valeur, motif=cmd.motif
+            )
             if cmd.champ in ("date_naissance", "sexe"):
                 # The identity stream carries the same facts: it is corrected in the same commit.
                 identite = self._lire(Identite, p.personne_id, "identité")
                 if not identite.effacee:
-                    identite.rectifier(ctx, nom=identite.nom, prenoms=identite.prenoms,
-                                       date_naissance=p.date_naissance, sexe=p.sexe,
-                                       lieu_naissance=identite.lieu_naissance)
+                    identite.rectifier(
+                        ctx,
+                        nom=identite.nom,
+                        prenoms=identite.prenoms,
+                        date_naissance=p.date_naissance,
+                        sexe=p.sexe,
+                        lieu_naissance=identite.lieu_naissance,
+                    )
                     return {AVEC: [identite]}
             return None
+
         return self.commander(parcours_id, demande, action)
 
     def lieu_propose(self, lieu_id: UUID) -> LieuPropose:
@@ -204,7 +237,7 @@ class ParcoursApplication(Application[UUID]):
 
     def _lire(self, classe: type[A], ident: UUID, quoi: str) -> A:
         try:
-            agregat = self.repository.get(ident)
+            agregat: Flux = self.repository.get(ident)
         except AggregateNotFoundError:
             raise IntrouvableError(quoi, ident) from None
         if not isinstance(agregat, classe):

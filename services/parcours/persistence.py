@@ -115,9 +115,7 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             "SELECT sub, cle, empreinte, statut, corps FROM {schema}.{table} WHERE sub = %s AND cle = %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
 
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
-    ) -> None:
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any) -> None:
         reponse: ReponseIdempotente | None = kwargs.get("idempotence")
         if reponse is not None:
             curs.execute(

@@ -37,8 +37,9 @@ log = structlog.get_logger(__name__)
 PUBLIES = Counter("ase_relais_evenements_publies_total", "Events acknowledged by Kafka", registry=REGISTRE)
 POSITION = Gauge("ase_relais_position", "Last notification id acknowledged by Kafka", registry=REGISTRE)
 RETARD = Gauge("ase_relais_retard", "Notification ids recorded but not yet published", registry=REGISTRE)
-TROUS = Counter("ase_relais_trous_total", "Notification ids skipped by the log (rolled-back transactions)",
-                registry=REGISTRE)
+TROUS = Counter(
+    "ase_relais_trous_total", "Notification ids skipped by the log (rolled-back transactions)", registry=REGISTRE
+)
 ECHECS = Counter("ase_relais_echecs_total", "Failed publication attempts (retried)", registry=REGISTRE)
 ACTIF = Gauge("ase_relais_actif", "1 while this relay holds the lock and publishes", registry=REGISTRE)
 
@@ -101,8 +102,11 @@ class Relais:
             await self._preparer(verrou)
             await verrou.add_listener(self.reglages.table, self._notifie)
             kafka = producteur(self.reglages.kafka_bootstrap_servers, client_id=f"ase-relais-{self.reglages.nom}")
-            await creer_sujets(self.reglages.kafka_bootstrap_servers, partitions=self.reglages.partitions,
-                               replication=self.reglages.replication)
+            await creer_sujets(
+                self.reglages.kafka_bootstrap_servers,
+                partitions=self.reglages.partitions,
+                replication=self.reglages.replication,
+            )
             try:
                 await kafka.start()
                 self.actif.set()
@@ -152,7 +156,9 @@ class Relais:
             ok = await conn.fetchval(
                 "UPDATE relais_position SET notification_id = $3, mis_a_jour_le = now() "
                 "WHERE nom = $1 AND notification_id = $2 RETURNING true",
-                self.reglages.nom, position, derniere,
+                self.reglages.nom,
+                position,
+                derniere,
             )
             if not ok:
                 raise asyncpg.InterfaceError("relay position moved under us: another relay published")

@@ -17,9 +17,7 @@ class ParcoursSettings(BaseSettings):
     mode: Literal["dev", "production"] = "dev"
     """``production`` refuses the dev signing key and the embedded database."""
 
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "ASE_DATABASE_URL")
-    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "ASE_DATABASE_URL"))
     """PostgreSQL URL; unset, an embedded PostgreSQL keeps its data under ``data_dir``."""
 
     data_dir: Path = Path(".data")

@@ -40,8 +40,9 @@ async def preparer(conn: Connexion) -> None:
             f"CREATE TABLE IF NOT EXISTS public.{CATALOGUE} (nom text PRIMARY KEY, schema text NOT NULL, "
             "generation bigint NOT NULL DEFAULT 1, active_depuis timestamptz NOT NULL DEFAULT now())"
         )
-        await conn.execute(f"ALTER TABLE public.{CATALOGUE} ADD COLUMN IF NOT EXISTS generation bigint "
-                           "NOT NULL DEFAULT 1")
+        await conn.execute(
+            f"ALTER TABLE public.{CATALOGUE} ADD COLUMN IF NOT EXISTS generation bigint NOT NULL DEFAULT 1"
+        )
     except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
         pass  # created by another connection at the same moment
 
@@ -78,7 +79,8 @@ async def schema_actif_ou_nouveau(conn: Connexion, nom: str) -> str:
     ligne = await _avec_catalogue(
         conn,
         f"INSERT INTO public.{CATALOGUE} (nom, schema) VALUES ($1, $2) ON CONFLICT (nom) DO NOTHING RETURNING schema",
-        nom, nouveau_schema(nom),
+        nom,
+        nouveau_schema(nom),
     )
     if ligne is not None:
         return str(ligne["schema"])
@@ -91,9 +93,10 @@ async def preparer_schema_actif(conn: Connexion, projection: Projection) -> str:
     """The active schema of ``projection``, its tables created while no switch can happen."""
     nom = await schema_actif_ou_nouveau(conn, projection.nom)
     async with conn.transaction():
-        schema: str = await conn.fetchval(
-            f"SELECT schema FROM public.{CATALOGUE} WHERE nom = $1 FOR SHARE", projection.nom
-        ) or nom
+        schema: str = (
+            await conn.fetchval(f"SELECT schema FROM public.{CATALOGUE} WHERE nom = $1 FOR SHARE", projection.nom)
+            or nom
+        )
         await creer_tables(conn, schema, projection)
     return schema
 
@@ -109,7 +112,8 @@ async def activer(conn: Connexion, nom: str, schema: str) -> str | None:
             f"INSERT INTO public.{CATALOGUE} (nom, schema, active_depuis) VALUES ($1, $2, now()) "
             f"ON CONFLICT (nom) DO UPDATE SET schema = excluded.schema, active_depuis = now(), "
             f"generation = {CATALOGUE}.generation + 1",
-            nom, schema,
+            nom,
+            schema,
         )
         await conn.execute("SELECT pg_notify($1, $2)", CANAL, nom)
     return ancien if ancien != schema else None

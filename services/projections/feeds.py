@@ -85,8 +85,15 @@ class Feed(Protocol):
 class FeedJournal:
     """Follows the event store's notification log (``ase_events``)."""
 
-    def __init__(self, database_url: str, *, topics: Sequence[str] | None = None, table: str = "ase_events",
-                 taille_lot: int = 500, attente_max_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        topics: Sequence[str] | None = None,
+        table: str = "ase_events",
+        taille_lot: int = 500,
+        attente_max_s: float = 0.5,
+    ) -> None:
         self.database_url = database_url
         self.topics = frozenset(topics) if topics is not None else None
         self.table = table
@@ -142,8 +149,9 @@ class FeedJournal:
     def _lu(self, ligne: asyncpg.Record) -> MessageLu | None:
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
         try:
-            stocke = StoredEvent(ligne["originator_id"], ligne["originator_version"], ligne["topic"],
-                                 bytes(ligne["state"]))
+            stocke = StoredEvent(
+                ligne["originator_id"], ligne["originator_version"], ligne["topic"], bytes(ligne["state"])
+            )
             evenement = self._mapper.to_domain_event(stocke)
             if not isinstance(evenement, Evenement):
                 raise TypeError(f"not a published event: {ligne['topic']}")
@@ -153,9 +161,17 @@ class FeedJournal:
             entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
             return MessageLu(cle, offset, EvenementPublie.depuis(entetes, publie.valeur))
         except Exception as exc:  # an unreadable record is dead-lettered, not fatal
-            return MessageLu(cle, offset, None, illisible=_raison(exc),
-                             entetes={"ce_subject": str(ligne["originator_id"]),
-                                      "ce_sequence": str(ligne["originator_version"]), "topic": ligne["topic"]})
+            return MessageLu(
+                cle,
+                offset,
+                None,
+                illisible=_raison(exc),
+                entetes={
+                    "ce_subject": str(ligne["originator_id"]),
+                    "ce_sequence": str(ligne["originator_version"]),
+                    "topic": ligne["topic"],
+                },
+            )
 
     async def repositionner(self) -> None:
         self._a_relire = True
@@ -196,20 +212,25 @@ class _Repositionnement(ConsumerRebalanceListener):  # type: ignore[misc]
         self.feed = feed
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        log.info("partitions_revoquees", groupe=self.feed.groupe,
-                 partitions=[f"{tp.topic}:{tp.partition}" for tp in revoked])
+        log.info(
+            "partitions_revoquees", groupe=self.feed.groupe, partitions=[f"{tp.topic}:{tp.partition}" for tp in revoked]
+        )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self.feed.positionner(assigned)
-        log.info("partitions_assignees", groupe=self.feed.groupe,
-                 partitions=[f"{tp.topic}:{tp.partition}" for tp in assigned])
+        log.info(
+            "partitions_assignees",
+            groupe=self.feed.groupe,
+            partitions=[f"{tp.topic}:{tp.partition}" for tp in assigned],
+        )
 
 
 class FeedKafka:
     """A consumer-group member on the projection's topics; offsets live in PostgreSQL."""
 
-    def __init__(self, bootstrap: str, topics: list[str], *, groupe: str, taille_lot: int = 500,
-                 attente_ms: int = 500) -> None:
+    def __init__(
+        self, bootstrap: str, topics: list[str], *, groupe: str, taille_lot: int = 500, attente_ms: int = 500
+    ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
         self.groupe = groupe

@@ -51,17 +51,21 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 APPLIQUES = Counter("ase_projection_evenements_total", "Events applied", ["projection"], registry=REGISTRE)
-DOUBLONS = Counter("ase_projection_doublons_total", "Events seen again and ignored", ["projection"],
-                   registry=REGISTRE)
+DOUBLONS = Counter("ase_projection_doublons_total", "Events seen again and ignored", ["projection"], registry=REGISTRE)
 TROUS = Counter("ase_projection_trous_total", "Missing stream versions", ["projection"], registry=REGISTRE)
-REJETS = Counter("ase_projection_lettres_mortes_total", "Events a handler could not apply", ["projection"],
-                 registry=REGISTRE)
-POSITION = Gauge("ase_projection_position", "Last offset applied", ["projection", "source", "partition"],
-                 registry=REGISTRE)
+REJETS = Counter(
+    "ase_projection_lettres_mortes_total", "Events a handler could not apply", ["projection"], registry=REGISTRE
+)
+POSITION = Gauge(
+    "ase_projection_position", "Last offset applied", ["projection", "source", "partition"], registry=REGISTRE
+)
 RETARD = Gauge("ase_projection_retard", "Events published but not yet applied", ["projection"], registry=REGISTRE)
-FRAICHEUR = Gauge("ase_projection_age_dernier_evenement_secondes",
-                  "Seconds between the last applied event's recording and its application", ["projection"],
-                  registry=REGISTRE)
+FRAICHEUR = Gauge(
+    "ase_projection_age_dernier_evenement_secondes",
+    "Seconds between the last applied event's recording and its application",
+    ["projection"],
+    registry=REGISTRE,
+)
 
 ERREURS_PASSAGERES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
@@ -146,11 +150,18 @@ class LettreMorte:
         return str(self.flux_id or self.ce_id).encode()
 
     def corps(self) -> bytes:
-        return orjson.dumps({
-            "source": self.source, "partition": self.partition, "position": self.position, "ce_id": self.ce_id,
-            "ce_type": self.ce_type, "flux_id": str(self.flux_id) if self.flux_id else None,
-            "version": self.version, "erreur": self.erreur,
-        })
+        return orjson.dumps(
+            {
+                "source": self.source,
+                "partition": self.partition,
+                "position": self.position,
+                "ce_id": self.ce_id,
+                "ce_type": self.ce_type,
+                "flux_id": str(self.flux_id) if self.flux_id else None,
+                "version": self.version,
+                "erreur": self.erreur,
+            }
+        )
 
 
 EnvoiLettreMorte = Callable[[LettreMorte], Awaitable[None]]
@@ -265,13 +276,21 @@ class Moteur:
         attendue = (vue or 0) + 1
         if ev.version != attendue:
             TROUS.labels(self.etiquette).inc(ev.version - attendue)
-            log.warning("projection_trou", projection=self.etiquette, flux_id=str(ev.flux_id),
-                        attendue=attendue, recue=ev.version, source=msg.cle[0], partition=msg.cle[1],
-                        position=msg.offset)
+            log.warning(
+                "projection_trou",
+                projection=self.etiquette,
+                flux_id=str(ev.flux_id),
+                attendue=attendue,
+                recue=ev.version,
+                source=msg.cle[0],
+                partition=msg.cle[1],
+                position=msg.offset,
+            )
         await conn.execute(
             "INSERT INTO versions_vues (flux_id, version) VALUES ($1, $2) "
             "ON CONFLICT (flux_id) DO UPDATE SET version = excluded.version",
-            ev.flux_id, ev.version,
+            ev.flux_id,
+            ev.version,
         )
         try:
             async with conn.transaction():
@@ -291,12 +310,28 @@ class Moteur:
         ce_type = ev.type if ev else msg.entetes.get("ce_type", "")
         flux_id = ev.flux_id if ev else _uuid_ou_rien(msg.entetes.get("ce_subject"))
         version = ev.version if ev else _entier_ou_rien(msg.entetes.get("ce_sequence"))
-        log.error("projection_lettre_morte", projection=self.etiquette, ce_id=ce_id, type=ce_type,
-                  source=msg.cle[0], partition=msg.cle[1], position=msg.offset, erreur=erreur.split(":", maxsplit=1)[0])
+        log.error(
+            "projection_lettre_morte",
+            projection=self.etiquette,
+            ce_id=ce_id,
+            type=ce_type,
+            source=msg.cle[0],
+            partition=msg.cle[1],
+            position=msg.offset,
+            erreur=erreur.split(":", maxsplit=1)[0],
+        )
         await conn.execute(
             "INSERT INTO lettres_mortes (source, partition, position, ce_id, ce_type, flux_id, version, "
             "erreur, trace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            msg.cle[0], msg.cle[1], msg.offset, ce_id, ce_type, flux_id, version, erreur, trace,
+            msg.cle[0],
+            msg.cle[1],
+            msg.offset,
+            ce_id,
+            ce_type,
+            flux_id,
+            version,
+            erreur,
+            trace,
         )
 
     async def publier_lettres_mortes(self) -> int:
@@ -308,7 +343,7 @@ class Moteur:
             while True:
                 async with self.pool.acquire() as conn, conn.transaction():
                     lignes = await conn.fetch(
-                        f'SELECT id, source, partition, position, ce_id, ce_type, flux_id, version, erreur '
+                        f"SELECT id, source, partition, position, ce_id, ce_type, flux_id, version, erreur "
                         f'FROM "{self.schema}".lettres_mortes WHERE NOT publiee ORDER BY id LIMIT 100 '
                         "FOR UPDATE SKIP LOCKED"
                     )
@@ -316,14 +351,20 @@ class Moteur:
                         return envoyees
                     for ligne in lignes:
                         await self.lettres_mortes(LettreMorte(**{k: v for k, v in dict(ligne).items() if k != "id"}))
-                    await conn.execute(f'UPDATE "{self.schema}".lettres_mortes SET publiee = true '
-                                       "WHERE id = ANY($1::bigint[])", [ligne["id"] for ligne in lignes])
+                    await conn.execute(
+                        f'UPDATE "{self.schema}".lettres_mortes SET publiee = true WHERE id = ANY($1::bigint[])',
+                        [ligne["id"] for ligne in lignes],
+                    )
                     envoyees += len(lignes)
         except ERREURS_PASSAGERES:
             raise
         except Exception as exc:  # the broker is away: retried after the next batch
-            log.warning("projection_lettres_mortes_non_publiees", projection=self.etiquette,
-                        erreur=type(exc).__name__, detail=str(exc)[:300])
+            log.warning(
+                "projection_lettres_mortes_non_publiees",
+                projection=self.etiquette,
+                erreur=type(exc).__name__,
+                detail=str(exc)[:300],
+            )
             return envoyees
 
     async def _sauver_positions(self, conn: Connexion, lues: Positions, atteintes: Positions) -> None:
@@ -333,12 +374,19 @@ class Moteur:
             if cle in lues:
                 fait = await conn.fetchval(
                     "UPDATE positions SET position = $3 WHERE source = $1 AND partition = $2 AND position = $4 "
-                    "RETURNING true", cle[0], cle[1], position, lues[cle],
+                    "RETURNING true",
+                    cle[0],
+                    cle[1],
+                    position,
+                    lues[cle],
                 )
             else:
                 fait = await conn.fetchval(
                     "INSERT INTO positions (source, partition, position) VALUES ($1, $2, $3) "
-                    "ON CONFLICT DO NOTHING RETURNING true", cle[0], cle[1], position,
+                    "ON CONFLICT DO NOTHING RETURNING true",
+                    cle[0],
+                    cle[1],
+                    position,
                 )
             if not fait:
                 raise PositionDeplaceeError

@@ -124,8 +124,9 @@ async def reconstruire(
         log.info("reconstruction_commencee", projection=projection.nom, schema=schema, source=choix, total=total)
 
         def avancement(positions: Positions, *, termine: bool = False) -> Avancement:
-            return Avancement(projection.nom, schema, choix, traites(positions, fins), total,
-                              time.monotonic() - debut, termine)
+            return Avancement(
+                projection.nom, schema, choix, traites(positions, fins), total, time.monotonic() - debut, termine
+            )
 
         arret = asyncio.Event()
 
@@ -142,8 +143,9 @@ async def reconstruire(
                 await creer_tables(conn, schema, projection)
             await feed.fermer()
         else:
-            moteur = Moteur(projection, schema, pool, feed, apres_lot=apres_lot,
-                            etiquette=f"{projection.nom}.reconstruction")
+            moteur = Moteur(
+                projection, schema, pool, feed, apres_lot=apres_lot, etiquette=f"{projection.nom}.reconstruction"
+            )
             await moteur.executer(arret)
         if avant_bascule is not None:
             await avant_bascule(schema)
@@ -159,8 +161,13 @@ async def reconstruire(
         raise
     if progression is not None:
         progression(Avancement(projection.nom, schema, choix, total, total, time.monotonic() - debut, termine=True))
-    log.info("reconstruction_basculee", projection=projection.nom, schema=schema, ancien=ancien,
-             duree_s=round(time.monotonic() - debut, 2))
+    log.info(
+        "reconstruction_basculee",
+        projection=projection.nom,
+        schema=schema,
+        ancien=ancien,
+        duree_s=round(time.monotonic() - debut, 2),
+    )
     if ancien is not None:
         await asyncio.sleep(grace_s)
         async with pool.acquire() as conn:
@@ -173,8 +180,10 @@ def ligne_avancement(a: Avancement) -> str:
     """One line of progress, for logs and terminals that are not TTYs."""
     restant = "?" if a.restant_s is None else f"{a.restant_s:.0f} s"
     etat = "terminé" if a.termine else f"reste ~{restant}"
-    return (f"rebuild {a.projection} depuis {a.source}: {a.traites}/{a.total} ({a.fraction:.0%}), "
-            f"{a.debit:.0f} év/s, {etat}")
+    return (
+        f"rebuild {a.projection} depuis {a.source}: {a.traites}/{a.total} ({a.fraction:.0%}), "
+        f"{a.debit:.0f} év/s, {etat}"
+    )
 
 
 @contextlib.contextmanager
@@ -187,16 +196,27 @@ def barre_de_progression(
     if terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        colonnes = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[debit]}"), TextColumn("reste {task.fields[restant]}"),
-                    TimeElapsedColumn())
+        colonnes = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[debit]}"),
+            TextColumn("reste {task.fields[restant]}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*colonnes) as barre:
             tache = barre.add_task(f"rebuild {nom}", total=None, debit="", restant="?")
 
             def afficher(a: Avancement) -> None:
                 restant = "?" if a.restant_s is None else f"{a.restant_s:.0f} s"
-                barre.update(tache, total=max(a.total, 1), completed=a.traites if a.total else 1,
-                             debit=f"{a.debit:.0f} év/s", restant=restant)
+                barre.update(
+                    tache,
+                    total=max(a.total, 1),
+                    completed=a.traites if a.total else 1,
+                    debit=f"{a.debit:.0f} év/s",
+                    restant=restant,
+                )
+
             yield afficher
         return
     dernier = -float("inf")
@@ -207,4 +227,5 @@ def barre_de_progression(
         if a.termine or maintenant - dernier >= intervalle_s:
             dernier = maintenant
             ecrire(ligne_avancement(a))
+
     yield ecrire_ligne

@@ -71,8 +71,12 @@ class Sources:
         if choix == "kafka":
             if not self.kafka_bootstrap_servers:
                 raise ValueError("KAFKA_BOOTSTRAP_SERVERS is needed to read from Kafka")
-            return FeedKafka(self.kafka_bootstrap_servers, list(projection.sujets),
-                             groupe=groupe or groupe_de(projection), taille_lot=self.taille_lot)
+            return FeedKafka(
+                self.kafka_bootstrap_servers,
+                list(projection.sujets),
+                groupe=groupe or groupe_de(projection),
+                taille_lot=self.taille_lot,
+            )
         return FeedJournal(self.database_url, topics=list(projection.sujets), taille_lot=self.taille_lot)
 
 
@@ -126,9 +130,15 @@ class ServiceProjections:
         """An engine on the schema the catalogue names now, its tables created."""
         async with self.pool.acquire() as conn:
             schema = await catalogue.preparer_schema_actif(conn, projection)
-        return Moteur(projection, schema, self.pool, self.sources.feed(projection),
-                      lettres_mortes=self._envoyeur_dlq(projection), creer_schema=False,
-                      apres_lot=self._apres_lot(projection.nom) if self._apres_lot else None)
+        return Moteur(
+            projection,
+            schema,
+            self.pool,
+            self.sources.feed(projection),
+            lettres_mortes=self._envoyeur_dlq(projection),
+            creer_schema=False,
+            apres_lot=self._apres_lot(projection.nom) if self._apres_lot else None,
+        )
 
     def _envoyeur_dlq(self, projection: Projection) -> EnvoiLettreMorte | None:
         if self._dlq is None:
@@ -137,6 +147,7 @@ class ServiceProjections:
 
         async def envoyer(lettre: LettreMorte) -> None:
             await producteur_dlq.send_and_wait(sujet, key=lettre.cle, value=lettre.corps())
+
         return envoyer
 
     async def _schema_a_change(self, moteur: Moteur) -> bool:
@@ -175,8 +186,13 @@ class ServiceProjections:
             except Exception as exc:  # the engine restarts from its stored positions
                 bascule = await _sans_erreur(self._schema_a_change(moteur))
                 if not bascule:
-                    log.warning("projection_en_erreur", projection=projection.nom, erreur=type(exc).__name__,
-                                detail=str(exc)[:300], reprise_s=attente)
+                    log.warning(
+                        "projection_en_erreur",
+                        projection=projection.nom,
+                        erreur=type(exc).__name__,
+                        detail=str(exc)[:300],
+                        reprise_s=attente,
+                    )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._arret.wait(), timeout=attente)
                     attente = min(attente * 2, 10.0)
@@ -189,8 +205,12 @@ class ServiceProjections:
             try:
                 self.moteurs[projection.nom] = await self._moteur(projection)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("projection_redemarrage_impossible", projection=projection.nom,
-                            erreur=type(exc).__name__, reprise_s=attente)
+                log.warning(
+                    "projection_redemarrage_impossible",
+                    projection=projection.nom,
+                    erreur=type(exc).__name__,
+                    reprise_s=attente,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arret.wait(), timeout=attente)
                 attente = min(attente * 2, 10.0)
@@ -255,16 +275,24 @@ async def retard(pool: asyncpg.Pool, moteur: Moteur) -> int:
 
 async def creer_sujets_dlq(bootstrap: str, projections: Sequence[Projection]) -> None:
     """Create the missing ``<groupe>.dlq`` topics, kept forever (ARCHITECTURE.md, Topics)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ase-projections-admin",
-                                request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="ase-projections-admin", request_timeout_ms=15000
+    )
     try:
         await admin.start()
         existants = set(await admin.list_topics())
         # As many replicas as the cluster allows, up to three (one on a dev broker).
         replication = max(1, min(3, len((await admin.describe_cluster()).get("brokers", []))))
-        manquants = [NewTopic(name=sujet_dlq(p), num_partitions=1, replication_factor=replication,
-                              topic_configs={"retention.ms": "-1"})
-                     for p in projections if sujet_dlq(p) not in existants]
+        manquants = [
+            NewTopic(
+                name=sujet_dlq(p),
+                num_partitions=1,
+                replication_factor=replication,
+                topic_configs={"retention.ms": "-1"},
+            )
+            for p in projections
+            if sujet_dlq(p) not in existants
+        ]
         if manquants:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(manquants)

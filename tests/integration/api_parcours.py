@@ -70,7 +70,12 @@ async def ouvrir(api: Api, date_effet: date, **champs: Any) -> dict[str, Any]:
 
 
 async def referencer_lieu(
-    api: Api, type_lieu: str = "mecs", *, departement: str = DEPARTEMENT, capacite: int = 12, nom: str = "MECS Les Tilleuls"
+    api: Api,
+    type_lieu: str = "mecs",
+    *,
+    departement: str = DEPARTEMENT,
+    capacite: int = 12,
+    nom: str = "MECS Les Tilleuls",
 ) -> str:
     reponse = await api.post(
         "/v1/lieux",
@@ -158,9 +163,10 @@ async def autre_instance(base_url: str, api: Api) -> AsyncIterator[Api]:
     composants = Composants(application=application, verificateur=api.cle, limiteur=CapacityLimiter(8))
     app = creer_app(composants=composants)
     try:
-        async with LifespanManager(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://parcours-bis.test"
-        ) as client:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parcours-bis.test") as client,
+        ):
             yield Api(client=client, cle=api.cle, horloge=api.horloge, application=application)
     finally:
         application.close()
@@ -182,9 +188,10 @@ async def api_sur_une_base_neuve(postgres_url: str, dossier_des_cles: Path) -> A
     application = nouvelle_application(url, horloge)
     app = creer_app(composants=Composants(application=application, verificateur=cle, limiteur=CapacityLimiter(8)))
     try:
-        async with LifespanManager(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://parcours.test"
-        ) as client:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parcours.test") as client,
+        ):
             yield Api(client=client, cle=cle, horloge=horloge, application=application)
     finally:
         application.close()

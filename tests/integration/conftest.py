@@ -70,7 +70,9 @@ class Api:
     horloge: HorlogeFixe
     application: ParcoursApplication
 
-    def jeton(self, role: str = "referent", departements: tuple[str, ...] = ("59",), sub: str = "alice") -> dict[str, str]:
+    def jeton(
+        self, role: str = "referent", departements: tuple[str, ...] = ("59",), sub: str = "alice"
+    ) -> dict[str, str]:
         return {"Authorization": "Bearer " + self.cle.signer(sub=sub, roles=[role], departements=list(departements))}
 
     async def post(self, chemin: str, corps: Any = None, **entetes: str) -> httpx.Response:
@@ -88,9 +90,10 @@ async def api(base_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     application = nouvelle_application(base_url, horloge)
     comp = Composants(application=application, verificateur=cle, limiteur=CapacityLimiter(8))
     app = creer_app(composants=comp)
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://parcours.test"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parcours.test") as client,
+    ):
         yield Api(client=client, cle=cle, horloge=horloge, application=application)
     application.close()
 
@@ -103,10 +106,16 @@ class Lecture:
     comp: Any
     api: Api
 
-    async def get(self, chemin: str, *, role: str = "encadrant", departements: tuple[str, ...] = ("59",),
-                  sub: str = "alice", **params: Any) -> httpx.Response:
-        return await self.client.get(chemin, params=params or None,
-                                     headers=self.api.jeton(role, departements, sub))
+    async def get(
+        self,
+        chemin: str,
+        *,
+        role: str = "encadrant",
+        departements: tuple[str, ...] = ("59",),
+        sub: str = "alice",
+        **params: Any,
+    ) -> httpx.Response:
+        return await self.client.get(chemin, params=params or None, headers=self.api.jeton(role, departements, sub))
 
     async def a_jour(self, delai_s: float = 30.0) -> None:
         """Wait until every projection has applied everything the store holds."""
@@ -136,9 +145,10 @@ async def lecture(api: Api, base_url: str, tmp_path: Path) -> AsyncIterator[Lect
     comp = await composer(reglages, horloge=api.horloge)
     app = creer_app_lecture(reglages, composants=comp)
     try:
-        async with LifespanManager(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://lecture.test"
-        ) as client:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lecture.test") as client,
+        ):
             yield Lecture(client=client, comp=comp, api=api)
     finally:
         assert comp.service is not None

@@ -42,7 +42,8 @@ async def tables_du_schema(pool: asyncpg.Pool, schema: str) -> list[str]:
     async with pool.acquire() as conn:
         lignes = await conn.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' "
-            "ORDER BY table_name", schema,
+            "ORDER BY table_name",
+            schema,
         )
     return [ligne["table_name"] for ligne in lignes]
 
@@ -50,10 +51,13 @@ async def tables_du_schema(pool: asyncpg.Pool, schema: str) -> list[str]:
 async def _colonnes_comparables(conn: Connexion, schema: str, table: str) -> list[str]:
     lignes = await conn.fetch(
         "SELECT column_name, column_default, is_identity FROM information_schema.columns "
-        "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", schema, table,
+        "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        schema,
+        table,
     )
     return [
-        ligne["column_name"] for ligne in lignes
+        ligne["column_name"]
+        for ligne in lignes
         if ligne["is_identity"] != "YES" and not str(ligne["column_default"] or "").startswith("nextval(")
     ]
 
@@ -69,8 +73,11 @@ async def instantane(pool: asyncpg.Pool, schema: str) -> Instantane:
         for table in await tables_du_schema(pool, schema):
             if table in TABLES_DE_SUIVI and table != "lettres_mortes":
                 continue
-            colonnes = (list(COLONNES_LETTRES_MORTES) if table == "lettres_mortes"
-                        else await _colonnes_comparables(conn, schema, table))
+            colonnes = (
+                list(COLONNES_LETTRES_MORTES)
+                if table == "lettres_mortes"
+                else await _colonnes_comparables(conn, schema, table)
+            )
             if not colonnes:
                 resultat[table] = []
                 continue
@@ -92,7 +99,9 @@ def differences(a: Instantane, b: Instantane) -> dict[str, str]:
             continue
         en_trop = [ligne for ligne in lignes_a if ligne not in lignes_b][:3]
         manquantes = [ligne for ligne in lignes_b if ligne not in lignes_a][:3]
-        ecarts[table] = f"{len(lignes_a)} vs {len(lignes_b)} lignes; seulement à gauche {en_trop}; à droite {manquantes}"
+        ecarts[table] = (
+            f"{len(lignes_a)} vs {len(lignes_b)} lignes; seulement à gauche {en_trop}; à droite {manquantes}"
+        )
     return ecarts
 
 
@@ -110,7 +119,8 @@ class SeulementCetteBase(Projection):
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM public.ase_events WHERE originator_id = $1 AND originator_version = $2)",
-            evenement.flux_id, evenement.version,
+            evenement.flux_id,
+            evenement.version,
         ):
             await self.interne.appliquer(conn, evenement)
 
@@ -126,6 +136,7 @@ async def attendre(condition: Callable[[], Awaitable[bool]], *, delai_s: float =
 
 async def relais_a_jour(pool: asyncpg.Pool, *, delai_s: float = 60.0) -> None:
     """Wait until the relay published every event of the store."""
+
     async def publie_tout() -> bool:
         async with pool.acquire() as conn:
             maximum = await conn.fetchval("SELECT coalesce(max(notification_id), 0) FROM ase_events")
@@ -134,6 +145,7 @@ async def relais_a_jour(pool: asyncpg.Pool, *, delai_s: float = 60.0) -> None:
             except asyncpg.UndefinedTableError:
                 return False
         return publie is not None and publie >= maximum
+
     await attendre(publie_tout, delai_s=delai_s, quoi="relay caught up")
 
 
@@ -158,25 +170,52 @@ async def _ok(api: Api, chemin: str, corps: dict[str, Any], **entetes: str) -> d
 
 async def histoire(api: Api, rang: int, lieux: Sequence[str]) -> str:
     """One child's parcours touching most kinds of events; returns its id."""
-    ouvert = await _ok(api, "/v1/parcours", {
-        "personne": {"nom": f"Essai{rang}-{uuid.uuid4().hex[:6]}", "prenoms": "Lou Anne",
-                     "date_naissance": date(2010 + rang % 5, 1 + rang % 12, 3).isoformat(), "sexe": "MF"[rang % 2]},
-        "departement": "59", "date_effet": "2025-01-06", "referent_id": f"ref-{rang % 2}",
-    })
+    ouvert = await _ok(
+        api,
+        "/v1/parcours",
+        {
+            "personne": {
+                "nom": f"Essai{rang}-{uuid.uuid4().hex[:6]}",
+                "prenoms": "Lou Anne",
+                "date_naissance": date(2010 + rang % 5, 1 + rang % 12, 3).isoformat(),
+                "sexe": "MF"[rang % 2],
+            },
+            "departement": "59",
+            "date_effet": "2025-01-06",
+            "referent_id": f"ref-{rang % 2}",
+        },
+    )
     pid = ouvert["id"]
     p = f"/v1/parcours/{pid}"
-    ip = await _ok(api, f"{p}/informations-preoccupantes",
-                   {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"})
-    await _ok(api, f"{p}/evaluations", {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"})
-    mesure = await _ok(api, f"{p}/mesures", {
-        "cadre": "judiciaire", "nature": "confiage_ase", "autorite": "juge_des_enfants",
-        "reference_decision": f"JE-2025-{rang:04d}", "date_debut": "2025-02-03", "date_echeance": "2027-02-02",
-        "date_effet": "2025-02-03"})
+    ip = await _ok(
+        api,
+        f"{p}/informations-preoccupantes",
+        {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"},
+    )
+    await _ok(
+        api, f"{p}/evaluations", {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"}
+    )
+    mesure = await _ok(
+        api,
+        f"{p}/mesures",
+        {
+            "cadre": "judiciaire",
+            "nature": "confiage_ase",
+            "autorite": "juge_des_enfants",
+            "reference_decision": f"JE-2025-{rang:04d}",
+            "date_debut": "2025-02-03",
+            "date_echeance": "2027-02-02",
+            "date_effet": "2025-02-03",
+        },
+    )
     await _ok(api, f"{p}/accueil", {"mesure_id": mesure["mesure_id"], "lieu_id": lieux[0], "date_effet": "2025-02-04"})
     await _ok(api, f"{p}/ppe", {"date_effet": "2025-03-01"})
     if rang % 2 == 0:
-        await _ok(api, f"{p}/accueil/changement", {"lieu_id": lieux[1], "motif": "rapprochement_familial",
-                                                   "date_effet": "2025-06-02"})
+        await _ok(
+            api,
+            f"{p}/accueil/changement",
+            {"lieu_id": lieux[1], "motif": "rapprochement_familial", "date_effet": "2025-06-02"},
+        )
         await _ok(api, f"{p}/fugues", {"date_effet": "2025-07-01"})
         await _ok(api, f"{p}/fugues/fin", {"date_effet": "2025-07-03"})
     await _ok(api, f"{p}/rapports", {"transmis_au_juge": True, "date_effet": "2025-09-01"})
@@ -185,9 +224,17 @@ async def histoire(api: Api, rang: int, lieux: Sequence[str]) -> str:
     if rang % 3 == 2:
         await _ok(api, f"{p}/transfert", {"departement_destination": "62", "date_effet": "2026-04-01"})
     # A correction is recorded today: it comes last (it also rectifies the identity stream).
-    await _ok(api, f"{p}/rectifications", {"version_rectifiee": 1, "champ": "date_naissance",
-                                           "nouvelle_valeur": date(2010 + rang % 5, 1 + rang % 12, 4).isoformat(),
-                                           "motif": "erreur de saisie"}, **api.jeton(departements=("59", "62")))
+    await _ok(
+        api,
+        f"{p}/rectifications",
+        {
+            "version_rectifiee": 1,
+            "champ": "date_naissance",
+            "nouvelle_valeur": date(2010 + rang % 5, 1 + rang % 12, 4).isoformat(),
+            "motif": "erreur de saisie",
+        },
+        **api.jeton(departements=("59", "62")),
+    )
     return str(pid)
 
 
@@ -207,9 +254,15 @@ async def histoires(api: Api, nombre: int) -> list[str]:
 class Registre(Projection):
     """A test read model: one row per event applied; may fail on chosen events or wait at a gate."""
 
-    def __init__(self, nom: str, sujets: Sequence[str], *,
-                 echoue_sur: Callable[[EvenementPublie], bool] = lambda _: False,
-                 porte: asyncio.Event | None = None, seulement: Callable[[EvenementPublie], bool] | None = None) -> None:
+    def __init__(
+        self,
+        nom: str,
+        sujets: Sequence[str],
+        *,
+        echoue_sur: Callable[[EvenementPublie], bool] = lambda _: False,
+        porte: asyncio.Event | None = None,
+        seulement: Callable[[EvenementPublie], bool] | None = None,
+    ) -> None:
         self.nom = nom
         self.sujets = tuple(sujets)
         self.echoue_sur = echoue_sur
@@ -218,8 +271,10 @@ class Registre(Projection):
         self.devant_la_porte = asyncio.Event()
 
     def ddl(self) -> list[str]:
-        return ["CREATE TABLE IF NOT EXISTS vus (ce_id text PRIMARY KEY, nom text NOT NULL, flux_id uuid NOT NULL, "
-                "version integer NOT NULL)"]
+        return [
+            "CREATE TABLE IF NOT EXISTS vus (ce_id text PRIMARY KEY, nom text NOT NULL, flux_id uuid NOT NULL, "
+            "version integer NOT NULL)"
+        ]
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if self.seulement is not None and not self.seulement(evenement):
@@ -229,8 +284,13 @@ class Registre(Projection):
             await self.porte.wait()
         if self.echoue_sur(evenement):
             raise ValueError(f"refus de test: {evenement.nom}")
-        await conn.execute("INSERT INTO vus (ce_id, nom, flux_id, version) VALUES ($1, $2, $3, $4)",
-                           evenement.id, evenement.nom, evenement.flux_id, evenement.version)
+        await conn.execute(
+            "INSERT INTO vus (ce_id, nom, flux_id, version) VALUES ($1, $2, $3, $4)",
+            evenement.id,
+            evenement.nom,
+            evenement.flux_id,
+            evenement.version,
+        )
 
 
 async def executer_jusqua(moteur: Any, fins: Positions, *, delai_s: float = 120.0) -> None:
@@ -259,7 +319,9 @@ async def executer_jusqua(moteur: Any, fins: Positions, *, delai_s: float = 120.
 async def nos_flux(pool: asyncpg.Pool) -> set[str]:
     """The streams of this test's store (the shared topics hold other tests' too)."""
     async with pool.acquire() as conn:
-        return {str(ligne["originator_id"]) for ligne in await conn.fetch("SELECT DISTINCT originator_id FROM ase_events")}
+        return {
+            str(ligne["originator_id"]) for ligne in await conn.fetch("SELECT DISTINCT originator_id FROM ase_events")
+        }
 
 
 async def debuts_de_nos_evenements(pool: asyncpg.Pool, bootstrap: str, fins: Positions) -> Positions:
@@ -271,11 +333,14 @@ async def debuts_de_nos_evenements(pool: asyncpg.Pool, bootstrap: str, fins: Pos
     from tests.integration.relais_outils import lire_jusqua
 
     async with pool.acquire() as conn:
-        attendus = {(str(ligne["originator_id"]), ligne["originator_version"])
-                    for ligne in await conn.fetch("SELECT originator_id, originator_version FROM ase_events")}
+        attendus = {
+            (str(ligne["originator_id"]), ligne["originator_version"])
+            for ligne in await conn.fetch("SELECT originator_id, originator_version FROM ase_events")
+        }
     flux = {f for f, _ in attendus}
     recus = await lire_jusqua(
-        bootstrap, [TOPIC_PARCOURS, TOPIC_IDENTITES],
+        bootstrap,
+        [TOPIC_PARCOURS, TOPIC_IDENTITES],
         lambda r: {(m.entetes["ce_subject"], int(m.entetes["ce_sequence"])) for m in r} >= attendus,
         filtre=lambda m: m.entetes.get("ce_subject") in flux,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
-from services.parcours.relay import Relais, ReglagesRelais
+from services.parcours.relay import ReglagesRelais, Relais
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,15 @@ class Recu:
 @contextlib.asynccontextmanager
 async def relais_actif(database_url: str, bootstrap: str, **reglages: object) -> AsyncIterator[Relais]:
     """A relay running in this process until the block ends; entered once it holds the lock."""
-    relais = Relais(ReglagesRelais(database_url=database_url, kafka_bootstrap_servers=bootstrap,
-                                   attente_max_s=0.2, prise_de_relais_s=0.2, **reglages))  # type: ignore[arg-type]
+    relais = Relais(
+        ReglagesRelais(
+            database_url=database_url,
+            kafka_bootstrap_servers=bootstrap,
+            attente_max_s=0.2,
+            prise_de_relais_s=0.2,
+            **reglages,
+        )
+    )  # type: ignore[arg-type]
     arret = asyncio.Event()
     tache = asyncio.create_task(relais.executer(arret))
     try:
@@ -67,12 +74,15 @@ async def lire_jusqua(
             for tp, messages in lots.items():
                 for m in messages:
                     recu = Recu(
-                        topic=tp.topic, partition=tp.partition, offset=m.offset, cle=m.key or b"",
-                        valeur=m.value, entetes={k: v.decode() for k, v in m.headers},
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=m.offset,
+                        cle=m.key or b"",
+                        valeur=m.value,
+                        entetes={k: v.decode() for k, v in m.headers},
                     )
                     if filtre(recu):
                         recus.append(recu)
     finally:
         await consommateur.stop()
     return recus
-

@@ -65,15 +65,23 @@ async def avec_ip(api: Api) -> Contexte:
 async def avec_mesure_judiciaire(api: Api) -> Contexte:
     ctx = await ouvert(api)
     mesure_id = await decider_mesure(
-        api, ctx["parcours_id"], cadre="judiciaire", nature="confiage_ase", autorite="juge_des_enfants",
-        date_debut=date(2026, 9, 3), date_echeance=date(2027, 9, 2),
+        api,
+        ctx["parcours_id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=date(2026, 9, 3),
+        date_echeance=date(2027, 9, 2),
     )
     return {**ctx, "mesure_id": mesure_id}
 
 
 async def avec_aed(api: Api) -> Contexte:
     ctx = await ouvert(api)
-    return {**ctx, "mesure_id": await decider_mesure(api, ctx["parcours_id"], nature="aed", date_debut=date(2026, 9, 3))}
+    return {
+        **ctx,
+        "mesure_id": await decider_mesure(api, ctx["parcours_id"], nature="aed", date_debut=date(2026, 9, 3)),
+    }
 
 
 async def avec_mesure_et_lieu(api: Api) -> Contexte:
@@ -115,8 +123,13 @@ async def majeur_place(api: Api) -> Contexte:
     corps = await ouvrir(api, date(2025, 9, 1), date_naissance=MAJEUR_NE_LE)
     pid = corps["id"]
     mesure_id = await decider_mesure(
-        api, pid, cadre="judiciaire", nature="confiage_ase", autorite="juge_des_enfants",
-        date_debut=date(2025, 9, 1), date_echeance=date(2027, 8, 31),
+        api,
+        pid,
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=date(2025, 9, 1),
+        date_echeance=date(2027, 8, 31),
     )
     lieu_id = await referencer_lieu(api, "mecs")
     reponse = await api.post(
@@ -194,8 +207,12 @@ def _etat_ip(ctx: Contexte, e: dict[str, Any]) -> None:
 
 def _etat_evaluation(ctx: Contexte, e: dict[str, Any]) -> None:
     (ip,) = e["informations_preoccupantes"]
-    assert ip == {"ip_id": ctx["ip_id"], "recue_le": "2026-09-02", "suite": "saisine_judiciaire",
-                  "evaluee_le": LE_JOUR.isoformat()}
+    assert ip == {
+        "ip_id": ctx["ip_id"],
+        "recue_le": "2026-09-02",
+        "suite": "saisine_judiciaire",
+        "evaluee_le": LE_JOUR.isoformat(),
+    }
 
 
 def _etat_mesure(ctx: Contexte, e: dict[str, Any]) -> None:
@@ -273,11 +290,19 @@ def _etat_majorite(ctx: Contexte, e: dict[str, Any]) -> None:
 
 
 def _etat_apjm(ctx: Contexte, e: dict[str, Any]) -> None:
-    assert e["accompagnement_jeune_majeur"] == {"date_debut": "2026-06-15", "date_fin": "2027-06-14", "renouvellements": 0}
+    assert e["accompagnement_jeune_majeur"] == {
+        "date_debut": "2026-06-15",
+        "date_fin": "2027-06-14",
+        "renouvellements": 0,
+    }
 
 
 def _etat_apjm_renouvele(ctx: Contexte, e: dict[str, Any]) -> None:
-    assert e["accompagnement_jeune_majeur"] == {"date_debut": "2026-06-15", "date_fin": "2028-06-14", "renouvellements": 1}
+    assert e["accompagnement_jeune_majeur"] == {
+        "date_debut": "2026-06-15",
+        "date_fin": "2028-06-14",
+        "renouvellements": 1,
+    }
 
 
 def _etat_apjm_termine(ctx: Contexte, e: dict[str, Any]) -> None:
@@ -305,50 +330,85 @@ def _etat_rectifie(ctx: Contexte, e: dict[str, Any]) -> None:
     (rectification,) = e["rectifications"]
     assert rectification["version_rectifiee"] == 1
     assert (rectification["champ"], rectification["ancienne_valeur"], rectification["nouvelle_valeur"]) == (
-        "sexe", "F", "X"
+        "sexe",
+        "F",
+        "X",
     )
 
 
 CAS: list[Cas] = [
     Cas(
-        "information_preoccupante", ouvert, _sur("/informations-preoccupantes"),
-        lambda _: {"origine": "education_nationale", "dangers": ["negligences", "violences_psychologiques"],
-                   "date_effet": LE_JOUR.isoformat()},
-        ("InformationPreoccupanteRecue",), ids=("ip_id",),
-        donnees=lambda ctx, corps: {"ip_id": corps["ip_id"], "origine": "education_nationale",
-                                    "dangers": ["negligences", "violences_psychologiques"]},
+        "information_preoccupante",
+        ouvert,
+        _sur("/informations-preoccupantes"),
+        lambda _: {
+            "origine": "education_nationale",
+            "dangers": ["negligences", "violences_psychologiques"],
+            "date_effet": LE_JOUR.isoformat(),
+        },
+        ("InformationPreoccupanteRecue",),
+        ids=("ip_id",),
+        donnees=lambda ctx, corps: {
+            "ip_id": corps["ip_id"],
+            "origine": "education_nationale",
+            "dangers": ["negligences", "violences_psychologiques"],
+        },
         etat=_etat_ip,
     ),
     Cas(
-        "evaluation", avec_ip, _sur("/evaluations"),
+        "evaluation",
+        avec_ip,
+        _sur("/evaluations"),
         lambda ctx: {"ip_id": ctx["ip_id"], "suite": "saisine_judiciaire", "date_effet": LE_JOUR.isoformat()},
         ("EvaluationConclue",),
         donnees=lambda ctx, _: {"ip_id": ctx["ip_id"], "suite": "saisine_judiciaire"},
         etat=_etat_evaluation,
     ),
     Cas(
-        "mesure", ouvert, _sur("/mesures"),
-        lambda _: {"cadre": "judiciaire", "nature": "opp", "autorite": "parquet",
-                   "reference_decision": "PARQUET-2026-77", "date_debut": LE_JOUR.isoformat(),
-                   "date_effet": LE_JOUR.isoformat()},
-        ("MesureDecidee",), ids=("mesure_id",),
-        donnees=lambda ctx, corps: {"mesure_id": corps["mesure_id"], "cadre": "judiciaire", "nature": "opp",
-                                    "autorite": "parquet", "reference_decision": "PARQUET-2026-77",
-                                    "date_debut": LE_JOUR.isoformat(), "date_echeance": None},
+        "mesure",
+        ouvert,
+        _sur("/mesures"),
+        lambda _: {
+            "cadre": "judiciaire",
+            "nature": "opp",
+            "autorite": "parquet",
+            "reference_decision": "PARQUET-2026-77",
+            "date_debut": LE_JOUR.isoformat(),
+            "date_effet": LE_JOUR.isoformat(),
+        },
+        ("MesureDecidee",),
+        ids=("mesure_id",),
+        donnees=lambda ctx, corps: {
+            "mesure_id": corps["mesure_id"],
+            "cadre": "judiciaire",
+            "nature": "opp",
+            "autorite": "parquet",
+            "reference_decision": "PARQUET-2026-77",
+            "date_debut": LE_JOUR.isoformat(),
+            "date_echeance": None,
+        },
         etat=_etat_mesure,
     ),
     Cas(
-        "renouvellement", avec_mesure_judiciaire,
+        "renouvellement",
+        avec_mesure_judiciaire,
         lambda ctx: f"/v1/parcours/{ctx['parcours_id']}/mesures/{ctx['mesure_id']}/renouvellement",
-        lambda _: {"nouvelle_echeance": "2029-09-01", "reference_decision": "JE-2027-0456",
-                   "date_effet": LE_JOUR.isoformat()},
+        lambda _: {
+            "nouvelle_echeance": "2029-09-01",
+            "reference_decision": "JE-2027-0456",
+            "date_effet": LE_JOUR.isoformat(),
+        },
         ("MesureRenouvelee",),
-        donnees=lambda ctx, _: {"mesure_id": ctx["mesure_id"], "nouvelle_echeance": "2029-09-01",
-                                "reference_decision": "JE-2027-0456"},
+        donnees=lambda ctx, _: {
+            "mesure_id": ctx["mesure_id"],
+            "nouvelle_echeance": "2029-09-01",
+            "reference_decision": "JE-2027-0456",
+        },
         etat=_etat_renouvellement,
     ),
     Cas(
-        "levee", avec_aed,
+        "levee",
+        avec_aed,
         lambda ctx: f"/v1/parcours/{ctx['parcours_id']}/mesures/{ctx['mesure_id']}/levee",
         lambda _: {"motif": "mainlevee", "date_effet": LE_JOUR.isoformat()},
         ("MesureLevee",),
@@ -356,91 +416,149 @@ CAS: list[Cas] = [
         etat=_etat_levee,
     ),
     Cas(
-        "accueil", avec_mesure_et_lieu, _sur("/accueil"),
+        "accueil",
+        avec_mesure_et_lieu,
+        _sur("/accueil"),
         lambda ctx: {"mesure_id": ctx["mesure_id"], "lieu_id": ctx["lieu_id"], "date_effet": LE_JOUR.isoformat()},
         ("AccueilDebute",),
         donnees=lambda ctx, _: {"mesure_id": ctx["mesure_id"], "lieu_id": ctx["lieu_id"], "type_lieu": "mecs"},
         etat=_etat_accueil,
     ),
     Cas(
-        "changement_de_lieu", place_avec_second_lieu, _sur("/accueil/changement"),
+        "changement_de_lieu",
+        place_avec_second_lieu,
+        _sur("/accueil/changement"),
         lambda ctx: {"lieu_id": ctx["lieu2_id"], "motif": "rupture", "date_effet": LE_JOUR.isoformat()},
         ("LieuAccueilChange",),
         donnees=lambda ctx, _: {"lieu_id": ctx["lieu2_id"], "type_lieu": "assistant_familial", "motif": "rupture"},
         etat=_etat_changement,
     ),
     Cas(
-        "fin_d_accueil", place, _sur("/accueil/fin"),
+        "fin_d_accueil",
+        place,
+        _sur("/accueil/fin"),
         lambda _: {"motif": "retour_en_famille", "date_effet": LE_JOUR.isoformat()},
-        ("AccueilTermine",), donnees=lambda ctx, _: {"motif": "retour_en_famille"}, etat=_etat_sans_accueil,
+        ("AccueilTermine",),
+        donnees=lambda ctx, _: {"motif": "retour_en_famille"},
+        etat=_etat_sans_accueil,
     ),
     Cas("fugue", place, _sur("/fugues"), _date(), ("FugueDeclaree",), etat=_etat_fugue),
     Cas("fin_de_fugue", en_fugue, _sur("/fugues/fin"), _date(), ("FugueTerminee",), etat=_etat_retour),
     Cas("ppe", ouvert, _sur("/ppe"), _date(), ("PPEEtabli",), etat=_etat_ppe),
     Cas("ppe_actualise", avec_ppe, _sur("/ppe"), _date(), ("PPEActualise",), etat=_etat_ppe_actualise),
     Cas(
-        "rapport", ouvert, _sur("/rapports"),
+        "rapport",
+        ouvert,
+        _sur("/rapports"),
         lambda _: {"transmis_au_juge": True, "date_effet": LE_JOUR.isoformat()},
-        ("RapportSituationProduit",), donnees=lambda ctx, _: {"transmis_au_juge": True}, etat=_etat_rapport,
-    ),
-    Cas("entretien_autonomie", ouvert, _sur("/entretien-autonomie"), _date(), ("EntretienAutonomieRealise",),
-        etat=_etat_entretien),
-    Cas(
-        "majorite", majeur_place, _sur("/majorite"), lambda _: {},
-        ("MajoriteAtteinte", "AccueilTermine", "MesureLevee"), date_effet=date(2026, 6, 15), etat=_etat_majorite,
+        ("RapportSituationProduit",),
+        donnees=lambda ctx, _: {"transmis_au_juge": True},
+        etat=_etat_rapport,
     ),
     Cas(
-        "accompagnement_jeune_majeur", majeur, _sur("/accompagnement-jeune-majeur"),
+        "entretien_autonomie",
+        ouvert,
+        _sur("/entretien-autonomie"),
+        _date(),
+        ("EntretienAutonomieRealise",),
+        etat=_etat_entretien,
+    ),
+    Cas(
+        "majorite",
+        majeur_place,
+        _sur("/majorite"),
+        lambda _: {},
+        ("MajoriteAtteinte", "AccueilTermine", "MesureLevee"),
+        date_effet=date(2026, 6, 15),
+        etat=_etat_majorite,
+    ),
+    Cas(
+        "accompagnement_jeune_majeur",
+        majeur,
+        _sur("/accompagnement-jeune-majeur"),
         lambda _: {"date_debut": "2026-06-15", "date_fin": "2027-06-14", "date_effet": LE_JOUR.isoformat()},
         ("AccompagnementJeuneMajeurAccorde",),
-        donnees=lambda ctx, _: {"date_debut": "2026-06-15", "date_fin": "2027-06-14"}, etat=_etat_apjm,
+        donnees=lambda ctx, _: {"date_debut": "2026-06-15", "date_fin": "2027-06-14"},
+        etat=_etat_apjm,
     ),
     Cas(
-        "renouvellement_apjm", avec_apjm, _sur("/accompagnement-jeune-majeur/renouvellement"),
+        "renouvellement_apjm",
+        avec_apjm,
+        _sur("/accompagnement-jeune-majeur/renouvellement"),
         lambda _: {"date_fin": "2028-06-14", "date_effet": LE_JOUR.isoformat()},
-        ("AccompagnementJeuneMajeurRenouvele",), donnees=lambda ctx, _: {"date_fin": "2028-06-14"},
+        ("AccompagnementJeuneMajeurRenouvele",),
+        donnees=lambda ctx, _: {"date_fin": "2028-06-14"},
         etat=_etat_apjm_renouvele,
     ),
     Cas(
-        "fin_apjm", avec_apjm, _sur("/accompagnement-jeune-majeur/fin"),
+        "fin_apjm",
+        avec_apjm,
+        _sur("/accompagnement-jeune-majeur/fin"),
         lambda _: {"motif": "demande_du_jeune", "date_effet": LE_JOUR.isoformat()},
-        ("AccompagnementJeuneMajeurTermine",), donnees=lambda ctx, _: {"motif": "demande_du_jeune"},
+        ("AccompagnementJeuneMajeurTermine",),
+        donnees=lambda ctx, _: {"motif": "demande_du_jeune"},
         etat=_etat_apjm_termine,
     ),
     Cas(
-        "sortie", majeur, _sur("/sortie"),
-        lambda _: {"motif": "majorite_sans_accompagnement", "situation_logement": "logement_social",
-                   "date_effet": LE_JOUR.isoformat()},
+        "sortie",
+        majeur,
+        _sur("/sortie"),
+        lambda _: {
+            "motif": "majorite_sans_accompagnement",
+            "situation_logement": "logement_social",
+            "date_effet": LE_JOUR.isoformat(),
+        },
         ("SortieDispositif",),
         donnees=lambda ctx, _: {"motif": "majorite_sans_accompagnement", "situation_logement": "logement_social"},
         etat=_etat_sorti,
     ),
     Cas(
-        "reouverture", sorti, _sur("/reouverture"),
+        "reouverture",
+        sorti,
+        _sur("/reouverture"),
         lambda _: {"motif": "le jeune demande à revenir", "date_effet": LE_JOUR.isoformat()},
-        ("ParcoursRouvert",), donnees=lambda ctx, _: {"motif": "le jeune demande à revenir"}, etat=_etat_rouvert,
+        ("ParcoursRouvert",),
+        donnees=lambda ctx, _: {"motif": "le jeune demande à revenir"},
+        etat=_etat_rouvert,
     ),
     Cas(
-        "transfert", ouvert, _sur("/transfert"),
+        "transfert",
+        ouvert,
+        _sur("/transfert"),
         lambda _: {"departement_destination": "62", "date_effet": LE_JOUR.isoformat()},
         ("DossierTransfere",),
         donnees=lambda ctx, _: {"departement_origine": "59", "departement_destination": "62"},
         etat=_etat_transfere,
     ),
     Cas(
-        "referent", ouvert, _sur("/referent"),
+        "referent",
+        ouvert,
+        _sur("/referent"),
         lambda _: {"referent_id": "ref-0042", "date_effet": LE_JOUR.isoformat()},
-        ("ReferentDesigne",), donnees=lambda ctx, _: {"referent_id": "ref-0042"}, etat=_etat_referent,
+        ("ReferentDesigne",),
+        donnees=lambda ctx, _: {"referent_id": "ref-0042"},
+        etat=_etat_referent,
     ),
     Cas(
-        "rectification", ouvert, _sur("/rectifications"),
-        lambda _: {"version_rectifiee": 1, "champ": "sexe", "nouvelle_valeur": "X",
-                   "motif": "erreur de saisie à l'ouverture"},
+        "rectification",
+        ouvert,
+        _sur("/rectifications"),
+        lambda _: {
+            "version_rectifiee": 1,
+            "champ": "sexe",
+            "nouvelle_valeur": "X",
+            "motif": "erreur de saisie à l'ouverture",
+        },
         ("SaisieRectifiee",),
         # A correction is dated the day it is made.
         date_effet=ENREGISTRE_LE.date(),
-        donnees=lambda ctx, _: {"version_rectifiee": 1, "champ": "sexe", "ancienne_valeur": "F",
-                                "nouvelle_valeur": "X", "motif": "erreur de saisie à l'ouverture"},
+        donnees=lambda ctx, _: {
+            "version_rectifiee": 1,
+            "champ": "sexe",
+            "ancienne_valeur": "F",
+            "nouvelle_valeur": "X",
+            "motif": "erreur de saisie à l'ouverture",
+        },
         etat=_etat_rectifie,
     ),
 ]
@@ -466,7 +584,7 @@ async def test_a_parcours_command_answers_its_new_version_and_its_events_are_rea
 
     apres = await evenements(api, pid, PERIMETRE)
     assert apres[: len(avant)] == avant, "a command never rewrites what was recorded"
-    nouveaux = apres[len(avant):]
+    nouveaux = apres[len(avant) :]
     assert [e["type"] for e in nouveaux] == list(cas.evenements)
     assert [e["version"] for e in nouveaux] == list(range(len(avant) + 1, corps["version"] + 1))
     for e in nouveaux:
@@ -485,8 +603,12 @@ async def test_opening_a_parcours_answers_201_with_the_person_and_keeps_names_ou
     api.horloge.regler(ENREGISTRE_LE)
     reponse = await api.post(
         "/v1/parcours",
-        {"personne": {"nom": "Lefèvre", "prenoms": "Jean Noël", "date_naissance": "2013-02-11", "sexe": "M"},
-         "departement": "59", "date_effet": "2026-11-02", "referent_id": "ref-0007"},
+        {
+            "personne": {"nom": "Lefèvre", "prenoms": "Jean Noël", "date_naissance": "2013-02-11", "sexe": "M"},
+            "departement": "59",
+            "date_effet": "2026-11-02",
+            "referent_id": "ref-0007",
+        },
         **api.jeton(sub=AUTEUR),
     )
 
@@ -501,11 +623,20 @@ async def test_opening_a_parcours_answers_201_with_the_person_and_keeps_names_ou
     assert ouverture["auteur"] == AUTEUR
     assert datetime.fromisoformat(ouverture["enregistre_le"]) == ENREGISTRE_LE
     assert ouverture["date_effet"] == "2026-11-02"
-    assert ouverture["donnees"] == {"personne_id": corps["personne_id"], "date_naissance": "2013-02-11",
-                                    "sexe": "M", "departement": "59", "referent_id": "ref-0007"}
+    assert ouverture["donnees"] == {
+        "personne_id": corps["personne_id"],
+        "date_naissance": "2013-02-11",
+        "sexe": "M",
+        "departement": "59",
+        "referent_id": "ref-0007",
+    }
     vu = await etat(api, corps["id"])
     assert (vu["version"], vu["personne_id"], vu["departement"], vu["sexe"], vu["age"]) == (
-        1, corps["personne_id"], "59", "M", 13
+        1,
+        corps["personne_id"],
+        "59",
+        "M",
+        13,
     )
     assert (vu["ouvert_le"], vu["referent_id"], vu["date_majorite"]) == ("2026-11-02", "ref-0007", "2031-02-11")
     assert "Lefèvre" not in reponse.text + str(vu) + str(ouverture)
@@ -525,8 +656,13 @@ async def test_referencing_a_lieu_answers_201_and_records_it_with_its_author(api
     api.horloge.regler(ENREGISTRE_LE)
     reponse = await api.post(
         "/v1/lieux",
-        {"nom": "Foyer de l'enfance de Lille", "type": "foyer_enfance", "departement": "59", "capacite": 40,
-         "finess": "590000123"},
+        {
+            "nom": "Foyer de l'enfance de Lille",
+            "type": "foyer_enfance",
+            "departement": "59",
+            "capacite": 40,
+            "finess": "590000123",
+        },
         **api.jeton(sub=AUTEUR),
     )
 
@@ -537,7 +673,11 @@ async def test_referencing_a_lieu_answers_201_and_records_it_with_its_author(api
     (reference,) = _flux_du_lieu(api, corps["id"])
     assert type(reference).__name__ == "LieuAccueilReference"
     assert (reference.nom, reference.type, reference.departement, reference.capacite, reference.finess) == (
-        "Foyer de l'enfance de Lille", "foyer_enfance", "59", 40, "590000123"
+        "Foyer de l'enfance de Lille",
+        "foyer_enfance",
+        "59",
+        40,
+        "590000123",
     )
     assert reference.metadonnees.auteur == AUTEUR
     assert reference.metadonnees.enregistre_le == ENREGISTRE_LE
@@ -549,25 +689,31 @@ async def test_a_lieu_capacity_change_and_closing_are_recorded_and_a_closed_lieu
     lieu_id = await referencer_lieu(api, "mecs", capacite=12)
     api.horloge.regler(ENREGISTRE_LE)
 
-    capacite = await api.post(f"/v1/lieux/{lieu_id}/capacite", {"capacite": 15, "date_effet": "2026-11-02"},
-                              **api.jeton(sub=AUTEUR))
-    fermeture = await api.post(f"/v1/lieux/{lieu_id}/fermeture", {"date_effet": "2026-11-20"},
-                               **api.jeton(sub=AUTEUR))
+    capacite = await api.post(
+        f"/v1/lieux/{lieu_id}/capacite", {"capacite": 15, "date_effet": "2026-11-02"}, **api.jeton(sub=AUTEUR)
+    )
+    fermeture = await api.post(f"/v1/lieux/{lieu_id}/fermeture", {"date_effet": "2026-11-20"}, **api.jeton(sub=AUTEUR))
 
     assert capacite.status_code == 200, capacite.text
     assert capacite.json() == {"id": lieu_id, "version": 2, "evenements": ["CapaciteModifiee"]}
     assert fermeture.status_code == 200, fermeture.text
     assert fermeture.json() == {"id": lieu_id, "version": 3, "evenements": ["LieuAccueilFerme"]}
     _, modifiee, fermee = _flux_du_lieu(api, lieu_id)
-    assert (type(modifiee).__name__, modifiee.capacite, modifiee.date_effet) == ("CapaciteModifiee", 15, date(2026, 11, 2))
+    assert (type(modifiee).__name__, modifiee.capacite, modifiee.date_effet) == (
+        "CapaciteModifiee",
+        15,
+        date(2026, 11, 2),
+    )
     assert (type(fermee).__name__, fermee.date_effet) == ("LieuAccueilFerme", date(2026, 11, 20))
     assert {e.metadonnees.auteur for e in (modifiee, fermee)} == {AUTEUR}
     assert {e.metadonnees.enregistre_le for e in (modifiee, fermee)} == {ENREGISTRE_LE}
 
     ctx = await ouvert(api)
     mesure_id = await decider_mesure(api, ctx["parcours_id"], date_debut=LE_JOUR)
-    refus = await api.post(f"/v1/parcours/{ctx['parcours_id']}/accueil",
-                           {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": LE_JOUR.isoformat()})
+    refus = await api.post(
+        f"/v1/parcours/{ctx['parcours_id']}/accueil",
+        {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": LE_JOUR.isoformat()},
+    )
     assert refus.status_code == 409, refus.text
     assert refus.json()["regle"] == "lieu_ferme"
 
@@ -576,8 +722,9 @@ async def test_after_a_transfer_only_the_destination_departement_sees_the_dossie
     ctx = await ouvert(api)
     pid = ctx["parcours_id"]
 
-    reponse = await api.post(f"/v1/parcours/{pid}/transfert", {"departement_destination": "62",
-                                                                "date_effet": LE_JOUR.isoformat()})
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/transfert", {"departement_destination": "62", "date_effet": LE_JOUR.isoformat()}
+    )
 
     assert reponse.status_code == 200, reponse.text
     assert (await etat(api, pid, ("62",)))["departement"] == "62"

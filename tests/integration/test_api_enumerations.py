@@ -23,20 +23,59 @@ from tests.integration.api_parcours import (
 from tests.integration.conftest import Api
 
 SEXES = ["F", "M", "X"]
-TYPES_LIEU = ["assistant_familial", "mecs", "foyer_enfance", "pouponniere", "lieu_de_vie", "village_enfants",
-              "tiers_digne_de_confiance", "placement_domicile", "logement_autonome", "hotel"]
-ORIGINES = ["education_nationale", "sante", "police_gendarmerie", "service_social", "famille", "mineur", "appel_119",
-            "anonyme", "autre"]
-DANGERS = ["violences_physiques", "violences_psychologiques", "violences_sexuelles", "negligences",
-           "conditions_education", "autre"]
+TYPES_LIEU = [
+    "assistant_familial",
+    "mecs",
+    "foyer_enfance",
+    "pouponniere",
+    "lieu_de_vie",
+    "village_enfants",
+    "tiers_digne_de_confiance",
+    "placement_domicile",
+    "logement_autonome",
+    "hotel",
+]
+ORIGINES = [
+    "education_nationale",
+    "sante",
+    "police_gendarmerie",
+    "service_social",
+    "famille",
+    "mineur",
+    "appel_119",
+    "anonyme",
+    "autre",
+]
+DANGERS = [
+    "violences_physiques",
+    "violences_psychologiques",
+    "violences_sexuelles",
+    "negligences",
+    "conditions_education",
+    "autre",
+]
 SUITES = ["classement", "accompagnement_administratif", "saisine_judiciaire"]
 MOTIFS_LEVEE = ["mainlevee", "echeance", "majorite", "autre"]
 MOTIFS_FIN_ACCUEIL = ["retour_en_famille", "fin_de_mesure", "majorite", "autre"]
 MOTIFS_CHANGEMENT = ["besoin_enfant", "rupture", "fin_agrement", "rapprochement_familial", "autre"]
-MOTIFS_SORTIE = ["majorite_sans_accompagnement", "fin_accompagnement_jeune_majeur", "retour_en_famille", "adoption",
-                 "demenagement", "deces", "autre"]
-SITUATIONS_LOGEMENT = ["logement_autonome", "logement_social", "famille", "foyer_jeunes_travailleurs",
-                       "heberge_tiers", "sans_solution", "inconnue"]
+MOTIFS_SORTIE = [
+    "majorite_sans_accompagnement",
+    "fin_accompagnement_jeune_majeur",
+    "retour_en_famille",
+    "adoption",
+    "demenagement",
+    "deces",
+    "autre",
+]
+SITUATIONS_LOGEMENT = [
+    "logement_autonome",
+    "logement_social",
+    "famille",
+    "foyer_jeunes_travailleurs",
+    "heberge_tiers",
+    "sans_solution",
+    "inconnue",
+]
 MOTIFS_FIN_APJM = ["terme", "demande_du_jeune", "rupture", "autre"]
 
 # Each test works on parcours of its own: the module shares one service and database.
@@ -78,41 +117,117 @@ def _sans(valeur_valide: str) -> tuple[Any, ...]:
 
 
 PERSONNE = {"nom": "Test", "prenoms": "Enum", "date_naissance": "2012-05-03", "sexe": "F"}
-MESURE = {"cadre": "judiciaire", "nature": "opp", "autorite": "parquet", "reference_decision": "R",
-          "date_debut": JOUR, "date_effet": JOUR}
+MESURE = {
+    "cadre": "judiciaire",
+    "nature": "opp",
+    "autorite": "parquet",
+    "reference_decision": "R",
+    "date_debut": JOUR,
+    "date_effet": JOUR,
+}
 
 CHAMPS = [
-    Champ("sexe", "/v1/parcours", {"personne": PERSONNE, "departement": "59", "date_effet": JOUR},
-          ("personne", "sexe"), ("f", "m", "H", "U", "", None, 0, "FEMININ")),
-    Champ("departement_parcours", "/v1/parcours", {"personne": PERSONNE, "departement": "59", "date_effet": JOUR},
-          ("departement",), ("20", "2a", "2b", "2C", "1", "00", "96", "99", "970", "977", "59 ", "", None, 59)),
-    Champ("departement_lieu", "/v1/lieux", {"nom": "L", "type": "mecs", "departement": "59", "capacite": 3},
-          ("departement",), ("20", "2a", "0", "100", "975A", "", None)),
-    Champ("type_lieu", "/v1/lieux", {"nom": "L", "type": "mecs", "departement": "59", "capacite": 3},
-          ("type",), (*_sans("mecs"), "MECS", "famille_d_accueil")),
-    Champ("origine", "/informations-preoccupantes", {"origine": "sante", "dangers": ["autre"], "date_effet": JOUR},
-          ("origine",), (*_sans("sante"), "119")),
-    Champ("dangers", "/informations-preoccupantes", {"origine": "sante", "dangers": ["autre"], "date_effet": JOUR},
-          ("dangers",), ([], ["maltraitance"], ["negligences", "inconnu"], ["NEGLIGENCES"], "negligences", None)),
-    Champ("suite", "/evaluations", {"ip_id": UN_ID, "suite": "classement", "date_effet": JOUR},
-          ("suite",), (*_sans("classement"), "mesure_administrative")),
+    Champ(
+        "sexe",
+        "/v1/parcours",
+        {"personne": PERSONNE, "departement": "59", "date_effet": JOUR},
+        ("personne", "sexe"),
+        ("f", "m", "H", "U", "", None, 0, "FEMININ"),
+    ),
+    Champ(
+        "departement_parcours",
+        "/v1/parcours",
+        {"personne": PERSONNE, "departement": "59", "date_effet": JOUR},
+        ("departement",),
+        ("20", "2a", "2b", "2C", "1", "00", "96", "99", "970", "977", "59 ", "", None, 59),
+    ),
+    Champ(
+        "departement_lieu",
+        "/v1/lieux",
+        {"nom": "L", "type": "mecs", "departement": "59", "capacite": 3},
+        ("departement",),
+        ("20", "2a", "0", "100", "975A", "", None),
+    ),
+    Champ(
+        "type_lieu",
+        "/v1/lieux",
+        {"nom": "L", "type": "mecs", "departement": "59", "capacite": 3},
+        ("type",),
+        (*_sans("mecs"), "MECS", "famille_d_accueil"),
+    ),
+    Champ(
+        "origine",
+        "/informations-preoccupantes",
+        {"origine": "sante", "dangers": ["autre"], "date_effet": JOUR},
+        ("origine",),
+        (*_sans("sante"), "119"),
+    ),
+    Champ(
+        "dangers",
+        "/informations-preoccupantes",
+        {"origine": "sante", "dangers": ["autre"], "date_effet": JOUR},
+        ("dangers",),
+        ([], ["maltraitance"], ["negligences", "inconnu"], ["NEGLIGENCES"], "negligences", None),
+    ),
+    Champ(
+        "suite",
+        "/evaluations",
+        {"ip_id": UN_ID, "suite": "classement", "date_effet": JOUR},
+        ("suite",),
+        (*_sans("classement"), "mesure_administrative"),
+    ),
     Champ("cadre", "/mesures", MESURE, ("cadre",), _sans("judiciaire")),
     Champ("nature", "/mesures", MESURE, ("nature",), (*_sans("opp"), "apjm", "placement")),
     Champ("autorite", "/mesures", MESURE, ("autorite",), (*_sans("parquet"), "juge", "prefet")),
-    Champ("motif_levee", f"/mesures/{UN_ID}/levee", {"motif": "mainlevee", "date_effet": JOUR},
-          ("motif",), _sans("mainlevee")),
-    Champ("motif_fin_accueil", "/accueil/fin", {"motif": "autre", "date_effet": JOUR},
-          ("motif",), (*_sans("retour_en_famille"), "fugue")),
-    Champ("motif_changement", "/accueil/changement", {"lieu_id": UN_ID, "motif": "rupture", "date_effet": JOUR},
-          ("motif",), _sans("rupture")),
-    Champ("motif_sortie", "/sortie", {"motif": "autre", "situation_logement": "famille", "date_effet": JOUR},
-          ("motif",), (*_sans("adoption"), "majorite")),
-    Champ("situation_logement", "/sortie", {"motif": "autre", "situation_logement": "famille", "date_effet": JOUR},
-          ("situation_logement",), (*_sans("famille"), "rue")),
-    Champ("motif_fin_apjm", "/accompagnement-jeune-majeur/fin", {"motif": "terme", "date_effet": JOUR},
-          ("motif",), (*_sans("terme"), "majorite")),
-    Champ("departement_destination", "/transfert", {"departement_destination": "62", "date_effet": JOUR},
-          ("departement_destination",), ("20", "2a", "96", "977", "", None, 62)),
+    Champ(
+        "motif_levee",
+        f"/mesures/{UN_ID}/levee",
+        {"motif": "mainlevee", "date_effet": JOUR},
+        ("motif",),
+        _sans("mainlevee"),
+    ),
+    Champ(
+        "motif_fin_accueil",
+        "/accueil/fin",
+        {"motif": "autre", "date_effet": JOUR},
+        ("motif",),
+        (*_sans("retour_en_famille"), "fugue"),
+    ),
+    Champ(
+        "motif_changement",
+        "/accueil/changement",
+        {"lieu_id": UN_ID, "motif": "rupture", "date_effet": JOUR},
+        ("motif",),
+        _sans("rupture"),
+    ),
+    Champ(
+        "motif_sortie",
+        "/sortie",
+        {"motif": "autre", "situation_logement": "famille", "date_effet": JOUR},
+        ("motif",),
+        (*_sans("adoption"), "majorite"),
+    ),
+    Champ(
+        "situation_logement",
+        "/sortie",
+        {"motif": "autre", "situation_logement": "famille", "date_effet": JOUR},
+        ("situation_logement",),
+        (*_sans("famille"), "rue"),
+    ),
+    Champ(
+        "motif_fin_apjm",
+        "/accompagnement-jeune-majeur/fin",
+        {"motif": "terme", "date_effet": JOUR},
+        ("motif",),
+        (*_sans("terme"), "majorite"),
+    ),
+    Champ(
+        "departement_destination",
+        "/transfert",
+        {"departement_destination": "62", "date_effet": JOUR},
+        ("departement_destination",),
+        ("20", "2a", "96", "977", "", None, 62),
+    ),
 ]
 
 
@@ -148,20 +263,23 @@ async def test_a_value_outside_the_enumeration_is_a_422_naming_its_field(api: Ap
 
 async def test_every_sexe_is_accepted(api: Api) -> None:
     for sexe in SEXES:
-        reponse = await api.post("/v1/parcours", {"personne": {**PERSONNE, "sexe": sexe}, "departement": "59",
-                                                  "date_effet": JOUR})
+        reponse = await api.post(
+            "/v1/parcours", {"personne": {**PERSONNE, "sexe": sexe}, "departement": "59", "date_effet": JOUR}
+        )
         assert reponse.status_code == 201, (sexe, reponse.text)
 
 
 async def test_every_departement_code_is_accepted_and_corsica_and_overseas_open_parcours(api: Api) -> None:
     partout = api.jeton(departements=tuple(DEPARTEMENTS))
     for code in DEPARTEMENTS:
-        reponse = await api.post("/v1/lieux", {"nom": "L", "type": "mecs", "departement": code, "capacite": 1},
-                                 **partout)
+        reponse = await api.post(
+            "/v1/lieux", {"nom": "L", "type": "mecs", "departement": code, "capacite": 1}, **partout
+        )
         assert reponse.status_code == 201, (code, reponse.text)
     for code in ("2A", "2B", "971", "976"):
-        reponse = await api.post("/v1/parcours", {"personne": PERSONNE, "departement": code, "date_effet": JOUR},
-                                 **partout)
+        reponse = await api.post(
+            "/v1/parcours", {"personne": PERSONNE, "departement": code, "date_effet": JOUR}, **partout
+        )
         assert reponse.status_code == 201, (code, reponse.text)
         vu = await api.client.get(f"/v1/parcours/{reponse.json()['id']}", headers=partout)
         assert vu.json()["departement"] == code
@@ -185,13 +303,16 @@ async def test_every_origine_danger_and_suite_is_accepted(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     ips = []
     for origine in ORIGINES:
-        reponse = await api.post(f"/v1/parcours/{pid}/informations-preoccupantes",
-                                 {"origine": origine, "dangers": DANGERS, "date_effet": JOUR})
+        reponse = await api.post(
+            f"/v1/parcours/{pid}/informations-preoccupantes",
+            {"origine": origine, "dangers": DANGERS, "date_effet": JOUR},
+        )
         assert reponse.status_code == 200, (origine, reponse.text)
         ips.append(reponse.json()["ip_id"])
     for ip_id, suite in zip(ips, SUITES, strict=False):
-        reponse = await api.post(f"/v1/parcours/{pid}/evaluations",
-                                 {"ip_id": ip_id, "suite": suite, "date_effet": JOUR})
+        reponse = await api.post(
+            f"/v1/parcours/{pid}/evaluations", {"ip_id": ip_id, "suite": suite, "date_effet": JOUR}
+        )
         assert reponse.status_code == 200, (suite, reponse.text)
     donnees = [e["donnees"] for e in await evenements(api, pid) if e["type"] == "InformationPreoccupanteRecue"]
     assert [d["origine"] for d in donnees] == ORIGINES
@@ -215,8 +336,9 @@ async def test_every_nature_is_accepted_in_its_cadre_from_its_autorite(api: Api)
         ("judiciaire", "tutelle", "juge_des_tutelles", None),
     ]
     for cadre, nature, autorite, echeance in mesures:
-        await decider_mesure(api, pid, cadre=cadre, nature=nature, autorite=autorite, date_debut=debut,
-                             date_echeance=echeance)
+        await decider_mesure(
+            api, pid, cadre=cadre, nature=nature, autorite=autorite, date_debut=debut, date_echeance=echeance
+        )
     vu = (await api.get(f"/v1/parcours/{pid}")).json()
     assert [(m["cadre"], m["nature"], m["autorite"]) for m in vu["mesures"]] == [m[:3] for m in mesures]
 
@@ -234,23 +356,26 @@ async def test_every_motif_of_fin_d_accueil_and_of_changement_is_accepted(api: A
     mesure_id = await decider_mesure(api, pid, date_debut=date(2026, 10, 2))
     lieux = [await referencer_lieu(api, "mecs"), await referencer_lieu(api, "assistant_familial")]
     for motif in MOTIFS_FIN_ACCUEIL:
-        debut = await api.post(f"/v1/parcours/{pid}/accueil",
-                               {"mesure_id": mesure_id, "lieu_id": lieux[0], "date_effet": JOUR})
+        debut = await api.post(
+            f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure_id, "lieu_id": lieux[0], "date_effet": JOUR}
+        )
         assert debut.status_code == 200, debut.text
         fin = await api.post(f"/v1/parcours/{pid}/accueil/fin", {"motif": motif, "date_effet": JOUR})
         assert fin.status_code == 200, (motif, fin.text)
     await api.post(f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure_id, "lieu_id": lieux[0], "date_effet": JOUR})
     for rang, motif in enumerate(MOTIFS_CHANGEMENT, start=1):
-        reponse = await api.post(f"/v1/parcours/{pid}/accueil/changement",
-                                 {"lieu_id": lieux[rang % 2], "motif": motif, "date_effet": JOUR})
+        reponse = await api.post(
+            f"/v1/parcours/{pid}/accueil/changement", {"lieu_id": lieux[rang % 2], "motif": motif, "date_effet": JOUR}
+        )
         assert reponse.status_code == 200, (motif, reponse.text)
 
 
 async def test_every_motif_of_sortie_and_situation_de_logement_is_accepted(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     for motif, situation in zip(MOTIFS_SORTIE, SITUATIONS_LOGEMENT, strict=True):
-        sortie = await api.post(f"/v1/parcours/{pid}/sortie",
-                                {"motif": motif, "situation_logement": situation, "date_effet": JOUR})
+        sortie = await api.post(
+            f"/v1/parcours/{pid}/sortie", {"motif": motif, "situation_logement": situation, "date_effet": JOUR}
+        )
         assert sortie.status_code == 200, (motif, situation, sortie.text)
         retour = await api.post(f"/v1/parcours/{pid}/reouverture", {"motif": "retour", "date_effet": JOUR})
         assert retour.status_code == 200, retour.text
@@ -261,9 +386,12 @@ async def test_every_motif_of_fin_d_apjm_is_accepted(api: Api) -> None:
     majorite = await api.post(f"/v1/parcours/{pid}/majorite", {})
     assert majorite.status_code == 200, majorite.text
     for motif in MOTIFS_FIN_APJM:
-        accord = await api.post(f"/v1/parcours/{pid}/accompagnement-jeune-majeur",
-                                {"date_debut": "2026-11-01", "date_fin": "2027-10-31", "date_effet": "2026-11-02"})
+        accord = await api.post(
+            f"/v1/parcours/{pid}/accompagnement-jeune-majeur",
+            {"date_debut": "2026-11-01", "date_fin": "2027-10-31", "date_effet": "2026-11-02"},
+        )
         assert accord.status_code == 200, accord.text
-        fin = await api.post(f"/v1/parcours/{pid}/accompagnement-jeune-majeur/fin",
-                             {"motif": motif, "date_effet": "2026-11-02"})
+        fin = await api.post(
+            f"/v1/parcours/{pid}/accompagnement-jeune-majeur/fin", {"motif": motif, "date_effet": "2026-11-02"}
+        )
         assert fin.status_code == 200, (motif, fin.text)

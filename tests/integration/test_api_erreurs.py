@@ -72,8 +72,11 @@ async def test_missing_fields_are_each_named(api: Api) -> None:
 async def test_a_validation_error_does_not_echo_the_input(api: Api) -> None:
     reponse = await api.post(
         "/v1/parcours",
-        {"personne": {"nom": "Kerhervé", "prenoms": "Zoé", "date_naissance": "03/05/2012", "sexe": "F"},
-         "departement": "59", "date_effet": "2026-10-01"},
+        {
+            "personne": {"nom": "Kerhervé", "prenoms": "Zoé", "date_naissance": "03/05/2012", "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2026-10-01",
+        },
     )
 
     assert champs_en_erreur(reponse) == ["personne.date_naissance"]
@@ -90,8 +93,9 @@ async def test_a_broken_rule_is_a_409_naming_the_rule_and_records_nothing(api: A
     lieu_id = await referencer_lieu(api)
     avant = await evenements(api, pid)
 
-    reponse = await api.post(f"/v1/parcours/{pid}/accueil",
-                             {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": "2026-10-02"})
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": "2026-10-02"}
+    )
 
     corps = probleme(reponse, 409, "regle_metier")
     assert corps["regle"] == "mesure_sans_accueil"
@@ -115,14 +119,16 @@ async def test_a_stale_if_match_is_a_version_conflict_and_records_nothing(api: A
     assert ok.status_code == 200, ok.text
     avant = await evenements(api, pid)
 
-    reponse = await api.post(f"/v1/parcours/{pid}/rapports",
-                             {"transmis_au_juge": False, "date_effet": "2026-10-03"}, If_Match='"1"')
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": False, "date_effet": "2026-10-03"}, If_Match='"1"'
+    )
 
     corps = probleme(reponse, 409, "conflit_de_version")
     assert corps["version_actuelle"] == 2
     await _inchange(api, pid, avant)
-    courant = await api.post(f"/v1/parcours/{pid}/rapports",
-                             {"transmis_au_juge": False, "date_effet": "2026-10-03"}, If_Match='"2"')
+    courant = await api.post(
+        f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": False, "date_effet": "2026-10-03"}, If_Match='"2"'
+    )
     assert courant.status_code == 200, courant.text
     assert courant.json()["version"] == 3
 
@@ -158,8 +164,9 @@ async def test_an_unknown_lieu_is_a_404_and_records_nothing(api: Api) -> None:
     avant = await evenements(api, pid)
     inconnu = uuid.uuid4()
 
-    placement = await api.post(f"/v1/parcours/{pid}/accueil",
-                               {"mesure_id": mesure_id, "lieu_id": str(inconnu), "date_effet": "2026-10-02"})
+    placement = await api.post(
+        f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure_id, "lieu_id": str(inconnu), "date_effet": "2026-10-02"}
+    )
     capacite = await api.post(f"/v1/lieux/{inconnu}/capacite", {"capacite": 3, "date_effet": "2026-10-02"})
     fermeture = await api.post(f"/v1/lieux/{inconnu}/fermeture", {"date_effet": "2026-10-02"})
 
@@ -174,11 +181,17 @@ async def test_an_unknown_mesure_or_ip_is_a_404_and_records_nothing(api: Api) ->
     inconnue = uuid.uuid4()
 
     for reponse in (
-        await api.post(f"/v1/parcours/{pid}/mesures/{inconnue}/levee", {"motif": "mainlevee", "date_effet": "2026-10-02"}),
-        await api.post(f"/v1/parcours/{pid}/mesures/{inconnue}/renouvellement",
-                       {"nouvelle_echeance": "2027-10-01", "reference_decision": "X", "date_effet": "2026-10-02"}),
-        await api.post(f"/v1/parcours/{pid}/evaluations",
-                       {"ip_id": str(inconnue), "suite": "classement", "date_effet": "2026-10-02"}),
+        await api.post(
+            f"/v1/parcours/{pid}/mesures/{inconnue}/levee", {"motif": "mainlevee", "date_effet": "2026-10-02"}
+        ),
+        await api.post(
+            f"/v1/parcours/{pid}/mesures/{inconnue}/renouvellement",
+            {"nouvelle_echeance": "2027-10-01", "reference_decision": "X", "date_effet": "2026-10-02"},
+        ),
+        await api.post(
+            f"/v1/parcours/{pid}/evaluations",
+            {"ip_id": str(inconnue), "suite": "classement", "date_effet": "2026-10-02"},
+        ),
     ):
         probleme(reponse, 404, "introuvable")
     await _inchange(api, pid, avant)
@@ -219,8 +232,8 @@ async def _jetons_refuses(api: Api, tmp_path: Path) -> dict[str, dict[str, str]]
             "Authorization": "Bearer " + autre_cle.signer(sub="alice", roles=["referent"], departements=["59"])
         },
         "expire": {
-            "Authorization": "Bearer " + api.cle.signer(sub="alice", roles=["referent"], departements=["59"],
-                                                        duree_s=-120)
+            "Authorization": "Bearer "
+            + api.cle.signer(sub="alice", roles=["referent"], departements=["59"], duree_s=-120)
         },
         "charabia": {"Authorization": "Bearer pas.un.jeton"},
         "vide": {"Authorization": "Bearer "},
@@ -235,8 +248,9 @@ async def test_a_missing_or_bad_token_is_a_401_and_records_nothing(api: Api, tmp
     for nom, entetes in (await _jetons_refuses(api, tmp_path)).items():
         commande = await api.client.post(f"/v1/parcours/{pid}/ppe", json={"date_effet": "2026-10-02"}, headers=entetes)
         lecture = await api.client.get(f"/v1/parcours/{pid}", headers=entetes)
-        creation = await api.client.post("/v1/lieux", json={"nom": "L", "type": "mecs", "departement": "59",
-                                                              "capacite": 1}, headers=entetes)
+        creation = await api.client.post(
+            "/v1/lieux", json={"nom": "L", "type": "mecs", "departement": "59", "capacite": 1}, headers=entetes
+        )
         for reponse in (commande, lecture, creation):
             assert reponse.status_code == 401, (nom, reponse.text)
             probleme(reponse, 401, "non_authentifie")
@@ -262,9 +276,15 @@ async def test_a_role_that_does_not_write_is_refused_every_command(api: Api, rol
 
     for reponse in (
         await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, **entetes),
-        await api.post("/v1/parcours", {"personne": {"nom": "N", "prenoms": "P", "date_naissance": "2012-01-01",
-                                                     "sexe": "F"}, "departement": "59", "date_effet": "2026-10-02"},
-                       **entetes),
+        await api.post(
+            "/v1/parcours",
+            {
+                "personne": {"nom": "N", "prenoms": "P", "date_naissance": "2012-01-01", "sexe": "F"},
+                "departement": "59",
+                "date_effet": "2026-10-02",
+            },
+            **entetes,
+        ),
         await api.post("/v1/lieux", {"nom": "L", "type": "mecs", "departement": "59", "capacite": 1}, **entetes),
         await api.post(f"/v1/lieux/{lieu_id}/fermeture", {"date_effet": "2026-10-02"}, **entetes),
     ):
@@ -286,8 +306,11 @@ async def test_opening_a_parcours_or_a_lieu_outside_ones_departements_is_a_403(a
 
     parcours = await api.post(
         "/v1/parcours",
-        {"personne": {"nom": "N", "prenoms": "P", "date_naissance": "2012-01-01", "sexe": "F"},
-         "departement": "62", "date_effet": "2026-10-02"},
+        {
+            "personne": {"nom": "N", "prenoms": "P", "date_naissance": "2012-01-01", "sexe": "F"},
+            "departement": "62",
+            "date_effet": "2026-10-02",
+        },
     )
     lieu = await api.post("/v1/lieux", {"nom": "L", "type": "mecs", "departement": "62", "capacite": 1})
 

@@ -53,8 +53,9 @@ async def dossier(api: Api) -> dict[str, str]:
 
 
 async def _brut(api: Api, chemin: str, contenu: bytes, type_contenu: str = "application/json", **entetes: Any) -> Any:
-    return await api.client.post(chemin, content=contenu, headers={**api.jeton(), "Content-Type": type_contenu,
-                                                                     **entetes})
+    return await api.client.post(
+        chemin, content=contenu, headers={**api.jeton(), "Content-Type": type_contenu, **entetes}
+    )
 
 
 # -- bodies that are not what a command is -------------------------------------------------------
@@ -62,10 +63,38 @@ async def _brut(api: Api, chemin: str, contenu: bytes, type_contenu: str = "appl
 
 @pytest.mark.parametrize(
     "contenu",
-    [b"not json", b"{", b'{"date_effet": }', b"\xff\xfe\x00{", b"[]", b"[1, 2]", b'"2026-10-02"', b"null", b"42",
-     b"true", b"{}", b'{"date_effet": NaN}', b"[" * 50_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000],
-    ids=["texte", "json_tronque", "json_invalide", "pas_utf8", "tableau_vide", "tableau", "chaine", "null", "nombre",
-         "booleen", "objet_vide", "nan", "imbrication_trop_profonde", "objets_imbriques"],
+    [
+        b"not json",
+        b"{",
+        b'{"date_effet": }',
+        b"\xff\xfe\x00{",
+        b"[]",
+        b"[1, 2]",
+        b'"2026-10-02"',
+        b"null",
+        b"42",
+        b"true",
+        b"{}",
+        b'{"date_effet": NaN}',
+        b"[" * 50_000,
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    ],
+    ids=[
+        "texte",
+        "json_tronque",
+        "json_invalide",
+        "pas_utf8",
+        "tableau_vide",
+        "tableau",
+        "chaine",
+        "null",
+        "nombre",
+        "booleen",
+        "objet_vide",
+        "nan",
+        "imbrication_trop_profonde",
+        "objets_imbriques",
+    ],
 )
 async def test_a_body_that_is_not_a_command_object_is_a_422(api: Api, dossier: dict[str, str], contenu: bytes) -> None:
     pid = dossier["parcours_id"]
@@ -79,8 +108,9 @@ async def test_a_body_that_is_not_a_command_object_is_a_422(api: Api, dossier: d
 
 
 async def test_a_json_body_sent_as_text_plain_is_a_422(api: Api, dossier: dict[str, str]) -> None:
-    reponse = await _brut(api, f"/v1/parcours/{dossier['parcours_id']}/ppe", b'{"date_effet": "2026-10-02"}',
-                          "text/plain")
+    reponse = await _brut(
+        api, f"/v1/parcours/{dossier['parcours_id']}/ppe", b'{"date_effet": "2026-10-02"}', "text/plain"
+    )
 
     champs_en_erreur(reponse)
 
@@ -122,16 +152,28 @@ async def test_majority_takes_an_empty_body_or_none_but_not_a_list(api: Api, dos
         ("{p}/ppe", {"date_effet": 1.5e300}, "date_effet"),
         ("{p}/ppe", {"date_effet": None}, "date_effet"),
         ("{p}/ppe", {"date_effet": ["2026-10-02"]}, "date_effet"),
-        ("{p}/informations-preoccupantes", {"origine": "sante", "dangers": "negligences", "date_effet": "2026-10-02"},
-         "dangers"),
+        (
+            "{p}/informations-preoccupantes",
+            {"origine": "sante", "dangers": "negligences", "date_effet": "2026-10-02"},
+            "dangers",
+        ),
         ("{p}/evaluations", {"ip_id": "pas-un-uuid", "suite": "classement", "date_effet": "2026-10-02"}, "ip_id"),
         ("{p}/evaluations", {"ip_id": 12, "suite": "classement", "date_effet": "2026-10-02"}, "ip_id"),
-        ("{p}/rectifications", {"version_rectifiee": "1", "champ": "sexe", "nouvelle_valeur": "M", "motif": "m"},
-         "version_rectifiee"),
-        ("{p}/rectifications", {"version_rectifiee": 0, "champ": "sexe", "nouvelle_valeur": "M", "motif": "m"},
-         "version_rectifiee"),
-        ("{p}/sortie", {"motif": "autre", "situation_logement": "famille", "date_effet": "2026-10-02",
-                        "clore_en_cours": "oui"}, "clore_en_cours"),
+        (
+            "{p}/rectifications",
+            {"version_rectifiee": "1", "champ": "sexe", "nouvelle_valeur": "M", "motif": "m"},
+            "version_rectifiee",
+        ),
+        (
+            "{p}/rectifications",
+            {"version_rectifiee": 0, "champ": "sexe", "nouvelle_valeur": "M", "motif": "m"},
+            "version_rectifiee",
+        ),
+        (
+            "{p}/sortie",
+            {"motif": "autre", "situation_logement": "famille", "date_effet": "2026-10-02", "clore_en_cours": "oui"},
+            "clore_en_cours",
+        ),
     ],
 )
 async def test_a_value_of_the_wrong_type_is_a_422_naming_its_field(
@@ -148,16 +190,37 @@ async def test_a_value_of_the_wrong_type_is_a_422_naming_its_field(
 
 @pytest.mark.parametrize(
     "jour",
-    ["2025-13-45", "2025-02-29", "2026-02-30", "01/02/2025", "2025/01/02", "2025-1-5", "20250101", "", " 2026-10-02",
-     "2026-10-02T10:00:00Z", "2026-10-02 10:00", "+2026-10-02", "0000-01-01", "hier", "२०२६-१०-०२", "2026-W40-5"],
+    [
+        "2025-13-45",
+        "2025-02-29",
+        "2026-02-30",
+        "01/02/2025",
+        "2025/01/02",
+        "2025-1-5",
+        "20250101",
+        "",
+        " 2026-10-02",
+        "2026-10-02T10:00:00Z",
+        "2026-10-02 10:00",
+        "+2026-10-02",
+        "0000-01-01",
+        "hier",
+        "२०२६-१०-०२",
+        "2026-W40-5",
+    ],
 )
 async def test_a_date_that_is_not_an_iso_calendar_date_is_a_422(api: Api, dossier: dict[str, str], jour: str) -> None:
     pid = dossier["parcours_id"]
 
     reponse = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": jour})
-    naissance = await api.post("/v1/parcours", {"personne": {"nom": "N", "prenoms": "P", "date_naissance": jour,
-                                                             "sexe": "F"}, "departement": "59",
-                                                "date_effet": "2026-10-02"})
+    naissance = await api.post(
+        "/v1/parcours",
+        {
+            "personne": {"nom": "N", "prenoms": "P", "date_naissance": jour, "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2026-10-02",
+        },
+    )
 
     assert champs_en_erreur(reponse) == ["date_effet"]
     assert champs_en_erreur(naissance) == ["personne.date_naissance"]
@@ -174,9 +237,14 @@ async def test_implausible_dates_are_a_422_and_far_plausible_ones_meet_the_rules
         assert probleme(reponse, 422, "validation")["errors"][0]["champ"] == "date_effet"
     futur = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2100-12-31"})
     passe = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "1900-01-01"})
-    naissance = await api.post("/v1/parcours", {"personne": {"nom": "N", "prenoms": "P", "date_naissance": "2100-12-31",
-                                                             "sexe": "F"}, "departement": "59",
-                                                "date_effet": "2026-10-02"})
+    naissance = await api.post(
+        "/v1/parcours",
+        {
+            "personne": {"nom": "N", "prenoms": "P", "date_naissance": "2100-12-31", "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2026-10-02",
+        },
+    )
 
     assert probleme(futur, 409, "regle_metier")["regle"] == "date_effet_future"
     assert probleme(passe, 409, "regle_metier")["regle"] == "date_effet_anterieure"
@@ -193,15 +261,23 @@ async def test_an_oversized_text_is_a_422(api: Api, dossier: dict[str, str], tai
     long = "é" * taille
     avant = await evenements(api, pid)
 
-    nom = await api.post("/v1/parcours", {"personne": {"nom": long, "prenoms": "P", "date_naissance": "2012-01-01",
-                                                       "sexe": "F"}, "departement": "59", "date_effet": "2026-10-02"})
+    nom = await api.post(
+        "/v1/parcours",
+        {
+            "personne": {"nom": long, "prenoms": "P", "date_naissance": "2012-01-01", "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2026-10-02",
+        },
+    )
     reouverture = await api.post(f"/v1/parcours/{pid}/reouverture", {"motif": long, "date_effet": "2026-10-02"})
-    decision = await api.post(f"/v1/parcours/{pid}/mesures/{dossier['mesure_id']}/renouvellement",
-                              {"nouvelle_echeance": "2027-10-01", "reference_decision": long,
-                               "date_effet": "2026-10-02"})
-    rectification = await api.post(f"/v1/parcours/{pid}/rectifications",
-                                   {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "é" * max(taille, 2_000),
-                                    "motif": "m"})
+    decision = await api.post(
+        f"/v1/parcours/{pid}/mesures/{dossier['mesure_id']}/renouvellement",
+        {"nouvelle_echeance": "2027-10-01", "reference_decision": long, "date_effet": "2026-10-02"},
+    )
+    rectification = await api.post(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "é" * max(taille, 2_000), "motif": "m"},
+    )
 
     assert champs_en_erreur(nom) == ["personne.nom"]
     assert champs_en_erreur(reouverture) == ["motif"]
@@ -216,9 +292,10 @@ async def test_a_corrected_value_of_half_a_megabyte_is_refused_not_left_hanging(
     """Regression: such a value was accepted and its insert never returned."""
     pid = dossier["parcours_id"]
 
-    reponse = await api.post(f"/v1/parcours/{pid}/rectifications",
-                             {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "x" * 600_000,
-                              "motif": "m"})
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "x" * 600_000, "motif": "m"},
+    )
 
     assert champs_en_erreur(reponse) == ["nouvelle_valeur"]
     assert (await api.get(f"/v1/parcours/{pid}")).json()["version"] == 2
@@ -227,14 +304,24 @@ async def test_a_corrected_value_of_half_a_megabyte_is_refused_not_left_hanging(
 @pytest.mark.parametrize(
     ("champ_json", "corps_brut"),
     [
-        ("personne.nom", b'{"personne": {"nom": "\\ud800", "prenoms": "P", "date_naissance": "2012-01-01", '
-                         b'"sexe": "F"}, "departement": "59", "date_effet": "2026-10-02"}'),
-        ("nouvelle_valeur", b'{"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "\\udfff", '
-                            b'"motif": "m"}'),
-        ("nouvelle_valeur", b'{"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": {"\\ud83d": 1}, '
-                            b'"motif": "m"}'),
-        ("nouvelle_valeur", b'{"version_rectifiee": 1, "champ": "referent_id", '
-                            b'"nouvelle_valeur": 123456789012345678901234567890, "motif": "m"}'),
+        (
+            "personne.nom",
+            b'{"personne": {"nom": "\\ud800", "prenoms": "P", "date_naissance": "2012-01-01", '
+            b'"sexe": "F"}, "departement": "59", "date_effet": "2026-10-02"}',
+        ),
+        (
+            "nouvelle_valeur",
+            b'{"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "\\udfff", "motif": "m"}',
+        ),
+        (
+            "nouvelle_valeur",
+            b'{"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": {"\\ud83d": 1}, "motif": "m"}',
+        ),
+        (
+            "nouvelle_valeur",
+            b'{"version_rectifiee": 1, "champ": "referent_id", '
+            b'"nouvelle_valeur": 123456789012345678901234567890, "motif": "m"}',
+        ),
     ],
     ids=["nom", "valeur", "cle_de_valeur", "entier_geant"],
 )
@@ -258,20 +345,31 @@ async def test_a_nul_character_in_any_text_is_a_422(api: Api, dossier: dict[str,
     personne = {"nom": "Du\x00pont", "prenoms": "Léa", "date_naissance": "2012-01-01", "sexe": "F"}
 
     envois = {
-        "personne.nom": await api.post("/v1/parcours", {"personne": personne, "departement": "59",
-                                                        "date_effet": "2026-10-02"}),
-        "personne.prenoms": await api.post("/v1/parcours", {
-            "personne": {**personne, "nom": "Dupont", "prenoms": "L\x00a"}, "departement": "59",
-            "date_effet": "2026-10-02"}),
-        "referent_id": await api.post(f"/v1/parcours/{pid}/referent", {"referent_id": "r\x001",
-                                                                        "date_effet": "2026-10-02"}),
+        "personne.nom": await api.post(
+            "/v1/parcours", {"personne": personne, "departement": "59", "date_effet": "2026-10-02"}
+        ),
+        "personne.prenoms": await api.post(
+            "/v1/parcours",
+            {
+                "personne": {**personne, "nom": "Dupont", "prenoms": "L\x00a"},
+                "departement": "59",
+                "date_effet": "2026-10-02",
+            },
+        ),
+        "referent_id": await api.post(
+            f"/v1/parcours/{pid}/referent", {"referent_id": "r\x001", "date_effet": "2026-10-02"}
+        ),
         "motif": await api.post(f"/v1/parcours/{pid}/reouverture", {"motif": "\x00", "date_effet": "2026-10-02"}),
         "nom": await api.post("/v1/lieux", {"nom": "MECS\x00", "type": "mecs", "departement": "59", "capacite": 1}),
-        "nouvelle_valeur": await api.post(f"/v1/parcours/{pid}/rectifications", {
-            "version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "r\x002", "motif": "m"}),
+        "nouvelle_valeur": await api.post(
+            f"/v1/parcours/{pid}/rectifications",
+            {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "r\x002", "motif": "m"},
+        ),
     }
-    cle_nulle = await api.post(f"/v1/parcours/{pid}/rectifications", {
-        "version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": {"a\x00": "b"}, "motif": "m"})
+    cle_nulle = await api.post(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": {"a\x00": "b"}, "motif": "m"},
+    )
 
     for champ, reponse in envois.items():
         assert champs_en_erreur(reponse) == [champ], champ
@@ -280,8 +378,9 @@ async def test_a_nul_character_in_any_text_is_a_422(api: Api, dossier: dict[str,
 
 
 async def test_an_unknown_field_is_a_422_not_silently_dropped(api: Api, dossier: dict[str, str]) -> None:
-    reponse = await api.post(f"/v1/parcours/{dossier['parcours_id']}/ppe",
-                             {"date_effet": "2026-10-02", "date_effet_bis": "2026-10-03"})
+    reponse = await api.post(
+        f"/v1/parcours/{dossier['parcours_id']}/ppe", {"date_effet": "2026-10-02", "date_effet_bis": "2026-10-03"}
+    )
 
     assert champs_en_erreur(reponse) == ["date_effet_bis"]
 
@@ -291,13 +390,19 @@ async def test_an_unknown_field_is_a_422_not_silently_dropped(api: Api, dossier:
 
 @pytest.mark.parametrize(
     "chemin",
-    ["/v1/parcours/pas-un-uuid/ppe", "/v1/parcours/123/ppe", "/v1/parcours/%00/ppe",
-     "/v1/parcours/{p}/mesures/pas-un-uuid/levee", "/v1/lieux/pas-un-uuid/fermeture",
-     "/v1/parcours/" + "a" * 5000 + "/ppe"],
+    [
+        "/v1/parcours/pas-un-uuid/ppe",
+        "/v1/parcours/123/ppe",
+        "/v1/parcours/%00/ppe",
+        "/v1/parcours/{p}/mesures/pas-un-uuid/levee",
+        "/v1/lieux/pas-un-uuid/fermeture",
+        "/v1/parcours/" + "a" * 5000 + "/ppe",
+    ],
 )
 async def test_an_id_in_the_path_that_is_not_a_uuid_is_a_422(api: Api, dossier: dict[str, str], chemin: str) -> None:
-    reponse = await api.post(chemin.replace("{p}", dossier["parcours_id"]),
-                             {"date_effet": "2026-10-02", "motif": "mainlevee"})
+    reponse = await api.post(
+        chemin.replace("{p}", dossier["parcours_id"]), {"date_effet": "2026-10-02", "motif": "mainlevee"}
+    )
 
     probleme(reponse, 422, "validation")
 
@@ -321,33 +426,46 @@ async def test_a_malformed_if_match_is_a_422_and_records_nothing(
     assert await evenements(api, pid) == avant
 
 
-@pytest.mark.parametrize("valeur", ["k" * 256, "une clé", "a b", "", "\t"], ids=["trop_longue", "non_ascii", "espace",
-                                                                               "vide", "tabulation"])
+@pytest.mark.parametrize(
+    "valeur", ["k" * 256, "une clé", "a b", "", "\t"], ids=["trop_longue", "non_ascii", "espace", "vide", "tabulation"]
+)
 async def test_a_malformed_idempotency_key_is_a_422_and_records_nothing(
     api: Api, dossier: dict[str, str], valeur: str
 ) -> None:
     pid = dossier["parcours_id"]
     avant = await evenements(api, pid)
 
-    reponse = await api.client.post(f"/v1/parcours/{pid}/ppe", json={"date_effet": "2026-10-02"},
-                                    headers={**api.jeton(), "Idempotency-Key": valeur.encode()})
+    reponse = await api.client.post(
+        f"/v1/parcours/{pid}/ppe",
+        json={"date_effet": "2026-10-02"},
+        headers={**api.jeton(), "Idempotency-Key": valeur.encode()},
+    )
 
     assert champs_en_erreur(reponse) == ["header.Idempotency-Key"]
     assert await evenements(api, pid) == avant
 
 
 async def test_a_key_of_255_visible_characters_is_accepted(api: Api, dossier: dict[str, str]) -> None:
-    reponse = await api.post(f"/v1/parcours/{dossier['parcours_id']}/ppe", {"date_effet": "2026-10-02"},
-                             Idempotency_Key="k" * 254 + "~")
+    reponse = await api.post(
+        f"/v1/parcours/{dossier['parcours_id']}/ppe", {"date_effet": "2026-10-02"}, Idempotency_Key="k" * 254 + "~"
+    )
 
     assert reponse.status_code == 200, reponse.text
 
 
 @pytest.mark.parametrize(
     ("methode", "chemin"),
-    [("POST", "/v1/inconnu"), ("GET", "/v1/inconnu"), ("GET", "/inconnu"), ("POST", "/v2/parcours"),
-     ("POST", "/v1/parcours/{p}/inconnu"), ("GET", "/v1/parcours/{p}/evenements/1"), ("DELETE", "/v1/parcours/{p}"),
-     ("PUT", "/v1/lieux"), ("GET", "/v1/lieux")],
+    [
+        ("POST", "/v1/inconnu"),
+        ("GET", "/v1/inconnu"),
+        ("GET", "/inconnu"),
+        ("POST", "/v2/parcours"),
+        ("POST", "/v1/parcours/{p}/inconnu"),
+        ("GET", "/v1/parcours/{p}/evenements/1"),
+        ("DELETE", "/v1/parcours/{p}"),
+        ("PUT", "/v1/lieux"),
+        ("GET", "/v1/lieux"),
+    ],
 )
 async def test_an_unknown_route_or_method_is_a_problem_not_a_crash(
     api: Api, dossier: dict[str, str], methode: str, chemin: str
@@ -363,8 +481,7 @@ async def test_an_unknown_route_or_method_is_a_problem_not_a_crash(
 # -- random JSON -----------------------------------------------------------------------------------
 
 json_quelconque = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda enfants: st.lists(enfants, max_size=4) | st.dictionaries(st.text(max_size=12), enfants, max_size=4),
     max_leaves=15,
 )
@@ -378,8 +495,14 @@ def _corps(champs: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
     """Random JSON, or an object with the command's keys holding plausible or random values."""
     plausibles = {cle: valeurs | json_quelconque for cle, valeurs in champs.items()}
     avec_les_cles = st.fixed_dictionaries({}, optional=plausibles)
-    return json_quelconque | avec_les_cles | avec_les_cles.flatmap(
-        lambda d: st.dictionaries(st.text(max_size=8), json_quelconque, max_size=2).map(lambda extra: {**extra, **d})
+    return (
+        json_quelconque
+        | avec_les_cles
+        | avec_les_cles.flatmap(
+            lambda d: st.dictionaries(st.text(max_size=8), json_quelconque, max_size=2).map(
+                lambda extra: {**extra, **d}
+            )
+        )
     )
 
 
@@ -388,31 +511,59 @@ def _cibles(dossier: dict[str, str]) -> dict[str, st.SearchStrategy[Any]]:
     les_miens = st.sampled_from([dossier["mesure_id"], dossier["lieu_id"], pid]) | uuids
     departements = st.sampled_from(["59", "62", "2A", "971", "20", "2a", "00"])
     return {
-        "/v1/parcours": _corps({
-            "personne": st.fixed_dictionaries({}, optional={
-                "nom": st.text(max_size=30), "prenoms": st.text(max_size=30), "date_naissance": jours,
-                "sexe": st.sampled_from(["F", "M", "X", "f", "Z"])}),
-            "departement": departements, "date_effet": jours, "referent_id": st.text(max_size=10)}),
-        "/v1/lieux": _corps({
-            "nom": st.text(max_size=30), "type": st.sampled_from(["mecs", "hotel", "MECS", "famille"]),
-            "departement": departements, "capacite": st.integers(-5, 200_000),
-            "finess": st.sampled_from(["590000123", "2A0000012", "12"])}),
-        f"/v1/parcours/{pid}/mesures": _corps({
-            "cadre": st.sampled_from(["administratif", "judiciaire", "autre"]),
-            "nature": st.sampled_from(["opp", "confiage_ase", "aed", "accueil_72h", "aemo_renforcee", "x"]),
-            "autorite": st.sampled_from(["parquet", "juge_des_enfants", "president_cd", "x"]),
-            "reference_decision": st.text(max_size=20), "date_debut": jours, "date_echeance": jours,
-            "date_effet": jours}),
+        "/v1/parcours": _corps(
+            {
+                "personne": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "nom": st.text(max_size=30),
+                        "prenoms": st.text(max_size=30),
+                        "date_naissance": jours,
+                        "sexe": st.sampled_from(["F", "M", "X", "f", "Z"]),
+                    },
+                ),
+                "departement": departements,
+                "date_effet": jours,
+                "referent_id": st.text(max_size=10),
+            }
+        ),
+        "/v1/lieux": _corps(
+            {
+                "nom": st.text(max_size=30),
+                "type": st.sampled_from(["mecs", "hotel", "MECS", "famille"]),
+                "departement": departements,
+                "capacite": st.integers(-5, 200_000),
+                "finess": st.sampled_from(["590000123", "2A0000012", "12"]),
+            }
+        ),
+        f"/v1/parcours/{pid}/mesures": _corps(
+            {
+                "cadre": st.sampled_from(["administratif", "judiciaire", "autre"]),
+                "nature": st.sampled_from(["opp", "confiage_ase", "aed", "accueil_72h", "aemo_renforcee", "x"]),
+                "autorite": st.sampled_from(["parquet", "juge_des_enfants", "president_cd", "x"]),
+                "reference_decision": st.text(max_size=20),
+                "date_debut": jours,
+                "date_echeance": jours,
+                "date_effet": jours,
+            }
+        ),
         f"/v1/parcours/{pid}/accueil": _corps({"mesure_id": les_miens, "lieu_id": les_miens, "date_effet": jours}),
-        f"/v1/parcours/{pid}/rectifications": _corps({
-            "version_rectifiee": st.integers(-2, 10**20),
-            "champ": st.sampled_from(["sexe", "date_naissance", "referent_id", "departement", "personne_id", "x"]),
-            "nouvelle_valeur": json_quelconque | jours | st.sampled_from(["F", "M", "62"]),
-            "motif": st.text(max_size=20)}),
-        f"/v1/parcours/{pid}/sortie": _corps({
-            "motif": st.sampled_from(["autre", "deces", "x"]),
-            "situation_logement": st.sampled_from(["famille", "inconnue", "x"]),
-            "date_effet": jours, "clore_en_cours": st.booleans()}),
+        f"/v1/parcours/{pid}/rectifications": _corps(
+            {
+                "version_rectifiee": st.integers(-2, 10**20),
+                "champ": st.sampled_from(["sexe", "date_naissance", "referent_id", "departement", "personne_id", "x"]),
+                "nouvelle_valeur": json_quelconque | jours | st.sampled_from(["F", "M", "62"]),
+                "motif": st.text(max_size=20),
+            }
+        ),
+        f"/v1/parcours/{pid}/sortie": _corps(
+            {
+                "motif": st.sampled_from(["autre", "deces", "x"]),
+                "situation_logement": st.sampled_from(["famille", "inconnue", "x"]),
+                "date_effet": jours,
+                "clore_en_cours": st.booleans(),
+            }
+        ),
     }
 
 
@@ -420,8 +571,12 @@ CIBLES = ["/v1/parcours", "/v1/lieux", "mesures", "accueil", "rectifications", "
 
 
 @pytest.mark.parametrize("cible", CIBLES)
-@settings(max_examples=50, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(donnees=st.data())
 async def test_random_json_never_makes_a_server_error(
     api: Api, dossier: dict[str, str], cible: str, donnees: st.DataObject
@@ -441,8 +596,10 @@ async def test_random_json_never_makes_a_server_error(
 async def test_after_all_that_the_dossier_still_reads_and_replays(api: Api, dossier: dict[str, str]) -> None:
     pid = dossier["parcours_id"]
     await _brut(api, f"/v1/parcours/{pid}/ppe", b"[" * 50_000)
-    await api.post(f"/v1/parcours/{pid}/rectifications",
-                   {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "x" * 600_000, "motif": "m"})
+    await api.post(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "referent_id", "nouvelle_valeur": "x" * 600_000, "motif": "m"},
+    )
 
     vu = await api.get(f"/v1/parcours/{pid}")
     flux = await evenements(api, pid)

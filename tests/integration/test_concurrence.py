@@ -104,8 +104,9 @@ def deux_applications(base_url: str, api: Api) -> Iterator[tuple[ParcoursApplica
 
 
 def _demande(version: int, sub: str) -> Demande:
-    return Demande(sub=sub, departements=frozenset({"59"}), correlation_id=sub, causation_id=sub,
-                   version_attendue=version)
+    return Demande(
+        sub=sub, departements=frozenset({"59"}), correlation_id=sub, causation_id=sub, version_attendue=version
+    )
 
 
 def _en_parallele(depart: threading.Barrier, ecritures: list[Callable[[], object]]) -> list[object]:
@@ -129,8 +130,10 @@ def _en_parallele(depart: threading.Barrier, ecritures: list[Callable[[], object
 
 def _rapport_par(app: ParcoursApplication, pid: UUID, version: int, rang: int) -> Callable[[], object]:
     return lambda: app.commander(
-        pid, _demande(version, f"ecrivain-{rang}"),
-        lambda p, ctx: p.produire_rapport(ctx, transmis_au_juge=bool(rang), date_effet=OUVERT_LE))
+        pid,
+        _demande(version, f"ecrivain-{rang}"),
+        lambda p, ctx: p.produire_rapport(ctx, transmis_au_juge=bool(rang), date_effet=OUVERT_LE),
+    )
 
 
 async def test_two_applications_started_together_in_threads_record_one_event_per_round(
@@ -160,11 +163,14 @@ async def test_two_applications_started_together_in_threads_record_one_event_per
 async def test_commands_on_different_parcours_at_the_same_time_all_succeed(api: Api, base_url: str) -> None:
     dossiers = [(await ouvrir(api, OUVERT_LE))["id"] for _ in range(8)]
     async with autre_instance(base_url, api) as rivale:
-        reponses = await asyncio.gather(*[
-            (api if rang % 2 else rivale).post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"},
-                                               If_Match='"1"')
-            for rang, pid in enumerate(dossiers)
-        ])
+        reponses = await asyncio.gather(
+            *[
+                (api if rang % 2 else rivale).post(
+                    f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"'
+                )
+                for rang, pid in enumerate(dossiers)
+            ]
+        )
 
     assert [r.status_code for r in reponses] == [200] * len(dossiers), [r.text for r in reponses]
     for pid in dossiers:

@@ -47,13 +47,16 @@ async def test_a_retried_opening_returns_the_first_response_and_opens_one_parcou
 async def test_a_retried_command_returns_the_first_response_even_after_the_stream_moved_on(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
 
-    premiere = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"',
-                              Idempotency_Key="ppe-1")
-    reprise = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"',
-                             Idempotency_Key="ppe-1")
+    premiere = await api.post(
+        f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"', Idempotency_Key="ppe-1"
+    )
+    reprise = await api.post(
+        f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"', Idempotency_Key="ppe-1"
+    )
     ensuite = await api.post(f"/v1/parcours/{pid}/referent", {"referent_id": "r2", "date_effet": "2026-10-03"})
-    tardive = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"',
-                             Idempotency_Key="ppe-1")
+    tardive = await api.post(
+        f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, If_Match='"1"', Idempotency_Key="ppe-1"
+    )
 
     assert premiere.status_code == 200, premiere.text
     assert premiere.json() == {"id": pid, "version": 2, "evenements": ["PPEEtabli"]}
@@ -82,8 +85,9 @@ async def test_the_same_key_with_another_body_or_path_is_a_422_and_records_nothi
     notifications = _notifications(api)
 
     autre_corps = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-03"}, Idempotency_Key="k-1")
-    autre_chemin = await api.post(f"/v1/parcours/{pid}/entretien-autonomie", {"date_effet": "2026-10-02"},
-                                  Idempotency_Key="k-1")
+    autre_chemin = await api.post(
+        f"/v1/parcours/{pid}/entretien-autonomie", {"date_effet": "2026-10-02"}, Idempotency_Key="k-1"
+    )
     autre_creation = await api.post("/v1/parcours", corps_ouverture(OUVERT_LE), Idempotency_Key="k-1")
 
     for reponse in (autre_corps, autre_chemin, autre_creation):
@@ -96,24 +100,31 @@ async def test_the_same_key_with_another_body_or_path_is_a_422_and_records_nothi
 async def test_an_idempotency_key_belongs_to_its_caller(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
 
-    alice = await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, Idempotency_Key="commune",
-                           **api.jeton(sub="alice"))
-    bob = await api.post(f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": True, "date_effet": "2026-10-02"},
-                         Idempotency_Key="commune", **api.jeton(sub="bob"))
+    alice = await api.post(
+        f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, Idempotency_Key="commune", **api.jeton(sub="alice")
+    )
+    bob = await api.post(
+        f"/v1/parcours/{pid}/rapports",
+        {"transmis_au_juge": True, "date_effet": "2026-10-02"},
+        Idempotency_Key="commune",
+        **api.jeton(sub="bob"),
+    )
 
     assert alice.status_code == 200, alice.text
     assert bob.status_code == 200, bob.text
     assert bob.json()["evenements"] == ["RapportSituationProduit"]
     assert [(e["type"], e["auteur"]) for e in await evenements(api, pid)][1:] == [
-        ("PPEEtabli", "alice"), ("RapportSituationProduit", "bob")
+        ("PPEEtabli", "alice"),
+        ("RapportSituationProduit", "bob"),
     ]
 
 
 # -- retries at the same moment ------------------------------------------------------------------
 
 
-def _retenir(monkeypatch: pytest.MonkeyPatch, classe: type, nom: str, parties: int, methode_de_classe: bool = False
-             ) -> threading.Barrier:
+def _retenir(
+    monkeypatch: pytest.MonkeyPatch, classe: type, nom: str, parties: int, methode_de_classe: bool = False
+) -> threading.Barrier:
     """Hold ``classe.nom`` until ``parties`` requests have all looked for their key and found none."""
     rendez_vous = threading.Barrier(parties, timeout=ATTENTE_MAX_S)
     original: Callable[..., Any] = getattr(classe, nom)
@@ -122,8 +133,11 @@ def _retenir(monkeypatch: pytest.MonkeyPatch, classe: type, nom: str, parties: i
         rendez_vous.wait()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(classe, nom, classmethod(lambda _cls, *a, **k: apres_les_autres(*a, **k))
-                        if methode_de_classe else apres_les_autres)
+    monkeypatch.setattr(
+        classe,
+        nom,
+        classmethod(lambda _cls, *a, **k: apres_les_autres(*a, **k)) if methode_de_classe else apres_les_autres,
+    )
     return rendez_vous
 
 
@@ -137,11 +151,14 @@ async def test_concurrent_retries_of_a_command_on_two_services_record_it_once(
     rendez_vous = _retenir(monkeypatch, Parcours, "etablir_ppe", REPRISES)
 
     async with autre_instance(base_url, api) as rivale:
-        reponses = await asyncio.gather(*[
-            (api if rang % 2 else rivale).post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"},
-                                               Idempotency_Key="ppe-concurrent")
-            for rang in range(REPRISES)
-        ])
+        reponses = await asyncio.gather(
+            *[
+                (api if rang % 2 else rivale).post(
+                    f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, Idempotency_Key="ppe-concurrent"
+                )
+                for rang in range(REPRISES)
+            ]
+        )
 
     assert not rendez_vous.broken
     assert {r.status_code for r in reponses} == {200}, [r.text for r in reponses]
@@ -157,10 +174,12 @@ async def test_concurrent_retries_of_an_opening_open_one_parcours(
     corps = corps_ouverture(OUVERT_LE)
 
     async with autre_instance(base_url, api) as rivale:
-        reponses = await asyncio.gather(*[
-            (api if rang % 2 else rivale).post("/v1/parcours", corps, Idempotency_Key="ouverture-concurrente")
-            for rang in range(REPRISES)
-        ])
+        reponses = await asyncio.gather(
+            *[
+                (api if rang % 2 else rivale).post("/v1/parcours", corps, Idempotency_Key="ouverture-concurrente")
+                for rang in range(REPRISES)
+            ]
+        )
 
     assert not rendez_vous.broken
     assert {r.status_code for r in reponses} == {201}, [r.text for r in reponses]
@@ -185,14 +204,15 @@ async def test_after_a_restart_the_state_and_the_keys_are_still_there(api: Api, 
         assert await etat(redemarree, pid) == vu_avant
         assert await evenements(redemarree, pid) == flux_avant
 
-        reprise_ouverture = await redemarree.post("/v1/parcours", corps_ouverture(OUVERT_LE),
-                                                  Idempotency_Key="avant-1")
-        reprise_ppe = await redemarree.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"},
-                                            Idempotency_Key="avant-2")
+        reprise_ouverture = await redemarree.post("/v1/parcours", corps_ouverture(OUVERT_LE), Idempotency_Key="avant-1")
+        reprise_ppe = await redemarree.post(
+            f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-02"}, Idempotency_Key="avant-2"
+        )
         assert (reprise_ouverture.status_code, reprise_ouverture.json()) == (201, ouverture.json())
         assert (reprise_ppe.status_code, reprise_ppe.json()) == (200, ppe.json())
         assert (redemarree.application.recorder.max_notification_id() or 0) == notifications
 
-        suite = await redemarree.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-03"}, If_Match='"2"',
-                                      Idempotency_Key="apres-1")
+        suite = await redemarree.post(
+            f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-03"}, If_Match='"2"', Idempotency_Key="apres-1"
+        )
         assert suite.json() == {"id": pid, "version": 3, "evenements": ["PPEActualise"]}

@@ -41,21 +41,15 @@ async def _create_topic(bootstrap_servers: str) -> str:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics(
-            [NewTopic(name=topic, num_partitions=PARTITIONS, replication_factor=1)]
-        )
+        await admin.create_topics([NewTopic(name=topic, num_partitions=PARTITIONS, replication_factor=1)])
     finally:
         await admin.close()
     return topic
 
 
-async def _produce(
-    bootstrap_servers: str, topic: str, events: list[tuple[str, int]]
-) -> None:
+async def _produce(bootstrap_servers: str, topic: str, events: list[tuple[str, int]]) -> None:
     """Send each (stream, version) keyed by stream; return once all are acknowledged."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         pending = [
@@ -83,17 +77,13 @@ def _consumer(bootstrap_servers: str, topic: str, group_id: str) -> AIOKafkaCons
     )
 
 
-async def _poll_until(
-    consumer: AIOKafkaConsumer, done: Callable[[list[Record]], bool]
-) -> list[Record]:
+async def _poll_until(consumer: AIOKafkaConsumer, done: Callable[[list[Record]], bool]) -> list[Record]:
     """Collect records until ``done`` holds, failing after ``DEADLINE_S``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE_S
     records: list[Record] = []
     while not done(records):
-        assert loop.time() < deadline, (
-            f"gave up after {DEADLINE_S}s with {len(records)} records"
-        )
+        assert loop.time() < deadline, f"gave up after {DEADLINE_S}s with {len(records)} records"
         batches = await consumer.getmany(timeout_ms=200)
         for batch in batches.values():
             records.extend(batch)
@@ -102,11 +92,7 @@ async def _poll_until(
 
 def _all_events() -> list[tuple[str, int]]:
     streams = [f"parcours-{uuid.uuid4()}" for _ in range(STREAMS)]
-    return [
-        (stream, version)
-        for version in range(1, VERSIONS_PER_STREAM + 1)
-        for stream in streams
-    ]
+    return [(stream, version) for version in range(1, VERSIONS_PER_STREAM + 1) for stream in streams]
 
 
 async def _consume_everything_and_commit(
@@ -130,15 +116,14 @@ async def test_a_consumer_group_reads_every_keyed_message_in_per_key_order_with_
     events = _all_events()
 
     await _produce(bootstrap, topic, events)
-    records = await _consume_everything_and_commit(
-        bootstrap, topic, _unique("group"), len(events)
-    )
+    records = await _consume_everything_and_commit(bootstrap, topic, _unique("group"), len(events))
 
     assert len(records) == len(events)
     versions_by_stream: dict[str, list[int]] = defaultdict(list)
     partitions_by_stream: dict[str, set[int]] = defaultdict(set)
     for record in records:
-        assert record.key is not None and record.value is not None
+        assert record.key is not None
+        assert record.value is not None
         stream, version = record.key.decode(), int(record.value)
         versions_by_stream[stream].append(version)
         partitions_by_stream[stream].add(record.partition)
@@ -161,12 +146,8 @@ async def test_a_second_consumer_in_the_group_resumes_after_the_manual_commit(
     successor = _consumer(bootstrap, topic, group_id)
     await successor.start()
     try:
-        partitions = {
-            TopicPartition(topic, partition) for partition in range(PARTITIONS)
-        }
-        replayed = await _poll_until(
-            successor, lambda _: successor.assignment() == partitions
-        )
+        partitions = {TopicPartition(topic, partition) for partition in range(PARTITIONS)}
+        replayed = await _poll_until(successor, lambda _: successor.assignment() == partitions)
         end_offsets = await successor.end_offsets(list(partitions))
         positions = {tp: await successor.position(tp) for tp in partitions}
         assert replayed == []
@@ -178,6 +159,4 @@ async def test_a_second_consumer_in_the_group_resumes_after_the_manual_commit(
     finally:
         await successor.stop()
 
-    assert [(record.key, record.value) for record in fresh] == [
-        (b"parcours-late", b"1")
-    ]
+    assert [(record.key, record.value) for record in fresh] == [(b"parcours-late", b"1")]

@@ -21,19 +21,22 @@ def referent(api: Api, sub: str, departement: str = "59") -> dict[str, str]:
     return api.jeton("referent", (departement,), sub)
 
 
-async def commande(api: Api, chemin: str, corps: dict[str, Any], *, par: str = "alice",
-                   departement: str = "59") -> dict[str, Any]:
+async def commande(
+    api: Api, chemin: str, corps: dict[str, Any], *, par: str = "alice", departement: str = "59"
+) -> dict[str, Any]:
     reponse = await api.post(chemin, corps, **referent(api, par, departement))
     assert reponse.status_code in (200, 201), reponse.text
     resultat: dict[str, Any] = reponse.json()
     return resultat
 
 
-async def auditer(lecture: Lecture, chemin: str, *, departement: str = "59", par: str = "inspectrice",
-                  **params: Any) -> httpx.Response:
+async def auditer(
+    lecture: Lecture, chemin: str, *, departement: str = "59", par: str = "inspectrice", **params: Any
+) -> httpx.Response:
     """GET an audit route as auditeur ``par``; ``params`` are the query string, as is."""
-    return await lecture.client.get(chemin, params=params or None,
-                                    headers=lecture.api.jeton("auditeur", (departement,), par))
+    return await lecture.client.get(
+        chemin, params=params or None, headers=lecture.api.jeton("auditeur", (departement,), par)
+    )
 
 
 def corps(reponse: httpx.Response) -> Any:
@@ -45,17 +48,44 @@ def corps(reponse: httpx.Response) -> Any:
 async def test_the_chronology_shows_every_event_with_its_author_times_and_its_corrections(
     api: Api, lecture: Lecture
 ) -> None:
-    pid = (await commande(api, "/v1/parcours", {
-        "personne": {"nom": "Kervella", "prenoms": "Maëlys", "date_naissance": NE_LE.isoformat(), "sexe": "F"},
-        "departement": "59", "date_effet": OUVERT_LE.isoformat()}, par="alice"))["id"]
-    mesure = await commande(api, f"/v1/parcours/{pid}/mesures", {
-        "cadre": "administratif", "nature": "accueil_provisoire", "autorite": "president_cd",
-        "reference_decision": "DEC-1", "date_debut": "2026-11-02", "date_echeance": "2027-11-01",
-        "date_effet": "2026-11-02"}, par="bruno")
+    pid = (
+        await commande(
+            api,
+            "/v1/parcours",
+            {
+                "personne": {"nom": "Kervella", "prenoms": "Maëlys", "date_naissance": NE_LE.isoformat(), "sexe": "F"},
+                "departement": "59",
+                "date_effet": OUVERT_LE.isoformat(),
+            },
+            par="alice",
+        )
+    )["id"]
+    mesure = await commande(
+        api,
+        f"/v1/parcours/{pid}/mesures",
+        {
+            "cadre": "administratif",
+            "nature": "accueil_provisoire",
+            "autorite": "president_cd",
+            "reference_decision": "DEC-1",
+            "date_debut": "2026-11-02",
+            "date_echeance": "2027-11-01",
+            "date_effet": "2026-11-02",
+        },
+        par="bruno",
+    )
     api.horloge.regler(T2)
-    await commande(api, f"/v1/parcours/{pid}/rectifications", {
-        "version_rectifiee": 2, "champ": "date_echeance", "nouvelle_valeur": "2027-05-01",
-        "motif": "erreur de saisie"}, par="carole")
+    await commande(
+        api,
+        f"/v1/parcours/{pid}/rectifications",
+        {
+            "version_rectifiee": 2,
+            "champ": "date_echeance",
+            "nouvelle_valeur": "2027-05-01",
+            "motif": "erreur de saisie",
+        },
+        par="carole",
+    )
     await lecture.a_jour()
 
     chrono = corps(await auditer(lecture, f"/v1/audit/parcours/{pid}/chronologie"))
@@ -63,7 +93,10 @@ async def test_the_chronology_shows_every_event_with_its_author_times_and_its_co
     assert (chrono["parcours_id"], chrono["departement"]) == (pid, "59")
     ouverture, decision, correction = chrono["evenements"]
     assert [(e["version"], e["nom"], e["auteur"]) for e in chrono["evenements"]] == [
-        (1, "ParcoursOuvert", "alice"), (2, "MesureDecidee", "bruno"), (3, "SaisieRectifiee", "carole")]
+        (1, "ParcoursOuvert", "alice"),
+        (2, "MesureDecidee", "bruno"),
+        (3, "SaisieRectifiee", "carole"),
+    ]
     assert ouverture["type"] == "fr.ase.parcours.parcours_ouvert.v1"
     assert [datetime.fromisoformat(e["enregistre_le"]) for e in chrono["evenements"]] == [T1, T1, T2]
     assert [e["date_effet"] for e in chrono["evenements"]] == ["2026-11-01", "2026-11-02", "2026-11-28"]
@@ -74,7 +107,10 @@ async def test_the_chronology_shows_every_event_with_its_author_times_and_its_co
     (beside,) = decision["rectifications"]
     assert beside["version"] == 3
     assert (beside["champ"], beside["ancienne_valeur"], beside["nouvelle_valeur"]) == (
-        "date_echeance", "2027-11-01", "2027-05-01")
+        "date_echeance",
+        "2027-11-01",
+        "2027-05-01",
+    )
     assert (datetime.fromisoformat(beside["enregistre_le"]), beside["auteur"]) == (T2, "carole")
     assert correction["rectifie_version"] == 2
     assert ouverture["rectifications"] == []
@@ -88,10 +124,16 @@ async def test_a_correction_recorded_later_changes_the_state_known_after_it_and_
     await commande(api, f"/v1/parcours/{pid}/referent", {"referent_id": "bruno", "date_effet": "2026-11-10"})
     await commande(api, f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-11-20"})
     api.horloge.regler(T2)
-    await commande(api, f"/v1/parcours/{pid}/rectifications", {
-        "version_rectifiee": 2, "champ": "referent_id", "nouvelle_valeur": "bertrand", "motif": "homonyme"})
-    await commande(api, f"/v1/parcours/{pid}/rectifications", {
-        "version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2012-04-03", "motif": "acte"})
+    await commande(
+        api,
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 2, "champ": "referent_id", "nouvelle_valeur": "bertrand", "motif": "homonyme"},
+    )
+    await commande(
+        api,
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2012-04-03", "motif": "acte"},
+    )
     await lecture.a_jour()
     chemin = f"/v1/audit/parcours/{pid}/etat"
     entre = (T1 + timedelta(hours=1)).isoformat()
@@ -125,22 +167,36 @@ async def test_the_date_of_effect_asked_decides_which_events_are_in_the_state(ap
     assert (veille["ouvert_le"], veille["derniere_version"]) == (None, None)
     assert (debut["referent_id"], debut["ppe_etabli_le"], debut["derniere_version"]) == ("alice", None, 2)
     assert debut["departement"] == "59"
-    assert debut["mesures_actives"] == [{
-        "mesure_id": mesure_id, "cadre": "administratif", "nature": "accueil_provisoire",
-        "autorite": "president_cd", "date_debut": "2026-11-05", "date_echeance": "2027-05-04",
-        "decidee_le": "2026-11-05", "renouvellements": 0}]
+    assert debut["mesures_actives"] == [
+        {
+            "mesure_id": mesure_id,
+            "cadre": "administratif",
+            "nature": "accueil_provisoire",
+            "autorite": "president_cd",
+            "date_debut": "2026-11-05",
+            "date_echeance": "2027-05-04",
+            "decidee_le": "2026-11-05",
+            "renouvellements": 0,
+        }
+    ]
     assert (ensuite["referent_id"], ensuite["ppe_etabli_le"], ensuite["evenements_pris_en_compte"]) == (
-        "bruno", "2026-11-20", 4)
+        "bruno",
+        "2026-11-20",
+        4,
+    )
     assert jamais_connu["evenements_pris_en_compte"] == 0
 
 
-@pytest.mark.parametrize("params", [
-    {"date_effet": "2026-13-01"},
-    {"date_effet": "hier"},
-    {"connu_le": "pas-une-heure"},
-    {"connu_le": "2026-11-28T10:00:00"},  # no zone: which instant would it be?
-    {"connu_le": "2026-11-28"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"date_effet": "2026-13-01"},
+        {"date_effet": "hier"},
+        {"connu_le": "pas-une-heure"},
+        {"connu_le": "2026-11-28T10:00:00"},  # no zone: which instant would it be?
+        {"connu_le": "2026-11-28"},
+    ],
+)
 async def test_a_malformed_date_or_instant_is_a_422(api: Api, lecture: Lecture, params: dict[str, str]) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     await lecture.a_jour()
@@ -151,8 +207,9 @@ async def test_a_malformed_date_or_instant_is_a_422(api: Api, lecture: Lecture, 
     assert [e["champ"] for e in erreurs] == [f"query.{next(iter(params))}"]
 
 
-@pytest.mark.parametrize("params", [{"page": "0"}, {"taille": "0"}, {"taille": "100000"}, {"parcours_id": "x"},
-                                    {"sub": ""}])
+@pytest.mark.parametrize(
+    "params", [{"page": "0"}, {"taille": "0"}, {"taille": "100000"}, {"parcours_id": "x"}, {"sub": ""}]
+)
 async def test_a_malformed_access_log_query_is_a_422(lecture: Lecture, params: dict[str, str]) -> None:
     probleme(await auditer(lecture, "/v1/audit/acces", **params), 422, "validation")
 
@@ -171,9 +228,18 @@ async def test_the_access_log_shows_who_read_which_dossier_filtered_by_dossier_a
 ) -> None:
     premier = (await ouvrir(api, OUVERT_LE))["id"]
     second = (await ouvrir(api, OUVERT_LE))["id"]
-    ailleurs = (await commande(api, "/v1/parcours", {
-        "personne": {"nom": "Autre", "prenoms": "Jean", "date_naissance": "2013-02-01", "sexe": "M"},
-        "departement": "62", "date_effet": OUVERT_LE.isoformat()}, departement="62"))["id"]
+    ailleurs = (
+        await commande(
+            api,
+            "/v1/parcours",
+            {
+                "personne": {"nom": "Autre", "prenoms": "Jean", "date_naissance": "2013-02-01", "sexe": "M"},
+                "departement": "62",
+                "date_effet": OUVERT_LE.isoformat(),
+            },
+            departement="62",
+        )
+    )["id"]
     await lecture.a_jour()
     await journaliser(lecture, "referente-alice", premier, f"/v1/dossiers/{premier}")
     await journaliser(lecture, "referente-alice", None, "/v1/dossiers")
@@ -193,7 +259,8 @@ async def test_the_access_log_shows_who_read_which_dossier_filtered_by_dossier_a
     assert (tout["total"], tout["page"], tout["taille"]) == (3, 1, 50)
     assert [a["sub"] for a in du_premier["elements"]] == ["inspecteur-1", "referente-alice"]
     assert [(a["sub"], a["chemin"]) for a in corps(lecture_du_journal)["elements"]] == [
-        ("referente-alice", f"/v1/dossiers/{premier}")]
+        ("referente-alice", f"/v1/dossiers/{premier}")
+    ]
     suivant = corps(await auditer(lecture, "/v1/audit/acces", parcours_id=premier, page="2", taille="1"))
     assert [a["sub"] for a in suivant["elements"]] == ["inspecteur-1"], "behind the auditor's own earlier read"
     assert suivant["total"] == 3
@@ -237,7 +304,10 @@ async def test_after_a_transfer_only_the_destination_departements_auditors_see_t
 
     assert chrono["departement"] == "62"
     assert [(e["nom"], e["departement"]) for e in chrono["evenements"]] == [
-        ("ParcoursOuvert", "59"), ("PPEEtabli", "59"), ("DossierTransfere", "59")], "the whole history moves"
+        ("ParcoursOuvert", "59"),
+        ("PPEEtabli", "59"),
+        ("DossierTransfere", "59"),
+    ], "the whole history moves"
     assert etat["etat"]["departement"] == "59", "on the day before the transfer it was under the Nord"
     assert "inspecteur-59" in [a["sub"] for a in journal["elements"]]
 
@@ -271,4 +341,5 @@ async def test_a_referents_read_of_a_dossier_through_the_read_api_is_in_the_acce
 
     assert lu.status_code == 200, lu.text
     assert [(a["sub"], a["parcours_id"], a["chemin"]) for a in journal["elements"]] == [
-        ("referente-alice", pid, f"/v1/dossiers/{pid}")]
+        ("referente-alice", pid, f"/v1/dossiers/{pid}")
+    ]

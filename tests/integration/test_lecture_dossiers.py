@@ -21,12 +21,20 @@ LE = date(2026, 11, 2)
 """The day the parcours of these tests open (the fixture's 'today' is 2026-11-28)."""
 
 
-async def ouvrir(api: Api, nom: str, prenoms: str, *, ne_le: date = date(2012, 5, 3), departement: str = "59",
-                 referent_id: str | None = "referent-a") -> dict[str, Any]:
+async def ouvrir(
+    api: Api,
+    nom: str,
+    prenoms: str,
+    *,
+    ne_le: date = date(2012, 5, 3),
+    departement: str = "59",
+    referent_id: str | None = "referent-a",
+) -> dict[str, Any]:
     a_la_date(api, LE)
     corps: dict[str, Any] = {
         "personne": {"nom": nom, "prenoms": prenoms, "date_naissance": ne_le.isoformat(), "sexe": "F"},
-        "departement": departement, "date_effet": LE.isoformat(),
+        "departement": departement,
+        "date_effet": LE.isoformat(),
     }
     if referent_id is not None:
         corps["referent_id"] = referent_id
@@ -74,8 +82,7 @@ async def test_the_list_pages_by_name_with_the_total_in_the_body(api: Api, lectu
     await lecture.a_jour()
     pages = [await lire(lecture, "/v1/dossiers", page=n, taille=2) for n in (1, 2, 3, 4)]
     assert [p["total"] for p in pages] == [5, 5, 5, 5]
-    assert [noms(p) for p in pages] == [["Bernard Léa", "Dubois Léa"], ["Martin Léa", "Robert Léa"],
-                                        ["Thomas Léa"], []]
+    assert [noms(p) for p in pages] == [["Bernard Léa", "Dubois Léa"], ["Martin Léa", "Robert Léa"], ["Thomas Léa"], []]
     assert (pages[0]["page"], pages[0]["taille"]) == (1, 2)
 
 
@@ -86,8 +93,12 @@ async def test_the_list_filters_by_referent_lieu_and_statut(api: Api, lecture: L
     lieu = await referencer_lieu(api)
     mesure = await decider_mesure(api, placee["id"], date_debut=LE)
     await commande(api, placee["id"], "/accueil", {"mesure_id": mesure, "lieu_id": lieu, "date_effet": LE.isoformat()})
-    await commande(api, sortie["id"], "/sortie", {"motif": "retour_en_famille", "situation_logement": "famille",
-                                                  "date_effet": "2026-11-20"})
+    await commande(
+        api,
+        sortie["id"],
+        "/sortie",
+        {"motif": "retour_en_famille", "situation_logement": "famille", "date_effet": "2026-11-20"},
+    )
     await lecture.a_jour()
     assert noms(await lire(lecture, "/v1/dossiers", referent_id="referent-b")) == ["Sortie Cleo", "Suivie Bea"]
     assert noms(await lire(lecture, "/v1/dossiers", lieu_id=lieu)) == ["Placée Anna"]
@@ -95,7 +106,12 @@ async def test_the_list_filters_by_referent_lieu_and_statut(api: Api, lecture: L
     ouverts = await lire(lecture, "/v1/dossiers", statut="ouvert", referent_id="referent-b")
     assert [d["parcours_id"] for d in ouverts["dossiers"]] == [suivie["id"]]
     (vue,) = (await lire(lecture, "/v1/dossiers", lieu_id=lieu))["dossiers"]
-    assert (vue["lieu_id"], vue["type_lieu"], vue["age"], vue["prochaine_echeance"]["type"]) == (lieu, "mecs", 14, "ppe")
+    assert (vue["lieu_id"], vue["type_lieu"], vue["age"], vue["prochaine_echeance"]["type"]) == (
+        lieu,
+        "mecs",
+        14,
+        "ppe",
+    )
 
 
 # -- scoping and roles --------------------------------------------------------------------------
@@ -105,10 +121,18 @@ async def test_a_dossier_of_another_departement_is_invisible_on_every_read_path(
     ici = await ouvrir(api, "Nord", "Inès", departement="59")
     ailleurs = await ouvrir(api, "Pas-de-Calais", "Jade", departement="62")
     await decider_mesure(api, ici["id"], date_debut=LE)
-    reponse = await api.post(f"/v1/parcours/{ailleurs['id']}/mesures", {
-        "cadre": "administratif", "nature": "accueil_provisoire", "autorite": "president_cd",
-        "reference_decision": "DEC-62", "date_debut": LE.isoformat(), "date_effet": LE.isoformat(),
-    }, **api.jeton(departements=("62",)))
+    reponse = await api.post(
+        f"/v1/parcours/{ailleurs['id']}/mesures",
+        {
+            "cadre": "administratif",
+            "nature": "accueil_provisoire",
+            "autorite": "president_cd",
+            "reference_decision": "DEC-62",
+            "date_debut": LE.isoformat(),
+            "date_effet": LE.isoformat(),
+        },
+        **api.jeton(departements=("62",)),
+    )
     assert reponse.status_code == 200, reponse.text
     await lecture.a_jour()
 
@@ -119,7 +143,9 @@ async def test_a_dossier_of_another_departement_is_invisible_on_every_read_path(
 
     # Seen from the Pas-de-Calais, and from a manager of both.
     assert (await lire(lecture, f"/v1/dossiers/{ailleurs['id']}", departements=("62",)))["departement"] == "62"
-    assert noms(await lire(lecture, "/v1/dossiers", departements=("59", "62"), departement="62")) == ["Pas-de-Calais Jade"]
+    assert noms(await lire(lecture, "/v1/dossiers", departements=("59", "62"), departement="62")) == [
+        "Pas-de-Calais Jade"
+    ]
     deux = await lire(lecture, "/v1/echeances", departements=("59", "62"))
     assert {t["parcours_id"] for t in deux["echeances"]} == {ici["id"], ailleurs["id"]}
 
@@ -143,12 +169,19 @@ async def test_a_transferred_dossier_follows_its_new_departement(api: Api, lectu
     assert dans_62["total"] > 0
 
 
-@pytest.mark.parametrize(("role", "dossiers", "echeances"), [
-    ("referent", 200, 200), ("encadrant", 200, 200), ("auditeur", 200, 403), ("observatoire", 403, 403),
-    ("service", 403, 403),
-])
-async def test_who_may_read_dossiers_and_worklists(api: Api, lecture: Lecture, role: str, dossiers: int,
-                                                   echeances: int) -> None:
+@pytest.mark.parametrize(
+    ("role", "dossiers", "echeances"),
+    [
+        ("referent", 200, 200),
+        ("encadrant", 200, 200),
+        ("auditeur", 200, 403),
+        ("observatoire", 403, 403),
+        ("service", 403, 403),
+    ],
+)
+async def test_who_may_read_dossiers_and_worklists(
+    api: Api, lecture: Lecture, role: str, dossiers: int, echeances: int
+) -> None:
     p = await ouvrir(api, "Roles", "Zoé")
     await lecture.a_jour()
     assert (await lecture.get("/v1/dossiers", role=role)).status_code == dossiers
@@ -161,15 +194,27 @@ async def test_without_a_token_nothing_is_read(lecture: Lecture) -> None:
         probleme(await lecture.client.get(chemin), 401, "non_authentifie")
 
 
-@pytest.mark.parametrize(("chemin", "parametres"), [
-    ("/v1/dossiers", {"taille": 0}), ("/v1/dossiers", {"taille": 201}), ("/v1/dossiers", {"page": 0}),
-    ("/v1/dossiers", {"page": "un"}), ("/v1/dossiers", {"statut": "ferme"}), ("/v1/dossiers", {"lieu_id": "x"}),
-    ("/v1/dossiers", {"departement": "20"}), ("/v1/dossiers", {"q": "x" * 201}), ("/v1/dossiers", {"q": ""}),
-    ("/v1/echeances", {"avant": "demain"}), ("/v1/echeances", {"avant": "2026-02-30"}),
-    ("/v1/echeances", {"taille": 1000}), ("/v1/dossiers/pas-un-uuid", {}),
-])
-async def test_bad_query_parameters_are_refused_as_invalid(lecture: Lecture, chemin: str,
-                                                           parametres: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("chemin", "parametres"),
+    [
+        ("/v1/dossiers", {"taille": 0}),
+        ("/v1/dossiers", {"taille": 201}),
+        ("/v1/dossiers", {"page": 0}),
+        ("/v1/dossiers", {"page": "un"}),
+        ("/v1/dossiers", {"statut": "ferme"}),
+        ("/v1/dossiers", {"lieu_id": "x"}),
+        ("/v1/dossiers", {"departement": "20"}),
+        ("/v1/dossiers", {"q": "x" * 201}),
+        ("/v1/dossiers", {"q": ""}),
+        ("/v1/echeances", {"avant": "demain"}),
+        ("/v1/echeances", {"avant": "2026-02-30"}),
+        ("/v1/echeances", {"taille": 1000}),
+        ("/v1/dossiers/pas-un-uuid", {}),
+    ],
+)
+async def test_bad_query_parameters_are_refused_as_invalid(
+    lecture: Lecture, chemin: str, parametres: dict[str, Any]
+) -> None:
     probleme(await lecture.get(chemin, **parametres), 422, "validation")
 
 
@@ -209,8 +254,12 @@ async def test_an_erased_identity_leaves_the_dossier_without_names(api: Api, lec
 
     identite: Identite = api.application.repository.get(UUID(p["personne_id"]))
     assert isinstance(identite, Identite)
-    identite.effacer(Contexte(auteur="dpo", maintenant=api.horloge.maintenant(), correlation_id="effacement",
-                              causation_id="effacement"), motif="droit à l'effacement")
+    identite.effacer(
+        Contexte(
+            auteur="dpo", maintenant=api.horloge.maintenant(), correlation_id="effacement", causation_id="effacement"
+        ),
+        motif="droit à l'effacement",
+    )
     api.application.save(identite)
     await lecture.a_jour()
 
@@ -228,14 +277,26 @@ async def test_an_erased_identity_leaves_the_dossier_without_names(api: Api, lec
 
 async def test_a_rectified_echeance_moves_the_deadline(api: Api, lecture: Lecture) -> None:
     p = await ouvrir(api, "Rectifiée", "Mila")
-    mesure = await decider_mesure(api, p["id"], cadre="judiciaire", nature="confiage_ase",
-                                  autorite="juge_des_enfants", date_debut=LE, date_echeance=date(2027, 11, 1))
+    mesure = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=LE,
+        date_echeance=date(2027, 11, 1),
+    )
     await lecture.a_jour()
     assert (await lire(lecture, f"/v1/dossiers/{p['id']}"))["mesures_actives"][0]["date_echeance"] == "2027-11-01"
-    reponse = await api.post(f"/v1/parcours/{p['id']}/rectifications", {
-        "version_rectifiee": 2, "champ": "date_echeance", "nouvelle_valeur": "2028-05-01",
-        "motif": "erreur de saisie de l'échéance",
-    })
+    reponse = await api.post(
+        f"/v1/parcours/{p['id']}/rectifications",
+        {
+            "version_rectifiee": 2,
+            "champ": "date_echeance",
+            "nouvelle_valeur": "2028-05-01",
+            "motif": "erreur de saisie de l'échéance",
+        },
+    )
     assert reponse.status_code == 200, reponse.text
     await lecture.a_jour()
     vu = await lire(lecture, f"/v1/dossiers/{p['id']}")
@@ -248,15 +309,22 @@ async def test_a_rectified_echeance_moves_the_deadline(api: Api, lecture: Lectur
 async def test_a_corrected_birth_date_moves_the_age_deadlines(api: Api, lecture: Lecture) -> None:
     p = await ouvrir(api, "Rectifiée", "Jeanne", ne_le=date(2012, 5, 3))
     await lecture.a_jour()
-    reponse = await api.post(f"/v1/parcours/{p['id']}/rectifications", {
-        "version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2011-09-14",
-        "motif": "acte de naissance reçu",
-    })
+    reponse = await api.post(
+        f"/v1/parcours/{p['id']}/rectifications",
+        {
+            "version_rectifiee": 1,
+            "champ": "date_naissance",
+            "nouvelle_valeur": "2011-09-14",
+            "motif": "acte de naissance reçu",
+        },
+    )
     assert reponse.status_code == 200, reponse.text
     await lecture.a_jour()
     vu = await lire(lecture, f"/v1/dossiers/{p['id']}")
     assert (vu["mois_naissance"], vu["identite"]["date_naissance"], vu["date_majorite"]) == (
-        "2011-09", "2011-09-14", "2029-09-14"
+        "2011-09",
+        "2011-09-14",
+        "2029-09-14",
     )
     assert [(e["type"], e["due_le"]) for e in vu["echeances"]] == [("majorite", "2029-09-14")]
 
@@ -276,12 +344,14 @@ async def test_a_hotel_stay_after_seventeen_shows_its_limit_and_an_entretien_due
     par_type = {e["type"]: e for e in vu["echeances"]}
     assert par_type["limite_hotel"]["due_le"] == limite
     assert (par_type["entretien_autonomie"]["due_le"], par_type["entretien_autonomie"]["en_retard"]) == (
-        LE.isoformat(), True
+        LE.isoformat(),
+        True,
     ), "care started after 17: as soon as possible"
     assert vu["autonomie"]["statut"] == "en_retard"
 
-    await commande(api, p["id"], "/accueil/changement",
-                   {"lieu_id": foyer, "motif": "besoin_enfant", "date_effet": "2026-11-20"})
+    await commande(
+        api, p["id"], "/accueil/changement", {"lieu_id": foyer, "motif": "besoin_enfant", "date_effet": "2026-11-20"}
+    )
     await lecture.a_jour()
     vu = await lire(lecture, f"/v1/dossiers/{p['id']}")
     assert (vu["accueil"]["lieu_nom"], vu["accueil"]["date_limite_hotel"]) == ("Foyer Lille-Sud", None)
@@ -291,45 +361,89 @@ async def test_a_hotel_stay_after_seventeen_shows_its_limit_and_an_entretien_due
 # -- the two topics in either order ----------------------------------------------------------------------
 
 
-def _evenement(nom: str, type_ce: str, flux_id: UUID, version: int, *, source: str,
-               donnees: dict[str, Any] | None) -> EvenementPublie:
-    return EvenementPublie(id=f"{flux_id}:{version}", type=type_ce, nom=nom, flux_id=flux_id, version=version,
-                           source=source, enregistre_le=datetime(2026, 11, 2, 10, tzinfo=UTC), auteur="alice",
-                           correlation_id="c", donnees=donnees)
+def _evenement(
+    nom: str, type_ce: str, flux_id: UUID, version: int, *, source: str, donnees: dict[str, Any] | None
+) -> EvenementPublie:
+    return EvenementPublie(
+        id=f"{flux_id}:{version}",
+        type=type_ce,
+        nom=nom,
+        flux_id=flux_id,
+        version=version,
+        source=source,
+        enregistre_le=datetime(2026, 11, 2, 10, tzinfo=UTC),
+        auteur="alice",
+        correlation_id="c",
+        donnees=donnees,
+    )
 
 
 async def test_an_identity_before_or_after_its_parcours_builds_the_same_dossier(base_url: str) -> None:
     pid, personne, mesure = uuid4(), uuid4(), uuid4()
-    ouvert = {"parcours_id": str(pid), "personne_id": str(personne), "mois_naissance": "2009-06", "sexe": "F",
-              "departement": "59", "referent_id": None, "date_effet": "2026-11-02"}
-    decidee = {"parcours_id": str(pid), "mesure_id": str(mesure), "cadre": "administratif",
-               "nature": "accueil_provisoire", "autorite": "president_cd", "reference_decision": "D",
-               "date_debut": "2026-11-02", "date_echeance": None, "date_effet": "2026-11-02"}
-    enregistree = {"personne_id": str(personne), "nom": "Ordre", "prenoms": "Aya", "date_naissance": "2009-06-01",
-                   "sexe": "F", "lieu_naissance": None, "date_effet": "2026-11-02"}
+    ouvert = {
+        "parcours_id": str(pid),
+        "personne_id": str(personne),
+        "mois_naissance": "2009-06",
+        "sexe": "F",
+        "departement": "59",
+        "referent_id": None,
+        "date_effet": "2026-11-02",
+    }
+    decidee = {
+        "parcours_id": str(pid),
+        "mesure_id": str(mesure),
+        "cadre": "administratif",
+        "nature": "accueil_provisoire",
+        "autorite": "president_cd",
+        "reference_decision": "D",
+        "date_debut": "2026-11-02",
+        "date_echeance": None,
+        "date_effet": "2026-11-02",
+    }
+    enregistree = {
+        "personne_id": str(personne),
+        "nom": "Ordre",
+        "prenoms": "Aya",
+        "date_naissance": "2009-06-01",
+        "sexe": "F",
+        "lieu_naissance": None,
+        "date_effet": "2026-11-02",
+    }
     parcours = [
-        _evenement("ParcoursOuvert", "fr.ase.parcours.parcours_ouvert.v1", pid, 1, source="/ase/59/parcours",
-                   donnees=ouvert),
-        _evenement("MesureDecidee", "fr.ase.parcours.mesure_decidee.v1", pid, 2, source="/ase/59/parcours",
-                   donnees=decidee),
+        _evenement(
+            "ParcoursOuvert", "fr.ase.parcours.parcours_ouvert.v1", pid, 1, source="/ase/59/parcours", donnees=ouvert
+        ),
+        _evenement(
+            "MesureDecidee", "fr.ase.parcours.mesure_decidee.v1", pid, 2, source="/ase/59/parcours", donnees=decidee
+        ),
     ]
-    identite = _evenement("IdentiteEnregistree", "fr.ase.identite.identite_enregistree.v1", personne, 1,
-                          source="/ase/identites", donnees=enregistree)
+    identite = _evenement(
+        "IdentiteEnregistree",
+        "fr.ase.identite.identite_enregistree.v1",
+        personne,
+        1,
+        source="/ase/identites",
+        donnees=enregistree,
+    )
     projection = ProjectionDossiers()
     conn = await asyncpg.connect(base_url)
     try:
         tables = []
-        for schema, ordre in (("ordre_parcours_d_abord", [*parcours, identite]),
-                              ("ordre_identite_d_abord", [identite, *parcours])):
+        for schema, ordre in (
+            ("ordre_parcours_d_abord", [*parcours, identite]),
+            ("ordre_identite_d_abord", [identite, *parcours]),
+        ):
             await creer_tables(conn, schema, projection)
             async with conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{schema}"')
                 for evenement in ordre:
                     await projection.appliquer(conn, evenement)
-            tables.append([
-                [dict(ligne) for ligne in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]
-                for table in ("dossiers", "identites", "echeances")
-            ])
+            tables.append(
+                [
+                    [dict(ligne) for ligne in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]
+                    for table in ("dossiers", "identites", "echeances")
+                ]
+            )
     finally:
         await conn.close()
     assert tables[0] == tables[1]

@@ -12,7 +12,9 @@ from tests.integration.conftest import Api, Lecture
 from tests.integration.pilotage_outils import Referent, statut
 
 
-async def indicateur(lecture: Lecture, code: str, annee: int, departements: tuple[str, ...] = ("59",)) -> dict[str, Any]:
+async def indicateur(
+    lecture: Lecture, code: str, annee: int, departements: tuple[str, ...] = ("59",)
+) -> dict[str, Any]:
     reponse = await lecture.get("/v1/pilotage/indicateurs", annee=annee, departements=departements)
     statut(reponse, 200)
     corps = reponse.json()
@@ -43,13 +45,22 @@ async def test_successive_lieux_count_the_children_placed_at_year_end_where_they
     await lecture.a_jour()
 
     nord_2025 = await indicateur(lecture, "lieux_successifs", 2025)
-    assert (nord_2025["population"], nord_2025["valeur"], nord_2025["mediane"], nord_2025["maximum"]) == (3, 1.67, 1.0, 3)
+    assert (nord_2025["population"], nord_2025["valeur"], nord_2025["mediane"], nord_2025["maximum"]) == (
+        3,
+        1.67,
+        1.0,
+        3,
+    )
     assert nord_2025["repartition"] == {"1": 2, "3": 1}
     assert nord_2025["unite"] == "nombre_moyen"
     pdc_2025 = await indicateur(lecture, "lieux_successifs", 2025, ("62",))
     assert (pdc_2025["population"], pdc_2025["valeur"], pdc_2025["mediane"], pdc_2025["maximum"]) == (2, 1.5, 1.5, 2)
     nord_2026 = await indicateur(lecture, "lieux_successifs", 2026)
-    assert (nord_2026["population"], nord_2026["valeur"], nord_2026["repartition"]) == (3, 2.0, {"1": 1, "2": 1, "3": 1})
+    assert (nord_2026["population"], nord_2026["valeur"], nord_2026["repartition"]) == (
+        3,
+        2.0,
+        {"1": 1, "2": 1, "3": 1},
+    )
 
 
 async def test_a_ppe_counts_within_three_months_of_the_measure_start_pending_and_lifted_measures_apart(
@@ -202,8 +213,12 @@ async def test_indicators_are_for_managers_auditors_and_the_observatory_of_their
     corps = defaut.json()
     assert (corps["annee"], corps["departements"], corps["calcule_le"]) == (2026, ["59"], "2026-11-28")
     assert [i["code"] for i in corps["indicateurs"]] == [
-        "lieux_successifs", "ppe_dans_les_3_mois", "entretien_autonomie_a_17_ans", "apjm_a_18_ans",
-        "sorties_sans_logement", "hotel_au_plus_2_mois",
+        "lieux_successifs",
+        "ppe_dans_les_3_mois",
+        "entretien_autonomie_a_17_ans",
+        "apjm_a_18_ans",
+        "sorties_sans_logement",
+        "hotel_au_plus_2_mois",
     ]
     deux = (await lecture.get("/v1/pilotage/indicateurs", departements=("59", "62"))).json()
     assert deux["departements"] == ["59", "62"]
@@ -216,6 +231,12 @@ async def test_indicators_are_for_managers_auditors_and_the_observatory_of_their
     for role in ("referent", "service"):
         statut(await lecture.get("/v1/pilotage/indicateurs", role=role), 403, "interdit")
     statut(await lecture.get("/v1/pilotage/indicateurs", departement="62"), 403, "interdit")
-    for mauvais in ({"annee": "deux-mille"}, {"annee": 1999}, {"annee": 2027}, {"annee": "2026.5"},
-                    {"departement": "2C"}, {"departement": "20"}):
+    for mauvais in (
+        {"annee": "deux-mille"},
+        {"annee": 1999},
+        {"annee": 2027},
+        {"annee": "2026.5"},
+        {"departement": "2C"},
+        {"departement": "20"},
+    ):
         statut(await lecture.get("/v1/pilotage/indicateurs", **mauvais), 422, "validation")

@@ -19,8 +19,9 @@ REFERENCE_JUGE = "JE-59-2025-0042"
 
 
 async def extrait(lecture: Lecture, annee: int, format: str = "jsonl", **options: Any) -> httpx.Response:
-    reponse = await lecture.get("/v1/statistiques/olinpe", **{"role": "observatoire", "annee": annee,
-                                                              "format": format, **options})
+    reponse = await lecture.get(
+        "/v1/statistiques/olinpe", **{"role": "observatoire", "annee": annee, "format": format, **options}
+    )
     statut(reponse, 200)
     return reponse
 
@@ -33,12 +34,20 @@ async def une_personne_et_ses_mesures(nord: Referent) -> dict[str, Any]:
     """A child with a judicial measure from 2025 renewed in 2026, and an AED started and lifted in 2026."""
     ouvert = await nord.ouvrir(date(2025, 10, 1))
     parcours_id = str(ouvert["id"])
-    confiage = await nord.mesure(parcours_id, date(2025, 10, 1), cadre="judiciaire", nature="confiage_ase",
-                                 autorite="juge_des_enfants", echeance=date(2026, 9, 30), reference=REFERENCE_JUGE)
+    confiage = await nord.mesure(
+        parcours_id,
+        date(2025, 10, 1),
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        echeance=date(2026, 9, 30),
+        reference=REFERENCE_JUGE,
+    )
     aed = await nord.mesure(parcours_id, date(2026, 2, 1), nature="aed")
-    await nord.envoyer(f"/v1/parcours/{parcours_id}/mesures/{confiage}/renouvellement",
-                       {"nouvelle_echeance": "2027-09-30", "reference_decision": "JE-59-2026-0007",
-                        "date_effet": "2026-06-01"})
+    await nord.envoyer(
+        f"/v1/parcours/{parcours_id}/mesures/{confiage}/renouvellement",
+        {"nouvelle_echeance": "2027-09-30", "reference_decision": "JE-59-2026-0007", "date_effet": "2026-06-01"},
+    )
     await nord.lever(parcours_id, aed, date(2026, 8, 1))
     return {"parcours_id": parcours_id, "personne_id": str(ouvert["personne_id"]), "mesures": [confiage, aed]}
 
@@ -56,23 +65,59 @@ async def test_the_extract_holds_each_start_renewal_and_end_of_a_measure_of_the_
 
     assert reponse.headers["content-type"].startswith("application/x-ndjson")
     assert 'filename="olinpe-2026.jsonl"' in reponse.headers["content-disposition"]
-    personne = {"pseudonyme": pseudonyme(reglages_olinpe().cle_octets(), enfant["personne_id"]), "departement": "59",
-                "annee_naissance": 2012, "mois_naissance": 5, "sexe": "F"}
-    confiage = {"cadre": "judiciaire", "nature": "confiage_ase", "autorite": "juge_des_enfants",
-                "date_decision": "2025-10-01", "date_debut": "2025-10-01"}
-    aed = {"cadre": "administratif", "nature": "aed", "autorite": "president_cd", "date_decision": "2026-02-01",
-           "date_debut": "2026-02-01", "date_echeance": None}
+    personne = {
+        "pseudonyme": pseudonyme(reglages_olinpe().cle_octets(), enfant["personne_id"]),
+        "departement": "59",
+        "annee_naissance": 2012,
+        "mois_naissance": 5,
+        "sexe": "F",
+    }
+    confiage = {
+        "cadre": "judiciaire",
+        "nature": "confiage_ase",
+        "autorite": "juge_des_enfants",
+        "date_decision": "2025-10-01",
+        "date_debut": "2025-10-01",
+    }
+    aed = {
+        "cadre": "administratif",
+        "nature": "aed",
+        "autorite": "president_cd",
+        "date_decision": "2026-02-01",
+        "date_debut": "2026-02-01",
+        "date_echeance": None,
+    }
     assert jsonl(reponse) == [
         {**personne, "rang_mesure": 2, "evenement": "debut", "date_evenement": "2026-02-01", **aed, "motif_fin": None},
-        {**personne, "rang_mesure": 1, "evenement": "renouvellement", "date_evenement": "2026-06-01", **confiage,
-         "date_echeance": "2027-09-30", "motif_fin": None},
-        {**personne, "rang_mesure": 2, "evenement": "fin", "date_evenement": "2026-08-01", **aed,
-         "motif_fin": "mainlevee"},
+        {
+            **personne,
+            "rang_mesure": 1,
+            "evenement": "renouvellement",
+            "date_evenement": "2026-06-01",
+            **confiage,
+            "date_echeance": "2027-09-30",
+            "motif_fin": None,
+        },
+        {
+            **personne,
+            "rang_mesure": 2,
+            "evenement": "fin",
+            "date_evenement": "2026-08-01",
+            **aed,
+            "motif_fin": "mainlevee",
+        },
     ]
     assert [list(ligne) for ligne in jsonl(reponse)] == [list(COLONNES)] * 3
     assert jsonl(await extrait(lecture, 2025)) == [
-        {**personne, "rang_mesure": 1, "evenement": "debut", "date_evenement": "2025-10-01", **confiage,
-         "date_echeance": "2026-09-30", "motif_fin": None},
+        {
+            **personne,
+            "rang_mesure": 1,
+            "evenement": "debut",
+            "date_evenement": "2025-10-01",
+            **confiage,
+            "date_echeance": "2026-09-30",
+            "motif_fin": None,
+        },
     ]
 
 
@@ -85,8 +130,19 @@ async def test_the_extract_carries_no_id_no_name_no_birth_date_and_no_decision_r
     for format in ("jsonl", "csv"):
         octets = (await extrait(lecture, 2026, format)).content
         assert octets
-        interdits = [enfant["parcours_id"], enfant["personne_id"], *enfant["mesures"], NOM, *PRENOMS.split(),
-                     NE_LE.isoformat(), "2012-05", REFERENCE_JUGE, "JE-59-2026-0007", "parcours_id", "personne_id"]
+        interdits = [
+            enfant["parcours_id"],
+            enfant["personne_id"],
+            *enfant["mesures"],
+            NOM,
+            *PRENOMS.split(),
+            NE_LE.isoformat(),
+            "2012-05",
+            REFERENCE_JUGE,
+            "JE-59-2026-0007",
+            "parcours_id",
+            "personne_id",
+        ]
         for interdit in interdits:
             assert interdit.encode() not in octets, (format, interdit)
             assert interdit.upper().encode() not in octets.upper(), (format, interdit)
@@ -102,8 +158,9 @@ async def test_the_csv_extract_has_a_header_and_the_same_rows_as_the_json_lines(
     assert 'filename="olinpe-2026.csv"' in reponse.headers["content-disposition"]
     entete, *lignes = list(csv.reader(io.StringIO(reponse.text)))
     assert entete == list(COLONNES)
-    attendues = [{c: "" if v is None else str(v) for c, v in ligne.items()}
-                 for ligne in jsonl(await extrait(lecture, 2026))]
+    attendues = [
+        {c: "" if v is None else str(v) for c, v in ligne.items()} for ligne in jsonl(await extrait(lecture, 2026))
+    ]
     assert [dict(zip(entete, ligne, strict=True)) for ligne in lignes] == attendues
     assert len(lignes) == 3
 
@@ -139,7 +196,14 @@ async def test_the_extract_is_for_the_observatory_and_managers_of_their_departem
     for role in ("referent", "auditeur", "service"):
         statut(await lecture.get(chemin, role=role, annee=2026), 403, "interdit")
     statut(await lecture.get(chemin, role="observatoire", annee=2026, departement="62"), 403, "interdit")
-    for mauvais in ({}, {"annee": 2027}, {"annee": 1999}, {"annee": "x"}, {"annee": 2026, "format": "xml"},
-                    {"annee": 2026, "departement": "975 "}, {"annee": 2026, "departement": "977"}):
+    for mauvais in (
+        {},
+        {"annee": 2027},
+        {"annee": 1999},
+        {"annee": "x"},
+        {"annee": 2026, "format": "xml"},
+        {"annee": 2026, "departement": "975 "},
+        {"annee": 2026, "departement": "977"},
+    ):
         statut(await lecture.get(chemin, role="observatoire", **mauvais), 422, "validation")
     statut(await lecture.client.get(chemin, params={"annee": 2026}), 401, "non_authentifie")

@@ -64,7 +64,12 @@ async def test_a_placement_into_a_full_lieu_is_recorded_and_flagged_as_over_occu
     await lecture.a_jour()
 
     corps = await occupation(lecture, lieu)
-    assert (corps["enfants_presents"], corps["taux"], corps["sur_occupation"], corps["places_libres"]) == (2, 2.0, True, 0)
+    assert (corps["enfants_presents"], corps["taux"], corps["sur_occupation"], corps["places_libres"]) == (
+        2,
+        2.0,
+        True,
+        0,
+    )
     assert corps["nom"] is None  # an assistant familial is a private person: no name is published
 
     await nord.envoyer(f"/v1/lieux/{lieu}/capacite", {"capacite": 3, "date_effet": "2026-11-28"})
@@ -90,12 +95,28 @@ async def test_a_closed_lieu_offers_no_place_and_a_child_still_there_over_occupi
     assert (corps["places"], corps["taux"], corps["sur_occupation"]) == (0, None, False)
 
     pilotage = (await lecture.get("/v1/pilotage/occupation")).json()["departements"]
-    assert pilotage == [{
-        "departement": "59", "lieux": 1, "lieux_sur_occupes": 1, "places": 0, "enfants_places": 1, "taux": None,
-        "sur_occupation": True,
-        "par_type": [{"type_lieu": "mecs", "lieux": 1, "lieux_sur_occupes": 1, "places": 0, "enfants_places": 1,
-                      "taux": None, "sur_occupation": True}],
-    }]
+    assert pilotage == [
+        {
+            "departement": "59",
+            "lieux": 1,
+            "lieux_sur_occupes": 1,
+            "places": 0,
+            "enfants_places": 1,
+            "taux": None,
+            "sur_occupation": True,
+            "par_type": [
+                {
+                    "type_lieu": "mecs",
+                    "lieux": 1,
+                    "lieux_sur_occupes": 1,
+                    "places": 0,
+                    "enfants_places": 1,
+                    "taux": None,
+                    "sur_occupation": True,
+                }
+            ],
+        }
+    ]
 
 
 async def test_the_occupation_of_a_lieu_is_read_only_within_its_departement_by_referents_and_managers(
@@ -140,10 +161,24 @@ async def test_pilotage_sums_places_and_children_per_departement_and_type_of_lie
     assert (nord_vu["departement"], nord_vu["lieux"], nord_vu["places"], nord_vu["enfants_places"]) == ("59", 3, 16, 5)
     assert (nord_vu["taux"], nord_vu["sur_occupation"], nord_vu["lieux_sur_occupes"]) == (0.3125, False, 1)
     assert nord_vu["par_type"] == [
-        {"type_lieu": "assistant_familial", "lieux": 1, "lieux_sur_occupes": 1, "places": 1, "enfants_places": 2,
-         "taux": 2.0, "sur_occupation": True},
-        {"type_lieu": "mecs", "lieux": 2, "lieux_sur_occupes": 0, "places": 15, "enfants_places": 3, "taux": 0.2,
-         "sur_occupation": False},
+        {
+            "type_lieu": "assistant_familial",
+            "lieux": 1,
+            "lieux_sur_occupes": 1,
+            "places": 1,
+            "enfants_places": 2,
+            "taux": 2.0,
+            "sur_occupation": True,
+        },
+        {
+            "type_lieu": "mecs",
+            "lieux": 2,
+            "lieux_sur_occupes": 0,
+            "places": 15,
+            "enfants_places": 3,
+            "taux": 0.2,
+            "sur_occupation": False,
+        },
     ]
     assert (pdc_vu["departement"], pdc_vu["places"], pdc_vu["enfants_places"], pdc_vu["taux"]) == ("62", 8, 1, 0.125)
 
@@ -166,14 +201,26 @@ async def test_pilotage_occupation_is_for_managers_and_auditors_of_their_departe
     for mauvais in ("20", "2C", "999", "abc", ""):
         statut(await lecture.get("/v1/pilotage/occupation", departement=mauvais), 422, "validation")
     vide = (await lecture.get("/v1/pilotage/occupation")).json()["departements"]
-    assert vide == [{"departement": "59", "lieux": 0, "lieux_sur_occupes": 0, "places": 0, "enfants_places": 0,
-                     "taux": None, "sur_occupation": False, "par_type": []}]
+    assert vide == [
+        {
+            "departement": "59",
+            "lieux": 0,
+            "lieux_sur_occupes": 0,
+            "places": 0,
+            "enfants_places": 0,
+            "taux": None,
+            "sur_occupation": False,
+            "par_type": [],
+        }
+    ]
 
 
 async def _contenu(lecture: Lecture, schema: str) -> dict[str, list[str]]:
     async with lecture.comp.pool.acquire() as conn:
-        return {table: sorted(repr(tuple(r)) for r in await conn.fetch(f'SELECT * FROM "{schema}".{table}'))
-                for table in ("lieux", "parcours", "presences", "faits", "olinpe")}
+        return {
+            table: sorted(repr(tuple(r)) for r in await conn.fetch(f'SELECT * FROM "{schema}".{table}'))
+            for table in ("lieux", "parcours", "presences", "faits", "olinpe")
+        }
 
 
 async def test_rebuilding_the_pilotage_read_model_from_the_store_gives_the_same_tables(
@@ -201,8 +248,14 @@ async def test_rebuilding_the_pilotage_read_model_from_the_store_gives_the_same_
     async def comparer(nouveau: str) -> None:
         assert await _contenu(lecture, nouveau) == avant
 
-    nouveau = await reconstruire(ProjectionPilotage(), Sources(base_url, taille_lot=3), lecture.comp.pool,
-                                 depuis="store", avant_bascule=comparer, grace_s=0)
+    nouveau = await reconstruire(
+        ProjectionPilotage(),
+        Sources(base_url, taille_lot=3),
+        lecture.comp.pool,
+        depuis="store",
+        avant_bascule=comparer,
+        grace_s=0,
+    )
 
     assert nouveau != actif
     corps = await occupation(lecture, l2, departements=("59", "62"))

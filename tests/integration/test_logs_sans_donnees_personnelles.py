@@ -26,8 +26,21 @@ NEE_LE = date(2011, 4, 27)
 CORRELATION = "dossier-correlation-4242"
 
 SECRETS = [
-    NOM, "Kervadec", "Lüthi", "Luthi", PRENOMS, "Anaïs", "Anais", "Gwendoline",
-    NEE_LE.isoformat(), "27/04/2011", "2011/04/27", "20110427", "27.04.2011", "27-04-2011", "2011-04-28",
+    NOM,
+    "Kervadec",
+    "Lüthi",
+    "Luthi",
+    PRENOMS,
+    "Anaïs",
+    "Anais",
+    "Gwendoline",
+    NEE_LE.isoformat(),
+    "27/04/2011",
+    "2011/04/27",
+    "20110427",
+    "27.04.2011",
+    "27-04-2011",
+    "2011-04-28",
 ]
 """The name in whole and in parts, and the exact birth dates (as recorded, as corrected) in every format sent."""
 
@@ -88,33 +101,73 @@ async def _scenario(api: Api) -> list[str]:
         return resultat
 
     a_la_date(api, date(2026, 3, 10))
-    pid = (await envoyer("/v1/parcours", {"personne": personne, "departement": "59", "date_effet": "2026-03-02"},
-                         201, **correle))["id"]
+    pid = (
+        await envoyer(
+            "/v1/parcours", {"personne": personne, "departement": "59", "date_effet": "2026-03-02"}, 201, **correle
+        )
+    )["id"]
     # Malformed: the identity comes back in other date formats, with a bad sexe and unknown fields.
     for autre_format in ("27/04/2011", "2011/04/27", "27.04.2011", "27-04-2011"):
-        await envoyer("/v1/parcours", {"personne": {**personne, "date_naissance": autre_format, "sexe": "féminin"},
-                                       "departement": "59", "date_effet": "2026-03-02", "nom": NOM}, 422, **correle)
-    await envoyer("/v1/parcours", {"personne": {**personne, "date_naissance": 20110427}, "departement": "59",
-                                   "date_effet": "2026-03-02"}, 422)
+        await envoyer(
+            "/v1/parcours",
+            {
+                "personne": {**personne, "date_naissance": autre_format, "sexe": "féminin"},
+                "departement": "59",
+                "date_effet": "2026-03-02",
+                "nom": NOM,
+            },
+            422,
+            **correle,
+        )
+    await envoyer(
+        "/v1/parcours",
+        {"personne": {**personne, "date_naissance": 20110427}, "departement": "59", "date_effet": "2026-03-02"},
+        422,
+    )
     # Refused by a rule, with the identity in the body.
-    await envoyer("/v1/parcours", {"personne": {**personne, "date_naissance": "2027-04-27"}, "departement": "59",
-                                   "date_effet": "2026-03-02"}, 409)
+    await envoyer(
+        "/v1/parcours",
+        {"personne": {**personne, "date_naissance": "2027-04-27"}, "departement": "59", "date_effet": "2026-03-02"},
+        409,
+    )
     await envoyer("/v1/parcours", {"personne": personne, "departement": "62", "date_effet": "2026-03-02"}, 403)
 
     lieu = await referencer_lieu(api, "mecs")
-    await envoyer(f"/v1/parcours/{pid}/informations-preoccupantes",
-                  {"origine": "sante", "dangers": ["negligences"], "date_effet": "2026-03-03"}, 200, **correle)
-    mesure = (await envoyer(f"/v1/parcours/{pid}/mesures", {
-        "cadre": "administratif", "nature": "accueil_provisoire", "autorite": "president_cd",
-        "reference_decision": "PCD-2026-12", "date_debut": "2026-03-04", "date_effet": "2026-03-04"}, 200))["mesure_id"]
-    await envoyer(f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure, "lieu_id": lieu, "date_effet": "2026-03-04"},
-                  200)
+    await envoyer(
+        f"/v1/parcours/{pid}/informations-preoccupantes",
+        {"origine": "sante", "dangers": ["negligences"], "date_effet": "2026-03-03"},
+        200,
+        **correle,
+    )
+    mesure = (
+        await envoyer(
+            f"/v1/parcours/{pid}/mesures",
+            {
+                "cadre": "administratif",
+                "nature": "accueil_provisoire",
+                "autorite": "president_cd",
+                "reference_decision": "PCD-2026-12",
+                "date_debut": "2026-03-04",
+                "date_effet": "2026-03-04",
+            },
+            200,
+        )
+    )["mesure_id"]
+    await envoyer(
+        f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure, "lieu_id": lieu, "date_effet": "2026-03-04"}, 200
+    )
     await envoyer(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-03-05"}, 409, If_Match='"1"')
     await envoyer(f"/v1/parcours/{pid}/majorite", {}, 409)
-    await envoyer(f"/v1/parcours/{pid}/rectifications", {"version_rectifiee": 1, "champ": "date_naissance",
-                                                         "nouvelle_valeur": "2011-04-28", "motif": NOM}, 200)
-    await envoyer(f"/v1/parcours/{pid}/rectifications", {"version_rectifiee": 1, "champ": "date_naissance",
-                                                         "nouvelle_valeur": "27/04/2011", "motif": "m"}, 409)
+    await envoyer(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2011-04-28", "motif": NOM},
+        200,
+    )
+    await envoyer(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "27/04/2011", "motif": "m"},
+        409,
+    )
     for chemin in (f"/v1/parcours/{pid}", f"/v1/parcours/{pid}/evenements"):
         lecture = await api.client.get(chemin, headers=api.jeton())
         assert lecture.status_code == 200
@@ -131,8 +184,9 @@ async def test_a_whole_scenario_logs_request_and_correlation_ids_and_no_name_or_
     journaux_json()
     ids = await _scenario(api)
     # A witness: if redaction were gone, this line alone would fail the test.
-    structlog.get_logger("tests.logs").info("temoin", nom=NOM, personne={"prenoms": PRENOMS,
-                                                                          "date_naissance": NEE_LE.isoformat()})
+    structlog.get_logger("tests.logs").info(
+        "temoin", nom=NOM, personne={"prenoms": PRENOMS, "date_naissance": NEE_LE.isoformat()}
+    )
 
     capture = journaux_json()
     texte = capture.out + capture.err
@@ -156,16 +210,25 @@ async def test_personal_fields_passed_to_a_logger_are_masked_at_any_depth(
     journaux_json()
     log = structlog.get_logger("tests.logs")
 
-    log.info("identite_saisie", nom=NOM, prenoms=PRENOMS, date_naissance=NEE_LE.isoformat(),
-             personne={"nom": NOM, "prenoms": PRENOMS, "date_naissance": "27/04/2011"},
-             lot=[{"nom": NOM, "lieu_naissance": "Quimper"}], parcours_id="p-1")
+    log.info(
+        "identite_saisie",
+        nom=NOM,
+        prenoms=PRENOMS,
+        date_naissance=NEE_LE.isoformat(),
+        personne={"nom": NOM, "prenoms": PRENOMS, "date_naissance": "27/04/2011"},
+        lot=[{"nom": NOM, "lieu_naissance": "Quimper"}],
+        parcours_id="p-1",
+    )
     logging.getLogger("tests.logs.stdlib").warning("identite_refusee")
 
     capture = journaux_json()
     assert _fuites(capture.out + capture.err) == []
     (ligne,) = [ligne for ligne in _lignes(capture.err) if ligne.get("event") == "identite_saisie"]
     assert (ligne["nom"], ligne["prenoms"], ligne["date_naissance"], ligne["personne"]) == (
-        MASQUE, MASQUE, MASQUE, MASQUE
+        MASQUE,
+        MASQUE,
+        MASQUE,
+        MASQUE,
     )
     assert ligne["lot"] == [{"nom": MASQUE, "lieu_naissance": MASQUE}]
     assert ligne["parcours_id"] == "p-1", "what is not personal is kept"

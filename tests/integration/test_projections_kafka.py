@@ -79,8 +79,12 @@ def groupe_unique() -> str:
 
 async def reference(pool: asyncpg.Pool, base_url: str, projection: SeulementCetteBase) -> str:
     """The read model built in one go from the store."""
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool,
-                    FeedJournal(base_url, topics=projection.sujets, taille_lot=1000))
+    moteur = Moteur(
+        projection,
+        catalogue.nouveau_schema(projection.nom),
+        pool,
+        FeedJournal(base_url, topics=projection.sujets, taille_lot=1000),
+    )
     await executer_jusqua(moteur, await moteur.feed.fins())
     return moteur.schema
 
@@ -110,8 +114,13 @@ async def tuer_et_reprendre(pool: asyncpg.Pool, bootstrap: str, projection: Seul
             if lots == 2 and mourir:
                 raise Arret
 
-        moteur = Moteur(projection, schema, pool, FeedKafka(bootstrap, list(projection.sujets), groupe=groupe,
-                                                            taille_lot=3), apres_lot=mourir_au_deuxieme_lot)
+        moteur = Moteur(
+            projection,
+            schema,
+            pool,
+            FeedKafka(bootstrap, list(projection.sujets), groupe=groupe, taille_lot=3),
+            apres_lot=mourir_au_deuxieme_lot,
+        )
         try:
             await executer_jusqua(moteur, fins)
             return schema, redemarrages
@@ -131,7 +140,9 @@ async def test_a_kafka_consumer_killed_right_after_its_commits_resumes_to_the_re
         assert differences(await instantane(pool, schema), attendu) == {}, projection.nom
 
 
-async def deux_consommateurs(pool: asyncpg.Pool, bootstrap: str, projection: SeulementCetteBase) -> tuple[str, dict[str, int]]:
+async def deux_consommateurs(
+    pool: asyncpg.Pool, bootstrap: str, projection: SeulementCetteBase
+) -> tuple[str, dict[str, int]]:
     """A consumes; B joins the group after A's first batch; A leaves after its second. Return the schema."""
     schema, fins = await seeded(pool, bootstrap, projection)
     groupe = groupe_unique()
@@ -159,8 +170,13 @@ async def deux_consommateurs(pool: asyncpg.Pool, bootstrap: str, projection: Seu
         return await positions_atteintes(pool, schema, fins)
 
     b.apres_lot = apres_b
-    a = Moteur(projection, schema, pool, FeedKafka(bootstrap, list(projection.sujets), groupe=groupe, taille_lot=3),
-               apres_lot=apres_a)
+    a = Moteur(
+        projection,
+        schema,
+        pool,
+        FeedKafka(bootstrap, list(projection.sujets), groupe=groupe, taille_lot=3),
+        apres_lot=apres_a,
+    )
     taches.append(asyncio.create_task(a.executer(arret_a)))
     try:
         await attendre(tout_applique, delai_s=120, quoi="both consumers applied everything")
@@ -185,9 +201,13 @@ async def test_two_consumers_of_one_group_through_rebalances_build_what_one_cons
 
 def _entetes(flux: uuid.UUID, version: int) -> list[tuple[str, bytes]]:
     valeurs = {
-        "ce_id": str(uuid.uuid5(flux, str(version))), "ce_source": "/ase/59/lieux",
-        "ce_type": "fr.ase.lieu.capacite_modifiee.v1", "ce_subject": str(flux), "ce_sequence": str(version),
-        "ce_time": datetime(2026, 11, 28, 10, tzinfo=UTC).isoformat(), "ce_auteur": "alice",
+        "ce_id": str(uuid.uuid5(flux, str(version))),
+        "ce_source": "/ase/59/lieux",
+        "ce_type": "fr.ase.lieu.capacite_modifiee.v1",
+        "ce_subject": str(flux),
+        "ce_sequence": str(version),
+        "ce_time": datetime(2026, 11, 28, 10, tzinfo=UTC).isoformat(),
+        "ce_auteur": "alice",
         "ce_correlationid": "c",
     }
     return [(k, v.encode()) for k, v in valeurs.items()]
@@ -212,15 +232,20 @@ async def test_a_poison_record_is_dead_lettered_and_a_republished_event_changes_
     finally:
         await producteur.stop()
     projection = Registre(f"poison_{uuid.uuid4().hex[:6]}", [sujet])
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool,
-                    FeedKafka(bootstrap, [sujet], groupe=groupe_unique()))
+    moteur = Moteur(
+        projection,
+        catalogue.nouveau_schema(projection.nom),
+        pool,
+        FeedKafka(bootstrap, [sujet], groupe=groupe_unique()),
+    )
     doublons = REGISTRE.get_sample_value("ase_projection_doublons_total", {"projection": projection.nom}) or 0.0
     await executer_jusqua(moteur, await moteur.feed.fins())
 
     instant = await instantane(pool, moteur.schema)
     assert sorted(ligne["version"] for ligne in instant["vus"]) == [1, 2]
     assert [(ligne["ce_type"], ligne["erreur"].split(":")[:2]) for ligne in instant["lettres_mortes"]] == [
-        ("inconnu", ["illisible", " KeyError"])]
+        ("inconnu", ["illisible", " KeyError"])
+    ]
     assert REGISTRE.get_sample_value("ase_projection_doublons_total", {"projection": projection.nom}) == doublons + 1
 
 
@@ -228,8 +253,12 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
     base_url: str, pool: asyncpg.Pool, publie: str
 ) -> None:
     nos = await nos_flux(pool)
-    projection = Registre(f"dlq_{uuid.uuid4().hex[:6]}", SUJETS, seulement=lambda e: str(e.flux_id) in nos,
-                          echoue_sur=lambda e: e.nom == "MesureDecidee")
+    projection = Registre(
+        f"dlq_{uuid.uuid4().hex[:6]}",
+        SUJETS,
+        seulement=lambda e: str(e.flux_id) in nos,
+        echoue_sur=lambda e: e.nom == "MesureDecidee",
+    )
     async with pool.acquire() as conn:
         schema = await catalogue.schema_actif_ou_nouveau(conn, projection.nom)
     fins = await fins_kafka(publie, SUJETS)
@@ -237,17 +266,18 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
     service = ServiceProjections(pool, Sources(base_url, publie, taille_lot=50), [projection])
     await service.demarrer()
     try:
+
         async def tout_applique_et_publie() -> bool:
             async with pool.acquire() as conn:
                 en_attente = await conn.fetchval(f'SELECT count(*) FROM "{schema}".lettres_mortes WHERE NOT publiee')
             return en_attente == 0 and await positions_atteintes(pool, schema, fins)
+
         await attendre(tout_applique_et_publie, quoi="applied, dead letters published")
     finally:
         await service.arreter()
 
     async with pool.acquire() as conn:
-        mesures = {str(ligne["ce_id"]) for ligne in await conn.fetch(
-            f'SELECT ce_id FROM "{schema}".lettres_mortes')}
+        mesures = {str(ligne["ce_id"]) for ligne in await conn.fetch(f'SELECT ce_id FROM "{schema}".lettres_mortes')}
         nombre = await conn.fetchval("SELECT count(*) FROM ase_events")
     assert len(mesures) == 3  # one MesureDecidee per child
     assert len((await instantane(pool, schema))["vus"]) == nombre - 3
@@ -255,8 +285,9 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
     recus = await lire_jusqua(publie, [sujet_dlq(projection)], lambda r: len(r) >= 3)
     corps = [orjson.loads(r.valeur or b"{}") for r in recus]
     assert {c["ce_id"] for c in corps} == mesures
-    assert all(c["erreur"] == "ValueError: refus de test: MesureDecidee" and c["source"] == TOPIC_PARCOURS
-               for c in corps)
+    assert all(
+        c["erreur"] == "ValueError: refus de test: MesureDecidee" and c["source"] == TOPIC_PARCOURS for c in corps
+    )
     assert {r.cle.decode() for r in recus} <= nos
     admin = AIOKafkaAdminClient(bootstrap_servers=publie)
     await admin.start()

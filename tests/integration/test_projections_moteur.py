@@ -59,8 +59,12 @@ async def test_an_engine_stopped_right_after_each_commit_resumes_to_the_read_mod
 ) -> None:
     await histoires(api, 4)
     for projection in catalogue_des_projections():
-        d_un_trait = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool,
-                            FeedJournal(base_url, topics=projection.sujets, taille_lot=1000))
+        d_un_trait = Moteur(
+            projection,
+            catalogue.nouveau_schema(projection.nom),
+            pool,
+            FeedJournal(base_url, topics=projection.sujets, taille_lot=1000),
+        )
         fins = await d_un_trait.feed.fins()
         await executer_jusqua(d_un_trait, fins)
 
@@ -75,8 +79,13 @@ async def test_an_engine_stopped_right_after_each_commit_resumes_to_the_read_mod
                 if lots == 2:
                     raise Arret
 
-            moteur = Moteur(projection, interrompu, pool, FeedJournal(base_url, topics=projection.sujets, taille_lot=7),
-                            apres_lot=mourir_au_deuxieme_lot)
+            moteur = Moteur(
+                projection,
+                interrompu,
+                pool,
+                FeedJournal(base_url, topics=projection.sujets, taille_lot=7),
+                apres_lot=mourir_au_deuxieme_lot,
+            )
             try:
                 await executer_jusqua(moteur, fins)
                 break
@@ -109,8 +118,9 @@ async def test_a_replayed_batch_and_a_relay_duplicate_change_nothing(
     await histoires(api, 2)
     for projection in [*catalogue_des_projections(), Registre(nom_unique(), SUJETS)]:
         lot = await _premier_lot(base_url, tuple(projection.sujets))
-        moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool,
-                        FeedJournal(base_url, topics=projection.sujets))
+        moteur = Moteur(
+            projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url, topics=projection.sujets)
+        )
         async with pool.acquire() as conn:
             await creer_tables(conn, moteur.schema, projection)
         await moteur.appliquer_lot(lot)
@@ -134,9 +144,15 @@ async def test_a_replayed_batch_and_a_relay_duplicate_change_nothing(
 
 def _evenement(flux_id: uuid.UUID, version: int, nom: str = "CapaciteModifiee") -> EvenementPublie:
     return EvenementPublie(
-        id=str(uuid.uuid5(flux_id, str(version))), type="fr.ase.lieu.capacite_modifiee.v1", nom=nom,
-        flux_id=flux_id, version=version, source="/ase/59/lieux",
-        enregistre_le=datetime(2026, 11, 28, 10, 0, tzinfo=UTC), auteur="alice", correlation_id="c",
+        id=str(uuid.uuid5(flux_id, str(version))),
+        type="fr.ase.lieu.capacite_modifiee.v1",
+        nom=nom,
+        flux_id=flux_id,
+        version=version,
+        source="/ase/59/lieux",
+        enregistre_le=datetime(2026, 11, 28, 10, 0, tzinfo=UTC),
+        auteur="alice",
+        correlation_id="c",
         donnees={"capacite": 10 + version, "date_effet": "2026-11-28"},
     )
 
@@ -152,9 +168,13 @@ async def test_a_gap_in_a_stream_s_versions_is_counted_logged_and_the_event_stil
     avant = compteur("ase_projection_trous_total", projection.nom)
 
     with capture_logs() as journaux:
-        await moteur.appliquer_lot([MessageLu(("t", 0), 0, _evenement(flux, 1)),
-                                    MessageLu(("t", 0), 1, _evenement(flux, 2)),
-                                    MessageLu(("t", 0), 2, _evenement(flux, 5))])
+        await moteur.appliquer_lot(
+            [
+                MessageLu(("t", 0), 0, _evenement(flux, 1)),
+                MessageLu(("t", 0), 1, _evenement(flux, 2)),
+                MessageLu(("t", 0), 2, _evenement(flux, 5)),
+            ]
+        )
 
     assert compteur("ase_projection_trous_total", projection.nom) == avant + 2
     trous = [j for j in journaux if j["event"] == "projection_trou"]
@@ -168,8 +188,9 @@ async def test_an_event_a_handler_cannot_apply_is_dead_lettered_counted_and_the_
 ) -> None:
     await histoires(api, 1)
     projection = Registre(nom_unique(), SUJETS, echoue_sur=lambda e: e.nom == "MesureDecidee")
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool,
-                    FeedJournal(base_url, topics=SUJETS, taille_lot=3))
+    moteur = Moteur(
+        projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=3)
+    )
     avant = compteur("ase_projection_lettres_mortes_total", projection.nom)
     fins = await moteur.feed.fins()
     with capture_logs() as journaux:
@@ -177,15 +198,18 @@ async def test_an_event_a_handler_cannot_apply_is_dead_lettered_counted_and_the_
 
     async with pool.acquire() as conn:
         lettres = await conn.fetch(
-            f'SELECT source, ce_type, erreur, trace, publiee FROM "{moteur.schema}".lettres_mortes')
+            f'SELECT source, ce_type, erreur, trace, publiee FROM "{moteur.schema}".lettres_mortes'
+        )
         tous = await conn.fetchval("SELECT count(*) FROM ase_events")
     assert [(ligne["source"], ligne["ce_type"], ligne["erreur"]) for ligne in lettres] == [
-        (SOURCE_JOURNAL, "fr.ase.parcours.mesure_decidee.v1", "ValueError: refus de test: MesureDecidee")]
+        (SOURCE_JOURNAL, "fr.ase.parcours.mesure_decidee.v1", "ValueError: refus de test: MesureDecidee")
+    ]
     assert "refus de test" in lettres[0]["trace"]
     assert not lettres[0]["publiee"]  # no Kafka here: it waits in the table
     assert compteur("ase_projection_lettres_mortes_total", projection.nom) == avant + 1
     assert [j["type"] for j in journaux if j["event"] == "projection_lettre_morte"] == [
-        "fr.ase.parcours.mesure_decidee.v1"]
+        "fr.ase.parcours.mesure_decidee.v1"
+    ]
     vus = (await instantane(pool, moteur.schema))["vus"]
     assert len(vus) == tous - 1  # every other event, including those after it
     assert REJETS is not None
@@ -199,18 +223,32 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_position_moves_past
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     flux = uuid.uuid4()
-    await moteur.appliquer_lot([
-        MessageLu(("t", 0), 0, _evenement(flux, 1)),
-        MessageLu(("t", 0), 1, None, illisible="illisible: KeyError: 'ce_type'",
-                  entetes={"ce_id": "x-1", "ce_subject": str(flux), "ce_sequence": "2"}),
-        MessageLu(("t", 0), 2, _evenement(flux, 3)),
-    ])
+    await moteur.appliquer_lot(
+        [
+            MessageLu(("t", 0), 0, _evenement(flux, 1)),
+            MessageLu(
+                ("t", 0),
+                1,
+                None,
+                illisible="illisible: KeyError: 'ce_type'",
+                entetes={"ce_id": "x-1", "ce_subject": str(flux), "ce_sequence": "2"},
+            ),
+            MessageLu(("t", 0), 2, _evenement(flux, 3)),
+        ]
+    )
     async with pool.acquire() as conn:
-        lettre = await conn.fetchrow(f'SELECT ce_id, flux_id, version, erreur, position FROM "{moteur.schema}".lettres_mortes')
+        lettre = await conn.fetchrow(
+            f'SELECT ce_id, flux_id, version, erreur, position FROM "{moteur.schema}".lettres_mortes'
+        )
         assert await lire_positions(conn, moteur.schema) == {("t", 0): 2}
     assert lettre is not None
-    assert dict(lettre) == {"ce_id": "x-1", "flux_id": flux, "version": 2,
-                            "erreur": "illisible: KeyError: 'ce_type'", "position": 1}
+    assert dict(lettre) == {
+        "ce_id": "x-1",
+        "flux_id": flux,
+        "version": 2,
+        "erreur": "illisible: KeyError: 'ce_type'",
+        "position": 1,
+    }
     assert sorted(ligne["version"] for ligne in (await instantane(pool, moteur.schema))["vus"]) == [1, 3]
 
 
@@ -256,8 +294,9 @@ async def test_a_batch_refused_because_another_consumer_moved_the_position_sends
     application = asyncio.create_task(moteur.appliquer_lot(premier))
     await projection.devant_la_porte.wait()
     async with pool.acquire() as conn:  # another consumer commits first, up to the second event
-        await conn.execute(f'INSERT INTO "{moteur.schema}".positions VALUES ($1, 0, $2)', SOURCE_JOURNAL,
-                           premier[1].offset)
+        await conn.execute(
+            f'INSERT INTO "{moteur.schema}".positions VALUES ($1, 0, $2)', SOURCE_JOURNAL, premier[1].offset
+        )
     porte.set()
     await application
 
@@ -276,14 +315,16 @@ async def test_readyz_and_metrics_report_a_projection_that_fell_behind_then_caug
 
     porte = asyncio.Event()
     projection = Registre(nom_unique(), SUJETS, porte=porte)
-    reglages = ProjectionsSettings(database_url=base_url, data_dir=tmp_path / "cles", kafka_bootstrap_servers=None,
-                                   retard_max=0)
+    reglages = ProjectionsSettings(
+        database_url=base_url, data_dir=tmp_path / "cles", kafka_bootstrap_servers=None, retard_max=0
+    )
     comp = await composer(reglages, horloge=api.horloge, projections=[projection])
     assert comp.service is not None
     try:
-        async with LifespanManager(creer_app(reglages, composants=comp)) as gestion, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=gestion.app), base_url="http://lecture.test"
-        ) as client:
+        async with (
+            LifespanManager(creer_app(reglages, composants=comp)) as gestion,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=gestion.app), base_url="http://lecture.test") as client,
+        ):
             await histoires(api, 1)
             await projection.devant_la_porte.wait()
             retards = await comp.service.mesurer_retards()
@@ -293,13 +334,15 @@ async def test_readyz_and_metrics_report_a_projection_that_fell_behind_then_caug
             assert pret.status_code == 503, pret.text
             assert pret.json()["dependances"]["projections"] == "RuntimeError"
             metriques = (await client.get("/metrics")).text
-            assert f'ase_projection_retard{{projection="{projection.nom}"}} {float(retards[projection.nom])}' \
-                in metriques
+            assert (
+                f'ase_projection_retard{{projection="{projection.nom}"}} {float(retards[projection.nom])}' in metriques
+            )
 
             porte.set()
 
             async def a_jour() -> bool:
                 return (await comp.service.mesurer_retards())[projection.nom] == 0  # type: ignore[union-attr]
+
             await attendre(a_jour, quoi="the projection catches up")
             pret = await client.get("/readyz")
             assert pret.status_code == 200, pret.text
@@ -307,8 +350,9 @@ async def test_readyz_and_metrics_report_a_projection_that_fell_behind_then_caug
                 fin = await conn.fetchval("SELECT max(notification_id) FROM ase_events")
             metriques = (await client.get("/metrics")).text
             assert f'ase_projection_retard{{projection="{projection.nom}"}} 0.0' in metriques
-            assert (f'ase_projection_position{{partition="0",projection="{projection.nom}",source="journal"}} '
-                    f"{float(fin)}") in metriques
+            assert (
+                f'ase_projection_position{{partition="0",projection="{projection.nom}",source="journal"}} {float(fin)}'
+            ) in metriques
     finally:
         await comp.service.arreter()
         await comp.pool.close()

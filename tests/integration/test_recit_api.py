@@ -28,12 +28,21 @@ class Recit:
         self.api = api
         self.parcours_id = ""
 
-    async def le(self, jour: date, chemin: str, corps: dict[str, Any], attendus: list[str], *,
-                 auteur: str = REFERENTE, role: str = "referent") -> dict[str, Any]:
+    async def le(
+        self,
+        jour: date,
+        chemin: str,
+        corps: dict[str, Any],
+        attendus: list[str],
+        *,
+        auteur: str = REFERENTE,
+        role: str = "referent",
+    ) -> dict[str, Any]:
         a_la_date(self.api, jour)
         avant = len(await evenements(self.api, self.parcours_id)) if self.parcours_id else 0
-        reponse = await self.api.post(chemin.replace("{p}", f"/v1/parcours/{self.parcours_id}"), corps,
-                                      **self.api.jeton(role=role, sub=auteur))
+        reponse = await self.api.post(
+            chemin.replace("{p}", f"/v1/parcours/{self.parcours_id}"), corps, **self.api.jeton(role=role, sub=auteur)
+        )
         assert reponse.status_code in (200, 201), reponse.text
         resultat: dict[str, Any] = reponse.json()
         assert resultat["evenements"] == attendus
@@ -48,8 +57,9 @@ class Recit:
     async def refuse(self, jour: date, chemin: str, corps: dict[str, Any], regle: str) -> None:
         a_la_date(self.api, jour)
         avant = await evenements(self.api, self.parcours_id)
-        reponse = await self.api.post(chemin.replace("{p}", f"/v1/parcours/{self.parcours_id}"), corps,
-                                      **self.api.jeton(sub=REFERENTE))
+        reponse = await self.api.post(
+            chemin.replace("{p}", f"/v1/parcours/{self.parcours_id}"), corps, **self.api.jeton(sub=REFERENTE)
+        )
         assert probleme(reponse, 409, "regle_metier")["regle"] == regle
         assert await evenements(self.api, self.parcours_id) == avant
 
@@ -61,53 +71,128 @@ async def test_the_parcours_of_ines_from_the_report_of_concern_to_leaving_care(a
     recit = Recit(api)
 
     # -- January 2024: the school reports; the CRIP assesses; the parquet places -------------------
-    ouverture = await recit.le(date(2024, 1, 8), "/v1/parcours", {
-        "personne": {"nom": "Benali", "prenoms": "Inès Sarah", "date_naissance": NEE_LE.isoformat(), "sexe": "F"},
-        "departement": "59", "date_effet": "2024-01-08", "referent_id": REFERENTE,
-    }, ["ParcoursOuvert"])
-    ip = await recit.le(date(2024, 1, 8), "{p}/informations-preoccupantes", {
-        "origine": "education_nationale", "dangers": ["violences_physiques", "negligences"], "date_effet": "2024-01-08",
-    }, ["InformationPreoccupanteRecue"])
+    ouverture = await recit.le(
+        date(2024, 1, 8),
+        "/v1/parcours",
+        {
+            "personne": {"nom": "Benali", "prenoms": "Inès Sarah", "date_naissance": NEE_LE.isoformat(), "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2024-01-08",
+            "referent_id": REFERENTE,
+        },
+        ["ParcoursOuvert"],
+    )
+    ip = await recit.le(
+        date(2024, 1, 8),
+        "{p}/informations-preoccupantes",
+        {
+            "origine": "education_nationale",
+            "dangers": ["violences_physiques", "negligences"],
+            "date_effet": "2024-01-08",
+        },
+        ["InformationPreoccupanteRecue"],
+    )
     vu = await recit.etat()
     assert (vu["age"], vu["referent_id"], vu["personne_id"]) == (13, REFERENTE, ouverture["personne_id"])
     assert vu["informations_preoccupantes"] == [
         {"ip_id": ip["ip_id"], "recue_le": "2024-01-08", "suite": None, "evaluee_le": None}
     ]
 
-    await recit.le(date(2024, 1, 10), "{p}/evaluations",
-                   {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2024-01-10"},
-                   ["EvaluationConclue"])
-    mecs = (await recit.le(date(2024, 1, 10), "/v1/lieux", {
-        "nom": "MECS Les Peupliers", "type": "mecs", "departement": "59", "capacite": 24, "finess": "590781234",
-    }, ["LieuAccueilReference"], auteur=CHEFFE, role="encadrant"))["id"]
-    assistante = (await recit.le(date(2024, 1, 10), "/v1/lieux", {
-        "nom": "Mme Lemaire, assistante familiale", "type": "assistant_familial", "departement": "59",
-        "capacite": 2,
-    }, ["LieuAccueilReference"], auteur=CHEFFE, role="encadrant"))["id"]
+    await recit.le(
+        date(2024, 1, 10),
+        "{p}/evaluations",
+        {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2024-01-10"},
+        ["EvaluationConclue"],
+    )
+    mecs = (
+        await recit.le(
+            date(2024, 1, 10),
+            "/v1/lieux",
+            {
+                "nom": "MECS Les Peupliers",
+                "type": "mecs",
+                "departement": "59",
+                "capacite": 24,
+                "finess": "590781234",
+            },
+            ["LieuAccueilReference"],
+            auteur=CHEFFE,
+            role="encadrant",
+        )
+    )["id"]
+    assistante = (
+        await recit.le(
+            date(2024, 1, 10),
+            "/v1/lieux",
+            {
+                "nom": "Mme Lemaire, assistante familiale",
+                "type": "assistant_familial",
+                "departement": "59",
+                "capacite": 2,
+            },
+            ["LieuAccueilReference"],
+            auteur=CHEFFE,
+            role="encadrant",
+        )
+    )["id"]
 
-    opp = (await recit.le(date(2024, 1, 10), "{p}/mesures", {
-        "cadre": "judiciaire", "nature": "opp", "autorite": "parquet",
-        "reference_decision": "PARQUET-LILLE-2024-0113", "date_debut": "2024-01-10", "date_effet": "2024-01-10",
-    }, ["MesureDecidee"]))["mesure_id"]
-    await recit.le(date(2024, 1, 10), "{p}/accueil",
-                   {"mesure_id": opp, "lieu_id": mecs, "date_effet": "2024-01-10"}, ["AccueilDebute"])
+    opp = (
+        await recit.le(
+            date(2024, 1, 10),
+            "{p}/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "opp",
+                "autorite": "parquet",
+                "reference_decision": "PARQUET-LILLE-2024-0113",
+                "date_debut": "2024-01-10",
+                "date_effet": "2024-01-10",
+            },
+            ["MesureDecidee"],
+        )
+    )["mesure_id"]
+    await recit.le(
+        date(2024, 1, 10),
+        "{p}/accueil",
+        {"mesure_id": opp, "lieu_id": mecs, "date_effet": "2024-01-10"},
+        ["AccueilDebute"],
+    )
     vu = await recit.etat()
     assert vu["accueil"]["lieu_id"] == mecs
     assert vu["accueil"]["type_lieu"] == "mecs"
     assert vu["informations_preoccupantes"][0]["suite"] == "saisine_judiciaire"
 
     # The OPP alone carries the placement: it cannot be lifted yet.
-    await recit.refuse(date(2024, 1, 20), f"{{p}}/mesures/{opp}/levee",
-                       {"motif": "mainlevee", "date_effet": "2024-01-20"}, "accueil_sans_mesure")
+    await recit.refuse(
+        date(2024, 1, 20),
+        f"{{p}}/mesures/{opp}/levee",
+        {"motif": "mainlevee", "date_effet": "2024-01-20"},
+        "accueil_sans_mesure",
+    )
 
     # -- the juge des enfants entrusts her to the ASE; the OPP is lifted, she stays -----------------
-    confiage = (await recit.le(date(2024, 1, 24), "{p}/mesures", {
-        "cadre": "judiciaire", "nature": "confiage_ase", "autorite": "juge_des_enfants",
-        "reference_decision": "JE-LILLE-2024-0057", "date_debut": "2024-01-24", "date_echeance": "2026-01-23",
-        "date_effet": "2024-01-24",
-    }, ["MesureDecidee"]))["mesure_id"]
-    await recit.le(date(2024, 1, 24), f"{{p}}/mesures/{opp}/levee",
-                   {"motif": "mainlevee", "date_effet": "2024-01-24"}, ["MesureLevee"])
+    confiage = (
+        await recit.le(
+            date(2024, 1, 24),
+            "{p}/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "confiage_ase",
+                "autorite": "juge_des_enfants",
+                "reference_decision": "JE-LILLE-2024-0057",
+                "date_debut": "2024-01-24",
+                "date_echeance": "2026-01-23",
+                "date_effet": "2024-01-24",
+            },
+            ["MesureDecidee"],
+        )
+    )["mesure_id"]
+    await recit.le(
+        date(2024, 1, 24),
+        f"{{p}}/mesures/{opp}/levee",
+        {"motif": "mainlevee", "date_effet": "2024-01-24"},
+        ["MesureLevee"],
+    )
     vu = await recit.etat()
     assert [(m["nature"], m["active"]) for m in vu["mesures"]] == [("opp", False), ("confiage_ase", True)]
     assert vu["accueil"]["lieu_id"] == mecs, "the placement continues under the confiage"
@@ -115,9 +200,12 @@ async def test_the_parcours_of_ines_from_the_report_of_concern_to_leaving_care(a
     await recit.le(date(2024, 3, 20), "{p}/ppe", {"date_effet": "2024-03-20"}, ["PPEEtabli"])
 
     # -- June 2024: a family placement; September: she runs away for two days ------------------------
-    await recit.le(date(2024, 6, 3), "{p}/accueil/changement",
-                   {"lieu_id": assistante, "motif": "besoin_enfant", "date_effet": "2024-06-03"},
-                   ["LieuAccueilChange"])
+    await recit.le(
+        date(2024, 6, 3),
+        "{p}/accueil/changement",
+        {"lieu_id": assistante, "motif": "besoin_enfant", "date_effet": "2024-06-03"},
+        ["LieuAccueilChange"],
+    )
     await recit.le(date(2024, 9, 14), "{p}/fugues", {"date_effet": "2024-09-14"}, ["FugueDeclaree"])
     assert (await recit.etat())["accueil"]["fugue_depuis"] == "2024-09-14"
     await recit.le(date(2024, 9, 16), "{p}/fugues/fin", {"date_effet": "2024-09-16"}, ["FugueTerminee"])
@@ -128,32 +216,52 @@ async def test_the_parcours_of_ines_from_the_report_of_concern_to_leaving_care(a
     assert vu["lieux_successifs"] == 2
 
     # -- the yearly report, the updated plan, the renewal --------------------------------------------
-    await recit.le(date(2025, 1, 15), "{p}/rapports", {"transmis_au_juge": True, "date_effet": "2025-01-15"},
-                   ["RapportSituationProduit"])
+    await recit.le(
+        date(2025, 1, 15),
+        "{p}/rapports",
+        {"transmis_au_juge": True, "date_effet": "2025-01-15"},
+        ["RapportSituationProduit"],
+    )
     await recit.le(date(2025, 3, 20), "{p}/ppe", {"date_effet": "2025-03-20"}, ["PPEActualise"])
-    await recit.refuse(date(2025, 12, 1), "{p}/entretien-autonomie", {"date_effet": "2025-12-01"},
-                       "entretien_avant_16_ans")
-    await recit.le(date(2026, 1, 12), f"{{p}}/mesures/{confiage}/renouvellement", {
-        "nouvelle_echeance": "2028-01-23", "reference_decision": "JE-LILLE-2026-0042", "date_effet": "2026-01-12",
-    }, ["MesureRenouvelee"])
+    await recit.refuse(
+        date(2025, 12, 1), "{p}/entretien-autonomie", {"date_effet": "2025-12-01"}, "entretien_avant_16_ans"
+    )
+    await recit.le(
+        date(2026, 1, 12),
+        f"{{p}}/mesures/{confiage}/renouvellement",
+        {
+            "nouvelle_echeance": "2028-01-23",
+            "reference_decision": "JE-LILLE-2026-0042",
+            "date_effet": "2026-01-12",
+        },
+        ["MesureRenouvelee"],
+    )
     vu = await recit.etat()
     assert (vu["mesures"][1]["date_echeance"], vu["mesures"][1]["renouvellements"]) == ("2028-01-23", 1)
     assert (vu["dernier_rapport_le"], vu["ppe_etabli_le"], vu["ppe_actualise_le"]) == (
-        "2025-01-15", "2024-03-20", "2025-03-20"
+        "2025-01-15",
+        "2024-03-20",
+        "2025-03-20",
     )
 
     # -- at 16½, the entretien d'autonomie ----------------------------------------------------------
-    await recit.le(date(2026, 7, 20), "{p}/entretien-autonomie", {"date_effet": "2026-07-20"},
-                   ["EntretienAutonomieRealise"])
-    await recit.le(date(2027, 1, 11), "{p}/rapports", {"transmis_au_juge": True, "date_effet": "2027-01-11"},
-                   ["RapportSituationProduit"])
+    await recit.le(
+        date(2026, 7, 20), "{p}/entretien-autonomie", {"date_effet": "2026-07-20"}, ["EntretienAutonomieRealise"]
+    )
+    await recit.le(
+        date(2027, 1, 11),
+        "{p}/rapports",
+        {"transmis_au_juge": True, "date_effet": "2027-01-11"},
+        ["RapportSituationProduit"],
+    )
     vu = await recit.etat()
     assert (vu["age"], vu["entretien_autonomie_le"], vu["date_majorite"]) == (16, "2026-07-20", "2028-01-20")
 
     # -- 20 January 2028: majority, recorded two days later, ends the placement and the measure -------
     await recit.refuse(date(2028, 1, 19), "{p}/majorite", {}, "majorite_pas_encore_atteinte")
-    majorite = await recit.le(date(2028, 1, 22), "{p}/majorite", {},
-                              ["MajoriteAtteinte", "AccueilTermine", "MesureLevee"])
+    majorite = await recit.le(
+        date(2028, 1, 22), "{p}/majorite", {}, ["MajoriteAtteinte", "AccueilTermine", "MesureLevee"]
+    )
     flux = await evenements(api, recit.parcours_id)
     fins = flux[-3:]
     assert {e["date_effet"] for e in fins} == {"2028-01-20"}, "dated on the birthday, whenever recorded"
@@ -167,42 +275,86 @@ async def test_the_parcours_of_ines_from_the_report_of_concern_to_leaving_care(a
     assert vu["mesures"][1]["motif_levee"] == "majorite"
 
     # -- the contrat jeune majeur, renewed once, to its term -----------------------------------------
-    await recit.le(date(2028, 1, 25), "{p}/accompagnement-jeune-majeur",
-                   {"date_debut": "2028-01-20", "date_fin": "2029-01-19", "date_effet": "2028-01-25"},
-                   ["AccompagnementJeuneMajeurAccorde"])
-    await recit.le(date(2029, 1, 10), "{p}/accompagnement-jeune-majeur/renouvellement",
-                   {"date_fin": "2030-01-19", "date_effet": "2029-01-10"}, ["AccompagnementJeuneMajeurRenouvele"])
+    await recit.le(
+        date(2028, 1, 25),
+        "{p}/accompagnement-jeune-majeur",
+        {"date_debut": "2028-01-20", "date_fin": "2029-01-19", "date_effet": "2028-01-25"},
+        ["AccompagnementJeuneMajeurAccorde"],
+    )
+    await recit.le(
+        date(2029, 1, 10),
+        "{p}/accompagnement-jeune-majeur/renouvellement",
+        {"date_fin": "2030-01-19", "date_effet": "2029-01-10"},
+        ["AccompagnementJeuneMajeurRenouvele"],
+    )
     assert (await recit.etat())["accompagnement_jeune_majeur"] == {
-        "date_debut": "2028-01-20", "date_fin": "2030-01-19", "renouvellements": 1
+        "date_debut": "2028-01-20",
+        "date_fin": "2030-01-19",
+        "renouvellements": 1,
     }
-    await recit.refuse(date(2029, 1, 10), "{p}/accompagnement-jeune-majeur/renouvellement",
-                       {"date_fin": "2031-01-20", "date_effet": "2029-01-10"}, "apjm_au_dela_de_21_ans")
-    await recit.le(date(2030, 1, 19), "{p}/accompagnement-jeune-majeur/fin",
-                   {"motif": "terme", "date_effet": "2030-01-19"}, ["AccompagnementJeuneMajeurTermine"])
+    await recit.refuse(
+        date(2029, 1, 10),
+        "{p}/accompagnement-jeune-majeur/renouvellement",
+        {"date_fin": "2031-01-20", "date_effet": "2029-01-10"},
+        "apjm_au_dela_de_21_ans",
+    )
+    await recit.le(
+        date(2030, 1, 19),
+        "{p}/accompagnement-jeune-majeur/fin",
+        {"motif": "terme", "date_effet": "2030-01-19"},
+        ["AccompagnementJeuneMajeurTermine"],
+    )
 
     # -- she leaves care with social housing ----------------------------------------------------------
-    await recit.le(date(2030, 1, 19), "{p}/sortie", {
-        "motif": "fin_accompagnement_jeune_majeur", "situation_logement": "logement_social",
-        "date_effet": "2030-01-19",
-    }, ["SortieDispositif"])
+    await recit.le(
+        date(2030, 1, 19),
+        "{p}/sortie",
+        {
+            "motif": "fin_accompagnement_jeune_majeur",
+            "situation_logement": "logement_social",
+            "date_effet": "2030-01-19",
+        },
+        ["SortieDispositif"],
+    )
     vu = await recit.etat()
     assert (vu["sorti_le"], vu["accompagnement_jeune_majeur"], vu["accueil"], vu["age"]) == (
-        "2030-01-19", None, None, 19
+        "2030-01-19",
+        None,
+        None,
+        19,
     )
     await recit.refuse(date(2030, 2, 1), "{p}/ppe", {"date_effet": "2030-02-01"}, "parcours_sorti")
 
     # -- what the inspection reads: the whole history, who recorded what and when --------------------
-    lecture = await api.client.get(f"/v1/parcours/{recit.parcours_id}/evenements",
-                                   headers=api.jeton(role="auditeur", sub="inspection-ase"))
+    lecture = await api.client.get(
+        f"/v1/parcours/{recit.parcours_id}/evenements", headers=api.jeton(role="auditeur", sub="inspection-ase")
+    )
     assert lecture.status_code == 200, lecture.text
     histoire = lecture.json()
     assert [e["type"] for e in histoire] == [
-        "ParcoursOuvert", "InformationPreoccupanteRecue", "EvaluationConclue", "MesureDecidee", "AccueilDebute",
-        "MesureDecidee", "MesureLevee", "PPEEtabli", "LieuAccueilChange", "FugueDeclaree", "FugueTerminee",
-        "RapportSituationProduit", "PPEActualise", "MesureRenouvelee", "EntretienAutonomieRealise",
-        "RapportSituationProduit", "MajoriteAtteinte", "AccueilTermine", "MesureLevee",
-        "AccompagnementJeuneMajeurAccorde", "AccompagnementJeuneMajeurRenouvele",
-        "AccompagnementJeuneMajeurTermine", "SortieDispositif",
+        "ParcoursOuvert",
+        "InformationPreoccupanteRecue",
+        "EvaluationConclue",
+        "MesureDecidee",
+        "AccueilDebute",
+        "MesureDecidee",
+        "MesureLevee",
+        "PPEEtabli",
+        "LieuAccueilChange",
+        "FugueDeclaree",
+        "FugueTerminee",
+        "RapportSituationProduit",
+        "PPEActualise",
+        "MesureRenouvelee",
+        "EntretienAutonomieRealise",
+        "RapportSituationProduit",
+        "MajoriteAtteinte",
+        "AccueilTermine",
+        "MesureLevee",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+        "AccompagnementJeuneMajeurTermine",
+        "SortieDispositif",
     ]
     assert [e["version"] for e in histoire] == list(range(1, len(histoire) + 1))
     assert {e["auteur"] for e in histoire} == {REFERENTE}
@@ -216,6 +368,5 @@ async def test_the_parcours_of_ines_from_the_report_of_concern_to_leaving_care(a
     # -- and who sees nothing ----------------------------------------------------------------------
     autre_departement = await lire(api, f"/v1/parcours/{recit.parcours_id}", ("62",))
     probleme(autre_departement, 404, "introuvable")
-    observatoire = await api.client.get(f"/v1/parcours/{recit.parcours_id}",
-                                        headers=api.jeton(role="observatoire"))
+    observatoire = await api.client.get(f"/v1/parcours/{recit.parcours_id}", headers=api.jeton(role="observatoire"))
     probleme(observatoire, 403, "interdit")

@@ -46,14 +46,19 @@ async def schema_actif(pool: asyncpg.Pool, nom: str) -> str:
 
 async def schema_existe(pool: asyncpg.Pool, schema: str) -> bool:
     async with pool.acquire() as conn:
-        return bool(await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)", schema))
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)", schema
+            )
+        )
 
 
 async def service_sur(service: ServiceProjections, nom: str, schema: str) -> None:
     """Wait until the running service's engine for ``nom`` works on ``schema``."""
+
     async def bascule() -> bool:
         return service.moteurs[nom].schema == schema
+
     await attendre(bascule, quoi=f"the service's {nom} engine on {schema}")
 
 
@@ -77,8 +82,9 @@ async def test_rebuilds_from_kafka_and_from_the_store_equal_the_incremental_read
             async def garder(schema: str, garde: dict[str, list[dict[str, object]]] = construit) -> None:
                 garde.update(await instantane(pool, schema))
 
-            nouveau = await reconstruire(SeulementCetteBase(projection), sources, pool, depuis,
-                                         avant_bascule=garder, grace_s=0)
+            nouveau = await reconstruire(
+                SeulementCetteBase(projection), sources, pool, depuis, avant_bascule=garder, grace_s=0
+            )
             assert differences(construit, incrementaux[projection.nom]) == {}, (projection.nom, depuis)
             assert await schema_actif(pool, projection.nom) == nouveau
             assert not await schema_existe(pool, ancien)
@@ -116,14 +122,22 @@ async def test_a_rebuild_switches_schemas_while_the_service_keeps_answering_and_
     async def ecrire_pendant_la_bascule(_schema: str) -> None:
         # Recorded after the rebuild measured its target: the running engine (old schema)
         # may apply it or not before the switch; the new one must have it after.
-        lieu = (await api.post("/v1/lieux", {"nom": "MECS Le Phare", "type": "mecs", "departement": "59",
-                                             "capacite": 8})).json()["id"]
+        lieu = (
+            await api.post("/v1/lieux", {"nom": "MECS Le Phare", "type": "mecs", "departement": "59", "capacite": 8})
+        ).json()["id"]
         pendant.append(await histoire(api, 7, [lieu, lieu]))
 
     lecteur = asyncio.create_task(_lire_sans_cesse(lecture, arret, statuts))
     try:
-        nouveau = await reconstruire(ProjectionDossiers(), Sources(base_url, taille_lot=5), pool, "store",
-                                     avancements.append, avant_bascule=ecrire_pendant_la_bascule, grace_s=1.0)
+        nouveau = await reconstruire(
+            ProjectionDossiers(),
+            Sources(base_url, taille_lot=5),
+            pool,
+            "store",
+            avancements.append,
+            avant_bascule=ecrire_pendant_la_bascule,
+            grace_s=1.0,
+        )
         await service_sur(service, "dossiers", nouveau)
         await lecture.a_jour()
     finally:
@@ -167,8 +181,11 @@ async def test_a_service_following_kafka_moves_to_the_rebuilt_schema_and_reads_o
 
     try:
         async with relais_actif(base_url, bootstrap):
-            lieux = [(await api.post("/v1/lieux", {"nom": "MECS", "type": "mecs", "departement": "59",
-                                                   "capacite": 8})).json()["id"]] * 2
+            lieux = [
+                (
+                    await api.post("/v1/lieux", {"nom": "MECS", "type": "mecs", "departement": "59", "capacite": 8})
+                ).json()["id"]
+            ] * 2
             await histoire(api, 1, lieux)
             await service.demarrer()
             await attendre(tout_vu, quoi="the service applied this test's events")
@@ -179,8 +196,9 @@ async def test_a_service_following_kafka_moves_to_the_rebuilt_schema_and_reads_o
             doublons = REGISTRE.get_sample_value("ase_projection_doublons_total", {"projection": projection.nom}) or 0
             await histoire(api, 3, lieux)
             await attendre(tout_vu, quoi="the service applied the events recorded after the switch")
-            assert (REGISTRE.get_sample_value("ase_projection_doublons_total", {"projection": projection.nom}) or 0) \
-                == doublons  # it read on from the rebuild's offsets: nothing was read twice
+            assert (
+                REGISTRE.get_sample_value("ase_projection_doublons_total", {"projection": projection.nom}) or 0
+            ) == doublons  # it read on from the rebuild's offsets: nothing was read twice
             assert not await schema_existe(pool, ancien)
     finally:
         await service.arreter()
@@ -195,8 +213,14 @@ def sans_kafka(base_url: str, tmp_path: Path) -> dict[str, str]:
 
 async def ase(*arguments: str, env: dict[str, str]) -> tuple[int, str, str]:
     processus = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", *arguments, cwd=RACINE, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "services.cli",
+        *arguments,
+        cwd=RACINE,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     sortie, erreurs = await asyncio.wait_for(processus.communicate(), timeout=120)
     assert processus.returncode is not None
@@ -225,7 +249,7 @@ async def test_ase_rebuild_prints_its_progress_without_a_terminal_and_the_servic
 
 
 async def test_ase_rebuild_refuses_an_unknown_projection_and_kafka_when_none_is_configured(
-    sans_kafka: dict[str, str]
+    sans_kafka: dict[str, str],
 ) -> None:
     code, _, erreurs = await ase("rebuild", "inconnue", env=sans_kafka)
     assert code == 2

@@ -77,9 +77,7 @@ class Base:
     async def position(self) -> int:
         """The relay's saved position (0 before any relay prepared its table)."""
         try:
-            valeur = await self.conn.fetchval(
-                "SELECT notification_id FROM relais_position WHERE nom = $1", NOM_RELAIS
-            )
+            valeur = await self.conn.fetchval("SELECT notification_id FROM relais_position WHERE nom = $1", NOM_RELAIS)
         except asyncpg.UndefinedTableError:
             return 0
         return int(valeur or 0)
@@ -102,15 +100,18 @@ class Base:
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.classid::bigint = $1 AND l.objid::bigint = $2",
-            CLE_VERROU >> 32, CLE_VERROU & 0xFFFFFFFF,
+            CLE_VERROU >> 32,
+            CLE_VERROU & 0xFFFFFFFF,
         )
         return sorted(ligne["application_name"] for ligne in lignes)
 
     async def sessions(self, application_name: str) -> int:
-        return int(await self.conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
-            application_name,
-        ))
+        return int(
+            await self.conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+                application_name,
+            )
+        )
 
 
 @contextlib.asynccontextmanager
@@ -186,7 +187,11 @@ class Lanceur:
         with journal.open("wb") as sortie:
             processus = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "relay"],
-                cwd=RACINE, env=env, stdin=subprocess.DEVNULL, stdout=sortie, stderr=subprocess.STDOUT,
+                cwd=RACINE,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sortie,
+                stderr=subprocess.STDOUT,
             )
         relais = ProcessusRelais(nom=nom, processus=processus, journal=journal)
         self.lances.append(relais)
@@ -238,20 +243,45 @@ async def _commande(api: Api, chemin: str, corps: dict[str, Any]) -> dict[str, A
 
 async def _un_parcours(api: Api, n: int) -> None:
     """Six events on two streams: the identity (v1) and the parcours (v1-v5)."""
-    pid = (await _commande(api, "/v1/parcours", {
-        "personne": {"nom": f"Rafale{n}", "prenoms": "Test", "date_naissance": "2012-05-03", "sexe": "F"},
-        "departement": "59", "date_effet": "2025-01-06",
-    }))["id"]
-    ip = await _commande(api, f"/v1/parcours/{pid}/informations-preoccupantes",
-                         {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"})
-    await _commande(api, f"/v1/parcours/{pid}/evaluations",
-                    {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"})
-    await _commande(api, f"/v1/parcours/{pid}/mesures", {
-        "cadre": "judiciaire", "nature": "confiage_ase", "autorite": "juge_des_enfants",
-        "reference_decision": f"JE-2025-{n:04d}", "date_debut": "2025-02-03", "date_echeance": "2027-02-02",
-        "date_effet": "2025-02-03"})
-    await _commande(api, f"/v1/parcours/{pid}/informations-preoccupantes",
-                    {"origine": "sante", "dangers": ["autre"], "date_effet": "2025-03-01"})
+    pid = (
+        await _commande(
+            api,
+            "/v1/parcours",
+            {
+                "personne": {"nom": f"Rafale{n}", "prenoms": "Test", "date_naissance": "2012-05-03", "sexe": "F"},
+                "departement": "59",
+                "date_effet": "2025-01-06",
+            },
+        )
+    )["id"]
+    ip = await _commande(
+        api,
+        f"/v1/parcours/{pid}/informations-preoccupantes",
+        {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"},
+    )
+    await _commande(
+        api,
+        f"/v1/parcours/{pid}/evaluations",
+        {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"},
+    )
+    await _commande(
+        api,
+        f"/v1/parcours/{pid}/mesures",
+        {
+            "cadre": "judiciaire",
+            "nature": "confiage_ase",
+            "autorite": "juge_des_enfants",
+            "reference_decision": f"JE-2025-{n:04d}",
+            "date_debut": "2025-02-03",
+            "date_echeance": "2027-02-02",
+            "date_effet": "2025-02-03",
+        },
+    )
+    await _commande(
+        api,
+        f"/v1/parcours/{pid}/informations-preoccupantes",
+        {"origine": "sante", "dangers": ["autre"], "date_effet": "2025-03-01"},
+    )
 
 
 async def rafale(api: Api, nombre: int, *, concurrence: int = 8) -> None:
@@ -267,8 +297,9 @@ async def rafale(api: Api, nombre: int, *, concurrence: int = 8) -> None:
 
 async def un_lieu(api: Api) -> str:
     """A first write: the event store's tables exist from here on."""
-    lieu = await _commande(api, "/v1/lieux", {"nom": "MECS Les Tilleuls", "type": "mecs", "departement": "59",
-                                               "capacite": 12})
+    lieu = await _commande(
+        api, "/v1/lieux", {"nom": "MECS Les Tilleuls", "type": "mecs", "departement": "59", "capacite": 12}
+    )
     return str(lieu["id"])
 
 
@@ -283,8 +314,9 @@ async def _partitions(bootstrap: str) -> list[TopicPartition]:
         sujets = await admin.describe_topics(SUJETS)
     finally:
         await admin.close()
-    partitions = [TopicPartition(s["topic"], p["partition"]) for s in sujets if s["error_code"] == 0
-                  for p in s["partitions"]]
+    partitions = [
+        TopicPartition(s["topic"], p["partition"]) for s in sujets if s["error_code"] == 0 for p in s["partitions"]
+    ]
     assert {tp.topic for tp in partitions} == set(SUJETS), sujets
     return partitions
 
@@ -316,8 +348,16 @@ async def lire_tout(bootstrap: str, flux: set[str], *, delai_s: float = 60.0) ->
                         continue
                     entetes = {k: v.decode() for k, v in m.headers}
                     if entetes.get("ce_subject") in flux:
-                        recus.append(Recu(topic=tp.topic, partition=tp.partition, offset=m.offset,
-                                          cle=m.key or b"", valeur=m.value, entetes=entetes))
+                        recus.append(
+                            Recu(
+                                topic=tp.topic,
+                                partition=tp.partition,
+                                offset=m.offset,
+                                cle=m.key or b"",
+                                valeur=m.value,
+                                entetes=entetes,
+                            )
+                        )
         return recus
     finally:
         await consommateur.stop()
@@ -397,13 +437,18 @@ async def test_a_relay_killed_mid_burst_loses_nothing_and_a_new_relay_resumes_in
 
         ecriture = asyncio.create_task(rafale(api, 40))
         try:
+
             async def a_publie_une_partie() -> bool:
                 if ecriture.done():
                     ecriture.result()  # a failed command surfaces here
                 return await db.position() > avant
 
-            await attendre(a_publie_une_partie, delai_s=60, quoi="the relay publishing part of the burst",
-                           contexte=lanceur.journaux)
+            await attendre(
+                a_publie_une_partie,
+                delai_s=60,
+                quoi="the relay publishing part of the burst",
+                contexte=lanceur.journaux,
+            )
             premier.tuer()
             a_la_mort = await db.position()
             en_cours = not ecriture.done()
@@ -458,8 +503,9 @@ async def test_of_two_relays_only_the_lock_holder_publishes_and_the_standby_take
         async def detenteurs(*attendus: str) -> bool:
             return await db.detenteurs_du_verrou() == list(attendus)
 
-        await attendre(lambda: detenteurs("relais-a"), delai_s=60, quoi="relais-a holding the lock",
-                       contexte=lanceur.journaux)
+        await attendre(
+            lambda: detenteurs("relais-a"), delai_s=60, quoi="relais-a holding the lock", contexte=lanceur.journaux
+        )
         veille = lanceur.lancer("relais-b", base_url, bootstrap)
 
         async def veille_connectee() -> bool:
@@ -498,8 +544,15 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
     await asyncio.to_thread(broker_prive.stop)  # no-op when not running
     bootstrap = broker_prive.bootstrap_servers  # nothing listens there now
     await un_lieu(api)
-    relais = Relais(ReglagesRelais(database_url=base_url, kafka_bootstrap_servers=bootstrap,
-                                   attente_max_s=0.2, prise_de_relais_s=0.2, backoff_max_s=1.0))
+    relais = Relais(
+        ReglagesRelais(
+            database_url=base_url,
+            kafka_bootstrap_servers=bootstrap,
+            attente_max_s=0.2,
+            prise_de_relais_s=0.2,
+            backoff_max_s=1.0,
+        )
+    )
     arret = asyncio.Event()
     tache = asyncio.create_task(relais.executer(arret))
     try:

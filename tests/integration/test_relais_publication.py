@@ -16,32 +16,69 @@ from tests.integration.conftest import Api
 from tests.integration.relais_outils import Recu, lire_jusqua, relais_actif
 
 ENTETES_ATTENDUES = [
-    "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema",
-    "content-type", "ce_sequence", "ce_partitionkey", "ce_correlationid", "ce_causationid", "traceparent",
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_subject",
+    "ce_time",
+    "ce_dataschema",
+    "content-type",
+    "ce_sequence",
+    "ce_partitionkey",
+    "ce_correlationid",
+    "ce_causationid",
+    "traceparent",
     "ce_auteur",
 ]
 
 
 async def _scenario(api: Api, nom: str, prenoms: str) -> tuple[str, str]:
-    lieu = (await api.post("/v1/lieux", {"nom": "MECS Les Tilleuls", "type": "mecs", "departement": "59",
-                                         "capacite": 12})).json()["id"]
-    ouvert = (await api.post("/v1/parcours", {
-        "personne": {"nom": nom, "prenoms": prenoms, "date_naissance": "2011-03-14", "sexe": "F"},
-        "departement": "59", "date_effet": "2025-01-06",
-    })).json()
+    lieu = (
+        await api.post("/v1/lieux", {"nom": "MECS Les Tilleuls", "type": "mecs", "departement": "59", "capacite": 12})
+    ).json()["id"]
+    ouvert = (
+        await api.post(
+            "/v1/parcours",
+            {
+                "personne": {"nom": nom, "prenoms": prenoms, "date_naissance": "2011-03-14", "sexe": "F"},
+                "departement": "59",
+                "date_effet": "2025-01-06",
+            },
+        )
+    ).json()
     pid = ouvert["id"]
-    ip = (await api.post(f"/v1/parcours/{pid}/informations-preoccupantes",
-                         {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"})).json()
-    await api.post(f"/v1/parcours/{pid}/evaluations",
-                   {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"})
-    mesure = (await api.post(f"/v1/parcours/{pid}/mesures", {
-        "cadre": "judiciaire", "nature": "confiage_ase", "autorite": "juge_des_enfants",
-        "reference_decision": "JE-2025-0042", "date_debut": "2025-02-03", "date_echeance": "2027-02-02",
-        "date_effet": "2025-02-03"})).json()
-    await api.post(f"/v1/parcours/{pid}/accueil",
-                   {"mesure_id": mesure["mesure_id"], "lieu_id": lieu, "date_effet": "2025-02-04"})
-    reponse = await api.post(f"/v1/parcours/{pid}/rectifications", {
-        "version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2011-03-15", "motif": f"erreur {nom}"})
+    ip = (
+        await api.post(
+            f"/v1/parcours/{pid}/informations-preoccupantes",
+            {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-07"},
+        )
+    ).json()
+    await api.post(
+        f"/v1/parcours/{pid}/evaluations",
+        {"ip_id": ip["ip_id"], "suite": "saisine_judiciaire", "date_effet": "2025-02-01"},
+    )
+    mesure = (
+        await api.post(
+            f"/v1/parcours/{pid}/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "confiage_ase",
+                "autorite": "juge_des_enfants",
+                "reference_decision": "JE-2025-0042",
+                "date_debut": "2025-02-03",
+                "date_echeance": "2027-02-02",
+                "date_effet": "2025-02-03",
+            },
+        )
+    ).json()
+    await api.post(
+        f"/v1/parcours/{pid}/accueil", {"mesure_id": mesure["mesure_id"], "lieu_id": lieu, "date_effet": "2025-02-04"}
+    )
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2011-03-15", "motif": f"erreur {nom}"},
+    )
     assert reponse.status_code == 200, reponse.text
     await api.post(f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-11-28"})
     return pid, lieu
@@ -52,14 +89,13 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
 ) -> None:
     nom, prenoms = f"Zephyrin{uuid.uuid4().hex[:8]}", "Ondine Marcelle"
     pid, lieu = await _scenario(api, nom, prenoms)
-    evenements = {
-        flux: list(api.application.repository.event_store.get(uuid.UUID(flux))) for flux in (pid, lieu)
-    }
+    evenements = {flux: list(api.application.repository.event_store.get(uuid.UUID(flux))) for flux in (pid, lieu)}
     attendus = {(flux, e.originator_version) for flux, evs in evenements.items() for e in evs}
 
     async with relais_actif(base_url, kafka_broker.bootstrap_servers):
         recus = await lire_jusqua(
-            kafka_broker.bootstrap_servers, [TOPIC_PARCOURS],
+            kafka_broker.bootstrap_servers,
+            [TOPIC_PARCOURS],
             lambda r: {(m.entetes["ce_subject"], int(m.entetes["ce_sequence"])) for m in r} >= attendus,
             filtre=lambda m: m.entetes.get("ce_subject") in evenements,
         )
@@ -68,7 +104,7 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
     for flux, evs in evenements.items():
         for e in evs:
             m = par_id[(flux, e.originator_version)]
-            assert [k for k in m.entetes] == ENTETES_ATTENDUES
+            assert list(m.entetes) == ENTETES_ATTENDUES
             assert m.cle == flux.encode()
             assert m.entetes["ce_specversion"] == "1.0"
             assert m.entetes["ce_id"] == identifiant_evenement(uuid.UUID(flux), e.originator_version)
@@ -84,8 +120,12 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
             assert PAYLOADS[type_ce].nom_evenement() == type(e).__name__
             assert m.entetes["ce_dataschema"].endswith(f"/{type_ce}.json")
             assert m.valeur is not None
-            schema = orjson.loads((generation.DOSSIER_CONTRATS / generation.SOUS_DOSSIER_SCHEMAS / f"{type_ce}.json").read_bytes())
-            jsonschema.validate(orjson.loads(m.valeur), schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+            schema = orjson.loads(
+                (generation.DOSSIER_CONTRATS / generation.SOUS_DOSSIER_SCHEMAS / f"{type_ce}.json").read_bytes()
+            )
+            jsonschema.validate(
+                orjson.loads(m.valeur), schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
             corps = PAYLOADS[type_ce].model_validate_json(m.valeur)
             assert corps.date_effet == e.date_effet
 
@@ -99,8 +139,11 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
     ouverture = orjson.loads(par_id[(pid, 1)].valeur or b"")
     assert ouverture["mois_naissance"] == "2011-03"
     assert "date_naissance" not in ouverture
-    rectification = next(orjson.loads(m.valeur or b"") for m in recus
-                         if m.entetes["ce_type"] == "fr.ase.parcours.saisie_rectifiee.v1" and m.cle == pid.encode())
+    rectification = next(
+        orjson.loads(m.valeur or b"")
+        for m in recus
+        if m.entetes["ce_type"] == "fr.ase.parcours.saisie_rectifiee.v1" and m.cle == pid.encode()
+    )
     assert rectification["nouvelle_valeur"] == "2011-03"
 
 
@@ -116,11 +159,13 @@ async def test_no_name_or_birth_date_appears_in_any_byte_of_the_public_topic(
 
     async with relais_actif(base_url, kafka_broker.bootstrap_servers):
         identites = await lire_jusqua(
-            kafka_broker.bootstrap_servers, [TOPIC_IDENTITES],
+            kafka_broker.bootstrap_servers,
+            [TOPIC_IDENTITES],
             lambda r: any(m.cle == personne_id.encode() for m in r),
         )
         publics = await lire_jusqua(
-            kafka_broker.bootstrap_servers, [TOPIC_PARCOURS],
+            kafka_broker.bootstrap_servers,
+            [TOPIC_PARCOURS],
             lambda r: any(m.cle == pid.encode() and m.entetes["ce_type"].endswith("ppe_etabli.v1") for m in r),
             filtre=tout_le_sujet,
         )

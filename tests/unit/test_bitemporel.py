@@ -24,26 +24,63 @@ PLUS_TARD = T0 + timedelta(days=3650)
 
 def fait(version: int, nom: str, date_effet: date, *, heures: int = 0, **donnees: Any) -> Fait:
     """Event ``version`` recorded ``heures`` after T0."""
-    return Fait(version, nom, date_effet, T0 + timedelta(hours=heures),
-                {"parcours_id": str(PARCOURS), "date_effet": date_effet.isoformat(), **donnees})
+    return Fait(
+        version,
+        nom,
+        date_effet,
+        T0 + timedelta(hours=heures),
+        {"parcours_id": str(PARCOURS), "date_effet": date_effet.isoformat(), **donnees},
+    )
 
 
 def ouverture(date_effet: date = date(2026, 1, 5), **donnees: Any) -> Fait:
-    champs = {"personne_id": str(uuid4()), "mois_naissance": "2012-05", "sexe": "F", "departement": "59",
-              "referent_id": "alice", **donnees}
+    champs = {
+        "personne_id": str(uuid4()),
+        "mois_naissance": "2012-05",
+        "sexe": "F",
+        "departement": "59",
+        "referent_id": "alice",
+        **donnees,
+    }
     return fait(1, "ParcoursOuvert", date_effet, **champs)
 
 
 def mesure(version: int, date_effet: date, *, heures: int = 0, echeance: date | None = None) -> Fait:
-    return fait(version, "MesureDecidee", date_effet, heures=heures, mesure_id=MESURE, cadre="administratif",
-                nature="accueil_provisoire", autorite="president_cd", reference_decision="DEC-1",
-                date_debut=date_effet.isoformat(), date_echeance=echeance.isoformat() if echeance else None)
+    return fait(
+        version,
+        "MesureDecidee",
+        date_effet,
+        heures=heures,
+        mesure_id=MESURE,
+        cadre="administratif",
+        nature="accueil_provisoire",
+        autorite="president_cd",
+        reference_decision="DEC-1",
+        date_debut=date_effet.isoformat(),
+        date_echeance=echeance.isoformat() if echeance else None,
+    )
 
 
-def rectification(version: int, cible: int, champ: str, ancienne: Any, nouvelle: Any, *, heures: int,
-                  date_effet: date = date(2026, 6, 1)) -> Fait:
-    return fait(version, "SaisieRectifiee", date_effet, heures=heures, version_rectifiee=cible, champ=champ,
-                ancienne_valeur=ancienne, nouvelle_valeur=nouvelle)
+def rectification(
+    version: int,
+    cible: int,
+    champ: str,
+    ancienne: Any,
+    nouvelle: Any,
+    *,
+    heures: int,
+    date_effet: date = date(2026, 6, 1),
+) -> Fait:
+    return fait(
+        version,
+        "SaisieRectifiee",
+        date_effet,
+        heures=heures,
+        version_rectifiee=cible,
+        champ=champ,
+        ancienne_valeur=ancienne,
+        nouvelle_valeur=nouvelle,
+    )
 
 
 def test_an_event_recorded_after_the_instant_asked_is_not_known() -> None:
@@ -69,8 +106,11 @@ def test_before_its_opening_a_parcours_has_no_state() -> None:
 
 
 def test_a_correction_recorded_later_changes_what_is_known_after_it_and_not_before() -> None:
-    faits = [ouverture(), mesure(2, date(2026, 1, 6), echeance=date(2027, 1, 6)),
-             rectification(3, 2, "date_echeance", "2027-01-06", "2026-07-06", heures=48)]
+    faits = [
+        ouverture(),
+        mesure(2, date(2026, 1, 6), echeance=date(2027, 1, 6)),
+        rectification(3, 2, "date_echeance", "2027-01-06", "2026-07-06", heures=48),
+    ]
 
     avant = etat_au(faits, TOUT, T0 + timedelta(hours=47))
     apres = etat_au(faits, TOUT, T0 + timedelta(hours=48))
@@ -82,16 +122,22 @@ def test_a_correction_recorded_later_changes_what_is_known_after_it_and_not_befo
 
 
 def test_a_correction_applies_to_the_past_date_of_its_target_not_to_its_own_date() -> None:
-    faits = [ouverture(), fait(2, "ReferentDesigne", date(2026, 1, 6), referent_id="bruno"),
-             rectification(3, 2, "referent_id", "bruno", "bertrand", heures=1, date_effet=date(2026, 6, 1))]
+    faits = [
+        ouverture(),
+        fait(2, "ReferentDesigne", date(2026, 1, 6), referent_id="bruno"),
+        rectification(3, 2, "referent_id", "bruno", "bertrand", heures=1, date_effet=date(2026, 6, 1)),
+    ]
 
     assert etat_au(faits, date(2026, 1, 6), PLUS_TARD).referent_id == "bertrand"
 
 
 def test_the_latest_correction_of_a_field_wins_from_the_time_it_is_recorded() -> None:
-    faits = [ouverture(), fait(2, "ReferentDesigne", date(2026, 1, 6), referent_id="bruno"),
-             rectification(3, 2, "referent_id", "bruno", "bertrand", heures=1),
-             rectification(4, 2, "referent_id", "bertrand", "berenice", heures=2)]
+    faits = [
+        ouverture(),
+        fait(2, "ReferentDesigne", date(2026, 1, 6), referent_id="bruno"),
+        rectification(3, 2, "referent_id", "bruno", "bertrand", heures=1),
+        rectification(4, 2, "referent_id", "bertrand", "berenice", heures=2),
+    ]
 
     assert etat_au(faits, TOUT, T0 + timedelta(hours=1)).referent_id == "bertrand"
     assert etat_au(faits, TOUT, T0 + timedelta(hours=2)).referent_id == "berenice"
@@ -99,24 +145,29 @@ def test_the_latest_correction_of_a_field_wins_from_the_time_it_is_recorded() ->
 
 
 def test_a_corrected_date_of_effect_moves_the_event_in_or_out_of_the_date_asked() -> None:
-    faits = [ouverture(), fait(2, "PPEEtabli", date(2026, 3, 1)),
-             rectification(3, 2, "date_effet", "2026-03-01", "2026-02-01", heures=1)]
+    faits = [
+        ouverture(),
+        fait(2, "PPEEtabli", date(2026, 3, 1)),
+        rectification(3, 2, "date_effet", "2026-03-01", "2026-02-01", heures=1),
+    ]
 
     assert etat_au(faits, date(2026, 2, 15), T0).ppe_etabli_le is None
     assert etat_au(faits, date(2026, 2, 15), T0 + timedelta(hours=1)).ppe_etabli_le == date(2026, 2, 1)
 
 
 def test_a_corrected_birth_date_shows_as_its_month() -> None:
-    faits = [ouverture(mois_naissance="2012-05"),
-             rectification(2, 1, "date_naissance", "2012-05", "2011-12", heures=1)]
+    faits = [ouverture(mois_naissance="2012-05"), rectification(2, 1, "date_naissance", "2012-05", "2011-12", heures=1)]
 
     assert etat_au(faits, TOUT, T0).mois_naissance == "2012-05"
     assert etat_au(faits, TOUT, T0 + timedelta(hours=1)).mois_naissance == "2011-12"
 
 
 def test_a_correction_of_a_field_the_public_payload_lacks_changes_nothing() -> None:
-    faits = [ouverture(), fait(2, "ParcoursRouvert", date(2026, 1, 6)),
-             rectification(3, 2, "motif", "demande", "autre demande", heures=1)]
+    faits = [
+        ouverture(),
+        fait(2, "ParcoursRouvert", date(2026, 1, 6)),
+        rectification(3, 2, "motif", "demande", "autre demande", heures=1),
+    ]
 
     connu = connaissance(faits, PLUS_TARD)
 
@@ -125,8 +176,11 @@ def test_a_correction_of_a_field_the_public_payload_lacks_changes_nothing() -> N
 
 
 def test_corrections_are_listed_only_for_the_events_in_effect() -> None:
-    faits = [ouverture(), fait(2, "PPEEtabli", date(2026, 3, 1)),
-             rectification(3, 2, "date_effet", "2026-03-01", "2026-03-02", heures=1)]
+    faits = [
+        ouverture(),
+        fait(2, "PPEEtabli", date(2026, 3, 1)),
+        rectification(3, 2, "date_effet", "2026-03-01", "2026-03-02", heures=1),
+    ]
 
     assert etat_au(faits, date(2026, 2, 1), PLUS_TARD).rectifications_appliquees == []
     assert etat_au(faits, date(2026, 3, 2), PLUS_TARD).rectifications_appliquees == [3]
@@ -135,9 +189,17 @@ def test_corrections_are_listed_only_for_the_events_in_effect() -> None:
 def test_majority_ends_the_measures_and_the_accueil_on_the_birthday() -> None:
     anniversaire = date(2030, 5, 3)
     faits = [
-        ouverture(date(2029, 1, 5)), mesure(2, date(2029, 1, 6)),
-        fait(3, "AccueilDebute", date(2029, 1, 7), mesure_id=MESURE, lieu_id=LIEU_A, type_lieu="mecs",
-             date_limite_hotel=None),
+        ouverture(date(2029, 1, 5)),
+        mesure(2, date(2029, 1, 6)),
+        fait(
+            3,
+            "AccueilDebute",
+            date(2029, 1, 7),
+            mesure_id=MESURE,
+            lieu_id=LIEU_A,
+            type_lieu="mecs",
+            date_limite_hotel=None,
+        ),
         fait(4, "PPEEtabli", date(2030, 6, 1)),
         # Recorded later, dated on the birthday, with the ends it implies.
         fait(5, "MajoriteAtteinte", anniversaire, heures=1),
@@ -160,11 +222,26 @@ def test_majority_ends_the_measures_and_the_accueil_on_the_birthday() -> None:
 
 def test_a_change_of_lieu_moves_the_current_accueil_and_a_fugue_ends_with_the_accueil() -> None:
     faits = [
-        ouverture(), mesure(2, date(2026, 1, 6)),
-        fait(3, "AccueilDebute", date(2026, 1, 7), mesure_id=MESURE, lieu_id=LIEU_A, type_lieu="mecs",
-             date_limite_hotel=None),
-        fait(4, "LieuAccueilChange", date(2026, 2, 1), lieu_id=LIEU_B, type_lieu="assistant_familial",
-             motif="besoin_enfant", date_limite_hotel=None),
+        ouverture(),
+        mesure(2, date(2026, 1, 6)),
+        fait(
+            3,
+            "AccueilDebute",
+            date(2026, 1, 7),
+            mesure_id=MESURE,
+            lieu_id=LIEU_A,
+            type_lieu="mecs",
+            date_limite_hotel=None,
+        ),
+        fait(
+            4,
+            "LieuAccueilChange",
+            date(2026, 2, 1),
+            lieu_id=LIEU_B,
+            type_lieu="assistant_familial",
+            motif="besoin_enfant",
+            date_limite_hotel=None,
+        ),
         fait(5, "FugueDeclaree", date(2026, 3, 1)),
         fait(6, "AccueilTermine", date(2026, 4, 1), motif="retour_en_famille"),
     ]
@@ -181,18 +258,29 @@ def test_a_change_of_lieu_moves_the_current_accueil_and_a_fugue_ends_with_the_ac
 
 
 def test_a_transfer_changes_the_departement_from_its_date() -> None:
-    faits = [ouverture(), fait(2, "DossierTransfere", date(2026, 2, 1), departement_origine="59",
-                               departement_destination="62")]
+    faits = [
+        ouverture(),
+        fait(2, "DossierTransfere", date(2026, 2, 1), departement_origine="59", departement_destination="62"),
+    ]
 
     assert etat_au(faits, date(2026, 1, 31), PLUS_TARD).departement == "59"
     assert etat_au(faits, date(2026, 2, 1), PLUS_TARD).departement == "62"
 
 
 def test_a_renewal_moves_the_echeance_and_a_levee_ends_the_measure() -> None:
-    faits = [ouverture(), mesure(2, date(2026, 1, 6), echeance=date(2026, 7, 6)),
-             fait(3, "MesureRenouvelee", date(2026, 7, 1), mesure_id=MESURE, nouvelle_echeance="2027-01-06",
-                  reference_decision="DEC-2"),
-             fait(4, "MesureLevee", date(2026, 9, 1), mesure_id=MESURE, motif="mainlevee")]
+    faits = [
+        ouverture(),
+        mesure(2, date(2026, 1, 6), echeance=date(2026, 7, 6)),
+        fait(
+            3,
+            "MesureRenouvelee",
+            date(2026, 7, 1),
+            mesure_id=MESURE,
+            nouvelle_echeance="2027-01-06",
+            reference_decision="DEC-2",
+        ),
+        fait(4, "MesureLevee", date(2026, 9, 1), mesure_id=MESURE, motif="mainlevee"),
+    ]
 
     renouvelee = etat_au(faits, date(2026, 8, 1), PLUS_TARD).mesures_actives
 
@@ -202,17 +290,23 @@ def test_a_renewal_moves_the_echeance_and_a_levee_ends_the_measure() -> None:
 
 def test_follow_up_apjm_and_exit_are_replayed_in_order() -> None:
     faits = [
-        ouverture(), fait(2, "InformationPreoccupanteRecue", date(2026, 1, 6), ip_id=MESURE, origine="sante",
-                          dangers=["negligences"]),
+        ouverture(),
+        fait(
+            2, "InformationPreoccupanteRecue", date(2026, 1, 6), ip_id=MESURE, origine="sante", dangers=["negligences"]
+        ),
         fait(3, "EvaluationConclue", date(2026, 2, 6), ip_id=MESURE, suite="saisine_judiciaire"),
         fait(4, "RapportSituationProduit", date(2026, 3, 1), transmis_au_juge=True),
         fait(5, "EntretienAutonomieRealise", date(2026, 3, 2)),
-        fait(6, "AccompagnementJeuneMajeurAccorde", date(2026, 4, 1), date_debut="2026-04-01",
-             date_fin="2026-10-01"),
+        fait(6, "AccompagnementJeuneMajeurAccorde", date(2026, 4, 1), date_debut="2026-04-01", date_fin="2026-10-01"),
         fait(7, "AccompagnementJeuneMajeurRenouvele", date(2026, 9, 1), date_fin="2027-04-01"),
         fait(8, "AccompagnementJeuneMajeurTermine", date(2026, 12, 1), motif="terme"),
-        fait(9, "SortieDispositif", date(2026, 12, 1), motif="fin_accompagnement_jeune_majeur",
-             situation_logement="logement_social"),
+        fait(
+            9,
+            "SortieDispositif",
+            date(2026, 12, 1),
+            motif="fin_accompagnement_jeune_majeur",
+            situation_logement="logement_social",
+        ),
         fait(10, "ParcoursRouvert", date(2027, 1, 5)),
     ]
 
@@ -234,17 +328,33 @@ def test_follow_up_apjm_and_exit_are_replayed_in_order() -> None:
 def test_an_event_recorded_after_the_instant_asked_never_changes_the_state(avant: int, ecart: int) -> None:
     connu_le = T0 + timedelta(minutes=avant)
     base = [ouverture(), mesure(2, date(2026, 1, 6))]
-    tardifs = [*base, fait(3, "MesureLevee", date(2026, 1, 7), heures=0, mesure_id=MESURE, motif="autre"),
-               rectification(4, 2, "nature", "accueil_provisoire", "accueil_urgence", heures=0)]
-    tardifs = [f if f.version < 3 else Fait(f.version, f.nom, f.date_effet, connu_le + timedelta(minutes=ecart),
-                                            f.donnees) for f in tardifs]
+    tardifs = [
+        *base,
+        fait(3, "MesureLevee", date(2026, 1, 7), heures=0, mesure_id=MESURE, motif="autre"),
+        rectification(4, 2, "nature", "accueil_provisoire", "accueil_urgence", heures=0),
+    ]
+    tardifs = [
+        f if f.version < 3 else Fait(f.version, f.nom, f.date_effet, connu_le + timedelta(minutes=ecart), f.donnees)
+        for f in tardifs
+    ]
 
     assert etat_au(tardifs, TOUT, connu_le) == etat_au(base, TOUT, connu_le)
 
 
 def audite(version: int, nom: str, **donnees: Any) -> EvenementAudite:
-    return EvenementAudite(PARCOURS, version, f"id-{version}", f"fr.ase.parcours.{nom}.v1", nom, date(2026, 1, 5),
-                           T0 + timedelta(hours=version), f"agent-{version}", "corr", "59", donnees)
+    return EvenementAudite(
+        PARCOURS,
+        version,
+        f"id-{version}",
+        f"fr.ase.parcours.{nom}.v1",
+        nom,
+        date(2026, 1, 5),
+        T0 + timedelta(hours=version),
+        f"agent-{version}",
+        "corr",
+        "59",
+        donnees,
+    )
 
 
 def test_the_chronology_shows_each_correction_beside_what_it_corrects() -> None:
@@ -261,4 +371,3 @@ def test_the_chronology_shows_each_correction_beside_what_it_corrects() -> None:
     assert [r.version for r in entrees[0].rectifications] == [3, 4]
     assert entrees[1].rectifications == []
     assert [e.evenement.version_rectifiee for e in entrees] == [None, None, 1, 1]
-

@@ -471,7 +471,6 @@ def exemple(modele: type[Payload], *, plein: bool) -> Schema:
     return corps
 
 
-
 def valider(schema: Schema, valeur: Any) -> list[str]:
     """Errors of ``valeur`` against ``schema`` (JSON Schema 2020-12, formats checked)."""
     validateur = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)

@@ -122,8 +122,12 @@ def test_no_ppe_is_awaited_without_a_measure() -> None:
 
 def test_a_measures_echeance_is_alerted_two_months_before() -> None:
     e = une(faits(mesures=(mesure(echeance=date(2026, 1, 23)),)), T.ECHEANCE_MESURE)
-    assert (e.due_le, e.alerte_le, e.cle, e.details["nature"]) == (date(2026, 1, 23), date(2025, 11, 23), "m1",
-                                                                   "confiage_ase")
+    assert (e.due_le, e.alerte_le, e.cle, e.details["nature"]) == (
+        date(2026, 1, 23),
+        date(2025, 11, 23),
+        "m1",
+        "confiage_ase",
+    )
 
 
 def test_a_renewal_replaces_the_echeance_and_a_levee_closes_it() -> None:
@@ -157,25 +161,33 @@ def test_a_report_older_than_the_current_measures_counts_from_their_start() -> N
 
 
 def test_a_child_under_two_is_reported_on_every_six_months() -> None:
-    bebe = faits(date_naissance=date(2024, 3, 1), mois_naissance="2024-03",
-                 mesures=(mesure(debut=date(2024, 6, 1)),))
+    bebe = faits(date_naissance=date(2024, 3, 1), mois_naissance="2024-03", mesures=(mesure(debut=date(2024, 6, 1)),))
     assert (une(bebe, T.RAPPORT_SITUATION).due_le, une(bebe, T.RAPPORT_SITUATION).details["periode_mois"]) == (
-        date(2024, 12, 1), 6
+        date(2024, 12, 1),
+        6,
     )
     apres = replace(bebe, dernier_rapport_le=date(2025, 12, 1))
     assert une(apres, T.RAPPORT_SITUATION).due_le == date(2026, 6, 1), "still 1 on the day of the last report"
 
 
 def test_from_two_years_old_the_reports_are_yearly() -> None:
-    f = faits(date_naissance=date(2024, 3, 1), mois_naissance="2024-03", mesures=(mesure(debut=date(2024, 6, 1)),),
-              dernier_rapport_le=date(2026, 3, 1))
+    f = faits(
+        date_naissance=date(2024, 3, 1),
+        mois_naissance="2024-03",
+        mesures=(mesure(debut=date(2024, 6, 1)),),
+        dernier_rapport_le=date(2026, 3, 1),
+    )
     assert une(f, T.RAPPORT_SITUATION).due_le == date(2027, 3, 1)
 
 
 def test_with_only_the_month_of_birth_the_more_frequent_rhythm_is_kept_when_in_doubt() -> None:
     # Born in March 2024: on 15 March 2026 the child may not be 2 yet (born after the 15th).
-    f = faits(date_naissance=None, mois_naissance="2024-03", mesures=(mesure(debut=date(2024, 6, 1)),),
-              dernier_rapport_le=date(2026, 3, 15))
+    f = faits(
+        date_naissance=None,
+        mois_naissance="2024-03",
+        mesures=(mesure(debut=date(2024, 6, 1)),),
+        dernier_rapport_le=date(2026, 3, 15),
+    )
     assert une(f, T.RAPPORT_SITUATION).due_le == date(2026, 9, 15)
 
 
@@ -203,8 +215,10 @@ def test_when_care_starts_between_sixteen_and_a_half_and_seventeen_it_is_schedul
 
 
 def test_after_a_reopening_care_starts_again_with_the_new_measures() -> None:
-    f = faits(rouvert_le=date(2027, 3, 1),
-              mesures=(mesure("ancienne", debut=date(2020, 1, 1), active=False), mesure(debut=date(2027, 3, 1))))
+    f = faits(
+        rouvert_le=date(2027, 3, 1),
+        mesures=(mesure("ancienne", debut=date(2020, 1, 1), active=False), mesure(debut=date(2027, 3, 1))),
+    )
     assert une(f, T.ENTRETIEN_AUTONOMIE).due_le == date(2027, 3, 1)
 
 
@@ -250,14 +264,17 @@ def test_a_child_born_on_29_february_comes_of_age_on_28_february() -> None:
 
 
 def test_the_end_of_an_apjm_is_alerted_two_months_before_with_the_21st_birthday_as_hard_stop() -> None:
-    e = une(faits(majorite_atteinte_le=date(2028, 1, 20), apjm_debut=date(2028, 1, 20), apjm_fin=date(2030, 1, 19)),
-            T.FIN_APJM)
+    e = une(
+        faits(majorite_atteinte_le=date(2028, 1, 20), apjm_debut=date(2028, 1, 20), apjm_fin=date(2030, 1, 19)),
+        T.FIN_APJM,
+    )
     assert (e.alerte_le, e.due_le, e.details["limite_21_ans"]) == (date(2029, 11, 19), date(2030, 1, 19), "2031-01-20")
 
 
 def test_a_hotel_placement_is_watched_for_its_two_month_limit_while_the_young_person_is_there() -> None:
-    a_l_hotel = faits(mesures=(mesure(),), type_lieu="hotel", lieu_depuis=date(2026, 9, 1),
-                      date_limite_hotel=date(2026, 11, 1))
+    a_l_hotel = faits(
+        mesures=(mesure(),), type_lieu="hotel", lieu_depuis=date(2026, 9, 1), date_limite_hotel=date(2026, 11, 1)
+    )
     e = une(a_l_hotel, T.HOTEL)
     assert (e.alerte_le, e.due_le) == (date(2026, 10, 17), date(2026, 11, 1))
     assert de_type(replace(a_l_hotel, type_lieu="mecs", date_limite_hotel=None), T.HOTEL) == []
@@ -267,18 +284,29 @@ def test_a_hotel_placement_is_watched_for_its_two_month_limit_while_the_young_pe
 
 
 def test_after_leaving_care_only_the_social_housing_window_remains_informational() -> None:
-    sorti = faits(mesures=(mesure(active=False),), ips=(FaitIP("ip", OUVERT_LE, None),),
-                  majorite_atteinte_le=date(2028, 1, 20), sorti_le=date(2030, 1, 19),
-                  motif_sortie="fin_accompagnement_jeune_majeur")
+    sorti = faits(
+        mesures=(mesure(active=False),),
+        ips=(FaitIP("ip", OUVERT_LE, None),),
+        majorite_atteinte_le=date(2028, 1, 20),
+        sorti_le=date(2030, 1, 19),
+        motif_sortie="fin_accompagnement_jeune_majeur",
+    )
     assert echeances(sorti) == [
-        Echeance(T.PRIORITE_LOGEMENT, date(2033, 1, 19), date(2030, 1, 19), informatif=True,
-                 details={"sorti_le": "2030-01-19"})
+        Echeance(
+            T.PRIORITE_LOGEMENT,
+            date(2033, 1, 19),
+            date(2030, 1, 19),
+            informatif=True,
+            details={"sorti_le": "2030-01-19"},
+        )
     ]
 
 
 def test_a_child_returning_home_or_a_death_opens_no_housing_window() -> None:
     assert echeances(faits(sorti_le=date(2025, 1, 1), motif_sortie="retour_en_famille")) == []
-    assert echeances(faits(sorti_le=date(2029, 1, 1), motif_sortie="deces", majorite_atteinte_le=date(2028, 1, 20))) == []
+    assert (
+        echeances(faits(sorti_le=date(2029, 1, 1), motif_sortie="deces", majorite_atteinte_le=date(2028, 1, 20))) == []
+    )
 
 
 # -- the whole list ------------------------------------------------------------------------
@@ -296,14 +324,31 @@ jours = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
 
 @given(
     naissance=st.dates(min_value=date(1995, 1, 1), max_value=date(2030, 12, 31)),
-    debut=jours, echeance_=st.none() | jours, rapport=st.none() | jours, apjm_fin=st.none() | jours,
-    active=st.booleans(), cadre=st.sampled_from(["judiciaire", "administratif"]),
+    debut=jours,
+    echeance_=st.none() | jours,
+    rapport=st.none() | jours,
+    apjm_fin=st.none() | jours,
+    active=st.booleans(),
+    cadre=st.sampled_from(["judiciaire", "administratif"]),
 )
-def test_no_deadline_alerts_after_it_is_due(*, naissance: date, debut: date, echeance_: date | None, rapport: date | None,
-                                           apjm_fin: date | None, active: bool, cadre: str) -> None:
-    f = faits(date_naissance=naissance, mois_naissance=naissance.isoformat()[:7],
-              mesures=(mesure(cadre=cadre, debut=debut, echeance=echeance_, active=active),),
-              ips=(FaitIP("ip", debut, None),), dernier_rapport_le=rapport,
-              apjm_debut=apjm_fin and debut, apjm_fin=apjm_fin)
+def test_no_deadline_alerts_after_it_is_due(
+    *,
+    naissance: date,
+    debut: date,
+    echeance_: date | None,
+    rapport: date | None,
+    apjm_fin: date | None,
+    active: bool,
+    cadre: str,
+) -> None:
+    f = faits(
+        date_naissance=naissance,
+        mois_naissance=naissance.isoformat()[:7],
+        mesures=(mesure(cadre=cadre, debut=debut, echeance=echeance_, active=active),),
+        ips=(FaitIP("ip", debut, None),),
+        dernier_rapport_le=rapport,
+        apjm_debut=apjm_fin and debut,
+        apjm_fin=apjm_fin,
+    )
     for e in echeances(f):
         assert e.alerte_le <= e.due_le, e

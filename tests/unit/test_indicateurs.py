@@ -138,9 +138,12 @@ def test_a_hotel_stay_is_in_time_when_it_ends_within_two_months() -> None:
 
 def test_every_indicator_states_its_definition() -> None:
     tous = [
-        ind.lieux_successifs([1]), ind.ppe_dans_les_3_mois([], AUJOURD_HUI),
-        ind.entretien_autonomie_a_17_ans([], AUJOURD_HUI), ind.apjm_a_18_ans([], AUJOURD_HUI),
-        ind.sorties_sans_logement([]), ind.hotel_au_plus_2_mois([], AUJOURD_HUI),
+        ind.lieux_successifs([1]),
+        ind.ppe_dans_les_3_mois([], AUJOURD_HUI),
+        ind.entretien_autonomie_a_17_ans([], AUJOURD_HUI),
+        ind.apjm_a_18_ans([], AUJOURD_HUI),
+        ind.sorties_sans_logement([]),
+        ind.hotel_au_plus_2_mois([], AUJOURD_HUI),
     ]
     assert len({i.code for i in tous}) == 6
     assert all(len(i.definition) > 100 for i in tous)
@@ -194,10 +197,21 @@ def test_the_development_olinpe_key_is_the_default_in_dev(monkeypatch: pytest.Mo
 
 
 LIGNE = {
-    "pseudonyme": "ab" * 32, "rang_mesure": 1, "evenement": "fin", "date_evenement": date(2026, 3, 4),
-    "departement": "59", "annee_naissance": 2012, "mois_naissance": 5, "sexe": "F", "cadre": "administratif",
-    "nature": "accueil_72h", "autorite": "president_cd", "date_decision": date(2026, 3, 1),
-    "date_debut": date(2026, 3, 1), "date_echeance": None, "motif_fin": "echeance",
+    "pseudonyme": "ab" * 32,
+    "rang_mesure": 1,
+    "evenement": "fin",
+    "date_evenement": date(2026, 3, 4),
+    "departement": "59",
+    "annee_naissance": 2012,
+    "mois_naissance": 5,
+    "sexe": "F",
+    "cadre": "administratif",
+    "nature": "accueil_72h",
+    "autorite": "president_cd",
+    "date_decision": date(2026, 3, 1),
+    "date_debut": date(2026, 3, 1),
+    "date_echeance": None,
+    "motif_fin": "echeance",
 }
 
 

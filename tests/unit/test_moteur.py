@@ -56,11 +56,18 @@ class Partition:
 
 
 def entetes(flux: uuid.UUID, version: int) -> list[tuple[str, bytes]]:
-    return [(k, v.encode()) for k, v in {
-        "ce_id": "e-1", "ce_type": "fr.ase.parcours.mesure_decidee.v1", "ce_subject": str(flux),
-        "ce_sequence": str(version), "ce_source": "/ase/59/parcours",
-        "ce_time": datetime(2026, 11, 28, 10, tzinfo=UTC).isoformat(), "ce_auteur": "alice",
-    }.items()]
+    return [
+        (k, v.encode())
+        for k, v in {
+            "ce_id": "e-1",
+            "ce_type": "fr.ase.parcours.mesure_decidee.v1",
+            "ce_subject": str(flux),
+            "ce_sequence": str(version),
+            "ce_source": "/ase/59/parcours",
+            "ce_time": datetime(2026, 11, 28, 10, tzinfo=UTC).isoformat(),
+            "ce_auteur": "alice",
+        }.items()
+    ]
 
 
 def test_a_source_starts_before_offset_zero_and_the_store_before_notification_one() -> None:
@@ -103,8 +110,10 @@ def test_without_a_terminal_progress_is_a_line_now_and_then_and_always_the_last(
         suivre(Avancement("audit", "p", "store", 0, 10, 0.0))
         suivre(Avancement("audit", "p", "store", 5, 10, 1.0))
         suivre(Avancement("audit", "p", "store", 10, 10, 2.0, termine=True))
-    assert lignes == ["rebuild audit depuis store: 0/10 (0%), 0 év/s, reste ~?",
-                      "rebuild audit depuis store: 10/10 (100%), 5 év/s, terminé"]
+    assert lignes == [
+        "rebuild audit depuis store: 0/10 (0%), 0 év/s, reste ~?",
+        "rebuild audit depuis store: 10/10 (100%), 5 év/s, terminé",
+    ]
 
 
 def test_on_a_terminal_progress_is_a_rich_bar(capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,7 +129,11 @@ def test_a_kafka_record_becomes_the_published_event_it_carries() -> None:
     assert (lu.cle, lu.offset, lu.illisible) == ((TOPIC, 1), 7, None)
     assert lu.evenement is not None
     assert (lu.evenement.nom, lu.evenement.flux_id, lu.evenement.version, lu.evenement.departement) == (
-        "MesureDecidee", flux, 3, "59")
+        "MesureDecidee",
+        flux,
+        3,
+        "59",
+    )
     assert lu.evenement.donnees == {"a": 1}
 
 
@@ -160,9 +173,15 @@ def test_a_dead_letter_says_where_the_event_was_what_it_was_and_why_keyed_by_its
     lettre = LettreMorte(TOPIC, 2, 41, "e-1", "fr.ase.parcours.mesure_decidee.v1", flux, 3, "ValueError: non")
     assert lettre.cle == str(flux).encode()
     assert orjson.loads(lettre.corps()) == {
-        "source": TOPIC, "partition": 2, "position": 41, "ce_id": "e-1",
-        "ce_type": "fr.ase.parcours.mesure_decidee.v1", "flux_id": str(flux), "version": 3,
-        "erreur": "ValueError: non"}
+        "source": TOPIC,
+        "partition": 2,
+        "position": 41,
+        "ce_id": "e-1",
+        "ce_type": "fr.ase.parcours.mesure_decidee.v1",
+        "flux_id": str(flux),
+        "version": 3,
+        "erreur": "ValueError: non",
+    }
     illisible = LettreMorte(TOPIC, 0, 1, "", "", None, None, "illisible: KeyError")
     assert illisible.cle == b""
     assert orjson.loads(illisible.corps())["flux_id"] is None

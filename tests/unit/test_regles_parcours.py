@@ -493,7 +493,13 @@ def test_the_technical_fields_of_an_event_are_not_rectifiable(parcours: Parcours
 
 @pytest.mark.parametrize(
     ("champ", "valeur"),
-    [("sexe", "Z"), ("date_naissance", "le 3 mars"), ("date_naissance", "2010-02-30"), ("date_naissance", 0), ("date_effet", "demain")],
+    [
+        ("sexe", "Z"),
+        ("date_naissance", "le 3 mars"),
+        ("date_naissance", "2010-02-30"),
+        ("date_naissance", 0),
+        ("date_effet", "demain"),
+    ],
 )
 def test_a_rectified_value_is_validated_against_the_field_type(parcours: Parcours, champ: str, valeur: str) -> None:
     ouverture = parcours.pending_events[0]

@@ -26,8 +26,12 @@ CTX = Contexte(
 
 def _parcours() -> Parcours:
     return Parcours.ouvrir(
-        CTX, personne_id=uuid4(), date_naissance=date(2012, 4, 3), sexe=Sexe.F,
-        departement="59", date_effet=date(2025, 1, 6),
+        CTX,
+        personne_id=uuid4(),
+        date_naissance=date(2012, 4, 3),
+        sexe=Sexe.F,
+        departement="59",
+        date_effet=date(2025, 1, 6),
     )
 
 

@@ -60,7 +60,7 @@ def creer_app(
 
     @asynccontextmanager
     async def cycle_de_vie(app: FastAPI) -> AsyncIterator[None]:
-        comp = composants or await to_thread.run_sync(lambda: composer(reglages, horloge))
+        comp = composants if composants is not None else await to_thread.run_sync(lambda: composer(reglages, horloge))
         app.state.parcours = comp
         log.info("service_demarre", service="parcours")
         try:

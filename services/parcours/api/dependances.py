@@ -51,6 +51,7 @@ def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
         if not u.roles & roles:
             raise InterditError(f"rôle requis: {', '.join(sorted(roles))}")
         return u
+
     return verifier
 
 

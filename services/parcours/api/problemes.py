@@ -33,7 +33,11 @@ class InterditError(Exception):
 
 
 def probleme(
-    statut: int, code: str, titre: str, detail: str, erreurs: list[dict[str, Any]] | None = None,
+    statut: int,
+    code: str,
+    titre: str,
+    detail: str,
+    erreurs: list[dict[str, Any]] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     corps: dict[str, Any] = {
@@ -58,7 +62,11 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     erreurs = []
     for e in exc.errors():
-        entree: dict[str, Any] = {"champ": _champ(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+        entree: dict[str, Any] = {
+            "champ": _champ(tuple(e.get("loc", ()))),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
         attendu = (e.get("ctx") or {}).get("expected")
         if attendu:
             entree["attendu"] = str(attendu)
@@ -94,8 +102,13 @@ async def _non_authentifie(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _cle_reutilisee(_: Request, exc: Exception) -> JSONResponse:
-    return probleme(422, "validation", "Clé d'idempotence réutilisée", str(exc),
-                    [{"champ": "Idempotency-Key", "message": str(exc), "type": "idempotence"}])
+    return probleme(
+        422,
+        "validation",
+        "Clé d'idempotence réutilisée",
+        str(exc),
+        [{"champ": "Idempotency-Key", "message": str(exc), "type": "idempotence"}],
+    )
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
@@ -103,8 +116,13 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400:
         # FastAPI's "error parsing the body" (a JSON nested too deep to parse):
         # malformed input, a 422 like every other one.
-        return probleme(422, "validation", "Requête invalide", str(exc.detail),
-                        [{"champ": "body", "message": str(exc.detail), "type": "json_invalid"}])
+        return probleme(
+            422,
+            "validation",
+            "Requête invalide",
+            str(exc.detail),
+            [{"champ": "body", "message": str(exc.detail), "type": "json_invalid"}],
+        )
     codes = {404: "introuvable", 401: "non_authentifie", 403: "interdit", 409: "conflit_de_version"}
     code = codes.get(exc.status_code, "validation")
     return probleme(exc.status_code, code, str(exc.detail), str(exc.detail))

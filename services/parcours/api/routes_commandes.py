@@ -55,6 +55,7 @@ R: dict[str, Any] = {"response_model": Resultat}
 
 # -- lieux d'accueil --------------------------------------------------------------
 
+
 @routeur.post("/lieux", status_code=201, **R)
 async def referencer_lieu(cmd: c.ReferencerLieu, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
@@ -75,6 +76,7 @@ async def fermer_lieu(lieu_id: UUID, cmd: c.FermerLieu, comp: Comp, cond: Cond) 
 
 # -- parcours ---------------------------------------------------------------------
 
+
 @routeur.post("/parcours", status_code=201, **R)
 async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
@@ -82,9 +84,16 @@ async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSON
 
 
 @routeur.post("/parcours/{parcours_id}/informations-preoccupantes", **R)
-async def recevoir_ip(parcours_id: UUID, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: {
-        "ip_id": str(p.recevoir_information_preoccupante(ctx, **_champs(cmd)))})
+async def recevoir_ip(
+    parcours_id: UUID, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond
+) -> JSONResponse:
+    return await sur_parcours(
+        comp,
+        cond,
+        parcours_id,
+        cmd,
+        lambda p, ctx: {"ip_id": str(p.recevoir_information_preoccupante(ctx, **_champs(cmd)))},
+    )
 
 
 @routeur.post("/parcours/{parcours_id}/evaluations", **R)
@@ -94,22 +103,25 @@ async def conclure_evaluation(parcours_id: UUID, cmd: c.ConclureEvaluation, comp
 
 @routeur.post("/parcours/{parcours_id}/mesures", **R)
 async def decider_mesure(parcours_id: UUID, cmd: c.DeciderMesure, comp: Comp, cond: Cond) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: {
-        "mesure_id": str(p.decider_mesure(ctx, **_champs(cmd)))})
+    return await sur_parcours(
+        comp, cond, parcours_id, cmd, lambda p, ctx: {"mesure_id": str(p.decider_mesure(ctx, **_champs(cmd)))}
+    )
 
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/renouvellement", **R)
 async def renouveler_mesure(
     parcours_id: UUID, mesure_id: UUID, cmd: c.RenouvelerMesure, comp: Comp, cond: Cond
 ) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_mesure(
-        ctx, mesure_id=mesure_id, **_champs(cmd)))
+    return await sur_parcours(
+        comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
+    )
 
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/levee", **R)
 async def lever_mesure(parcours_id: UUID, mesure_id: UUID, cmd: c.LeverMesure, comp: Comp, cond: Cond) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.lever_mesure(
-        ctx, mesure_id=mesure_id, **_champs(cmd)))
+    return await sur_parcours(
+        comp, cond, parcours_id, cmd, lambda p, ctx: p.lever_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
+    )
 
 
 @routeur.post("/parcours/{parcours_id}/accueil", **R)
@@ -139,9 +151,16 @@ async def terminer_fugue(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_fugue(ctx, **_champs(cmd)))
 
 
+def _etablir_ppe(cmd: c.Dater) -> Callable[[Parcours, Contexte], None]:
+    def action(p: Parcours, ctx: Contexte) -> None:
+        p.etablir_ppe(ctx, **_champs(cmd))
+
+    return action
+
+
 @routeur.post("/parcours/{parcours_id}/ppe", **R)
 async def etablir_ppe(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.etablir_ppe(ctx, **_champs(cmd)) and None)
+    return await sur_parcours(comp, cond, parcours_id, cmd, _etablir_ppe(cmd))
 
 
 @routeur.post("/parcours/{parcours_id}/rapports", **R)
@@ -151,7 +170,9 @@ async def produire_rapport(parcours_id: UUID, cmd: c.ProduireRapport, comp: Comp
 
 @routeur.post("/parcours/{parcours_id}/entretien-autonomie", **R)
 async def realiser_entretien(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
-    return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.realiser_entretien_autonomie(ctx, **_champs(cmd)))
+    return await sur_parcours(
+        comp, cond, parcours_id, cmd, lambda p, ctx: p.realiser_entretien_autonomie(ctx, **_champs(cmd))
+    )
 
 
 @routeur.post("/parcours/{parcours_id}/majorite", **R)

@@ -97,9 +97,12 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
         ouvert_le=p.ouvert_le,
         derniere_date_effet=p.derniere_date_effet,
         informations_preoccupantes=[
-            {"ip_id": str(ip.ip_id), "recue_le": ip.recue_le.isoformat(),
-             "suite": ip.suite.value if ip.suite else None,
-             "evaluee_le": ip.evaluee_le.isoformat() if ip.evaluee_le else None}
+            {
+                "ip_id": str(ip.ip_id),
+                "recue_le": ip.recue_le.isoformat(),
+                "suite": ip.suite.value if ip.suite else None,
+                "evaluee_le": ip.evaluee_le.isoformat() if ip.evaluee_le else None,
+            }
             for ip in p.informations.values()
         ],
         mesures=[MesureVue.model_validate(m, from_attributes=True) for m in p.mesures.values()],
@@ -113,8 +116,14 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
         lieux_successifs=p.suivi.lieux_successifs,
         sorti_le=p.sorti_le,
         rectifications=[
-            {"version": r.version, "version_rectifiee": r.version_rectifiee, "champ": r.champ,
-             "ancienne_valeur": r.ancienne_valeur, "nouvelle_valeur": r.nouvelle_valeur, "motif": r.motif}
+            {
+                "version": r.version,
+                "version_rectifiee": r.version_rectifiee,
+                "champ": r.champ,
+                "ancienne_valeur": r.ancienne_valeur,
+                "nouvelle_valeur": r.nouvelle_valeur,
+                "motif": r.motif,
+            }
             for r in p.suivi.rectifications
         ],
     )

@@ -106,8 +106,7 @@ def _verifier_pas_dans_le_futur(date_effet: date, ctx: Contexte) -> None:
     if date_effet > ctx.aujourd_hui:
         raise RegleMetierError(
             "date_effet_future",
-            f"la date d'effet {date_effet.isoformat()} est dans le futur: "
-            "un événement enregistre ce qui s'est passé",
+            f"la date d'effet {date_effet.isoformat()} est dans le futur: un événement enregistre ce qui s'est passé",
         )
 
 

@@ -129,9 +129,7 @@ class Parcours(Flux):
         )
         return ip_id
 
-    def conclure_evaluation(
-        self, ctx: Contexte, *, ip_id: UUID, suite: SuiteEvaluation, date_effet: date
-    ) -> None:
+    def conclure_evaluation(self, ctx: Contexte, *, ip_id: UUID, suite: SuiteEvaluation, date_effet: date) -> None:
         self._check_en_cours()
         ip = self.informations.get(ip_id)
         if ip is None:
@@ -232,9 +230,7 @@ class Parcours(Flux):
 
     # -- accueil -----------------------------------------------------------------
 
-    def debuter_accueil(
-        self, ctx: Contexte, *, mesure_id: UUID, lieu: LieuPropose, date_effet: date
-    ) -> None:
+    def debuter_accueil(self, ctx: Contexte, *, mesure_id: UUID, lieu: LieuPropose, date_effet: date) -> None:
         self._check_en_cours()
         mesure = self._mesure_active(mesure_id)
         if not mesure.permet_accueil:
@@ -258,9 +254,7 @@ class Parcours(Flux):
             date_limite_hotel=date_limite,
         )
 
-    def changer_lieu(
-        self, ctx: Contexte, *, lieu: LieuPropose, motif: MotifChangementLieu, date_effet: date
-    ) -> None:
+    def changer_lieu(self, ctx: Contexte, *, lieu: LieuPropose, motif: MotifChangementLieu, date_effet: date) -> None:
         self._check_en_cours()
         accueil = self._accueil_en_cours()
         if lieu.lieu_id == accueil.lieu_id:
@@ -309,9 +303,7 @@ class Parcours(Flux):
     def realiser_entretien_autonomie(self, ctx: Contexte, *, date_effet: date) -> None:
         self._check_en_cours()
         if age_le(self.date_naissance, date_effet) < 16:
-            raise RegleMetierError(
-                "entretien_avant_16_ans", "l'entretien d'autonomie se tient à partir de 16 ans"
-            )
+            raise RegleMetierError("entretien_avant_16_ans", "l'entretien d'autonomie se tient à partir de 16 ans")
         self._enregistrer(ev.EntretienAutonomieRealise, ctx, date_effet)
 
     # -- majorité et jeune majeur ------------------------------------------------
@@ -342,9 +334,7 @@ class Parcours(Flux):
                     motif=MotifLevee.MAJORITE,
                 )
 
-    def accorder_apjm(
-        self, ctx: Contexte, *, date_debut: date, date_fin: date, date_effet: date
-    ) -> None:
+    def accorder_apjm(self, ctx: Contexte, *, date_debut: date, date_fin: date, date_effet: date) -> None:
         self._check_en_cours()
         dix_huit_ans = anniversaire(self.date_naissance, 18)
         if self.majorite_atteinte_le is None and date_debut != dix_huit_ans:
@@ -399,14 +389,10 @@ class Parcours(Flux):
         if self.accueil is not None:
             self._terminer_accueil(ctx, MotifFinAccueil.AUTRE, date_effet)
         for mesure in self._mesures_actives():
-            self._enregistrer(
-                ev.MesureLevee, ctx, date_effet, mesure_id=mesure.mesure_id, motif=MotifLevee.AUTRE
-            )
+            self._enregistrer(ev.MesureLevee, ctx, date_effet, mesure_id=mesure.mesure_id, motif=MotifLevee.AUTRE)
         if self.apjm is not None:
             self._enregistrer(ev.AccompagnementJeuneMajeurTermine, ctx, date_effet, motif=MotifFinAPJM.AUTRE)
-        self._enregistrer(
-            ev.SortieDispositif, ctx, date_effet, motif=motif, situation_logement=situation_logement
-        )
+        self._enregistrer(ev.SortieDispositif, ctx, date_effet, motif=motif, situation_logement=situation_logement)
 
     def rouvrir(self, ctx: Contexte, *, motif: str, date_effet: date) -> None:
         if self.sorti_le is None:
@@ -443,7 +429,10 @@ class Parcours(Flux):
     ) -> None:
         """Correct one field of a past event by recording the correction beside it."""
         if isinstance(evenement_rectifie, ev.SaisieRectifiee):
-            raise RegleMetierError("rectification_de_rectification", "une rectification se corrige par une autre rectification de l'événement d'origine")
+            raise RegleMetierError(
+                "rectification_de_rectification",
+                "une rectification se corrige par une autre rectification de l'événement d'origine",
+            )
         types = typing.get_type_hints(type(evenement_rectifie))
         rectifiables = ev.champs_rectifiables(evenement_rectifie)
         if champ not in rectifiables:
@@ -516,9 +505,7 @@ class Parcours(Flux):
         return self.apjm
 
     def _accueil_reste_permis_sans(self, mesure_id: UUID) -> bool:
-        return any(
-            m.permet_accueil for m in self._mesures_actives() if m.mesure_id != mesure_id
-        )
+        return any(m.permet_accueil for m in self._mesures_actives() if m.mesure_id != mesure_id)
 
     def _check_lieu(self, lieu: LieuPropose, date_effet: date) -> date | None:
         """Refuse a closed lieu or a forbidden hotel; return a hotel stay's limit."""
@@ -544,9 +531,7 @@ class Parcours(Flux):
 
     def _check_fin_avant_21_ans(self, date_fin: date) -> None:
         if date_fin >= anniversaire(self.date_naissance, 21):
-            raise RegleMetierError(
-                "apjm_au_dela_de_21_ans", "un accompagnement jeune majeur finit avant les 21 ans"
-            )
+            raise RegleMetierError("apjm_au_dela_de_21_ans", "un accompagnement jeune majeur finit avant les 21 ans")
 
     def _check_date_naissance_rectifiee(self, date_naissance: date) -> None:
         if date_naissance >= self.ouvert_le:
@@ -576,9 +561,7 @@ def _check_departement(code: str) -> None:
 
 def _check_nature_et_autorite(cadre: Cadre, nature: Nature, autorite: Autorite) -> None:
     if nature not in NATURES_PAR_CADRE[cadre]:
-        raise RegleMetierError(
-            "nature_hors_cadre", f"une mesure {nature.value} ne relève pas du cadre {cadre.value}"
-        )
+        raise RegleMetierError("nature_hors_cadre", f"une mesure {nature.value} ne relève pas du cadre {cadre.value}")
     if cadre is Cadre.ADMINISTRATIF and autorite is not Autorite.PRESIDENT_CD:
         raise RegleMetierError(
             "autorite_invalide", "une mesure administrative est décidée par le président du conseil départemental"
@@ -596,9 +579,7 @@ def _check_echeance(cadre: Cadre, nature: Nature, debut: date, echeance: date | 
     if limite is None or (cadre is not Cadre.JUDICIAIRE and nature is not Nature.ACCUEIL_72H):
         return
     if echeance is None:
-        raise RegleMetierError(
-            "echeance_requise", f"une mesure {nature.value} a une échéance légale: la préciser"
-        )
+        raise RegleMetierError("echeance_requise", f"une mesure {nature.value} a une échéance légale: la préciser")
     annees, mois, jours = limite
     if echeance > ajouter(debut, annees=annees, mois=mois, jours=jours):
         raise RegleMetierError(

@@ -329,12 +329,17 @@ def champs_rectifiables(evenement: Any) -> dict[str, Any]:
     # Technical fields, and the identifiers that tie an event to its stream or to
     # another entity: those are not corrected, they are what a correction points at.
     techniques = {
-        "originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees",
-        "personne_id", "departement", "departement_origine", "departement_destination",
-        "ip_id", "mesure_id", "lieu_id",
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "originator_topic",
+        "metadonnees",
+        "personne_id",
+        "departement",
+        "departement_origine",
+        "departement_destination",
+        "ip_id",
+        "mesure_id",
+        "lieu_id",
     }
-    return {
-        f.name: f.type
-        for f in dataclasses.fields(evenement)
-        if f.name not in techniques
-    }
+    return {f.name: f.type for f in dataclasses.fields(evenement) if f.name not in techniques}

@@ -8,7 +8,7 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator
 
-from contracts.vocabulaire import (  # noqa: F401 - the domain speaks the contract's words
+from contracts.vocabulaire import (  # the domain speaks the contract's words
     Autorite,
     Cadre,
     Danger,
@@ -26,10 +26,34 @@ from contracts.vocabulaire import (  # noqa: F401 - the domain speaks the contra
     TypeLieu,
 )
 
+__all__ = [
+    "DUREES_MAXIMALES",
+    "INTERDICTION_HOTEL",
+    "NATURES_PAR_CADRE",
+    "NATURES_PERMETTANT_ACCUEIL",
+    "Autorite",
+    "Cadre",
+    "Danger",
+    "Departement",
+    "Finess",
+    "MotifChangementLieu",
+    "MotifFinAPJM",
+    "MotifFinAccueil",
+    "MotifLevee",
+    "MotifSortie",
+    "Nature",
+    "OrigineIP",
+    "Role",
+    "Sexe",
+    "SituationLogement",
+    "SuiteEvaluation",
+    "TypeLieu",
+    "est_departement",
+]
+
+
 NATURES_PAR_CADRE: Final[dict[Cadre, frozenset[Nature]]] = {
-    Cadre.ADMINISTRATIF: frozenset(
-        {Nature.ACCUEIL_PROVISOIRE, Nature.AED, Nature.ACCUEIL_URGENCE, Nature.ACCUEIL_72H}
-    ),
+    Cadre.ADMINISTRATIF: frozenset({Nature.ACCUEIL_PROVISOIRE, Nature.AED, Nature.ACCUEIL_URGENCE, Nature.ACCUEIL_72H}),
     Cadre.JUDICIAIRE: frozenset(
         {
             Nature.OPP,
@@ -66,27 +90,19 @@ DUREES_MAXIMALES: Final[dict[Nature, tuple[int, int, int]]] = {
     Nature.ACCUEIL_72H: (0, 0, 3),
 }
 
-# The limits above bind judicial measures; accueil_72h is administrative by nature.
-NATURES_A_DUREE_LIMITEE_HORS_CADRE_JUDICIAIRE: Final[frozenset[Nature]] = frozenset(
-    {Nature.ACCUEIL_72H}
-)
 
 # Hotels are forbidden for children in care since this date (loi Taquet), except
 # for 16-21 year olds and for two months at most.
 INTERDICTION_HOTEL: Final[date] = date(2024, 2, 1)
 
 _DEPARTEMENTS: Final[frozenset[str]] = frozenset(
-    {f"{n:02d}" for n in range(1, 96) if n != 20}
-    | {"2A", "2B"}
-    | {str(n) for n in range(971, 977)}
+    {f"{n:02d}" for n in range(1, 96) if n != 20} | {"2A", "2B"} | {str(n) for n in range(971, 977)}
 )
 
 
 def _departement_valide(code: str) -> str:
     if code not in _DEPARTEMENTS:
-        raise ValueError(
-            "code INSEE de département attendu: 01 à 95 (sans 20), 2A, 2B, 971 à 976"
-        )
+        raise ValueError("code INSEE de département attendu: 01 à 95 (sans 20), 2A, 2B, 971 à 976")
     return code
 
 

@@ -39,8 +39,9 @@ def routeurs() -> list[APIRouter]:
 
 def verificateur(settings: ProjectionsSettings) -> Verificateur:
     if settings.oidc_jwks_url and settings.oidc_issuer:
-        return VerificateurOIDC(jwks_url=settings.oidc_jwks_url, emetteur=settings.oidc_issuer,
-                                audience=settings.oidc_audience)
+        return VerificateurOIDC(
+            jwks_url=settings.oidc_jwks_url, emetteur=settings.oidc_issuer, audience=settings.oidc_audience
+        )
     return CleDeDeveloppement.dans(Path(settings.data_dir))
 
 
@@ -52,19 +53,23 @@ async def composer(
     demarrer_moteurs: bool = True,
 ) -> ComposantsLecture:
     """Pool, auth, and the engines running in the background."""
-    url = settings.database_url or await to_thread.run_sync(
-        lambda: demarrer_postgres_embarque(Path(settings.data_dir).resolve() / "postgres")
-    )
+    url = settings.database_url
+    if url is None:
+        url = await to_thread.run_sync(
+            lambda: demarrer_postgres_embarque(Path(settings.data_dir).resolve() / "postgres")
+        )
     pool = await asyncpg.create_pool(url, min_size=1, max_size=settings.db_pool_size)
     async with pool.acquire() as conn:
         for instruction in DDL_JOURNAL_ACCES:
             await conn.execute(instruction)
     choisies = list(projections) if projections is not None else projections_par_defaut()
-    comp = ComposantsLecture(pool=pool, verificateur=verificateur(settings), horloge=horloge or HorlogeSysteme(),
-                             projections=choisies)
+    comp = ComposantsLecture(
+        pool=pool, verificateur=verificateur(settings), horloge=horloge or HorlogeSysteme(), projections=choisies
+    )
     if demarrer_moteurs:
-        comp.service = ServiceProjections(pool, Sources(url, settings.kafka_bootstrap_servers, settings.taille_lot),
-                                          choisies)
+        comp.service = ServiceProjections(
+            pool, Sources(url, settings.kafka_bootstrap_servers, settings.taille_lot), choisies
+        )
         await comp.service.demarrer()
     return comp
 

@@ -78,9 +78,10 @@ async def position(comp: ComposantsLecture, schema: str, reponse: Response) -> N
             positions = await lire_positions(conn, schema)
         except asyncpg.UndefinedTableError:
             positions = {}
-    reponse.headers["X-Projection-Position"] = ",".join(
-        f"{source}:{partition}={valeur}" for (source, partition), valeur in sorted(positions.items())
-    ) or "vide"
+    reponse.headers["X-Projection-Position"] = (
+        ",".join(f"{source}:{partition}={valeur}" for (source, partition), valeur in sorted(positions.items()))
+        or "vide"
+    )
 
 
 async def journaliser_acces(comp: ComposantsLecture, u: Utilisateur, parcours_id: UUID | None, chemin: str) -> None:
@@ -88,7 +89,9 @@ async def journaliser_acces(comp: ComposantsLecture, u: Utilisateur, parcours_id
     async with comp.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO public.journal_acces (sub, parcours_id, chemin) VALUES ($1, $2, $3)",
-            u.sub, parcours_id, chemin,
+            u.sub,
+            parcours_id,
+            chemin,
         )
 
 

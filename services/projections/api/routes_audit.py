@@ -112,21 +112,35 @@ async def chronologie(
     async with comp.pool.acquire() as conn:
         evenements = await audit.evenements_du_parcours(conn, schema, parcours_id)
     await journaliser_acces(comp, u, parcours_id, _chemin(request))
-    return Chronologie(parcours_id=parcours_id, departement=departement,
-                       evenements=[_vue(entree) for entree in audit.chronologie(evenements)])
+    return Chronologie(
+        parcours_id=parcours_id,
+        departement=departement,
+        evenements=[_vue(entree) for entree in audit.chronologie(evenements)],
+    )
 
 
 def _vue(entree: audit.EntreeChronologie) -> EvenementVue:
     e = entree.evenement
     return EvenementVue(
-        version=e.version, type=e.type, nom=e.nom, date_effet=e.date_effet, enregistre_le=e.enregistre_le,
-        auteur=e.auteur, correlation_id=e.correlation_id, departement=e.departement, donnees=e.donnees,
+        version=e.version,
+        type=e.type,
+        nom=e.nom,
+        date_effet=e.date_effet,
+        enregistre_le=e.enregistre_le,
+        auteur=e.auteur,
+        correlation_id=e.correlation_id,
+        departement=e.departement,
+        donnees=e.donnees,
         rectifie_version=e.version_rectifiee,
         rectifications=[
             RectificationVue(
-                version=r.version, champ=r.donnees["champ"], ancienne_valeur=r.donnees["ancienne_valeur"],
-                nouvelle_valeur=r.donnees["nouvelle_valeur"], date_effet=r.date_effet,
-                enregistre_le=r.enregistre_le, auteur=r.auteur,
+                version=r.version,
+                champ=r.donnees["champ"],
+                ancienne_valeur=r.donnees["ancienne_valeur"],
+                nouvelle_valeur=r.donnees["nouvelle_valeur"],
+                date_effet=r.date_effet,
+                enregistre_le=r.enregistre_le,
+                auteur=r.auteur,
             )
             for r in entree.rectifications
         ],
@@ -142,8 +156,10 @@ async def etat(
     request: Request,
     reponse: Response,
     date_effet: Annotated[date | None, Query(description="the date the state is asked for (default: today)")] = None,
-    connu_le: Annotated[AwareDatetime | None, Query(description="the instant the records are read as of, "
-                                                                "RFC 3339 with zone (default: now)")] = None,
+    connu_le: Annotated[
+        AwareDatetime | None,
+        Query(description="the instant the records are read as of, RFC 3339 with zone (default: now)"),
+    ] = None,
 ) -> EtatBitemporel:
     maintenant = comp.horloge.maintenant()
     jour = date_effet or maintenant.astimezone(FUSEAU).date()
@@ -153,8 +169,12 @@ async def etat(
     async with comp.pool.acquire() as conn:
         evenements = await audit.evenements_du_parcours(conn, schema, parcours_id, connu_le=instant)
     await journaliser_acces(comp, u, parcours_id, _chemin(request))
-    return EtatBitemporel(parcours_id=parcours_id, date_effet=jour, connu_le=instant,
-                          etat=etat_au((e.fait() for e in evenements), jour, instant))
+    return EtatBitemporel(
+        parcours_id=parcours_id,
+        date_effet=jour,
+        connu_le=instant,
+        etat=etat_au((e.fait() for e in evenements), jour, instant),
+    )
 
 
 @routeur.get("/audit/acces", response_model=JournalAcces)
@@ -175,12 +195,16 @@ async def acces(
         schema, _ = await _dossier(comp, u, parcours_id)
     await position(comp, schema, reponse)
     async with comp.pool.acquire() as conn:
-        trouves = await audit.journal_des_acces(conn, schema, sorted(u.departements), parcours_id=parcours_id,
-                                                sub=sub, page=page, taille=taille)
+        trouves = await audit.journal_des_acces(
+            conn, schema, sorted(u.departements), parcours_id=parcours_id, sub=sub, page=page, taille=taille
+        )
     # Recorded after the query: the page shows the reads before this one.
     await journaliser_acces(comp, u, parcours_id, _chemin(request))
     return JournalAcces(
-        elements=[AccesVue(sub=a.sub, parcours_id=a.parcours_id, chemin=a.chemin, lu_le=a.lu_le)
-                  for a in trouves.elements],
-        total=trouves.total, page=page, taille=taille,
+        elements=[
+            AccesVue(sub=a.sub, parcours_id=a.parcours_id, chemin=a.chemin, lu_le=a.lu_le) for a in trouves.elements
+        ],
+        total=trouves.total,
+        page=page,
+        taille=taille,
     )

@@ -77,7 +77,9 @@ async def lister_dossiers(
         total, lignes = await sql.lister_dossiers(conn, schema, filtres, sql.Page(page, taille))
     await journaliser_acces(comp, u, None, request.url.path)
     jour = _aujourd_hui(comp)
-    return vues.ListeDossiers(total=total, page=page, taille=taille, dossiers=[vues.resume(ligne, jour) for ligne in lignes])
+    return vues.ListeDossiers(
+        total=total, page=page, taille=taille, dossiers=[vues.resume(ligne, jour) for ligne in lignes]
+    )
 
 
 @routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue)
@@ -119,5 +121,6 @@ async def lister_echeances(
         total, lignes = await sql.lister_echeances(conn, schema, filtres, sql.Page(page, taille))
     await journaliser_acces(comp, u, None, request.url.path)
     jour = _aujourd_hui(comp)
-    return vues.ListeEcheances(total=total, page=page, taille=taille,
-                               echeances=[vues.travail(ligne, jour) for ligne in lignes])
+    return vues.ListeEcheances(
+        total=total, page=page, taille=taille, echeances=[vues.travail(ligne, jour) for ligne in lignes]
+    )

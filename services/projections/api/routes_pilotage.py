@@ -46,10 +46,16 @@ def perimetre(u: Utilisateur, departement: str | None) -> list[str]:
 def verifier_annee(annee: int, comp: Comp) -> None:
     """A year to come has nothing recorded yet: a 422 says so rather than a page of zeros."""
     if annee > comp.horloge.maintenant().date().year:
-        raise RequestValidationError([{
-            "type": "value_error", "loc": ("query", "annee"), "input": annee,
-            "msg": "l'année ne peut pas être à venir",
-        }])
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "annee"),
+                    "input": annee,
+                    "msg": "l'année ne peut pas être à venir",
+                }
+            ]
+        )
 
 
 # -- occupation d'un lieu ---------------------------------------------------------------
@@ -91,13 +97,25 @@ async def occupation_lieu(lieu_id: UUID, comp: Comp, u: LecteurOccupation, respo
         lieu = await occupation.occupation_lieu(conn, schema, lieu_id)
     if lieu is None or lieu.departement not in u.departements:
         raise IntrouvableError("lieu d'accueil", lieu_id)
-    visibles = [EnfantPresent(parcours_id=p, depuis=depuis) for p, dep, depuis in lieu.presents if dep in u.departements]
+    visibles = [
+        EnfantPresent(parcours_id=p, depuis=depuis) for p, dep, depuis in lieu.presents if dep in u.departements
+    ]
     occ = lieu.occupation
     return OccupationLieuVue(
-        lieu_id=lieu.lieu_id, nom=lieu.nom, type=lieu.type, departement=lieu.departement, capacite=lieu.capacite,
-        finess=lieu.finess, ferme=lieu.ferme_le is not None, ferme_le=lieu.ferme_le, places=occ.places,
-        enfants_presents=occ.enfants, taux=occ.taux, sur_occupation=occ.sur_occupation,
-        places_libres=occ.places_libres, parcours_presents=visibles,
+        lieu_id=lieu.lieu_id,
+        nom=lieu.nom,
+        type=lieu.type,
+        departement=lieu.departement,
+        capacite=lieu.capacite,
+        finess=lieu.finess,
+        ferme=lieu.ferme_le is not None,
+        ferme_le=lieu.ferme_le,
+        places=occ.places,
+        enfants_presents=occ.enfants,
+        taux=occ.taux,
+        sur_occupation=occ.sur_occupation,
+        places_libres=occ.places_libres,
+        parcours_presents=visibles,
         enfants_autres_departements=occ.enfants - len(visibles),
     )
 
@@ -140,21 +158,30 @@ async def occupation_pilotage(
     resultat = []
     for dep in departements:
         siens = [g for g in groupes if g.departement == dep]
-        total = occupation.Occupation(sum(g.occupation.places for g in siens),
-                                      sum(g.occupation.enfants for g in siens))
-        resultat.append(OccupationDepartementVue(
-            departement=dep, lieux=sum(g.lieux for g in siens),
-            lieux_sur_occupes=sum(g.lieux_sur_occupes for g in siens), places=total.places,
-            enfants_places=total.enfants, taux=total.taux, sur_occupation=total.sur_occupation,
-            par_type=[
-                OccupationTypeVue(
-                    type_lieu=g.type_lieu, lieux=g.lieux, lieux_sur_occupes=g.lieux_sur_occupes,
-                    places=g.occupation.places, enfants_places=g.occupation.enfants, taux=g.occupation.taux,
-                    sur_occupation=g.occupation.sur_occupation,
-                )
-                for g in siens
-            ],
-        ))
+        total = occupation.Occupation(sum(g.occupation.places for g in siens), sum(g.occupation.enfants for g in siens))
+        resultat.append(
+            OccupationDepartementVue(
+                departement=dep,
+                lieux=sum(g.lieux for g in siens),
+                lieux_sur_occupes=sum(g.lieux_sur_occupes for g in siens),
+                places=total.places,
+                enfants_places=total.enfants,
+                taux=total.taux,
+                sur_occupation=total.sur_occupation,
+                par_type=[
+                    OccupationTypeVue(
+                        type_lieu=g.type_lieu,
+                        lieux=g.lieux,
+                        lieux_sur_occupes=g.lieux_sur_occupes,
+                        places=g.occupation.places,
+                        enfants_places=g.occupation.enfants,
+                        taux=g.occupation.taux,
+                        sur_occupation=g.occupation.sur_occupation,
+                    )
+                    for g in siens
+                ],
+            )
+        )
     return OccupationPilotage(departements=resultat)
 
 
@@ -171,7 +198,10 @@ class Indicateurs(BaseModel):
 
 @routeur.get("/pilotage/indicateurs", response_model=Indicateurs)
 async def indicateurs_pilotage(
-    comp: Comp, u: LecteurIndicateurs, response: Response, departement: FiltreDepartement = None,
+    comp: Comp,
+    u: LecteurIndicateurs,
+    response: Response,
+    departement: FiltreDepartement = None,
     annee: Annotated[int | None, Query(ge=2000, le=2100, description="défaut: l'année en cours")] = None,
 ) -> Indicateurs:
     aujourd_hui = comp.horloge.maintenant().date()
@@ -188,7 +218,9 @@ async def indicateurs_pilotage(
         sorties = await cohortes.sorties(conn, schema, annee, departements)
         hotel = await cohortes.sejours_hotel(conn, schema, annee, departements)
     return Indicateurs(
-        annee=annee, departements=departements, calcule_le=aujourd_hui,
+        annee=annee,
+        departements=departements,
+        calcule_le=aujourd_hui,
         indicateurs=[
             ind.lieux_successifs(lieux),
             ind.ppe_dans_les_3_mois(mesures, aujourd_hui),
@@ -205,12 +237,21 @@ async def indicateurs_pilotage(
 FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
-@routeur.get("/statistiques/olinpe", response_class=Response, responses={
-    200: {"content": {"application/x-ndjson": {}, "text/csv": {}},
-          "description": "une ligne par début, renouvellement et fin de mesure de l'année, pseudonymisée"},
-})
+@routeur.get(
+    "/statistiques/olinpe",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}, "text/csv": {}},
+            "description": "une ligne par début, renouvellement et fin de mesure de l'année, pseudonymisée",
+        },
+    },
+)
 async def extrait_olinpe(
-    comp: Comp, u: Observatoire, annee: Annee, departement: FiltreDepartement = None,
+    comp: Comp,
+    u: Observatoire,
+    annee: Annee,
+    departement: FiltreDepartement = None,
     format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl (défaut) ou csv")] = "jsonl",
 ) -> Response:
     verifier_annee(annee, comp)

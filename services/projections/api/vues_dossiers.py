@@ -194,9 +194,14 @@ def _age(naissance: date | None, aujourd_hui: date) -> int | None:
 
 def echeance(ligne: asyncpg.Record, aujourd_hui: date) -> EcheanceVue:
     return EcheanceVue(
-        type=ligne["type"], cle=ligne["cle"], due_le=ligne["due_le"], alerte_le=ligne["alerte_le"],
-        informatif=ligne["informatif"], en_alerte=ligne["alerte_le"] <= aujourd_hui,
-        en_retard=not ligne["informatif"] and ligne["due_le"] < aujourd_hui, details=_details(ligne["details"]),
+        type=ligne["type"],
+        cle=ligne["cle"],
+        due_le=ligne["due_le"],
+        alerte_le=ligne["alerte_le"],
+        informatif=ligne["informatif"],
+        en_alerte=ligne["alerte_le"] <= aujourd_hui,
+        en_retard=not ligne["informatif"] and ligne["due_le"] < aujourd_hui,
+        details=_details(ligne["details"]),
     )
 
 
@@ -204,16 +209,27 @@ def resume(ligne: asyncpg.Record, aujourd_hui: date) -> DossierResume:
     prochaine = None
     if ligne["prochaine_type"] is not None:
         prochaine = ProchaineEcheance(
-            type=ligne["prochaine_type"], cle=ligne["prochaine_cle"], due_le=ligne["prochaine_due_le"],
-            alerte_le=ligne["prochaine_alerte_le"], en_retard=ligne["prochaine_due_le"] < aujourd_hui,
+            type=ligne["prochaine_type"],
+            cle=ligne["prochaine_cle"],
+            due_le=ligne["prochaine_due_le"],
+            alerte_le=ligne["prochaine_alerte_le"],
+            en_retard=ligne["prochaine_due_le"] < aujourd_hui,
             details=_details(ligne["prochaine_details"]),
         )
     return DossierResume(
-        parcours_id=ligne["parcours_id"], personne_id=ligne["personne_id"], nom=ligne["nom"],
-        prenoms=ligne["prenoms"], date_naissance=ligne["date_naissance"],
-        age=_age(ligne["date_naissance"], aujourd_hui), departement=ligne["departement"],
-        referent_id=ligne["referent_id"], statut=ligne["statut"], ouvert_le=ligne["ouvert_le"],
-        lieu_id=ligne["lieu_id"], type_lieu=ligne["type_lieu"], fugue_en_cours=ligne["fugue_depuis"] is not None,
+        parcours_id=ligne["parcours_id"],
+        personne_id=ligne["personne_id"],
+        nom=ligne["nom"],
+        prenoms=ligne["prenoms"],
+        date_naissance=ligne["date_naissance"],
+        age=_age(ligne["date_naissance"], aujourd_hui),
+        departement=ligne["departement"],
+        referent_id=ligne["referent_id"],
+        statut=ligne["statut"],
+        ouvert_le=ligne["ouvert_le"],
+        lieu_id=ligne["lieu_id"],
+        type_lieu=ligne["type_lieu"],
+        fugue_en_cours=ligne["fugue_depuis"] is not None,
         prochaine_echeance=prochaine,
     )
 
@@ -221,11 +237,18 @@ def resume(ligne: asyncpg.Record, aujourd_hui: date) -> DossierResume:
 def mesure(ligne: asyncpg.Record, aujourd_hui: date) -> MesureVue:
     echeance_ = ligne["date_echeance"]
     return MesureVue(
-        mesure_id=ligne["mesure_id"], cadre=ligne["cadre"], nature=ligne["nature"], autorite=ligne["autorite"],
-        reference_decision=ligne["reference_decision"], date_debut=ligne["date_debut"], date_echeance=echeance_,
-        renouvellements=ligne["renouvellements"], active=ligne["active"],
+        mesure_id=ligne["mesure_id"],
+        cadre=ligne["cadre"],
+        nature=ligne["nature"],
+        autorite=ligne["autorite"],
+        reference_decision=ligne["reference_decision"],
+        date_debut=ligne["date_debut"],
+        date_echeance=echeance_,
+        renouvellements=ligne["renouvellements"],
+        active=ligne["active"],
         echue=bool(ligne["active"] and echeance_ is not None and echeance_ < aujourd_hui),
-        levee_le=ligne["levee_le"], motif_levee=ligne["motif_levee"],
+        levee_le=ligne["levee_le"],
+        motif_levee=ligne["motif_levee"],
     )
 
 
@@ -239,8 +262,9 @@ def autonomie(d: asyncpg.Record, echeances: list[EcheanceVue], aujourd_hui: date
     statut: Literal["en_retard", "a_planifier", "a_venir"] = (
         "en_retard" if attendu.en_retard else "a_planifier" if attendu.en_alerte else "a_venir"
     )
-    return AutonomieVue(entretien_realise_le=None, statut=statut, a_planifier_des_le=attendu.alerte_le,
-                        du_le=attendu.due_le)
+    return AutonomieVue(
+        entretien_realise_le=None, statut=statut, a_planifier_des_le=attendu.alerte_le, du_le=attendu.due_le
+    )
 
 
 def dossier(lu: DossierLu, aujourd_hui: date) -> DossierVue:
@@ -254,8 +278,13 @@ def dossier(lu: DossierLu, aujourd_hui: date) -> DossierVue:
     accueil = None
     if d["lieu_id"] is not None:
         accueil = AccueilVue(
-            mesure_id=d["mesure_accueil_id"], lieu_id=d["lieu_id"], lieu_nom=d["lieu_nom"], type_lieu=d["type_lieu"],
-            debut_accueil=d["accueil_debut"], depuis=d["lieu_depuis"], date_limite_hotel=d["date_limite_hotel"],
+            mesure_id=d["mesure_accueil_id"],
+            lieu_id=d["lieu_id"],
+            lieu_nom=d["lieu_nom"],
+            type_lieu=d["type_lieu"],
+            debut_accueil=d["accueil_debut"],
+            depuis=d["lieu_depuis"],
+            date_limite_hotel=d["date_limite_hotel"],
             fugue_depuis=d["fugue_depuis"],
         )
     apjm = None
@@ -265,27 +294,50 @@ def dossier(lu: DossierLu, aujourd_hui: date) -> DossierVue:
     if d["sorti_le"] is not None:
         sortie = SortieVue(sorti_le=d["sorti_le"], motif=d["motif_sortie"], situation_logement=d["situation_logement"])
     return DossierVue(
-        parcours_id=d["parcours_id"], personne_id=d["personne_id"], version=d["version"],
-        departement=d["departement"], referent_id=d["referent_id"], statut=d["statut"], sexe=d["sexe"],
-        mois_naissance=d["mois_naissance"], ouvert_le=d["ouvert_le"], derniere_date_effet=d["derniere_date_effet"],
-        identite=identite, age=_age(naissance, aujourd_hui),
+        parcours_id=d["parcours_id"],
+        personne_id=d["personne_id"],
+        version=d["version"],
+        departement=d["departement"],
+        referent_id=d["referent_id"],
+        statut=d["statut"],
+        sexe=d["sexe"],
+        mois_naissance=d["mois_naissance"],
+        ouvert_le=d["ouvert_le"],
+        derniere_date_effet=d["derniere_date_effet"],
+        identite=identite,
+        age=_age(naissance, aujourd_hui),
         date_majorite=anniversaire(naissance, 18) if naissance is not None else None,
-        mesures_actives=[m for m in mesures if m.active], mesures_levees=[m for m in mesures if not m.active],
+        mesures_actives=[m for m in mesures if m.active],
+        mesures_levees=[m for m in mesures if not m.active],
         informations_preoccupantes=[
-            IPVue(ip_id=i["ip_id"], recue_le=i["recue_le"], origine=i["origine"], dangers=list(i["dangers"]),
-                  suite=i["suite"], evaluee_le=i["evaluee_le"])
+            IPVue(
+                ip_id=i["ip_id"],
+                recue_le=i["recue_le"],
+                origine=i["origine"],
+                dangers=list(i["dangers"]),
+                suite=i["suite"],
+                evaluee_le=i["evaluee_le"],
+            )
             for i in lu.ips
         ],
-        accueil=accueil, lieux_successifs=d["lieux_successifs"],
+        accueil=accueil,
+        lieux_successifs=d["lieux_successifs"],
         ppe=PPEVue(etabli_le=d["ppe_etabli_le"], actualise_le=d["ppe_actualise_le"]),
-        dernier_rapport_le=d["dernier_rapport_le"], autonomie=autonomie(d, echeances, aujourd_hui),
-        majorite_atteinte_le=d["majorite_atteinte_le"], accompagnement_jeune_majeur=apjm, sortie=sortie,
+        dernier_rapport_le=d["dernier_rapport_le"],
+        autonomie=autonomie(d, echeances, aujourd_hui),
+        majorite_atteinte_le=d["majorite_atteinte_le"],
+        accompagnement_jeune_majeur=apjm,
+        sortie=sortie,
         echeances=echeances,
     )
 
 
 def travail(ligne: asyncpg.Record, aujourd_hui: date) -> EcheanceTravail:
     return EcheanceTravail(
-        **echeance(ligne, aujourd_hui).model_dump(), parcours_id=ligne["parcours_id"], nom=ligne["nom"],
-        prenoms=ligne["prenoms"], departement=ligne["departement"], referent_id=ligne["referent_id"],
+        **echeance(ligne, aujourd_hui).model_dump(),
+        parcours_id=ligne["parcours_id"],
+        nom=ligne["nom"],
+        prenoms=ligne["prenoms"],
+        departement=ligne["departement"],
+        referent_id=ligne["referent_id"],
     )

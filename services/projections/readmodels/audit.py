@@ -68,9 +68,17 @@ class ProjectionAudit(Projection):
             "INSERT INTO evenements (parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, "
             "correlation_id, departement, donnees) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
             "ON CONFLICT (parcours_id, version) DO NOTHING",
-            evenement.flux_id, evenement.version, evenement.id, evenement.type, evenement.nom,
-            date.fromisoformat(str(donnees["date_effet"])), evenement.enregistre_le, evenement.auteur,
-            evenement.correlation_id, departement, orjson.dumps(donnees).decode(),
+            evenement.flux_id,
+            evenement.version,
+            evenement.id,
+            evenement.type,
+            evenement.nom,
+            date.fromisoformat(str(donnees["date_effet"])),
+            evenement.enregistre_le,
+            evenement.auteur,
+            evenement.correlation_id,
+            departement,
+            orjson.dumps(donnees).decode(),
         )
         # Events are recorded under the dossier's département of the moment (ce_source);
         # a transfer, recorded under the origin, moves it to the destination.
@@ -79,7 +87,9 @@ class ProjectionAudit(Projection):
             "INSERT INTO dossiers (parcours_id, departement, derniere_version) VALUES ($1, $2, $3) "
             "ON CONFLICT (parcours_id) DO UPDATE SET departement = excluded.departement, "
             "derniere_version = excluded.derniere_version WHERE dossiers.derniere_version < excluded.derniere_version",
-            evenement.flux_id, courant, evenement.version,
+            evenement.flux_id,
+            courant,
+            evenement.version,
         )
 
 
@@ -139,8 +149,9 @@ async def departement_du_dossier(conn: Connexion, schema: str, parcours_id: UUID
     return departement
 
 
-_COLONNES = ("parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, correlation_id, "
-             "departement, donnees")
+_COLONNES = (
+    "parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, correlation_id, departement, donnees"
+)
 
 
 async def evenements_du_parcours(
@@ -150,12 +161,10 @@ async def evenements_du_parcours(
     lignes = await conn.fetch(
         f'SELECT {_COLONNES} FROM "{schema}".evenements WHERE parcours_id = $1 '
         "AND ($2::timestamptz IS NULL OR enregistre_le <= $2) ORDER BY version",
-        parcours_id, connu_le,
+        parcours_id,
+        connu_le,
     )
-    return [
-        EvenementAudite(**{**dict(ligne), "donnees": orjson.loads(ligne["donnees"])})
-        for ligne in lignes
-    ]
+    return [EvenementAudite(**{**dict(ligne), "donnees": orjson.loads(ligne["donnees"])}) for ligne in lignes]
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,8 @@ async def journal_des_acces(
     lignes = await conn.fetch(
         f"SELECT j.id, j.sub, j.parcours_id, j.chemin, j.lu_le {filtre} ORDER BY j.lu_le DESC, j.id DESC "
         "LIMIT $4 OFFSET $5",
-        *arguments, taille, (page - 1) * taille,
+        *arguments,
+        taille,
+        (page - 1) * taille,
     )
     return PageAcces([Acces(**dict(ligne)) for ligne in lignes], int(total))

@@ -61,8 +61,9 @@ def connaissance(faits: Iterable[Fait], connu_le: datetime) -> Connaissance:
         cible = par_version.get(int(correction.donnees["version_rectifiee"]))
         if cible is None:
             continue  # a correction of a correction is refused by the write side; nothing to apply
-        par_version[cible.version] = corriger(cible, str(correction.donnees["champ"]),
-                                              correction.donnees["nouvelle_valeur"])
+        par_version[cible.version] = corriger(
+            cible, str(correction.donnees["champ"]), correction.donnees["nouvelle_valeur"]
+        )
         appliquees.setdefault(cible.version, []).append(correction.version)
     return Connaissance(faits=[par_version[v] for v in sorted(par_version)], rectifications=appliquees)
 
@@ -204,11 +205,17 @@ def _evaluation(e: EtatParcours, f: Fait) -> None:
 
 def _mesure_decidee(e: EtatParcours, f: Fait) -> None:
     d = f.donnees
-    e.mesures_actives.append(MesureActive(
-        mesure_id=str(d["mesure_id"]), cadre=str(d.get("cadre")), nature=str(d.get("nature")),
-        autorite=str(d.get("autorite")), date_debut=_date(d.get("date_debut")),
-        date_echeance=_date(d.get("date_echeance")), decidee_le=f.date_effet,
-    ))
+    e.mesures_actives.append(
+        MesureActive(
+            mesure_id=str(d["mesure_id"]),
+            cadre=str(d.get("cadre")),
+            nature=str(d.get("nature")),
+            autorite=str(d.get("autorite")),
+            date_debut=_date(d.get("date_debut")),
+            date_echeance=_date(d.get("date_echeance")),
+            decidee_le=f.date_effet,
+        )
+    )
 
 
 def _mesure_renouvelee(e: EtatParcours, f: Fait) -> None:
@@ -225,8 +232,12 @@ def _mesure_levee(e: EtatParcours, f: Fait) -> None:
 def _accueil_debute(e: EtatParcours, f: Fait) -> None:
     d = f.donnees
     e.accueil = AccueilEnCours(
-        mesure_id=_texte(d.get("mesure_id")), lieu_id=str(d["lieu_id"]), type_lieu=str(d.get("type_lieu")),
-        depuis=f.date_effet, debut_accueil=f.date_effet, date_limite_hotel=_date(d.get("date_limite_hotel")),
+        mesure_id=_texte(d.get("mesure_id")),
+        lieu_id=str(d["lieu_id"]),
+        type_lieu=str(d.get("type_lieu")),
+        depuis=f.date_effet,
+        debut_accueil=f.date_effet,
+        date_limite_hotel=_date(d.get("date_limite_hotel")),
     )
     e.fugue_depuis = None
 

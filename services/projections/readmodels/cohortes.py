@@ -63,7 +63,8 @@ async def lieux_des_enfants_accueillis(
          WHERE dernier IN ('AccueilDebute', 'LieuAccueilChange') AND departement = ANY($2::text[])
          ORDER BY lieux
         """,
-        jour, list(departements),
+        jour,
+        list(departements),
     )
     return [int(ligne["lieux"]) for ligne in lignes]
 
@@ -85,14 +86,14 @@ async def mesures_debutees(
                    AND x.nom IN ('PPEEtabli', 'PPEActualise') AND x.date_effet >= m.date_debut) AS premier_ppe_le
           FROM m WHERE m.date_debut BETWEEN $1 AND $2
         """,
-        date(annee, 1, 1), date(annee, 12, 31), list(departements),
+        date(annee, 1, 1),
+        date(annee, 12, 31),
+        list(departements),
     )
     return [MesureDebutee(r["date_debut"], r["levee_le"], r["premier_ppe_le"]) for r in lignes]
 
 
-async def jeunes_de_17_ans(
-    conn: Connexion, schema: str, annee: int, departements: Sequence[str]
-) -> list[JeuneDe17Ans]:
+async def jeunes_de_17_ans(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[JeuneDe17Ans]:
     """Those turning 17 in ``annee``, followed in ``departements`` on the 1st of that month."""
     annee_naissance = annee - 17
     lignes = await conn.fetch(
@@ -116,14 +117,15 @@ async def jeunes_de_17_ans(
         SELECT mois_17_ans, entretien_le, sorti_le FROM etat
          WHERE dernier IN ('ParcoursOuvert', 'ParcoursRouvert') AND departement = ANY($2::text[])
         """,
-        annee, list(departements), f"{annee_naissance:04d}-01", f"{annee_naissance:04d}-12",
+        annee,
+        list(departements),
+        f"{annee_naissance:04d}-01",
+        f"{annee_naissance:04d}-12",
     )
     return [JeuneDe17Ans(r["mois_17_ans"], r["entretien_le"], r["sorti_le"]) for r in lignes]
 
 
-async def majorites(
-    conn: Connexion, schema: str, annee: int, departements: Sequence[str]
-) -> list[Majorite]:
+async def majorites(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[Majorite]:
     """Majorities dated in ``annee`` recorded by ``departements``, with the start of the first APJM granted."""
     lignes = await conn.fetch(
         f"""
@@ -133,7 +135,9 @@ async def majorites(
           FROM "{schema}".faits m
          WHERE m.nom = 'MajoriteAtteinte' AND m.departement = ANY($3::text[]) AND m.date_effet BETWEEN $1 AND $2
         """,
-        date(annee, 1, 1), date(annee, 12, 31), list(departements),
+        date(annee, 1, 1),
+        date(annee, 12, 31),
+        list(departements),
     )
     return [Majorite(r["majorite_le"], r["apjm_debut"]) for r in lignes]
 
@@ -146,14 +150,14 @@ async def sorties(conn: Connexion, schema: str, annee: int, departements: Sequen
           FROM "{schema}".faits
          WHERE nom = 'SortieDispositif' AND departement = ANY($3::text[]) AND date_effet BETWEEN $1 AND $2
         """,
-        date(annee, 1, 1), date(annee, 12, 31), list(departements),
+        date(annee, 1, 1),
+        date(annee, 12, 31),
+        list(departements),
     )
     return [Sortie(r["motif"], r["situation_logement"]) for r in lignes]
 
 
-async def sejours_hotel(
-    conn: Connexion, schema: str, annee: int, departements: Sequence[str]
-) -> list[SejourHotel]:
+async def sejours_hotel(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[SejourHotel]:
     """Hotel stays starting in ``annee`` recorded by ``departements``, and when each ended (the next accueil event)."""
     lignes = await conn.fetch(
         f"""
@@ -165,6 +169,8 @@ async def sejours_hotel(
          WHERE h.nom IN ('AccueilDebute', 'LieuAccueilChange') AND h.departement = ANY($3::text[])
            AND h.date_effet BETWEEN $1 AND $2 AND h.donnees->>'type_lieu' = 'hotel'
         """,
-        date(annee, 1, 1), date(annee, 12, 31), list(departements),
+        date(annee, 1, 1),
+        date(annee, 12, 31),
+        list(departements),
     )
     return [SejourHotel(r["debut"], r["fin"]) for r in lignes]

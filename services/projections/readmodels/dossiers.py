@@ -97,7 +97,10 @@ async def appliquer_parcours(conn: asyncpg.Connection, ev: EvenementPublie) -> N
     pid = ev.flux_id
     await conn.execute(
         "INSERT INTO journal (parcours_id, version, nom, donnees) VALUES ($1, $2, $3, $4::jsonb)",
-        pid, ev.version, ev.nom, orjson.dumps(ev.donnees).decode(),
+        pid,
+        ev.version,
+        ev.nom,
+        orjson.dumps(ev.donnees).decode(),
     )
     if ev.nom == "SaisieRectifiee":
         await _rectifier(conn, pid, ev.donnees)
@@ -112,7 +115,9 @@ async def _appliquer_un(conn: asyncpg.Connection, pid: UUID, version: int, nom: 
     fait = await conn.fetchval(
         "UPDATE dossiers SET version = $2, derniere_date_effet = greatest(derniere_date_effet, $3) "
         "WHERE parcours_id = $1 RETURNING true",
-        pid, version, date.fromisoformat(str(d["date_effet"])),
+        pid,
+        version,
+        date.fromisoformat(str(d["date_effet"])),
     )
     if not fait:
         raise DossierInconnuError(f"parcours {pid}: {nom} avant ParcoursOuvert")
@@ -121,8 +126,9 @@ async def _appliquer_un(conn: asyncpg.Connection, pid: UUID, version: int, nom: 
 async def _rectifier(conn: asyncpg.Connection, pid: UUID, d: Donnees) -> None:
     """Correct the stored copy of the rectified event (a birth date travels as its month)."""
     champ = "mois_naissance" if d["champ"] == "date_naissance" else str(d["champ"])
-    brut = await conn.fetchval("SELECT donnees FROM journal WHERE parcours_id = $1 AND version = $2",
-                               pid, int(d["version_rectifiee"]))
+    brut = await conn.fetchval(
+        "SELECT donnees FROM journal WHERE parcours_id = $1 AND version = $2", pid, int(d["version_rectifiee"])
+    )
     if brut is None:
         return
     donnees = orjson.loads(brut)
@@ -131,7 +137,9 @@ async def _rectifier(conn: asyncpg.Connection, pid: UUID, d: Donnees) -> None:
     donnees[champ] = d["nouvelle_valeur"]
     await conn.execute(
         "UPDATE journal SET donnees = $3::jsonb, rectifie = true WHERE parcours_id = $1 AND version = $2",
-        pid, int(d["version_rectifiee"]), orjson.dumps(donnees).decode(),
+        pid,
+        int(d["version_rectifiee"]),
+        orjson.dumps(donnees).decode(),
     )
 
 
@@ -168,7 +176,11 @@ async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> N
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (personne_id) DO UPDATE SET nom = excluded.nom, "
             "prenoms = excluded.prenoms, date_naissance = excluded.date_naissance, sexe = excluded.sexe, "
             "recherche = excluded.recherche, effacee = false",
-            personne_id, d["nom"], d["prenoms"], date.fromisoformat(str(d["date_naissance"])), d["sexe"],
+            personne_id,
+            d["nom"],
+            d["prenoms"],
+            date.fromisoformat(str(d["date_naissance"])),
+            d["sexe"],
             normaliser(f"{d['nom']} {d['prenoms']}"),
         )
     else:
@@ -184,7 +196,10 @@ async def appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
         await conn.execute(
             "INSERT INTO lieux (lieu_id, nom, type, departement) VALUES ($1, $2, $3, $4) ON CONFLICT (lieu_id) "
             "DO UPDATE SET nom = excluded.nom, type = excluded.type, departement = excluded.departement",
-            ev.flux_id, d.get("nom"), d["type"], d["departement"],
+            ev.flux_id,
+            d.get("nom"),
+            d["type"],
+            d["departement"],
         )
     elif ev.nom == "LieuAccueilFerme":
         await conn.execute("UPDATE lieux SET ferme = true WHERE lieu_id = $1", ev.flux_id)
@@ -198,7 +213,8 @@ async def recalculer(conn: asyncpg.Connection, parcours: Iterable[UUID]) -> None
     for pid in parcours:
         dossier = await conn.fetchrow(
             "SELECT d.*, i.date_naissance FROM dossiers d LEFT JOIN identites i USING (personne_id) "
-            "WHERE d.parcours_id = $1", pid,
+            "WHERE d.parcours_id = $1",
+            pid,
         )
         await conn.execute("DELETE FROM echeances WHERE parcours_id = $1", pid)
         if dossier is None:
@@ -214,8 +230,17 @@ async def recalculer(conn: asyncpg.Connection, parcours: Iterable[UUID]) -> None
 
 
 def _ligne(pid: UUID, dossier: asyncpg.Record, e: Echeance) -> tuple[Any, ...]:
-    return (pid, e.type.value, e.cle, e.due_le, e.alerte_le, dossier["departement"], dossier["referent_id"],
-            e.informatif, orjson.dumps(e.details).decode())
+    return (
+        pid,
+        e.type.value,
+        e.cle,
+        e.due_le,
+        e.alerte_le,
+        dossier["departement"],
+        dossier["referent_id"],
+        e.informatif,
+        orjson.dumps(e.details).decode(),
+    )
 
 
 def faits(dossier: asyncpg.Record, mesures: Iterable[asyncpg.Record], ips: Iterable[asyncpg.Record]) -> Faits:
@@ -226,12 +251,22 @@ def faits(dossier: asyncpg.Record, mesures: Iterable[asyncpg.Record], ips: Itera
         date_naissance=dossier["date_naissance"],
         rouvert_le=dossier["rouvert_le"],
         mesures=tuple(
-            FaitMesure(str(m["mesure_id"]), m["cadre"], m["nature"], m["autorite"], m["date_debut"],
-                       m["date_echeance"], m["decidee_le"], m["active"])
+            FaitMesure(
+                str(m["mesure_id"]),
+                m["cadre"],
+                m["nature"],
+                m["autorite"],
+                m["date_debut"],
+                m["date_echeance"],
+                m["decidee_le"],
+                m["active"],
+            )
             for m in sorted(mesures, key=lambda m: (m["decidee_le"], str(m["mesure_id"])))
         ),
-        ips=tuple(FaitIP(str(i["ip_id"]), i["recue_le"], i["evaluee_le"])
-                  for i in sorted(ips, key=lambda i: (i["recue_le"], str(i["ip_id"])))),
+        ips=tuple(
+            FaitIP(str(i["ip_id"]), i["recue_le"], i["evaluee_le"])
+            for i in sorted(ips, key=lambda i: (i["recue_le"], str(i["ip_id"])))
+        ),
         ppe_etabli_le=dossier["ppe_etabli_le"],
         dernier_rapport_le=dossier["dernier_rapport_le"],
         entretien_autonomie_le=dossier["entretien_autonomie_le"],

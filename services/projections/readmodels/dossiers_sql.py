@@ -85,7 +85,9 @@ async def lister_dossiers(
         f'LEFT JOIN LATERAL (SELECT * FROM "{schema}".echeances x WHERE x.parcours_id = d.parcours_id '
         f"AND NOT x.informatif ORDER BY x.due_le, x.type, x.cle LIMIT 1) e ON true "
         f"WHERE {c.where} ORDER BY i.recherche NULLS LAST, d.parcours_id LIMIT {limite} OFFSET {decalage}",
-        *c.valeurs, page.taille, page.decalage,
+        *c.valeurs,
+        page.taille,
+        page.decalage,
     )
     return total, list(lignes)
 
@@ -98,15 +100,15 @@ class DossierLu:
     echeances: list[asyncpg.Record]
 
 
-async def lire_dossier(conn: Connexion, schema: str, parcours_id: UUID,
-                       departements: list[str]) -> DossierLu | None:
+async def lire_dossier(conn: Connexion, schema: str, parcours_id: UUID, departements: list[str]) -> DossierLu | None:
     """One dossier with its measures, IPs and open deadlines; none outside ``departements``."""
     dossier = await conn.fetchrow(
         f"SELECT d.*, i.nom, i.prenoms, i.date_naissance, i.effacee, l.nom AS lieu_nom "
         f'FROM "{schema}".dossiers d LEFT JOIN "{schema}".identites i ON i.personne_id = d.personne_id '
         f'LEFT JOIN "{schema}".lieux l ON l.lieu_id = d.lieu_id '
         f"WHERE d.parcours_id = $1 AND d.departement = ANY($2::text[])",
-        parcours_id, departements,
+        parcours_id,
+        departements,
     )
     if dossier is None:
         return None
@@ -114,8 +116,7 @@ async def lire_dossier(conn: Connexion, schema: str, parcours_id: UUID,
         f'SELECT * FROM "{schema}".mesures WHERE parcours_id = $1 ORDER BY date_debut, decidee_le, mesure_id',
         parcours_id,
     )
-    ips = await conn.fetch(f'SELECT * FROM "{schema}".ips WHERE parcours_id = $1 ORDER BY recue_le, ip_id',
-                           parcours_id)
+    ips = await conn.fetch(f'SELECT * FROM "{schema}".ips WHERE parcours_id = $1 ORDER BY recue_le, ip_id', parcours_id)
     echeances = await conn.fetch(
         f'SELECT * FROM "{schema}".echeances WHERE parcours_id = $1 ORDER BY due_le, type, cle', parcours_id
     )
@@ -140,13 +141,17 @@ async def lister_echeances(
         c.ajouter("e.referent_id = {}", filtres.referent_id)
     if filtres.avant is not None:
         c.ajouter("e.due_le < {}", filtres.avant)
-    depuis = (f'"{schema}".echeances e JOIN "{schema}".dossiers d ON d.parcours_id = e.parcours_id '
-              f'LEFT JOIN "{schema}".identites i ON i.personne_id = d.personne_id')
+    depuis = (
+        f'"{schema}".echeances e JOIN "{schema}".dossiers d ON d.parcours_id = e.parcours_id '
+        f'LEFT JOIN "{schema}".identites i ON i.personne_id = d.personne_id'
+    )
     total: int = await conn.fetchval(f"SELECT count(*) FROM {depuis} WHERE {c.where}", *c.valeurs)
     limite, decalage = c.suivant(), f"${len(c.valeurs) + 2}"
     lignes = await conn.fetch(
         f"SELECT e.*, i.nom, i.prenoms FROM {depuis} WHERE {c.where} "
         f"ORDER BY e.due_le, e.parcours_id, e.type, e.cle LIMIT {limite} OFFSET {decalage}",
-        *c.valeurs, page.taille, page.decalage,
+        *c.valeurs,
+        page.taille,
+        page.decalage,
     )
     return total, list(lignes)

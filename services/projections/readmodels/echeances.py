@@ -115,8 +115,18 @@ def echeances(f: Faits) -> list[Echeance]:
     """Every deadline the facts open, soonest first."""
     if f.sorti_le is not None:
         return list(priorite_logement(f))
-    regles = (evaluations_ip, opp_parquet, ppe, echeances_mesures, rapport_situation, entretien_autonomie,
-              preparation_majorite, majorite, fin_apjm, hotel)
+    regles = (
+        evaluations_ip,
+        opp_parquet,
+        ppe,
+        echeances_mesures,
+        rapport_situation,
+        entretien_autonomie,
+        preparation_majorite,
+        majorite,
+        fin_apjm,
+        hotel,
+    )
     ouvertes = [e for regle in regles for e in regle(f)]
     return sorted(ouvertes, key=lambda e: (e.due_le, e.type.value, e.cle))
 
@@ -126,8 +136,13 @@ def evaluations_ip(f: Faits) -> Iterable[Echeance]:
     for ip in f.ips:
         if ip.evaluee_le is None:
             due = ajouter(ip.recue_le, mois=DELAI_EVALUATION_IP_MOIS)
-            yield Echeance(TypeEcheance.EVALUATION_IP, due, _preavis(due, ip.recue_le), cle=ip.ip_id,
-                           details={"ip_id": ip.ip_id, "recue_le": ip.recue_le.isoformat()})
+            yield Echeance(
+                TypeEcheance.EVALUATION_IP,
+                due,
+                _preavis(due, ip.recue_le),
+                cle=ip.ip_id,
+                details={"ip_id": ip.ip_id, "recue_le": ip.recue_le.isoformat()},
+            )
 
 
 def opp_parquet(f: Faits) -> Iterable[Echeance]:
@@ -162,8 +177,13 @@ def echeances_mesures(f: Faits) -> Iterable[Echeance]:
     for m in f.mesures:
         if m.active and m.date_echeance is not None:
             alerte = _preavis(m.date_echeance, m.date_debut, mois=PREAVIS_ECHEANCE_MOIS)
-            yield Echeance(TypeEcheance.ECHEANCE_MESURE, m.date_echeance, alerte, cle=m.mesure_id,
-                           details={"mesure_id": m.mesure_id, "cadre": m.cadre, "nature": m.nature})
+            yield Echeance(
+                TypeEcheance.ECHEANCE_MESURE,
+                m.date_echeance,
+                alerte,
+                cle=m.mesure_id,
+                details={"mesure_id": m.mesure_id, "cadre": m.cadre, "nature": m.nature},
+            )
 
 
 def rapport_situation(f: Faits) -> Iterable[Echeance]:
@@ -180,8 +200,12 @@ def rapport_situation(f: Faits) -> Iterable[Echeance]:
     depuis = max(debut, f.dernier_rapport_le) if f.dernier_rapport_le is not None else debut
     mois = PERIODE_RAPPORT_MOINS_DE_2_ANS_MOIS if moins_de_deux_ans(f, depuis) else PERIODE_RAPPORT_MOIS
     due = ajouter(depuis, mois=mois)
-    yield Echeance(TypeEcheance.RAPPORT_SITUATION, due, _preavis(due, depuis),
-                   details={"depuis": depuis.isoformat(), "periode_mois": mois})
+    yield Echeance(
+        TypeEcheance.RAPPORT_SITUATION,
+        due,
+        _preavis(due, depuis),
+        details={"depuis": depuis.isoformat(), "periode_mois": mois},
+    )
 
 
 def moins_de_deux_ans(f: Faits, jour: date) -> bool:
@@ -203,8 +227,12 @@ def entretien_autonomie(f: Faits) -> Iterable[Echeance]:
         return
     a_16_ans_et_demi = ajouter(f.date_naissance, annees=16, mois=6)
     due = max(anniversaire(f.date_naissance, 17), debut)
-    yield Echeance(TypeEcheance.ENTRETIEN_AUTONOMIE, due, min(due, max(a_16_ans_et_demi, debut)),
-                   details={"a_17_ans_le": anniversaire(f.date_naissance, 17).isoformat()})
+    yield Echeance(
+        TypeEcheance.ENTRETIEN_AUTONOMIE,
+        due,
+        min(due, max(a_16_ans_et_demi, debut)),
+        details={"a_17_ans_le": anniversaire(f.date_naissance, 17).isoformat()},
+    )
 
 
 def preparation_majorite(f: Faits) -> Iterable[Echeance]:
@@ -236,8 +264,9 @@ def fin_apjm(f: Faits) -> Iterable[Echeance]:
     details: dict[str, Any] = {}
     if f.date_naissance is not None:
         details["limite_21_ans"] = anniversaire(f.date_naissance, 21).isoformat()
-    yield Echeance(TypeEcheance.FIN_APJM, f.apjm_fin, _preavis(f.apjm_fin, debut, mois=PREAVIS_ECHEANCE_MOIS),
-                   details=details)
+    yield Echeance(
+        TypeEcheance.FIN_APJM, f.apjm_fin, _preavis(f.apjm_fin, debut, mois=PREAVIS_ECHEANCE_MOIS), details=details
+    )
 
 
 def hotel(f: Faits) -> Iterable[Echeance]:
@@ -255,8 +284,13 @@ def priorite_logement(f: Faits) -> Iterable[Echeance]:
         return
     if f.majorite_atteinte_le is None and f.motif_sortie not in MOTIFS_SORTIE_JEUNE_MAJEUR:
         return
-    yield Echeance(TypeEcheance.PRIORITE_LOGEMENT, ajouter(f.sorti_le, annees=FENETRE_LOGEMENT_ANS), f.sorti_le,
-                   informatif=True, details={"sorti_le": f.sorti_le.isoformat()})
+    yield Echeance(
+        TypeEcheance.PRIORITE_LOGEMENT,
+        ajouter(f.sorti_le, annees=FENETRE_LOGEMENT_ANS),
+        f.sorti_le,
+        informatif=True,
+        details={"sorti_le": f.sorti_le.isoformat()},
+    )
 
 
 def _debut_prise_en_charge(f: Faits) -> date | None:

@@ -59,8 +59,9 @@ class Statut(StrEnum):
     EXCLU = "exclu"
 
 
-def statut_echeance(limite: date, fait_le: date | None, aujourd_hui: date, *,
-                    interrompu_le: date | None = None) -> Statut:
+def statut_echeance(
+    limite: date, fait_le: date | None, aujourd_hui: date, *, interrompu_le: date | None = None
+) -> Statut:
     """Whether something due by ``limite`` was done in time.
 
     Done on or before ``limite``: in time. Else, when what made it due stopped
@@ -85,8 +86,14 @@ def _indicateur_delai(code: str, libelle: str, definition: str, statuts: Iterabl
     dans_le_delai = compte[Statut.DANS_LE_DELAI]
     population = dans_le_delai + compte[Statut.HORS_DELAI]
     return Indicateur(
-        code=code, libelle=libelle, definition=definition, unite="part", valeur=part(dans_le_delai, population),
-        population=population, numerateur=dans_le_delai, en_attente=compte[Statut.EN_ATTENTE],
+        code=code,
+        libelle=libelle,
+        definition=definition,
+        unite="part",
+        valeur=part(dans_le_delai, population),
+        population=population,
+        numerateur=dans_le_delai,
+        en_attente=compte[Statut.EN_ATTENTE],
         exclus=compte[Statut.EXCLU],
     )
 
@@ -105,8 +112,10 @@ DEFINITION_LIEUX = (
 def lieux_successifs(nombres: Sequence[int]) -> Indicateur:
     """Mean, median and maximum number of successive lieux of the children placed at year end."""
     return Indicateur(
-        code="lieux_successifs", libelle="Lieux d'accueil successifs par enfant accueilli",
-        definition=DEFINITION_LIEUX, unite="nombre_moyen",
+        code="lieux_successifs",
+        libelle="Lieux d'accueil successifs par enfant accueilli",
+        definition=DEFINITION_LIEUX,
+        unite="nombre_moyen",
         valeur=round(statistics.fmean(nombres), 2) if nombres else None,
         population=len(nombres),
         mediane=float(statistics.median(nombres)) if nombres else None,
@@ -138,8 +147,7 @@ def ppe_dans_les_3_mois(mesures: Iterable[MesureDebutee], aujourd_hui: date) -> 
         statut_echeance(ajouter(m.date_debut, mois=3), m.premier_ppe_le, aujourd_hui, interrompu_le=m.levee_le)
         for m in mesures
     )
-    return _indicateur_delai("ppe_dans_les_3_mois", "PPE établi dans les 3 mois de la mesure", DEFINITION_PPE,
-                             statuts)
+    return _indicateur_delai("ppe_dans_les_3_mois", "PPE établi dans les 3 mois de la mesure", DEFINITION_PPE, statuts)
 
 
 # -- entretien d'autonomie à 17 ans -----------------------------------------------------
@@ -172,8 +180,9 @@ def entretien_autonomie_a_17_ans(jeunes: Iterable[JeuneDe17Ans], aujourd_hui: da
         statut_echeance(fin_de_mois(j.mois_17_ans), j.entretien_le, aujourd_hui, interrompu_le=j.sorti_le)
         for j in jeunes
     )
-    return _indicateur_delai("entretien_autonomie_a_17_ans", "Entretien d'autonomie réalisé à 17 ans",
-                             DEFINITION_ENTRETIEN, statuts)
+    return _indicateur_delai(
+        "entretien_autonomie_a_17_ans", "Entretien d'autonomie réalisé à 17 ans", DEFINITION_ENTRETIEN, statuts
+    )
 
 
 # -- APJM à 18 ans ----------------------------------------------------------------------
@@ -195,8 +204,9 @@ class Majorite:
 
 def apjm_a_18_ans(majorites: Iterable[Majorite], aujourd_hui: date) -> Indicateur:
     statuts = (statut_echeance(ajouter(m.majorite_le, mois=3), m.apjm_debut, aujourd_hui) for m in majorites)
-    return _indicateur_delai("apjm_a_18_ans", "Accompagnement jeune majeur accordé à la majorité",
-                             DEFINITION_APJM, statuts)
+    return _indicateur_delai(
+        "apjm_a_18_ans", "Accompagnement jeune majeur accordé à la majorité", DEFINITION_APJM, statuts
+    )
 
 
 # -- sorties sans solution de logement --------------------------------------------------
@@ -224,9 +234,15 @@ def sorties_sans_logement(sorties: Iterable[Sortie]) -> Indicateur:
             comptees.append(sortie.situation_logement)
     sans = sum(1 for s in comptees if s in SITUATIONS_SANS_LOGEMENT)
     return Indicateur(
-        code="sorties_sans_logement", libelle="Sorties sans solution de logement", definition=DEFINITION_SORTIES,
-        unite="part", valeur=part(sans, len(comptees)), population=len(comptees), numerateur=sans,
-        exclus=exclues, repartition=dict(sorted(Counter(comptees).items())),
+        code="sorties_sans_logement",
+        libelle="Sorties sans solution de logement",
+        definition=DEFINITION_SORTIES,
+        unite="part",
+        valeur=part(sans, len(comptees)),
+        population=len(comptees),
+        numerateur=sans,
+        exclus=exclues,
+        repartition=dict(sorted(Counter(comptees).items())),
     )
 
 
@@ -249,5 +265,4 @@ class SejourHotel:
 
 def hotel_au_plus_2_mois(sejours: Iterable[SejourHotel], aujourd_hui: date) -> Indicateur:
     statuts = (statut_echeance(ajouter(s.debut, mois=2), s.fin, aujourd_hui) for s in sejours)
-    return _indicateur_delai("hotel_au_plus_2_mois", "Séjours à l'hôtel limités à 2 mois", DEFINITION_HOTEL,
-                             statuts)
+    return _indicateur_delai("hotel_au_plus_2_mois", "Séjours à l'hôtel limités à 2 mois", DEFINITION_HOTEL, statuts)

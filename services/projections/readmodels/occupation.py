@@ -65,19 +65,25 @@ class LieuOccupe:
 async def occupation_lieu(conn: Connexion, schema: str, lieu_id: UUID) -> LieuOccupe | None:
     """One lieu and who is placed there now; ``None`` if unknown."""
     lieu = await conn.fetchrow(
-        f'SELECT lieu_id, nom, type, departement, capacite, finess, ferme_le FROM "{schema}".lieux '
-        "WHERE lieu_id = $1", lieu_id,
+        f'SELECT lieu_id, nom, type, departement, capacite, finess, ferme_le FROM "{schema}".lieux WHERE lieu_id = $1',
+        lieu_id,
     )
     if lieu is None:
         return None
     presents = await conn.fetch(
         f'SELECT pr.parcours_id, p.departement, pr.depuis FROM "{schema}".presences pr '
         f'LEFT JOIN "{schema}".parcours p USING (parcours_id) WHERE pr.lieu_id = $1 '
-        "ORDER BY pr.depuis, pr.parcours_id", lieu_id,
+        "ORDER BY pr.depuis, pr.parcours_id",
+        lieu_id,
     )
     return LieuOccupe(
-        lieu_id=lieu["lieu_id"], nom=lieu["nom"], type=lieu["type"], departement=lieu["departement"],
-        capacite=lieu["capacite"], finess=lieu["finess"], ferme_le=lieu["ferme_le"],
+        lieu_id=lieu["lieu_id"],
+        nom=lieu["nom"],
+        type=lieu["type"],
+        departement=lieu["departement"],
+        capacite=lieu["capacite"],
+        finess=lieu["finess"],
+        ferme_le=lieu["ferme_le"],
         occupation=Occupation(places_offertes(lieu["capacite"], lieu["ferme_le"]), len(presents)),
         presents=[(r["parcours_id"], r["departement"], r["depuis"]) for r in presents],
     )
@@ -94,9 +100,7 @@ class OccupationGroupe:
     occupation: Occupation
 
 
-async def occupation_par_type(
-    conn: Connexion, schema: str, departements: Sequence[str]
-) -> list[OccupationGroupe]:
+async def occupation_par_type(conn: Connexion, schema: str, departements: Sequence[str]) -> list[OccupationGroupe]:
     """Per département and type of lieu: open lieux (and closed ones still holding a child), places, children.
 
     A child counts where its lieu is: a child of another département placed in
@@ -121,8 +125,11 @@ async def occupation_par_type(
     )
     return [
         OccupationGroupe(
-            departement=r["departement"], type_lieu=r["type"], lieux=r["lieux"],
-            lieux_sur_occupes=r["lieux_sur_occupes"], occupation=Occupation(int(r["places"]), int(r["enfants"])),
+            departement=r["departement"],
+            type_lieu=r["type"],
+            lieux=r["lieux"],
+            lieux_sur_occupes=r["lieux_sur_occupes"],
+            occupation=Occupation(int(r["places"]), int(r["enfants"])),
         )
         for r in lignes
     ]

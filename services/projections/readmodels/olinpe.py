@@ -100,22 +100,34 @@ SELECT p.pseudonyme,
 """The pseudonymised rows, as a view of the projection's schema: no column leads back to a parcours."""
 
 COLONNES: tuple[str, ...] = (
-    "pseudonyme", "rang_mesure", "evenement", "date_evenement", "departement", "annee_naissance",
-    "mois_naissance", "sexe", "cadre", "nature", "autorite", "date_decision", "date_debut", "date_echeance",
+    "pseudonyme",
+    "rang_mesure",
+    "evenement",
+    "date_evenement",
+    "departement",
+    "annee_naissance",
+    "mois_naissance",
+    "sexe",
+    "cadre",
+    "nature",
+    "autorite",
+    "date_decision",
+    "date_debut",
+    "date_echeance",
     "motif_fin",
 )
 """The extract's columns, in order (CSV header and JSON keys)."""
 
 
-async def lignes_olinpe(
-    conn: Connexion, schema: str, annee: int, departements: Sequence[str]
-) -> list[dict[str, Any]]:
+async def lignes_olinpe(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[dict[str, Any]]:
     """The year's rows (event date in ``annee``) of ``departements``, in a stable order."""
     lignes = await conn.fetch(
-        f"SELECT {', '.join(COLONNES)} FROM \"{schema}\".olinpe "
+        f'SELECT {", ".join(COLONNES)} FROM "{schema}".olinpe '
         "WHERE date_evenement BETWEEN $1 AND $2 AND departement = ANY($3::text[]) "
         "ORDER BY date_evenement, pseudonyme, rang_mesure, ordre",
-        date(annee, 1, 1), date(annee, 12, 31), list(departements),
+        date(annee, 1, 1),
+        date(annee, 12, 31),
+        list(departements),
     )
     return [dict(ligne) for ligne in lignes]
 

@@ -104,26 +104,37 @@ class ProjectionPilotage(Projection):
             await conn.execute(
                 "INSERT INTO parcours (parcours_id, pseudonyme, departement, mois_naissance, sexe, ouvert_le) "
                 "VALUES ($1, $2, $3, $4, $5, $6)",
-                parcours_id, pseudonyme(self.cle_olinpe, str(d["personne_id"])), d["departement"],
-                d["mois_naissance"], d["sexe"], _date(d["date_effet"]),
+                parcours_id,
+                pseudonyme(self.cle_olinpe, str(d["personne_id"])),
+                d["departement"],
+                d["mois_naissance"],
+                d["sexe"],
+                _date(d["date_effet"]),
             )
         elif ev.nom == "AccueilDebute":
             await conn.execute(
                 "INSERT INTO presences (parcours_id, lieu_id, type_lieu, depuis) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (parcours_id) DO UPDATE SET lieu_id = excluded.lieu_id, "
                 "type_lieu = excluded.type_lieu, depuis = excluded.depuis",
-                parcours_id, _uuid(d["lieu_id"]), d["type_lieu"], _date(d["date_effet"]),
+                parcours_id,
+                _uuid(d["lieu_id"]),
+                d["type_lieu"],
+                _date(d["date_effet"]),
             )
         elif ev.nom == "LieuAccueilChange":
             await conn.execute(
                 "UPDATE presences SET lieu_id = $2, type_lieu = $3, depuis = $4 WHERE parcours_id = $1",
-                parcours_id, _uuid(d["lieu_id"]), d["type_lieu"], _date(d["date_effet"]),
+                parcours_id,
+                _uuid(d["lieu_id"]),
+                d["type_lieu"],
+                _date(d["date_effet"]),
             )
         elif ev.nom == "AccueilTermine":
             await conn.execute("DELETE FROM presences WHERE parcours_id = $1", parcours_id)
         elif ev.nom == "DossierTransfere":
-            await conn.execute("UPDATE parcours SET departement = $2 WHERE parcours_id = $1",
-                               parcours_id, d["departement_destination"])
+            await conn.execute(
+                "UPDATE parcours SET departement = $2 WHERE parcours_id = $1", parcours_id, d["departement_destination"]
+            )
         elif ev.nom == "SaisieRectifiee":
             await _rectifier(conn, ev, d)
         champs = FAITS.get(ev.nom)
@@ -133,12 +144,18 @@ class ProjectionPilotage(Projection):
                 # The measure's rank in the child's parcours: how OLINPE rows of one measure
                 # are linked without its id. Counted within the stream, so deterministic.
                 fait["rang"] = 1 + await conn.fetchval(
-                    "SELECT count(*) FROM faits WHERE parcours_id = $1 AND nom = 'MesureDecidee'", parcours_id)
+                    "SELECT count(*) FROM faits WHERE parcours_id = $1 AND nom = 'MesureDecidee'", parcours_id
+                )
             await conn.execute(
                 "INSERT INTO faits (parcours_id, version, nom, date_effet, departement, mesure_id, donnees) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-                parcours_id, ev.version, ev.nom, _date(d["date_effet"]), ev.departement,
-                _uuid(d["mesure_id"]) if "mesure_id" in d else None, orjson.dumps(fait).decode(),
+                parcours_id,
+                ev.version,
+                ev.nom,
+                _date(d["date_effet"]),
+                ev.departement,
+                _uuid(d["mesure_id"]) if "mesure_id" in d else None,
+                orjson.dumps(fait).decode(),
             )
 
 
@@ -147,7 +164,12 @@ async def _appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie, d: dict
         await conn.execute(
             "INSERT INTO lieux (lieu_id, nom, type, departement, capacite, finess, reference_le) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            ev.flux_id, d.get("nom"), d["type"], d["departement"], d["capacite"], d.get("finess"),
+            ev.flux_id,
+            d.get("nom"),
+            d["type"],
+            d["departement"],
+            d["capacite"],
+            d.get("finess"),
             _date(d["date_effet"]),
         )
     elif ev.nom == "CapaciteModifiee":
@@ -163,23 +185,32 @@ async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str,
         await conn.execute("UPDATE parcours SET sexe = $2 WHERE parcours_id = $1", ev.flux_id, str(valeur))
         return
     if champ == "date_naissance":  # published as a month (YYYY-MM), never the exact date
-        await conn.execute("UPDATE parcours SET mois_naissance = $2 WHERE parcours_id = $1",
-                           ev.flux_id, str(valeur)[:7])
+        await conn.execute(
+            "UPDATE parcours SET mois_naissance = $2 WHERE parcours_id = $1", ev.flux_id, str(valeur)[:7]
+        )
         return
-    nom = await conn.fetchval("SELECT nom FROM faits WHERE parcours_id = $1 AND version = $2",
-                              ev.flux_id, d["version_rectifiee"])
+    nom = await conn.fetchval(
+        "SELECT nom FROM faits WHERE parcours_id = $1 AND version = $2", ev.flux_id, d["version_rectifiee"]
+    )
     if nom is None:
         return  # an event this read model does not keep
     if champ == "date_effet":
-        await conn.execute("UPDATE faits SET date_effet = $3 WHERE parcours_id = $1 AND version = $2",
-                           ev.flux_id, d["version_rectifiee"], _date(valeur))
+        await conn.execute(
+            "UPDATE faits SET date_effet = $3 WHERE parcours_id = $1 AND version = $2",
+            ev.flux_id,
+            d["version_rectifiee"],
+            _date(valeur),
+        )
         if nom == "ParcoursOuvert":
             await conn.execute("UPDATE parcours SET ouvert_le = $2 WHERE parcours_id = $1", ev.flux_id, _date(valeur))
     elif champ in FAITS[nom]:
         await conn.execute(
             "UPDATE faits SET donnees = jsonb_set(donnees, ARRAY[$3::text], $4::jsonb) "
             "WHERE parcours_id = $1 AND version = $2",
-            ev.flux_id, d["version_rectifiee"], champ, orjson.dumps(valeur).decode(),
+            ev.flux_id,
+            d["version_rectifiee"],
+            champ,
+            orjson.dumps(valeur).decode(),
         )
 
 
