@@ -17,13 +17,15 @@ from typing import Any
 
 import orjson
 
-from benchmarks import commandes
+from benchmarks import commandes, projections, relais
 from services.runtime import logs
 
 RESULTATS = Path(__file__).resolve().parent / "resultats"
 
 BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     commandes.NOM: (commandes.executer, commandes.rapport),
+    relais.NOM: (relais.executer, relais.rapport),
+    projections.NOM: (projections.executer, projections.rapport),
 }
 
 

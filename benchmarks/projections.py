@@ -33,16 +33,22 @@ the same events, and freshness from a command's commit to the read API.
    left active, three processes as deployed: the relay (``ase relay``'s
    settings), the projections service (``composer`` + the read app under
    uvicorn on 127.0.0.1, its engine following Kafka, only the ``dossiers``
-   projection), and a generator calling ``ParcoursApplication.commander``
-   (one ``RapportSituationProduit`` per command, no HTTP) from a thread pool
-   on an open-loop schedule of ``CADENCE_CMD_S`` commands/s, round
-   ``PARCOURS_FRAICHEUR`` parcours. Each commit is sent at once to this
-   process, where a poller calls ``GET /v1/dossiers/{id}`` over HTTP until the
-   dossier's ``version`` reaches the committed one: every ``POLL_LENT_S`` from
-   the commit, every ``POLL_RAPIDE_S`` once a bare consumer of the parcours
-   topic (own group) has received the event. Freshness = response received -
-   commit returned (``CLOCK_MONOTONIC``, shared by the processes); the bare
-   consumer splits it at Kafka.
+   projection, with the stopwatches above), and a generator calling
+   ``ParcoursApplication.commander`` (one ``RapportSituationProduit`` per
+   command, no HTTP) from a thread pool on an open-loop schedule of
+   ``CADENCE_CMD_S`` commands/s, round ``PARCOURS_FRAICHEUR`` parcours. Each
+   commit is sent at once to this process, where a poller calls
+   ``GET /v1/dossiers/{id}`` over HTTP until the dossier's ``version`` reaches
+   the committed one. A GET costs the read side seven queries and a durable
+   write (the access log), and the engine shares its process: polling every
+   few milliseconds from the commit would measure the poller's own load. So
+   the first GET waits for a hint: a bare consumer of the parcours topic (own
+   group) notes each event's partition and offset, and one query every
+   ``POLL_RAPIDE_S`` on the active schema's ``positions`` tells when the
+   engine has committed it; then GET every ``POLL_RAPIDE_S`` until the
+   version shows (one GET per command in practice). Freshness = GET answered
+   - commit returned (``CLOCK_MONOTONIC``, shared by the processes), split at
+   the bare consumer's receipt and at the position seen.
 
 Everything runs on 127.0.0.1: an embedded PostgreSQL and a local Kafka broker,
 started and stopped here.
@@ -55,6 +61,7 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import shutil
 import socket
 import statistics
 import sys
@@ -78,7 +85,7 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks import scenario as s
 from benchmarks.mesures import centile, cpu_de, enfants_de
 from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
-from benchmarks.relais import _application, _consommateur_en_fin, _pids_java, _rapport, _relais_enfant
+from benchmarks.relais import _application, _consommateur_en_fin, _etapes, _pids_java, _rapport, _relais_enfant
 from contracts.vocabulaire import (
     Autorite,
     Cadre,
@@ -139,6 +146,8 @@ POLL_LENT_S = 0.05
 POLL_RAPIDE_S = 0.005
 DELAI_VISIBLE_S = 30.0
 LECTURES_EN_VOL = 8
+TRANCHE_S = 5
+"""Freshness is also given per slice of the run, to tell a transient from a steady state."""
 """At most this many GETs at once: a read model falling behind must not turn the poller into a flood."""
 
 
@@ -381,21 +390,27 @@ async def _publier(url: str, bootstrap: str) -> dict[str, Any]:
 
 @dataclass
 class _Cpu:
-    """CPU seconds of this process, PostgreSQL and Kafka, between two moments."""
+    """CPU seconds of this process, PostgreSQL and Kafka, between two moments.
+
+    Counted per process, so a PostgreSQL backend that appears meanwhile counts
+    whole; one that exits meanwhile is lost (the pools here never close theirs).
+    """
 
     pids_pg: Callable[[], list[int]]
     pids_kafka: list[int]
-    _avant: dict[str, float] = field(default_factory=dict)
+    _avant: dict[str, dict[int, float]] = field(default_factory=dict)
 
-    def _instantane(self) -> dict[str, float]:
-        return {"python": time.process_time(), "postgres": cpu_de(self.pids_pg()), "kafka": cpu_de(self.pids_kafka)}
+    def _instantane(self) -> dict[str, dict[int, float]]:
+        return {"python": {0: time.process_time()}, "postgres": {pid: cpu_de([pid]) for pid in self.pids_pg()},
+                "kafka": {pid: cpu_de([pid]) for pid in self.pids_kafka}}
 
     def demarrer(self) -> None:
         self._avant = self._instantane()
 
     def par_evenement(self, n: int) -> dict[str, float]:
         apres = self._instantane()
-        return {nom: round((apres[nom] - self._avant[nom]) / n * 1e6, 1) for nom in apres}
+        return {nom: round(sum(v - self._avant[nom].get(pid, 0.0) for pid, v in apres[nom].items()) / n * 1e6, 1)
+                for nom in apres}
 
 
 async def _aucune_position() -> Positions:
@@ -431,8 +446,11 @@ async def _passe_brute(feed: Feed, fins: Positions, cpu: _Cpu) -> dict[str, Any]
             "us_cpu_par_evenement": cpu.par_evenement(n)}
 
 
+CHRONOS = ("attente_du_feed", "traitement_des_lots", "lots", "messages", "appliquer")
+
+
 class _FeedChronometre:
-    """A feed, with the time its consumer waited for each batch added up."""
+    """A feed, with the time its engine waited for each batch and spent on it added up."""
 
     def __init__(self, feed: Feed, temps: dict[str, float]) -> None:
         self.feed = feed
@@ -447,8 +465,13 @@ class _FeedChronometre:
                     lot = await lots.__anext__()
                 except StopAsyncIteration:
                     return
-                self.temps["attente_du_feed"] += time.perf_counter() - debut
+                recu = time.perf_counter()
+                self.temps["attente_du_feed"] += recu - debut
                 yield lot
+                if lot:  # the engine asks for the next batch once this one is committed
+                    self.temps["traitement_des_lots"] += time.perf_counter() - recu
+                    self.temps["lots"] += 1
+                    self.temps["messages"] += len(lot)
         finally:
             await lots.aclose()  # type: ignore[attr-defined]
 
@@ -496,7 +519,7 @@ def _fenetres(echantillons: list[tuple[float, int]], total: int) -> list[int]:
 
 async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.Pool, cpu: _Cpu) -> dict[str, Any]:
     """``reconstruire`` from ``depuis``, timed until the positions reach the feed's ends (switch excluded)."""
-    temps = {"attente_du_feed": 0.0, "appliquer": 0.0}
+    temps = dict.fromkeys(CHRONOS, 0.0)
     echantillons: list[tuple[float, int]] = []
     par_evenement: dict[str, float] = {}
     total = 0
@@ -524,8 +547,10 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
         "jusqu_au_premier_lot_s": round(echantillons[0][0] - debut, 2),
         "evt_s_par_dixieme": {"mediane": round(statistics.median(fenetres)), "min": min(fenetres),
                               "max": max(fenetres), "toutes": fenetres},
-        "s": {"attente_du_feed": round(temps["attente_du_feed"], 1), "appliquer": round(temps["appliquer"], 1),
-              "moteur": round(duree - temps["attente_du_feed"] - temps["appliquer"], 1)},
+        "s": {"attente_du_feed": round(temps["attente_du_feed"], 1),
+              "appliquer_dans_la_projection": round(temps["appliquer"], 1),
+              "reste_du_lot_dans_le_moteur": round(temps["traitement_des_lots"] - temps["appliquer"], 1)},
+        "lots": int(temps["lots"]),
         "us_cpu_par_evenement": par_evenement,
     }
 
@@ -586,7 +611,8 @@ ORDRE = [("brut", "store"), ("brut", "kafka")] + [
 
 
 async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_kafka: list[int]) -> dict[str, Any]:
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
+    # Connections kept for the whole run: a backend closed mid-measure would take its CPU time along.
+    pool = await asyncpg.create_pool(url, min_size=2, max_size=4, max_inactive_connection_lifetime=0)
     cpu = _Cpu(lambda: [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [], pids_kafka)
     sujets = list(ProjectionDossiers.sujets)
     try:
@@ -640,18 +666,29 @@ async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_k
 
 
 def _service_lecture(url: str, bootstrap: str, dossier_cles: str, canal: Connection) -> None:
-    """Child process: the projections service (dossiers only, fed by Kafka) and its read API on 127.0.0.1."""
+    """Child process: the projections service (dossiers only, fed by Kafka) and its read API on 127.0.0.1.
+
+    Built as ``ase serve projections`` builds it, with the stopwatches of part 1
+    on its feed and projection; says ("pret", port), obeys "zero" and "stop",
+    answers ("fait", times).
+    """
     import uvicorn
 
     from services.projections.api.app import composer, creer_app
+    from services.projections.service import ServiceProjections
     from services.projections.settings import ProjectionsSettings
     from services.runtime import logs
 
     logs.configurer("WARNING")
     reglages = ProjectionsSettings(database_url=url, kafka_bootstrap_servers=bootstrap, data_dir=Path(dossier_cles))
+    temps = dict.fromkeys(CHRONOS, 0.0)
 
     async def principal() -> None:
-        comp = await composer(reglages, horloge=s.horloge(), projections=[ProjectionDossiers()])
+        projection = _DossiersChronometres(temps)
+        comp = await composer(reglages, horloge=s.horloge(), projections=[projection], demarrer_moteurs=False)
+        comp.service = ServiceProjections(
+            comp.pool, _SourcesChronometrees(url, bootstrap, reglages.taille_lot, temps), [projection])
+        await comp.service.demarrer()
         prise = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY needs IPPROTO_TCP
         prise.bind(("127.0.0.1", 0))
         serveur = uvicorn.Server(uvicorn.Config(creer_app(reglages, composants=comp), log_config=None,
@@ -660,7 +697,8 @@ def _service_lecture(url: str, bootstrap: str, dossier_cles: str, canal: Connect
 
         def ecouter() -> None:
             with contextlib.suppress(EOFError):
-                canal.recv()
+                while canal.recv() == "zero":
+                    boucle.call_soon_threadsafe(temps.update, dict.fromkeys(CHRONOS, 0.0))
             boucle.call_soon_threadsafe(setattr, serveur, "should_exit", True)
 
         tache = asyncio.create_task(serveur.serve(sockets=[prise]))
@@ -673,9 +711,9 @@ def _service_lecture(url: str, bootstrap: str, dossier_cles: str, canal: Connect
         try:
             await tache
         finally:
-            assert comp.service is not None
             await comp.service.arreter()
             await comp.pool.close()
+        canal.send(("fait", dict(temps)))
 
     asyncio.run(principal())
 
@@ -864,6 +902,29 @@ def _cpu_processus(pids: dict[str, list[int]]) -> dict[str, float]:
     return {nom: cpu_de(p) for nom, p in pids.items()} | {"poller_et_consommateur": time.process_time()}
 
 
+async def _phase_mesuree(poller: _Poller, file: asyncio.Queue[tuple[Any, ...]], vers: dict[str, Connection],
+                         pids: dict[str, list[int]]) -> tuple[float, dict[str, float]]:
+    """The open-loop schedule, from its start until every command is visible; (seconds, CPU cores per process)."""
+    avant = _cpu_processus(pids)
+    vers["relais"].send("zero")
+    vers["service_lecture"].send("zero")
+    t0 = time.monotonic() + 0.2
+    vers["generateur"].send(t0)
+    _, cpu_generateur = await _suivre_le_generateur(file, poller, "fait")
+    await poller.tout_visible()
+    duree = time.monotonic() - t0
+    apres = _cpu_processus(pids)
+    return duree, {nom: round((apres[nom] - avant[nom]) / duree, 2) for nom in avant} | {
+        "generateur": round(cpu_generateur / duree, 2)}
+
+
+def _moteur_du_service(temps: dict[str, float]) -> dict[str, Any]:
+    lots = max(temps["lots"], 1)
+    return {"lots": int(temps["lots"]), "evenements_par_lot": round(temps["messages"] / lots, 2),
+            "ms_par_lot": {"traitement": round(temps["traitement_des_lots"] / lots * 1000, 2),
+                           "dont_appliquer_dans_la_projection": round(temps["appliquer"] / lots * 1000, 2)}}
+
+
 async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[str],
                      pids_kafka: list[int]) -> dict[str, Any]:
     contexte = multiprocessing.get_context("spawn")
@@ -910,20 +971,14 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
             pids = {nom: [p.pid or 0] for nom, p in enfants.items() if nom != "generateur"} | {
                 "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
                 "kafka": pids_kafka}
-            avant = _cpu_processus(pids)
-            vers["relais"].send("zero")
-            t0 = time.monotonic() + 0.2
-            vers["generateur"].send(t0)
-            _, cpu_generateur = await _suivre_le_generateur(file, poller, "fait")
-            await poller.tout_visible()
-            fin = time.monotonic()
-            apres = _cpu_processus(pids)
+            duree, cpu = await _phase_mesuree(poller, file, vers, pids)
             arret.set()
             await asyncio.gather(*taches)
         await consommateur.stop()
         vers["relais"].send("stop")
         _, etapes = await asyncio.to_thread(vers["relais"].recv)
         vers["service_lecture"].send("stop")
+        _, temps = await asyncio.to_thread(vers["service_lecture"].recv)
     finally:
         await conn.close()
         for processus in enfants.values():
@@ -931,10 +986,9 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
                 await asyncio.to_thread(processus.join, 30)
                 if processus.is_alive():
                     processus.kill()
-    duree = fin - t0
-    cpu = {nom: round((apres[nom] - avant[nom]) / duree, 2) for nom in avant} | {
-        "generateur": round(cpu_generateur / duree, 2)}
-    return _fraicheurs(poller, cpu, duree) | {"etapes_du_relais": etapes}
+        shutil.rmtree(dossier_cles, ignore_errors=True)
+    return _fraicheurs(poller, cpu, duree) | {"moteur_du_service": _moteur_du_service(temps),
+                                              "etapes_du_relais": etapes}
 
 
 def _ms(valeurs: list[float]) -> dict[str, float]:
@@ -951,6 +1005,10 @@ def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[st
         recu = poller.recus.get((suivi.flux, suivi.version))
         suivi.kafka = recu[0] if recu is not None else None
     visibles = [(x.commit, x.visible) for x in suivis if x.visible is not None]
+    debut = min(x.prevu for x in suivis)
+    tranches: dict[int, list[float]] = {}
+    for c, v in visibles:
+        tranches.setdefault(int((c - debut) // TRANCHE_S), []).append(v - c)
     etapes = [(x.commit, x.kafka, x.applique, x.visible) for x in suivis
               if x.kafka is not None and x.applique is not None and x.visible is not None]
     lectures = sum(x.lectures for x in suivis)
@@ -960,6 +1018,7 @@ def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[st
         "manquantes": len(suivis) - len(visibles),
         "cadence_obtenue_cmd_s": round(len(suivis) / (max(x.commit for x in suivis) - min(x.prevu for x in suivis)), 1),
         "commit_a_visible": _ms([v - c for c, v in visibles]),
+        "commit_a_visible_par_tranche": [_ms(tranches[i]) for i in sorted(tranches)],
         "decomposition": {
             "commandes": len(etapes),
             "commit_a_kafka": _ms([k - c for c, k, _, _ in etapes]),
@@ -977,18 +1036,24 @@ def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[st
 # -- the run ---------------------------------------------------------------------------
 
 
+async def _vacuum(url: str, table: str = "") -> None:
+    """Autovacuum would otherwise land in a measure: freshly written tables are vacuumed and analysed first."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
+
+
 async def _tout(pg: PostgresJetable, bootstrap: str) -> dict[str, Any]:
     pids_kafka = _pids_java()
     url = pg.nouvelle_base("projections")
     generation = await asyncio.to_thread(_generer, url)
     suivis = generation.pop("suivis")
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("VACUUM ANALYZE ase_events")  # autovacuum would otherwise land in a measure
-    finally:
-        await conn.close()
+    await _vacuum(url, "ase_events")
     publication = await _publier(url, bootstrap)
     reconstruction = await _reconstructions(pg, url, bootstrap, pids_kafka)
+    await _vacuum(url)  # the read model the Kafka rebuild left active, among others
     await asyncio.to_thread(pg.checkpoint)
     fraicheur = await _fraicheur(pg, url, bootstrap, suivis, pids_kafka)
     return {"generation": generation, "publication": publication, "reconstruction": reconstruction,
@@ -1032,9 +1097,14 @@ def _ligne_ms(nom: str, f: dict[str, float]) -> str:
     return f"  {nom:<26} p50 {f['p50_ms']:>7.1f} ms   p99 {f['p99_ms']:>7.1f} ms   max {f['max_ms']:>7.1f} ms"
 
 
+def _cpu_texte(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{nom} {v:.0f}" for nom, v in cpu.items())
+
+
 def rapport(resultat: dict[str, Any]) -> str:
     """The figures as a few lines."""
     g, pub, r, f = resultat["generation"], resultat["publication"], resultat["reconstruction"], resultat["fraicheur"]
+    m = f["moteur_du_service"]
     lignes = [
         f"Projection dossiers: {r['evenements']} événements ({g['parcours']} parcours; écrits en {g['duree_s']} s, "
         f"{g['evt_s']} évt/s, {g['commits']} commits; publiés par le relais en {pub['duree_s']} s, {pub['evt_s']} évt/s)",
@@ -1047,10 +1117,12 @@ def rapport(resultat: dict[str, Any]) -> str:
             f"  {source:<5} reconstruction {rec['evt_s']:>7} évt/s ({rec['duree_s']} s; par dixième: médiane "
             f"{fen['mediane']}, {fen['min']}–{fen['max']})",
             f"        passe brute    {brut['evt_s']:>7} évt/s ({brut['duree_s']} s; toutes: "
-            f"{x['repetitions']['brut_evt_s']})",
-            f"        reconstruction/brut {x['ratio_reconstruction_sur_brut']:.3f}x;  temps: attente du feed "
-            f"{t['attente_du_feed']} s, appliquer {t['appliquer']} s, moteur {t['moteur']} s",
-            f"        µs CPU/évt: reconstruction {rec['us_cpu_par_evenement']}, brut {brut['us_cpu_par_evenement']}",
+            f"{x['repetitions']['brut_evt_s']}; relus après rééquilibrage: {brut['relus']})",
+            f"        reconstruction/brut {x['ratio_reconstruction_sur_brut']:.3f}x;  s: attente du feed "
+            f"{t['attente_du_feed']}, appliquer (projection) {t['appliquer_dans_la_projection']}, reste du lot "
+            f"(moteur) {t['reste_du_lot_dans_le_moteur']}; {rec['lots']} lots",
+            f"        µs CPU/évt: reconstruction {_cpu_texte(rec['us_cpu_par_evenement'])}; "
+            f"brut {_cpu_texte(brut['us_cpu_par_evenement'])}",
         ]
     lignes.append(f"  tables différentes entre store et Kafka: {r['tables_differentes_store_kafka'] or 'aucune'}")
     lignes += [
@@ -1062,9 +1134,14 @@ def rapport(resultat: dict[str, Any]) -> str:
         *(_ligne_ms(f"  {nom}", f["decomposition"][nom])
           for nom in ("commit_a_kafka", "kafka_a_applique", "applique_a_visible")),
         _ligne_ms("commande_prevue_a_commit", f["commande_prevue_a_commit"]),
+        f"  commit_a_visible par tranche de {TRANCHE_S} s, p50/p99 ms: " + ", ".join(
+            f"{x['p50_ms']:.0f}/{x['p99_ms']:.0f}" for x in f["commit_a_visible_par_tranche"]),
         _ligne_ms("GET /v1/dossiers/{id}", f["lectures"]["duree_get"]),
         f"  lectures: {f['lectures']['total']} ({f['lectures']['par_commande']} par commande, "
         f"{f['lectures']['par_s']}/s, erreurs HTTP {f['lectures']['erreurs_http'] or 'aucune'})",
+        f"  moteur du service: {m['lots']} lots de {m['evenements_par_lot']} évt, {m['ms_par_lot']['traitement']} ms "
+        f"par lot dont {m['ms_par_lot']['dont_appliquer_dans_la_projection']} dans la projection",
+        f"  relais: {_etapes(f['etapes_du_relais'])}",
         "  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_coeurs"].items()),
     ]
     return "\n".join(lignes)

@@ -100,6 +100,9 @@ class Projection(ABC):
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         """Apply one event; runs inside the batch's transaction, in a savepoint."""
 
+    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:  # noqa: B027 - optional hook
+        """Finish the batch's work (e.g. recompute what its events touched), in its transaction."""
+
 
 TABLES_DU_MOTEUR = [
     "CREATE TABLE IF NOT EXISTS positions (source text NOT NULL, partition integer NOT NULL, "
@@ -229,6 +232,9 @@ class Moteur:
                 lues = await lire_positions(conn, self.schema)
                 atteintes = dict(lues)
                 dernier: EvenementPublie | None = None
+                # The streams' last versions, read and written once per batch, not per event.
+                vues = await _versions_vues(conn, lot)
+                avant = dict(vues)
                 for msg in lot:
                     if msg.offset <= atteintes.get(msg.cle, -1):
                         continue  # already applied by an earlier commit
@@ -238,9 +244,11 @@ class Moteur:
                             await self._rejeter(conn, msg, msg.illisible, "")
                             rejets += 1
                         continue
-                    if not await self._appliquer_un(conn, msg):
+                    if not await self._appliquer_un(conn, msg, vues):
                         rejets += 1
                     dernier = msg.evenement
+                await self.projection.fin_de_lot(cast("asyncpg.Connection", conn))
+                await _sauver_versions(conn, avant, vues)
                 await self._sauver_positions(conn, lues, atteintes)
                 if dernier is not None:
                     await conn.execute(
@@ -265,11 +273,11 @@ class Moteur:
         if self.apres_lot is not None:
             await self.apres_lot(dict(atteintes))
 
-    async def _appliquer_un(self, conn: Connexion, msg: MessageLu) -> bool:
+    async def _appliquer_un(self, conn: Connexion, msg: MessageLu, vues: dict[UUID, int]) -> bool:
         """Apply one event unless seen already; False when it went to the dead letters."""
         ev = msg.evenement
         assert ev is not None
-        vue = await conn.fetchval("SELECT version FROM versions_vues WHERE flux_id = $1", ev.flux_id)
+        vue = vues.get(ev.flux_id)
         if vue is not None and ev.version <= vue:
             DOUBLONS.labels(self.etiquette).inc()
             return True
@@ -286,12 +294,7 @@ class Moteur:
                 partition=msg.cle[1],
                 position=msg.offset,
             )
-        await conn.execute(
-            "INSERT INTO versions_vues (flux_id, version) VALUES ($1, $2) "
-            "ON CONFLICT (flux_id) DO UPDATE SET version = excluded.version",
-            ev.flux_id,
-            ev.version,
-        )
+        vues[ev.flux_id] = ev.version
         try:
             async with conn.transaction():
                 await self.projection.appliquer(cast("asyncpg.Connection", conn), ev)
@@ -390,6 +393,23 @@ class Moteur:
                 )
             if not fait:
                 raise PositionDeplaceeError
+
+
+async def _versions_vues(conn: Connexion, lot: list[MessageLu]) -> dict[UUID, int]:
+    flux = list({m.evenement.flux_id for m in lot if m.evenement is not None})
+    lignes = await conn.fetch("SELECT flux_id, version FROM versions_vues WHERE flux_id = ANY($1::uuid[])", flux)
+    return {ligne["flux_id"]: ligne["version"] for ligne in lignes}
+
+
+async def _sauver_versions(conn: Connexion, avant: dict[UUID, int], vues: dict[UUID, int]) -> None:
+    changees = [(f, v) for f, v in vues.items() if avant.get(f) != v]
+    if changees:
+        await conn.execute(
+            "INSERT INTO versions_vues (flux_id, version) SELECT * FROM unnest($1::uuid[], $2::int[]) "
+            "ON CONFLICT (flux_id) DO UPDATE SET version = excluded.version",
+            [f for f, _ in changees],
+            [v for _, v in changees],
+        )
 
 
 def _uuid_ou_rien(texte: str | None) -> UUID | None:

@@ -124,6 +124,9 @@ class SeulementCetteBase(Projection):
         ):
             await self.interne.appliquer(conn, evenement)
 
+    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+        await self.interne.fin_de_lot(conn)
+
 
 async def attendre(condition: Callable[[], Awaitable[bool]], *, delai_s: float = 60.0, quoi: str = "") -> None:
     """Poll ``condition`` until it holds (a state to reach, not a time to let pass)."""

@@ -438,6 +438,7 @@ async def test_an_identity_before_or_after_its_parcours_builds_the_same_dossier(
                 await conn.execute(f'SET LOCAL search_path TO "{schema}"')
                 for evenement in ordre:
                     await projection.appliquer(conn, evenement)
+                await projection.fin_de_lot(conn)
             tables.append(
                 [
                     [dict(ligne) for ligne in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]

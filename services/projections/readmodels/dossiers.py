@@ -79,19 +79,32 @@ class ProjectionDossiers(Projection):
     def ddl(self) -> list[str]:
         return list(DDL)
 
+    def __init__(self) -> None:
+        # Parcours whose deadlines a batch must recompute, per connection: the
+        # deadlines depend only on the rows, so once per batch is enough.
+        self._a_recalculer: dict[int, set[UUID]] = {}
+
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if evenement.domaine == "identites":
-            await appliquer_identite(conn, evenement)
+            touches = await appliquer_identite(conn, evenement)
         elif evenement.domaine == "lieux":
             await appliquer_lieu(conn, evenement)
+            touches = []
         else:
-            await appliquer_parcours(conn, evenement)
+            touches = await appliquer_parcours(conn, evenement)
+        self._a_recalculer.setdefault(id(conn), set()).update(touches)
+
+    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+        touches = self._a_recalculer.pop(id(conn), set())
+        if touches:
+            await recalculer(conn, sorted(touches))
 
 
 # -- parcours ------------------------------------------------------------------------------
 
 
-async def appliquer_parcours(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
+async def appliquer_parcours(conn: asyncpg.Connection, ev: EvenementPublie) -> list[UUID]:
+    """Apply a parcours event; return the parcours whose deadlines it changes."""
     if ev.donnees is None or ev.nom not in GESTIONNAIRES:
         raise ValueError(f"événement de parcours inattendu: {ev.type}")
     pid = ev.flux_id
@@ -107,7 +120,7 @@ async def appliquer_parcours(conn: asyncpg.Connection, ev: EvenementPublie) -> N
         await rejouer(conn, pid)
     else:
         await _appliquer_un(conn, pid, ev.version, ev.nom, ev.donnees)
-    await recalculer(conn, [pid])
+    return [pid]
 
 
 async def _appliquer_un(conn: asyncpg.Connection, pid: UUID, version: int, nom: str, d: Donnees) -> None:
@@ -155,8 +168,8 @@ async def rejouer(conn: asyncpg.Connection, pid: UUID) -> None:
 # -- identities and lieux ------------------------------------------------------------------
 
 
-async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
-    """Record (or erase) a person's identity, then recompute the deadlines of their parcours.
+async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> list[UUID]:
+    """Record (or erase) a person's identity; return their parcours, whose deadlines it moves.
 
     A tombstone erases everything personal in the row, birth date included:
     after compaction a rebuild from Kafka sees only the tombstone, and must
@@ -186,7 +199,7 @@ async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> N
     else:
         raise ValueError(f"événement d'identité inattendu: {ev.type}")
     lignes = await conn.fetch("SELECT parcours_id FROM dossiers WHERE personne_id = $1", personne_id)
-    await recalculer(conn, [ligne["parcours_id"] for ligne in lignes])
+    return [ligne["parcours_id"] for ligne in lignes]
 
 
 async def appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
