@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
 
 
 def main() -> None:
+    """Run every benchmark, or those named on the command line (`python -m benchmarks relais`)."""
+    choisis = sys.argv[1:] or list(BENCHMARKS)
     # SIGTERM unwinds like Ctrl-C, so the API process, PostgreSQL and the temporary folders go too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # The service's INFO logs (the embedded server starting...) would drown the figures.
@@ -40,6 +42,8 @@ def main() -> None:
     RESULTATS.mkdir(exist_ok=True)
     debut = time.perf_counter()
     for nom, (executer, rapport) in BENCHMARKS.items():
+        if nom not in choisis:
+            continue
         resultat = executer()
         chemin = RESULTATS / f"{nom}.json"
         chemin.write_bytes(orjson.dumps(resultat, option=orjson.OPT_INDENT_2) + b"\n")

@@ -15,7 +15,8 @@ the same events, and freshness from a command's commit to the read API.
      from the store (``FeedJournal``) and from Kafka (``FeedKafka``, a fresh
      group), timed from the call until the positions reach the feed's ends
      (the catalogue switch excluded), with a stopwatch on the feed (time spent
-     waiting for the next batch) and on the projection's ``appliquer``; the
+     waiting for the next batch, and on each batch until the engine asks for
+     the next) and on the projection's ``appliquer`` and ``fin_de_lot``; the
      engine's own work (per-stream versions, savepoints, positions, commit) is
      the remainder. One rebuild per source: ``REPETITIONS_RECONSTRUCTION``.
      Its rate is also given per tenth of the events (median and spread), so a
@@ -446,7 +447,7 @@ async def _passe_brute(feed: Feed, fins: Positions, cpu: _Cpu) -> dict[str, Any]
             "us_cpu_par_evenement": cpu.par_evenement(n)}
 
 
-CHRONOS = ("attente_du_feed", "traitement_des_lots", "lots", "messages", "appliquer")
+CHRONOS = ("attente_du_feed", "traitement_des_lots", "lots", "messages", "appliquer", "fin_de_lot")
 
 
 class _FeedChronometre:
@@ -497,6 +498,7 @@ class _DossiersChronometres(ProjectionDossiers):
     """The caseworker projection, unchanged, with the time spent in its handlers added up."""
 
     def __init__(self, temps: dict[str, float]) -> None:
+        super().__init__()
         self.temps = temps
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
@@ -505,6 +507,13 @@ class _DossiersChronometres(ProjectionDossiers):
             await super().appliquer(conn, evenement)
         finally:
             self.temps["appliquer"] += time.perf_counter() - debut
+
+    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+        debut = time.perf_counter()
+        try:
+            await super().fin_de_lot(conn)
+        finally:
+            self.temps["fin_de_lot"] += time.perf_counter() - debut
 
 
 def _fenetres(echantillons: list[tuple[float, int]], total: int) -> list[int]:
@@ -548,8 +557,10 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
         "evt_s_par_dixieme": {"mediane": round(statistics.median(fenetres)), "min": min(fenetres),
                               "max": max(fenetres), "toutes": fenetres},
         "s": {"attente_du_feed": round(temps["attente_du_feed"], 1),
-              "appliquer_dans_la_projection": round(temps["appliquer"], 1),
-              "reste_du_lot_dans_le_moteur": round(temps["traitement_des_lots"] - temps["appliquer"], 1)},
+              "projection_appliquer": round(temps["appliquer"], 1),
+              "projection_fin_de_lot": round(temps["fin_de_lot"], 1),
+              "reste_du_lot_dans_le_moteur": round(
+                  temps["traitement_des_lots"] - temps["appliquer"] - temps["fin_de_lot"], 1)},
         "lots": int(temps["lots"]),
         "us_cpu_par_evenement": par_evenement,
     }
@@ -611,8 +622,10 @@ ORDRE = [("brut", "store"), ("brut", "kafka")] + [
 
 
 async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_kafka: list[int]) -> dict[str, Any]:
-    # Connections kept for the whole run: a backend closed mid-measure would take its CPU time along.
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4, max_inactive_connection_lifetime=0)
+    # Connections kept for the whole run (asyncpg would replace one every 50,000 queries, or idle for 5 min):
+    # a backend closed mid-measure would take its CPU time along.
+    pool = await asyncpg.create_pool(url, min_size=2, max_size=4, max_queries=2**31 - 1,
+                                     max_inactive_connection_lifetime=0)
     cpu = _Cpu(lambda: [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [], pids_kafka)
     sujets = list(ProjectionDossiers.sujets)
     try:
@@ -922,7 +935,7 @@ def _moteur_du_service(temps: dict[str, float]) -> dict[str, Any]:
     lots = max(temps["lots"], 1)
     return {"lots": int(temps["lots"]), "evenements_par_lot": round(temps["messages"] / lots, 2),
             "ms_par_lot": {"traitement": round(temps["traitement_des_lots"] / lots * 1000, 2),
-                           "dont_appliquer_dans_la_projection": round(temps["appliquer"] / lots * 1000, 2)}}
+                           "dont_projection": round((temps["appliquer"] + temps["fin_de_lot"]) / lots * 1000, 2)}}
 
 
 async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[str],
@@ -1119,7 +1132,8 @@ def rapport(resultat: dict[str, Any]) -> str:
             f"        passe brute    {brut['evt_s']:>7} évt/s ({brut['duree_s']} s; toutes: "
             f"{x['repetitions']['brut_evt_s']}; relus après rééquilibrage: {brut['relus']})",
             f"        reconstruction/brut {x['ratio_reconstruction_sur_brut']:.3f}x;  s: attente du feed "
-            f"{t['attente_du_feed']}, appliquer (projection) {t['appliquer_dans_la_projection']}, reste du lot "
+            f"{t['attente_du_feed']}, projection: appliquer {t['projection_appliquer']} + fin_de_lot "
+            f"{t['projection_fin_de_lot']}, reste du lot "
             f"(moteur) {t['reste_du_lot_dans_le_moteur']}; {rec['lots']} lots",
             f"        µs CPU/évt: reconstruction {_cpu_texte(rec['us_cpu_par_evenement'])}; "
             f"brut {_cpu_texte(brut['us_cpu_par_evenement'])}",
@@ -1140,7 +1154,7 @@ def rapport(resultat: dict[str, Any]) -> str:
         f"  lectures: {f['lectures']['total']} ({f['lectures']['par_commande']} par commande, "
         f"{f['lectures']['par_s']}/s, erreurs HTTP {f['lectures']['erreurs_http'] or 'aucune'})",
         f"  moteur du service: {m['lots']} lots de {m['evenements_par_lot']} évt, {m['ms_par_lot']['traitement']} ms "
-        f"par lot dont {m['ms_par_lot']['dont_appliquer_dans_la_projection']} dans la projection",
+        f"par lot dont {m['ms_par_lot']['dont_projection']} dans la projection",
         f"  relais: {_etapes(f['etapes_du_relais'])}",
         "  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_coeurs"].items()),
     ]
