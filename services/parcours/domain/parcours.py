@@ -23,10 +23,9 @@ from services.parcours.domain.parcours_etat import (
     Mesure,
     Suivi,
 )
+from services.parcours.domain.regles_mesures import check_departement, check_echeance, check_nature_et_autorite
 from services.parcours.domain.vocabulaire import (
-    DUREES_MAXIMALES,
     INTERDICTION_HOTEL,
-    NATURES_PAR_CADRE,
     Autorite,
     Cadre,
     Danger,
@@ -41,7 +40,6 @@ from services.parcours.domain.vocabulaire import (
     SituationLogement,
     SuiteEvaluation,
     TypeLieu,
-    est_departement,
 )
 
 
@@ -88,7 +86,7 @@ class Parcours(Flux):
         date_effet: date,
         referent_id: str | None = None,
     ) -> Parcours:
-        _check_departement(departement)
+        check_departement(departement)
         if date_naissance >= date_effet or date_naissance > ctx.aujourd_hui:
             raise RegleMetierError(
                 "date_naissance_invalide",
@@ -153,7 +151,7 @@ class Parcours(Flux):
         date_effet: date,
     ) -> UUID:
         self._check_en_cours()
-        _check_nature_et_autorite(cadre, nature, autorite)
+        check_nature_et_autorite(cadre, nature, autorite)
         # Decided or starting once the person is an adult (majority recorded, or
         # on or after the 18th birthday), a measure is no minor's measure.
         majeur = self.majorite_atteinte_le is not None
@@ -163,7 +161,7 @@ class Parcours(Flux):
                 "une mesure de protection de l'enfance est décidée et débute avant les 18 ans; "
                 "après, c'est un accompagnement jeune majeur",
             )
-        _check_echeance(cadre, nature, date_debut, date_echeance)
+        check_echeance(cadre, nature, date_debut, date_echeance)
         mesure_id = uuid4()
         self._enregistrer(
             ev.MesureDecidee,
@@ -196,7 +194,7 @@ class Parcours(Flux):
                 "echeance_invalide",
                 "la nouvelle échéance doit suivre l'échéance en cours",
             )
-        _check_echeance(mesure.cadre, mesure.nature, debut_periode, nouvelle_echeance)
+        check_echeance(mesure.cadre, mesure.nature, debut_periode, nouvelle_echeance)
         self._enregistrer(
             ev.MesureRenouvelee,
             ctx,
@@ -403,7 +401,7 @@ class Parcours(Flux):
 
     def transferer(self, ctx: Contexte, *, departement_destination: str, date_effet: date) -> None:
         self._check_en_cours()
-        _check_departement(departement_destination)
+        check_departement(departement_destination)
         if departement_destination == self.departement:
             raise RegleMetierError("meme_departement", "le dossier est déjà dans ce département")
         self._enregistrer(
@@ -552,46 +550,3 @@ class Parcours(Flux):
                 "accueil_apres_majorite",
                 "un accueil au titre d'une mesure de protection de l'enfance prend fin à la majorité",
             )
-
-
-def _check_departement(code: str) -> None:
-    if not est_departement(code):
-        raise RegleMetierError("departement_inconnu", f"{code!r} n'est pas un code de département")
-
-
-def _check_nature_et_autorite(cadre: Cadre, nature: Nature, autorite: Autorite) -> None:
-    if nature not in NATURES_PAR_CADRE[cadre]:
-        raise RegleMetierError("nature_hors_cadre", f"une mesure {nature.value} ne relève pas du cadre {cadre.value}")
-    if cadre is Cadre.ADMINISTRATIF and autorite is not Autorite.PRESIDENT_CD:
-        raise RegleMetierError(
-            "autorite_invalide", "une mesure administrative est décidée par le président du conseil départemental"
-        )
-    if cadre is Cadre.JUDICIAIRE and autorite is Autorite.PRESIDENT_CD:
-        raise RegleMetierError("autorite_invalide", "une mesure judiciaire est ordonnée par un juge ou le parquet")
-    if autorite is Autorite.PARQUET and nature is not Nature.OPP:
-        raise RegleMetierError("autorite_invalide", "le parquet n'ordonne qu'une ordonnance de placement provisoire")
-
-
-def _check_echeance(cadre: Cadre, nature: Nature, debut: date, echeance: date | None) -> None:
-    if echeance is not None and echeance <= debut:
-        raise RegleMetierError("echeance_invalide", "l'échéance doit suivre le début de la mesure")
-    limite = DUREES_MAXIMALES.get(nature)
-    if limite is None or (cadre is not Cadre.JUDICIAIRE and nature is not Nature.ACCUEIL_72H):
-        return
-    if echeance is None:
-        raise RegleMetierError("echeance_requise", f"une mesure {nature.value} a une échéance légale: la préciser")
-    annees, mois, jours = limite
-    if echeance > ajouter(debut, annees=annees, mois=mois, jours=jours):
-        raise RegleMetierError(
-            "duree_maximale_depassee",
-            f"une mesure {nature.value} dure au plus {_duree(limite)}",
-        )
-
-
-def _duree(limite: tuple[int, int, int]) -> str:
-    annees, mois, jours = limite
-    if annees:
-        return f"{annees} an{'s' if annees > 1 else ''}"
-    if mois:
-        return f"{mois} mois"
-    return f"{jours} jours"
