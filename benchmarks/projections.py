@@ -147,9 +147,9 @@ POLL_LENT_S = 0.05
 POLL_RAPIDE_S = 0.005
 DELAI_VISIBLE_S = 30.0
 LECTURES_EN_VOL = 8
+"""At most this many GETs at once: a read model falling behind must not turn the poller into a flood."""
 TRANCHE_S = 5
 """Freshness is also given per slice of the run, to tell a transient from a steady state."""
-"""At most this many GETs at once: a read model falling behind must not turn the poller into a flood."""
 
 
 # -- generation: children's histories through the domain ---------------------------
@@ -184,10 +184,23 @@ def _ouvrir(rang: int, lieux: Sequence[LieuPropose]) -> _Histoire:
     naissance = date(2009 + rang % 8, 1 + rang % 12, 1 + rang % 28)
     d0 = date(2025, 1, 6) + timedelta(days=rang % 60)
     sexe = (Sexe.F, Sexe.M)[rang % 2]
-    identite = Identite.enregistrer(ctx, nom=f"Nom{rang}", prenoms=("Léa", "Lou Anne", "Noé", "Yanis")[rang % 4],
-                                    date_naissance=naissance, sexe=sexe, date_effet=d0)
-    parcours = Parcours.ouvrir(ctx, personne_id=identite.id, date_naissance=naissance, sexe=sexe,
-                               departement=s.DEPARTEMENT, date_effet=d0, referent_id=f"ref-{rang % 50}")
+    identite = Identite.enregistrer(
+        ctx,
+        nom=f"Nom{rang}",
+        prenoms=("Léa", "Lou Anne", "Noé", "Yanis")[rang % 4],
+        date_naissance=naissance,
+        sexe=sexe,
+        date_effet=d0,
+    )
+    parcours = Parcours.ouvrir(
+        ctx,
+        personne_id=identite.id,
+        date_naissance=naissance,
+        sexe=sexe,
+        departement=s.DEPARTEMENT,
+        date_effet=d0,
+        referent_id=f"ref-{rang % 50}",
+    )
     ouverture = parcours.pending_events[0]
     assert isinstance(ouverture, Evenement)
     return _Histoire(rang, parcours, identite, ouverture, d0, naissance, lieux)
@@ -200,8 +213,11 @@ Etape = Callable[[_Histoire, Contexte], list[Flux]]
 def _ip(h: _Histoire, ctx: Contexte) -> list[Flux]:
     origines = list(OrigineIP)
     h.ip_id = h.parcours.recevoir_information_preoccupante(
-        ctx, origine=origines[h.rang % len(origines)], dangers=[list(Danger)[h.rang % 5], Danger.NEGLIGENCES],
-        date_effet=h.jour(1))
+        ctx,
+        origine=origines[h.rang % len(origines)],
+        dangers=[list(Danger)[h.rang % 5], Danger.NEGLIGENCES],
+        date_effet=h.jour(1),
+    )
     return [h.parcours]
 
 
@@ -216,8 +232,15 @@ def _mesure(h: _Histoire, ctx: Contexte) -> list[Flux]:
     nature = Nature.CONFIAGE_ASE if h.accueil else Nature.AEMO
     h.echeance = debut.replace(year=debut.year + 2) - timedelta(days=1) if h.accueil else debut + timedelta(days=365)
     h.mesure_id = h.parcours.decider_mesure(
-        ctx, cadre=Cadre.JUDICIAIRE, nature=nature, autorite=Autorite.JUGE_DES_ENFANTS,
-        reference_decision=f"JE-2025-{h.rang:05d}", date_debut=debut, date_echeance=h.echeance, date_effet=debut)
+        ctx,
+        cadre=Cadre.JUDICIAIRE,
+        nature=nature,
+        autorite=Autorite.JUGE_DES_ENFANTS,
+        reference_decision=f"JE-2025-{h.rang:05d}",
+        date_debut=debut,
+        date_echeance=h.echeance,
+        date_effet=debut,
+    )
     return [h.parcours]
 
 
@@ -235,26 +258,38 @@ def _si(condition: Callable[[_Histoire], bool], etape: Etape) -> Etape:
 
 def _changement(h: _Histoire, ctx: Contexte) -> list[Flux]:
     motifs = list(MotifChangementLieu)
-    h.parcours.changer_lieu(ctx, lieu=h.lieux[(h.rang + 1) % len(h.lieux)], motif=motifs[h.rang % len(motifs)],
-                            date_effet=h.jour(150))
+    h.parcours.changer_lieu(
+        ctx, lieu=h.lieux[(h.rang + 1) % len(h.lieux)], motif=motifs[h.rang % len(motifs)], date_effet=h.jour(150)
+    )
     return [h.parcours]
 
 
 def _renouvellement(h: _Histoire, ctx: Contexte) -> list[Flux]:
     assert h.mesure_id is not None
     assert h.echeance is not None
-    h.parcours.renouveler_mesure(ctx, mesure_id=h.mesure_id, nouvelle_echeance=h.echeance + timedelta(days=365),
-                                 reference_decision=f"JE-2026-{h.rang:05d}", date_effet=h.jour(400))
+    h.parcours.renouveler_mesure(
+        ctx,
+        mesure_id=h.mesure_id,
+        nouvelle_echeance=h.echeance + timedelta(days=365),
+        reference_decision=f"JE-2026-{h.rang:05d}",
+        date_effet=h.jour(400),
+    )
     return [h.parcours]
 
 
 def _rectification(h: _Histoire, ctx: Contexte) -> list[Flux]:
     """A birth date corrected, on the parcours and on the identity in the same commit (as the API does)."""
     p, i = h.parcours, h.identite
-    p.rectifier(ctx, evenement_rectifie=h.ouverture, champ="date_naissance",
-                nouvelle_valeur=(h.naissance + timedelta(days=1)).isoformat(), motif="erreur de saisie")
-    i.rectifier(ctx, nom=i.nom, prenoms=i.prenoms, date_naissance=p.date_naissance, sexe=p.sexe,
-                lieu_naissance=i.lieu_naissance)
+    p.rectifier(
+        ctx,
+        evenement_rectifie=h.ouverture,
+        champ="date_naissance",
+        nouvelle_valeur=(h.naissance + timedelta(days=1)).isoformat(),
+        motif="erreur de saisie",
+    )
+    i.rectifier(
+        ctx, nom=i.nom, prenoms=i.prenoms, date_naissance=p.date_naissance, sexe=p.sexe, lieu_naissance=i.lieu_naissance
+    )
     return [p, i]
 
 
@@ -274,6 +309,7 @@ def _simple(action: Callable[[Parcours, Contexte, date], object], jour: int) -> 
     def etape(h: _Histoire, ctx: Contexte) -> list[Flux]:
         action(h.parcours, ctx, h.jour(jour))
         return [h.parcours]
+
     return etape
 
 
@@ -292,8 +328,10 @@ ETAPES: tuple[Etape, ...] = (
     _simple(lambda p, ctx, j: p.etablir_ppe(ctx, date_effet=j), 450),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=False, date_effet=j), 480),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=True, date_effet=j), 600),
-    _si(lambda h: _transfere(h.rang),
-        _simple(lambda p, ctx, j: p.transferer(ctx, departement_destination="62", date_effet=j), 610)),
+    _si(
+        lambda h: _transfere(h.rang),
+        _simple(lambda p, ctx, j: p.transferer(ctx, departement_destination="62", date_effet=j), 610),
+    ),
     _si(lambda h: _rectifie(h.rang), _rectification),
 )
 """After the opening, in order; every date of effect is before the benchmark's 'today' (2026-11-28)."""
@@ -303,8 +341,9 @@ def _referencer_lieux(application: ParcoursApplication) -> list[LieuPropose]:
     types = (TypeLieu.MECS, TypeLieu.ASSISTANT_FAMILIAL, TypeLieu.FOYER_ENFANCE, TypeLieu.LIEU_DE_VIE)
     lieux = []
     for i in range(LIEUX):
-        lieu = LieuAccueil.referencer(s.contexte(), nom=f"Lieu {i}", type=types[i % len(types)],
-                                      departement=s.DEPARTEMENT, capacite=30)
+        lieu = LieuAccueil.referencer(
+            s.contexte(), nom=f"Lieu {i}", type=types[i % len(types)], departement=s.DEPARTEMENT, capacite=30
+        )
         application.save(lieu)
         lieux.append(LieuPropose(lieu_id=lieu.id, type_lieu=lieu.type, ferme=False))
     return lieux
@@ -353,9 +392,15 @@ def _generer(url: str) -> dict[str, Any]:
         duree = time.perf_counter() - debut
     finally:
         application.close()
-    return {"parcours": parcours, "evenements": evenements, "commits": commits, "duree_s": round(duree, 1),
-            "evt_s": round(evenements / duree), "cpu_python_s": round(time.process_time() - cpu, 1),
-            "suivis": suivis[:PARCOURS_FRAICHEUR]}
+    return {
+        "parcours": parcours,
+        "evenements": evenements,
+        "commits": commits,
+        "duree_s": round(duree, 1),
+        "evt_s": round(evenements / duree),
+        "cpu_python_s": round(time.process_time() - cpu, 1),
+        "suivis": suivis[:PARCOURS_FRAICHEUR],
+    }
 
 
 # -- publication ---------------------------------------------------------------------
@@ -402,16 +447,21 @@ class _Cpu:
     _avant: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def _instantane(self) -> dict[str, dict[int, float]]:
-        return {"python": {0: time.process_time()}, "postgres": {pid: cpu_de([pid]) for pid in self.pids_pg()},
-                "kafka": {pid: cpu_de([pid]) for pid in self.pids_kafka}}
+        return {
+            "python": {0: time.process_time()},
+            "postgres": {pid: cpu_de([pid]) for pid in self.pids_pg()},
+            "kafka": {pid: cpu_de([pid]) for pid in self.pids_kafka},
+        }
 
     def demarrer(self) -> None:
         self._avant = self._instantane()
 
     def par_evenement(self, n: int) -> dict[str, float]:
         apres = self._instantane()
-        return {nom: round(sum(v - self._avant[nom].get(pid, 0.0) for pid, v in apres[nom].items()) / n * 1e6, 1)
-                for nom in apres}
+        return {
+            nom: round(sum(v - self._avant[nom].get(pid, 0.0) for pid, v in apres[nom].items()) / n * 1e6, 1)
+            for nom in apres
+        }
 
 
 async def _aucune_position() -> Positions:
@@ -443,11 +493,24 @@ async def _passe_brute(feed: Feed, fins: Positions, cpu: _Cpu) -> dict[str, Any]
         await lots.aclose()  # type: ignore[attr-defined]
         await feed.fermer()
     duree = time.perf_counter() - debut
-    return {"evenements": n, "relus": relus, "duree_s": round(duree, 2), "evt_s": round(n / duree),
-            "us_cpu_par_evenement": cpu.par_evenement(n)}
+    return {
+        "evenements": n,
+        "relus": relus,
+        "duree_s": round(duree, 2),
+        "evt_s": round(n / duree),
+        "us_cpu_par_evenement": cpu.par_evenement(n),
+    }
 
 
-CHRONOS = ("attente_du_feed", "traitement_des_lots", "lots", "messages", "appliquer", "fin_de_lot")
+CHRONOS = (
+    "attente_du_feed",
+    "traitement_des_lots",
+    "lots",
+    "messages",
+    "appliquer",
+    "fin_de_lot",
+    "parcours_recalcules",
+)
 
 
 class _FeedChronometre:
@@ -509,6 +572,8 @@ class _DossiersChronometres(ProjectionDossiers):
             self.temps["appliquer"] += time.perf_counter() - debut
 
     async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+        # How many parcours the batch recomputes (the projection's own bookkeeping, read if it is there).
+        self.temps["parcours_recalcules"] += len(getattr(self, "_a_recalculer", {}).get(id(conn), ()))
         debut = time.perf_counter()
         try:
             await super().fin_de_lot(conn)
@@ -543,8 +608,14 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
 
     cpu.demarrer()
     debut = time.perf_counter()
-    schema = await reconstruire(_DossiersChronometres(temps), _SourcesChronometrees(url, bootstrap, TAILLE_LOT, temps),
-                                pool, depuis=depuis, progression=progression, grace_s=0.0)
+    schema = await reconstruire(
+        _DossiersChronometres(temps),
+        _SourcesChronometrees(url, bootstrap, TAILLE_LOT, temps),
+        pool,
+        depuis=depuis,
+        progression=progression,
+        grace_s=0.0,
+    )
     fini = echantillons[-1][0]
     duree = fini - debut
     fenetres = _fenetres(echantillons, total)
@@ -554,14 +625,22 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
         "duree_s": round(duree, 1),
         "evt_s": round(total / duree),
         "jusqu_au_premier_lot_s": round(echantillons[0][0] - debut, 2),
-        "evt_s_par_dixieme": {"mediane": round(statistics.median(fenetres)), "min": min(fenetres),
-                              "max": max(fenetres), "toutes": fenetres},
-        "s": {"attente_du_feed": round(temps["attente_du_feed"], 1),
-              "projection_appliquer": round(temps["appliquer"], 1),
-              "projection_fin_de_lot": round(temps["fin_de_lot"], 1),
-              "reste_du_lot_dans_le_moteur": round(
-                  temps["traitement_des_lots"] - temps["appliquer"] - temps["fin_de_lot"], 1)},
+        "evt_s_par_dixieme": {
+            "mediane": round(statistics.median(fenetres)),
+            "min": min(fenetres),
+            "max": max(fenetres),
+            "toutes": fenetres,
+        },
+        "s": {
+            "attente_du_feed": round(temps["attente_du_feed"], 1),
+            "projection_appliquer": round(temps["appliquer"], 1),
+            "projection_fin_de_lot": round(temps["fin_de_lot"], 1),
+            "reste_du_lot_dans_le_moteur": round(
+                temps["traitement_des_lots"] - temps["appliquer"] - temps["fin_de_lot"], 1
+            ),
+        },
         "lots": int(temps["lots"]),
+        "parcours_recalcules_par_evenement": round(temps["parcours_recalcules"] / max(total, 1), 3),
         "us_cpu_par_evenement": par_evenement,
     }
 
@@ -569,9 +648,10 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
 async def _verifier(pool: asyncpg.Pool, schema: str, attendus: dict[str, int]) -> dict[str, int]:
     """Row counts of the rebuilt read model, refused if it misses anything."""
     async with pool.acquire() as conn:
-        comptes = {table: int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}'))
-                   for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances",
-                                 "lettres_mortes")}
+        comptes = {
+            table: int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}'))
+            for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances", "lettres_mortes")
+        }
     for table, n in attendus.items():
         if comptes[table] != n:
             raise RuntimeError(f"reconstruction incomplète: {table} a {comptes[table]} lignes, {n} attendues")
@@ -581,9 +661,12 @@ async def _verifier(pool: asyncpg.Pool, schema: str, attendus: dict[str, int]) -
 async def _empreintes(pool: asyncpg.Pool, schema: str) -> dict[str, str]:
     """A digest of each read-model table (rows as text, sorted), to compare two rebuilds."""
     async with pool.acquire() as conn:
-        return {table: await conn.fetchval(f'SELECT md5(string_agg(t::text, \'|\' ORDER BY t::text)) '
-                                           f'FROM "{schema}".{table} t')
-                for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances")}
+        return {
+            table: await conn.fetchval(
+                f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM \"{schema}\".{table} t"
+            )
+            for table in ("dossiers", "journal", "mesures", "ips", "identites", "lieux", "echeances")
+        }
 
 
 async def _attendus(url: str) -> dict[str, int]:
@@ -606,7 +689,10 @@ def _mediane(mesures: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def _fins(url: str, bootstrap: str, sujets: list[str]) -> dict[str, Positions]:
     fins: dict[str, Positions] = {}
-    for source, feed in (("store", FeedJournal(url, topics=sujets)), ("kafka", FeedKafka(bootstrap, sujets, groupe="-"))):
+    for source, feed in (
+        ("store", FeedJournal(url, topics=sujets)),
+        ("kafka", FeedKafka(bootstrap, sujets, groupe="-")),
+    ):
         try:
             fins[source] = await feed.fins()
         finally:
@@ -615,8 +701,12 @@ async def _fins(url: str, bootstrap: str, sujets: list[str]) -> dict[str, Positi
 
 
 ORDRE = [("brut", "store"), ("brut", "kafka")] + [
-    ("reconstruction", "store"), ("brut", "store"), ("brut", "kafka"),
-    ("reconstruction", "kafka"), ("brut", "store"), ("brut", "kafka"),
+    ("reconstruction", "store"),
+    ("brut", "store"),
+    ("brut", "kafka"),
+    ("reconstruction", "kafka"),
+    ("brut", "store"),
+    ("brut", "kafka"),
 ] * REPETITIONS_RECONSTRUCTION
 """Raw passes around each rebuild; the Kafka rebuild last, so its read model (Kafka offsets) serves part 2."""
 
@@ -624,8 +714,9 @@ ORDRE = [("brut", "store"), ("brut", "kafka")] + [
 async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_kafka: list[int]) -> dict[str, Any]:
     # Connections kept for the whole run (asyncpg would replace one every 50,000 queries, or idle for 5 min):
     # a backend closed mid-measure would take its CPU time along.
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4, max_queries=2**31 - 1,
-                                     max_inactive_connection_lifetime=0)
+    pool = await asyncpg.create_pool(
+        url, min_size=2, max_size=4, max_queries=2**31 - 1, max_inactive_connection_lifetime=0
+    )
     cpu = _Cpu(lambda: [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [], pids_kafka)
     sujets = list(ProjectionDossiers.sujets)
     try:
@@ -660,8 +751,9 @@ async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_k
         "evenements": totaux["store"],
         "partitions_kafka": len(fins["kafka"]),
         "lignes": comptes,
-        "tables_differentes_store_kafka": sorted(t for t in empreintes["store"]
-                                                 if empreintes["store"][t] != empreintes["kafka"][t]),
+        "tables_differentes_store_kafka": sorted(
+            t for t in empreintes["store"] if empreintes["store"][t] != empreintes["kafka"][t]
+        ),
     }
     for source in ("store", "kafka"):
         r, b = _mediane(mesures[("reconstruction", source)]), _mediane(mesures[("brut", source)])
@@ -669,8 +761,10 @@ async def _reconstructions(pg: PostgresJetable, url: str, bootstrap: str, pids_k
             "reconstruction": r,
             "brut": b,
             "ratio_reconstruction_sur_brut": round(r["evt_s"] / b["evt_s"], 4),
-            "repetitions": {"reconstruction_evt_s": [m["evt_s"] for m in mesures[("reconstruction", source)]],
-                            "brut_evt_s": [m["evt_s"] for m in mesures[("brut", source)]]},
+            "repetitions": {
+                "reconstruction_evt_s": [m["evt_s"] for m in mesures[("reconstruction", source)]],
+                "brut_evt_s": [m["evt_s"] for m in mesures[("brut", source)]],
+            },
         }
     return resultat
 
@@ -700,12 +794,14 @@ def _service_lecture(url: str, bootstrap: str, dossier_cles: str, canal: Connect
         projection = _DossiersChronometres(temps)
         comp = await composer(reglages, horloge=s.horloge(), projections=[projection], demarrer_moteurs=False)
         comp.service = ServiceProjections(
-            comp.pool, _SourcesChronometrees(url, bootstrap, reglages.taille_lot, temps), [projection])
+            comp.pool, _SourcesChronometrees(url, bootstrap, reglages.taille_lot, temps), [projection]
+        )
         await comp.service.demarrer()
         prise = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY needs IPPROTO_TCP
         prise.bind(("127.0.0.1", 0))
-        serveur = uvicorn.Server(uvicorn.Config(creer_app(reglages, composants=comp), log_config=None,
-                                                access_log=False))
+        serveur = uvicorn.Server(
+            uvicorn.Config(creer_app(reglages, composants=comp), log_config=None, access_log=False)
+        )
         boucle = asyncio.get_running_loop()
 
         def ecouter() -> None:
@@ -899,8 +995,7 @@ async def _messages(canal: Connection, file: asyncio.Queue[tuple[Any, ...]]) -> 
     await asyncio.to_thread(lire)
 
 
-async def _suivre_le_generateur(file: asyncio.Queue[tuple[Any, ...]], poller: _Poller,
-                                jusqu_a: str) -> tuple[Any, ...]:
+async def _suivre_le_generateur(file: asyncio.Queue[tuple[Any, ...]], poller: _Poller, jusqu_a: str) -> tuple[Any, ...]:
     while True:
         message = await file.get()
         if message[0] == "commit":
@@ -915,8 +1010,9 @@ def _cpu_processus(pids: dict[str, list[int]]) -> dict[str, float]:
     return {nom: cpu_de(p) for nom, p in pids.items()} | {"poller_et_consommateur": time.process_time()}
 
 
-async def _phase_mesuree(poller: _Poller, file: asyncio.Queue[tuple[Any, ...]], vers: dict[str, Connection],
-                         pids: dict[str, list[int]]) -> tuple[float, dict[str, float]]:
+async def _phase_mesuree(
+    poller: _Poller, file: asyncio.Queue[tuple[Any, ...]], vers: dict[str, Connection], pids: dict[str, list[int]]
+) -> tuple[float, dict[str, float]]:
     """The open-loop schedule, from its start until every command is visible; (seconds, CPU cores per process)."""
     avant = _cpu_processus(pids)
     vers["relais"].send("zero")
@@ -928,30 +1024,40 @@ async def _phase_mesuree(poller: _Poller, file: asyncio.Queue[tuple[Any, ...]], 
     duree = time.monotonic() - t0
     apres = _cpu_processus(pids)
     return duree, {nom: round((apres[nom] - avant[nom]) / duree, 2) for nom in avant} | {
-        "generateur": round(cpu_generateur / duree, 2)}
+        "generateur": round(cpu_generateur / duree, 2)
+    }
 
 
 def _moteur_du_service(temps: dict[str, float]) -> dict[str, Any]:
     lots = max(temps["lots"], 1)
-    return {"lots": int(temps["lots"]), "evenements_par_lot": round(temps["messages"] / lots, 2),
-            "ms_par_lot": {"traitement": round(temps["traitement_des_lots"] / lots * 1000, 2),
-                           "dont_projection": round((temps["appliquer"] + temps["fin_de_lot"]) / lots * 1000, 2)}}
+    return {
+        "lots": int(temps["lots"]),
+        "evenements_par_lot": round(temps["messages"] / lots, 2),
+        "ms_par_lot": {
+            "traitement": round(temps["traitement_des_lots"] / lots * 1000, 2),
+            "dont_projection": round((temps["appliquer"] + temps["fin_de_lot"]) / lots * 1000, 2),
+        },
+    }
 
 
-async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[str],
-                     pids_kafka: list[int]) -> dict[str, Any]:
+async def _fraicheur(
+    pg: PostgresJetable, url: str, bootstrap: str, ids: list[str], pids_kafka: list[int]
+) -> dict[str, Any]:
     contexte = multiprocessing.get_context("spawn")
     dossier_cles = tempfile.mkdtemp(prefix="ase-bench-cles-")
-    jeton = CleDeDeveloppement.dans(Path(dossier_cles)).signer(sub=s.AUTEUR, roles=["referent"],
-                                                               departements=[s.DEPARTEMENT])
+    jeton = CleDeDeveloppement.dans(Path(dossier_cles)).signer(
+        sub=s.AUTEUR, roles=["referent"], departements=[s.DEPARTEMENT]
+    )
     tubes = {nom: contexte.Pipe() for nom in ("relais", "service_lecture", "generateur")}
     cibles: dict[str, tuple[Callable[..., None], tuple[Any, ...]]] = {
         "relais": (_relais_enfant, (url, bootstrap)),
         "service_lecture": (_service_lecture, (url, bootstrap, dossier_cles)),
         "generateur": (_generateur, (url, ids)),
     }
-    enfants = {nom: contexte.Process(target=cible, args=(*args, tubes[nom][1]), daemon=True)
-               for nom, (cible, args) in cibles.items()}
+    enfants = {
+        nom: contexte.Process(target=cible, args=(*args, tubes[nom][1]), daemon=True)
+        for nom, (cible, args) in cibles.items()
+    }
     vers = {nom: tube[0] for nom, tube in tubes.items()}
 
     def demarrer(nom: str) -> None:
@@ -969,11 +1075,14 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
             raise RuntimeError(f"le relais n'a pas démarré: {reponse}")
         _, port = await asyncio.to_thread(vers["service_lecture"].recv)
         consommateur = await _consommateur_en_fin(bootstrap)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                                     limits=httpx.Limits(max_connections=LECTURES_EN_VOL)) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=LECTURES_EN_VOL)
+        ) as client:
             poller = _Poller(client, jeton, conn, schema)
-            taches = [asyncio.create_task(poller.recevoir(consommateur, arret)),
-                      asyncio.create_task(poller.surveiller_positions(arret))]
+            taches = [
+                asyncio.create_task(poller.recevoir(consommateur, arret)),
+                asyncio.create_task(poller.surveiller_positions(arret)),
+            ]
             demarrer("generateur")
             file: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
             taches.append(asyncio.create_task(_messages(vers["generateur"], file)))
@@ -983,7 +1092,8 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
             poller.durees_get.clear()
             pids = {nom: [p.pid or 0] for nom, p in enfants.items() if nom != "generateur"} | {
                 "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
-                "kafka": pids_kafka}
+                "kafka": pids_kafka,
+            }
             duree, cpu = await _phase_mesuree(poller, file, vers, pids)
             arret.set()
             await asyncio.gather(*taches)
@@ -1000,16 +1110,21 @@ async def _fraicheur(pg: PostgresJetable, url: str, bootstrap: str, ids: list[st
                 if processus.is_alive():
                     processus.kill()
         shutil.rmtree(dossier_cles, ignore_errors=True)
-    return _fraicheurs(poller, cpu, duree) | {"moteur_du_service": _moteur_du_service(temps),
-                                              "etapes_du_relais": etapes}
+    return _fraicheurs(poller, cpu, duree) | {
+        "moteur_du_service": _moteur_du_service(temps),
+        "etapes_du_relais": etapes,
+    }
 
 
 def _ms(valeurs: list[float]) -> dict[str, float]:
     triees = sorted(valeurs)
     if not triees:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
-    return {"p50_ms": round(centile(triees, 50) * 1000, 1), "p99_ms": round(centile(triees, 99) * 1000, 1),
-            "max_ms": round(triees[-1] * 1000, 1)}
+    return {
+        "p50_ms": round(centile(triees, 50) * 1000, 1),
+        "p99_ms": round(centile(triees, 99) * 1000, 1),
+        "max_ms": round(triees[-1] * 1000, 1),
+    }
 
 
 def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[str, Any]:
@@ -1022,8 +1137,11 @@ def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[st
     tranches: dict[int, list[float]] = {}
     for c, v in visibles:
         tranches.setdefault(int((c - debut) // TRANCHE_S), []).append(v - c)
-    etapes = [(x.commit, x.kafka, x.applique, x.visible) for x in suivis
-              if x.kafka is not None and x.applique is not None and x.visible is not None]
+    etapes = [
+        (x.commit, x.kafka, x.applique, x.visible)
+        for x in suivis
+        if x.kafka is not None and x.applique is not None and x.visible is not None
+    ]
     lectures = sum(x.lectures for x in suivis)
     return {
         "commandes": len(suivis),
@@ -1039,9 +1157,13 @@ def _fraicheurs(poller: _Poller, cpu: dict[str, float], duree: float) -> dict[st
             "applique_a_visible": _ms([v - a for _, _, a, v in etapes]),
         },
         "commande_prevue_a_commit": _ms([x.commit - x.prevu for x in suivis]),
-        "lectures": {"total": lectures, "par_commande": round(lectures / max(len(suivis), 1), 2),
-                     "par_s": round(lectures / duree), "duree_get": _ms(poller.durees_get),
-                     "erreurs_http": poller.erreurs},
+        "lectures": {
+            "total": lectures,
+            "par_commande": round(lectures / max(len(suivis), 1), 2),
+            "par_s": round(lectures / duree),
+            "duree_get": _ms(poller.durees_get),
+            "erreurs_http": poller.erreurs,
+        },
         "cpu_coeurs": cpu,
     }
 
@@ -1069,8 +1191,12 @@ async def _tout(pg: PostgresJetable, bootstrap: str) -> dict[str, Any]:
     await _vacuum(url)  # the read model the Kafka rebuild left active, among others
     await asyncio.to_thread(pg.checkpoint)
     fraicheur = await _fraicheur(pg, url, bootstrap, suivis, pids_kafka)
-    return {"generation": generation, "publication": publication, "reconstruction": reconstruction,
-            "fraicheur": fraicheur}
+    return {
+        "generation": generation,
+        "publication": publication,
+        "reconstruction": reconstruction,
+        "fraicheur": fraicheur,
+    }
 
 
 def executer() -> dict[str, Any]:
@@ -1085,9 +1211,13 @@ def executer() -> dict[str, Any]:
         "benchmark": NOM,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "duree_totale_s": round(time.perf_counter() - debut, 1),
-        "environnement": {"python": sys.version.split()[0], "plateforme": platform.platform(),
-                          "coeurs": os.cpu_count(), "charge_1min": round(os.getloadavg()[0], 2),
-                          "postgres": reglages},
+        "environnement": {
+            "python": sys.version.split()[0],
+            "plateforme": platform.platform(),
+            "coeurs": os.cpu_count(),
+            "charge_1min": round(os.getloadavg()[0], 2),
+            "postgres": reglages,
+        },
         "parametres": {
             "evenements_min": EVENEMENTS_MIN,
             "parcours_par_commit": PARCOURS_PAR_COMMIT,
@@ -1134,7 +1264,8 @@ def rapport(resultat: dict[str, Any]) -> str:
             f"        reconstruction/brut {x['ratio_reconstruction_sur_brut']:.3f}x;  s: attente du feed "
             f"{t['attente_du_feed']}, projection: appliquer {t['projection_appliquer']} + fin_de_lot "
             f"{t['projection_fin_de_lot']}, reste du lot "
-            f"(moteur) {t['reste_du_lot_dans_le_moteur']}; {rec['lots']} lots",
+            f"(moteur) {t['reste_du_lot_dans_le_moteur']}; {rec['lots']} lots, "
+            f"{rec['parcours_recalcules_par_evenement']} échéanciers recalculés par évt",
             f"        µs CPU/évt: reconstruction {_cpu_texte(rec['us_cpu_par_evenement'])}; "
             f"brut {_cpu_texte(brut['us_cpu_par_evenement'])}",
         ]
@@ -1145,11 +1276,13 @@ def rapport(resultat: dict[str, Any]) -> str:
         f"({f['cadence_obtenue_cmd_s']} obtenues, {f['commandes']} commandes, {f['visibles']} visibles, "
         f"{f['manquantes']} manquantes)",
         _ligne_ms("commit_a_visible", f["commit_a_visible"]),
-        *(_ligne_ms(f"  {nom}", f["decomposition"][nom])
-          for nom in ("commit_a_kafka", "kafka_a_applique", "applique_a_visible")),
+        *(
+            _ligne_ms(f"  {nom}", f["decomposition"][nom])
+            for nom in ("commit_a_kafka", "kafka_a_applique", "applique_a_visible")
+        ),
         _ligne_ms("commande_prevue_a_commit", f["commande_prevue_a_commit"]),
-        f"  commit_a_visible par tranche de {TRANCHE_S} s, p50/p99 ms: " + ", ".join(
-            f"{x['p50_ms']:.0f}/{x['p99_ms']:.0f}" for x in f["commit_a_visible_par_tranche"]),
+        f"  commit_a_visible par tranche de {TRANCHE_S} s, p50/p99 ms: "
+        + ", ".join(f"{x['p50_ms']:.0f}/{x['p99_ms']:.0f}" for x in f["commit_a_visible_par_tranche"]),
         _ligne_ms("GET /v1/dossiers/{id}", f["lectures"]["duree_get"]),
         f"  lectures: {f['lectures']['total']} ({f['lectures']['par_commande']} par commande, "
         f"{f['lectures']['par_s']}/s, erreurs HTTP {f['lectures']['erreurs_http'] or 'aucune'})",
