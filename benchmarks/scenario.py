@@ -16,8 +16,9 @@ from uuid import uuid4
 
 import orjson
 
-from services.parcours.domain.contexte import Contexte, HorlogeFixe
+from services.parcours.domain.contexte import Contexte
 from services.parcours.settings import ParcoursSettings
+from services.runtime.horloge import HorlogeFixe
 
 H = TypeVar("H")
 

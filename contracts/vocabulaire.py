@@ -1,11 +1,15 @@
 """The enumerations of API.md: the words other systems read in every payload.
 
-The domain's rules (services/parcours/domain/vocabulaire.py) are built on these.
+The law's rule constants (droit/regles.py) are built on these.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Annotated, Final
+
+from pydantic import AfterValidator
 
 
 class Sexe(StrEnum):
@@ -25,6 +29,7 @@ class TypeLieu(StrEnum):
     PLACEMENT_DOMICILE = "placement_domicile"
     LOGEMENT_AUTONOME = "logement_autonome"
     HOTEL = "hotel"
+    HEBERGEMENT_DEROGATOIRE = "hebergement_derogatoire"
 
 
 class OrigineIP(StrEnum):
@@ -138,3 +143,35 @@ class Role(StrEnum):
     AUDITEUR = "auditeur"
     OBSERVATOIRE = "observatoire"
     SERVICE = "service"
+
+
+_DEPARTEMENTS: Final[frozenset[str]] = frozenset(
+    {f"{n:02d}" for n in range(1, 96) if n != 20} | {"2A", "2B"} | {str(n) for n in range(971, 977)}
+)
+
+
+def _departement_valide(code: str) -> str:
+    if code not in _DEPARTEMENTS:
+        raise ValueError("code INSEE de département attendu: 01 à 95 (sans 20), 2A, 2B, 971 à 976")
+    return code
+
+
+Departement = Annotated[str, AfterValidator(_departement_valide)]
+"""An INSEE département code, validated wherever pydantic reads one."""
+
+
+def est_departement(code: str) -> bool:
+    """Whether ``code`` is an INSEE département code of API.md."""
+    return code in _DEPARTEMENTS
+
+
+_FINESS = re.compile(r"^(?:\d{9}|2[AB]\d{7})$")
+
+
+def _finess_valide(numero: str) -> str:
+    if not _FINESS.match(numero):
+        raise ValueError("numéro FINESS attendu: 9 caractères (chiffres, ou 2A/2B puis 7 chiffres)")
+    return numero
+
+
+Finess = Annotated[str, AfterValidator(_finess_valide)]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.parcours.domain.vocabulaire import Role, est_departement
+from contracts.vocabulaire import Role, est_departement
 
 app = typer.Typer(help="Parcours ASE: suivi des parcours en protection de l'enfance.", no_args_is_help=True)
 

@@ -11,10 +11,10 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from services.parcours.api import app as parcours
-from services.parcours.api import problemes
 from services.parcours.settings import ParcoursSettings
 from services.projections.api import app as projections
 from services.projections.settings import ProjectionsSettings
+from services.runtime import problemes
 from services.runtime.http import installer_traces, routeur_sante
 
 log = structlog.get_logger(__name__)

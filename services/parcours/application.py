@@ -18,14 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mappe
 from eventsourcing.utils import get_topic
 
 from services.parcours import commandes as c
-from services.parcours.domain.contexte import Contexte, Horloge, HorlogeSysteme
-from services.parcours.domain.errors import (
-    CleIdempotenceReutiliseeError,
-    ConflitDeVersionError,
-    HorsPerimetreError,
-    IntrouvableError,
-    RegleMetierError,
-)
+from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Evenement, Flux
 from services.parcours.domain.identite import Identite
 from services.parcours.domain.lieu import LieuAccueil
@@ -37,6 +30,14 @@ from services.parcours.persistence import (
     RecorderIdempotent,
     ReponseIdempotente,
 )
+from services.runtime.errors import (
+    CleIdempotenceReutiliseeError,
+    ConflitDeVersionError,
+    HorsPerimetreError,
+    IntrouvableError,
+    RegleMetierError,
+)
+from services.runtime.horloge import Horloge, HorlogeSysteme
 
 A = TypeVar("A", bound=Flux)
 

@@ -22,8 +22,8 @@ from asgi_lifespan import LifespanManager
 
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
-from services.parcours.domain.contexte import HorlogeFixe
 from services.runtime.auth import CleDeDeveloppement
+from services.runtime.horloge import HorlogeFixe
 from tests.integration.conftest import AUJOURD_HUI, Api, nouvelle_application
 
 NOM = "Dumoulin-Kervella"

@@ -20,8 +20,8 @@ from asgi_lifespan import LifespanManager
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
 from services.parcours.application import ParcoursApplication
-from services.parcours.domain.contexte import HorlogeFixe
 from services.runtime.auth import CleDeDeveloppement
+from services.runtime.horloge import HorlogeFixe
 from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing
 from tests.integration.kafka_fixtures import kafka_broker  # noqa: F401
 

@@ -18,8 +18,8 @@ from uuid import UUID
 import pytest
 
 from services.parcours.application import Demande, ParcoursApplication, Reponse
-from services.parcours.domain.errors import ConflitDeVersionError
 from services.parcours.domain.parcours import Parcours
+from services.runtime.errors import ConflitDeVersionError
 from tests.integration.api_parcours import autre_instance, evenements, ouvrir, probleme
 from tests.integration.conftest import Api, nouvelle_application
 

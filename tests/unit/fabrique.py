@@ -15,9 +15,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.parcours.domain.calendrier import ajouter
-from services.parcours.domain.contexte import FUSEAU, Contexte
-from services.parcours.domain.errors import RegleMetierError
+from droit.calendrier import ajouter
+from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Flux
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.domain.vocabulaire import (
@@ -28,6 +27,8 @@ from services.parcours.domain.vocabulaire import (
     Sexe,
     TypeLieu,
 )
+from services.runtime.errors import RegleMetierError
+from services.runtime.horloge import FUSEAU
 
 NE_LE = date(2010, 3, 15)
 """Default birth date: 12 at the default opening, 16 on 2026-03-15, 18 on 2028-03-15."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.parcours.domain.calendrier import age_le, ajouter, anniversaire
+from droit.calendrier import age_le, ajouter, anniversaire
 
 
 @pytest.mark.parametrize(

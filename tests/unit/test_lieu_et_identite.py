@@ -6,11 +6,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.parcours.domain.errors import RegleMetierError
 from services.parcours.domain.identite import Identite, IdentiteEffacee, IdentiteRectifiee
 from services.parcours.domain.lieu import LieuAccueil, LieuAccueilReference
 from services.parcours.domain.parcours import LieuPropose
 from services.parcours.domain.vocabulaire import Sexe, TypeLieu
+from services.runtime.errors import RegleMetierError
 from tests.unit.fabrique import (
     assert_refused,
     ctx_on,

@@ -24,10 +24,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from droit.calendrier import ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
-from services.parcours.domain.calendrier import ajouter, anniversaire
-from services.parcours.domain.contexte import FUSEAU
-from services.parcours.domain.errors import IntrouvableError, RegleMetierError
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.domain.vocabulaire import (
     NATURES_PERMETTANT_ACCUEIL,
@@ -46,6 +44,8 @@ from services.parcours.domain.vocabulaire import (
     SuiteEvaluation,
     TypeLieu,
 )
+from services.runtime.errors import IntrouvableError, RegleMetierError
+from services.runtime.horloge import FUSEAU
 from tests.unit.fabrique import AUTORITE_DE, CADRE_DE, ctx_on, echeance_maximale, state_of
 
 # Mostly today; sometimes a little or much earlier (often refused as behind the

@@ -8,7 +8,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.parcours.domain import parcours_evenements as ev
-from services.parcours.domain.errors import IntrouvableError
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.domain.vocabulaire import (
     NATURES_PERMETTANT_ACCUEIL,
@@ -18,6 +17,7 @@ from services.parcours.domain.vocabulaire import (
     Nature,
     TypeLieu,
 )
+from services.runtime.errors import IntrouvableError
 from tests.unit.fabrique import (
     OUVERT_LE,
     assert_refused,

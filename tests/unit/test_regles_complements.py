@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.parcours.domain.calendrier import anniversaire
+from droit.calendrier import anniversaire
 from services.parcours.domain.vocabulaire import MotifLevee, MotifSortie, Nature, SituationLogement
 from tests.unit.fabrique import (
     NE_LE,

@@ -7,9 +7,8 @@ from uuid import uuid4
 
 import pytest
 
+from droit.calendrier import ajouter
 from services.parcours.domain import parcours_evenements as ev
-from services.parcours.domain.calendrier import ajouter
-from services.parcours.domain.errors import IntrouvableError
 from services.parcours.domain.parcours import Parcours
 from services.parcours.domain.vocabulaire import (
     NATURES_PERMETTANT_ACCUEIL,
@@ -19,6 +18,7 @@ from services.parcours.domain.vocabulaire import (
     MotifLevee,
     Nature,
 )
+from services.runtime.errors import IntrouvableError
 from tests.unit.fabrique import (
     OUVERT_LE,
     assert_refused,

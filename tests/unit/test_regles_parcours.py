@@ -11,7 +11,6 @@ import pytest
 
 from services.parcours.domain import parcours_evenements as ev
 from services.parcours.domain.contexte import Contexte
-from services.parcours.domain.errors import IntrouvableError, RegleMetierError
 from services.parcours.domain.parcours import Parcours
 from services.parcours.domain.vocabulaire import (
     Danger,
@@ -23,6 +22,7 @@ from services.parcours.domain.vocabulaire import (
     SituationLogement,
     SuiteEvaluation,
 )
+from services.runtime.errors import IntrouvableError, RegleMetierError
 from tests.unit.fabrique import (
     NE_LE,
     OUVERT_LE,

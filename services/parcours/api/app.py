@@ -10,12 +10,13 @@ import structlog
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 
-from services.parcours.api import problemes, routes_commandes, routes_lecture
+from services.parcours.api import routes_commandes, routes_lecture
 from services.parcours.api.dependances import Composants
 from services.parcours.application import ParcoursApplication
-from services.parcours.domain.contexte import Horloge
 from services.parcours.settings import ParcoursSettings
+from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.horloge import Horloge
 from services.runtime.http import Sonde, installer_traces, routeur_sante
 from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing
 

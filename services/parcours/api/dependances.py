@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from services.parcours.api.problemes import InterditError
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.problemes import InterditError
 
 ROLES_ECRITURE = frozenset({"referent", "encadrant"})
 ROLES_LECTURE = ROLES_ECRITURE | {"auditeur"}

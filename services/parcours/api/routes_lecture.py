@@ -10,9 +10,9 @@ from anyio import to_thread
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from droit.calendrier import age_le, anniversaire
 from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.application import corps_json
-from services.parcours.domain.calendrier import age_le, anniversaire
 from services.parcours.domain.parcours import Parcours
 
 routeur = APIRouter(prefix="/v1", tags=["lecture"])

@@ -3,40 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Protocol
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
-FUSEAU = ZoneInfo("Europe/Paris")
-"""Dates of effect are French civil dates."""
-
-
-class Horloge(Protocol):
-    """The source of 'now', injected so tests can set 'today'."""
-
-    def maintenant(self) -> datetime:
-        """The current instant, timezone-aware."""
-        ...
-
-
-class HorlogeSysteme:
-    """The machine's clock."""
-
-    def maintenant(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass
-class HorlogeFixe:
-    """A clock that says what it is told (tests, replays)."""
-
-    instant: datetime
-
-    def maintenant(self) -> datetime:
-        return self.instant
-
-    def regler(self, instant: datetime) -> None:
-        self.instant = instant
+from services.runtime.horloge import date_civile
 
 
 @dataclass(frozen=True)
@@ -63,7 +32,7 @@ class Contexte:
     @property
     def aujourd_hui(self) -> date:
         """Today's civil date in France."""
-        return self.maintenant.astimezone(FUSEAU).date()
+        return date_civile(self.maintenant)
 
     def metadonnees(self, departement: str | None = None) -> Metadonnees:
         return Metadonnees(

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from services.parcours.domain.contexte import Contexte, Metadonnees
-from services.parcours.domain.errors import RegleMetierError
+from services.runtime.errors import RegleMetierError
 
 F = TypeVar("F", bound="Flux")
 

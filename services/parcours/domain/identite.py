@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date
 
 from services.parcours.domain.contexte import Contexte
-from services.parcours.domain.errors import RegleMetierError
 from services.parcours.domain.flux import Creation, Evenement, Flux
 from services.parcours.domain.vocabulaire import Sexe
+from services.runtime.errors import RegleMetierError
 
 
 class IdentiteEnregistree(Creation):

@@ -11,10 +11,9 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from droit.calendrier import age_le, ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
-from services.parcours.domain.calendrier import age_le, ajouter, anniversaire
 from services.parcours.domain.contexte import Contexte
-from services.parcours.domain.errors import IntrouvableError, RegleMetierError
 from services.parcours.domain.flux import Evenement, Flux
 from services.parcours.domain.parcours_etat import (
     AccompagnementJeuneMajeur,
@@ -41,6 +40,7 @@ from services.parcours.domain.vocabulaire import (
     SuiteEvaluation,
     TypeLieu,
 )
+from services.runtime.errors import IntrouvableError, RegleMetierError
 
 
 @dataclass(frozen=True)

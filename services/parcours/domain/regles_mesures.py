@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.parcours.domain.calendrier import ajouter
-from services.parcours.domain.errors import RegleMetierError
+from droit.calendrier import ajouter
 from services.parcours.domain.vocabulaire import (
     DUREES_MAXIMALES,
     NATURES_PAR_CADRE,
@@ -14,6 +13,7 @@ from services.parcours.domain.vocabulaire import (
     Nature,
     est_departement,
 )
+from services.runtime.errors import RegleMetierError
 
 
 def check_departement(code: str) -> None:

@@ -11,13 +11,13 @@ import structlog
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 
-from services.parcours.api import problemes
-from services.parcours.domain.contexte import Horloge, HorlogeSysteme
 from services.projections.api.dependances import DDL_JOURNAL_ACCES, ComposantsLecture
 from services.projections.moteur import Projection
 from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
+from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
 from services.runtime.postgres import demarrer_postgres_embarque
 

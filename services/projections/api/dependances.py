@@ -11,12 +11,12 @@ import asyncpg
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.parcours.api.problemes import InterditError
-from services.parcours.domain.contexte import Horloge
 from services.projections import catalogue
 from services.projections.moteur import Projection, lire_positions
 from services.projections.service import ServiceProjections
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.horloge import Horloge
+from services.runtime.problemes import InterditError
 
 
 @dataclass

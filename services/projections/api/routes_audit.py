@@ -13,8 +13,6 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, JsonValue
 
-from services.parcours.domain.contexte import FUSEAU
-from services.parcours.domain.errors import IntrouvableError
 from services.projections.api.dependances import (
     Auditeur,
     Comp,
@@ -26,6 +24,8 @@ from services.projections.api.dependances import (
 from services.projections.readmodels import audit
 from services.projections.readmodels.bitemporel import EtatParcours, etat_au
 from services.runtime.auth import Utilisateur
+from services.runtime.errors import IntrouvableError
+from services.runtime.horloge import FUSEAU
 
 routeur = APIRouter(prefix="/v1", tags=["audit"])
 

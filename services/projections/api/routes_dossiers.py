@@ -15,9 +15,6 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.parcours.api.problemes import probleme
-from services.parcours.domain.contexte import FUSEAU
-from services.parcours.domain.errors import HorsPerimetreError, IntrouvableError
 from services.projections.api import vues_dossiers as vues
 from services.projections.api.dependances import (
     Comp,
@@ -30,6 +27,9 @@ from services.projections.api.dependances import (
 )
 from services.projections.readmodels import dossiers_sql as sql
 from services.runtime.auth import Utilisateur
+from services.runtime.errors import HorsPerimetreError, IntrouvableError
+from services.runtime.horloge import FUSEAU
+from services.runtime.problemes import probleme
 
 routeur = APIRouter(prefix="/v1", tags=["dossiers"])
 

@@ -16,13 +16,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from services.parcours.api.problemes import InterditError
-from services.parcours.domain.errors import IntrouvableError
-from services.parcours.domain.vocabulaire import Departement
+from contracts.vocabulaire import Departement
 from services.projections.api.dependances import Comp, Encadrant, Observatoire, exiger, position, schema_de
 from services.projections.readmodels import cohortes, occupation, olinpe
 from services.projections.readmodels import indicateurs as ind
 from services.runtime.auth import Utilisateur
+from services.runtime.errors import IntrouvableError
+from services.runtime.problemes import InterditError
 
 routeur = APIRouter(prefix="/v1", tags=["pilotage"])
 

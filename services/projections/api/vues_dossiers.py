@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 from pydantic import BaseModel
 
-from services.parcours.domain.calendrier import age_le, anniversaire
+from droit.calendrier import age_le, anniversaire
 from services.projections.readmodels.dossiers_sql import DossierLu
 from services.projections.readmodels.echeances import TypeEcheance
 

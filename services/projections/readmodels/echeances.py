@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from services.parcours.domain.calendrier import age_le, ajouter, anniversaire
+from droit.calendrier import age_le, ajouter, anniversaire
 
 
 class TypeEcheance(StrEnum):

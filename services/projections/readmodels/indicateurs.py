@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from services.parcours.domain.calendrier import ajouter
+from droit.calendrier import ajouter
 
 SITUATIONS_SANS_LOGEMENT = frozenset({"sans_solution", "inconnue"})
 MOTIFS_HORS_CHAMP_SORTIE = frozenset({"deces"})

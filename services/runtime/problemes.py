@@ -13,14 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.parcours.domain.errors import (
+from services.runtime.auth import AuthentificationError
+from services.runtime.errors import (
     CleIdempotenceReutiliseeError,
     ConflitDeVersionError,
     HorsPerimetreError,
     IntrouvableError,
     RegleMetierError,
 )
-from services.runtime.auth import AuthentificationError
 
 log = structlog.get_logger(__name__)
 
