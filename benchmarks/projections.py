@@ -281,7 +281,7 @@ def _rectification(h: _Histoire, ctx: Contexte) -> list[Flux]:
     p, i = h.parcours, h.identite
     p.rectifier(
         ctx,
-        evenement_rectifie=h.ouverture,
+        version_rectifiee=h.ouverture.originator_version,
         champ="date_naissance",
         nouvelle_valeur=(h.naissance + timedelta(days=1)).isoformat(),
         motif="erreur de saisie",

@@ -35,7 +35,6 @@ from services.runtime.errors import (
     ConflitDeVersionError,
     HorsPerimetreError,
     IntrouvableError,
-    RegleMetierError,
 )
 from services.runtime.horloge import Horloge, HorlogeSysteme
 
@@ -189,17 +188,13 @@ class ParcoursApplication(Application[UUID]):
         )
 
     def rectifier(self, parcours_id: UUID, cmd: c.Rectifier, demande: Demande) -> Reponse:
-        evenements = list(
-            self.repository.event_store.get(parcours_id, gt=cmd.version_rectifiee - 1, lte=cmd.version_rectifiee)
-        )
-
         def action(p: Parcours, ctx: Contexte) -> dict[str, Any] | None:
-            if not evenements:
-                raise RegleMetierError("version_inconnue", f"le dossier n'a pas de version {cmd.version_rectifiee}")
-            evenement = evenements[0]
-            assert isinstance(evenement, Evenement)
             p.rectifier(
-                ctx, evenement_rectifie=evenement, champ=cmd.champ, nouvelle_valeur=cmd.nouvelle_valeur, motif=cmd.motif
+                ctx,
+                version_rectifiee=cmd.version_rectifiee,
+                champ=cmd.champ,
+                nouvelle_valeur=cmd.nouvelle_valeur,
+                motif=cmd.motif,
             )
             if cmd.champ in ("date_naissance", "sexe"):
                 # The identity stream carries the same facts: it is corrected in the same commit.

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from droit.calendrier import ajouter
+from droit.regles import ECHEANCE_REQUISE
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Flux
 from services.parcours.domain.parcours import LieuPropose, Parcours
@@ -116,10 +117,11 @@ def open_parcours(
 
 
 def echeance_maximale(nature: Nature, debut: date) -> date | None:
-    """The furthest legal échéance of ``nature`` from ``debut`` (None: no limit)."""
+    """The furthest legal échéance of ``nature`` from ``debut``; 2 years when one is required
+    without a cap (``tiers_digne_de_confiance``); None when none is required."""
     limite = DUREES_MAXIMALES.get(nature)
     if limite is None:
-        return None
+        return ajouter(debut, annees=2) if nature in ECHEANCE_REQUISE else None
     annees, mois, jours = limite
     return ajouter(debut, annees=annees, mois=mois, jours=jours)
 

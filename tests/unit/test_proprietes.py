@@ -14,6 +14,7 @@ commit. After every step:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from droit.calendrier import ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
+from services.parcours.domain import rectifications
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.domain.vocabulaire import (
     NATURES_PERMETTANT_ACCUEIL,
@@ -350,16 +352,39 @@ class ParcoursAuHasard(RuleBasedStateMachine):
         texte=st.sampled_from(["F", "M", "X", "Z", "aemo", "opp", "autre", "2010-13-01", ""]),
     )
     def rectifier(self, version: int, champ: str, jours: int, texte: str) -> None:
-        evenements = self.p.pending_events
+        """A correction is accepted iff the corrected stream replays through the rules, and then
+        the state is that of the corrected stream recorded command by command (DOMAIN.md, SaisieRectifiee)."""
+        evenements = list(self.p.pending_events)
         cible = evenements[version % len(evenements)]
         valeur: object = texte
         if champ in ("date_naissance", "date_effet") and texte != "2010-13-01":
             valeur = (self.p.date_naissance + timedelta(days=jours)).isoformat()
+        try:
+            correction = rectifications.preparer(evenements, cible.originator_version, champ, valeur)
+        except RegleMetierError:
+            correction = None
+        attendu = None
+        if correction is not None:
+            corrige = [*rectifications.historique_rectifie(evenements)]
+            index = cible.originator_version - 1
+            corrige[index] = dataclasses.replace(
+                corrige[index], **{champ: rectifications._adaptateur(type(cible), champ).validate_python(valeur)}
+            )
+            attendu = reenregistrer(corrige)
+        avant = len(self.p.pending_events)
         self.executer(
             lambda: self.p.rectifier(
-                ctx_on(self.today), evenement_rectifie=cible, champ=champ, nouvelle_valeur=valeur, motif="saisie"
+                ctx_on(self.today),
+                version_rectifiee=cible.originator_version,
+                champ=champ,
+                nouvelle_valeur=valeur,
+                motif="saisie",
             )
         )
+        accepte = len(self.p.pending_events) > avant
+        assert accepte == (attendu is not None)
+        if attendu is not None:
+            assert faits(self.p) == faits(attendu)
 
     # -- invariants --------------------------------------------------------------
 
@@ -394,19 +419,56 @@ class ParcoursAuHasard(RuleBasedStateMachine):
     def les_dates_d_effet_ne_reculent_que_pour_la_majorite(self) -> None:
         plus_recente: date | None = None
         majorites = 0
-        for evenements, dix_huit_ans in self.commits:
+        # Dates are those of the stream as corrected; a correction carries the date of what it corrects.
+        corriges = iter(rectifications.historique_rectifie(self.p.pending_events))
+        for commit, _dix_huit_ans in self.commits:
+            evenements = [next(corriges) for _ in commit]
             majorite = any(isinstance(e, ev.MajoriteAtteinte) for e in evenements)
             majorites += majorite
             for e in evenements:
                 assert e.date_effet <= e.metadonnees.enregistre_le.astimezone(FUSEAU).date()
+                if isinstance(e, ev.SaisieRectifiee):
+                    continue
                 if majorite:
-                    assert e.date_effet == dix_huit_ans
+                    assert e.date_effet == anniversaire(self.p.date_naissance, 18)
                 else:
                     assert plus_recente is None or e.date_effet >= plus_recente
                 plus_recente = e.date_effet if plus_recente is None else max(plus_recente, e.date_effet)
         assert majorites <= 1
         assert self.p.derniere_date_effet == plus_recente
         assert [e for c, _ in self.commits for e in c] == list(self.p.pending_events)
+
+
+def reenregistrer(evenements: list[Any]) -> Parcours | None:
+    """The stream recorded anew, event by event, through the commands' own recording path
+    (each on the day it was first recorded); None when a rule refuses one."""
+    premier, *suite = [e for e in evenements if not isinstance(e, ev.SaisieRectifiee)]
+    try:
+        p = Parcours.ouvrir(
+            ctx_on(premier.metadonnees.enregistre_le.astimezone(FUSEAU).date()),
+            personne_id=premier.personne_id,
+            date_naissance=premier.date_naissance,
+            sexe=premier.sexe,
+            departement=premier.departement,
+            date_effet=premier.date_effet,
+            referent_id=premier.referent_id,
+        )
+        for e in suite:
+            donnees = {f.name: getattr(e, f.name) for f in dataclasses.fields(e) if f.name not in _TECHNIQUES}
+            p._enregistrer(type(e), ctx_on(e.metadonnees.enregistre_le.astimezone(FUSEAU).date()), **donnees)
+    except (RegleMetierError, IntrouvableError):
+        return None
+    return p
+
+
+_TECHNIQUES = {"originator_id", "originator_version", "timestamp", "originator_topic", "metadonnees"}
+
+
+def faits(p: Parcours) -> dict[str, Any]:
+    """What the law knows of a parcours, without the stream's bookkeeping."""
+    etat = {k: v for k, v in vars(p).items() if not k.startswith("_") and k not in ("historique", "suivi")}
+    etat["suivi"] = dataclasses.replace(p.suivi, rectifications=[])
+    return etat
 
 
 ParcoursAuHasard.TestCase.settings = settings(

@@ -76,7 +76,7 @@ def test_a_placement_needs_an_active_measure(parcours: Parcours) -> None:
     assert state_of(parcours) == avant
     assert len(parcours.pending_events) == 1
 
-    mesure_id = decide_mesure(parcours, JOUR, Nature.ACCUEIL_PROVISOIRE, date_echeance=None)
+    mesure_id = decide_mesure(parcours, JOUR, Nature.ACCUEIL_PROVISOIRE)
     parcours.lever_mesure(ctx_on(JOUR), mesure_id=mesure_id, motif=MotifLevee.MAINLEVEE, date_effet=JOUR)
     assert_refused(parcours, "mesure_inactive", lambda: start(parcours, mesure_id, lieu()))
 
@@ -133,55 +133,75 @@ def test_a_hotel_placement_is_refused_from_1_february_2024_itself() -> None:
     assert_refused(p, "hotel_interdit", lambda: start(p, mesure_id, lieu(TypeLieu.HOTEL), jour))
 
 
-def test_a_hotel_placement_before_february_2024_is_allowed_at_any_age() -> None:
+def test_a_hotel_placement_before_february_2024_is_recorded_at_any_age_and_flagged_with_two_months() -> None:
+    """CASF L221-2-3: an earlier hotel stay may be recorded, flagged, with the 2-month deadline."""
     p = open_parcours(OUVERT_LE)  # 13
     jour = date(2024, 1, 31)
     mesure_id = decide_mesure(p, jour)
     start(p, mesure_id, lieu(TypeLieu.HOTEL), jour)
     assert p.accueil is not None
     assert p.accueil.type_lieu is TypeLieu.HOTEL
-    assert p.accueil.date_limite_hotel is None
+    assert p.accueil.date_limite_hotel == date(2024, 3, 31)
 
 
-def test_a_hotel_placement_from_16_is_flagged_with_its_two_month_limit() -> None:
+def test_a_hotel_placement_is_refused_from_february_2024_even_from_16() -> None:
+    """CASF L221-2-3 (loi du 7 février 2022): no accueil in a hotel from 1 Feb 2024, whatever the age."""
+    p = open_parcours(OUVERT_LE, date_naissance=date(2007, 6, 1))  # 16 in March 2024
+    jour = date(2024, 3, 1)
+    mesure_id = decide_mesure(p, jour)
+    assert_refused(p, "hotel_interdit", lambda: start(p, mesure_id, lieu(TypeLieu.HOTEL), jour))
+
+
+def test_a_hebergement_derogatoire_at_16_is_flagged_with_its_two_month_limit() -> None:
+    """Décret 2024-119, CASF L221-2-3: youth accommodation from 16, 2 months at most."""
     p = open_parcours(OUVERT_LE, date_naissance=date(2008, 3, 1))
     mesure_id = decide_mesure(p, date(2024, 2, 29))
     # 15 the day before the 16th birthday...
-    assert_refused(p, "hotel_interdit", lambda: start(p, mesure_id, lieu(TypeLieu.HOTEL), date(2024, 2, 29)))
+    assert_refused(
+        p,
+        "hebergement_derogatoire_hors_age",
+        lambda: start(p, mesure_id, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), date(2024, 2, 29)),
+    )
     # ... 16 on it.
-    start(p, mesure_id, lieu(TypeLieu.HOTEL), date(2024, 3, 1))
+    start(p, mesure_id, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), date(2024, 3, 1))
     assert p.pending_events[-1].date_limite_hotel == date(2024, 5, 1)
     assert p.accueil is not None
     assert p.accueil.date_limite_hotel == date(2024, 5, 1)
 
 
-def test_the_hotel_limit_falls_on_the_last_day_of_a_shorter_month() -> None:
+def test_the_hebergement_derogatoire_limit_falls_on_the_last_day_of_a_shorter_month() -> None:
     p = open_parcours(OUVERT_LE, date_naissance=date(2007, 1, 1))
     jour = date(2024, 12, 31)
     mesure_id = decide_mesure(p, jour)
-    start(p, mesure_id, lieu(TypeLieu.HOTEL), jour)
+    start(p, mesure_id, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), jour)
     assert p.accueil is not None
     assert p.accueil.date_limite_hotel == date(2025, 2, 28)
 
 
-def test_a_change_to_a_hotel_follows_the_hotel_rule() -> None:
+def test_a_change_of_lieu_follows_the_hotel_ban_and_the_age_of_a_hebergement_derogatoire() -> None:
     jeune = open_parcours(OUVERT_LE)
     mesure_id = decide_mesure(jeune, date(2024, 3, 1))
     start(jeune, mesure_id, lieu(TypeLieu.MECS), date(2024, 3, 1))
     assert_refused(jeune, "hotel_interdit", lambda: move(jeune, lieu(TypeLieu.HOTEL), date(2024, 3, 2)))
+    assert_refused(
+        jeune,
+        "hebergement_derogatoire_hors_age",
+        lambda: move(jeune, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), date(2024, 3, 2)),
+    )
 
     ado = open_parcours(OUVERT_LE, date_naissance=date(2007, 6, 1))
     mesure_id = decide_mesure(ado, date(2024, 3, 1))
     start(ado, mesure_id, lieu(TypeLieu.MECS), date(2024, 3, 1))
-    move(ado, lieu(TypeLieu.HOTEL), date(2024, 3, 2))
+    assert_refused(ado, "hotel_interdit", lambda: move(ado, lieu(TypeLieu.HOTEL), date(2024, 3, 2)))
+    move(ado, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), date(2024, 3, 2))
     assert ado.accueil is not None
     assert ado.accueil.date_limite_hotel == date(2024, 5, 2)
 
 
-def test_leaving_a_hotel_clears_its_limit() -> None:
+def test_leaving_a_hebergement_derogatoire_clears_its_limit() -> None:
     p = open_parcours(OUVERT_LE, date_naissance=date(2007, 6, 1))
     mesure_id = decide_mesure(p, date(2024, 3, 1))
-    start(p, mesure_id, lieu(TypeLieu.HOTEL), date(2024, 3, 1))
+    start(p, mesure_id, lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE), date(2024, 3, 1))
     move(p, lieu(TypeLieu.LOGEMENT_AUTONOME), date(2024, 4, 15))
     assert p.accueil is not None
     assert (p.accueil.type_lieu, p.accueil.date_limite_hotel) == (TypeLieu.LOGEMENT_AUTONOME, None)

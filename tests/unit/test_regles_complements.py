@@ -59,7 +59,11 @@ def test_the_identifiers_of_an_event_are_not_rectifiable(champ: str) -> None:
         p,
         "champ_non_rectifiable",
         lambda: p.rectifier(
-            ctx_on(OUVERT_LE), evenement_rectifie=ouverture, champ=champ, nouvelle_valeur="62", motif="m"
+            ctx_on(OUVERT_LE),
+            version_rectifiee=ouverture.originator_version,
+            champ=champ,
+            nouvelle_valeur="62",
+            motif="m",
         ),
     )
 
@@ -73,7 +77,7 @@ def test_a_rectified_birth_date_may_not_make_the_person_21_at_opening() -> None:
         "age_limite_depasse",
         lambda: p.rectifier(
             ctx_on(OUVERT_LE),
-            evenement_rectifie=ouverture,
+            version_rectifiee=ouverture.originator_version,
             champ="date_naissance",
             nouvelle_valeur=trop_tot,
             motif="acte",

@@ -118,7 +118,7 @@ def test_majority_ends_the_accueil_and_the_mesures_in_the_same_commit() -> None:
 
 def test_majority_leaves_already_lifted_mesures_alone() -> None:
     p = jeune()
-    ancienne = decide_mesure(p, OUVERT_LE, Nature.AED, date_echeance=None)
+    ancienne = decide_mesure(p, OUVERT_LE, Nature.AED)
     p.lever_mesure(ctx_on(OUVERT_LE), mesure_id=ancienne, motif=MotifLevee.MAINLEVEE, date_effet=OUVERT_LE)
     p.atteindre_majorite(ctx_on(DIX_HUIT_ANS))
     assert names(recorded_since(p, 3)) == ["MajoriteAtteinte"]

@@ -88,9 +88,9 @@ def test_an_administrative_mesure_is_decided_by_the_president_cd_only(parcours: 
     assert_refused(
         parcours,
         "autorite_invalide",
-        lambda: decide_mesure(parcours, JOUR, Nature.AED, autorite=autorite, date_echeance=None),
+        lambda: decide_mesure(parcours, JOUR, Nature.AED, autorite=autorite),
     )
-    assert decide_mesure(parcours, JOUR, Nature.AED, date_echeance=None) in parcours.mesures
+    assert decide_mesure(parcours, JOUR, Nature.AED) in parcours.mesures
 
 
 @pytest.mark.parametrize("nature", [Nature.CONFIAGE_ASE, Nature.OPP, Nature.AEMO, Nature.TUTELLE])
@@ -125,9 +125,11 @@ def test_a_juge_des_enfants_may_also_order_an_opp(parcours: Parcours) -> None:
     [
         (Nature.CONFIAGE_ASE, 2, 0),
         (Nature.AEMO, 2, 0),
-        (Nature.TIERS_DIGNE_DE_CONFIANCE, 2, 0),
         (Nature.AEMO_RENFORCEE, 1, 0),
         (Nature.ACCUEIL_72H, 0, 3),
+        (Nature.ACCUEIL_PROVISOIRE, 1, 0),
+        (Nature.AED, 1, 0),
+        (Nature.ACCUEIL_URGENCE, 1, 0),
     ],
 )
 def test_a_mesure_lasts_at_most_its_legal_duration(parcours: Parcours, nature: Nature, annees: int, jours: int) -> None:
@@ -143,7 +145,16 @@ def test_a_mesure_lasts_at_most_its_legal_duration(parcours: Parcours, nature: N
 
 @pytest.mark.parametrize(
     "nature",
-    [Nature.CONFIAGE_ASE, Nature.AEMO, Nature.TIERS_DIGNE_DE_CONFIANCE, Nature.AEMO_RENFORCEE, Nature.ACCUEIL_72H],
+    [
+        Nature.CONFIAGE_ASE,
+        Nature.AEMO,
+        Nature.TIERS_DIGNE_DE_CONFIANCE,
+        Nature.AEMO_RENFORCEE,
+        Nature.ACCUEIL_72H,
+        Nature.ACCUEIL_PROVISOIRE,
+        Nature.AED,
+        Nature.ACCUEIL_URGENCE,
+    ],
 )
 def test_a_mesure_with_a_legal_duration_needs_an_echeance(parcours: Parcours, nature: Nature) -> None:
     assert_refused(parcours, "echeance_requise", lambda: decide_mesure(parcours, JOUR, nature, date_echeance=None))
@@ -151,16 +162,86 @@ def test_a_mesure_with_a_legal_duration_needs_an_echeance(parcours: Parcours, na
 
 @pytest.mark.parametrize(
     "nature",
-    [Nature.OPP, Nature.DAP, Nature.TUTELLE, Nature.AED, Nature.ACCUEIL_PROVISOIRE, Nature.ACCUEIL_URGENCE],
+    [Nature.OPP, Nature.DAP, Nature.TUTELLE],
 )
 def test_a_mesure_without_a_legal_duration_needs_no_echeance(parcours: Parcours, nature: Nature) -> None:
     mesure_id = decide_mesure(parcours, JOUR, nature, date_echeance=None)
     assert parcours.mesures[mesure_id].date_echeance is None
 
 
-def test_an_administrative_mesure_may_last_beyond_two_years(parcours: Parcours) -> None:
-    mesure_id = decide_mesure(parcours, JOUR, Nature.ACCUEIL_PROVISOIRE, date_echeance=date(2026, 1, 1))
-    assert parcours.mesures[mesure_id].date_echeance == date(2026, 1, 1)
+def test_an_accueil_provisoire_of_one_year_and_one_day_is_refused(parcours: Parcours) -> None:
+    """CASF L223-5 al. 1: an administrative measure is decided for one year at most."""
+    assert_refused(
+        parcours,
+        "duree_maximale_depassee",
+        lambda: decide_mesure(
+            parcours, JOUR, Nature.ACCUEIL_PROVISOIRE, date_echeance=ajouter(JOUR, annees=1, jours=1)
+        ),
+    )
+
+
+def test_a_tiers_digne_de_confiance_may_last_beyond_two_years(parcours: Parcours) -> None:
+    """C. civ. 375 al. 3 caps measures exercised by a service or an institution, not a tiers digne de confiance."""
+    mesure_id = decide_mesure(parcours, JOUR, Nature.TIERS_DIGNE_DE_CONFIANCE, date_echeance=ajouter(JOUR, annees=5))
+    assert parcours.mesures[mesure_id].date_echeance == ajouter(JOUR, annees=5)
+
+
+def test_a_confiage_beyond_two_years_needs_a_decision_on_article_375_al_4(parcours: Parcours) -> None:
+    """C. civ. 375 al. 4: chronic parental difficulties allow a confiage_ase beyond 2 years."""
+    au_dela = ajouter(JOUR, annees=2, jours=1)
+    assert_refused(
+        parcours,
+        "duree_maximale_depassee",
+        lambda: decide_mesure(parcours, JOUR, Nature.CONFIAGE_ASE, date_echeance=au_dela),
+    )
+    mesure_id = parcours.decider_mesure(
+        ctx_on(JOUR),
+        cadre=Cadre.JUDICIAIRE,
+        nature=Nature.CONFIAGE_ASE,
+        autorite=Autorite.JUGE_DES_ENFANTS,
+        reference_decision="JE-375-4",
+        date_debut=JOUR,
+        date_echeance=ajouter(JOUR, annees=4),
+        date_effet=JOUR,
+        duree_derogatoire=True,
+    )
+    assert parcours.mesures[mesure_id].duree_derogatoire is True
+
+
+def test_only_a_confiage_may_rest_on_article_375_al_4(parcours: Parcours) -> None:
+    """C. civ. 375 al. 4 concerns the confiage of a child to the ASE only."""
+    assert_refused(
+        parcours,
+        "duree_derogatoire_invalide",
+        lambda: parcours.decider_mesure(
+            ctx_on(JOUR),
+            cadre=Cadre.JUDICIAIRE,
+            nature=Nature.AEMO,
+            autorite=Autorite.JUGE_DES_ENFANTS,
+            reference_decision="JE-1",
+            date_debut=JOUR,
+            date_echeance=ajouter(JOUR, annees=3),
+            date_effet=JOUR,
+            duree_derogatoire=True,
+        ),
+    )
+
+
+def test_an_accueil_72h_is_never_renewed(parcours: Parcours) -> None:
+    """CASF L223-2 al. 5: after 72 hours the child goes home, or an admission or a judge's seizure follows."""
+    mesure_id = decide_mesure(parcours, JOUR, Nature.ACCUEIL_72H)
+    trois_jours = ajouter(JOUR, jours=3)
+    assert_refused(
+        parcours,
+        "mesure_non_renouvelable",
+        lambda: parcours.renouveler_mesure(
+            ctx_on(trois_jours),
+            mesure_id=mesure_id,
+            nouvelle_echeance=ajouter(JOUR, jours=6),
+            reference_decision="PCD-2",
+            date_effet=trois_jours,
+        ),
+    )
 
 
 @pytest.mark.parametrize("ecart", [0, -1])
@@ -175,10 +256,8 @@ def test_an_echeance_not_after_the_start_is_refused(parcours: Parcours, ecart: i
 def test_a_mesure_starting_on_the_18th_birthday_is_refused() -> None:
     p = open_parcours(OUVERT_LE)
     veille = DIX_HUIT_ANS - timedelta(days=1)
-    assert_refused(
-        p, "mesure_de_mineur", lambda: decide_mesure(p, veille, Nature.AED, date_debut=DIX_HUIT_ANS, date_echeance=None)
-    )
-    mesure_id = decide_mesure(p, veille, Nature.AED, date_debut=veille, date_echeance=None)
+    assert_refused(p, "mesure_de_mineur", lambda: decide_mesure(p, veille, Nature.AED, date_debut=DIX_HUIT_ANS))
+    mesure_id = decide_mesure(p, veille, Nature.AED, date_debut=veille)
     assert p.mesures[mesure_id].date_debut == veille
 
 
@@ -201,10 +280,10 @@ def test_a_birth_date_contradicting_a_recorded_majority_is_refused() -> None:
     ouverture = p.pending_events[0]
     assert_refused(
         p,
-        "majorite_deja_enregistree",
+        "majorite_hors_anniversaire",
         lambda: p.rectifier(
             ctx_on(DIX_HUIT_ANS),
-            evenement_rectifie=ouverture,
+            version_rectifiee=ouverture.originator_version,
             champ="date_naissance",
             nouvelle_valeur="2010-03-16",
             motif="acte de naissance",

@@ -151,10 +151,17 @@ def _open(date_naissance: date, date_effet: date, today: date, departement: str 
     )
 
 
-def test_opening_needs_a_birth_date_before_the_date_effet() -> None:
+def test_opening_needs_a_birth_date_on_or_before_the_date_effet() -> None:
     with pytest.raises(RegleMetierError) as refus:
-        _open(date_naissance=OUVERT_LE, date_effet=OUVERT_LE, today=OUVERT_LE)
+        _open(date_naissance=OUVERT_LE + timedelta(days=1), date_effet=OUVERT_LE, today=OUVERT_LE)
     assert refus.value.regle == "date_naissance_invalide"
+
+
+def test_a_parcours_cannot_be_opened_on_the_day_of_birth() -> None:
+    """Regression, named after the fault: a newborn is taken into care on the day of birth (CASF L222-6,
+    an OPP at the maternity ward); opening on the birth date was refused with date_naissance_invalide."""
+    p = _open(date_naissance=OUVERT_LE, date_effet=OUVERT_LE, today=OUVERT_LE)
+    assert (p.date_naissance, p.ouvert_le) == (OUVERT_LE, OUVERT_LE)
 
 
 def test_opening_refuses_a_birth_date_in_the_future() -> None:
@@ -193,11 +200,25 @@ def test_opening_accepts_every_insee_departement_code(departement: str) -> None:
 # -- informations préoccupantes --------------------------------------------------
 
 
+def test_dangers_may_repeat_a_value(parcours: Parcours) -> None:
+    """Regression, named after the fault: DOMAIN.md, InformationPreoccupanteRecue: each danger at most once."""
+    assert_refused(
+        parcours,
+        "dangers_en_double",
+        lambda: parcours.recevoir_information_preoccupante(
+            ctx_on(OUVERT_LE),
+            origine=OrigineIP.APPEL_119,
+            dangers=[Danger.NEGLIGENCES, Danger.VIOLENCES_PHYSIQUES, Danger.NEGLIGENCES],
+            date_effet=OUVERT_LE,
+        ),
+    )
+
+
 def test_an_information_preoccupante_is_recorded_with_each_danger_once(parcours: Parcours) -> None:
     ip_id = parcours.recevoir_information_preoccupante(
         ctx_on(OUVERT_LE),
         origine=OrigineIP.APPEL_119,
-        dangers=[Danger.NEGLIGENCES, Danger.VIOLENCES_PHYSIQUES, Danger.NEGLIGENCES],
+        dangers=[Danger.NEGLIGENCES, Danger.VIOLENCES_PHYSIQUES],
         date_effet=OUVERT_LE,
     )
     (evenement,) = recorded_since(parcours, 1)
@@ -305,7 +326,7 @@ def test_a_sortie_with_nothing_open_is_recorded(parcours: Parcours) -> None:
 
 
 def test_a_sortie_is_refused_while_a_mesure_is_active(parcours: Parcours) -> None:
-    decide_mesure(parcours, OUVERT_LE, Nature.AED, date_echeance=None)
+    decide_mesure(parcours, OUVERT_LE, Nature.AED)
     assert_refused(
         parcours,
         "sortie_avec_prise_en_charge_active",
@@ -334,7 +355,7 @@ def test_a_sortie_is_refused_while_an_accueil_is_current(parcours: Parcours) -> 
 
 def test_a_sortie_with_clore_en_cours_ends_everything_in_the_same_commit(parcours: Parcours) -> None:
     confiage, _ = place(parcours, OUVERT_LE)
-    aed = decide_mesure(parcours, OUVERT_LE, Nature.AED, date_echeance=None)
+    aed = decide_mesure(parcours, OUVERT_LE, Nature.AED)
     parcours.declarer_fugue(ctx_on(OUVERT_LE), date_effet=OUVERT_LE)
     depuis = len(parcours.pending_events)
     parcours.sortir(
@@ -356,7 +377,7 @@ def test_a_sortie_with_clore_en_cours_ends_everything_in_the_same_commit(parcour
 def test_commands_on_a_sorti_parcours_are_refused() -> None:
     p = open_parcours(OUVERT_LE)
     ip_id = receive_ip(p, OUVERT_LE)
-    mesure_id = decide_mesure(p, OUVERT_LE, Nature.AED, date_echeance=None)
+    mesure_id = decide_mesure(p, OUVERT_LE, Nature.AED)
     p.sortir(
         ctx_on(LENDEMAIN),
         motif=MotifSortie.DEMENAGEMENT,
@@ -453,7 +474,11 @@ def test_a_transfer_to_an_unknown_departement_is_refused(parcours: Parcours) -> 
 def test_a_rectification_records_the_correction_beside_the_original(parcours: Parcours) -> None:
     ouverture = parcours.pending_events[0]
     parcours.rectifier(
-        ctx_on(LENDEMAIN), evenement_rectifie=ouverture, champ="sexe", nouvelle_valeur="M", motif="erreur de saisie"
+        ctx_on(LENDEMAIN),
+        version_rectifiee=ouverture.originator_version,
+        champ="sexe",
+        nouvelle_valeur="M",
+        motif="erreur de saisie",
     )
     (rectif,) = recorded_since(parcours, 1)
     assert isinstance(rectif, ev.SaisieRectifiee)
@@ -474,7 +499,11 @@ def test_a_rectification_of_a_field_the_event_does_not_have_is_refused(parcours:
         parcours,
         "champ_non_rectifiable",
         lambda: parcours.rectifier(
-            ctx_on(LENDEMAIN), evenement_rectifie=ouverture, champ="nom", nouvelle_valeur="X", motif="m"
+            ctx_on(LENDEMAIN),
+            version_rectifiee=ouverture.originator_version,
+            champ="nom",
+            nouvelle_valeur="X",
+            motif="m",
         ),
     )
 
@@ -486,7 +515,7 @@ def test_the_technical_fields_of_an_event_are_not_rectifiable(parcours: Parcours
         parcours,
         "champ_non_rectifiable",
         lambda: parcours.rectifier(
-            ctx_on(LENDEMAIN), evenement_rectifie=ouverture, champ=champ, nouvelle_valeur=7, motif="m"
+            ctx_on(LENDEMAIN), version_rectifiee=ouverture.originator_version, champ=champ, nouvelle_valeur=7, motif="m"
         ),
     )
 
@@ -507,25 +536,37 @@ def test_a_rectified_value_is_validated_against_the_field_type(parcours: Parcour
         parcours,
         "valeur_invalide",
         lambda: parcours.rectifier(
-            ctx_on(LENDEMAIN), evenement_rectifie=ouverture, champ=champ, nouvelle_valeur=valeur, motif="m"
+            ctx_on(LENDEMAIN),
+            version_rectifiee=ouverture.originator_version,
+            champ=champ,
+            nouvelle_valeur=valeur,
+            motif="m",
         ),
     )
 
 
 def test_a_rectified_mesure_nature_must_be_a_nature(parcours: Parcours) -> None:
-    decide_mesure(parcours, OUVERT_LE, Nature.AED, date_echeance=None)
+    decide_mesure(parcours, OUVERT_LE, Nature.AED)
     decision = parcours.pending_events[-1]
     assert_refused(
         parcours,
         "valeur_invalide",
         lambda: parcours.rectifier(
-            ctx_on(LENDEMAIN), evenement_rectifie=decision, champ="nature", nouvelle_valeur="placement", motif="m"
+            ctx_on(LENDEMAIN),
+            version_rectifiee=decision.originator_version,
+            champ="nature",
+            nouvelle_valeur="placement",
+            motif="m",
         ),
     )
     parcours.rectifier(
-        ctx_on(LENDEMAIN), evenement_rectifie=decision, champ="nature", nouvelle_valeur="aemo", motif="m"
+        ctx_on(LENDEMAIN),
+        version_rectifiee=decision.originator_version,
+        champ="nature",
+        nouvelle_valeur="accueil_provisoire",
+        motif="m",
     )
-    assert parcours.pending_events[-1].nouvelle_valeur == "aemo"
+    assert parcours.pending_events[-1].nouvelle_valeur == "accueil_provisoire"
 
 
 def test_a_rectification_that_changes_nothing_is_refused(parcours: Parcours) -> None:
@@ -535,7 +576,7 @@ def test_a_rectification_that_changes_nothing_is_refused(parcours: Parcours) -> 
         "rectification_sans_effet",
         lambda: parcours.rectifier(
             ctx_on(LENDEMAIN),
-            evenement_rectifie=ouverture,
+            version_rectifiee=ouverture.originator_version,
             champ="date_naissance",
             nouvelle_valeur=NE_LE.isoformat(),
             motif="m",
@@ -550,9 +591,9 @@ def test_a_rectified_birth_date_must_precede_the_opening(parcours: Parcours) -> 
         "date_naissance_invalide",
         lambda: parcours.rectifier(
             ctx_on(LENDEMAIN),
-            evenement_rectifie=ouverture,
+            version_rectifiee=ouverture.originator_version,
             champ="date_naissance",
-            nouvelle_valeur=OUVERT_LE,
+            nouvelle_valeur=OUVERT_LE + timedelta(days=1),
             motif="m",
         ),
     )
@@ -569,7 +610,7 @@ def test_a_rectified_birth_date_governs_later_rule_checks(parcours: Parcours) ->
     # ... until the civil record shows the child was born in 2006.
     parcours.rectifier(
         ctx_on(jour),
-        evenement_rectifie=parcours.pending_events[0],
+        version_rectifiee=parcours.pending_events[0].originator_version,
         champ="date_naissance",
         nouvelle_valeur="2006-05-20",
         motif="acte de naissance",
@@ -581,25 +622,40 @@ def test_a_rectified_birth_date_governs_later_rule_checks(parcours: Parcours) ->
 
 def test_a_rectification_of_a_rectification_is_refused(parcours: Parcours) -> None:
     parcours.rectifier(
-        ctx_on(LENDEMAIN), evenement_rectifie=parcours.pending_events[0], champ="sexe", nouvelle_valeur="X", motif="m"
+        ctx_on(LENDEMAIN),
+        version_rectifiee=parcours.pending_events[0].originator_version,
+        champ="sexe",
+        nouvelle_valeur="X",
+        motif="m",
     )
     rectif = parcours.pending_events[-1]
     assert_refused(
         parcours,
         "rectification_de_rectification",
         lambda: parcours.rectifier(
-            ctx_on(LENDEMAIN), evenement_rectifie=rectif, champ="nouvelle_valeur", nouvelle_valeur="M", motif="m"
+            ctx_on(LENDEMAIN),
+            version_rectifiee=rectif.originator_version,
+            champ="nouvelle_valeur",
+            nouvelle_valeur="M",
+            motif="m",
         ),
     )
 
 
-def test_a_rectification_is_dated_today_and_never_behind_the_stream(parcours: Parcours) -> None:
+def test_a_rectification_carries_the_date_of_what_it_corrects_and_does_not_move_the_stream(
+    parcours: Parcours,
+) -> None:
+    """DOMAIN.md, SaisieRectifiee: a correction carries the corrected event's date_effet."""
     later = OUVERT_LE + timedelta(days=20)
     parcours.rectifier(
-        ctx_on(later), evenement_rectifie=parcours.pending_events[0], champ="sexe", nouvelle_valeur="M", motif="m"
+        ctx_on(later),
+        version_rectifiee=parcours.pending_events[0].originator_version,
+        champ="sexe",
+        nouvelle_valeur="M",
+        motif="m",
     )
-    assert parcours.pending_events[-1].date_effet == later
-    assert parcours.derniere_date_effet == later
+    assert parcours.pending_events[-1].date_effet == OUVERT_LE
+    assert parcours.derniere_date_effet == OUVERT_LE
 
 
 def test_a_sorti_parcours_may_still_be_rectified(parcours: Parcours) -> None:
@@ -607,7 +663,11 @@ def test_a_sorti_parcours_may_still_be_rectified(parcours: Parcours) -> None:
         ctx_on(OUVERT_LE), motif=MotifSortie.AUTRE, situation_logement=SituationLogement.FAMILLE, date_effet=OUVERT_LE
     )
     parcours.rectifier(
-        ctx_on(LENDEMAIN), evenement_rectifie=parcours.pending_events[0], champ="sexe", nouvelle_valeur="M", motif="m"
+        ctx_on(LENDEMAIN),
+        version_rectifiee=parcours.pending_events[0].originator_version,
+        champ="sexe",
+        nouvelle_valeur="M",
+        motif="m",
     )
     assert names(parcours.pending_events)[-1] == "SaisieRectifiee"
     assert parcours.sorti_le == OUVERT_LE

@@ -14,6 +14,7 @@ from droit.calendrier import age_le, anniversaire
 from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.application import corps_json
 from services.parcours.domain.parcours import Parcours
+from services.runtime.horloge import aujourd_hui
 
 routeur = APIRouter(prefix="/v1", tags=["lecture"])
 
@@ -133,7 +134,7 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
 async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
     app = comp.application
     parcours = await to_thread.run_sync(lambda: app.parcours(parcours_id, u.departements), limiter=comp.limiteur)
-    return vue(parcours, app.horloge.maintenant().date())
+    return vue(parcours, aujourd_hui(app.horloge))
 
 
 @routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue])

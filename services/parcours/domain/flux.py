@@ -1,4 +1,4 @@
-"""What every stream of the domain shares: event metadata and dates of effect."""
+"""What every stream of the domain shares: event metadata, dates of effect, rules before recording."""
 
 from __future__ import annotations
 
@@ -22,16 +22,28 @@ class Evenement(Aggregate.Event):
     date_effet: date
 
     def apply(self, aggregate: Any) -> None:
-        if date_effet_plus_recente(aggregate, self.date_effet):
+        historique: list[Evenement] | None = getattr(aggregate, "historique", None)
+        if historique is not None:
+            historique.append(self)
+        if self.deplace_la_date_du_flux() and date_effet_plus_recente(aggregate, self.date_effet):
             aggregate.derniere_date_effet = self.date_effet
         self.appliquer(aggregate)
 
     def appliquer(self, flux: Any) -> None:
         """Evolve the stream's state; events that change nothing keep this."""
 
+    def deplace_la_date_du_flux(self) -> bool:
+        """Whether this event's date of effect can become the stream's latest (a correction's cannot)."""
+        return True
+
 
 class Creation(Aggregate.Created, Evenement):
     """The first event of a stream."""
+
+    def apply(self, aggregate: Any) -> None:
+        if type(aggregate).garde_historique:
+            aggregate.historique = []
+        super().apply(aggregate)
 
 
 class Flux(Aggregate):
@@ -39,10 +51,15 @@ class Flux(Aggregate):
 
     A date of effect records what happened: never in the future, and never
     before the stream's latest one (the past is corrected with a rectification,
-    not by writing behind it).
+    not by writing behind it). Every event passes the stream's rules
+    (:meth:`verifier`) before it is recorded.
     """
 
     derniere_date_effet: date
+    historique: list[Evenement]
+    garde_historique: ClassVar[bool] = False
+    """Whether the stream keeps its events in memory (a parcours does, to replay its corrections;
+    an identity does not, so that an erased name stays nowhere in its state)."""
 
     def __init__(self) -> None:
         # State is built by each event's apply(); nothing to take from the
@@ -57,7 +74,7 @@ class Flux(Aggregate):
         date_effet: date,
         **donnees: Any,
     ) -> F:
-        _verifier_pas_dans_le_futur(date_effet, ctx)
+        verifier_pas_dans_le_futur(date_effet, ctx.aujourd_hui)
         return cls._create(
             evenement,
             id=cls.nouvel_id(),
@@ -71,26 +88,30 @@ class Flux(Aggregate):
     def nouvel_id() -> UUID:
         return uuid4()
 
-    def _enregistrer(
-        self,
-        evenement: type[Evenement],
-        ctx: Contexte,
-        date_effet: date,
-        *,
-        retroactif: bool = False,
-        **donnees: Any,
-    ) -> None:
-        """Record ``evenement``; ``retroactif`` events (majority) may predate the latest."""
-        _verifier_pas_dans_le_futur(date_effet, ctx)
-        if not retroactif:
-            self._check_date_effet_apres_la_derniere(date_effet)
-        self.trigger_event(
-            evenement,
+    def _enregistrer(self, evenement: type[Evenement], ctx: Contexte, date_effet: date, **donnees: Any) -> Evenement:
+        """Record ``evenement`` once it passes every rule of the stream; return it."""
+        candidat = evenement(  # type: ignore[call-arg]  # the fields of Evenement's dataclass
+            originator_id=self.id,
+            originator_version=self.version + 1,
             timestamp=ctx.maintenant,
             metadonnees=ctx.metadonnees(getattr(self, "departement", None)),
             date_effet=date_effet,
             **donnees,
         )
+        self.verifier(candidat, ctx.aujourd_hui)
+        candidat.mutate(self)
+        self._pending_events.append(candidat)
+        return candidat
+
+    def verifier(self, evenement: Evenement, aujourd_hui: date) -> None:
+        """Refuse ``evenement`` if recording it on ``aujourd_hui`` breaks a rule (dates here)."""
+        verifier_pas_dans_le_futur(evenement.date_effet, aujourd_hui)
+        if not self.hors_chronologie(evenement):
+            self._check_date_effet_apres_la_derniere(evenement.date_effet)
+
+    def hors_chronologie(self, evenement: Evenement) -> bool:
+        """Events dated by the law rather than by their recording may predate the latest (majority)."""
+        return not evenement.deplace_la_date_du_flux()
 
     def _check_date_effet_apres_la_derniere(self, date_effet: date) -> None:
         if date_effet < self.derniere_date_effet:
@@ -102,8 +123,9 @@ class Flux(Aggregate):
             )
 
 
-def _verifier_pas_dans_le_futur(date_effet: date, ctx: Contexte) -> None:
-    if date_effet > ctx.aujourd_hui:
+def verifier_pas_dans_le_futur(date_effet: date, aujourd_hui: date) -> None:
+    """A date of effect records what happened: never after the day it is recorded."""
+    if date_effet > aujourd_hui:
         raise RegleMetierError(
             "date_effet_future",
             f"la date d'effet {date_effet.isoformat()} est dans le futur: un événement enregistre ce qui s'est passé",

@@ -35,6 +35,7 @@ class Mesure:
     date_debut: date
     date_echeance: date | None
     decidee_le: date
+    duree_derogatoire: bool = False
     renouvellements: int = 0
     levee_le: date | None = None
     motif_levee: MotifLevee | None = None
@@ -64,6 +65,7 @@ class AccompagnementJeuneMajeur:
     date_debut: date
     date_fin: date
     accorde_le: date
+    fin_annee_engagee: bool = False
     renouvellements: int = 0
 
 

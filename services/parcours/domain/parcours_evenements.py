@@ -7,11 +7,12 @@ Event classes are part of what is stored: rename or change one only with a new
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from pydantic import JsonValue
 
+from droit.regles import limite_hebergement, mesure_portant_accueil
 from services.parcours.domain.flux import Creation, Evenement
 from services.parcours.domain.parcours_etat import (
     AccompagnementJeuneMajeur,
@@ -63,6 +64,7 @@ class ParcoursOuvert(Creation):
         p.apjm = None
         p.sorti_le = None
         p.suivi = Suivi()
+        p.en_rejeu = False
 
 
 class InformationPreoccupanteRecue(Evenement):
@@ -85,6 +87,7 @@ class EvaluationConclue(Evenement):
 
 
 class MesureDecidee(Evenement):
+    class_version: ClassVar[int] = 2
     mesure_id: UUID
     cadre: Cadre
     nature: Nature
@@ -92,6 +95,12 @@ class MesureDecidee(Evenement):
     reference_decision: str
     date_debut: date
     date_echeance: date | None
+    duree_derogatoire: bool
+    """The decision rests on C. civ. 375 al. 4: a ``confiage_ase`` beyond 2 years (v2)."""
+
+    @staticmethod
+    def upcast_v1_v2(etat: dict[str, Any]) -> None:
+        etat["duree_derogatoire"] = False
 
     def appliquer(self, p: Parcours) -> None:
         p.mesures[self.mesure_id] = Mesure(
@@ -103,6 +112,7 @@ class MesureDecidee(Evenement):
             date_debut=self.date_debut,
             date_echeance=self.date_echeance,
             decidee_le=self.date_effet,
+            duree_derogatoire=self.duree_derogatoire,
         )
 
 
@@ -128,9 +138,9 @@ class MesureLevee(Evenement):
         mesure.motif_levee = self.motif
         if p.accueil is not None and p.accueil.mesure_id == self.mesure_id:
             # Another active measure allows the accueil (the rule guarantees it): it carries it now.
-            relais = next((m for m in p.mesures.values() if m.active and m.permet_accueil), None)
+            relais = mesure_portant_accueil((m.mesure_id, m.nature) for m in p.mesures.values() if m.active)
             if relais is not None:
-                p.accueil.mesure_id = relais.mesure_id
+                p.accueil.mesure_id = relais
 
 
 class AccueilDebute(Evenement):
@@ -146,7 +156,8 @@ class AccueilDebute(Evenement):
             type_lieu=self.type_lieu,
             depuis=self.date_effet,
             debut_accueil=self.date_effet,
-            date_limite_hotel=self.date_limite_hotel,
+            # Derived from the facts, so that a corrected date or lieu moves it too.
+            date_limite_hotel=limite_hebergement(self.type_lieu, self.date_effet),
         )
         p.suivi.lieux_successifs += 1
 
@@ -162,7 +173,7 @@ class LieuAccueilChange(Evenement):
         p.accueil.lieu_id = self.lieu_id
         p.accueil.type_lieu = self.type_lieu
         p.accueil.depuis = self.date_effet
-        p.accueil.date_limite_hotel = self.date_limite_hotel
+        p.accueil.date_limite_hotel = limite_hebergement(self.type_lieu, self.date_effet)
         p.suivi.lieux_successifs += 1
 
 
@@ -213,19 +224,36 @@ class MajoriteAtteinte(Evenement):
 
 
 class AccompagnementJeuneMajeurAccorde(Evenement):
+    class_version: ClassVar[int] = 2
     date_debut: date
     date_fin: date
+    fin_annee_engagee: bool
+    """Past the 21st birthday to finish the school or university year under way (CASF L222-5; v2)."""
+
+    @staticmethod
+    def upcast_v1_v2(etat: dict[str, Any]) -> None:
+        etat["fin_annee_engagee"] = False
 
     def appliquer(self, p: Parcours) -> None:
-        p.apjm = AccompagnementJeuneMajeur(self.date_debut, self.date_fin, self.date_effet)
+        p.apjm = AccompagnementJeuneMajeur(
+            self.date_debut, self.date_fin, self.date_effet, fin_annee_engagee=self.fin_annee_engagee
+        )
 
 
 class AccompagnementJeuneMajeurRenouvele(Evenement):
+    class_version: ClassVar[int] = 2
     date_fin: date
+    fin_annee_engagee: bool
+    """As on the grant (v2)."""
+
+    @staticmethod
+    def upcast_v1_v2(etat: dict[str, Any]) -> None:
+        etat["fin_annee_engagee"] = False
 
     def appliquer(self, p: Parcours) -> None:
         assert p.apjm is not None
         p.apjm.date_fin = self.date_fin
+        p.apjm.fin_annee_engagee = self.fin_annee_engagee
         p.apjm.renouvellements += 1
 
 
@@ -267,6 +295,8 @@ class ReferentDesigne(Evenement):
 
 
 class SaisieRectifiee(Evenement):
+    """A correction of one field of a past event, dated with that event's ``date_effet``."""
+
     version_rectifiee: int
     evenement_rectifie: str
     """The name of the corrected event (``MesureDecidee``...)."""
@@ -275,23 +305,27 @@ class SaisieRectifiee(Evenement):
     nouvelle_valeur: JsonValue
     motif: str
 
+    def deplace_la_date_du_flux(self) -> bool:
+        return False
+
     def appliquer(self, p: Parcours) -> None:
-        p.suivi.rectifications.append(
-            Rectification(
-                version=self.originator_version,
-                version_rectifiee=self.version_rectifiee,
-                champ=self.champ,
-                ancienne_valeur=self.ancienne_valeur,
-                nouvelle_valeur=self.nouvelle_valeur,
-                motif=self.motif,
+        if p.en_rejeu:
+            p.suivi.rectifications.append(
+                Rectification(
+                    version=self.originator_version,
+                    version_rectifiee=self.version_rectifiee,
+                    champ=self.champ,
+                    ancienne_valeur=self.ancienne_valeur,
+                    nouvelle_valeur=self.nouvelle_valeur,
+                    motif=self.motif,
+                )
             )
-        )
-        # The rules of the stream hang on the birth date: a corrected one
-        # governs every later command.
-        if self.champ == "date_naissance":
-            p.date_naissance = date.fromisoformat(str(self.nouvelle_valeur))
-        elif self.champ == "sexe":
-            p.sexe = Sexe(str(self.nouvelle_valeur))
+            return
+        # The state is what the stream says with every correction in place: as if
+        # the corrected values had been recorded so (DOMAIN.md, SaisieRectifiee).
+        from services.parcours.domain.rectifications import etat_rectifie
+
+        etat_rectifie(p)
 
 
 EVENEMENTS_PARCOURS: tuple[type[Evenement], ...] = (
@@ -320,26 +354,3 @@ EVENEMENTS_PARCOURS: tuple[type[Evenement], ...] = (
     ReferentDesigne,
     SaisieRectifiee,
 )
-
-
-def champs_rectifiables(evenement: Any) -> dict[str, Any]:
-    """The data fields of a stored event a rectification may correct, with their types."""
-    import dataclasses
-
-    # Technical fields, and the identifiers that tie an event to its stream or to
-    # another entity: those are not corrected, they are what a correction points at.
-    techniques = {
-        "originator_id",
-        "originator_version",
-        "timestamp",
-        "originator_topic",
-        "metadonnees",
-        "personne_id",
-        "departement",
-        "departement_origine",
-        "departement_destination",
-        "ip_id",
-        "mesure_id",
-        "lieu_id",
-    }
-    return {f.name: f.type for f in dataclasses.fields(evenement) if f.name not in techniques}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from droit.calendrier import ajouter
+from droit.calendrier import ajouter, anniversaire
+from droit.regles import ECHEANCE_REQUISE, NATURES_DUREE_DEROGATOIRE
 from services.parcours.domain.vocabulaire import (
     DUREES_MAXIMALES,
     NATURES_PAR_CADRE,
@@ -34,14 +35,43 @@ def check_nature_et_autorite(cadre: Cadre, nature: Nature, autorite: Autorite) -
         raise RegleMetierError("autorite_invalide", "le parquet n'ordonne qu'une ordonnance de placement provisoire")
 
 
-def check_echeance(cadre: Cadre, nature: Nature, debut: date, echeance: date | None) -> None:
+def check_ouverture(departement: str, date_naissance: date, date_effet: date) -> None:
+    """A parcours opens from the day of birth (a newborn, L222-6) and before the 21st birthday (L112-3)."""
+    check_departement(departement)
+    if date_naissance > date_effet:
+        raise RegleMetierError(
+            "date_naissance_invalide",
+            "la date de naissance ne peut suivre la date d'effet (un nouveau-né est pris en charge le jour même)",
+        )
+    if date_effet >= anniversaire(date_naissance, 21):
+        raise RegleMetierError(
+            "age_limite_depasse",
+            "un parcours ne s'ouvre que pour une personne de moins de 21 ans à la date d'effet",
+        )
+
+
+def check_echeance(nature: Nature, debut: date, echeance: date | None, *, duree_derogatoire: bool) -> None:
+    """The échéance of a measure (or of its renewed period from ``debut``) within the law's cap.
+
+    Administrative measures: required, 1 year at most (CASF L223-5 al. 1), ``accueil_72h``
+    3 days (L223-2); ``confiage_ase`` and ``aemo``: 2 years (C. civ. 375 al. 3), a
+    ``confiage_ase`` beyond only with ``duree_derogatoire`` (375 al. 4);
+    ``aemo_renforcee``: 1 year; ``tiers_digne_de_confiance``: required, no cap.
+    """
     if echeance is not None and echeance <= debut:
         raise RegleMetierError("echeance_invalide", "l'échéance doit suivre le début de la mesure")
-    limite = DUREES_MAXIMALES.get(nature)
-    if limite is None or (cadre is not Cadre.JUDICIAIRE and nature is not Nature.ACCUEIL_72H):
-        return
+    if duree_derogatoire and nature not in NATURES_DUREE_DEROGATOIRE:
+        raise RegleMetierError(
+            "duree_derogatoire_invalide",
+            "seul un confiage à l'ASE peut dépasser deux ans, sur le fondement de l'article 375 al. 4 du code civil",
+        )
     if echeance is None:
-        raise RegleMetierError("echeance_requise", f"une mesure {nature.value} a une échéance légale: la préciser")
+        if nature in ECHEANCE_REQUISE:
+            raise RegleMetierError("echeance_requise", f"une mesure {nature.value} a une échéance légale: la préciser")
+        return
+    limite = DUREES_MAXIMALES.get(nature)
+    if limite is None or duree_derogatoire:
+        return
     annees, mois, jours = limite
     if echeance > ajouter(debut, annees=annees, mois=mois, jours=jours):
         raise RegleMetierError(
