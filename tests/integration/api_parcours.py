@@ -20,6 +20,9 @@ import psycopg
 from anyio import CapacityLimiter
 from asgi_lifespan import LifespanManager
 
+from contracts.vocabulaire import Nature
+from droit.calendrier import ajouter
+from droit.regles import ECHEANCE_REQUISE
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
 from services.runtime.auth import CleDeDeveloppement
@@ -106,6 +109,8 @@ async def decider_mesure(
         "date_debut": date_debut.isoformat(),
         "date_effet": (date_effet or date_debut).isoformat(),
     }
+    if date_echeance is None and Nature(nature) in ECHEANCE_REQUISE:
+        date_echeance = ajouter(date_debut, mois=6)  # the law asks for one (CASF L223-5 al. 1)
     if date_echeance is not None:
         corps["date_echeance"] = date_echeance.isoformat()
     reponse = await api.post(f"/v1/parcours/{parcours_id}/mesures", corps)

@@ -12,6 +12,9 @@ from typing import Any
 
 import httpx
 
+from contracts.vocabulaire import Nature
+from droit.calendrier import ajouter
+from droit.regles import ECHEANCE_REQUISE
 from tests.integration.api_parcours import NE_LE, NOM, PRENOMS
 from tests.integration.conftest import AUJOURD_HUI, Api
 
@@ -72,6 +75,8 @@ class Referent:
             "date_debut": debut.isoformat(),
             "date_effet": debut.isoformat(),
         }
+        if echeance is None and Nature(nature) in ECHEANCE_REQUISE:
+            echeance = ajouter(debut, mois=6)  # the law asks for one (CASF L223-5 al. 1)
         if echeance is not None:
             corps["date_echeance"] = echeance.isoformat()
         return str((await self.envoyer(f"/v1/parcours/{parcours_id}/mesures", corps))["mesure_id"])

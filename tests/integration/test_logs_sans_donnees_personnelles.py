@@ -148,6 +148,7 @@ async def _scenario(api: Api) -> list[str]:
                 "autorite": "president_cd",
                 "reference_decision": "PCD-2026-12",
                 "date_debut": "2026-03-04",
+                "date_echeance": "2026-09-03",
                 "date_effet": "2026-03-04",
             },
             200,
