@@ -1,9 +1,17 @@
 """Breaking changes between two JSON Schemas of one published event type and version.
 
-Events stay on their topic for ever and consumers written against a schema read
-whatever is published under its version later: within a version a schema may
-only gain optional properties, widen an enumeration or drop a pattern. Anything
-else needs a new version (``version = 2``) beside the old one.
+Events stay on their topic for ever, and both sides of a version must hold:
+
+- a consumer of the new schema reads every event already published (nothing
+  becomes required, nothing is narrowed or retyped);
+- a consumer of today's schema reads every new message: a consumer may validate
+  with the published schema, so nothing it checks may loosen either. A new
+  enumeration value, a dropped or changed pattern or format, a looser bound or a
+  new ``null`` would each be refused by such a reader.
+
+So within a version a schema may only gain optional properties (where the object
+allows additional ones) and change its titles and descriptions. Anything else
+needs a new version (``version = 2``) beside the old one.
 
 The comparison follows ``$ref`` into ``$defs`` and looks through ``anyOf`` /
 ``oneOf`` wrappers (``date | None`` is a nullable date, not a new type), so a
@@ -12,6 +20,7 @@ change is reported where a reader would meet it: ``'nature': ...``.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 Schema = dict[str, Any]
@@ -89,31 +98,54 @@ class _Comparaison:
     def _contraintes(self, a: Schema, n: Schema, chemin: str) -> None:
         """The constraints of one alternative: enumeration, format, pattern, bounds, then nested members."""
         nom = _nom(chemin)
-        valeurs_a, valeurs_n = _valeurs(a), _valeurs(n)
-        if valeurs_n is not None:
-            if valeurs_a is None:
-                self.cassants.append(f"{nom} restricted to an enumeration: {_liste(valeurs_n)}")
-            else:
-                retirees = [v for v in valeurs_a if v not in valeurs_n]
-                if retirees:
-                    self.cassants.append(f"{nom} enumeration narrowed, values removed: {_liste(retirees)}")
-
-        if a.get("format") != n.get("format"):
-            self.cassants.append(f"{nom} format changed: {a.get('format', '(none)')} -> {n.get('format', '(none)')}")
-        if "pattern" in n and a.get("pattern") != n["pattern"]:
-            self.cassants.append(f"{nom} pattern changed: {a.get('pattern', '(none)')} -> {n['pattern']}")
-        for mot in _MINIMA:
-            if mot in n and (mot not in a or n[mot] > a[mot]):
-                self.cassants.append(f"{nom} {mot} tightened: {a.get(mot, '(none)')} -> {n[mot]}")
-        for mot in _MAXIMA:
-            if mot in n and (mot not in a or n[mot] < a[mot]):
-                self.cassants.append(f"{nom} {mot} tightened: {a.get(mot, '(none)')} -> {n[mot]}")
+        self._enumeration(a, n, nom)
+        self._format_et_motif(a, n, nom)
+        self._bornes(a, n, nom)
 
         types = _types_branche(a)
         if "object" in types:
             self._objet(a, n, chemin)
         if "array" in types and isinstance(a.get("items"), dict) and isinstance(n.get("items"), dict):
             self.noeud(a["items"], n["items"], f"{chemin}[]")
+
+    def _enumeration(self, a: Schema, n: Schema, nom: str) -> None:
+        """Narrowed breaks old events; widened breaks consumers validating the published enumeration."""
+        valeurs_a, valeurs_n = _valeurs(a), _valeurs(n)
+        if valeurs_a is None:
+            if valeurs_n is not None:
+                self.cassants.append(f"{nom} restricted to an enumeration: {_liste(valeurs_n)}")
+            return
+        if valeurs_n is None:
+            self.cassants.append(
+                f"{nom} no longer restricted to its enumeration (consumers validating it reject other values)"
+            )
+            return
+        retirees = [v for v in valeurs_a if v not in valeurs_n]
+        if retirees:
+            self.cassants.append(f"{nom} enumeration narrowed, values removed: {_liste(retirees)}")
+        ajoutees = [v for v in valeurs_n if v not in valeurs_a]
+        if ajoutees:
+            self.cassants.append(
+                f"{nom} enumeration widened, values added: {_liste(ajoutees)} "
+                "(consumers validating the published enumeration reject them)"
+            )
+
+    def _format_et_motif(self, a: Schema, n: Schema, nom: str) -> None:
+        if a.get("format") != n.get("format"):
+            self.cassants.append(f"{nom} format changed: {a.get('format', '(none)')} -> {n.get('format', '(none)')}")
+        if "pattern" in n and a.get("pattern") != n["pattern"]:
+            self.cassants.append(f"{nom} pattern changed: {a.get('pattern', '(none)')} -> {n['pattern']}")
+        elif "pattern" in a and "pattern" not in n:
+            self.cassants.append(f"{nom} pattern dropped: {a['pattern']} (consumers validating it reject other values)")
+
+    def _bornes(self, a: Schema, n: Schema, nom: str) -> None:
+        """A tighter bound breaks old events; a looser one, consumers validating the published bound."""
+        for mots, plus_strict in ((_MINIMA, operator.gt), (_MAXIMA, operator.lt)):
+            for mot in mots:
+                if mot in n and (mot not in a or plus_strict(n[mot], a[mot])):
+                    self.cassants.append(f"{nom} {mot} tightened: {a.get(mot, '(none)')} -> {n[mot]}")
+                elif mot in a and (mot not in n or plus_strict(a[mot], n[mot])):
+                    self.cassants.append(f"{nom} {mot} loosened: {a[mot]} -> {n.get(mot, '(none)')}")
 
     def _objet(self, a: Schema, n: Schema, chemin: str) -> None:
         proprietes_a: Schema = a.get("properties", {})
@@ -132,6 +164,12 @@ class _Comparaison:
         for nom in sorted(requises_n - proprietes_a.keys()):
             sous_chemin = f"{chemin}.{nom}" if chemin else nom
             self.cassants.append(f"{_nom(sous_chemin)} added as a required property (published events lack it)")
+        if a.get("additionalProperties", True) is False:
+            for nom in sorted(proprietes_n.keys() - proprietes_a.keys()):
+                sous_chemin = f"{chemin}.{nom}" if chemin else nom
+                self.cassants.append(
+                    f"{_nom(sous_chemin)} added to an object closed to additional properties (consumers reject it)"
+                )
         if a.get("additionalProperties", True) is not False and n.get("additionalProperties", True) is False:
             self.cassants.append(f"{_nom(chemin)} no longer accepts additional properties")
 

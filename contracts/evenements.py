@@ -1,8 +1,11 @@
 """The public payloads of the events published on Kafka, one model per event and version.
 
-What is published is what other systems may rely on: a field is never removed,
-retyped or made required, and an enumeration never narrowed, within a version
-(``tests/unit/test_contrats.py`` enforces it against the committed schemas).
+What is published is what other systems may rely on. Within a version an event
+only gains optional fields: a field is never removed, retyped or made required,
+and an enumeration never narrowed nor widened (a consumer validating with the
+published schema must read every later message); anything else is a new version
+beside the old one (``tests/unit/test_contrats.py`` enforces it against the
+committed schemas).
 
 Never on the public topic: a name, an exact birth date (``mois_naissance``,
 ``YYYY-MM``, stands for it), or free text a caseworker typed (a ``motif`` of a
@@ -16,7 +19,7 @@ from datetime import date
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from contracts.vocabulaire import (
     Autorite,
@@ -33,6 +36,7 @@ from contracts.vocabulaire import (
     SituationLogement,
     SuiteEvaluation,
     TypeLieu,
+    TypeLieuV1,
 )
 
 CodeDepartement = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$")]
@@ -99,6 +103,13 @@ class MesureDecidee(PayloadParcours):
     reference_decision: str
     date_debut: date
     date_echeance: date | None
+    duree_derogatoire: bool = Field(
+        default=False,
+        description=(
+            "A confiage_ase decided beyond 2 years on chronic parental difficulties (C. civ. 375 al. 4); "
+            "false in events published before the field existed."
+        ),
+    )
 
 
 class MesureRenouvelee(PayloadParcours):
@@ -112,18 +123,28 @@ class MesureLevee(PayloadParcours):
     motif: MotifLevee
 
 
+_DATE_LIMITE = (
+    "End of the 2 months a placement in a hebergement_derogatoire (or in a hotel, recorded before "
+    "1 Feb 2024) may last; null for any other lieu."
+)
+
+
 class AccueilDebute(PayloadParcours):
+    version: ClassVar[int] = 2
+
     mesure_id: UUID
     lieu_id: UUID
     type_lieu: TypeLieu
-    date_limite_hotel: date | None
+    date_limite_hotel: date | None = Field(description=_DATE_LIMITE)
 
 
 class LieuAccueilChange(PayloadParcours):
+    version: ClassVar[int] = 2
+
     lieu_id: UUID
     type_lieu: TypeLieu
     motif: MotifChangementLieu
-    date_limite_hotel: date | None
+    date_limite_hotel: date | None = Field(description=_DATE_LIMITE)
 
 
 class AccueilTermine(PayloadParcours):
@@ -158,13 +179,21 @@ class MajoriteAtteinte(PayloadParcours):
     pass
 
 
+_FIN_ANNEE_ENGAGEE = (
+    "date_fin goes past the 21st birthday to finish the school or university year under way "
+    "(CASF L222-5, last paragraph); false in events published before the field existed."
+)
+
+
 class AccompagnementJeuneMajeurAccorde(PayloadParcours):
     date_debut: date
     date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
 class AccompagnementJeuneMajeurRenouvele(PayloadParcours):
     date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
 class AccompagnementJeuneMajeurTermine(PayloadParcours):
@@ -214,6 +243,8 @@ class PayloadLieu(Payload):
 class LieuAccueilReference(PayloadLieu):
     """``nom`` is null where the lieu is a private person (assistant familial, tiers digne de confiance)."""
 
+    version: ClassVar[int] = 2
+
     nom: str | None
     type: TypeLieu
     departement: CodeDepartement
@@ -249,6 +280,46 @@ class IdentiteRectifiee(IdentiteEnregistree):
     pass
 
 
+# -- superseded versions, still on the topic (retention: for ever) ------------------------
+#
+# A v1 consumer validates ``type_lieu`` (``type``) against a closed enumeration: an event
+# holding ``hebergement_derogatoire`` is unreadable for it, so the three events carrying a
+# lieu type went to version 2 when that value appeared. The relay publishes only the
+# current version (``PAYLOADS_COURANTS``); these models read what was published before.
+
+
+class _Remplace:
+    """Mixin of a superseded version: named like the current one, published no more."""
+
+    @classmethod
+    def nom_evenement(cls) -> str:
+        return cls.__name__.removesuffix("V1")
+
+
+class AccueilDebuteV1(_Remplace, PayloadParcours):
+    mesure_id: UUID
+    lieu_id: UUID
+    type_lieu: TypeLieuV1
+    date_limite_hotel: date | None
+
+
+class LieuAccueilChangeV1(_Remplace, PayloadParcours):
+    lieu_id: UUID
+    type_lieu: TypeLieuV1
+    motif: MotifChangementLieu
+    date_limite_hotel: date | None
+
+
+class LieuAccueilReferenceV1(_Remplace, PayloadLieu):
+    """``nom`` is null where the lieu is a private person (assistant familial, tiers digne de confiance)."""
+
+    nom: str | None
+    type: TypeLieuV1
+    departement: CodeDepartement
+    capacite: int
+    finess: str | None
+
+
 PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     ParcoursOuvert,
     InformationPreoccupanteRecue,
@@ -256,7 +327,9 @@ PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     MesureDecidee,
     MesureRenouvelee,
     MesureLevee,
+    AccueilDebuteV1,
     AccueilDebute,
+    LieuAccueilChangeV1,
     LieuAccueilChange,
     AccueilTermine,
     FugueDeclaree,
@@ -275,13 +348,23 @@ PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     ReferentDesigne,
     SaisieRectifiee,
 )
-PAYLOADS_LIEU: tuple[type[PayloadLieu], ...] = (LieuAccueilReference, CapaciteModifiee, LieuAccueilFerme)
+PAYLOADS_LIEU: tuple[type[PayloadLieu], ...] = (
+    LieuAccueilReferenceV1,
+    LieuAccueilReference,
+    CapaciteModifiee,
+    LieuAccueilFerme,
+)
 PAYLOADS_IDENTITE: tuple[type[PayloadIdentite], ...] = (IdentiteEnregistree, IdentiteRectifiee)
 
 PAYLOADS: dict[str, type[Payload]] = {
     p.type_cloudevents(): p for p in (*PAYLOADS_PARCOURS, *PAYLOADS_LIEU, *PAYLOADS_IDENTITE)
 }
-"""Every published payload by its CloudEvents ``type``."""
+"""Every payload ever published, by its CloudEvents ``type``: what a consumer may read."""
+
+PAYLOADS_COURANTS: dict[str, type[Payload]] = {
+    p.nom_evenement(): p for p in sorted(PAYLOADS.values(), key=lambda p: p.version)
+}
+"""The version published now, by event name (``AccueilDebute`` -> its v2): what the relay writes."""
 
 TYPE_EFFACEMENT_IDENTITE = "fr.ase.identite.identite_effacee.v1"
 """The type of the tombstone (null body) that erases a person on ``ase.identites.v1``."""

@@ -98,21 +98,44 @@ def _famille(payload: type[Payload]) -> _Famille:
 # -- event schemas --------------------------------------------------------------------------
 
 
-def schema_evenement(payload: type[Payload]) -> Schema:
-    """The JSON Schema of one event type and version, as published under ``url_schema(type)``."""
+def successeur(payload: type[Payload], payloads: Mapping[str, type[Payload]] = PAYLOADS) -> str | None:
+    """The CloudEvents type of the latest version that supersedes ``payload``, if any."""
+    suivantes = [
+        p
+        for p in payloads.values()
+        if p.domaine == payload.domaine and p.nom_evenement() == payload.nom_evenement() and p.version > payload.version
+    ]
+    return max(suivantes, key=lambda p: p.version).type_cloudevents() if suivantes else None
+
+
+def _remplacement(remplace_par: str) -> str:
+    return (
+        f"Deprecated: superseded by {remplace_par}, no longer published. Events already on the topic keep "
+        "this type and this schema for ever."
+    )
+
+
+def schema_evenement(payload: type[Payload], *, remplace_par: str | None = None) -> Schema:
+    """The JSON Schema of one event type and version, as published under ``url_schema(type)``.
+
+    ``remplace_par``: the type of a later version; the schema is then marked ``deprecated``.
+    """
     type_ce = payload.type_cloudevents()
     famille = _famille(payload)
     schema = payload.model_json_schema(mode=MODE_SCHEMA)
     presentation = (
         f"Body of the CloudEvents type {type_ce}, published on Kafka topic {famille.topic} with key {famille.cle}."
     )
-    docstring = schema.get("description")
+    paragraphes = [schema.get("description"), presentation]
+    if remplace_par:
+        paragraphes.append(_remplacement(remplace_par))
+        schema["deprecated"] = True
     return {
         "$schema": DIALECTE,
         "$id": url_schema(type_ce),
         **schema,
         "title": payload.nom_evenement(),
-        "description": f"{docstring}\n\n{presentation}" if docstring else presentation,
+        "description": "\n\n".join(p for p in paragraphes if p),
     }
 
 
@@ -325,19 +348,24 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
     }
     messages: dict[str, Schema] = {}
     par_canal: dict[str, list[str]] = {"parcours": [], "identites": []}
+    publies: set[str] = {TYPE_EFFACEMENT_IDENTITE}
     for type_ce in sorted(payloads):
         payload = payloads[type_ce]
         famille = _famille(payload)
         resume = f"{payload.nom_evenement()}, version {payload.version}, key {famille.cle}."
+        remplace_par = successeur(payload, payloads)
         messages[type_ce] = _message(
             type_ce,
             nom=payload.nom_evenement(),
             version=payload.version,
             cle=famille.cle,
             description_cle=famille.description_cle,
-            resume=resume,
+            resume=f"{resume} {_remplacement(remplace_par)}" if remplace_par else resume,
         )
+        # The channel lists every version a reader may meet; the relay sends only the latest.
         par_canal[famille.canal].append(type_ce)
+        if remplace_par is None:
+            publies.add(type_ce)
     messages[TYPE_EFFACEMENT_IDENTITE] = _message(
         TYPE_EFFACEMENT_IDENTITE,
         nom="IdentiteEffacee",
@@ -356,17 +384,19 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
             "title": f"Publish on {canaux[canal]['address']}",
             "summary": "The parcours relay publishes each stored event once or more, in stream order.",
             "channel": {"$ref": f"#/channels/{canal}"},
-            "messages": [{"$ref": f"#/channels/{canal}/messages/{t}"} for t in sorted(types)],
+            "messages": [{"$ref": f"#/channels/{canal}/messages/{t}"} for t in sorted(types) if t in publies],
         }
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Parcours ASE: published events",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "description": (
                 "Events of the Parcours ASE case tracking (French child protection) on Kafka, as CloudEvents "
                 "1.0 in binary content mode: ce_* headers, JSON body. Within a type's version a body only "
-                "gains optional fields; consumers ignore fields and headers they do not know."
+                "gains optional fields (never a new enumeration value): consumers ignore fields and headers "
+                "they do not know. Any other change is a new version of the type; the superseded one stays "
+                "documented, marked deprecated, since its events stay on the topic."
             ),
         },
         "defaultContentType": CONTENT_TYPE,
@@ -394,7 +424,10 @@ def en_json(document: Any) -> str:
 
 def fichiers_attendus(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> dict[str, str]:
     """Every generated file, by its path relative to ``contracts/``, with its content."""
-    fichiers = {_fichier_schema(t): en_json(schema_evenement(p)) for t, p in payloads.items()}
+    fichiers = {
+        _fichier_schema(t): en_json(schema_evenement(p, remplace_par=successeur(p, payloads)))
+        for t, p in payloads.items()
+    }
     fichiers[_fichier_schema(TYPE_EFFACEMENT_IDENTITE)] = en_json(schema_effacement())
     fichiers[FICHIER_ENVELOPPE] = en_json(schema_enveloppe())
     fichiers[FICHIER_ASYNCAPI] = en_json(document_asyncapi(payloads))

@@ -1,15 +1,18 @@
 """The enumerations of API.md: the words other systems read in every payload.
 
-The law's rule constants (droit/regles.py) are built on these.
+The law's rule constants (droit/regles.py) are built on these. Beside them, the
+validated strings every command shares: département codes, FINESS numbers, and
+``Texte`` / ``Identifiant``, the printable free text of DOMAIN.md.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Final
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 
 class Sexe(StrEnum):
@@ -30,6 +33,30 @@ class TypeLieu(StrEnum):
     LOGEMENT_AUTONOME = "logement_autonome"
     HOTEL = "hotel"
     HEBERGEMENT_DEROGATOIRE = "hebergement_derogatoire"
+
+
+# The lieu types a version-1 event may carry: ``TypeLieu`` before ``hebergement_derogatoire``.
+# Frozen: consumers of the v1 schemas validate ``type_lieu`` (``type``) against exactly
+# these values, so a new value goes out only in a new version of the event. Published
+# under the name ``TypeLieu`` (title and ``$defs`` key of the v1 schemas, from which
+# consumers may have generated code): hence the names set below, and no docstring (it
+# would become a description in those schemas).
+class TypeLieuV1(StrEnum):
+    __qualname__ = "TypeLieu"
+
+    ASSISTANT_FAMILIAL = "assistant_familial"
+    MECS = "mecs"
+    FOYER_ENFANCE = "foyer_enfance"
+    POUPONNIERE = "pouponniere"
+    LIEU_DE_VIE = "lieu_de_vie"
+    VILLAGE_ENFANTS = "village_enfants"
+    TIERS_DIGNE_DE_CONFIANCE = "tiers_digne_de_confiance"
+    PLACEMENT_DOMICILE = "placement_domicile"
+    LOGEMENT_AUTONOME = "logement_autonome"
+    HOTEL = "hotel"
+
+
+TypeLieuV1.__name__ = "TypeLieu"
 
 
 class OrigineIP(StrEnum):
@@ -175,3 +202,52 @@ def _finess_valide(numero: str) -> str:
 
 
 Finess = Annotated[str, AfterValidator(_finess_valide)]
+
+
+# -- free text ------------------------------------------------------------------------------
+
+_CATEGORIES_INTERDITES: Final[dict[str, str]] = {
+    "Cc": "caractère de contrôle",
+    "Cf": "caractère invisible de format (largeur nulle, sens d'écriture, césure conditionnelle...)",
+    "Cs": "demi-code de substitution isolé",
+    "Zl": "séparateur de ligne",
+    "Zp": "séparateur de paragraphe",
+}
+"""Unicode categories refused in any text: control (ANSI ``ESC`` included), format
+(zero-width, bidirectional embeddings, overrides and isolates, BOM, soft hyphen, tags),
+lone surrogates (not storable) and line or paragraph separators."""
+
+_INVISIBLES: Final[frozenset[str]] = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
+"""Letters and symbols that print as nothing (Hangul fillers, the blank Braille pattern):
+the usual way round a zero-width filter."""
+
+_VISIBLES: Final[frozenset[str]] = frozenset("LNPS")
+"""Major categories that print something: letters, numbers, punctuation, symbols."""
+
+
+def texte_imprimable(texte: str, *, rogner: bool = True) -> str:
+    """``texte`` NFC-normalised (and stripped, with ``rogner``); refused when blank or holding a character that
+    does not print.
+
+    DOMAIN.md: names and free text are printable text; control, zero-width and
+    bidirectional-override characters are refused (they hide or reorder what an
+    auditor reads, or inject terminal sequences into logs and exports).
+    """
+    for position, caractere in enumerate(texte, start=1):
+        categorie = unicodedata.category(caractere)
+        raison = _CATEGORIES_INTERDITES.get(categorie) or ("caractère invisible" if caractere in _INVISIBLES else None)
+        if raison:
+            raise ValueError(f"{raison} interdit: U+{ord(caractere):04X} en position {position}")
+    normalise = unicodedata.normalize("NFC", texte)
+    if rogner:
+        normalise = normalise.strip()
+    if not any(unicodedata.category(c)[0] in _VISIBLES for c in normalise):
+        raise ValueError("texte vide ou sans caractère visible")
+    return normalise
+
+
+Texte = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(texte_imprimable)]
+"""A name or a free text of a command: printable, NFC-normalised, stripped, 1 to 500 characters."""
+
+Identifiant = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(texte_imprimable)]
+"""A reference typed by a person or another system (a decision's reference, a référent's id): printable, at most 200."""

@@ -25,12 +25,20 @@ from contracts.compatibilite import Schema, changements_cassants
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, Enveloppe, identifiant_evenement, url_schema
 from contracts.evenements import (
     PAYLOADS,
+    PAYLOADS_COURANTS,
     TYPE_EFFACEMENT_IDENTITE,
+    AccueilDebute,
+    AccueilDebuteV1,
+    LieuAccueilChange,
+    LieuAccueilChangeV1,
+    LieuAccueilReference,
+    LieuAccueilReferenceV1,
     MesureDecidee,
     Payload,
     PayloadIdentite,
     PayloadParcours,
 )
+from contracts.vocabulaire import TypeLieu, TypeLieuV1
 
 CONTRATS = generation.DOSSIER_CONTRATS
 SCHEMAS = CONTRATS / generation.SOUS_DOSSIER_SCHEMAS
@@ -126,6 +134,22 @@ def _borner(schema: Schema) -> None:
     schema["properties"]["reference_decision"]["maxLength"] = 20
 
 
+def _elargir_enumeration(schema: Schema) -> None:
+    schema["$defs"]["Nature"]["enum"].append("mesure_nouvelle")
+
+
+def _ouvrir_enumeration(schema: Schema) -> None:
+    schema["$defs"]["Nature"] = {"type": "string", "title": "Nature"}
+
+
+def _retirer_motif(schema: Schema) -> None:
+    schema["properties"]["reference_decision"]["pattern"] = "^.+$"
+
+
+def _relacher_borne(schema: Schema) -> None:
+    schema["properties"]["reference_decision"]["maxLength"] = 20
+
+
 @pytest.mark.parametrize(
     ("mutation", "attendu"),
     [
@@ -143,6 +167,10 @@ def _borner(schema: Schema) -> None:
         pytest.param(_rendre_nullable, "'date_debut' became nullable", id="became nullable"),
         pytest.param(_fermer, "the payload no longer accepts additional properties", id="closed object"),
         pytest.param(_borner, "'reference_decision' maxLength tightened", id="tighter bound"),
+        pytest.param(
+            _elargir_enumeration, "'nature' enumeration widened, values added: 'mesure_nouvelle'", id="widened enum"
+        ),
+        pytest.param(_ouvrir_enumeration, "'nature' no longer restricted to its enumeration", id="enum dropped"),
     ],
 )
 def test_the_checker_reports_a_breaking_change_to_mesure_decidee(mutation: Mutation, attendu: str) -> None:
@@ -151,6 +179,30 @@ def test_the_checker_reports_a_breaking_change_to_mesure_decidee(mutation: Mutat
     mutation(nouveau)
     cassants = changements_cassants(ancien, nouveau)
     assert any(attendu in c for c in cassants), cassants
+
+
+@pytest.mark.parametrize(
+    ("mutation", "attendu"),
+    [
+        pytest.param(_retirer_motif, "'reference_decision' pattern dropped: ^.+$", id="pattern dropped"),
+        pytest.param(_relacher_borne, "'reference_decision' maxLength loosened: 20 -> (none)", id="looser bound"),
+    ],
+)
+def test_the_checker_reports_a_constraint_a_consumer_checks_being_loosened(mutation: Mutation, attendu: str) -> None:
+    """A consumer validating with the published schema would refuse what the looser one lets through."""
+    ancien = schema_engage(MESURE_DECIDEE)
+    mutation(ancien)
+    assert any(attendu in c for c in changements_cassants(ancien, schema_engage(MESURE_DECIDEE)))
+
+
+def test_a_property_added_to_a_closed_object_is_breaking() -> None:
+    ancien = schema_engage(MESURE_DECIDEE)
+    ancien["additionalProperties"] = False
+    nouveau = copy.deepcopy(ancien)
+    nouveau["properties"]["commentaire_public"] = {"type": "string"}
+    assert changements_cassants(ancien, nouveau) == [
+        "'commentaire_public' added to an object closed to additional properties (consumers reject it)"
+    ]
 
 
 def test_an_optional_property_becoming_required_is_breaking() -> None:
@@ -186,14 +238,6 @@ def _ajouter_optionnelle(schema: Schema) -> None:
     schema["properties"]["commentaire_public"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
 
 
-def _elargir_enumeration(schema: Schema) -> None:
-    schema["$defs"]["Nature"]["enum"].append("mesure_nouvelle")
-
-
-def _retirer_motif(schema: Schema) -> None:
-    del schema["properties"]["departement"]["pattern"]
-
-
 def _reformuler(schema: Schema) -> None:
     schema["description"] = "Reworded."
     schema["properties"]["date_debut"]["title"] = "Début"
@@ -203,8 +247,6 @@ def _reformuler(schema: Schema) -> None:
     ("type_ce", "mutation"),
     [
         pytest.param(MESURE_DECIDEE, _ajouter_optionnelle, id="new optional property"),
-        pytest.param(MESURE_DECIDEE, _elargir_enumeration, id="widened enum"),
-        pytest.param("fr.ase.parcours.parcours_ouvert.v1", _retirer_motif, id="pattern dropped"),
         pytest.param(MESURE_DECIDEE, _reformuler, id="titles and descriptions"),
     ],
 )
@@ -241,6 +283,7 @@ class _MesureDecideeSansNull(PayloadParcours):
     reference_decision: str
     date_debut: date
     date_echeance: date
+    duree_derogatoire: bool = False
     juridiction: str
 
     @classmethod
@@ -262,10 +305,13 @@ def test_a_model_gaining_an_optional_field_stays_compatible() -> None:
 
 def test_a_model_edited_in_place_is_caught_field_by_field() -> None:
     nouveau = generation.schema_evenement(_MesureDecideeSansNull)
-    # cadre, nature and autorite turned into plain strings: widened, so not reported.
+    ouverte = "no longer restricted to its enumeration (consumers validating it reject other values)"
     assert sorted(changements_cassants(schema_engage(MESURE_DECIDEE), nouveau)) == [
+        f"'autorite' {ouverte}",
+        f"'cadre' {ouverte}",
         "'date_echeance' no longer accepts null (published events may hold null)",
         "'juridiction' added as a required property (published events lack it)",
+        f"'nature' {ouverte}",
     ]
 
 
@@ -302,11 +348,16 @@ def test_a_breaking_change_published_as_version_2_is_generated_beside_version_1(
 
     ecrits = generation.generer(tmp_path, _payloads_avec(_MesureDecideeV2))
 
-    assert ecrits == [generation.FICHIER_ASYNCAPI, f"schemas/{v2}.json"]
+    assert ecrits == [generation.FICHIER_ASYNCAPI, f"schemas/{MESURE_DECIDEE}.json", f"schemas/{v2}.json"]
     assert json.loads((tmp_path / f"schemas/{v2}.json").read_text(encoding="utf-8"))["$id"] == url_schema(v2)
-    assert (tmp_path / f"schemas/{MESURE_DECIDEE}.json").read_text(encoding="utf-8") == (
-        SCHEMAS / f"{MESURE_DECIDEE}.json"
-    ).read_text(encoding="utf-8")
+    # Version 1 only gains its deprecation notice: its events stay on the topic, readable as before.
+    v1 = json.loads((tmp_path / f"schemas/{MESURE_DECIDEE}.json").read_text(encoding="utf-8"))
+    assert v1["deprecated"] is True
+    assert f"superseded by {v2}" in v1["description"]
+    assert changements_cassants(schema_engage(MESURE_DECIDEE), v1) == []
+    assert {k: v for k, v in v1.items() if k not in ("deprecated", "description")} == {
+        k: v for k, v in schema_engage(MESURE_DECIDEE).items() if k != "description"
+    }
 
 
 def test_generation_accepts_a_compatible_change_and_rewrites_the_schema(tmp_path: Path) -> None:
@@ -341,7 +392,7 @@ def test_every_published_type_has_a_schema_file_and_every_schema_file_a_publishe
         schema = schema_engage(type_ce)
         assert schema["$id"] == url_schema(type_ce)
         assert schema["title"]
-    assert len(PAYLOADS) == 29
+    assert len(PAYLOADS) == 32
 
 
 def test_each_schema_names_its_model_and_describes_the_wire_format() -> None:
@@ -382,7 +433,8 @@ def test_the_asyncapi_document_is_asyncapi_3_and_lists_every_message() -> None:
         assert type_ce in messages, type_ce
         assert canaux[canal]["messages"][type_ce] == {"$ref": f"#/components/messages/{type_ce}"}
         operation = document["operations"][f"publier_{canal}"]
-        assert {"$ref": f"#/channels/{canal}/messages/{type_ce}"} in operation["messages"]
+        envoye = {"$ref": f"#/channels/{canal}/messages/{type_ce}"} in operation["messages"]
+        assert envoye == (PAYLOADS_COURANTS[modele.nom_evenement()] is modele), type_ce
         assert messages[type_ce]["payload"] == {"$ref": f"schemas/{type_ce}.json"}
         assert messages[type_ce]["name"] == modele.nom_evenement()
     assert TYPE_EFFACEMENT_IDENTITE in canaux["identites"]["messages"]
@@ -528,3 +580,106 @@ def test_the_headers_an_envelope_writes_validate_against_the_envelope_schema() -
         assert valider(schema, {**entetes, "ce_source": source}) == []
     for nom, mauvais in [("ce_specversion", "0.3"), ("ce_type", "MesureDecidee"), ("ce_sequence", "trois")]:
         assert valider(schema, {**entetes, nom: mauvais}), nom
+
+
+# -- (g) issue 7: two optional fields stay in version 1, a new lieu type makes version 2 ----
+
+_NOUVEAUX_CHAMPS = [
+    (MESURE_DECIDEE, "duree_derogatoire"),
+    ("fr.ase.parcours.accompagnement_jeune_majeur_accorde.v1", "fin_annee_engagee"),
+    ("fr.ase.parcours.accompagnement_jeune_majeur_renouvele.v1", "fin_annee_engagee"),
+]
+_PORTEURS_DU_TYPE_DE_LIEU = [
+    (AccueilDebuteV1, AccueilDebute, "type_lieu"),
+    (LieuAccueilChangeV1, LieuAccueilChange, "type_lieu"),
+    (LieuAccueilReferenceV1, LieuAccueilReference, "type"),
+]
+
+
+def _sans(schema: Schema, champ: str) -> Schema:
+    """``schema`` as committed before ``champ`` existed."""
+    ancien = copy.deepcopy(schema)
+    del ancien["properties"][champ]
+    return ancien
+
+
+@pytest.mark.parametrize(("type_ce", "champ"), _NOUVEAUX_CHAMPS)
+def test_a_consumer_of_yesterdays_schema_reads_a_message_with_the_new_optional_field(type_ce: str, champ: str) -> None:
+    hier = _sans(schema_engage(type_ce), champ)
+    corps = {**exemple(PAYLOADS[type_ce], plein=True), champ: True}
+
+    assert valider(hier, corps) == []
+    assert changements_cassants(hier, schema_engage(type_ce)) == []
+    assert PAYLOADS[type_ce].model_fields[champ].is_required() is False
+    ancien_message = {k: v for k, v in corps.items() if k != champ}
+    assert getattr(PAYLOADS[type_ce].model_validate(ancien_message), champ) is False
+
+
+def test_hebergement_derogatoire_is_the_only_lieu_type_version_1_lacks() -> None:
+    assert [t.value for t in TypeLieu if t.value not in set(TypeLieuV1)] == ["hebergement_derogatoire"]
+    assert [t.value for t in TypeLieuV1] == [t.value for t in TypeLieu][:-1]
+
+
+@pytest.mark.parametrize(("v1", "v2", "champ"), _PORTEURS_DU_TYPE_DE_LIEU)
+def test_a_consumer_of_version_1_could_not_read_a_derogatory_placement_so_it_goes_out_as_version_2(
+    v1: type[Payload], v2: type[Payload], champ: str
+) -> None:
+    corps = {**exemple(v2, plein=True), champ: "hebergement_derogatoire"}
+
+    assert v2.version == 2
+    assert v2.nom_evenement() == v1.nom_evenement()
+    assert valider(schema_engage(v2.type_cloudevents()), corps) == []
+    assert valider(schema_engage(v1.type_cloudevents()), corps) != []
+    assert PAYLOADS_COURANTS[v2.nom_evenement()] is v2
+
+
+def test_the_checker_refuses_a_lieu_type_added_to_version_1(tmp_path: Path) -> None:
+    """Regression: ``hebergement_derogatoire`` was added to the enumeration of the v1 events."""
+    _copie_des_contrats(tmp_path)
+
+    class AccueilDebuteElargi(AccueilDebuteV1):
+        """Version 1 as it was edited: today's ``TypeLieu``, no new version."""
+
+        type_lieu: TypeLieu  # type: ignore[assignment]
+
+        @classmethod
+        def nom_evenement(cls) -> str:
+            return "AccueilDebute"
+
+    assert AccueilDebuteElargi.type_cloudevents() == AccueilDebuteV1.type_cloudevents()
+    with pytest.raises(generation.GenerationRefusee) as refus:
+        generation.generer(tmp_path, _payloads_avec(AccueilDebuteElargi))
+
+    assert str(refus.value) == (
+        f"schemas/{AccueilDebuteV1.type_cloudevents()}.json: 'type_lieu' enumeration widened, values added: "
+        "'hebergement_derogatoire' (consumers validating the published enumeration reject them)"
+    )
+
+
+@pytest.mark.parametrize(("v1", "v2", "champ"), _PORTEURS_DU_TYPE_DE_LIEU)
+def test_a_superseded_version_stays_documented_as_deprecated(v1: type[Payload], v2: type[Payload], champ: str) -> None:
+    ancien, courant = schema_engage(v1.type_cloudevents()), schema_engage(v2.type_cloudevents())
+    message = _asyncapi()["components"]["messages"][v1.type_cloudevents()]
+
+    assert ancien["deprecated"] is True
+    assert f"superseded by {v2.type_cloudevents()}" in ancien["description"]
+    assert "deprecated" not in courant
+    assert "Deprecated" in message["summary"]
+    assert v1.model_validate(exemple(v1, plein=True))  # events already on the topic stay readable
+    # Version 2 is version 1 with one more lieu type: nothing else moved.
+    assert changements_cassants(ancien, courant) == [
+        f"'{champ}' enumeration widened, values added: 'hebergement_derogatoire' "
+        "(consumers validating the published enumeration reject them)"
+    ]
+
+
+def test_the_relay_publishes_one_version_per_event_the_latest() -> None:
+    assert set(PAYLOADS_COURANTS) == {p.nom_evenement() for p in PAYLOADS.values()}
+    for nom, modele in PAYLOADS_COURANTS.items():
+        assert modele.version == max(p.version for p in PAYLOADS.values() if p.nom_evenement() == nom)
+        assert generation.successeur(modele) is None
+    assert {p.nom_evenement() for p in PAYLOADS.values() if p.version > 1} == {
+        "AccueilDebute",
+        "LieuAccueilChange",
+        "LieuAccueilReference",
+    }
