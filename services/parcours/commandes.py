@@ -6,7 +6,6 @@ They are the request bodies of the command API and what the application takes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Annotated
 from uuid import UUID
@@ -24,6 +23,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from contracts.vocabulaire import Identifiant, Texte, texte_imprimable
 from services.parcours.domain.vocabulaire import (
     Autorite,
     Cadre,
@@ -44,19 +44,6 @@ from services.parcours.domain.vocabulaire import (
 )
 
 
-def _sans_nul(texte: str) -> str:
-    # PostgreSQL text and jsonb cannot hold U+0000: accepted here, such an event
-    # was dead-lettered by every projection and its dossier never showed.
-    if "\x00" in texte:
-        raise ValueError("caractère NUL (U+0000) interdit")
-    return texte
-
-
-Texte = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_sans_nul)
-]
-
-
 def _date_iso(valeur: object) -> object:
     if isinstance(valeur, str) and not _DATE_ISO.match(valeur):
         raise ValueError("date attendue au format ISO 8601 AAAA-MM-JJ")
@@ -75,9 +62,6 @@ def _date_plausible(valeur: date) -> date:
 
 _DATE_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Date = Annotated[date, BeforeValidator(_date_iso), AfterValidator(_date_plausible)]
-Identifiant = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_sans_nul)
-]
 
 
 class Commande(BaseModel):
@@ -117,9 +101,16 @@ class OuvrirParcours(Commande):
     referent_id: Identifiant | None = None
 
 
+def _sans_repetition(dangers: list[Danger]) -> list[Danger]:
+    repetes = sorted({d.value for d in dangers if dangers.count(d) > 1})
+    if repetes:
+        raise ValueError(f"chaque danger au plus une fois; répété: {', '.join(repetes)}")
+    return dangers
+
+
 class RecevoirInformationPreoccupante(Commande):
     origine: OrigineIP
-    dangers: Annotated[list[Danger], Field(min_length=1, max_length=len(Danger))]
+    dangers: Annotated[list[Danger], Field(min_length=1, max_length=len(Danger)), AfterValidator(_sans_repetition)]
     date_effet: Date
 
 
@@ -136,6 +127,8 @@ class DeciderMesure(Commande):
     reference_decision: Identifiant
     date_debut: Date
     date_echeance: Date | None = None
+    duree_derogatoire: StrictBool = False
+    """A ``confiage_ase`` beyond 2 years, on chronic parental difficulties (C. civ. 375 al. 4)."""
     date_effet: Date
 
 
@@ -187,11 +180,15 @@ class AtteindreMajorite(Commande):
 class AccorderAPJM(Commande):
     date_debut: Date
     date_fin: Date
+    fin_annee_engagee: StrictBool = False
+    """Ends after the 21st birthday to finish the school or university year under way (L222-5, last paragraph)."""
     date_effet: Date
 
 
 class RenouvelerAPJM(Commande):
     date_fin: Date
+    fin_annee_engagee: StrictBool = False
+    """As for ``AccorderAPJM``: beyond the 21st birthday, to finish the year under way."""
     date_effet: Date
 
 
@@ -237,26 +234,28 @@ def _valeur_bornee(valeur: JsonValue) -> JsonValue:
         raise ValueError("valeur JSON invalide: texte UTF-8, entiers de 64 bits, profondeur bornée") from None
     if taille > TAILLE_MAX_VALEUR:
         raise ValueError(f"valeur trop longue: {TAILLE_MAX_VALEUR} octets au plus en JSON")
-    for texte in _textes(valeur):
-        _sans_nul(texte)
-    return valeur
+    return _textes_imprimables(valeur)
 
 
-def _textes(valeur: JsonValue) -> Iterator[str]:
-    """Every string of a JSON value, keys included."""
+def _textes_imprimables(valeur: JsonValue) -> JsonValue:
+    """``valeur`` with every string (keys included) a printable text, NFC-normalised.
+
+    A corrected value is as much free text as the one it corrects. It is not
+    stripped: the corrected field's own type judges the rest (a padded ``" F"`` is
+    no ``sexe``, here as anywhere else).
+    """
     if isinstance(valeur, str):
-        yield valeur
-    elif isinstance(valeur, list):
-        for element in valeur:
-            yield from _textes(element)
-    elif isinstance(valeur, dict):
-        for cle, element in valeur.items():
-            yield cle
-            yield from _textes(element)
+        return texte_imprimable(valeur, rogner=False)
+    if isinstance(valeur, list):
+        return [_textes_imprimables(element) for element in valeur]
+    if isinstance(valeur, dict):
+        return {texte_imprimable(cle, rogner=False): _textes_imprimables(element) for cle, element in valeur.items()}
+    return valeur
 
 
 class Rectifier(Commande):
     version_rectifiee: Annotated[StrictInt, Field(ge=1)]
-    champ: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    champ: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,99}$")]
+    """The corrected field's name, as in the event (``referent_id``, ``date_naissance``)."""
     nouvelle_valeur: Annotated[JsonValue, AfterValidator(_valeur_bornee)]
     motif: Texte

@@ -52,6 +52,12 @@ async def ouvert(api: Api) -> Contexte:
     return {"parcours_id": corps["id"], "personne_id": corps["personne_id"]}
 
 
+async def petit_enfant(api: Api) -> Contexte:
+    """Ten at the fixture's 'today': a measure of several years ends well before majority."""
+    corps = await ouvrir(api, OUVERT_LE, date_naissance=date(2016, 3, 1))
+    return {"parcours_id": corps["id"], "personne_id": corps["personne_id"]}
+
+
 async def avec_ip(api: Api) -> Contexte:
     ctx = await ouvert(api)
     reponse = await api.post(
@@ -80,13 +86,17 @@ async def avec_aed(api: Api) -> Contexte:
     ctx = await ouvert(api)
     return {
         **ctx,
-        "mesure_id": await decider_mesure(api, ctx["parcours_id"], nature="aed", date_debut=date(2026, 9, 3)),
+        "mesure_id": await decider_mesure(
+            api, ctx["parcours_id"], nature="aed", date_debut=date(2026, 9, 3), date_echeance=date(2027, 3, 2)
+        ),
     }
 
 
 async def avec_mesure_et_lieu(api: Api) -> Contexte:
     ctx = await ouvert(api)
-    mesure_id = await decider_mesure(api, ctx["parcours_id"], date_debut=date(2026, 9, 3))
+    mesure_id = await decider_mesure(
+        api, ctx["parcours_id"], date_debut=date(2026, 9, 3), date_echeance=date(2027, 3, 2)
+    )
     return {**ctx, "mesure_id": mesure_id, "lieu_id": await referencer_lieu(api, "mecs")}
 
 
@@ -305,6 +315,10 @@ def _etat_apjm_renouvele(ctx: Contexte, e: dict[str, Any]) -> None:
     }
 
 
+def _etat_apjm_annee_engagee(ctx: Contexte, e: dict[str, Any]) -> None:
+    assert e["accompagnement_jeune_majeur"]["date_fin"] == "2029-08-31"
+
+
 def _etat_apjm_termine(ctx: Contexte, e: dict[str, Any]) -> None:
     assert e["accompagnement_jeune_majeur"] is None
 
@@ -388,6 +402,29 @@ CAS: list[Cas] = [
             "date_echeance": None,
         },
         etat=_etat_mesure,
+    ),
+    Cas(
+        "mesure_de_duree_derogatoire",
+        petit_enfant,
+        _sur("/mesures"),
+        lambda _: {
+            "cadre": "judiciaire",
+            "nature": "confiage_ase",
+            "autorite": "juge_des_enfants",
+            "reference_decision": "JE-2026-375-4",
+            "date_debut": LE_JOUR.isoformat(),
+            "date_echeance": "2030-11-19",
+            "duree_derogatoire": True,
+            "date_effet": LE_JOUR.isoformat(),
+        },
+        ("MesureDecidee",),
+        ids=("mesure_id",),
+        donnees=lambda ctx, corps: {
+            "mesure_id": corps["mesure_id"],
+            "nature": "confiage_ase",
+            "date_echeance": "2030-11-19",
+            "duree_derogatoire": True,
+        },
     ),
     Cas(
         "renouvellement",
@@ -491,6 +528,29 @@ CAS: list[Cas] = [
         etat=_etat_apjm_renouvele,
     ),
     Cas(
+        "accompagnement_jeune_majeur_pour_finir_l_annee_engagee",
+        majeur,
+        _sur("/accompagnement-jeune-majeur"),
+        lambda _: {
+            "date_debut": "2026-06-15",
+            "date_fin": "2029-08-31",
+            "fin_annee_engagee": True,
+            "date_effet": LE_JOUR.isoformat(),
+        },
+        ("AccompagnementJeuneMajeurAccorde",),
+        donnees=lambda ctx, _: {"date_debut": "2026-06-15", "date_fin": "2029-08-31", "fin_annee_engagee": True},
+        etat=_etat_apjm_annee_engagee,
+    ),
+    Cas(
+        "renouvellement_apjm_pour_finir_l_annee_engagee",
+        avec_apjm,
+        _sur("/accompagnement-jeune-majeur/renouvellement"),
+        lambda _: {"date_fin": "2029-08-31", "fin_annee_engagee": True, "date_effet": LE_JOUR.isoformat()},
+        ("AccompagnementJeuneMajeurRenouvele",),
+        donnees=lambda ctx, _: {"date_fin": "2029-08-31", "fin_annee_engagee": True},
+        etat=_etat_apjm_annee_engagee,
+    ),
+    Cas(
         "fin_apjm",
         avec_apjm,
         _sur("/accompagnement-jeune-majeur/fin"),
@@ -550,8 +610,8 @@ CAS: list[Cas] = [
             "motif": "erreur de saisie à l'ouverture",
         },
         ("SaisieRectifiee",),
-        # A correction is dated the day it is made.
-        date_effet=ENREGISTRE_LE.date(),
+        # A correction carries the date of effect of the event it corrects (DOMAIN.md).
+        date_effet=OUVERT_LE,
         donnees=lambda ctx, _: {
             "version_rectifiee": 1,
             "champ": "sexe",
@@ -709,7 +769,7 @@ async def test_a_lieu_capacity_change_and_closing_are_recorded_and_a_closed_lieu
     assert {e.metadonnees.enregistre_le for e in (modifiee, fermee)} == {ENREGISTRE_LE}
 
     ctx = await ouvert(api)
-    mesure_id = await decider_mesure(api, ctx["parcours_id"], date_debut=LE_JOUR)
+    mesure_id = await decider_mesure(api, ctx["parcours_id"], date_debut=LE_JOUR, date_echeance=date(2027, 5, 19))
     refus = await api.post(
         f"/v1/parcours/{ctx['parcours_id']}/accueil",
         {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": LE_JOUR.isoformat()},
@@ -744,3 +804,55 @@ async def test_an_auditeur_reads_what_a_referent_wrote(api: Api) -> None:
     assert vu.status_code == 200, vu.text
     assert vu.json()["informations_preoccupantes"][0]["ip_id"] == ctx["ip_id"]
     assert [e["type"] for e in flux.json()] == ["ParcoursOuvert", "InformationPreoccupanteRecue"]
+
+
+@pytest.mark.parametrize(
+    ("preparer", "suffixe", "corps", "regle"),
+    [
+        pytest.param(
+            petit_enfant,
+            "/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "confiage_ase",
+                "autorite": "juge_des_enfants",
+                "reference_decision": "JE-2026-375-3",
+                "date_debut": LE_JOUR.isoformat(),
+                "date_echeance": "2030-11-19",
+                "date_effet": LE_JOUR.isoformat(),
+            },
+            "duree_maximale_depassee",
+            id="confiage_ase_beyond_two_years",
+        ),
+        pytest.param(
+            majeur,
+            "/accompagnement-jeune-majeur",
+            {"date_debut": "2026-06-15", "date_fin": "2029-08-31", "date_effet": LE_JOUR.isoformat()},
+            "apjm_au_dela_de_21_ans",
+            id="apjm_beyond_21",
+        ),
+        pytest.param(
+            avec_apjm,
+            "/accompagnement-jeune-majeur/renouvellement",
+            {"date_fin": "2029-08-31", "date_effet": LE_JOUR.isoformat()},
+            "apjm_au_dela_de_21_ans",
+            id="apjm_renewed_beyond_21",
+        ),
+    ],
+)
+async def test_without_its_flag_the_same_command_is_refused_by_the_law(
+    api: Api,
+    preparer: Callable[[Api], Awaitable[Contexte]],
+    suffixe: str,
+    corps: dict[str, Any],
+    regle: str,
+) -> None:
+    """The flags are optional and false by default: absent, the command meets the ordinary cap."""
+    ctx = await preparer(api)
+    avant = await evenements(api, ctx["parcours_id"], PERIMETRE)
+
+    reponse = await api.post(_sur(suffixe)(ctx), corps, **api.jeton(departements=PERIMETRE))
+
+    assert reponse.status_code == 409, reponse.text
+    assert reponse.json()["regle"] == regle
+    assert await evenements(api, ctx["parcours_id"], PERIMETRE) == avant

@@ -34,6 +34,7 @@ TYPES_LIEU = [
     "placement_domicile",
     "logement_autonome",
     "hotel",
+    "hebergement_derogatoire",
 ]
 ORIGINES = [
     "education_nationale",
@@ -167,7 +168,16 @@ CHAMPS = [
         "/informations-preoccupantes",
         {"origine": "sante", "dangers": ["autre"], "date_effet": JOUR},
         ("dangers",),
-        ([], ["maltraitance"], ["negligences", "inconnu"], ["NEGLIGENCES"], "negligences", None),
+        (
+            [],
+            ["maltraitance"],
+            ["negligences", "inconnu"],
+            ["NEGLIGENCES"],
+            "negligences",
+            None,
+            ["negligences", "negligences"],
+            [*DANGERS, "autre"],
+        ),
     ),
     Champ(
         "suite",
@@ -319,13 +329,28 @@ async def test_every_origine_danger_and_suite_is_accepted(api: Api) -> None:
     assert {tuple(d["dangers"]) for d in donnees} == {tuple(DANGERS)}
 
 
+async def test_dangers_may_not_repeat_a_value(api: Api) -> None:
+    """Fault seen: dangers may repeat a value (the domain silently kept one, the caller never knew)."""
+    pid = (await ouvrir(api, OUVERT_LE))["id"]
+    avant = await evenements(api, pid)
+
+    reponse = await api.post(
+        f"/v1/parcours/{pid}/informations-preoccupantes",
+        {"origine": "sante", "dangers": ["negligences", "autre", "negligences"], "date_effet": JOUR},
+    )
+
+    assert champs_en_erreur(reponse) == ["dangers"]
+    assert "negligences" in reponse.json()["errors"][0]["message"]
+    assert await evenements(api, pid) == avant
+
+
 async def test_every_nature_is_accepted_in_its_cadre_from_its_autorite(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     debut = date(2026, 10, 2)
     mesures = [
-        ("administratif", "accueil_provisoire", "president_cd", None),
-        ("administratif", "aed", "president_cd", None),
-        ("administratif", "accueil_urgence", "president_cd", None),
+        ("administratif", "accueil_provisoire", "president_cd", date(2027, 4, 1)),
+        ("administratif", "aed", "president_cd", date(2027, 4, 1)),
+        ("administratif", "accueil_urgence", "president_cd", date(2026, 10, 20)),
         ("administratif", "accueil_72h", "president_cd", date(2026, 10, 5)),
         ("judiciaire", "opp", "parquet", None),
         ("judiciaire", "confiage_ase", "juge_des_enfants", date(2028, 10, 1)),
@@ -346,14 +371,16 @@ async def test_every_nature_is_accepted_in_its_cadre_from_its_autorite(api: Api)
 async def test_every_motif_of_levee_is_accepted(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     for motif in MOTIFS_LEVEE:
-        mesure_id = await decider_mesure(api, pid, nature="aed", date_debut=date(2026, 10, 2))
+        mesure_id = await decider_mesure(
+            api, pid, nature="aed", date_debut=date(2026, 10, 2), date_echeance=date(2027, 4, 1)
+        )
         reponse = await api.post(f"/v1/parcours/{pid}/mesures/{mesure_id}/levee", {"motif": motif, "date_effet": JOUR})
         assert reponse.status_code == 200, (motif, reponse.text)
 
 
 async def test_every_motif_of_fin_d_accueil_and_of_changement_is_accepted(api: Api) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
-    mesure_id = await decider_mesure(api, pid, date_debut=date(2026, 10, 2))
+    mesure_id = await decider_mesure(api, pid, date_debut=date(2026, 10, 2), date_echeance=date(2027, 4, 1))
     lieux = [await referencer_lieu(api, "mecs"), await referencer_lieu(api, "assistant_familial")]
     for motif in MOTIFS_FIN_ACCUEIL:
         debut = await api.post(

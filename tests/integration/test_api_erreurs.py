@@ -21,6 +21,8 @@ from tests.integration.api_parcours import (
 from tests.integration.conftest import Api
 
 OUVERT_LE = date(2026, 10, 1)
+SIX_MOIS_APRES = date(2027, 4, 1)
+"""An administrative measure's échéance: required, at most a year after its start."""
 
 
 async def _parcours(api: Api) -> str:
@@ -89,7 +91,7 @@ async def test_a_validation_error_does_not_echo_the_input(api: Api) -> None:
 
 async def test_a_broken_rule_is_a_409_naming_the_rule_and_records_nothing(api: Api) -> None:
     pid = await _parcours(api)
-    mesure_id = await decider_mesure(api, pid, nature="aed", date_debut=OUVERT_LE)
+    mesure_id = await decider_mesure(api, pid, nature="aed", date_debut=OUVERT_LE, date_echeance=SIX_MOIS_APRES)
     lieu_id = await referencer_lieu(api)
     avant = await evenements(api, pid)
 
@@ -160,7 +162,7 @@ async def test_an_unknown_parcours_is_a_404_for_reads_and_commands(api: Api) -> 
 
 async def test_an_unknown_lieu_is_a_404_and_records_nothing(api: Api) -> None:
     pid = await _parcours(api)
-    mesure_id = await decider_mesure(api, pid, date_debut=OUVERT_LE)
+    mesure_id = await decider_mesure(api, pid, date_debut=OUVERT_LE, date_echeance=SIX_MOIS_APRES)
     avant = await evenements(api, pid)
     inconnu = uuid.uuid4()
 

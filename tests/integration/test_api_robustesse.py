@@ -48,7 +48,7 @@ async def api(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
 async def dossier(api: Api) -> dict[str, str]:
     """A parcours with an active measure and a lieu, to aim commands at."""
     pid = str((await ouvrir(api, OUVERT_LE))["id"])
-    mesure_id = await decider_mesure(api, pid, date_debut=OUVERT_LE)
+    mesure_id = await decider_mesure(api, pid, date_debut=OUVERT_LE, date_echeance=date(2027, 4, 1))
     return {"parcours_id": pid, "mesure_id": mesure_id, "lieu_id": await referencer_lieu(api)}
 
 
@@ -173,6 +173,35 @@ async def test_majority_takes_an_empty_body_or_none_but_not_a_list(api: Api, dos
             "{p}/sortie",
             {"motif": "autre", "situation_logement": "famille", "date_effet": "2026-10-02", "clore_en_cours": "oui"},
             "clore_en_cours",
+        ),
+        (
+            "{p}/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "confiage_ase",
+                "autorite": "juge_des_enfants",
+                "reference_decision": "JE-1",
+                "date_debut": "2026-10-02",
+                "date_echeance": "2029-10-01",
+                "duree_derogatoire": "true",
+                "date_effet": "2026-10-02",
+            },
+            "duree_derogatoire",
+        ),
+        (
+            "{p}/accompagnement-jeune-majeur",
+            {"date_debut": "2026-10-02", "date_fin": "2027-10-01", "fin_annee_engagee": 1, "date_effet": "2026-10-02"},
+            "fin_annee_engagee",
+        ),
+        (
+            "{p}/accompagnement-jeune-majeur/renouvellement",
+            {"date_fin": "2027-10-01", "fin_annee_engagee": None, "date_effet": "2026-10-02"},
+            "fin_annee_engagee",
+        ),
+        (
+            "{p}/rectifications",
+            {"version_rectifiee": 1, "champ": "Sexe\x1b", "nouvelle_valeur": "M", "motif": "m"},
+            "champ",
         ),
     ],
 )
@@ -544,6 +573,15 @@ def _cibles(dossier: dict[str, str]) -> dict[str, st.SearchStrategy[Any]]:
                 "reference_decision": st.text(max_size=20),
                 "date_debut": jours,
                 "date_echeance": jours,
+                "duree_derogatoire": st.booleans(),
+                "date_effet": jours,
+            }
+        ),
+        f"/v1/parcours/{pid}/accompagnement-jeune-majeur": _corps(
+            {
+                "date_debut": jours,
+                "date_fin": jours,
+                "fin_annee_engagee": st.booleans(),
                 "date_effet": jours,
             }
         ),
@@ -567,7 +605,7 @@ def _cibles(dossier: dict[str, str]) -> dict[str, st.SearchStrategy[Any]]:
     }
 
 
-CIBLES = ["/v1/parcours", "/v1/lieux", "mesures", "accueil", "rectifications", "sortie"]
+CIBLES = ["/v1/parcours", "/v1/lieux", "mesures", "accueil", "rectifications", "sortie", "accompagnement-jeune-majeur"]
 
 
 @pytest.mark.parametrize("cible", CIBLES)
