@@ -39,10 +39,12 @@ test-integration: install kafka
 kafka: install
 	$(RUN) python -c 'from services.runtime.kafka_local import ensure_kafka_jars; print(ensure_kafka_jars())'
 
+## Style, types, and the import contracts of pyproject.toml (services apart, the law in one place).
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check services contracts tests benchmarks
 	$(RUN) mypy
+	$(RUN) lint-imports --no-cache
 
 ## Benchmarks, each beside its baseline in one run; figures in benchmarks/resultats/.
 bench: install

@@ -23,12 +23,9 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from eventsourcing.persistence import StoredEvent
 from prometheus_client import Counter, Gauge
 
-from services.parcours.domain.flux import Evenement
-from services.parcours.persistence import JsonMapper
-from services.parcours.publication import Message, message
+from contracts.publication import Message, message_stocke
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import creer_sujets, producteur
 
@@ -67,7 +64,6 @@ class Relais:
 
     def __init__(self, reglages: ReglagesRelais) -> None:
         self.reglages = reglages
-        self.mapper = JsonMapper()
         self._reveil = asyncio.Event()
         self.actif = asyncio.Event()
         """Set while this relay holds the lock (tests and probes wait on it)."""
@@ -176,15 +172,8 @@ class Relais:
         await asyncio.gather(*envois)
 
     def _message(self, ligne: asyncpg.Record) -> Message:
-        stocke = StoredEvent(
-            originator_id=ligne["originator_id"],
-            originator_version=ligne["originator_version"],
-            topic=ligne["topic"],
-            state=bytes(ligne["state"]),
-        )
-        evenement = self.mapper.to_domain_event(stocke)
-        assert isinstance(evenement, Evenement)
-        return message(evenement, etat=stocke.state)
+        """The record publishing one row of the log, made from its stored form (no domain object)."""
+        return message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
 
     def _compter_trous(self, position: int, lignes: list[asyncpg.Record]) -> None:
         precedent = position

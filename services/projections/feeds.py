@@ -4,7 +4,8 @@
   ``read_committed``); on start and on every rebalance it seeks to the offsets
   the projection stored in PostgreSQL.
 - :class:`FeedJournal`: the event store's notification log, turned into the
-  very records the relay would publish (same function), for the embedded
+  very records the relay would publish (the same function of the publication
+  contract, :func:`contracts.publication.message_stocke`), for the embedded
   default and for rebuilds straight from the store. It keeps only the topics
   the projection reads, so both feeds hand it the same events.
 
@@ -30,11 +31,8 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from eventsourcing.persistence import StoredEvent
 
-from services.parcours.domain.flux import Evenement
-from services.parcours.persistence import JsonMapper
-from services.parcours.publication import message
+from contracts.publication import message_stocke, nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
 
 log = structlog.get_logger(__name__)
@@ -99,7 +97,6 @@ class FeedJournal:
         self.table = table
         self.taille_lot = taille_lot
         self.attente_max_s = attente_max_s
-        self._mapper = JsonMapper()
         self._conn: asyncpg.Connection | None = None
         self._conn_fins: asyncpg.Connection | None = None
         self._verrou_fins = asyncio.Lock()
@@ -149,15 +146,10 @@ class FeedJournal:
     def _lu(self, ligne: asyncpg.Record) -> MessageLu | None:
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
         try:
-            stocke = StoredEvent(
-                ligne["originator_id"], ligne["originator_version"], ligne["topic"], bytes(ligne["state"])
-            )
-            evenement = self._mapper.to_domain_event(stocke)
-            if not isinstance(evenement, Evenement):
-                raise TypeError(f"not a published event: {ligne['topic']}")
-            publie = message(evenement, etat=stocke.state)
-            if self.topics is not None and publie.topic not in self.topics:
+            # Filtered before the body is built: a topic the projection skips costs it nothing.
+            if self.topics is not None and topic_de(nom_evenement(ligne["topic"])) not in self.topics:
                 return None
+            publie = message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
             entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
             return MessageLu(cle, offset, EvenementPublie.depuis(entetes, publie.valeur))
         except Exception as exc:  # an unreadable record is dead-lettered, not fatal

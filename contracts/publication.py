@@ -1,0 +1,192 @@
+"""What a stored event becomes on Kafka: topic, key, CloudEvents headers, public body.
+
+The one function from the event store's record to the published record. The
+write side's relay publishes with it; a projection following the store instead
+of Kafka (``FeedJournal``) reads with it, so both see the very same records
+without importing the write side.
+
+It reads the stored record as the store keeps it: the stream id and version
+(their own columns), the event's class (``module:Classe``, the store's
+``topic`` column) and its state, readable JSON (the event's fields, dates ISO,
+enums by value, its ``metadonnees``, ``class_version`` when above 1). Only the
+fields a contract declares are published: a field the domain adds is private
+until a contract version says otherwise.
+
+An event stored by an older class version is published as stored, never
+upcast: a field its class gained since is absent, so the contract's default
+stands for it, and a contract only ever gains fields with a default within a
+version (``compatibilite.py`` refuses a new required one). The same stored
+record therefore always makes the same published record, byte for byte, as
+its deterministic ``ce_id`` promises. A field the contract requires and the
+stored state lacks is a validation error, never a guessed value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import orjson
+
+from contracts import evenements as contrat
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, Enveloppe, identifiant_evenement, url_schema
+from contracts.evenements import TYPE_EFFACEMENT_IDENTITE, Payload
+from contracts.vocabulaire import TypeLieu
+
+NOM_EFFACEMENT_IDENTITE: Final = "IdentiteEffacee"
+"""The stored event erasing a person: published as a tombstone (null body) on ``ase.identites.v1``."""
+
+_COURANTS: Final[dict[str, type[Payload]]] = {
+    p.nom_evenement(): p for p in sorted(contrat.PAYLOADS.values(), key=lambda p: p.version)
+}
+"""The version published now, by event name (a superseded version is only read, never written)."""
+
+_LIEUX_PERSONNES_PRIVEES: Final = {TypeLieu.ASSISTANT_FAMILIAL.value, TypeLieu.TIERS_DIGNE_DE_CONFIANCE.value}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka record, ready to send."""
+
+    topic: str
+    cle: bytes
+    valeur: bytes | None
+    entetes: list[tuple[str, bytes]]
+    flux_id: UUID
+    version: int
+
+
+class EvenementNonPublie(LookupError):
+    """A stored event no contract publishes."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    topic: str
+    flux: str
+    """The last segment of ``ce_source``: ``parcours``, ``lieux`` or ``identites``."""
+    payload: type[Payload] | None
+    """None: a tombstone."""
+
+
+def _route(payload: type[Payload]) -> _Route:
+    if issubclass(payload, contrat.PayloadIdentite):
+        return _Route(TOPIC_IDENTITES, "identites", payload)
+    if issubclass(payload, contrat.PayloadLieu):
+        return _Route(TOPIC_PARCOURS, "lieux", payload)
+    return _Route(TOPIC_PARCOURS, "parcours", payload)
+
+
+_ROUTES: Final[dict[str, _Route]] = {
+    **{nom: _route(payload) for nom, payload in _COURANTS.items()},
+    NOM_EFFACEMENT_IDENTITE: _Route(TOPIC_IDENTITES, "identites", None),
+}
+
+
+def nom_evenement(classe: str) -> str:
+    """``services.parcours.domain.lieu:LieuAccueilReference`` -> ``LieuAccueilReference``."""
+    return classe.rpartition(":")[2].rpartition(".")[2]
+
+
+def topic_de(nom: str) -> str:
+    """The Kafka topic an event named ``nom`` is published on."""
+    return _route_de(nom).topic
+
+
+def message_stocke(flux_id: UUID, version: int, classe: str, etat: bytes) -> Message:
+    """The Kafka record publishing one stored event.
+
+    ``classe`` is the store's ``topic`` column (``module:Classe``), ``etat`` its
+    ``state`` column (the JSON the write side's mapper stored).
+    """
+    return message(nom_evenement(classe), flux_id, version, orjson.loads(etat))
+
+
+def message(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> Message:
+    """The Kafka record publishing the event ``nom`` of stream ``flux_id`` at ``version``.
+
+    ``etat`` is its stored JSON, decoded; it is modified in place.
+    """
+    route = _route_de(nom)
+    meta: dict[str, Any] = etat["metadonnees"]
+    if route.payload is None:
+        type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
+    else:
+        type_ce = route.payload.type_cloudevents()
+        valeur = corps_public(route.payload, flux_id, etat)
+    source = "/ase/identites" if route.flux == "identites" else f"/ase/{meta.get('departement')}/{route.flux}"
+    enveloppe = Enveloppe(
+        id=identifiant_evenement(flux_id, version),
+        source=source,
+        type=type_ce,
+        subject=str(flux_id),
+        time=datetime.fromisoformat(meta["enregistre_le"]),
+        dataschema=url_schema(type_ce),
+        sequence=version,
+        partitionkey=str(flux_id),
+        correlationid=meta["correlation_id"],
+        causationid=meta["causation_id"],
+        traceparent=traceparent(meta["correlation_id"], flux_id, version),
+        auteur=meta["auteur"],
+    )
+    return Message(
+        topic=route.topic,
+        cle=str(flux_id).encode(),
+        valeur=valeur,
+        entetes=enveloppe.entetes(),
+        flux_id=flux_id,
+        version=version,
+    )
+
+
+def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> bytes:
+    """The stored state reduced to what the contract ``classe`` declares, validated by it.
+
+    ``etat`` is modified in place.
+    """
+    identifiant = str(flux_id)
+    # The stream id names the stream's own entity only: an accueil's ``lieu_id`` is
+    # the lieu where the child is placed, not the parcours.
+    if issubclass(classe, contrat.PayloadLieu):
+        etat["lieu_id"] = identifiant
+    else:
+        etat["parcours_id"] = identifiant
+    if issubclass(classe, contrat.PayloadIdentite):
+        etat["personne_id"] = identifiant
+    if "date_naissance" in etat and "mois_naissance" in classe.model_fields:
+        etat["mois_naissance"] = str(etat["date_naissance"])[:7]
+    if classe is contrat.SaisieRectifiee:
+        _reduire_rectification(etat)
+    if classe is contrat.LieuAccueilReference and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
+        etat["nom"] = None
+    declares = {cle: etat[cle] for cle in classe.model_fields if cle in etat}
+    return classe.model_validate(declares).model_dump_json().encode()
+
+
+def traceparent(correlation_id: str, flux_id: UUID, version: int) -> str:
+    """A W3C trace context: one trace per correlation id, one span per event."""
+    trace = hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
+    span = hashlib.sha256(f"{flux_id}:{version}".encode()).hexdigest()[:16]
+    return f"00-{trace}-{span}-01"
+
+
+def _route_de(nom: str) -> _Route:
+    try:
+        return _ROUTES[nom]
+    except KeyError:
+        raise EvenementNonPublie(f"no contract publishes {nom!r}") from None
+
+
+def _reduire_rectification(etat: dict[str, Any]) -> None:
+    """Publish a correction only as far as the corrected field is itself public."""
+    champ = etat["champ"]
+    if champ == "date_naissance":
+        etat["ancienne_valeur"] = str(etat["ancienne_valeur"])[:7]
+        etat["nouvelle_valeur"] = str(etat["nouvelle_valeur"])[:7]
+        return
+    cible = _COURANTS.get(etat["evenement_rectifie"])
+    if cible is None or champ not in cible.model_fields:
+        etat["ancienne_valeur"] = etat["nouvelle_valeur"] = None
