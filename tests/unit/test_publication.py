@@ -46,7 +46,7 @@ def test_a_corrected_free_text_travels_without_its_values() -> None:
     reouverture = p.pending_events[-1]
     p.rectifier(
         _ctx(jour),
-        evenement_rectifie=reouverture,
+        version_rectifiee=reouverture.originator_version,
         champ="motif",
         nouvelle_valeur="signalement de M. Durand",
         motif="erreur de saisie",
@@ -66,7 +66,11 @@ def test_a_corrected_free_text_travels_without_its_values() -> None:
 def test_a_corrected_public_field_travels_with_its_values() -> None:
     p = _parcours()
     p.rectifier(
-        _ctx(date(2025, 1, 7)), evenement_rectifie=p.pending_events[0], champ="sexe", nouvelle_valeur="M", motif="acte"
+        _ctx(date(2025, 1, 7)),
+        version_rectifiee=p.pending_events[0].originator_version,
+        champ="sexe",
+        nouvelle_valeur="M",
+        motif="acte",
     )
     corps = orjson.loads(message(p.pending_events[-1]).valeur or b"")
     assert (corps["ancienne_valeur"], corps["nouvelle_valeur"]) == ("F", "M")
