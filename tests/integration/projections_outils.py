@@ -222,7 +222,7 @@ async def histoire(api: Api, rang: int, lieux: Sequence[str]) -> str:
         await _ok(api, f"{p}/fugues", {"date_effet": "2025-07-01"})
         await _ok(api, f"{p}/fugues/fin", {"date_effet": "2025-07-03"})
     await _ok(api, f"{p}/rapports", {"transmis_au_juge": True, "date_effet": "2025-09-01"})
-    await _ok(api, f"{p}/referent", {"referent_id": f"ref-{rang}", "date_effet": "2025-10-01"})
+    await _ok(api, f"{p}/referent", {"referent_id": f"ref-{rang + 2}", "date_effet": "2025-10-01"})
     await _ok(api, f"{p}/ppe", {"date_effet": "2026-03-01"})
     if rang % 3 == 2:
         await _ok(api, f"{p}/transfert", {"departement_destination": "62", "date_effet": "2026-04-01"})
