@@ -39,9 +39,7 @@ from contracts.vocabulaire import TypeLieu
 NOM_EFFACEMENT_IDENTITE: Final = "IdentiteEffacee"
 """The stored event erasing a person: published as a tombstone (null body) on ``ase.identites.v1``."""
 
-_COURANTS: Final[dict[str, type[Payload]]] = {
-    p.nom_evenement(): p for p in sorted(contrat.PAYLOADS.values(), key=lambda p: p.version)
-}
+_COURANTS: Final[dict[str, type[Payload]]] = contrat.PAYLOADS_COURANTS
 """The version published now, by event name (a superseded version is only read, never written)."""
 
 _LIEUX_PERSONNES_PRIVEES: Final = {TypeLieu.ASSISTANT_FAMILIAL.value, TypeLieu.TIERS_DIGNE_DE_CONFIANCE.value}
@@ -158,9 +156,10 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
         etat["personne_id"] = identifiant
     if "date_naissance" in etat and "mois_naissance" in classe.model_fields:
         etat["mois_naissance"] = str(etat["date_naissance"])[:7]
-    if classe is contrat.SaisieRectifiee:
+    if classe.nom_evenement() == "SaisieRectifiee":
         _reduire_rectification(etat)
-    if classe is contrat.LieuAccueilReference and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
+    # By name: every version of the event names a private person's home the same way.
+    if classe.nom_evenement() == "LieuAccueilReference" and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
         etat["nom"] = None
     declares = {cle: etat[cle] for cle in classe.model_fields if cle in etat}
     return classe.model_validate(declares).model_dump_json().encode()
