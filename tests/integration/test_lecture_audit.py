@@ -99,7 +99,8 @@ async def test_the_chronology_shows_every_event_with_its_author_times_and_its_co
     ]
     assert ouverture["type"] == "fr.ase.parcours.parcours_ouvert.v1"
     assert [datetime.fromisoformat(e["enregistre_le"]) for e in chrono["evenements"]] == [T1, T1, T2]
-    assert [e["date_effet"] for e in chrono["evenements"]] == ["2026-11-01", "2026-11-02", "2026-11-28"]
+    # A correction carries the date of effect of the event it corrects.
+    assert [e["date_effet"] for e in chrono["evenements"]] == ["2026-11-01", "2026-11-02", "2026-11-02"]
     assert decision["donnees"]["mesure_id"] == mesure["mesure_id"]
     assert decision["donnees"]["date_echeance"] == "2027-11-01", "the event stays as recorded"
     assert "date_naissance" not in ouverture["donnees"]
@@ -173,12 +174,19 @@ async def test_the_date_of_effect_asked_decides_which_events_are_in_the_state(ap
             "cadre": "administratif",
             "nature": "accueil_provisoire",
             "autorite": "president_cd",
+            "reference_decision": "DEC-2026-001",
             "date_debut": "2026-11-05",
             "date_echeance": "2027-05-04",
             "decidee_le": "2026-11-05",
+            "duree_derogatoire": False,
             "renouvellements": 0,
+            "renouvelee_le": None,
+            "levee_le": None,
+            "motif_levee": None,
+            "version_decision": 2,
         }
     ]
+    assert debut["mesures_levees"] == []
     assert (ensuite["referent_id"], ensuite["ppe_etabli_le"], ensuite["evenements_pris_en_compte"]) == (
         "bruno",
         "2026-11-20",

@@ -19,6 +19,8 @@ from tests.integration.conftest import Api, Lecture
 
 LE = date(2026, 11, 2)
 """The day the parcours of these tests open (the fixture's 'today' is 2026-11-28)."""
+ECHEANCE = date(2027, 11, 1)
+"""An administrative measure's échéance: within the year the law allows (CASF L223-5 al. 1)."""
 
 
 async def ouvrir(
@@ -91,7 +93,7 @@ async def test_the_list_filters_by_referent_lieu_and_statut(api: Api, lecture: L
     suivie = await ouvrir(api, "Suivie", "Bea", referent_id="referent-b")
     sortie = await ouvrir(api, "Sortie", "Cleo", referent_id="referent-b")
     lieu = await referencer_lieu(api)
-    mesure = await decider_mesure(api, placee["id"], date_debut=LE)
+    mesure = await decider_mesure(api, placee["id"], date_debut=LE, date_echeance=ECHEANCE)
     await commande(api, placee["id"], "/accueil", {"mesure_id": mesure, "lieu_id": lieu, "date_effet": LE.isoformat()})
     await commande(
         api,
@@ -120,7 +122,7 @@ async def test_the_list_filters_by_referent_lieu_and_statut(api: Api, lecture: L
 async def test_a_dossier_of_another_departement_is_invisible_on_every_read_path(api: Api, lecture: Lecture) -> None:
     ici = await ouvrir(api, "Nord", "Inès", departement="59")
     ailleurs = await ouvrir(api, "Pas-de-Calais", "Jade", departement="62")
-    await decider_mesure(api, ici["id"], date_debut=LE)
+    await decider_mesure(api, ici["id"], date_debut=LE, date_echeance=ECHEANCE)
     reponse = await api.post(
         f"/v1/parcours/{ailleurs['id']}/mesures",
         {
@@ -129,6 +131,7 @@ async def test_a_dossier_of_another_departement_is_invisible_on_every_read_path(
             "autorite": "president_cd",
             "reference_decision": "DEC-62",
             "date_debut": LE.isoformat(),
+            "date_echeance": ECHEANCE.isoformat(),
             "date_effet": LE.isoformat(),
         },
         **api.jeton(departements=("62",)),
@@ -158,7 +161,7 @@ async def test_a_departement_filter_outside_the_callers_is_refused(api: Api, lec
 
 async def test_a_transferred_dossier_follows_its_new_departement(api: Api, lecture: Lecture) -> None:
     p = await ouvrir(api, "Voyageuse", "Lina")
-    await decider_mesure(api, p["id"], date_debut=LE)
+    await decider_mesure(api, p["id"], date_debut=LE, date_echeance=ECHEANCE)
     await commande(api, p["id"], "/transfert", {"departement_destination": "62", "date_effet": "2026-11-20"})
     await lecture.a_jour()
     probleme(await lecture.get(f"/v1/dossiers/{p['id']}"), 404, "introuvable")
@@ -248,7 +251,7 @@ async def test_every_read_tells_its_position_and_each_dossier_read_is_recorded(a
 
 async def test_an_erased_identity_leaves_the_dossier_without_names(api: Api, lecture: Lecture) -> None:
     p = await ouvrir(api, "Oubliée", "Sarah")
-    await decider_mesure(api, p["id"], date_debut=LE)
+    await decider_mesure(api, p["id"], date_debut=LE, date_echeance=ECHEANCE)
     await lecture.a_jour()
     assert (await lire(lecture, "/v1/dossiers", q="oubliee"))["total"] == 1
 
@@ -267,12 +270,14 @@ async def test_an_erased_identity_leaves_the_dossier_without_names(api: Api, lec
     assert vu["identite"] == {"nom": None, "prenoms": None, "date_naissance": None, "effacee": True}
     assert vu["age"] is None
     assert vu["mesures_actives"][0]["nature"] == "accueil_provisoire", "the parcours itself stays"
-    assert {e["type"] for e in vu["echeances"]} == {"ppe"}, "no exact birth date left for age deadlines"
+    assert {e["type"] for e in vu["echeances"]} == {"ppe", "echeance_mesure", "rapport_situation"}, (
+        "no exact birth date left for age deadlines"
+    )
     assert (await lire(lecture, "/v1/dossiers", q="oubliee"))["total"] == 0
     (ligne,) = (await lire(lecture, "/v1/dossiers"))["dossiers"]
     assert (ligne["nom"], ligne["prenoms"], ligne["date_naissance"]) == (None, None, None)
     travail = await lire(lecture, "/v1/echeances")
-    assert [(t["nom"], t["prenoms"]) for t in travail["echeances"]] == [(None, None)]
+    assert {(t["nom"], t["prenoms"]) for t in travail["echeances"]} == {(None, None)}
 
 
 async def test_a_rectified_echeance_moves_the_deadline(api: Api, lecture: Lecture) -> None:
@@ -329,24 +334,26 @@ async def test_a_corrected_birth_date_moves_the_age_deadlines(api: Api, lecture:
     assert [(e["type"], e["due_le"]) for e in vu["echeances"]] == [("majorite", "2029-09-14")]
 
 
-async def test_a_hotel_stay_after_seventeen_shows_its_limit_and_an_entretien_due_at_once(
+async def test_a_hebergement_derogatoire_after_seventeen_shows_its_limit_and_an_entretien_due_at_once(
     api: Api, lecture: Lecture
 ) -> None:
-    p = await ouvrir(api, "Hôtel", "Yasmine", ne_le=date(2009, 6, 1))
-    hotel = await referencer_lieu(api, "hotel", nom="Hôtel de la Gare")
+    """CASF L221-2-3 (décret 2024-119): two months at most; L222-5-1: the entretien as soon as possible after 17."""
+    p = await ouvrir(api, "Hébergée", "Yasmine", ne_le=date(2009, 6, 1))
+    hebergement = await referencer_lieu(api, "hebergement_derogatoire", nom="Résidence Jeunes Lille")
     foyer = await referencer_lieu(api, "foyer_enfance", nom="Foyer Lille-Sud")
-    mesure = await decider_mesure(api, p["id"], date_debut=LE)
-    await commande(api, p["id"], "/accueil", {"mesure_id": mesure, "lieu_id": hotel, "date_effet": LE.isoformat()})
+    mesure = await decider_mesure(api, p["id"], date_debut=LE, date_echeance=ECHEANCE)
+    await commande(
+        api, p["id"], "/accueil", {"mesure_id": mesure, "lieu_id": hebergement, "date_effet": LE.isoformat()}
+    )
     await lecture.a_jour()
     vu = await lire(lecture, f"/v1/dossiers/{p['id']}")
-    limite = vu["accueil"]["date_limite_hotel"]
-    assert limite is not None
+    assert vu["accueil"]["date_limite_hotel"] == "2027-01-02"
     par_type = {e["type"]: e for e in vu["echeances"]}
-    assert par_type["limite_hotel"]["due_le"] == limite
+    assert (par_type["limite_hebergement_derogatoire"]["due_le"], "limite_hotel" in par_type) == ("2027-01-02", False)
     assert (par_type["entretien_autonomie"]["due_le"], par_type["entretien_autonomie"]["en_retard"]) == (
         LE.isoformat(),
         True,
-    ), "care started after 17: as soon as possible"
+    ), "placed after 17: as soon as possible"
     assert vu["autonomie"]["statut"] == "en_retard"
 
     await commande(
@@ -355,7 +362,52 @@ async def test_a_hotel_stay_after_seventeen_shows_its_limit_and_an_entretien_due
     await lecture.a_jour()
     vu = await lire(lecture, f"/v1/dossiers/{p['id']}")
     assert (vu["accueil"]["lieu_nom"], vu["accueil"]["date_limite_hotel"]) == ("Foyer Lille-Sud", None)
-    assert "limite_hotel" not in {e["type"] for e in vu["echeances"]}
+    assert "limite_hebergement_derogatoire" not in {e["type"] for e in vu["echeances"]}
+
+
+async def test_after_the_opp_carrying_the_accueil_is_lifted_the_dossier_names_the_confiage(
+    api: Api, lecture: Lecture
+) -> None:
+    """Regression: GET /v1/parcours moved the accueil to the confiage, the dossier and the audit state kept the OPP.
+
+    DOMAIN.md, MesureLevee: the accueil goes on under the first active measure that allows one.
+    """
+    p = await ouvrir(api, "Relayée", "Nour")
+    lieu = await referencer_lieu(api)
+    opp = await decider_mesure(
+        api, p["id"], cadre="judiciaire", nature="opp", autorite="parquet", date_debut=LE, date_echeance=ECHEANCE
+    )
+    await commande(api, p["id"], "/accueil", {"mesure_id": opp, "lieu_id": lieu, "date_effet": LE.isoformat()})
+    aemo = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="aemo",
+        autorite="juge_des_enfants",
+        date_debut=date(2026, 11, 5),
+        date_echeance=date(2027, 11, 4),
+        reference="JE-AEMO",
+    )
+    confiage = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=date(2026, 11, 10),
+        date_echeance=date(2028, 11, 9),
+        reference="JE-CONFIAGE",
+    )
+    await commande(api, p["id"], f"/mesures/{opp}/levee", {"motif": "mainlevee", "date_effet": "2026-11-12"})
+    await lecture.a_jour()
+
+    ecrit = (await api.get(f"/v1/parcours/{p['id']}")).json()
+    dossier = await lire(lecture, f"/v1/dossiers/{p['id']}")
+    audit = await lire(lecture, f"/v1/audit/parcours/{p['id']}/etat", role="auditeur")
+
+    assert ecrit["accueil"]["mesure_id"] == dossier["accueil"]["mesure_id"] == confiage
+    assert audit["etat"]["accueil"]["mesure_id"] == confiage
+    assert {m["mesure_id"] for m in dossier["mesures_actives"]} == {aemo, confiage}
 
 
 # -- the two topics in either order ----------------------------------------------------------------------
@@ -448,4 +500,5 @@ async def test_an_identity_before_or_after_its_parcours_builds_the_same_dossier(
     finally:
         await conn.close()
     assert tables[0] == tables[1]
-    assert {e["type"] for e in tables[0][2]} == {"ppe", "entretien_autonomie", "preparation_majorite", "majorite"}
+    # Under an administrative measure, not placed: reports are due (CASF L223-5 al. 2), no entretien (L222-5-1).
+    assert {e["type"] for e in tables[0][2]} == {"ppe", "rapport_situation", "preparation_majorite", "majorite"}

@@ -93,14 +93,21 @@ async def test_a_ppe_counts_within_three_months_of_the_measure_start_pending_and
     assert (en_2025["population"], en_2025["numerateur"], en_2025["valeur"]) == (1, 1, 1.0)
 
 
-async def test_the_entretien_d_autonomie_counts_those_turning_17_in_the_year_followed_at_the_start_of_that_month(
+async def test_the_entretien_d_autonomie_counts_those_turning_17_in_the_year_placed_at_the_start_of_that_month(
     api: Api, lecture: Lecture
 ) -> None:
+    """CASF L222-5-1 (revised): the entretien is owed to minors placed, not to a child followed at home."""
     nord = Referent(api)
     suivi_depuis = date(2025, 6, 1)
+    mecs = await nord.lieu()
 
-    async def jeune(ne_le: date, entretien: date | None = None, ouvert_le: date = suivi_depuis) -> str:
+    async def jeune(
+        ne_le: date, entretien: date | None = None, ouvert_le: date = suivi_depuis, *, place: bool = True
+    ) -> str:
         parcours_id = str((await nord.ouvrir(ouvert_le, ne_le=ne_le))["id"])
+        mesure = await nord.mesure(parcours_id, ouvert_le)
+        if place:
+            await nord.placer(parcours_id, mesure, mecs, ouvert_le)
         if entretien is not None:
             await nord.dater(parcours_id, "entretien-autonomie", entretien)
         return parcours_id
@@ -110,11 +117,12 @@ async def test_the_entretien_d_autonomie_counts_those_turning_17_in_the_year_fol
     await jeune(date(2009, 5, 5), date(2026, 6, 1))  # a day late
     await jeune(date(2009, 6, 1))  # never
     await jeune(date(2009, 12, 10))  # pending until 2026-12-31
-    await jeune(date(2009, 8, 15), ouvert_le=date(2026, 9, 1))  # care started after 17: not counted
+    await jeune(date(2009, 8, 15), ouvert_le=date(2026, 9, 1))  # placed after 17: not counted
+    await jeune(date(2009, 9, 15), place=False)  # followed at home: owed no entretien, not counted
     sorti_avant = await jeune(date(2009, 7, 10))  # left care within the month: excluded
-    await nord.sortir(sorti_avant, date(2026, 7, 5), "famille", motif="retour_en_famille")
+    await nord.sortir(sorti_avant, date(2026, 7, 5), "famille", motif="retour_en_famille", clore_en_cours=True)
     sorti_a_16_ans = await jeune(date(2009, 2, 1))  # not followed any more at 17: not counted
-    await nord.sortir(sorti_a_16_ans, date(2025, 12, 1), "famille", motif="retour_en_famille")
+    await nord.sortir(sorti_a_16_ans, date(2025, 12, 1), "famille", motif="retour_en_famille", clore_en_cours=True)
     await jeune(date(2010, 3, 1), date(2026, 5, 1))  # 17 in 2027
     await lecture.a_jour()
 
@@ -175,11 +183,13 @@ async def test_exits_without_housing_count_unknown_situations_leave_deaths_out_a
     assert (corrige["numerateur"], corrige["valeur"], corrige["repartition"]["sans_solution"]) == (3, 0.75, 2)
 
 
-async def test_hotel_stays_count_those_ending_within_two_months_still_open_ones_by_today(
+async def test_hebergement_derogatoire_stays_count_those_ending_within_two_months_still_open_ones_by_today(
     api: Api, lecture: Lecture
 ) -> None:
+    """CASF L221-2-3 (décret 2024-119): since hotels are banned, the 2-month stays are in hébergement dérogatoire."""
     nord = Referent(api)
-    hotel, mecs = await nord.lieu("hotel", capacite=20, nom="Hôtel de la Gare"), await nord.lieu()
+    hotel = await nord.lieu("hebergement_derogatoire", capacite=20, nom="Résidence Jeunes de la Gare")
+    mecs = await nord.lieu()
 
     async def sejour(debut: date, lieu: str = hotel) -> str:
         parcours_id = str((await nord.ouvrir(debut, ne_le=date(2009, 1, 1)))["id"])

@@ -85,10 +85,17 @@ async def test_the_extract_holds_each_start_renewal_and_end_of_a_measure_of_the_
         "autorite": "president_cd",
         "date_decision": "2026-02-01",
         "date_debut": "2026-02-01",
-        "date_echeance": None,
     }
     assert jsonl(reponse) == [
-        {**personne, "rang_mesure": 2, "evenement": "debut", "date_evenement": "2026-02-01", **aed, "motif_fin": None},
+        {
+            **personne,
+            "rang_mesure": 2,
+            "evenement": "debut",
+            "date_evenement": "2026-02-01",
+            **aed,
+            "date_echeance": "2026-08-01",
+            "motif_fin": None,
+        },
         {
             **personne,
             "rang_mesure": 1,
@@ -104,6 +111,7 @@ async def test_the_extract_holds_each_start_renewal_and_end_of_a_measure_of_the_
             "evenement": "fin",
             "date_evenement": "2026-08-01",
             **aed,
+            "date_echeance": None,
             "motif_fin": "mainlevee",
         },
     ]
@@ -175,6 +183,87 @@ async def test_a_corrected_sexe_or_measure_start_shows_in_the_extract(api: Api, 
 
     assert [(r["sexe"], r["date_evenement"]) for r in jsonl(await extrait(lecture, 2025))] == [("M", "2025-12-20")]
     assert jsonl(await extrait(lecture, 2026)) == []
+
+
+async def test_a_young_adults_apjm_is_in_the_extract_with_its_start_renewal_and_end_as_corrected(
+    api: Api, lecture: Lecture
+) -> None:
+    """Décret 2016-1966: OLINPE follows the young adults' accompagnement (CASF L222-5) like the measures."""
+    nord = Referent(api)
+    ouvert = await nord.ouvrir(date(2025, 6, 2), ne_le=date(2007, 9, 1))
+    parcours_id = str(ouvert["id"])
+    await nord.mesure(
+        parcours_id,
+        date(2025, 6, 2),
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        echeance=date(2026, 6, 1),
+    )
+    await nord.majorite(parcours_id)  # dated 2025-09-01; lifts the measure the same day
+    await nord.apjm(parcours_id, date(2025, 9, 1), date(2026, 8, 31), date(2025, 9, 1))
+    renouvellement = await nord.envoyer(
+        f"/v1/parcours/{parcours_id}/accompagnement-jeune-majeur/renouvellement",
+        {"date_fin": "2027-08-31", "date_effet": "2026-08-01"},
+    )
+    await nord.envoyer(
+        f"/v1/parcours/{parcours_id}/accompagnement-jeune-majeur/fin",
+        {"motif": "demande_du_jeune", "date_effet": "2026-10-01"},
+    )
+    await nord.rectifier(parcours_id, int(renouvellement["version"]), "date_fin", "2027-06-30")
+    await lecture.a_jour()
+
+    personne = {
+        "pseudonyme": pseudonyme(reglages_olinpe().cle_octets(), str(ouvert["personne_id"])),
+        "departement": "59",
+        "annee_naissance": 2007,
+        "mois_naissance": 9,
+        "sexe": "F",
+    }
+    apjm = {
+        "rang_mesure": 2,
+        "cadre": "administratif",
+        "nature": "accompagnement_jeune_majeur",
+        "autorite": "president_cd",
+        "date_decision": "2025-09-01",
+        "date_debut": "2025-09-01",
+    }
+    en_2025 = [
+        (r["rang_mesure"], r["nature"], r["evenement"], r["date_evenement"])
+        for r in jsonl(await extrait(lecture, 2025))
+    ]
+    assert en_2025 == [
+        (1, "confiage_ase", "debut", "2025-06-02"),
+        (1, "confiage_ase", "fin", "2025-09-01"),
+        (2, "accompagnement_jeune_majeur", "debut", "2025-09-01"),
+    ]
+    (debut,) = [r for r in jsonl(await extrait(lecture, 2025)) if r["nature"] == "accompagnement_jeune_majeur"]
+    assert debut == {
+        **personne,
+        **apjm,
+        "evenement": "debut",
+        "date_evenement": "2025-09-01",
+        "date_echeance": "2026-08-31",
+        "motif_fin": None,
+    }
+    assert jsonl(await extrait(lecture, 2026)) == [
+        {
+            **personne,
+            **apjm,
+            "evenement": "renouvellement",
+            "date_evenement": "2026-08-01",
+            "date_echeance": "2027-06-30",
+            "motif_fin": None,
+        },
+        {
+            **personne,
+            **apjm,
+            "evenement": "fin",
+            "date_evenement": "2026-10-01",
+            "date_echeance": None,
+            "motif_fin": "demande_du_jeune",
+        },
+    ]
 
 
 async def test_the_extract_is_for_the_observatory_and_managers_of_their_departements(

@@ -54,6 +54,22 @@ async def test_a_change_of_lieu_moves_the_child_and_an_ended_accueil_frees_its_p
     assert (corps["enfants_presents"], corps["taux"]) == (1, 0.5)
 
 
+async def test_a_corrected_date_of_arrival_moves_the_childs_presence_as_if_recorded_so(
+    api: Api, lecture: Lecture
+) -> None:
+    """DOMAIN.md, SaisieRectifiee: the corrected value is what every read model shows."""
+    nord = Referent(api)
+    depart, arrivee = await nord.lieu(capacite=2), await nord.lieu(capacite=2, nom="Foyer du Beffroi")
+    enfant = await nord.enfant_place(depart, MARS)  # versions: 1 opening, 2 measure, 3 accueil
+    await nord.changer_lieu(enfant, arrivee, date(2026, 4, 10))  # version 4
+    await nord.rectifier(enfant, 4, "date_effet", "2026-04-02")
+    await lecture.a_jour()
+
+    (present,) = (await occupation(lecture, arrivee))["parcours_presents"]
+    assert (present["parcours_id"], present["depuis"]) == (enfant, "2026-04-02")
+    assert (await occupation(lecture, depart))["enfants_presents"] == 0
+
+
 async def test_a_placement_into_a_full_lieu_is_recorded_and_flagged_as_over_occupation(
     api: Api, lecture: Lecture
 ) -> None:

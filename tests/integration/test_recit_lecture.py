@@ -316,7 +316,7 @@ async def test_the_parcours_of_ines_read_back_deadline_by_deadline(api: Api, lec
         ("opp", "mainlevee"),
         ("confiage_ase", "majorite"),
     ]
-    assert vu["echeances"] == [], "majority recorded, measure lifted, nothing judicial left to report on"
+    assert vu["echeances"] == [], "majority recorded, measure lifted, no measure left to report on"
 
     # -- the contrat jeune majeur, renewed once, to its term -------------------------------------------
     await b.le(
@@ -330,7 +330,7 @@ async def test_the_parcours_of_ines_read_back_deadline_by_deadline(api: Api, lec
     assert (fin["due_le"], fin["alerte_le"], fin["details"]) == (
         "2029-01-19",
         "2028-11-19",
-        {"limite_21_ans": "2031-01-20"},
+        {"limite_21_ans": "2031-01-20", "limite_legale": "2031-01-20", "fin_annee_engagee": False},
     )
     await b.le(
         date(2029, 1, 10),
@@ -341,6 +341,7 @@ async def test_the_parcours_of_ines_read_back_deadline_by_deadline(api: Api, lec
     assert (await b.dossier())["accompagnement_jeune_majeur"] == {
         "date_debut": "2028-01-20",
         "date_fin": "2030-01-19",
+        "fin_annee_engagee": False,
         "renouvellements": 1,
     }
     await b.le(date(2030, 1, 19), "{p}/accompagnement-jeune-majeur/fin", {"motif": "terme", "date_effet": "2030-01-19"})

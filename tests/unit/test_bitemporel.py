@@ -341,6 +341,95 @@ def test_an_event_recorded_after_the_instant_asked_never_changes_the_state(avant
     assert etat_au(tardifs, TOUT, connu_le) == etat_au(base, TOUT, connu_le)
 
 
+# -- what the law derives, as the write side derives it -----------------------------------------
+
+CONFIAGE = "6b0f3f5e-3c0a-4c8e-9d7a-2a4f0d1e0002"
+AEMO = "6b0f3f5e-3c0a-4c8e-9d7a-2a4f0d1e0003"
+
+
+def decision(version: int, jour: date, mesure_id: str, nature: str, autorite: str = "juge_des_enfants") -> Fait:
+    return fait(
+        version,
+        "MesureDecidee",
+        jour,
+        mesure_id=mesure_id,
+        cadre="judiciaire",
+        nature=nature,
+        autorite=autorite,
+        reference_decision=f"JE-{version}",
+        date_debut=jour.isoformat(),
+        date_echeance=(jour + timedelta(days=300)).isoformat(),
+    )
+
+
+def test_after_the_opp_carrying_the_accueil_is_lifted_the_state_names_the_confiage() -> None:
+    """Regression: the audit state kept naming the lifted OPP while GET /v1/parcours named the confiage."""
+    faits = [
+        ouverture(),
+        decision(2, date(2026, 1, 6), MESURE, "opp", "parquet"),
+        fait(
+            3,
+            "AccueilDebute",
+            date(2026, 1, 6),
+            mesure_id=MESURE,
+            lieu_id=LIEU_A,
+            type_lieu="mecs",
+            date_limite_hotel=None,
+        ),
+        decision(4, date(2026, 1, 12), AEMO, "aemo"),  # decided first, but supports the child at home
+        decision(5, date(2026, 1, 14), CONFIAGE, "confiage_ase"),
+        fait(6, "MesureLevee", date(2026, 1, 15), mesure_id=MESURE, motif="mainlevee"),
+    ]
+
+    etat = etat_au(faits, TOUT, PLUS_TARD)
+
+    assert etat.accueil is not None
+    assert etat.accueil.mesure_id == CONFIAGE
+    assert [m.mesure_id for m in etat.mesures_levees] == [MESURE]
+    assert etat_au(faits, date(2026, 1, 14), PLUS_TARD).accueil.mesure_id == MESURE  # type: ignore[union-attr]
+
+
+def test_a_stays_limit_is_derived_from_the_corrected_facts_not_read_from_the_payload() -> None:
+    """CASF L221-2-3: two months in a hébergement dérogatoire, from the (corrected) day of arrival."""
+    faits = [
+        ouverture(),
+        mesure(2, date(2026, 1, 6)),
+        fait(
+            3,
+            "AccueilDebute",
+            date(2026, 1, 7),
+            mesure_id=MESURE,
+            lieu_id=LIEU_A,
+            type_lieu="hebergement_derogatoire",
+            date_limite_hotel=None,
+        ),
+        rectification(4, 3, "date_effet", "2026-01-07", "2026-01-06", heures=1, date_effet=date(2026, 1, 6)),
+    ]
+
+    assert etat_au(faits, TOUT, T0).accueil.date_limite_hotel == date(2026, 3, 7)  # type: ignore[union-attr]
+    assert etat_au(faits, TOUT, PLUS_TARD).accueil.date_limite_hotel == date(2026, 3, 6)  # type: ignore[union-attr]
+
+
+def test_a_correction_never_moves_the_latest_date_of_effect() -> None:
+    faits = [
+        ouverture(),
+        fait(2, "PPEEtabli", date(2026, 3, 1)),
+        rectification(3, 2, "date_effet", "2026-03-01", "2026-02-01", heures=1, date_effet=date(2026, 2, 1)),
+        rectification(4, 1, "referent_id", "alice", "bruno", heures=2, date_effet=date(2026, 9, 1)),
+    ]
+
+    assert etat_au(faits, TOUT, PLUS_TARD).derniere_date_effet == date(2026, 2, 1)
+
+
+def test_a_correction_of_a_field_added_to_the_contract_later_applies_to_an_older_payload() -> None:
+    """C. civ. 375 al. 4: a confiage decided on chronic difficulties; the field came after the event was published."""
+    faits = [ouverture(), decision(2, date(2026, 1, 6), MESURE, "confiage_ase")]
+    assert "duree_derogatoire" not in faits[1].donnees
+    faits.append(rectification(3, 2, "duree_derogatoire", False, True, heures=1, date_effet=date(2026, 1, 6)))
+
+    assert etat_au(faits, TOUT, PLUS_TARD).mesures_actives[0].duree_derogatoire is True
+
+
 def audite(version: int, nom: str, **donnees: Any) -> EvenementAudite:
     return EvenementAudite(
         PARCOURS,

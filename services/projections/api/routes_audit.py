@@ -25,7 +25,7 @@ from services.projections.readmodels import audit
 from services.projections.readmodels.bitemporel import EtatParcours, etat_au
 from services.runtime.auth import Utilisateur
 from services.runtime.errors import IntrouvableError
-from services.runtime.horloge import FUSEAU
+from services.runtime.horloge import date_civile
 
 routeur = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -162,7 +162,7 @@ async def etat(
     ] = None,
 ) -> EtatBitemporel:
     maintenant = comp.horloge.maintenant()
-    jour = date_effet or maintenant.astimezone(FUSEAU).date()
+    jour = date_effet or date_civile(maintenant)
     instant = connu_le or maintenant
     schema, _ = await _dossier(comp, u, parcours_id)
     await position(comp, schema, reponse)

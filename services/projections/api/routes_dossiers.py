@@ -28,7 +28,7 @@ from services.projections.api.dependances import (
 from services.projections.readmodels import dossiers_sql as sql
 from services.runtime.auth import Utilisateur
 from services.runtime.errors import HorsPerimetreError, IntrouvableError
-from services.runtime.horloge import FUSEAU
+from services.runtime.horloge import aujourd_hui
 from services.runtime.problemes import probleme
 
 routeur = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -42,7 +42,8 @@ TaillePage = Annotated[int, Query(ge=1, le=200)]
 
 
 def _aujourd_hui(comp: ComposantsLecture) -> date:
-    return comp.horloge.maintenant().astimezone(FUSEAU).date()
+    """Ages, overdue measures and deadlines are judged on today's civil date in France (the injected clock)."""
+    return aujourd_hui(comp.horloge)
 
 
 def _perimetre(u: Utilisateur, departement: str | None) -> list[str]:

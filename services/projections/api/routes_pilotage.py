@@ -22,6 +22,7 @@ from services.projections.readmodels import cohortes, occupation, olinpe
 from services.projections.readmodels import indicateurs as ind
 from services.runtime.auth import Utilisateur
 from services.runtime.errors import IntrouvableError
+from services.runtime.horloge import aujourd_hui as aujourd_hui_de
 from services.runtime.problemes import InterditError
 
 routeur = APIRouter(prefix="/v1", tags=["pilotage"])
@@ -44,8 +45,12 @@ def perimetre(u: Utilisateur, departement: str | None) -> list[str]:
 
 
 def verifier_annee(annee: int, comp: Comp) -> None:
-    """A year to come has nothing recorded yet: a 422 says so rather than a page of zeros."""
-    if annee > comp.horloge.maintenant().date().year:
+    """A year to come has nothing recorded yet: a 422 says so rather than a page of zeros.
+
+    The current year is that of today's civil date in France (on 1 January at 00:30
+    in Paris, the new year has begun while UTC still says 31 December).
+    """
+    if annee > aujourd_hui_de(comp.horloge).year:
         raise RequestValidationError(
             [
                 {
@@ -204,7 +209,7 @@ async def indicateurs_pilotage(
     departement: FiltreDepartement = None,
     annee: Annotated[int | None, Query(ge=2000, le=2100, description="défaut: l'année en cours")] = None,
 ) -> Indicateurs:
-    aujourd_hui = comp.horloge.maintenant().date()
+    aujourd_hui = aujourd_hui_de(comp.horloge)
     annee = aujourd_hui.year if annee is None else annee
     verifier_annee(annee, comp)
     departements = perimetre(u, departement)

@@ -15,8 +15,8 @@ import orjson
 from pydantic import BaseModel
 
 from droit.calendrier import age_le, anniversaire
+from droit.echeances import TypeEcheance
 from services.projections.readmodels.dossiers_sql import DossierLu
-from services.projections.readmodels.echeances import TypeEcheance
 
 
 class EcheanceVue(BaseModel):
@@ -80,6 +80,8 @@ class MesureVue(BaseModel):
     reference_decision: str
     date_debut: date
     date_echeance: date | None
+    duree_derogatoire: bool
+    """Decided beyond the usual cap on chronic parental difficulties (C. civ. 375 al. 4)."""
     renouvellements: int
     active: bool
     echue: bool
@@ -106,6 +108,7 @@ class AccueilVue(BaseModel):
     debut_accueil: date | None
     depuis: date | None
     date_limite_hotel: date | None
+    """The 2-month limit of a stay in a hotel (recorded before 1 Feb 2024) or a hébergement dérogatoire."""
     fugue_depuis: date | None
 
 
@@ -125,6 +128,8 @@ class AutonomieVue(BaseModel):
 class APJMVue(BaseModel):
     date_debut: date
     date_fin: date
+    fin_annee_engagee: bool
+    """Goes past the 21st birthday to finish the school or university year under way (CASF L222-5)."""
     renouvellements: int
 
 
@@ -244,6 +249,7 @@ def mesure(ligne: asyncpg.Record, aujourd_hui: date) -> MesureVue:
         reference_decision=ligne["reference_decision"],
         date_debut=ligne["date_debut"],
         date_echeance=echeance_,
+        duree_derogatoire=ligne["duree_derogatoire"],
         renouvellements=ligne["renouvellements"],
         active=ligne["active"],
         echue=bool(ligne["active"] and echeance_ is not None and echeance_ < aujourd_hui),
@@ -289,7 +295,12 @@ def dossier(lu: DossierLu, aujourd_hui: date) -> DossierVue:
         )
     apjm = None
     if d["apjm_debut"] is not None and d["apjm_fin"] is not None:
-        apjm = APJMVue(date_debut=d["apjm_debut"], date_fin=d["apjm_fin"], renouvellements=d["apjm_renouvellements"])
+        apjm = APJMVue(
+            date_debut=d["apjm_debut"],
+            date_fin=d["apjm_fin"],
+            fin_annee_engagee=d["apjm_fin_annee_engagee"],
+            renouvellements=d["apjm_renouvellements"],
+        )
     sortie = None
     if d["sorti_le"] is not None:
         sortie = SortieVue(sorti_le=d["sorti_le"], motif=d["motif_sortie"], situation_logement=d["situation_logement"])

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     Connexion: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
+from droit.regles import LIEUX_LIMITES
 from services.projections.readmodels.indicateurs import JeuneDe17Ans, Majorite, MesureDebutee, SejourHotel, Sortie
 
 
@@ -94,7 +95,11 @@ async def mesures_debutees(
 
 
 async def jeunes_de_17_ans(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[JeuneDe17Ans]:
-    """Those turning 17 in ``annee``, followed in ``departements`` on the 1st of that month."""
+    """Those turning 17 in ``annee``, placed and followed in ``departements`` on the 1st of that month.
+
+    The entretien d'autonomie is owed to minors placed (CASF L222-5-1): a child
+    followed at home, or placed only after that day, is not counted.
+    """
     annee_naissance = annee - 17
     lignes = await conn.fetch(
         f"""
@@ -107,6 +112,9 @@ async def jeunes_de_17_ans(conn: Connexion, schema: str, annee: int, departement
                    (SELECT s.nom FROM "{schema}".faits s WHERE s.parcours_id = j.parcours_id
                        AND s.nom IN ('ParcoursOuvert', 'SortieDispositif', 'ParcoursRouvert')
                        AND s.date_effet <= j.mois_17_ans ORDER BY s.version DESC LIMIT 1) AS dernier,
+                   (SELECT a.nom FROM "{schema}".faits a WHERE a.parcours_id = j.parcours_id
+                       AND a.nom IN ('AccueilDebute', 'LieuAccueilChange', 'AccueilTermine')
+                       AND a.date_effet <= j.mois_17_ans ORDER BY a.version DESC LIMIT 1) AS accueil,
                    {_departement_le(schema, "j.parcours_id", "j.mois_17_ans")} AS departement,
                    (SELECT min(e.date_effet) FROM "{schema}".faits e WHERE e.parcours_id = j.parcours_id
                        AND e.nom = 'EntretienAutonomieRealise') AS entretien_le,
@@ -116,6 +124,7 @@ async def jeunes_de_17_ans(conn: Connexion, schema: str, annee: int, departement
         )
         SELECT mois_17_ans, entretien_le, sorti_le FROM etat
          WHERE dernier IN ('ParcoursOuvert', 'ParcoursRouvert') AND departement = ANY($2::text[])
+           AND accueil IN ('AccueilDebute', 'LieuAccueilChange')
         """,
         annee,
         list(departements),
@@ -158,7 +167,8 @@ async def sorties(conn: Connexion, schema: str, annee: int, departements: Sequen
 
 
 async def sejours_hotel(conn: Connexion, schema: str, annee: int, departements: Sequence[str]) -> list[SejourHotel]:
-    """Hotel stays starting in ``annee`` recorded by ``departements``, and when each ended (the next accueil event)."""
+    """Stays in a lieu limited to 2 months (hotel, hébergement dérogatoire: ``droit.regles.LIEUX_LIMITES``)
+    starting in ``annee`` recorded by ``departements``, and when each ended (the next accueil event)."""
     lignes = await conn.fetch(
         f"""
         SELECT h.date_effet AS debut,
@@ -167,10 +177,11 @@ async def sejours_hotel(conn: Connexion, schema: str, annee: int, departements: 
                  ORDER BY n.version LIMIT 1) AS fin
           FROM "{schema}".faits h
          WHERE h.nom IN ('AccueilDebute', 'LieuAccueilChange') AND h.departement = ANY($3::text[])
-           AND h.date_effet BETWEEN $1 AND $2 AND h.donnees->>'type_lieu' = 'hotel'
+           AND h.date_effet BETWEEN $1 AND $2 AND h.donnees->>'type_lieu' = ANY($4::text[])
         """,
         date(annee, 1, 1),
         date(annee, 12, 31),
         list(departements),
+        sorted(LIEUX_LIMITES),
     )
     return [SejourHotel(r["debut"], r["fin"]) for r in lignes]

@@ -1,31 +1,47 @@
 """The caseworker read model: one dossier per parcours, its measures, IPs, identity and open deadlines.
 
 Fed by both topics: parcours and lieu events (``ase.parcours.evenements.v1``)
-and identities (``ase.identites.v1``, where a tombstone erases a person). The
-two topics are not ordered with each other, so an identity may come before or
-after its parcours: deadlines are recomputed from the rows on either side,
-and both orders give the same tables.
+and identities (``ase.identites.v1``, where a tombstone erases a person).
 
-A rectification (SaisieRectifiee) corrects the stored copy of the event it
-points at, then the parcours' rows are rebuilt from its events: the dossier
-shows the corrected facts, as a replay would.
+Each parcours event is checked against its contract and kept, as published,
+in ``journal``. At the end of a batch every parcours it touched is folded
+again from its journal, corrections in place (:mod:`etat_parcours`, the fold
+the audit reads too), and its rows (``dossiers``, ``mesures``, ``ips``,
+``echeances``) are replaced in one statement per table: a correction of any
+field of any event shows "as if recorded so", with what the law derives from
+it (the measure carrying the accueil, a stay's 2-month limit, the deadlines)
+derived again. The rows are a function of the journal and the identities
+alone, so any batching, feed or rebuild gives the same tables.
+
+The two topics are not ordered with each other, so an identity may come
+before or after its parcours: its deadlines are recomputed on either side.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
+from pydantic import ValidationError
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
+from contracts.evenements import PAYLOADS
+from droit.echeances import Echeance, FaitIP, FaitMesure, Faits, echeances
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
-from services.projections.readmodels.dossiers_evenements import GESTIONNAIRES, Donnees
-from services.projections.readmodels.echeances import Echeance, FaitIP, FaitMesure, Faits, echeances
+from services.projections.readmodels.etat_parcours import (
+    RECTIFICATION,
+    EtatParcours,
+    Fait,
+    corriger,
+    corriges,
+    replier,
+)
 from services.projections.readmodels.recherche import normaliser
 
 DDL = [
@@ -38,7 +54,7 @@ DDL = [
     "ppe_etabli_le date, ppe_actualise_le date, dernier_rapport_le date, dernier_rapport_transmis boolean, "
     "entretien_autonomie_le date, "
     "apjm_debut date, apjm_fin date, apjm_renouvellements integer NOT NULL DEFAULT 0, apjm_accorde_le date, "
-    "apjm_termine_le date, apjm_motif_fin text, "
+    "apjm_fin_annee_engagee boolean NOT NULL DEFAULT false, "
     "sorti_le date, motif_sortie text, situation_logement text, rouvert_le date)",
     "CREATE INDEX IF NOT EXISTS dossiers_departement ON dossiers (departement, statut)",
     "CREATE INDEX IF NOT EXISTS dossiers_referent ON dossiers (referent_id)",
@@ -46,8 +62,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS dossiers_personne ON dossiers (personne_id)",
     "CREATE TABLE IF NOT EXISTS mesures (mesure_id uuid PRIMARY KEY, parcours_id uuid NOT NULL, cadre text NOT NULL, "
     "nature text NOT NULL, autorite text NOT NULL, reference_decision text NOT NULL, date_debut date NOT NULL, "
-    "date_echeance date, decidee_le date NOT NULL, renouvellements integer NOT NULL DEFAULT 0, renouvelee_le date, "
-    "active boolean NOT NULL, levee_le date, motif_levee text)",
+    "date_echeance date, decidee_le date NOT NULL, duree_derogatoire boolean NOT NULL DEFAULT false, "
+    "renouvellements integer NOT NULL DEFAULT 0, renouvelee_le date, "
+    "active boolean NOT NULL, levee_le date, motif_levee text, version_decision integer NOT NULL)",
     "CREATE INDEX IF NOT EXISTS mesures_parcours ON mesures (parcours_id)",
     "CREATE TABLE IF NOT EXISTS ips (ip_id uuid PRIMARY KEY, parcours_id uuid NOT NULL, recue_le date NOT NULL, "
     "origine text, dangers text[] NOT NULL DEFAULT '{}', suite text, evaluee_le date)",
@@ -60,14 +77,93 @@ DDL = [
     "due_le date NOT NULL, alerte_le date NOT NULL, departement text NOT NULL, referent_id text, "
     "informatif boolean NOT NULL, details jsonb NOT NULL, PRIMARY KEY (parcours_id, type, cle))",
     "CREATE INDEX IF NOT EXISTS echeances_departement ON echeances (departement, due_le)",
-    # The public events of each parcours, as corrected: what a rectification replays.
-    "CREATE TABLE IF NOT EXISTS journal (parcours_id uuid NOT NULL, version integer NOT NULL, nom text NOT NULL, "
-    "donnees jsonb NOT NULL, rectifie boolean NOT NULL DEFAULT false, PRIMARY KEY (parcours_id, version))",
+    # Each parcours' public events as published (corrections are rows of their own): what the fold reads.
+    "CREATE TABLE IF NOT EXISTS journal (parcours_id uuid NOT NULL, version integer NOT NULL, type text NOT NULL, "
+    "nom text NOT NULL, enregistre_le timestamptz NOT NULL, donnees jsonb NOT NULL, "
+    "PRIMARY KEY (parcours_id, version))",
 ]
+
+COLONNES_DOSSIERS = (
+    "parcours_id",
+    "personne_id",
+    "departement",
+    "referent_id",
+    "sexe",
+    "mois_naissance",
+    "ouvert_le",
+    "statut",
+    "version",
+    "derniere_date_effet",
+    "majorite_atteinte_le",
+    "mesure_accueil_id",
+    "lieu_id",
+    "type_lieu",
+    "accueil_debut",
+    "lieu_depuis",
+    "date_limite_hotel",
+    "fugue_depuis",
+    "lieux_successifs",
+    "ppe_etabli_le",
+    "ppe_actualise_le",
+    "dernier_rapport_le",
+    "dernier_rapport_transmis",
+    "entretien_autonomie_le",
+    "apjm_debut",
+    "apjm_fin",
+    "apjm_renouvellements",
+    "apjm_accorde_le",
+    "apjm_fin_annee_engagee",
+    "sorti_le",
+    "motif_sortie",
+    "situation_logement",
+    "rouvert_le",
+)
+COLONNES_MESURES = (
+    "mesure_id",
+    "parcours_id",
+    "cadre",
+    "nature",
+    "autorite",
+    "reference_decision",
+    "date_debut",
+    "date_echeance",
+    "decidee_le",
+    "duree_derogatoire",
+    "renouvellements",
+    "renouvelee_le",
+    "active",
+    "levee_le",
+    "motif_levee",
+    "version_decision",
+)
+COLONNES_IPS = ("ip_id", "parcours_id", "recue_le", "origine", "dangers", "suite", "evaluee_le")
+COLONNES_ECHEANCES = (
+    "parcours_id",
+    "type",
+    "cle",
+    "due_le",
+    "alerte_le",
+    "departement",
+    "referent_id",
+    "informatif",
+    "details",
+)
 
 
 class DossierInconnuError(LookupError):
     """A parcours event came before its ParcoursOuvert: a dead letter, never a silent skip."""
+
+
+class EvenementInvalideError(ValueError):
+    """An event (or an event as a correction would make it) that its contract refuses: a dead letter."""
+
+
+@dataclass
+class _Lot:
+    """What a batch touched: the parcours to fold again, the persons whose identity changed."""
+
+    parcours: set[UUID]
+    personnes: set[UUID]
 
 
 class ProjectionDossiers(Projection):
@@ -80,96 +176,274 @@ class ProjectionDossiers(Projection):
         return list(DDL)
 
     def __init__(self) -> None:
-        # Parcours whose deadlines a batch must recompute, per connection: the
-        # deadlines depend only on the rows, so once per batch is enough.
-        self._a_recalculer: dict[int, set[UUID]] = {}
+        # What each batch touched, per connection (a batch is one transaction on one
+        # connection). A batch that fails leaves extra entries behind: folding a
+        # parcours again changes nothing, so they are harmless.
+        self._lots: dict[int, _Lot] = {}
+
+    def _lot(self, conn: asyncpg.Connection) -> _Lot:
+        return self._lots.setdefault(id(conn), _Lot(set(), set()))
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if evenement.domaine == "identites":
-            touches = await appliquer_identite(conn, evenement)
+            self._lot(conn).personnes.add(await appliquer_identite(conn, evenement))
         elif evenement.domaine == "lieux":
             await appliquer_lieu(conn, evenement)
-            touches = []
         else:
-            touches = await appliquer_parcours(conn, evenement)
-        self._a_recalculer.setdefault(id(conn), set()).update(touches)
+            await journaliser(conn, evenement)
+            self._lot(conn).parcours.add(evenement.flux_id)
 
     async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
-        touches = self._a_recalculer.pop(id(conn), set())
-        if touches:
-            await recalculer(conn, sorted(touches))
+        lot = self._lots.pop(id(conn), None)
+        if lot is None:
+            return
+        parcours = set(lot.parcours)
+        if lot.personnes:
+            lignes = await conn.fetch(
+                "SELECT parcours_id FROM dossiers WHERE personne_id = ANY($1::uuid[])", list(lot.personnes)
+            )
+            parcours.update(ligne["parcours_id"] for ligne in lignes)
+        if parcours:
+            await reconstruire_dossiers(conn, sorted(parcours))
 
 
 # -- parcours ------------------------------------------------------------------------------
 
 
-async def appliquer_parcours(conn: asyncpg.Connection, ev: EvenementPublie) -> list[UUID]:
-    """Apply a parcours event; return the parcours whose deadlines it changes."""
-    if ev.donnees is None or ev.nom not in GESTIONNAIRES:
-        raise ValueError(f"événement de parcours inattendu: {ev.type}")
-    pid = ev.flux_id
-    await conn.execute(
-        "INSERT INTO journal (parcours_id, version, nom, donnees) VALUES ($1, $2, $3, $4::jsonb)",
-        pid,
+def valider(type_ce: str, donnees: dict[str, Any]) -> None:
+    """Refuse a payload its contract (strict JSON reading) does not accept."""
+    contrat = PAYLOADS.get(type_ce)
+    if contrat is None:
+        raise EvenementInvalideError(f"événement de parcours inattendu: {type_ce}")
+    try:
+        contrat.model_validate_json(orjson.dumps(donnees), strict=True)
+    except ValidationError as exc:
+        raise EvenementInvalideError(f"{type_ce}: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
+
+
+async def journaliser(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
+    """Keep a parcours event as published, once its contract accepts it (a correction: its target as corrected)."""
+    if ev.donnees is None:
+        raise EvenementInvalideError(f"événement de parcours sans corps: {ev.type}")
+    valider(ev.type, ev.donnees)
+    if ev.nom == RECTIFICATION:
+        await _valider_cible_corrigee(conn, ev)
+    inseree = await conn.fetchval(
+        "INSERT INTO journal (parcours_id, version, type, nom, enregistre_le, donnees) "
+        "SELECT $1, $2, $3, $4, $5, $6::jsonb "
+        "WHERE $4 = 'ParcoursOuvert' OR EXISTS (SELECT 1 FROM journal WHERE parcours_id = $1 AND nom = 'ParcoursOuvert') "
+        "RETURNING true",
+        ev.flux_id,
         ev.version,
+        ev.type,
         ev.nom,
+        ev.enregistre_le,
         orjson.dumps(ev.donnees).decode(),
     )
-    if ev.nom == "SaisieRectifiee":
-        await _rectifier(conn, pid, ev.donnees)
-        await rejouer(conn, pid)
-    else:
-        await _appliquer_un(conn, pid, ev.version, ev.nom, ev.donnees)
-    return [pid]
+    if not inseree:
+        raise DossierInconnuError(f"parcours {ev.flux_id}: {ev.nom} avant ParcoursOuvert")
 
 
-async def _appliquer_un(conn: asyncpg.Connection, pid: UUID, version: int, nom: str, d: Donnees) -> None:
-    await GESTIONNAIRES[nom](conn, pid, d)
-    fait = await conn.fetchval(
-        "UPDATE dossiers SET version = $2, derniere_date_effet = greatest(derniere_date_effet, $3) "
-        "WHERE parcours_id = $1 RETURNING true",
-        pid,
-        version,
-        date.fromisoformat(str(d["date_effet"])),
+async def _valider_cible_corrigee(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
+    """A correction whose target, corrected, its contract would refuse is refused itself."""
+    assert ev.donnees is not None
+    cible = await conn.fetchrow(
+        "SELECT version, type, nom, enregistre_le, donnees FROM journal WHERE parcours_id = $1 AND version = $2",
+        ev.flux_id,
+        int(ev.donnees["version_rectifiee"]),
     )
-    if not fait:
-        raise DossierInconnuError(f"parcours {pid}: {nom} avant ParcoursOuvert")
+    if cible is None:
+        return  # a correction of something this read model never kept: nothing to correct
+    corrigee = corriger(_fait(cible), ev.donnees)
+    valider(cible["type"], dict(corrigee.donnees))
 
 
-async def _rectifier(conn: asyncpg.Connection, pid: UUID, d: Donnees) -> None:
-    """Correct the stored copy of the rectified event (a birth date travels as its month)."""
-    champ = "mois_naissance" if d["champ"] == "date_naissance" else str(d["champ"])
-    brut = await conn.fetchval(
-        "SELECT donnees FROM journal WHERE parcours_id = $1 AND version = $2", pid, int(d["version_rectifiee"])
-    )
-    if brut is None:
-        return
-    donnees = orjson.loads(brut)
-    if champ not in donnees:
-        return  # a field the public payload does not carry (a private motif): nothing shown changes
-    donnees[champ] = d["nouvelle_valeur"]
-    await conn.execute(
-        "UPDATE journal SET donnees = $3::jsonb, rectifie = true WHERE parcours_id = $1 AND version = $2",
-        pid,
-        int(d["version_rectifiee"]),
-        orjson.dumps(donnees).decode(),
+def _fait(ligne: asyncpg.Record) -> Fait:
+    donnees = orjson.loads(ligne["donnees"])
+    return Fait(
+        ligne["version"], ligne["nom"], date.fromisoformat(str(donnees["date_effet"])), ligne["enregistre_le"], donnees
     )
 
 
-async def rejouer(conn: asyncpg.Connection, pid: UUID) -> None:
-    """Rebuild one parcours' rows from its (corrected) events, in stream order."""
-    for table in ("mesures", "ips", "dossiers"):
-        await conn.execute(f"DELETE FROM {table} WHERE parcours_id = $1", pid)
-    lignes = await conn.fetch("SELECT version, nom, donnees FROM journal WHERE parcours_id = $1 ORDER BY version", pid)
+async def reconstruire_dossiers(conn: asyncpg.Connection, parcours: Sequence[UUID]) -> None:
+    """Fold each parcours again from its journal and replace its rows (one statement per table)."""
+    lignes = await conn.fetch(
+        "SELECT parcours_id, version, nom, enregistre_le, donnees FROM journal "
+        "WHERE parcours_id = ANY($1::uuid[]) ORDER BY parcours_id, version",
+        list(parcours),
+    )
+    journaux: dict[UUID, list[Fait]] = {}
     for ligne in lignes:
-        await _appliquer_un(conn, pid, ligne["version"], ligne["nom"], orjson.loads(ligne["donnees"]))
+        journaux.setdefault(ligne["parcours_id"], []).append(_fait(ligne))
+    etats = {pid: (replier(corriges(faits)), faits[-1].version) for pid, faits in journaux.items()}
+    personnes = [UUID(etat.personne_id) for etat, _ in etats.values() if etat.personne_id is not None]
+    naissances: dict[UUID, date | None] = {
+        ligne["personne_id"]: ligne["date_naissance"]
+        for ligne in await conn.fetch(
+            "SELECT personne_id, date_naissance FROM identites WHERE personne_id = ANY($1::uuid[])", personnes
+        )
+    }
+    for table in ("dossiers", "mesures", "ips", "echeances"):
+        await conn.execute(f"DELETE FROM {table} WHERE parcours_id = ANY($1::uuid[])", list(parcours))
+    dossiers, mesures, ips, ouvertes = [], [], [], []
+    for pid, (etat, version) in etats.items():
+        naissance = naissances.get(UUID(etat.personne_id)) if etat.personne_id else None
+        dossiers.append(ligne_dossier(pid, etat, version))
+        mesures += lignes_mesures(pid, etat)
+        ips += lignes_ips(pid, etat)
+        ouvertes += lignes_echeances(pid, etat, echeances(faits_echeances(etat, naissance)))
+    for table, colonnes, valeurs in (
+        ("dossiers", COLONNES_DOSSIERS, dossiers),
+        ("mesures", COLONNES_MESURES, mesures),
+        ("ips", COLONNES_IPS, ips),
+        ("echeances", COLONNES_ECHEANCES, ouvertes),
+    ):
+        if valeurs:
+            await conn.copy_records_to_table(table, records=valeurs, columns=colonnes)
+
+
+def _uuid(valeur: str | None) -> UUID | None:
+    return UUID(valeur) if valeur is not None else None
+
+
+def ligne_dossier(pid: UUID, e: EtatParcours, version: int) -> tuple[Any, ...]:
+    """The ``dossiers`` row of a parcours' state (``version``: the stream's, corrections included)."""
+    assert e.ouvert_le is not None
+    assert e.personne_id is not None
+    accueil, apjm, sortie = e.accueil, e.accompagnement_jeune_majeur, e.sortie
+    valeurs = {
+        "parcours_id": pid,
+        "personne_id": UUID(e.personne_id),
+        "departement": e.departement,
+        "referent_id": e.referent_id,
+        "sexe": e.sexe,
+        "mois_naissance": e.mois_naissance,
+        "ouvert_le": e.ouvert_le,
+        "statut": "sorti" if sortie is not None else "ouvert",
+        "version": version,
+        "derniere_date_effet": e.derniere_date_effet,
+        "majorite_atteinte_le": e.majorite_atteinte_le,
+        "mesure_accueil_id": _uuid(accueil.mesure_id) if accueil else None,
+        "lieu_id": UUID(accueil.lieu_id) if accueil else None,
+        "type_lieu": accueil.type_lieu if accueil else None,
+        "accueil_debut": accueil.debut_accueil if accueil else None,
+        "lieu_depuis": accueil.depuis if accueil else None,
+        "date_limite_hotel": accueil.date_limite_hotel if accueil else None,
+        "fugue_depuis": e.fugue_depuis,
+        "lieux_successifs": e.lieux_successifs,
+        "ppe_etabli_le": e.ppe_etabli_le,
+        "ppe_actualise_le": e.ppe_actualise_le,
+        "dernier_rapport_le": e.dernier_rapport_le,
+        "dernier_rapport_transmis": e.dernier_rapport_transmis_au_juge,
+        "entretien_autonomie_le": e.entretien_autonomie_le,
+        "apjm_debut": apjm.date_debut if apjm else None,
+        "apjm_fin": apjm.date_fin if apjm else None,
+        "apjm_renouvellements": apjm.renouvellements if apjm else 0,
+        "apjm_accorde_le": apjm.accorde_le if apjm else None,
+        "apjm_fin_annee_engagee": apjm.fin_annee_engagee if apjm else False,
+        "sorti_le": sortie.le if sortie else None,
+        "motif_sortie": sortie.motif if sortie else None,
+        "situation_logement": sortie.situation_logement if sortie else None,
+        "rouvert_le": e.rouvert_le,
+    }
+    return tuple(valeurs[c] for c in COLONNES_DOSSIERS)
+
+
+def lignes_mesures(pid: UUID, e: EtatParcours) -> list[tuple[Any, ...]]:
+    return [
+        (
+            UUID(m.mesure_id),
+            pid,
+            m.cadre,
+            m.nature,
+            m.autorite,
+            m.reference_decision or "",
+            m.date_debut or m.decidee_le,
+            m.date_echeance,
+            m.decidee_le,
+            m.duree_derogatoire,
+            m.renouvellements,
+            m.renouvelee_le,
+            m.levee_le is None,
+            m.levee_le,
+            m.motif_levee,
+            m.version_decision,
+        )
+        for m in [*e.mesures_actives, *e.mesures_levees]
+    ]
+
+
+def lignes_ips(pid: UUID, e: EtatParcours) -> list[tuple[Any, ...]]:
+    return [
+        (UUID(ip.ip_id), pid, ip.recue_le, ip.origine, ip.dangers, ip.suite, ip.evaluee_le)
+        for ip in e.informations_preoccupantes
+    ]
+
+
+def lignes_echeances(pid: UUID, e: EtatParcours, ouvertes: Iterable[Echeance]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            pid,
+            o.type.value,
+            o.cle,
+            o.due_le,
+            o.alerte_le,
+            e.departement,
+            e.referent_id,
+            o.informatif,
+            orjson.dumps(o.details).decode(),
+        )
+        for o in ouvertes
+    ]
+
+
+def faits_echeances(e: EtatParcours, date_naissance: date | None) -> Faits:
+    """The facts the deadline table reads (``droit.echeances``), from a parcours' state and the exact birth date."""
+    assert e.ouvert_le is not None
+    assert e.mois_naissance is not None
+    mesures = sorted([*e.mesures_actives, *e.mesures_levees], key=lambda m: m.version_decision)
+    accueil, apjm, fin = e.accueil, e.accompagnement_jeune_majeur, e.fin_dernier_accueil
+    return Faits(
+        ouvert_le=e.ouvert_le,
+        mois_naissance=e.mois_naissance,
+        date_naissance=date_naissance,
+        rouvert_le=e.rouvert_le,
+        mesures=tuple(
+            FaitMesure(
+                m.mesure_id,
+                m.cadre,
+                m.nature,
+                m.autorite,
+                m.date_debut or m.decidee_le,
+                m.date_echeance,
+                m.decidee_le,
+                m.levee_le is None,
+            )
+            for m in mesures
+        ),
+        ips=tuple(FaitIP(ip.ip_id, ip.recue_le, ip.evaluee_le) for ip in e.informations_preoccupantes),
+        ppe_etabli_le=e.ppe_etabli_le,
+        dernier_rapport_le=e.dernier_rapport_le,
+        entretien_autonomie_le=e.entretien_autonomie_le,
+        majorite_atteinte_le=e.majorite_atteinte_le,
+        apjm_debut=apjm.date_debut if apjm else None,
+        apjm_fin=apjm.date_fin if apjm else None,
+        apjm_fin_annee_engagee=apjm.fin_annee_engagee if apjm else False,
+        accueil_debut=accueil.debut_accueil if accueil else None,
+        type_lieu=accueil.type_lieu if accueil else None,
+        lieu_depuis=accueil.depuis if accueil else None,
+        fin_dernier_accueil=fin.le if fin else None,
+        motif_fin_dernier_accueil=fin.motif if fin else None,
+        sorti_le=e.sortie.le if e.sortie else None,
+        motif_sortie=e.sortie.motif if e.sortie else None,
+    )
 
 
 # -- identities and lieux ------------------------------------------------------------------
 
 
-async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> list[UUID]:
-    """Record (or erase) a person's identity; return their parcours, whose deadlines it moves.
+async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> UUID:
+    """Record (or erase) a person's identity; return the person, whose parcours' deadlines it moves.
 
     A tombstone erases everything personal in the row, birth date included:
     after compaction a rebuild from Kafka sees only the tombstone, and must
@@ -198,8 +472,7 @@ async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> l
         )
     else:
         raise ValueError(f"événement d'identité inattendu: {ev.type}")
-    lignes = await conn.fetch("SELECT parcours_id FROM dossiers WHERE personne_id = $1", personne_id)
-    return [ligne["parcours_id"] for ligne in lignes]
+    return personne_id
 
 
 async def appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
@@ -216,79 +489,3 @@ async def appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
         )
     elif ev.nom == "LieuAccueilFerme":
         await conn.execute("UPDATE lieux SET ferme = true WHERE lieu_id = $1", ev.flux_id)
-
-
-# -- deadlines -----------------------------------------------------------------------------
-
-
-async def recalculer(conn: asyncpg.Connection, parcours: Iterable[UUID]) -> None:
-    """Replace the open deadlines of each parcours by what its facts open now."""
-    for pid in parcours:
-        dossier = await conn.fetchrow(
-            "SELECT d.*, i.date_naissance FROM dossiers d LEFT JOIN identites i USING (personne_id) "
-            "WHERE d.parcours_id = $1",
-            pid,
-        )
-        await conn.execute("DELETE FROM echeances WHERE parcours_id = $1", pid)
-        if dossier is None:
-            continue
-        mesures = await conn.fetch("SELECT * FROM mesures WHERE parcours_id = $1", pid)
-        ips = await conn.fetch("SELECT * FROM ips WHERE parcours_id = $1", pid)
-        ouvertes = echeances(faits(dossier, mesures, ips))
-        await conn.executemany(
-            "INSERT INTO echeances (parcours_id, type, cle, due_le, alerte_le, departement, referent_id, informatif, "
-            "details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
-            [_ligne(pid, dossier, e) for e in ouvertes],
-        )
-
-
-def _ligne(pid: UUID, dossier: asyncpg.Record, e: Echeance) -> tuple[Any, ...]:
-    return (
-        pid,
-        e.type.value,
-        e.cle,
-        e.due_le,
-        e.alerte_le,
-        dossier["departement"],
-        dossier["referent_id"],
-        e.informatif,
-        orjson.dumps(e.details).decode(),
-    )
-
-
-def faits(dossier: asyncpg.Record, mesures: Iterable[asyncpg.Record], ips: Iterable[asyncpg.Record]) -> Faits:
-    """The facts the deadline rules read, from a dossier's rows."""
-    return Faits(
-        ouvert_le=dossier["ouvert_le"],
-        mois_naissance=dossier["mois_naissance"],
-        date_naissance=dossier["date_naissance"],
-        rouvert_le=dossier["rouvert_le"],
-        mesures=tuple(
-            FaitMesure(
-                str(m["mesure_id"]),
-                m["cadre"],
-                m["nature"],
-                m["autorite"],
-                m["date_debut"],
-                m["date_echeance"],
-                m["decidee_le"],
-                m["active"],
-            )
-            for m in sorted(mesures, key=lambda m: (m["decidee_le"], str(m["mesure_id"])))
-        ),
-        ips=tuple(
-            FaitIP(str(i["ip_id"]), i["recue_le"], i["evaluee_le"])
-            for i in sorted(ips, key=lambda i: (i["recue_le"], str(i["ip_id"])))
-        ),
-        ppe_etabli_le=dossier["ppe_etabli_le"],
-        dernier_rapport_le=dossier["dernier_rapport_le"],
-        entretien_autonomie_le=dossier["entretien_autonomie_le"],
-        majorite_atteinte_le=dossier["majorite_atteinte_le"],
-        apjm_debut=dossier["apjm_debut"],
-        apjm_fin=dossier["apjm_fin"],
-        type_lieu=dossier["type_lieu"],
-        lieu_depuis=dossier["lieu_depuis"],
-        date_limite_hotel=dossier["date_limite_hotel"],
-        sorti_le=dossier["sorti_le"],
-        motif_sortie=dossier["motif_sortie"],
-    )

@@ -154,11 +154,12 @@ def ppe_dans_les_3_mois(mesures: Iterable[MesureDebutee], aujourd_hui: date) -> 
 
 DEFINITION_ENTRETIEN = (
     "Jeunes dont le 17e anniversaire tombe dans l'année (le mois de naissance seulement est connu: "
-    "le mois des 17 ans), suivis (parcours ouvert, non sorti) le 1er jour de ce mois dans le département; "
-    "part de ceux dont l'entretien d'autonomie est réalisé au plus tard le dernier jour du mois des 17 ans "
-    "(précision au mois). Exclus: ceux sortis du dispositif avant cette date sans entretien. En attente: "
-    "sans entretien et le mois des 17 ans pas encore achevé. Ne comptent pas ceux dont le parcours s'ouvre "
-    "après le début du mois des 17 ans (l'entretien est alors dû dès que possible)."
+    "le mois des 17 ans), accueillis (placés: un accueil en cours) le 1er jour de ce mois, parcours suivi "
+    "dans le département à cette date: l'entretien est dû aux mineurs placés (CASF L222-5-1); part de ceux "
+    "dont l'entretien d'autonomie est réalisé au plus tard le dernier jour du mois des 17 ans (précision au "
+    "mois). Exclus: ceux sortis du dispositif avant cette date sans entretien. En attente: sans entretien et "
+    "le mois des 17 ans pas encore achevé. Ne comptent pas ceux dont le placement commence après le début du "
+    "mois des 17 ans (l'entretien est alors dû dès que possible), ni ceux suivis sans être placés."
 )
 
 
@@ -246,13 +247,15 @@ def sorties_sans_logement(sorties: Iterable[Sortie]) -> Indicateur:
     )
 
 
-# -- hôtel au plus 2 mois ---------------------------------------------------------------
+# -- hôtel ou hébergement dérogatoire au plus 2 mois ------------------------------------
 
 DEFINITION_HOTEL = (
-    "Séjours à l'hôtel (début d'accueil ou changement de lieu vers un lieu de type hotel) commencés dans "
-    "l'année, enregistrés par le département; part de ceux terminés (changement de lieu ou fin d'accueil) "
-    "au plus tard 2 mois après leur début, la durée maximale légale. En attente: séjours en cours dont les "
-    "2 mois ne sont pas écoulés à la date du calcul; un séjour en cours au-delà de 2 mois est hors délai."
+    "Séjours dans un lieu limité à 2 mois (hébergement dérogatoire des 16-21 ans, décret 2024-119, ou hôtel, "
+    "interdit depuis le 1er février 2024: CASF L221-2-3), commencés dans l'année (début d'accueil ou "
+    "changement de lieu vers un tel lieu), enregistrés par le département; part de ceux terminés (changement "
+    "de lieu ou fin d'accueil) au plus tard 2 mois après leur début, la durée maximale légale. En attente: "
+    "séjours en cours dont les 2 mois ne sont pas écoulés à la date du calcul; un séjour en cours au-delà de "
+    "2 mois est hors délai."
 )
 
 
@@ -260,9 +263,14 @@ DEFINITION_HOTEL = (
 class SejourHotel:
     debut: date
     fin: date | None
-    """When the child left the hotel (another lieu, or the accueil ended); none while still there."""
+    """When the young person left the lieu (another lieu, or the accueil ended); none while still there."""
 
 
 def hotel_au_plus_2_mois(sejours: Iterable[SejourHotel], aujourd_hui: date) -> Indicateur:
     statuts = (statut_echeance(ajouter(s.debut, mois=2), s.fin, aujourd_hui) for s in sejours)
-    return _indicateur_delai("hotel_au_plus_2_mois", "Séjours à l'hôtel limités à 2 mois", DEFINITION_HOTEL, statuts)
+    return _indicateur_delai(
+        "hotel_au_plus_2_mois",
+        "Séjours à l'hôtel ou en hébergement dérogatoire limités à 2 mois",
+        DEFINITION_HOTEL,
+        statuts,
+    )

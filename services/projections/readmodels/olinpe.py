@@ -1,4 +1,8 @@
-"""The OLINPE extract: the pseudonymised start, renewal and end of each measure (décret 2016-1966).
+"""The OLINPE extract: the pseudonymised start, renewal and end of each measure (décret 2016-1966),
+the young adults' accompagnements (APJM) included.
+
+Values are the facts as now known to be true: a correction (SaisieRectifiee)
+of a date, a nature, a sexe or a month of birth shows in the extract.
 
 What a row holds: a pseudonym of the person, the measure's rank in their
 parcours (rows of one measure share it), the kind of event and its date, the
@@ -96,8 +100,41 @@ SELECT p.pseudonyme,
   JOIN faits m ON m.parcours_id = e.parcours_id AND m.mesure_id = e.mesure_id AND m.nom = 'MesureDecidee'
   JOIN parcours p ON p.parcours_id = e.parcours_id
  WHERE e.nom IN ('MesureDecidee', 'MesureRenouvelee', 'MesureLevee')
+UNION ALL
+SELECT p.pseudonyme,
+       (a.donnees->>'rang')::integer,
+       CASE e.nom WHEN 'AccompagnementJeuneMajeurAccorde' THEN 'debut'
+                  WHEN 'AccompagnementJeuneMajeurRenouvele' THEN 'renouvellement' ELSE 'fin' END,
+       CASE e.nom WHEN 'AccompagnementJeuneMajeurAccorde' THEN (a.donnees->>'date_debut')::date
+                  ELSE e.date_effet END,
+       e.departement,
+       substr(p.mois_naissance, 1, 4)::integer,
+       substr(p.mois_naissance, 6, 2)::integer,
+       p.sexe,
+       'administratif',
+       'accompagnement_jeune_majeur',
+       'president_cd',
+       a.date_effet,
+       (a.donnees->>'date_debut')::date,
+       CASE e.nom WHEN 'AccompagnementJeuneMajeurTermine' THEN NULL ELSE (e.donnees->>'date_fin')::date END,
+       CASE e.nom WHEN 'AccompagnementJeuneMajeurTermine' THEN e.donnees->>'motif' END,
+       e.version
+  FROM faits e
+  JOIN LATERAL (SELECT g.donnees, g.date_effet FROM faits g
+                 WHERE g.parcours_id = e.parcours_id AND g.nom = 'AccompagnementJeuneMajeurAccorde'
+                   AND g.version <= e.version
+                 ORDER BY g.version DESC LIMIT 1) a ON true
+  JOIN parcours p ON p.parcours_id = e.parcours_id
+ WHERE e.nom IN ('AccompagnementJeuneMajeurAccorde', 'AccompagnementJeuneMajeurRenouvele',
+                 'AccompagnementJeuneMajeurTermine')
 """
-"""The pseudonymised rows, as a view of the projection's schema: no column leads back to a parcours."""
+"""The pseudonymised rows, as a view of the projection's schema: no column leads back to a parcours.
+
+A young adult's accompagnement (APJM, CASF L222-5) is a measure of the extract
+like the others: ``cadre`` administratif, ``nature`` accompagnement_jeune_majeur,
+``autorite`` president_cd; its échéance is its planned end (``date_fin``), and
+its renewals and end refer to the grant before them in the stream.
+"""
 
 COLONNES: tuple[str, ...] = (
     "pseudonyme",

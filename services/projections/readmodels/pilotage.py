@@ -11,8 +11,8 @@ Tables (in the projection's schema):
   from (measures, accueils, PPE, entretien, majority, APJM, exits, transfers),
   one row per event, reduced to the fields they use, corrected in place by a
   ``SaisieRectifiee`` (the stream keeps both; a statistic counts what is now
-  known to be true);
-- ``olinpe`` (a view): the pseudonymised measure events (start, renewal, end).
+  known to be true), the presence following a corrected accueil fact;
+- ``olinpe`` (a view): the pseudonymised measure and APJM events (start, renewal, end).
 
 Handlers only touch rows of the event's own stream (a parcours' rows, or a
 lieu's): streams arrive in any interleaving across Kafka partitions, and the
@@ -37,23 +37,32 @@ from services.projections.readmodels.olinpe import DDL_VUE_OLINPE, pseudonyme, r
 FAITS: dict[str, tuple[str, ...]] = {
     "ParcoursOuvert": ("departement",),
     "DossierTransfere": ("departement_origine", "departement_destination"),
-    "MesureDecidee": ("cadre", "nature", "autorite", "date_debut", "date_echeance"),
+    "MesureDecidee": ("cadre", "nature", "autorite", "date_debut", "date_echeance", "duree_derogatoire"),
     "MesureRenouvelee": ("nouvelle_echeance",),
     "MesureLevee": ("motif",),
-    "AccueilDebute": ("type_lieu",),
-    "LieuAccueilChange": ("type_lieu", "motif"),
+    "AccueilDebute": ("type_lieu", "lieu_id"),
+    "LieuAccueilChange": ("type_lieu", "motif", "lieu_id"),
     "AccueilTermine": ("motif",),
     "PPEEtabli": (),
     "PPEActualise": (),
     "EntretienAutonomieRealise": (),
     "MajoriteAtteinte": (),
-    "AccompagnementJeuneMajeurAccorde": ("date_debut", "date_fin"),
-    "AccompagnementJeuneMajeurRenouvele": ("date_fin",),
+    "AccompagnementJeuneMajeurAccorde": ("date_debut", "date_fin", "fin_annee_engagee"),
+    "AccompagnementJeuneMajeurRenouvele": ("date_fin", "fin_annee_engagee"),
     "AccompagnementJeuneMajeurTermine": ("motif",),
     "SortieDispositif": ("motif", "situation_logement"),
     "ParcoursRouvert": (),
 }
 """The parcours events kept as facts, with the fields of theirs that are kept (and may be corrected)."""
+
+DEFAUTS: dict[str, Any] = {"duree_derogatoire": False, "fin_annee_engagee": False}
+"""Optional fields added to the contracts later: what an event published before them means."""
+
+ACCUEIL = ("AccueilDebute", "LieuAccueilChange", "AccueilTermine")
+"""The facts the current presence of a child follows from."""
+
+DEBUTS = ("MesureDecidee", "AccompagnementJeuneMajeurAccorde")
+"""What opens an OLINPE measure (a measure, or a young adult's accompagnement): each gets a rank."""
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS lieux (lieu_id uuid PRIMARY KEY, nom text, type text NOT NULL, "
@@ -139,12 +148,14 @@ class ProjectionPilotage(Projection):
             await _rectifier(conn, ev, d)
         champs = FAITS.get(ev.nom)
         if champs is not None:
-            fait = {champ: d.get(champ) for champ in champs}
-            if ev.nom == "MesureDecidee":
-                # The measure's rank in the child's parcours: how OLINPE rows of one measure
-                # are linked without its id. Counted within the stream, so deterministic.
+            fait = {champ: d.get(champ, DEFAUTS.get(champ)) for champ in champs}
+            if ev.nom in DEBUTS:
+                # The measure's (or APJM's) rank in the child's parcours: how OLINPE rows of one
+                # measure are linked without its id. Counted within the stream, so deterministic.
                 fait["rang"] = 1 + await conn.fetchval(
-                    "SELECT count(*) FROM faits WHERE parcours_id = $1 AND nom = 'MesureDecidee'", parcours_id
+                    "SELECT count(*) FROM faits WHERE parcours_id = $1 AND nom = ANY($2::text[])",
+                    parcours_id,
+                    list(DEBUTS),
                 )
             await conn.execute(
                 "INSERT INTO faits (parcours_id, version, nom, date_effet, departement, mesure_id, donnees) "
@@ -179,8 +190,13 @@ async def _appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie, d: dict
 
 
 async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:
-    """Correct the fact (or the child's sexe / month of birth) the rectification targets."""
+    """Correct the fact (or the child's sexe / month of birth) the rectification targets, "as if recorded so".
+
+    A field the public payload does not carry travels with null values: nothing here changes.
+    """
     champ, valeur = str(d["champ"]), d["nouvelle_valeur"]
+    if valeur is None and d.get("ancienne_valeur") is None:
+        return
     if champ == "sexe":
         await conn.execute("UPDATE parcours SET sexe = $2 WHERE parcours_id = $1", ev.flux_id, str(valeur))
         return
@@ -212,6 +228,33 @@ async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str,
             champ,
             orjson.dumps(valeur).decode(),
         )
+    else:
+        return
+    if nom in ACCUEIL:
+        await _presence_depuis_les_faits(conn, ev.flux_id)
+
+
+async def _presence_depuis_les_faits(conn: asyncpg.Connection, parcours_id: UUID) -> None:
+    """Where the child is now, from the (corrected) accueil facts: the last of them decides."""
+    dernier = await conn.fetchrow(
+        "SELECT nom, date_effet, donnees FROM faits WHERE parcours_id = $1 AND nom = ANY($2::text[]) "
+        "ORDER BY version DESC LIMIT 1",
+        parcours_id,
+        list(ACCUEIL),
+    )
+    if dernier is None or dernier["nom"] == "AccueilTermine":
+        await conn.execute("DELETE FROM presences WHERE parcours_id = $1", parcours_id)
+        return
+    donnees = orjson.loads(dernier["donnees"])
+    await conn.execute(
+        "INSERT INTO presences (parcours_id, lieu_id, type_lieu, depuis) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (parcours_id) DO UPDATE SET lieu_id = excluded.lieu_id, "
+        "type_lieu = excluded.type_lieu, depuis = excluded.depuis",
+        parcours_id,
+        _uuid(donnees["lieu_id"]),
+        donnees["type_lieu"],
+        dernier["date_effet"],
+    )
 
 
 def _date(valeur: object) -> date:

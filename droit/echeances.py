@@ -1,12 +1,15 @@
-"""The deadlines a dossier's facts open (DOMAIN.md, 'Deadlines the system watches'): pure rules.
+"""The deadlines the law sets on a parcours (DOMAIN.md, "Deadlines the system watches"): pure rules.
 
-Each rule is a function of the dossier's facts alone, never of today: the
-projection stores what they return, and a rebuild returns the same. Whether a
-deadline is overdue is decided when it is read.
+Each rule is a function of a parcours' facts alone, never of today: a read
+model stores what they return, a rebuild returns the same, and the
+notifications service can time its alerts on them. Whether a deadline is
+overdue is decided when it is read.
 
 A deadline disappears when its awaited event arrives (the facts no longer open
 it); a parcours that left care keeps only the informational social-housing
-window.
+window. Sources: code de l'action sociale et des familles (CASF), code civil
+(C. civ.), code de procédure civile (CPC), code de la construction et de
+l'habitation (CCH).
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from enum import StrEnum
 from typing import Any
 
 from droit.calendrier import age_le, ajouter, anniversaire
+from droit.regles import limite_hebergement
 
 
 class TypeEcheance(StrEnum):
     EVALUATION_IP = "evaluation_ip"
     SAISINE_JUGE = "saisine_juge_des_enfants"
     DECISION_JUGE = "decision_juge_des_enfants"
+    SAISINE_JUGE_ACCUEIL_URGENCE = "saisine_juge_accueil_urgence"
+    FIN_ACCUEIL_72H = "fin_accueil_72h"
     PPE = "ppe"
     ECHEANCE_MESURE = "echeance_mesure"
     RAPPORT_SITUATION = "rapport_situation"
@@ -33,6 +39,7 @@ class TypeEcheance(StrEnum):
     MAJORITE = "majorite"
     FIN_APJM = "fin_accompagnement_jeune_majeur"
     HOTEL = "limite_hotel"
+    HEBERGEMENT_DEROGATOIRE = "limite_hebergement_derogatoire"
     PRIORITE_LOGEMENT = "priorite_logement_social"
 
 
@@ -57,7 +64,7 @@ class FaitIP:
 
 @dataclass(frozen=True)
 class Faits:
-    """What the deadlines of one parcours depend on."""
+    """What the deadlines of one parcours depend on (as corrected: the facts now known to be true)."""
 
     ouvert_le: date
     mois_naissance: str
@@ -66,6 +73,7 @@ class Faits:
     """The exact date, from the identity; none until it arrives (or once erased)."""
     rouvert_le: date | None = None
     mesures: tuple[FaitMesure, ...] = ()
+    """Every measure, lifted ones included, in the order they were decided."""
     ips: tuple[FaitIP, ...] = ()
     ppe_etabli_le: date | None = None
     dernier_rapport_le: date | None = None
@@ -73,9 +81,15 @@ class Faits:
     majorite_atteinte_le: date | None = None
     apjm_debut: date | None = None
     apjm_fin: date | None = None
+    apjm_fin_annee_engagee: bool = False
+    accueil_debut: date | None = None
+    """The start of the current accueil; none when the child is not placed."""
     type_lieu: str | None = None
+    """The current lieu's type (none when not placed)."""
     lieu_depuis: date | None = None
-    date_limite_hotel: date | None = None
+    """Since when the child is in the current lieu."""
+    fin_dernier_accueil: date | None = None
+    motif_fin_dernier_accueil: str | None = None
     sorti_le: date | None = None
     motif_sortie: str | None = None
 
@@ -99,16 +113,21 @@ class Echeance:
 DELAI_EVALUATION_IP_MOIS = 3
 DELAI_SAISINE_JUGE_JOURS = 8
 DELAI_DECISION_JUGE_JOURS = 15
+DELAI_SAISINE_ACCUEIL_URGENCE_JOURS = 5
+DUREE_ACCUEIL_72H_JOURS = 3
 DELAI_PPE_MOIS = 3
 PREAVIS_ECHEANCE_MOIS = 2
 PERIODE_RAPPORT_MOIS = 12
-PERIODE_RAPPORT_MOINS_DE_2_ANS_MOIS = 6
-PREAVIS_HOTEL_JOURS = 15
+PERIODE_RAPPORT_MOINS_DE_3_ANS_MOIS = 6
+AGE_RAPPORT_SEMESTRIEL = 3
+PREAVIS_HEBERGEMENT_JOURS = 15
 FENETRE_LOGEMENT_ANS = 3
 PREAVIS_GENERAL_MOIS = 1
 """Deadlines whose table gives no alert: shown one month ahead."""
 
 MOTIFS_SORTIE_JEUNE_MAJEUR = frozenset({"majorite_sans_accompagnement", "fin_accompagnement_jeune_majeur"})
+SUITES_ACCUEIL_URGENCE = frozenset({"accueil_provisoire"})
+"""An administrative measure that follows an accueil d'urgence: the family agreed (an admission)."""
 
 
 def echeances(f: Faits) -> list[Echeance]:
@@ -118,6 +137,8 @@ def echeances(f: Faits) -> list[Echeance]:
     regles = (
         evaluations_ip,
         opp_parquet,
+        accueil_urgence,
+        accueil_72h,
         ppe,
         echeances_mesures,
         rapport_situation,
@@ -125,14 +146,14 @@ def echeances(f: Faits) -> list[Echeance]:
         preparation_majorite,
         majorite,
         fin_apjm,
-        hotel,
+        hebergement_limite,
     )
     ouvertes = [e for regle in regles for e in regle(f)]
     return sorted(ouvertes, key=lambda e: (e.due_le, e.type.value, e.cle))
 
 
 def evaluations_ip(f: Faits) -> Iterable[Echeance]:
-    """An IP is assessed within 3 months of its reception, until EvaluationConclue."""
+    """An IP is assessed within 3 months of its reception, until EvaluationConclue (CASF L226-3, décret 2016-1476)."""
     for ip in f.ips:
         if ip.evaluee_le is None:
             due = ajouter(ip.recue_le, mois=DELAI_EVALUATION_IP_MOIS)
@@ -146,15 +167,14 @@ def evaluations_ip(f: Faits) -> Iterable[Echeance]:
 
 
 def opp_parquet(f: Faits) -> Iterable[Echeance]:
-    """An OPP by the parquet: seize the JE within 8 days, the JE rules within 15, until a JE measure is decided."""
-    for opp in f.mesures:
+    """An OPP by the parquet: seize the JE within 8 days (C. civ. 375-5 al. 2), the JE rules within 15 (CPC 1184).
+
+    Open until a measure of the juge des enfants is decided after the OPP.
+    """
+    for rang, opp in enumerate(f.mesures):
         if not (opp.active and opp.nature == "opp" and opp.autorite == "parquet"):
             continue
-        juge_a_statue = any(
-            m.autorite == "juge_des_enfants" and m.mesure_id != opp.mesure_id and m.decidee_le >= opp.decidee_le
-            for m in f.mesures
-        )
-        if juge_a_statue:
+        if any(m.autorite == "juge_des_enfants" for m in f.mesures[rang + 1 :]):
             continue
         details = {"mesure_id": opp.mesure_id, "date_debut": opp.date_debut.isoformat()}
         saisine = opp.date_debut + timedelta(days=DELAI_SAISINE_JUGE_JOURS)
@@ -163,8 +183,54 @@ def opp_parquet(f: Faits) -> Iterable[Echeance]:
         yield Echeance(TypeEcheance.DECISION_JUGE, decision, opp.date_debut, cle=opp.mesure_id, details=details)
 
 
+def accueil_urgence(f: Faits) -> Iterable[Echeance]:
+    """An accueil d'urgence: seize the judge within 5 days of its start (CASF L223-2 al. 4).
+
+    Unless the child went home (the last accueil ended with ``retour_en_famille``
+    and none is in progress) or the family agreed (an ``accueil_provisoire``
+    decided after it); a judicial measure decided after it shows the judge was
+    seized. Alerted from the start.
+    """
+    for rang, urgence in enumerate(f.mesures):
+        if not (urgence.active and urgence.nature == "accueil_urgence"):
+            continue
+        suites = f.mesures[rang + 1 :]
+        if any(m.cadre == "judiciaire" or m.nature in SUITES_ACCUEIL_URGENCE for m in suites):
+            continue
+        rentre = (
+            f.accueil_debut is None
+            and f.motif_fin_dernier_accueil == "retour_en_famille"
+            and f.fin_dernier_accueil is not None
+            and f.fin_dernier_accueil >= urgence.date_debut
+        )
+        if rentre:
+            continue
+        yield Echeance(
+            TypeEcheance.SAISINE_JUGE_ACCUEIL_URGENCE,
+            urgence.date_debut + timedelta(days=DELAI_SAISINE_ACCUEIL_URGENCE_JOURS),
+            urgence.date_debut,
+            cle=urgence.mesure_id,
+            details={"mesure_id": urgence.mesure_id, "date_debut": urgence.date_debut.isoformat()},
+        )
+
+
+def accueil_72h(f: Faits) -> Iterable[Echeance]:
+    """An accueil de 72 heures ends 72 hours after its start: the child goes home, or an admission
+    or a seizure of the judge follows (CASF L223-2 al. 5); open until the measure is lifted, alerted from its start.
+    """
+    for m in f.mesures:
+        if m.active and m.nature == "accueil_72h":
+            yield Echeance(
+                TypeEcheance.FIN_ACCUEIL_72H,
+                m.date_debut + timedelta(days=DUREE_ACCUEIL_72H_JOURS),
+                m.date_debut,
+                cle=m.mesure_id,
+                details={"mesure_id": m.mesure_id, "date_debut": m.date_debut.isoformat()},
+            )
+
+
 def ppe(f: Faits) -> Iterable[Echeance]:
-    """The PPE is due within 3 months of the first measure's start, until PPEEtabli."""
+    """The PPE is due within 3 months of the first measure's start, until PPEEtabli (CASF L223-1-1)."""
     if f.ppe_etabli_le is not None or not f.mesures:
         return
     premiere = min(m.date_debut for m in f.mesures)
@@ -173,7 +239,9 @@ def ppe(f: Faits) -> Iterable[Echeance]:
 
 
 def echeances_mesures(f: Faits) -> Iterable[Echeance]:
-    """An active measure's échéance, alerted 2 months before; a renewal replaces it, a levée closes it."""
+    """An active measure's échéance (CASF L223-5 al. 1, C. civ. 375 al. 3), alerted 2 months before it,
+    or at the measure's start when it lasts less; a renewal replaces it, a levée closes it.
+    """
     for m in f.mesures:
         if m.active and m.date_echeance is not None:
             alerte = _preavis(m.date_echeance, m.date_debut, mois=PREAVIS_ECHEANCE_MOIS)
@@ -187,18 +255,19 @@ def echeances_mesures(f: Faits) -> Iterable[Echeance]:
 
 
 def rapport_situation(f: Faits) -> Iterable[Echeance]:
-    """While a judicial measure is active: a report every 12 months (6 under 2 years old).
+    """A report on the child's situation every 12 months, every 6 under 3 years old (CASF L223-5 al. 2).
 
-    Counted from the last report, or from the start of the earliest active
-    judicial measure when no report came since. The rhythm is the child's age
-    on that starting day: under 2, six months.
+    For every child placed or under a measure, administrative or judicial:
+    while a measure is active. Counted from the last report, or from the start
+    of the earliest active measure when no report came since. The rhythm is
+    the child's age on that starting day.
     """
-    judiciaires = [m for m in f.mesures if m.active and m.cadre == "judiciaire"]
-    if not judiciaires:
+    actives = [m for m in f.mesures if m.active]
+    if not actives:
         return
-    debut = min(m.date_debut for m in judiciaires)
+    debut = min(m.date_debut for m in actives)
     depuis = max(debut, f.dernier_rapport_le) if f.dernier_rapport_le is not None else debut
-    mois = PERIODE_RAPPORT_MOINS_DE_2_ANS_MOIS if moins_de_deux_ans(f, depuis) else PERIODE_RAPPORT_MOIS
+    mois = PERIODE_RAPPORT_MOINS_DE_3_ANS_MOIS if moins_de_trois_ans(f, depuis) else PERIODE_RAPPORT_MOIS
     due = ajouter(depuis, mois=mois)
     yield Echeance(
         TypeEcheance.RAPPORT_SITUATION,
@@ -208,19 +277,21 @@ def rapport_situation(f: Faits) -> Iterable[Echeance]:
     )
 
 
-def moins_de_deux_ans(f: Faits, jour: date) -> bool:
-    """Under 2 on ``jour``; with only the month of birth, the latest possible birth day (the more frequent rhythm)."""
+def moins_de_trois_ans(f: Faits, jour: date) -> bool:
+    """Under 3 on ``jour`` (CASF L223-5 al. 2); with only the month of birth, the latest possible
+    birth day is taken (the more frequent rhythm when in doubt)."""
     naissance = f.date_naissance or _dernier_jour_du_mois(f.mois_naissance)
-    return age_le(naissance, jour) < 2
+    return age_le(naissance, jour) < AGE_RAPPORT_SEMESTRIEL
 
 
 def entretien_autonomie(f: Faits) -> Iterable[Echeance]:
-    """Schedule at 16½, due by the 17th birthday (as soon as possible when care starts after 17).
+    """For a minor placed: scheduled at 16½, due by the 17th birthday, or as soon as possible
+    when the placement starts after 17 (CASF L222-5-1).
 
-    For a minor in care (an active measure, majority not recorded), until
+    Only while the child is placed and majority is not recorded, until
     EntretienAutonomieRealise; needs the exact birth date.
     """
-    debut = _debut_prise_en_charge(f)
+    debut = f.accueil_debut
     if f.date_naissance is None or f.entretien_autonomie_le is not None or debut is None:
         return
     if f.majorite_atteinte_le is not None:
@@ -236,9 +307,9 @@ def entretien_autonomie(f: Faits) -> Iterable[Echeance]:
 
 
 def preparation_majorite(f: Faits) -> Iterable[Echeance]:
-    """At 17½, prepare majority (APJM proposal, housing), due by the 18th birthday.
+    """At 17½, prepare majority (APJM proposal, housing), due by the 18th birthday (CASF L222-5-1, L222-5-2).
 
-    For a minor in care, until an APJM is granted or majority is recorded.
+    For a minor in care (an active measure), until an APJM is granted or majority is recorded.
     """
     debut = _debut_prise_en_charge(f)
     if f.date_naissance is None or debut is None or f.majorite_atteinte_le is not None or f.apjm_debut is not None:
@@ -249,37 +320,60 @@ def preparation_majorite(f: Faits) -> Iterable[Echeance]:
 
 
 def majorite(f: Faits) -> Iterable[Echeance]:
-    """On the 18th birthday, record MajoriteAtteinte (its implied ends follow); until recorded."""
+    """On the 18th birthday (C. civ. 414), record MajoriteAtteinte (its implied ends follow); until recorded."""
     if f.date_naissance is None or f.majorite_atteinte_le is not None:
         return
     dix_huit_ans = anniversaire(f.date_naissance, 18)
     yield Echeance(TypeEcheance.MAJORITE, dix_huit_ans, dix_huit_ans)
 
 
+def limite_apjm(date_naissance: date, *, fin_annee_engagee: bool = False) -> date:
+    """The day an accompagnement jeune majeur must have ended by (CASF L222-5).
+
+    The 21st birthday; one year after it when the support goes on to finish
+    the school or university year under way (``fin_annee_engagee``, L222-5,
+    last paragraph).
+    """
+    vingt_et_un_ans = anniversaire(date_naissance, 21)
+    return ajouter(vingt_et_un_ans, annees=1) if fin_annee_engagee else vingt_et_un_ans
+
+
 def fin_apjm(f: Faits) -> Iterable[Echeance]:
-    """The end of an APJM, alerted 2 months before; a renewal moves it, its end closes it."""
+    """The end of an APJM, alerted 2 months before; a renewal moves it, its end closes it (CASF L222-5).
+
+    Hard stop at the 21st birthday, or a year after it to finish the school or
+    university year under way (``fin_annee_engagee``): the deadline is never
+    later than that limit.
+    """
     if f.apjm_fin is None:
         return
     debut = f.apjm_debut or f.apjm_fin
-    details: dict[str, Any] = {}
+    due = f.apjm_fin
+    details: dict[str, Any] = {"fin_annee_engagee": f.apjm_fin_annee_engagee}
     if f.date_naissance is not None:
+        limite = limite_apjm(f.date_naissance, fin_annee_engagee=f.apjm_fin_annee_engagee)
+        due = min(due, limite)
         details["limite_21_ans"] = anniversaire(f.date_naissance, 21).isoformat()
-    yield Echeance(
-        TypeEcheance.FIN_APJM, f.apjm_fin, _preavis(f.apjm_fin, debut, mois=PREAVIS_ECHEANCE_MOIS), details=details
-    )
+        details["limite_legale"] = limite.isoformat()
+    yield Echeance(TypeEcheance.FIN_APJM, due, _preavis(due, debut, mois=PREAVIS_ECHEANCE_MOIS), details=details)
 
 
-def hotel(f: Faits) -> Iterable[Echeance]:
-    """A hotel placement lasts 2 months at most: its limit, while the child is there."""
-    if f.type_lieu != "hotel" or f.date_limite_hotel is None:
+def hebergement_limite(f: Faits) -> Iterable[Echeance]:
+    """A stay in a ``hebergement_derogatoire`` (décret 2024-119), or in a hotel recorded before
+    1 Feb 2024, lasts 2 months at most (CASF L221-2-3): its limit, while the young person is there.
+    """
+    if f.type_lieu is None or f.lieu_depuis is None:
         return
-    depuis = f.lieu_depuis or f.date_limite_hotel
-    alerte = min(f.date_limite_hotel, max(depuis, f.date_limite_hotel - timedelta(days=PREAVIS_HOTEL_JOURS)))
-    yield Echeance(TypeEcheance.HOTEL, f.date_limite_hotel, alerte)
+    limite = limite_hebergement(f.type_lieu, f.lieu_depuis)
+    if limite is None:
+        return
+    type_ = TypeEcheance.HOTEL if f.type_lieu == "hotel" else TypeEcheance.HEBERGEMENT_DEROGATOIRE
+    alerte = min(limite, max(f.lieu_depuis, limite - timedelta(days=PREAVIS_HEBERGEMENT_JOURS)))
+    yield Echeance(type_, limite, alerte, details={"type_lieu": f.type_lieu, "depuis": f.lieu_depuis.isoformat()})
 
 
 def priorite_logement(f: Faits) -> Iterable[Echeance]:
-    """After leaving care as a young adult: 3 years of priority for social housing (informational)."""
+    """After leaving care as a young adult: 3 years of priority for social housing (CCH L441-1, informational)."""
     if f.sorti_le is None or f.motif_sortie == "deces":
         return
     if f.majorite_atteinte_le is None and f.motif_sortie not in MOTIFS_SORTIE_JEUNE_MAJEUR:
