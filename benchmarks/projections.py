@@ -572,7 +572,8 @@ class _DossiersChronometres(ProjectionDossiers):
 
     async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
         # How many parcours the batch recomputes (the projection's own bookkeeping, read if it is there).
-        self.temps["parcours_recalcules"] += len(getattr(self, "_a_recalculer", {}).get(id(conn), ()))
+        lot = getattr(self, "_lots", {}).get(id(conn))
+        self.temps["parcours_recalcules"] += len(lot.parcours) if lot is not None else 0
         debut = time.perf_counter()
         try:
             await super().fin_de_lot(conn)
