@@ -1,6 +1,7 @@
 # Parcours ASE — the two commands a newcomer runs: `make run` and `make test`.
-# Everything is installed into the project folder: .tools/ (uv), .venv/ (the
-# locked dependencies), .cache/kafka/ (Apache Kafka's jars, fetched by Maven).
+# Everything is installed into the project folder: .tools/ (uv, and kustomize built
+# by Go from the Go module proxy), .venv/ (the locked dependencies), .cache/kafka/
+# (Apache Kafka's jars, fetched by Maven).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -8,8 +9,11 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen
 PORT ?= 8000
 DATA_DIR ?= .data
+# The newest kustomize the Go module proxy serves that builds with Go 1.26 (v5.8.3 needs Go 1.27).
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE := .tools/kustomize/$(KUSTOMIZE_VERSION)/kustomize
 
-.PHONY: install run test test-unit test-integration lint bench kafka clean
+.PHONY: install run test test-unit test-integration lint bench kafka kustomize clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -25,8 +29,9 @@ install: .venv/.installed
 run: install
 	$(RUN) ase serve --port $(PORT) --data-dir $(DATA_DIR)
 
-## The whole suite: unit tests, then integration tests on a real PostgreSQL and a real Kafka.
-test: install kafka
+## The whole suite: unit tests, integration tests on a real PostgreSQL and a real Kafka,
+## the services as processes, and the deploy/k8s overlays rendered and checked offline.
+test: install kafka kustomize
 	$(RUN) pytest
 
 test-unit: install
@@ -34,6 +39,12 @@ test-unit: install
 
 test-integration: install kafka
 	$(RUN) pytest tests/integration
+
+## kustomize, built once into .tools/kustomize/<version>/ (Go's module and build caches make a rebuild quick).
+kustomize: $(KUSTOMIZE)
+
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/$(@D) GOTOOLCHAIN=local go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 ## Fetch Apache Kafka's jars with Maven into .cache/kafka (once; later runs reuse them).
 kafka: install
@@ -54,10 +65,15 @@ clean:
 	rm -rf .venv .tools .pytest_cache
 
 ## The distributed stack on this machine: PostgreSQL, Kafka, each service and the relay as its own process.
-## Ports: ASE_PARCOURS_PORT (8000), ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_KAFKA_PORT (9092).
-.PHONY: up down
+## supervisord restarts a part that dies. Ports: ASE_PARCOURS_PORT (8000), ASE_PROJECTIONS_PORT (8001),
+## ASE_NOTIFICATIONS_PORT (8002), ASE_RELAY_PORT (8003, the relay's metrics), ASE_KAFKA_PORT (9092).
+.PHONY: up down status
 up: install kafka
 	$(RUN) ase up --data-dir $(DATA_DIR)
+
+## Each part of the stack: state, pid, uptime, readiness.
+status:
+	$(RUN) ase status --data-dir $(DATA_DIR)
 
 ## Stop what `make up` started.
 down:

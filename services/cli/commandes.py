@@ -60,8 +60,11 @@ def token(
     sub: Annotated[str, typer.Option(help="identifiant de l'utilisateur")] = "dev",
     data_dir: Annotated[Path, typer.Option("--data-dir", help="dossier de la clé de dev")] = Path(".data"),
 ) -> None:
-    """Print a dev JWT signed with the key that ``ase serve --data-dir DIR`` accepts."""
-    from services.runtime.auth import CleDeDeveloppement
+    """Print a dev JWT signed with the key that ``ase serve --data-dir DIR`` accepts.
+
+    Warns on stderr when ``DIR`` had no key yet: the one it creates is unknown to any server already running.
+    """
+    from services.runtime.auth import FICHIER_CLE_DEV, CleDeDeveloppement
 
     if os.environ.get("ASE_MODE", "dev") == "production":
         typer.echo("refusé: pas de jeton de développement en production", err=True)
@@ -70,18 +73,40 @@ def token(
     if inconnus:
         typer.echo(f"départements inconnus: {', '.join(inconnus)}", err=True)
         raise typer.Exit(2)
-    typer.echo(
-        CleDeDeveloppement.dans(data_dir).signer(sub=sub, roles=[r.value for r in role], departements=departement)
-    )
+    nouvelle_cle = not (data_dir / FICHIER_CLE_DEV).exists()
+    jeton = CleDeDeveloppement.dans(data_dir).signer(sub=sub, roles=[r.value for r in role], departements=departement)
+    if nouvelle_cle:
+        typer.echo(
+            f"attention: {data_dir.resolve()} n'avait pas de clé de développement; celle qui vient d'y être créée "
+            "n'est connue d'aucun serveur déjà démarré. Utilisez le jeton qu'affiche `ase serve` (`make run`), "
+            "ou passez à `ase token` le --data-dir du serveur.",
+            err=True,
+        )
+    typer.echo(jeton)
 
 
 @app.command()
-def relay() -> None:
-    """Publish the event store's notification log to Kafka (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS)."""
-    import asyncio
-    import signal
+def relay(
+    port: Annotated[
+        int | None,
+        typer.Option("--port", envvar="ASE_RELAY_PORT", help="port de /healthz, /readyz et /metrics (absent: aucun)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="adresse d'écoute de ce port")] = "127.0.0.1",
+) -> None:
+    """Publish the event store's notification log to Kafka (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS).
 
-    from services.parcours.relay import ReglagesRelais, Relais
+    With ``--port``, also serve ``/healthz``, ``/readyz`` (publishing, or standing by on the
+    lock) and ``/metrics`` (``ase_relais_*``) there.
+    """
+    import asyncio
+    import contextlib
+    import signal
+    import socket
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    from services.parcours.relay import ReglagesRelais, Relais, application_http
     from services.parcours.settings import ParcoursSettings
     from services.runtime import logs
 
@@ -99,12 +124,41 @@ def relay() -> None:
         )
     )
 
+    prise: socket.socket | None = None
+    if port is not None:  # bound now, so a port in use fails at once, before anything runs
+        prise = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        prise.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            prise.bind((host, port))
+        except OSError as exc:
+            typer.echo(f"ase relay: impossible d'écouter sur {host}:{port} ({exc.strerror})", err=True)
+            raise typer.Exit(2) from None
+
+    class ServeurSansSignaux(uvicorn.Server):
+        """The relay's loop handles SIGINT and SIGTERM, then stops this server itself."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     async def principal() -> None:
         arret = asyncio.Event()
         boucle = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             boucle.add_signal_handler(sig, arret.set)
-        await relais.executer(arret)
+        if prise is None:
+            await relais.executer(arret)
+            return
+        serveur = ServeurSansSignaux(
+            uvicorn.Config(application_http(relais), log_config=None, access_log=False, lifespan="off")
+        )
+        service = asyncio.create_task(serveur.serve(sockets=[prise]))
+        service.add_done_callback(lambda _: arret.set())  # no endpoint, no relay: its supervisor restarts both
+        try:
+            await relais.executer(arret)
+        finally:
+            serveur.should_exit = True
+            await service
 
     asyncio.run(principal())
 
@@ -116,9 +170,11 @@ def up(
     ] = Path(".data"),
     delai: Annotated[float, typer.Option("--timeout", help="secondes pour que tout réponde")] = 120.0,
 ) -> None:
-    """Start the distributed stack as detached processes: PostgreSQL, Kafka, each service and the relay.
+    """Start the distributed stack: PostgreSQL, then Kafka, each service and the relay under supervisord.
 
-    Ports: ASE_PARCOURS_PORT (8000), ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_KAFKA_PORT (9092).
+    A part that dies is restarted; `ase status` shows each one. Ports: ASE_PARCOURS_PORT (8000),
+    ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_RELAY_PORT (8003, the relay's metrics),
+    ASE_KAFKA_PORT (9092).
     """
     from services.cli.pile import ErreurPile, demarrer
     from services.runtime.auth import CleDeDeveloppement
@@ -140,12 +196,39 @@ def up(
     typer.echo(f"parcours       {pile.url('parcours')}  (documentation: {pile.url('parcours')}/docs)")
     typer.echo(f"projections    {pile.url('projections')}")
     typer.echo(f"notifications  {pile.url('notifications')}")
+    typer.echo(f"relay          {pile.url('relay')}/metrics")
     typer.echo(f"kafka          KAFKA_BOOTSTRAP_SERVERS={pile.kafka_bootstrap}")
     if pile.postgres is not None:
         typer.echo(f"postgres       DATABASE_URL={pile.postgres.url}")
     typer.echo(f"journaux       {pile.journaux}/")
     typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
-    typer.echo("Arrêt: ase down" + ("" if data_dir == Path(".data") else f" --data-dir {data_dir}"))
+    option = "" if data_dir == Path(".data") else f" --data-dir {data_dir}"
+    typer.echo(f"État: ase status{option}    Arrêt: ase down{option}")
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="le dossier passé à `ase up`")] = Path(".data"),
+) -> None:
+    """Each part of the stack `ase up` started: state, pid, uptime, readiness.
+
+    Exit status: 0 when every part runs and answers, 1 otherwise, 3 when nothing runs.
+    """
+    from services.cli.pile import decrire_duree, etat_des_parties, lire_etat
+
+    pile = lire_etat(data_dir)
+    if pile is None:
+        typer.echo(f"Rien ne tourne (pas de {data_dir.resolve() / 'pile' / 'processus.json'}).")
+        raise typer.Exit(3)
+    parties = etat_des_parties(pile)
+    typer.echo(f"Pile distribuée ({pile.data_dir})" + ("" if pile.prete else ": démarrage interrompu ou en cours"))
+    for partie in parties:
+        pid = f"pid {partie.pid}" if partie.pid else ""
+        duree = f"depuis {decrire_duree(partie.duree_s)}" if partie.duree_s is not None else ""
+        pret = {None: "", True: "prêt", False: f"non prêt: {partie.raison}"}[partie.pret]
+        typer.echo(f"  {partie.nom:<14} {partie.libelle:<14} {pid:<11} {duree:<18} {partie.adresse}  {pret}".rstrip())
+    tout_va = pile.prete and all(p.en_marche and p.pret is not False for p in parties)
+    raise typer.Exit(0 if tout_va else 1)
 
 
 @app.command()

