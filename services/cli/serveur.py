@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import structlog
@@ -16,6 +16,7 @@ from services.projections.api import app as projections
 from services.projections.settings import ProjectionsSettings
 from services.runtime import problemes
 from services.runtime.http import installer_traces, routeur_sante
+from services.runtime.postgres import tenir_postgres_embarque
 
 log = structlog.get_logger(__name__)
 
@@ -30,20 +31,28 @@ def application_embarquee(data_dir: Path) -> FastAPI:
 
     @asynccontextmanager
     async def cycle_de_vie(app: FastAPI) -> AsyncIterator[None]:
-        comp_parcours = await to_thread.run_sync(lambda: parcours.composer(reglages_parcours))
-        app.state.parcours = comp_parcours
-        url = parcours.url_base_de_donnees(reglages_parcours)
-        reglages_lecture = ProjectionsSettings(database_url=url, data_dir=data_dir, kafka_bootstrap_servers=None)
-        comp_lecture = await projections.composer(reglages_lecture, horloge=comp_parcours.application.horloge)
-        app.state.lecture = comp_lecture
-        log.info("service_demarre", service="embarque")
-        try:
-            yield
-        finally:
+        async with AsyncExitStack() as a_defaire:
+            reglages = reglages_parcours
+            if reglages.database_url is None:
+                # Held for the lifespan, let go at its end: uvicorn ends the lifespan on
+                # SIGTERM and SIGINT before it exits, so the server stops with `ase serve`
+                # (and one left by a killed `ase serve` is adopted here, then stopped).
+                embarque = await to_thread.run_sync(lambda: tenir_postgres_embarque(data_dir / "postgres"))
+                a_defaire.push_async_callback(to_thread.run_sync, embarque.liberer)
+                reglages = reglages.model_copy(update={"database_url": embarque.url})
+            comp_parcours = await to_thread.run_sync(lambda: parcours.composer(reglages))
+            a_defaire.callback(comp_parcours.application.close)
+            app.state.parcours = comp_parcours
+            reglages_lecture = ProjectionsSettings(
+                database_url=reglages.database_url, data_dir=data_dir, kafka_bootstrap_servers=None
+            )
+            comp_lecture = await projections.composer(reglages_lecture, horloge=comp_parcours.application.horloge)
+            a_defaire.push_async_callback(comp_lecture.pool.close)
             if comp_lecture.service is not None:
-                await comp_lecture.service.arreter()
-            await comp_lecture.pool.close()
-            comp_parcours.application.close()
+                a_defaire.push_async_callback(comp_lecture.service.arreter)
+            app.state.lecture = comp_lecture
+            log.info("service_demarre", service="embarque")
+            yield
 
     app = FastAPI(title="Parcours ASE", version="1.0.0", lifespan=cycle_de_vie)
     installer_traces(app)

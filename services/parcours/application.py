@@ -107,7 +107,6 @@ class ParcoursApplication(Application[UUID]):
 
     def referencer_lieu(self, cmd: c.ReferencerLieu, demande: Demande) -> Reponse:
         def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
-            _check_perimetre(cmd.departement, demande)
             lieu = LieuAccueil.referencer(
                 ctx,
                 nom=cmd.nom,
@@ -118,7 +117,7 @@ class ParcoursApplication(Application[UUID]):
             )
             return [lieu], {}
 
-        return self._creer(demande, action)
+        return self._creer(cmd.departement, demande, action)
 
     def modifier_capacite(self, lieu_id: UUID, cmd: c.ModifierCapacite, demande: Demande) -> Reponse:
         return self._modifier(
@@ -137,7 +136,6 @@ class ParcoursApplication(Application[UUID]):
 
     def ouvrir_parcours(self, cmd: c.OuvrirParcours, demande: Demande) -> Reponse:
         def action(ctx: Contexte) -> tuple[list[Flux], dict[str, Any]]:
-            _check_perimetre(cmd.departement, demande)
             identite = Identite.enregistrer(
                 ctx,
                 nom=cmd.personne.nom,
@@ -158,7 +156,7 @@ class ParcoursApplication(Application[UUID]):
             # The parcours is the stream the caller writes next: it comes first.
             return [parcours, identite], {"personne_id": str(identite.id)}
 
-        return self._creer(demande, action)
+        return self._creer(cmd.departement, demande, action)
 
     # -- commandes sur un parcours ----------------------------------------------
 
@@ -247,12 +245,14 @@ class ParcoursApplication(Application[UUID]):
         demande: Demande,
         action: Callable[[A, Contexte], Any],
     ) -> Reponse:
-        deja = self._reponse_deja_donnee(demande)
-        if deja is not None:
-            return deja
+        # The caller's right to the stream comes first, for a retry too: a token that
+        # no longer covers its département gets no stored answer either.
         agregat = self._lire(classe, ident, "parcours" if classe is Parcours else "lieu d'accueil")
         if getattr(agregat, "departement", None) not in demande.departements:
             raise IntrouvableError("parcours" if classe is Parcours else "lieu d'accueil", ident)
+        deja = self._reponse_deja_donnee(demande)
+        if deja is not None:
+            return deja
         if demande.version_attendue is not None and demande.version_attendue != agregat.version:
             raise ConflitDeVersionError(demande.version_attendue, agregat.version)
         extra = dict(action(agregat, demande.contexte(self.horloge)) or {})
@@ -260,9 +260,12 @@ class ParcoursApplication(Application[UUID]):
 
     def _creer(
         self,
+        departement: str,
         demande: Demande,
         action: Callable[[Contexte], tuple[list[Flux], dict[str, Any]]],
     ) -> Reponse:
+        # As in ``_modifier``: the same check as a fresh command, before any stored answer.
+        _check_perimetre(departement, demande)
         deja = self._reponse_deja_donnee(demande)
         if deja is not None:
             return deja
@@ -289,6 +292,7 @@ class ParcoursApplication(Application[UUID]):
         return reponse
 
     def _reponse_deja_donnee(self, demande: Demande) -> Reponse | None:
+        """The answer already given to this ``Idempotency-Key``; only once the caller passed a fresh command's checks."""
         if demande.cle_idempotence is None:
             return None
         trouvee = self.idempotence.lire_reponse(demande.sub, demande.cle_idempotence)

@@ -9,10 +9,17 @@ from typing import Any
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Mapper,
+    OperationalError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -124,6 +131,8 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             )
         super()._insert_events(curs, stored_events, **kwargs)
 
+    # As the library's own reads: a connection lost (the server restarted) is tried again.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def lire_reponse(self, sub: str, cle: str) -> ReponseIdempotente | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_idempotence, (sub, cle))

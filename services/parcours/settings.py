@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.auth import duree_max_jeton_s
+
 
 class ParcoursSettings(BaseSettings):
     """Read from the environment (``ASE_*``, and ``DATABASE_URL``)."""
@@ -24,7 +26,20 @@ class ParcoursSettings(BaseSettings):
     """Folder of the embedded PostgreSQL's data and of the dev signing key."""
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    """Connections the write side holds; commands run at most this many at once."""
+    """Commands run at most this many at once, each on a pooled connection of its own."""
+
+    db_read_pool_size: int = Field(default=4, ge=1, le=200)
+    """Reads of a stream (``GET /v1/parcours/…``) at once, on connections apart from the commands':
+    commands blocked by the database never delay a read. The pool holds both counts."""
+
+    db_timeout: float = Field(default=5.0, gt=0, le=300)
+    """Seconds a request waits on the database: for a free slot, then for each lock or statement
+    (PostgreSQL's ``lock_timeout`` and ``statement_timeout``) and pooled connection. Beyond, 503
+    ``indisponible`` with ``Retry-After``; a command answers within about twice this."""
+
+    token_max_lifetime: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+    """Seconds a token may be valid (``exp`` after ``iat``, and after now); default 3600 in
+    production, 43200 in dev (the 12 h of ``ase token``)."""
 
     oidc_jwks_url: str | None = None
     """Production: the OIDC issuer's JWKS URL (Keycloak, ProConnect)."""
@@ -48,6 +63,11 @@ class ParcoursSettings(BaseSettings):
 
     log_level: str = "INFO"
     """Level of the structured logs."""
+
+    @property
+    def duree_max_jeton_s(self) -> int:
+        """The longest token lifetime accepted in this mode."""
+        return duree_max_jeton_s(self.mode, self.token_max_lifetime)
 
     @model_validator(mode="after")
     def _production_sans_secrets_de_dev(self) -> ParcoursSettings:

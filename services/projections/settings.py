@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.auth import duree_max_jeton_s
+
 
 class ProjectionsSettings(BaseSettings):
     """Read from the environment (``ASE_*``, ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS``)."""
@@ -46,8 +48,17 @@ class ProjectionsSettings(BaseSettings):
     oidc_audience: str | None = None
     """Production: the expected ``aud`` claim, if any."""
 
+    token_max_lifetime: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+    """Seconds a token may be valid (``exp`` after ``iat``, and after now); default 3600 in
+    production, 43200 in dev (the 12 h of ``ase token``)."""
+
     log_level: str = "INFO"
     """Level of the structured logs."""
+
+    @property
+    def duree_max_jeton_s(self) -> int:
+        """The longest token lifetime accepted in this mode."""
+        return duree_max_jeton_s(self.mode, self.token_max_lifetime)
 
     @model_validator(mode="after")
     def _production_sans_secrets_de_dev(self) -> ProjectionsSettings:

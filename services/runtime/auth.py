@@ -21,6 +21,13 @@ ALGORITHME_DEV = "ES256"
 EMETTEUR_DEV = "ase-dev"
 FICHIER_CLE_DEV = "dev-jwt-key.pem"
 
+DUREE_JETON_DEV_S = 12 * 3600
+"""What ``ase token`` signs, and the longest a dev token may be valid."""
+DUREE_JETON_PRODUCTION_S = 3600
+"""The longest a token may be valid in production unless ``ASE_TOKEN_MAX_LIFETIME`` says otherwise."""
+DATE_NUMERIQUE_MAX = 2**53
+"""Beyond, a NumericDate is no date (and no longer exact as a float)."""
+
 
 class AuthentificationError(Exception):
     """The token is missing, malformed, expired or not ours."""
@@ -64,17 +71,51 @@ def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
     return Utilisateur(sub=sub, roles=frozenset(roles), departements=frozenset(departements))
 
 
+def duree_max_jeton_s(mode: str, configuree: int | None = None) -> int:
+    """The longest token lifetime accepted: ``configuree``, else 1 h in production and 12 h in dev."""
+    if configuree is not None:
+        return configuree
+    return DUREE_JETON_PRODUCTION_S if mode == "production" else DUREE_JETON_DEV_S
+
+
+def _date_numerique(claims: dict[str, Any], nom: str) -> float | None:
+    """A claim that is an RFC 7519 NumericDate: a JSON number of seconds since 1970, nothing else."""
+    if nom not in claims:
+        return None
+    valeur = claims[nom]
+    # PyJWT reads "9999999999" (a string) as a number and True as 1: a NumericDate is neither.
+    if isinstance(valeur, bool) or not isinstance(valeur, int | float) or not 0 <= valeur <= DATE_NUMERIQUE_MAX:
+        raise AuthentificationError(f"claim '{nom}' invalide: une date numérique (secondes depuis 1970) est attendue")
+    return float(valeur)
+
+
+def _verifier_dates(claims: dict[str, Any], duree_max_s: int) -> None:
+    """``exp``, ``iat`` and ``nbf`` are NumericDates, and the token is valid ``duree_max_s`` at most.
+
+    The bound holds from ``iat`` and from now alike: an ``iat`` set in the past
+    does not stretch a token, nor one claiming to expire in 9999.
+    """
+    exp = _date_numerique(claims, "exp")
+    iat = _date_numerique(claims, "iat")
+    _date_numerique(claims, "nbf")
+    if exp is None or iat is None:
+        raise AuthentificationError("claims 'exp' et 'iat' requis")
+    if exp - iat > duree_max_s or exp - time.time() > duree_max_s:
+        raise AuthentificationError(f"jeton valable plus de {duree_max_s} s")
+
+
 class CleDeDeveloppement:
     """An EC key kept in the data folder: signs dev tokens and verifies them."""
 
     bloquant = False
 
-    def __init__(self, cle_privee: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, cle_privee: ec.EllipticCurvePrivateKey, *, duree_max_s: int = DUREE_JETON_DEV_S) -> None:
         self._cle_privee = cle_privee
         self._cle_publique = cle_privee.public_key()
+        self._duree_max_s = duree_max_s
 
     @classmethod
-    def dans(cls, dossier: Path) -> CleDeDeveloppement:
+    def dans(cls, dossier: Path, *, duree_max_s: int = DUREE_JETON_DEV_S) -> CleDeDeveloppement:
         """Load the key of ``dossier``, creating it (readable by its owner only) if absent."""
         dossier.mkdir(parents=True, exist_ok=True)
         chemin = dossier / FICHIER_CLE_DEV
@@ -91,7 +132,7 @@ class CleDeDeveloppement:
         cle_privee = serialization.load_pem_private_key(chemin.read_bytes(), password=None)
         if not isinstance(cle_privee, ec.EllipticCurvePrivateKey):
             raise AuthentificationError(f"{chemin} n'est pas une clé EC")
-        return cls(cle_privee)
+        return cls(cle_privee, duree_max_s=duree_max_s)
 
     def signer(
         self,
@@ -99,7 +140,7 @@ class CleDeDeveloppement:
         sub: str,
         roles: list[str],
         departements: list[str],
-        duree_s: int = 12 * 3600,
+        duree_s: int = DUREE_JETON_DEV_S,
     ) -> str:
         maintenant = int(time.time())
         claims = {
@@ -119,10 +160,11 @@ class CleDeDeveloppement:
                 self._cle_publique,
                 algorithms=[ALGORITHME_DEV],
                 issuer=EMETTEUR_DEV,
-                options={"require": ["exp", "sub", "iss"]},
+                options={"require": ["exp", "iat", "sub", "iss"]},
             )
         except jwt.PyJWTError as exc:
             raise AuthentificationError(str(exc)) from None
+        _verifier_dates(claims, self._duree_max_s)
         return _utilisateur(claims)
 
 
@@ -131,10 +173,13 @@ class VerificateurOIDC:
 
     bloquant = True
 
-    def __init__(self, *, jwks_url: str, emetteur: str, audience: str | None) -> None:
+    def __init__(
+        self, *, jwks_url: str, emetteur: str, audience: str | None, duree_max_s: int = DUREE_JETON_PRODUCTION_S
+    ) -> None:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True)
         self._emetteur = emetteur
         self._audience = audience
+        self._duree_max_s = duree_max_s
 
     def verifier(self, jeton: str) -> Utilisateur:
         try:
@@ -145,8 +190,9 @@ class VerificateurOIDC:
                 algorithms=["RS256", "ES256", "PS256"],
                 issuer=self._emetteur,
                 audience=self._audience,
-                options={"require": ["exp", "sub", "iss"], "verify_aud": self._audience is not None},
+                options={"require": ["exp", "iat", "sub", "iss"], "verify_aud": self._audience is not None},
             )
         except jwt.PyJWTError as exc:
             raise AuthentificationError(str(exc)) from None
+        _verifier_dates(claims, self._duree_max_s)
         return _utilisateur(claims)

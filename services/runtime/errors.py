@@ -55,3 +55,16 @@ class CleIdempotenceReutiliseeError(DomaineError):
 
     def __init__(self) -> None:
         super().__init__("cette clé d'idempotence a déjà servi pour une autre requête")
+
+
+class IndisponibleError(Exception):
+    """The database did not answer within the bound (saturated, locked, restarting): retry later.
+
+    Not a refusal of the command: the same request may succeed in
+    ``reessayer_dans_s`` seconds (sent with its ``Idempotency-Key``, a retry is
+    safe even if a lost connection hid the outcome).
+    """
+
+    def __init__(self, raison: str, reessayer_dans_s: int = 1) -> None:
+        super().__init__(raison)
+        self.reessayer_dans_s = max(1, reessayer_dans_s)

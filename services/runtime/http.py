@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import anyio
 import structlog
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -26,6 +27,9 @@ DUREES = Histogram(
 )
 
 Sonde = Callable[[], Awaitable[None]]
+
+DELAI_SONDE_S = 1.0
+"""``/readyz`` answers within this: a dependency slower than that is not ready."""
 
 
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -91,15 +95,22 @@ def routeur_sante(sondes: dict[str, Sonde]) -> APIRouter:
     @routeur.get("/readyz")
     async def readyz() -> JSONResponse:
         resultats: dict[str, str] = {}
-        pret = True
-        for nom, sonde in sondes.items():
+
+        async def sonder(nom: str, sonde: Sonde) -> None:
             try:
-                await sonde()
+                with anyio.fail_after(DELAI_SONDE_S):
+                    await sonde()
                 resultats[nom] = "ok"
             except Exception as exc:
-                pret = False
                 resultats[nom] = type(exc).__name__
-        return JSONResponse({"pret": pret, "dependances": resultats}, status_code=200 if pret else 503)
+
+        # All at once, each bounded: a probe never waits behind a slow one, nor for long.
+        async with anyio.create_task_group() as groupe:
+            for nom, sonde in sondes.items():
+                groupe.start_soon(sonder, nom, sonde)
+        pret = all(resultat == "ok" for resultat in resultats.values())
+        ordonnes = {nom: resultats[nom] for nom in sondes}
+        return JSONResponse({"pret": pret, "dependances": ordonnes}, status_code=200 if pret else 503)
 
     @routeur.get("/metrics")
     async def metrics() -> Response:

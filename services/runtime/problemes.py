@@ -18,6 +18,7 @@ from services.runtime.errors import (
     CleIdempotenceReutiliseeError,
     ConflitDeVersionError,
     HorsPerimetreError,
+    IndisponibleError,
     IntrouvableError,
     RegleMetierError,
 )
@@ -128,6 +129,14 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return probleme(exc.status_code, code, str(exc.detail), str(exc.detail))
 
 
+async def _indisponible(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IndisponibleError)
+    log.warning("base_indisponible", raison=str(exc))
+    reponse = probleme(503, "indisponible", "Service momentanément indisponible", str(exc))
+    reponse.headers["Retry-After"] = str(exc.reessayer_dans_s)
+    return reponse
+
+
 async def _inattendue(request: Request, exc: Exception) -> JSONResponse:
     log.exception("erreur_inattendue", chemin=request.url.path, erreur=type(exc).__name__)
     return probleme(500, "erreur_interne", "Erreur interne", "une erreur inattendue est survenue; elle est journalisée")
@@ -143,5 +152,6 @@ def installer(app: FastAPI) -> None:
     app.add_exception_handler(InterditError, _interdit)
     app.add_exception_handler(AuthentificationError, _non_authentifie)
     app.add_exception_handler(CleIdempotenceReutiliseeError, _cle_reutilisee)
+    app.add_exception_handler(IndisponibleError, _indisponible)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _inattendue)

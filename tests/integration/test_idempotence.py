@@ -119,6 +119,45 @@ async def test_an_idempotency_key_belongs_to_its_caller(api: Api) -> None:
     ]
 
 
+async def test_an_idempotent_retry_is_answered_outside_the_callers_departements(api: Api) -> None:
+    """Regression: a retry was answered from the stored response before any check of the caller's
+    départements. It now passes the checks a fresh command would, then gets the first answer."""
+    du_nord_et_du_pas_de_calais = api.jeton(departements=("59", "62"))
+    corps = corps_ouverture(OUVERT_LE)
+    ouverture = await api.post("/v1/parcours", corps, Idempotency_Key="ouverture-59", **du_nord_et_du_pas_de_calais)
+    assert ouverture.status_code == 201, ouverture.text
+    pid = ouverture.json()["id"]
+    ip = {"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2026-10-02"}
+    premiere = await api.post(
+        f"/v1/parcours/{pid}/informations-preoccupantes", ip, Idempotency_Key="ip-59", **du_nord_et_du_pas_de_calais
+    )
+    assert premiere.status_code == 200, premiere.text
+    apres = _notifications(api)
+
+    # The same caller, whose token no longer covers the Nord.
+    du_pas_de_calais = api.jeton(departements=("62",))
+    commande = await api.post(
+        f"/v1/parcours/{pid}/informations-preoccupantes", ip, Idempotency_Key="ip-59", **du_pas_de_calais
+    )
+    reouverture = await api.post("/v1/parcours", corps, Idempotency_Key="ouverture-59", **du_pas_de_calais)
+
+    probleme(commande, 404, "introuvable")
+    probleme(reouverture, 403, "interdit")
+    assert "ip_id" not in commande.text
+    assert "personne_id" not in reouverture.text
+    assert _notifications(api) == apres
+    # Covered again, the caller gets the first answers, and nothing is recorded twice.
+    reprise = await api.post(
+        f"/v1/parcours/{pid}/informations-preoccupantes", ip, Idempotency_Key="ip-59", **du_nord_et_du_pas_de_calais
+    )
+    assert (reprise.status_code, reprise.json()) == (200, premiere.json())
+    reprise_ouverture = await api.post(
+        "/v1/parcours", corps, Idempotency_Key="ouverture-59", **du_nord_et_du_pas_de_calais
+    )
+    assert (reprise_ouverture.status_code, reprise_ouverture.json()) == (201, ouverture.json())
+    assert _notifications(api) == apres
+
+
 # -- retries at the same moment ------------------------------------------------------------------
 
 

@@ -17,8 +17,8 @@ from services.parcours.settings import ParcoursSettings
 from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
 from services.runtime.horloge import Horloge
-from services.runtime.http import Sonde, installer_traces, routeur_sante
-from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing
+from services.runtime.http import DELAI_SONDE_S, Sonde, installer_traces, routeur_sante
+from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing, repond
 
 log = structlog.get_logger(__name__)
 
@@ -33,20 +33,28 @@ def url_base_de_donnees(settings: ParcoursSettings) -> str:
 def verificateur(settings: ParcoursSettings) -> Verificateur:
     if settings.oidc_jwks_url and settings.oidc_issuer:
         return VerificateurOIDC(
-            jwks_url=settings.oidc_jwks_url, emetteur=settings.oidc_issuer, audience=settings.oidc_audience
+            jwks_url=settings.oidc_jwks_url,
+            emetteur=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            duree_max_s=settings.duree_max_jeton_s,
         )
-    return CleDeDeveloppement.dans(Path(settings.data_dir))
+    return CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
 
 
 def composer(settings: ParcoursSettings, horloge: Horloge | None = None) -> Composants:
-    """Build the write side: the eventsourcing application on PostgreSQL, auth, the limiter."""
+    """Build the write side: the eventsourcing application on PostgreSQL, auth, the slots."""
     url = url_base_de_donnees(settings)
-    application = ParcoursApplication(env=env_eventsourcing(url, taille_pool=settings.db_pool_size), horloge=horloge)
+    # One pooled connection per slot, the commands' and the reads' apart: neither
+    # waits inside the pool for the other, and more would only queue there.
+    taille_pool = settings.db_pool_size + settings.db_read_pool_size
+    env = env_eventsourcing(url, taille_pool=taille_pool, delai_s=settings.db_timeout)
     return Composants(
-        application=application,
+        application=ParcoursApplication(env=env, horloge=horloge),
         verificateur=verificateur(settings),
-        # One command per pooled connection: more would only queue inside the pool.
         limiteur=CapacityLimiter(settings.db_pool_size),
+        lectures=CapacityLimiter(settings.db_read_pool_size),
+        delai_s=settings.db_timeout,
+        url=url,
     )
 
 
@@ -94,6 +102,10 @@ def sondes(app: FastAPI) -> dict[str, Sonde]:
 
     async def base_de_donnees() -> None:
         comp: Composants = app.state.parcours
-        await to_thread.run_sync(comp.application.recorder.max_notification_id, limiter=comp.limiteur)
+        if comp.url is not None:
+            # A connection of its own: no slot and no pool, whatever the commands wait for.
+            await repond(comp.url, DELAI_SONDE_S)
+            return
+        await to_thread.run_sync(comp.application.recorder.max_notification_id, abandon_on_cancel=True)
 
     return {"postgres": base_de_donnees}

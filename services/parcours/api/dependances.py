@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from anyio import CapacityLimiter
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.postgres import DELAI_S
 from services.runtime.problemes import InterditError
 
 ROLES_ECRITURE = frozenset({"referent", "encadrant"})
@@ -27,6 +28,18 @@ class Composants:
     application: ParcoursApplication
     verificateur: Verificateur
     limiteur: CapacityLimiter
+    """Commands at once, each on a pooled connection of its own."""
+    lectures: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(4))
+    """Reads of a stream at once, on pooled connections apart from the commands'."""
+    delai_s: float = DELAI_S
+    """The longest wait for a slot (the datastore bounds the database's own waits alike)."""
+    url: str | None = None
+    """The PostgreSQL ``/readyz`` connects to; None: the in-memory store of unit tests."""
+    fils: CapacityLimiter = field(init=False)
+    """Worker threads: one per slot of either kind, so that no granted slot waits for a thread."""
+
+    def __post_init__(self) -> None:
+        self.fils = CapacityLimiter(int(self.limiteur.total_tokens + self.lectures.total_tokens))
 
 
 async def composants(request: Request) -> Composants:

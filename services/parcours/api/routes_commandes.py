@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from anyio import to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.parcours import commandes as c
 from services.parcours.api.dependances import Comp, Composants, Cond
+from services.parcours.api.execution import hors_boucle
 from services.parcours.application import Reponse
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.parcours import Parcours
@@ -30,8 +30,8 @@ class Resultat(BaseModel):
 
 
 async def executer(comp: Composants, appel: Callable[[], Reponse]) -> JSONResponse:
-    """Run a synchronous application call off the event loop, bounded by the pool size."""
-    reponse = await to_thread.run_sync(appel, limiter=comp.limiteur)
+    """Run a synchronous application call off the event loop, in one of the commands' slots."""
+    reponse = await hors_boucle(comp, comp.limiteur, appel)
     return JSONResponse(reponse.corps, status_code=reponse.statut)
 
 

@@ -6,12 +6,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from anyio import to_thread
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from droit.calendrier import age_le, anniversaire
 from services.parcours.api.dependances import Comp, Lecteur
+from services.parcours.api.execution import hors_boucle
 from services.parcours.application import corps_json
 from services.parcours.domain.parcours import Parcours
 from services.runtime.horloge import aujourd_hui
@@ -133,14 +133,15 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
 @routeur.get("/parcours/{parcours_id}", response_model=EtatParcours)
 async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
     app = comp.application
-    parcours = await to_thread.run_sync(lambda: app.parcours(parcours_id, u.departements), limiter=comp.limiteur)
+    # The reads' own slots: a command waiting on a lock never delays a read.
+    parcours = await hors_boucle(comp, comp.lectures, lambda: app.parcours(parcours_id, u.departements))
     return vue(parcours, aujourd_hui(app.horloge))
 
 
 @routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue])
 async def evenements(parcours_id: UUID, comp: Comp, u: Lecteur) -> list[EvenementVue]:
     app = comp.application
-    flux = await to_thread.run_sync(lambda: app.evenements(parcours_id, u.departements), limiter=comp.limiteur)
+    flux = await hors_boucle(comp, comp.lectures, lambda: app.evenements(parcours_id, u.departements))
     return [
         EvenementVue(
             version=e.originator_version,

@@ -41,9 +41,12 @@ def routeurs() -> list[APIRouter]:
 def verificateur(settings: ProjectionsSettings) -> Verificateur:
     if settings.oidc_jwks_url and settings.oidc_issuer:
         return VerificateurOIDC(
-            jwks_url=settings.oidc_jwks_url, emetteur=settings.oidc_issuer, audience=settings.oidc_audience
+            jwks_url=settings.oidc_jwks_url,
+            emetteur=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            duree_max_s=settings.duree_max_jeton_s,
         )
-    return CleDeDeveloppement.dans(Path(settings.data_dir))
+    return CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
 
 
 async def composer(
