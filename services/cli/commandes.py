@@ -38,6 +38,7 @@ def serve(
 
     from services.cli.serveur import application_embarquee, application_service
     from services.runtime import logs
+    from services.runtime.limites import config_uvicorn
 
     os.environ.setdefault("ASE_DATA_DIR", str(data_dir))
     logs.configurer(os.environ.get("ASE_LOG_LEVEL", "INFO"))
@@ -50,7 +51,7 @@ def serve(
         )
         typer.echo(f"Parcours ASE sur http://{host}:{port}  (documentation: http://{host}:{port}/docs)")
         typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
-    uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(config_uvicorn(asgi, host=host, port=port)).run()
 
 
 @app.command()

@@ -15,7 +15,9 @@ from services.parcours.settings import ParcoursSettings
 from services.projections.api import app as projections
 from services.projections.settings import ProjectionsSettings
 from services.runtime import problemes
+from services.runtime.documentation import installer_documentation
 from services.runtime.http import installer_traces, routeur_sante
+from services.runtime.limites import LimitesHTTP, installer_limites
 from services.runtime.postgres import tenir_postgres_embarque
 
 log = structlog.get_logger(__name__)
@@ -54,13 +56,15 @@ def application_embarquee(data_dir: Path) -> FastAPI:
             log.info("service_demarre", service="embarque")
             yield
 
-    app = FastAPI(title="Parcours ASE", version="1.0.0", lifespan=cycle_de_vie)
+    app = FastAPI(title="Parcours ASE", version="1.0.0", lifespan=cycle_de_vie, docs_url=None, redoc_url=None)
+    installer_limites(app, LimitesHTTP())
     installer_traces(app)
     problemes.installer(app)
     parcours.monter_routes(app)
     projections.monter_routes(app)
     reglages_lecture_sondes = ProjectionsSettings(data_dir=data_dir, kafka_bootstrap_servers=None)
     app.include_router(routeur_sante({**parcours.sondes(app), **projections.sondes(app, reglages_lecture_sondes)}))
+    installer_documentation(app)
     return app
 
 
@@ -70,7 +74,15 @@ def application_service(nom: str) -> FastAPI:
         return parcours.creer_app(ParcoursSettings())
     if nom == "projections":
         return projections.creer_app(ProjectionsSettings())
-    # Notifications: a skeleton that answers its probes (to come).
-    app = FastAPI(title=f"Parcours ASE — {nom}")
+    return application_notifications()
+
+
+def application_notifications() -> FastAPI:
+    """Notifications: a skeleton that answers its probes (to come), behind the same edge as the others."""
+    app = FastAPI(title="Parcours ASE — notifications", version="1.0.0", docs_url=None, redoc_url=None)
+    installer_limites(app, LimitesHTTP())
+    installer_traces(app)
+    problemes.installer(app)
     app.include_router(routeur_sante({}))
+    installer_documentation(app)
     return app

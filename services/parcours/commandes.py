@@ -21,15 +21,14 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
 )
 
-from contracts.vocabulaire import Identifiant, Texte, texte_imprimable
+from contracts.vocabulaire import texte_imprimable
 from services.parcours.domain.vocabulaire import (
     Autorite,
     Cadre,
     Danger,
-    Departement,
-    Finess,
     MotifChangementLieu,
     MotifFinAccueil,
     MotifFinAPJM,
@@ -42,6 +41,10 @@ from services.parcours.domain.vocabulaire import (
     SuiteEvaluation,
     TypeLieu,
 )
+from services.parcours.domain.vocabulaire import (
+    Finess as _Finess,
+)
+from services.runtime.parametres import JOUR, Departement, Identifiant, Texte
 
 
 def _date_iso(valeur: object) -> object:
@@ -60,8 +63,15 @@ def _date_plausible(valeur: date) -> date:
     return valeur
 
 
+Finess = Annotated[_Finess, WithJsonSchema({"type": "string", "pattern": r"^(?:\d{9}|2[AB]\d{7})$"})]
+
 _DATE_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-Date = Annotated[date, BeforeValidator(_date_iso), AfterValidator(_date_plausible)]
+Date = Annotated[
+    date,
+    BeforeValidator(_date_iso),
+    AfterValidator(_date_plausible),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": JOUR}),
+]
 
 
 class Commande(BaseModel):
@@ -110,7 +120,11 @@ def _sans_repetition(dangers: list[Danger]) -> list[Danger]:
 
 class RecevoirInformationPreoccupante(Commande):
     origine: OrigineIP
-    dangers: Annotated[list[Danger], Field(min_length=1, max_length=len(Danger)), AfterValidator(_sans_repetition)]
+    dangers: Annotated[
+        list[Danger],
+        Field(min_length=1, max_length=len(Danger), json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_sans_repetition),
+    ]
     date_effet: Date
 
 

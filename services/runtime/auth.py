@@ -49,10 +49,19 @@ class Verificateur(Protocol):
     def verifier(self, jeton: str) -> Utilisateur: ...
 
 
-async def authentifier(verificateur: Verificateur, jeton: str | None) -> Utilisateur:
-    """The caller a bearer token names, or ``AuthentificationError``."""
+JETON_MAX = 8_192
+"""Characters of a bearer token by default (``ASE_HTTP_JETON_MAX``): OIDC tokens weigh a few kilobytes."""
+
+
+async def authentifier(verificateur: Verificateur, jeton: str | None, *, jeton_max: int = JETON_MAX) -> Utilisateur:
+    """The caller a bearer token names, or ``AuthentificationError``.
+
+    A token longer than ``jeton_max`` is refused before it is decoded or its signature checked.
+    """
     if not jeton:
         raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
+    if len(jeton) > jeton_max:
+        raise AuthentificationError(f"jeton de plus de {jeton_max} caractères")
     if verificateur.bloquant:
         return await to_thread.run_sync(verificateur.verifier, jeton)
     return verificateur.verifier(jeton)

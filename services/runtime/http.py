@@ -6,12 +6,14 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import anyio
 import structlog
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("http")
@@ -84,15 +86,37 @@ def installer_traces(app: FastAPI) -> None:
     app.add_middleware(Traces)
 
 
+class Vivant(BaseModel):
+    statut: Literal["vivant"]
+
+
+class Disponibilite(BaseModel):
+    pret: bool
+    dependances: dict[str, str]
+    """Each dependency: ``ok``, or the name of the error it raised."""
+
+
+_TEXTE_PROMETHEUS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def routeur_sante(sondes: dict[str, Sonde]) -> APIRouter:
     """``/healthz`` (alive), ``/readyz`` (each dependency answers), ``/metrics``."""
     routeur = APIRouter(tags=["exploitation"])
 
-    @routeur.get("/healthz")
+    @routeur.get("/healthz", response_model=Vivant)
     async def healthz() -> dict[str, str]:
         return {"statut": "vivant"}
 
-    @routeur.get("/readyz")
+    @routeur.get(
+        "/readyz",
+        response_model=Disponibilite,
+        responses={503: {"description": "une dépendance ne répond pas", "model": Disponibilite}},
+    )
     async def readyz() -> JSONResponse:
         resultats: dict[str, str] = {}
 
@@ -112,7 +136,7 @@ def routeur_sante(sondes: dict[str, Sonde]) -> APIRouter:
         ordonnes = {nom: resultats[nom] for nom in sondes}
         return JSONResponse({"pret": pret, "dependances": ordonnes}, status_code=200 if pret else 503)
 
-    @routeur.get("/metrics")
+    @routeur.get("/metrics", response_class=PlainTextResponse, responses=_TEXTE_PROMETHEUS)
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRE), media_type=CONTENT_TYPE_LATEST)
 

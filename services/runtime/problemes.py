@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from services.runtime.auth import AuthentificationError
 from services.runtime.errors import (
@@ -33,15 +34,20 @@ class InterditError(Exception):
     """The caller's roles do not allow this."""
 
 
-def probleme(
+class TypeDeContenuError(Exception):
+    """A request body that is not declared as JSON, on a route that reads JSON."""
+
+
+def corps_probleme(
     statut: int,
     code: str,
     titre: str,
     detail: str,
     erreurs: list[dict[str, Any]] | None = None,
     **extensions: Any,
-) -> JSONResponse:
-    corps: dict[str, Any] = {
+) -> dict[str, Any]:
+    """The RFC 9457 body every error of every service has."""
+    return {
         "type": TYPE_BASE + code,
         "title": titre,
         "status": statut,
@@ -50,8 +56,21 @@ def probleme(
         "errors": erreurs or [],
         **extensions,
     }
-    entetes = {"WWW-Authenticate": "Bearer"} if statut == 401 else None
-    return JSONResponse(corps, status_code=statut, media_type=MEDIA, headers=entetes)
+
+
+def probleme(
+    statut: int,
+    code: str,
+    titre: str,
+    detail: str,
+    erreurs: list[dict[str, Any]] | None = None,
+    *,
+    entetes: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    corps = corps_probleme(statut, code, titre, detail, erreurs, **extensions)
+    en_tetes = {**({"WWW-Authenticate": "Bearer"} if statut == 401 else {}), **(entetes or {})}
+    return JSONResponse(corps, status_code=statut, media_type=MEDIA, headers=en_tetes or None)
 
 
 def _champ(loc: tuple[Any, ...]) -> str:
@@ -112,7 +131,30 @@ async def _cle_reutilisee(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+CODES_HTTP = {
+    401: "non_authentifie",
+    403: "interdit",
+    404: "introuvable",
+    405: "methode_non_permise",
+    409: "conflit_de_version",
+    413: "trop_volumineux",
+    414: "uri_trop_longue",
+    415: "type_de_contenu",
+    503: "indisponible",
+}
+"""The stable ``code`` of a status raised as an ``HTTPException`` (by Starlette, FastAPI or a route)."""
+
+
+def _methodes_permises(request: Request) -> str:
+    """Every method some route answers on this path (Starlette names only the first route's)."""
+    methodes: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methodes |= route.methods
+    return ", ".join(sorted(methodes))
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's "error parsing the body" (a JSON nested too deep to parse):
@@ -124,9 +166,15 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
             str(exc.detail),
             [{"champ": "body", "message": str(exc.detail), "type": "json_invalid"}],
         )
-    codes = {404: "introuvable", 401: "non_authentifie", 403: "interdit", 409: "conflit_de_version"}
-    code = codes.get(exc.status_code, "validation")
-    return probleme(exc.status_code, code, str(exc.detail), str(exc.detail))
+    entetes = dict(exc.headers or {})
+    if exc.status_code == 405:
+        entetes["Allow"] = _methodes_permises(request) or entetes.get("Allow", "")
+    code = CODES_HTTP.get(exc.status_code, "validation")
+    return probleme(exc.status_code, code, str(exc.detail), str(exc.detail), entetes=entetes)
+
+
+async def _type_de_contenu(_: Request, exc: Exception) -> JSONResponse:
+    return probleme(415, "type_de_contenu", "Type de contenu non pris en charge", str(exc))
 
 
 async def _indisponible(_: Request, exc: Exception) -> JSONResponse:
@@ -153,5 +201,6 @@ def installer(app: FastAPI) -> None:
     app.add_exception_handler(AuthentificationError, _non_authentifie)
     app.add_exception_handler(CleIdempotenceReutiliseeError, _cle_reutilisee)
     app.add_exception_handler(IndisponibleError, _indisponible)
+    app.add_exception_handler(TypeDeContenuError, _type_de_contenu)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _inattendue)

@@ -107,12 +107,35 @@ async def test_a_body_that_is_not_a_command_object_is_a_422(api: Api, dossier: d
     assert await evenements(api, pid) == avant
 
 
-async def test_a_json_body_sent_as_text_plain_is_a_422(api: Api, dossier: dict[str, str]) -> None:
+@pytest.mark.parametrize("type_contenu", ["text/plain", "application/x-www-form-urlencoded", "application/xml", ""])
+async def test_a_text_plain_body_gets_422_instead_of_415(api: Api, dossier: dict[str, str], type_contenu: str) -> None:
+    """Regression: FastAPI read a non-JSON body as bytes and blamed its shape with a 422."""
+    pid = dossier["parcours_id"]
+    avant = await evenements(api, pid)
+
+    reponse = await _brut(api, f"/v1/parcours/{pid}/ppe", b'{"date_effet": "2026-10-02"}', type_contenu)
+
+    assert probleme(reponse, 415, "type_de_contenu")["detail"]
+    assert await evenements(api, pid) == avant
+
+
+@pytest.mark.parametrize("type_contenu", ["application/json; charset=utf-8", "application/merge-patch+json"])
+async def test_a_json_media_type_with_parameters_or_a_suffix_is_json(
+    api: Api, dossier: dict[str, str], type_contenu: str
+) -> None:
     reponse = await _brut(
-        api, f"/v1/parcours/{dossier['parcours_id']}/ppe", b'{"date_effet": "2026-10-02"}', "text/plain"
+        api, f"/v1/parcours/{dossier['parcours_id']}/ppe", b'{"date_effet": "2026-10-02"}', type_contenu
     )
 
-    champs_en_erreur(reponse)
+    assert reponse.status_code == 200, reponse.text
+
+
+async def test_a_body_over_the_limit_is_a_413_before_authentication(api: Api) -> None:
+    reponse = await api.client.post(
+        "/v1/parcours", content=b" " * (1_048_576 + 1), headers={"Content-Type": "application/json"}
+    )
+
+    probleme(reponse, 413, "trop_volumineux")
 
 
 async def test_majority_takes_an_empty_body_or_none_but_not_a_list(api: Api, dossier: dict[str, str]) -> None:
@@ -284,7 +307,7 @@ async def test_implausible_dates_are_a_422_and_far_plausible_ones_meet_the_rules
 # -- sizes and encodings ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("taille", [501, 100_000, 2_000_000])
+@pytest.mark.parametrize("taille", [501, 100_000, 200_000])
 async def test_an_oversized_text_is_a_422(api: Api, dossier: dict[str, str], taille: int) -> None:
     pid = dossier["parcours_id"]
     long = "é" * taille
@@ -505,6 +528,26 @@ async def test_an_unknown_route_or_method_is_a_problem_not_a_crash(
     assert reponse.headers["content-type"].startswith(PROBLEME)
     if reponse.status_code == 404:
         probleme(reponse, 404, "introuvable")
+
+
+@pytest.mark.parametrize(
+    ("methode", "chemin", "permises"),
+    [
+        ("GET", "/v1/parcours", "POST"),
+        ("DELETE", "/v1/parcours/{p}", "GET"),
+        ("PUT", "/v1/lieux", "POST"),
+        ("POST", "/v1/parcours/{p}/evenements", "GET"),
+        ("POST", "/healthz", "GET"),
+    ],
+)
+async def test_a_405_has_no_allow_header(
+    api: Api, dossier: dict[str, str], methode: str, chemin: str, permises: str
+) -> None:
+    """Regression: the problem handler dropped the ``Allow`` header Starlette's 405 carries (RFC 9110)."""
+    reponse = await api.client.request(methode, chemin.replace("{p}", dossier["parcours_id"]), headers=api.jeton())
+
+    probleme(reponse, 405, "methode_non_permise")
+    assert reponse.headers["allow"] == permises
 
 
 # -- random JSON -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 from anyio import CapacityLimiter, to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.parcours.api import routes_commandes, routes_lecture
 from services.parcours.api.dependances import Composants
@@ -16,8 +16,11 @@ from services.parcours.application import ParcoursApplication
 from services.parcours.settings import ParcoursSettings
 from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge
 from services.runtime.http import DELAI_SONDE_S, Sonde, installer_traces, routeur_sante
+from services.runtime.limites import LimitesHTTP, installer_limites
+from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import demarrer_postgres_embarque, env_eventsourcing, repond
 
 log = structlog.get_logger(__name__)
@@ -63,6 +66,7 @@ def creer_app(
     *,
     composants: Composants | None = None,
     horloge: Horloge | None = None,
+    limites: LimitesHTTP | None = None,
 ) -> FastAPI:
     """The parcours API; ``composants`` lets tests bring their own (in-memory store, fixed clock)."""
     reglages = settings or ParcoursSettings()
@@ -78,23 +82,28 @@ def creer_app(
             if composants is None:
                 comp.application.close()
 
-    app = FastAPI(title="Parcours ASE — commandes", version="1.0.0", lifespan=cycle_de_vie)
-    monter(app)
+    app = FastAPI(
+        title="Parcours ASE — commandes", version="1.0.0", lifespan=cycle_de_vie, docs_url=None, redoc_url=None
+    )
+    monter(app, limites or LimitesHTTP())
     return app
 
 
-def monter(app: FastAPI) -> None:
-    """Mount the parcours routes, error handlers and probes on ``app``."""
+def monter(app: FastAPI, limites: LimitesHTTP) -> None:
+    """Mount the parcours routes, error handlers, probes and documentation on ``app``."""
+    installer_limites(app, limites)
     installer_traces(app)
     problemes.installer(app)
     monter_routes(app)
     app.include_router(routeur_sante(sondes(app)))
+    installer_documentation(app)
 
 
 def monter_routes(app: FastAPI) -> None:
     """The command and read-your-writes routes only (``ase serve`` mounts every service's)."""
-    app.include_router(routes_commandes.routeur)
-    app.include_router(routes_lecture.routeur)
+    stricts = [Depends(refuser_parametres_inconnus)]
+    app.include_router(routes_commandes.routeur, dependencies=stricts)
+    app.include_router(routes_lecture.routeur, dependencies=stricts)
 
 
 def sondes(app: FastAPI) -> dict[str, Sonde]:

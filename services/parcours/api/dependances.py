@@ -10,10 +10,11 @@ from anyio import CapacityLimiter
 from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.limites import limites_de
 from services.runtime.postgres import DELAI_S
 from services.runtime.problemes import InterditError
 
@@ -56,7 +57,9 @@ async def utilisateur(
 ) -> Utilisateur:
     # Dependencies are coroutines: a plain ``def`` would cost a thread hop each.
     comp: Composants = request.app.state.parcours
-    return await authentifier(comp.verificateur, credentials.credentials if credentials else None)
+    return await authentifier(
+        comp.verificateur, credentials.credentials if credentials else None, jeton_max=limites_de(request.app).jeton_max
+    )
 
 
 def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
@@ -108,8 +111,10 @@ class Conditions:
 async def conditions(
     request: Request,
     u: Ecrivain,
-    if_match: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    if_match: Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _IF_MATCH.pattern})] = None,
+    idempotency_key: Annotated[
+        str | None, Header(), WithJsonSchema({"type": "string", "pattern": _CLE.pattern})
+    ] = None,
 ) -> Conditions:
     version = None
     if if_match is not None:

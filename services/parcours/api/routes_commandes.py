@@ -16,8 +16,9 @@ from services.parcours.api.execution import hors_boucle
 from services.parcours.application import Reponse
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.parcours import Parcours
+from services.runtime.documentation import RouteJson, reponses
 
-routeur = APIRouter(prefix="/v1", tags=["commandes"])
+routeur = APIRouter(prefix="/v1", tags=["commandes"], route_class=RouteJson)
 
 
 class Resultat(BaseModel):
@@ -50,13 +51,15 @@ def _champs(cmd: BaseModel, *sauf: str) -> dict[str, Any]:
     return {k: v for k, v in cmd if k not in sauf}
 
 
-R: dict[str, Any] = {"response_model": Resultat}
+R: dict[str, Any] = {"response_model": Resultat, "responses": reponses(404, 409)}
+"""A command on a stream: unknown (or elsewhere) is a 404, a rule or a version refused a 409."""
+CREATION: dict[str, Any] = {"status_code": 201, "response_model": Resultat, "responses": reponses(409)}
 
 
 # -- lieux d'accueil --------------------------------------------------------------
 
 
-@routeur.post("/lieux", status_code=201, **R)
+@routeur.post("/lieux", **CREATION)
 async def referencer_lieu(cmd: c.ReferencerLieu, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.referencer_lieu(cmd, demande))
@@ -77,7 +80,7 @@ async def fermer_lieu(lieu_id: UUID, cmd: c.FermerLieu, comp: Comp, cond: Cond) 
 # -- parcours ---------------------------------------------------------------------
 
 
-@routeur.post("/parcours", status_code=201, **R)
+@routeur.post("/parcours", **CREATION)
 async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.ouvrir_parcours(cmd, demande))

@@ -14,6 +14,7 @@ from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.api.execution import hors_boucle
 from services.parcours.application import corps_json
 from services.parcours.domain.parcours import Parcours
+from services.runtime.documentation import reponses
 from services.runtime.horloge import aujourd_hui
 
 routeur = APIRouter(prefix="/v1", tags=["lecture"])
@@ -130,7 +131,7 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
     )
 
 
-@routeur.get("/parcours/{parcours_id}", response_model=EtatParcours)
+@routeur.get("/parcours/{parcours_id}", response_model=EtatParcours, responses=reponses(404))
 async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
     app = comp.application
     # The reads' own slots: a command waiting on a lock never delays a read.
@@ -138,7 +139,7 @@ async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
     return vue(parcours, aujourd_hui(app.horloge))
 
 
-@routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue])
+@routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue], responses=reponses(404))
 async def evenements(parcours_id: UUID, comp: Comp, u: Lecteur) -> list[EvenementVue]:
     app = comp.application
     flux = await hors_boucle(comp, comp.lectures, lambda: app.evenements(parcours_id, u.departements))

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 from anyio import to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from services.projections.api.dependances import DDL_JOURNAL_ACCES, ComposantsLecture
 from services.projections.moteur import Projection
@@ -17,8 +17,11 @@ from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
 from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
+from services.runtime.limites import LimitesHTTP, installer_limites
+from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import demarrer_postgres_embarque
 from services.runtime.relais import etat_du_relais
 
@@ -78,7 +81,12 @@ async def composer(
     return comp
 
 
-def creer_app(settings: ProjectionsSettings | None = None, *, composants: ComposantsLecture | None = None) -> FastAPI:
+def creer_app(
+    settings: ProjectionsSettings | None = None,
+    *,
+    composants: ComposantsLecture | None = None,
+    limites: LimitesHTTP | None = None,
+) -> FastAPI:
     reglages = settings or ProjectionsSettings()
 
     @asynccontextmanager
@@ -94,23 +102,25 @@ def creer_app(settings: ProjectionsSettings | None = None, *, composants: Compos
                     await comp.service.arreter()
                 await comp.pool.close()
 
-    app = FastAPI(title="Parcours ASE — lecture", version="1.0.0", lifespan=cycle_de_vie)
-    monter(app, reglages)
+    app = FastAPI(title="Parcours ASE — lecture", version="1.0.0", lifespan=cycle_de_vie, docs_url=None, redoc_url=None)
+    monter(app, reglages, limites or LimitesHTTP())
     return app
 
 
-def monter(app: FastAPI, settings: ProjectionsSettings) -> None:
-    """Mount the read routes, error handlers and probes on ``app``."""
+def monter(app: FastAPI, settings: ProjectionsSettings, limites: LimitesHTTP) -> None:
+    """Mount the read routes, error handlers, probes and documentation on ``app``."""
+    installer_limites(app, limites)
     installer_traces(app)
     problemes.installer(app)
     monter_routes(app)
     app.include_router(routeur_sante(sondes(app, settings)))
+    installer_documentation(app)
 
 
 def monter_routes(app: FastAPI) -> None:
     """The read routes only (``ase serve`` mounts every service's)."""
     for routeur in routeurs():
-        app.include_router(routeur)
+        app.include_router(routeur, dependencies=[Depends(refuser_parametres_inconnus)])
 
 
 def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:

@@ -16,6 +16,7 @@ from services.projections.moteur import Projection, lire_positions
 from services.projections.service import ServiceProjections
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.horloge import Horloge
+from services.runtime.limites import limites_de
 from services.runtime.problemes import InterditError
 
 
@@ -42,7 +43,9 @@ async def utilisateur(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Utilisateur:
     comp: ComposantsLecture = request.app.state.lecture
-    return await authentifier(comp.verificateur, credentials.credentials if credentials else None)
+    return await authentifier(
+        comp.verificateur, credentials.credentials if credentials else None, jeton_max=limites_de(request.app).jeton_max
+    )
 
 
 def exiger(*roles: str):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, JsonValue
+from pydantic import BaseModel, JsonValue
 
 from services.projections.api.dependances import (
     Auditeur,
@@ -24,8 +24,10 @@ from services.projections.api.dependances import (
 from services.projections.readmodels import audit
 from services.projections.readmodels.bitemporel import EtatParcours, etat_au
 from services.runtime.auth import Utilisateur
+from services.runtime.documentation import reponses
 from services.runtime.errors import IntrouvableError
 from services.runtime.horloge import date_civile
+from services.runtime.parametres import Identifiant, Instant, Jour
 
 routeur = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -103,7 +105,7 @@ def _chemin(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-@routeur.get("/audit/parcours/{parcours_id}/chronologie", response_model=Chronologie)
+@routeur.get("/audit/parcours/{parcours_id}/chronologie", response_model=Chronologie, responses=reponses(404))
 async def chronologie(
     parcours_id: UUID, *, comp: Comp, u: Auditeur, request: Request, reponse: Response
 ) -> Chronologie:
@@ -147,7 +149,7 @@ def _vue(entree: audit.EntreeChronologie) -> EvenementVue:
     )
 
 
-@routeur.get("/audit/parcours/{parcours_id}/etat", response_model=EtatBitemporel)
+@routeur.get("/audit/parcours/{parcours_id}/etat", response_model=EtatBitemporel, responses=reponses(404))
 async def etat(
     parcours_id: UUID,
     *,
@@ -155,9 +157,9 @@ async def etat(
     u: Auditeur,
     request: Request,
     reponse: Response,
-    date_effet: Annotated[date | None, Query(description="the date the state is asked for (default: today)")] = None,
+    date_effet: Annotated[Jour | None, Query(description="the date the state is asked for (default: today)")] = None,
     connu_le: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="the instant the records are read as of, RFC 3339 with zone (default: now)"),
     ] = None,
 ) -> EtatBitemporel:
@@ -177,7 +179,7 @@ async def etat(
     )
 
 
-@routeur.get("/audit/acces", response_model=JournalAcces)
+@routeur.get("/audit/acces", response_model=JournalAcces, responses=reponses(404))
 async def acces(
     *,
     comp: Comp,
@@ -185,7 +187,7 @@ async def acces(
     request: Request,
     reponse: Response,
     parcours_id: UUID | None = None,
-    sub: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    sub: Annotated[Identifiant | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     taille: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JournalAcces:

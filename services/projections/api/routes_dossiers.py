@@ -27,16 +27,17 @@ from services.projections.api.dependances import (
 )
 from services.projections.readmodels import dossiers_sql as sql
 from services.runtime.auth import Utilisateur
+from services.runtime.documentation import reponses
 from services.runtime.errors import HorsPerimetreError, IntrouvableError
 from services.runtime.horloge import aujourd_hui
+from services.runtime.parametres import Departement as CodeDepartement
+from services.runtime.parametres import Identifiant, Jour
 from services.runtime.problemes import probleme
 
 routeur = APIRouter(prefix="/v1", tags=["dossiers"])
 
-Departement = Annotated[
-    str | None, Query(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$", description="code INSEE")
-]
-Referent = Annotated[str | None, Query(min_length=1, max_length=200)]
+Departement = Annotated[CodeDepartement | None, Query(description="code INSEE")]
+Referent = Annotated[Identifiant | None, Query()]
 NumeroPage = Annotated[int, Query(ge=1, le=1_000_000)]
 TaillePage = Annotated[int, Query(ge=1, le=200)]
 
@@ -66,7 +67,7 @@ async def lister_dossiers(
     referent_id: Referent = None,
     lieu_id: UUID | None = None,
     statut: Literal["ouvert", "sorti"] | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    q: Annotated[Identifiant | None, Query()] = None,
     page: NumeroPage = 1,
     taille: TaillePage = 50,
 ) -> vues.ListeDossiers:
@@ -83,7 +84,7 @@ async def lister_dossiers(
     )
 
 
-@routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue)
+@routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue, responses=reponses(404))
 async def lire_dossier(
     parcours_id: UUID, comp: Comp, u: LecteurDossiers, request: Request, response: Response
 ) -> vues.DossierVue | JSONResponse:
@@ -110,7 +111,7 @@ async def lister_echeances(
     response: Response,
     departement: Departement = None,
     referent_id: Referent = None,
-    avant: Annotated[date | None, Query(description="only deadlines due strictly before this day")] = None,
+    avant: Annotated[Jour | None, Query(description="only deadlines due strictly before this day")] = None,
     page: NumeroPage = 1,
     taille: TaillePage = 200,
 ) -> vues.ListeEcheances:

@@ -16,13 +16,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from contracts.vocabulaire import Departement
 from services.projections.api.dependances import Comp, Encadrant, Observatoire, exiger, position, schema_de
 from services.projections.readmodels import cohortes, occupation, olinpe
 from services.projections.readmodels import indicateurs as ind
 from services.runtime.auth import Utilisateur
+from services.runtime.documentation import reponses
 from services.runtime.errors import IntrouvableError
 from services.runtime.horloge import aujourd_hui as aujourd_hui_de
+from services.runtime.parametres import Departement
 from services.runtime.problemes import InterditError
 
 routeur = APIRouter(prefix="/v1", tags=["pilotage"])
@@ -94,7 +95,7 @@ class OccupationLieuVue(BaseModel):
     """Children present followed by another département (counted, not listed)."""
 
 
-@routeur.get("/lieux/{lieu_id}/occupation", response_model=OccupationLieuVue)
+@routeur.get("/lieux/{lieu_id}/occupation", response_model=OccupationLieuVue, responses=reponses(404))
 async def occupation_lieu(lieu_id: UUID, comp: Comp, u: LecteurOccupation, response: Response) -> OccupationLieuVue:
     schema = await schema_de(comp, PILOTAGE)
     await position(comp, schema, response)
