@@ -186,12 +186,15 @@ class ParcoursApplication(Application[UUID]):
         )
 
     def rectifier(self, parcours_id: UUID, cmd: c.Rectifier, demande: Demande) -> Reponse:
+        # Read as the commands read it: a correction carries no value its command would refuse.
+        valeur = c.saisie_rectifiee(cmd.champ, cmd.nouvelle_valeur)
+
         def action(p: Parcours, ctx: Contexte) -> dict[str, Any] | None:
             p.rectifier(
                 ctx,
                 version_rectifiee=cmd.version_rectifiee,
                 champ=cmd.champ,
-                nouvelle_valeur=cmd.nouvelle_valeur,
+                nouvelle_valeur=valeur,
                 motif=cmd.motif,
             )
             if cmd.champ in ("date_naissance", "sexe"):

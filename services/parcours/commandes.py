@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
@@ -21,6 +21,8 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
 )
 
@@ -44,6 +46,7 @@ from services.parcours.domain.vocabulaire import (
 from services.parcours.domain.vocabulaire import (
     Finess as _Finess,
 )
+from services.runtime.errors import SaisieInvalideError
 from services.runtime.parametres import JOUR, Departement, Identifiant, Texte
 
 
@@ -273,3 +276,35 @@ class Rectifier(Commande):
     """The corrected field's name, as in the event (``referent_id``, ``date_naissance``)."""
     nouvelle_valeur: Annotated[JsonValue, AfterValidator(_valeur_bornee)]
     motif: Texte
+
+
+SAISIES_RECTIFIABLES: dict[str, Any] = {
+    "date_naissance": Date,
+    "date_effet": Date,
+    "date_debut": Date,
+    "date_echeance": Date,
+    "nouvelle_echeance": Date,
+    "date_fin": Date,
+    "reference_decision": Identifiant,
+    "referent_id": Identifiant,
+    "motif": Texte,
+}
+"""How the commands read each field a correction may carry: a corrected value is read the same way."""
+
+
+def saisie_rectifiee(champ: str, valeur: JsonValue) -> JsonValue:
+    """``valeur`` read as the commands read ``champ`` (dates 1900-2100 in ISO form, printable bounded text),
+    returned in its JSON form; null and fields the commands do not type are left to the event's own type.
+
+    Raises ``SaisieInvalideError`` naming ``nouvelle_valeur``.
+    """
+    saisie = SAISIES_RECTIFIABLES.get(champ)
+    if saisie is None or valeur is None:
+        return valeur
+    adaptateur: TypeAdapter[Any] = TypeAdapter(saisie)
+    try:
+        lue = adaptateur.validate_python(valeur)
+    except ValidationError as exc:
+        raise SaisieInvalideError("nouvelle_valeur", f"{champ}: {exc.errors()[0]['msg']}") from None
+    resultat: JsonValue = adaptateur.dump_python(lue, mode="json")
+    return resultat

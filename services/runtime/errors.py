@@ -68,3 +68,15 @@ class IndisponibleError(Exception):
     def __init__(self, raison: str, reessayer_dans_s: int = 1) -> None:
         super().__init__(raison)
         self.reessayer_dans_s = max(1, reessayer_dans_s)
+
+
+class SaisieInvalideError(DomaineError):
+    """A value the command carries is malformed for the field it is meant for (a 422, not a refusal by a rule).
+
+    ``champ`` names the request field (``nouvelle_valeur``); ``message`` says what was expected.
+    """
+
+    def __init__(self, champ: str, message: str) -> None:
+        super().__init__(message)
+        self.champ = champ
+        self.message = message

@@ -22,6 +22,7 @@ from services.runtime.errors import (
     IndisponibleError,
     IntrouvableError,
     RegleMetierError,
+    SaisieInvalideError,
 )
 
 log = structlog.get_logger(__name__)
@@ -92,6 +93,12 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
             entree["attendu"] = str(attendu)
         erreurs.append(entree)
     return probleme(422, "validation", "Requête invalide", f"{len(erreurs)} champ(s) invalide(s)", erreurs)
+
+
+async def _saisie(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SaisieInvalideError)
+    erreurs = [{"champ": exc.champ, "message": exc.message, "type": "valeur_invalide"}]
+    return probleme(422, "validation", "Requête invalide", "1 champ(s) invalide(s)", erreurs)
 
 
 async def _regle(_: Request, exc: Exception) -> JSONResponse:
@@ -194,6 +201,7 @@ def installer(app: FastAPI) -> None:
     """Register every handler on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(RegleMetierError, _regle)
+    app.add_exception_handler(SaisieInvalideError, _saisie)
     app.add_exception_handler(ConflitDeVersionError, _conflit)
     app.add_exception_handler(IntrouvableError, _introuvable)
     app.add_exception_handler(HorsPerimetreError, _hors_perimetre)

@@ -106,3 +106,41 @@ async def test_after_a_corrected_echeance_the_dossier_shows_the_corrected_one(ap
     dossier = (await lecture.get(f"/v1/dossiers/{parcours_id}")).json()
     (mesure,) = dossier["mesures_actives"]
     assert mesure["date_echeance"] == corrigee.isoformat()
+
+
+async def test_two_accepted_corrections_block_the_dossiers_read_model_for_everyone(api: Api) -> None:
+    """Regression, named after the fault: a correction carried dates (0001-01-01) that the command itself
+    refuses; a corrected value is now read as its command reads it (1900-2100), a 422 naming the field."""
+    parcours_id, _, decision = await confiage(api)
+    for champ, valeur in (
+        ("date_debut", "0001-01-01"),
+        ("date_echeance", "0001-01-15"),
+        ("date_echeance", "9999-12-31"),
+    ):
+        reponse = await rectifier(api, parcours_id, decision, champ, valeur)
+        assert reponse.status_code == 422, reponse.text
+        assert reponse.json()["code"] == "validation"
+        assert [e["champ"] for e in reponse.json()["errors"]] == ["nouvelle_valeur"]
+
+
+async def test_a_corrected_reference_or_referent_escapes_the_commands_bounds(api: Api) -> None:
+    """Regression, named after the fault: a 1,500-character reference_decision and a padded referent_id
+    were accepted by a correction although the commands refuse or normalise them."""
+    parcours_id, _, decision = await confiage(api)
+    trop_longue = await rectifier(api, parcours_id, decision, "reference_decision", "J" * 1500)
+    assert trop_longue.status_code == 422, trop_longue.text
+    referent = await rectifier(api, parcours_id, 1, "referent_id", " bob ")
+    assert referent.status_code == 200, referent.text
+    etat = (await api.get(f"/v1/parcours/{parcours_id}")).json()
+    assert etat["referent_id"] == "bob"
+    encore = await api.post(f"/v1/parcours/{parcours_id}/referent", {"referent_id": "bob", "date_effet": "2026-11-28"})
+    refus(encore, "meme_referent")
+
+
+async def test_a_wrong_typed_nouvelle_valeur_gets_409_not_422(api: Api) -> None:
+    """Regression, named after the fault: a value of the wrong type is malformed input (API.md: 422)."""
+    parcours_id, _, decision = await confiage(api)
+    for valeur in ({"a": 1}, [1], 3, True, "2026-03-09T10:00:00Z"):
+        reponse = await rectifier(api, parcours_id, decision, "date_debut", valeur)
+        assert reponse.status_code == 422, (valeur, reponse.text)
+        assert [e["champ"] for e in reponse.json()["errors"]] == ["nouvelle_valeur"]

@@ -14,6 +14,7 @@ from services.parcours.domain.parcours import Parcours
 from services.parcours.domain.vocabulaire import (
     Autorite,
     Cadre,
+    MotifFinAccueil,
     MotifLevee,
     Nature,
     TypeLieu,
@@ -262,5 +263,51 @@ def test_a_hebergement_derogatoire_is_refused_at_15() -> None:
             mesure_id=mesure_id,
             lieu=lieu(TypeLieu.HEBERGEMENT_DEROGATOIRE),
             date_effet=date(2024, 5, 1),
+        ),
+    )
+
+
+def test_a_birth_date_cannot_be_corrected_once_majority_is_recorded() -> None:
+    """Regression, named after the fault: a corrected birth date re-dates the recorded majority and the ends
+    it implied, in the same commit (DOMAIN.md, MajoriteAtteinte: dated on the 18th birthday)."""
+    p = open_parcours(date(2022, 9, 1), date_naissance=date(2006, 6, 15))
+    place(p, date(2022, 9, 1))
+    p.atteindre_majorite(ctx_on(date(2024, 7, 1)))
+    assert p.majorite_atteinte_le == date(2024, 6, 15)
+    debut = len(p.pending_events)
+    rectifier(p, 1, "date_naissance", "2006-01-16", jour=date(2024, 9, 1))
+    corrections = p.pending_events[debut:]
+    assert [(c.evenement_rectifie, c.champ) for c in corrections] == [
+        ("ParcoursOuvert", "date_naissance"),
+        ("MajoriteAtteinte", "date_effet"),
+        ("AccueilTermine", "date_effet"),
+        ("MesureLevee", "date_effet"),
+    ]
+    assert p.majorite_atteinte_le == date(2024, 1, 16)
+    assert p.accueil is None
+    assert all(not m.active and m.levee_le == date(2024, 1, 16) for m in p.mesures.values())
+
+
+def test_a_measure_can_start_before_the_childs_birth() -> None:
+    """Regression, named after the fault: a measure protects a child who is born."""
+    p = open_parcours(OUVERT_LE, date_naissance=date(2014, 5, 1))
+    assert_refused(
+        p, "mesure_avant_naissance", lambda: decide_mesure(p, JOUR, Nature.CONFIAGE_ASE, date_debut=date(2010, 1, 1))
+    )
+
+
+def test_a_measure_can_be_lifted_for_majority_at_12() -> None:
+    """Regression, named after the fault: a levée or an end of accueil "for majority" comes at 18 at the earliest."""
+    p = open_parcours(OUVERT_LE, date_naissance=date(2010, 3, 15))
+    mesure_id, _ = place(p, JOUR)
+    assert_refused(
+        p,
+        "majorite_pas_encore_atteinte",
+        lambda: p.lever_mesure(
+            ctx_on(AUJOURD_HUI),
+            mesure_id=mesure_id,
+            motif=MotifLevee.MAJORITE,
+            date_effet=AUJOURD_HUI,
+            motif_fin_accueil=MotifFinAccueil.RETOUR_EN_FAMILLE,
         ),
     )

@@ -46,7 +46,7 @@ from services.parcours.domain.vocabulaire import (
     SuiteEvaluation,
     TypeLieu,
 )
-from services.runtime.errors import IntrouvableError, RegleMetierError
+from services.runtime.errors import IntrouvableError, RegleMetierError, SaisieInvalideError
 from services.runtime.horloge import FUSEAU
 from tests.unit.fabrique import AUTORITE_DE, CADRE_DE, ctx_on, echeance_maximale, state_of
 
@@ -80,7 +80,7 @@ class ParcoursAuHasard(RuleBasedStateMachine):
         dix_huit_ans = anniversaire(p.date_naissance, 18)
         try:
             commande()
-        except (RegleMetierError, IntrouvableError):
+        except (RegleMetierError, IntrouvableError, SaisieInvalideError):
             assert p.version == version
             assert len(p.pending_events) == en_attente
             assert state_of(p) == avant
@@ -361,7 +361,7 @@ class ParcoursAuHasard(RuleBasedStateMachine):
             valeur = (self.p.date_naissance + timedelta(days=jours)).isoformat()
         try:
             correction = rectifications.preparer(evenements, cible.originator_version, champ, valeur)
-        except RegleMetierError:
+        except (RegleMetierError, SaisieInvalideError):
             correction = None
         attendu = None
         if correction is not None:

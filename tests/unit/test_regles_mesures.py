@@ -278,9 +278,10 @@ def test_a_birth_date_contradicting_a_recorded_majority_is_refused() -> None:
     p = open_parcours(OUVERT_LE)
     p.atteindre_majorite(ctx_on(DIX_HUIT_ANS))
     ouverture = p.pending_events[0]
+    # The majority, re-dated on the corrected birthday, would have been recorded before it.
     assert_refused(
         p,
-        "majorite_hors_anniversaire",
+        "date_effet_future",
         lambda: p.rectifier(
             ctx_on(DIX_HUIT_ANS),
             version_rectifiee=ouverture.originator_version,

@@ -22,7 +22,7 @@ from services.parcours.domain.vocabulaire import (
     SituationLogement,
     SuiteEvaluation,
 )
-from services.runtime.errors import IntrouvableError, RegleMetierError
+from services.runtime.errors import IntrouvableError, RegleMetierError, SaisieInvalideError
 from tests.unit.fabrique import (
     NE_LE,
     OUVERT_LE,
@@ -531,34 +531,32 @@ def test_the_technical_fields_of_an_event_are_not_rectifiable(parcours: Parcours
     ],
 )
 def test_a_rectified_value_is_validated_against_the_field_type(parcours: Parcours, champ: str, valeur: str) -> None:
+    """A malformed value is a malformed input (422 naming ``nouvelle_valeur``), not a refusal by a rule."""
     ouverture = parcours.pending_events[0]
-    assert_refused(
-        parcours,
-        "valeur_invalide",
-        lambda: parcours.rectifier(
+    avant = state_of(parcours)
+    with pytest.raises(SaisieInvalideError) as refus:
+        parcours.rectifier(
             ctx_on(LENDEMAIN),
             version_rectifiee=ouverture.originator_version,
             champ=champ,
             nouvelle_valeur=valeur,
             motif="m",
-        ),
-    )
+        )
+    assert refus.value.champ == "nouvelle_valeur"
+    assert state_of(parcours) == avant
 
 
 def test_a_rectified_mesure_nature_must_be_a_nature(parcours: Parcours) -> None:
     decide_mesure(parcours, OUVERT_LE, Nature.AED)
     decision = parcours.pending_events[-1]
-    assert_refused(
-        parcours,
-        "valeur_invalide",
-        lambda: parcours.rectifier(
+    with pytest.raises(SaisieInvalideError):
+        parcours.rectifier(
             ctx_on(LENDEMAIN),
             version_rectifiee=decision.originator_version,
             champ="nature",
             nouvelle_valeur="placement",
             motif="m",
-        ),
-    )
+        )
     parcours.rectifier(
         ctx_on(LENDEMAIN),
         version_rectifiee=decision.originator_version,

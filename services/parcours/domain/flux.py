@@ -90,15 +90,24 @@ class Flux(Aggregate):
 
     def _enregistrer(self, evenement: type[Evenement], ctx: Contexte, date_effet: date, **donnees: Any) -> Evenement:
         """Record ``evenement`` once it passes every rule of the stream; return it."""
-        candidat = evenement(  # type: ignore[call-arg]  # the fields of Evenement's dataclass
+        return self._inscrire(self._construire(evenement, ctx, date_effet, **donnees), ctx.aujourd_hui)
+
+    def _construire(
+        self, evenement: type[Evenement], ctx: Contexte, date_effet: date, *, rang: int = 0, **donnees: Any
+    ) -> Evenement:
+        """The event ``evenement`` as the ``rang``-th next one of the stream, not recorded yet."""
+        return evenement(  # type: ignore[call-arg]  # the fields of Evenement's dataclass
             originator_id=self.id,
-            originator_version=self.version + 1,
+            originator_version=self.version + 1 + rang,
             timestamp=ctx.maintenant,
             metadonnees=ctx.metadonnees(getattr(self, "departement", None)),
             date_effet=date_effet,
             **donnees,
         )
-        self.verifier(candidat, ctx.aujourd_hui)
+
+    def _inscrire(self, candidat: Evenement, aujourd_hui: date) -> Evenement:
+        """Record ``candidat`` (the next event of the stream) once it passes every rule."""
+        self.verifier(candidat, aujourd_hui)
         candidat.mutate(self)
         self._pending_events.append(candidat)
         return candidat

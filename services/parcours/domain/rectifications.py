@@ -14,21 +14,21 @@ import dataclasses
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import JsonValue, TypeAdapter, ValidationError
 
+from droit.calendrier import anniversaire
 from services.parcours.domain import parcours_evenements as ev
 from services.parcours.domain.flux import Evenement, verifier_pas_dans_le_futur
 from services.parcours.domain.regles_mesures import check_ouverture
-from services.runtime.errors import RegleMetierError
+from services.runtime.errors import RegleMetierError, SaisieInvalideError
 from services.runtime.horloge import date_civile
 
 if TYPE_CHECKING:
-    from datetime import date
-
     from services.parcours.domain.parcours import Parcours
 
 NON_RECTIFIABLES = frozenset(
@@ -60,6 +60,8 @@ NON_RECTIFIABLES = frozenset(
 class Correction:
     """What a correction records, once its value is read and compared."""
 
+    version_rectifiee: int
+    champ: str
     evenement_rectifie: str
     ancienne_valeur: JsonValue
     nouvelle_valeur: JsonValue
@@ -103,13 +105,48 @@ def preparer(historique: Sequence[Evenement], version: int, champ: str, valeur: 
         # Strict JSON reading: a date is an ISO string, never a number of seconds.
         lue = adaptateur.validate_json(orjson.dumps(valeur), strict=True)
     except (ValidationError, TypeError):
-        raise RegleMetierError("valeur_invalide", f"valeur invalide pour {champ}") from None
+        raise SaisieInvalideError("nouvelle_valeur", f"valeur invalide pour {champ}") from None
     nouvelle = adaptateur.dump_python(lue, mode="json")
     ancienne = adaptateur.dump_python(getattr(courant, champ), mode="json")
     if nouvelle == ancienne:
         raise RegleMetierError("rectification_sans_effet", "la nouvelle valeur est celle déjà enregistrée")
     date_effet = lue if champ == "date_effet" else courant.date_effet
-    return Correction(nom, ancienne, nouvelle, date_effet)
+    return Correction(version, champ, nom, ancienne, nouvelle, date_effet)
+
+
+def majorite_redatee(historique: Sequence[Evenement], date_naissance: date) -> list[Correction]:
+    """The corrections that date a recorded majority, and the ends it implied, on the 18th birthday of
+    ``date_naissance``: a corrected birth date moves them too, as if it had been recorded so
+    (DOMAIN.md, MajoriteAtteinte: "its date_effet is the 18th birthday whenever it is recorded").
+
+    The ends are the events of the majority's own commit (same request), dated on the old birthday.
+    """
+    evenements = historique_rectifie(historique)
+    majorite = next((e for e in evenements if isinstance(e, ev.MajoriteAtteinte)), None)
+    if majorite is None:
+        return []
+    nouvelle = anniversaire(date_naissance, 18)
+    if nouvelle == majorite.date_effet:
+        return []
+    meme_commit = [
+        e
+        for e in evenements
+        if e.metadonnees.causation_id == majorite.metadonnees.causation_id
+        and e.metadonnees.enregistre_le == majorite.metadonnees.enregistre_le
+        and e.date_effet == majorite.date_effet
+        and not isinstance(e, ev.SaisieRectifiee)
+    ]
+    return [
+        Correction(
+            e.originator_version,
+            "date_effet",
+            type(e).__name__,
+            e.date_effet.isoformat(),
+            nouvelle.isoformat(),
+            nouvelle,
+        )
+        for e in meme_commit
+    ]
 
 
 def historique_rectifie(historique: Sequence[Evenement]) -> list[Evenement]:
@@ -157,9 +194,9 @@ def rejouer(historique: Sequence[Evenement], *, verifier_depuis: int | None = No
     return parcours
 
 
-def check_rejeu(historique: Sequence[Evenement], correction: ev.SaisieRectifiee) -> None:
-    """Refuse ``correction`` when the stream it corrects would break a rule, naming that rule."""
-    rejouer([*historique, correction], verifier_depuis=correction.version_rectifiee)
+def check_rejeu(historique: Sequence[Evenement], corrections: Sequence[ev.SaisieRectifiee]) -> None:
+    """Refuse ``corrections`` (recorded together) when the stream they correct would break a rule, naming it."""
+    rejouer([*historique, *corrections], verifier_depuis=min(c.version_rectifiee for c in corrections))
 
 
 def etat_rectifie(parcours: Parcours) -> None:
