@@ -53,7 +53,7 @@ kafka: install
 ## Style, types, and the import contracts of pyproject.toml (services apart, the law in one place).
 lint: install
 	$(RUN) ruff check .
-	$(RUN) ruff format --check services contracts tests benchmarks
+	$(RUN) ruff format --check services contracts droit tests benchmarks
 	$(RUN) mypy
 	$(RUN) lint-imports --no-cache
 
