@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, Final
+from uuid import UUID
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -42,6 +43,9 @@ INSTANT: Final = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 """An instant as API.md writes it: RFC 3339 with its zone (``Z`` or ``±hh:mm``), to the microsecond."""
+
+UUID_CANONIQUE: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""An id as this API writes it (RFC 9562's hyphenated form): one spelling per id."""
 
 DEPARTEMENTS: Final = sorted(
     {f"{n:02d}" for n in range(1, 96) if n != 20} | {"2A", "2B"} | {str(n) for n in range(971, 977)}
@@ -118,6 +122,16 @@ def _instant(valeur: object) -> object:
     return valeur
 
 
+def _uuid(valeur: object) -> object:
+    if isinstance(valeur, UUID):
+        return valeur
+    if not isinstance(valeur, str) or not re.match(UUID_CANONIQUE, valeur):
+        raise ValueError(
+            "identifiant attendu au format UUID 8-4-4-4-12, par exemple 3f1c2b9e-6d1a-4c1e-9b7a-2e4f5a6b7c8d"
+        )
+    return valeur
+
+
 def _departement(valeur: object) -> object:
     if not isinstance(valeur, str) or not est_departement(valeur):
         raise ValueError("code INSEE de département attendu: 01 à 95 (sans 20), 2A, 2B, 971 à 976")
@@ -143,6 +157,12 @@ Instant = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT}),
 ]
 """An instant, RFC 3339 with its zone only (``0``, a Unix time, or a local time are refused)."""
+
+Id = Annotated[
+    UUID, BeforeValidator(_uuid), WithJsonSchema({"type": "string", "format": "uuid", "pattern": UUID_CANONIQUE})
+]
+"""An id in a path or a query: the hyphenated form only (pydantic also reads 32 hex digits, braces, ``urn:uuid:``:
+four spellings of one dossier in the access log)."""
 
 Departement = Annotated[
     _Departement, BeforeValidator(_departement), WithJsonSchema({"type": "string", "enum": DEPARTEMENTS})

@@ -459,6 +459,27 @@ async def test_an_id_in_the_path_that_is_not_a_uuid_is_a_422(api: Api, dossier: 
     probleme(reponse, 422, "validation")
 
 
+@pytest.mark.parametrize(
+    "orthographe",
+    [lambda u: u.replace("-", ""), lambda u: "{" + u + "}", lambda u: "urn:uuid:" + u],
+    ids=["sans_tirets", "accolades", "urn"],
+)
+async def test_a_path_id_in_another_spelling_named_the_same_parcours(
+    api: Api, dossier: dict[str, str], orthographe: Any
+) -> None:
+    """Regression: pydantic reads 32 hex digits, braces and ``urn:uuid:`` as the same id: one parcours
+    answered under four paths (and a command was recorded through any of them)."""
+    pid = dossier["parcours_id"]
+    avant = await evenements(api, pid)
+
+    lecture = await api.get(f"/v1/parcours/{orthographe(pid)}")
+    commande = await api.post(f"/v1/parcours/{orthographe(pid)}/ppe", {"date_effet": "2026-10-02"})
+
+    assert champs_en_erreur(lecture) == ["path.parcours_id"]
+    assert champs_en_erreur(commande) == ["path.parcours_id"]
+    assert await evenements(api, pid) == avant
+
+
 async def test_an_id_in_the_path_that_is_not_a_uuid_is_a_422_for_reads_too(api: Api) -> None:
     reponse = await api.get("/v1/parcours/pas-un-uuid/evenements")
 

@@ -83,6 +83,26 @@ async def test_an_unknown_query_parameter_is_silently_ignored(lecture: Lecture, 
     assert champs_en_erreur(reponse) == ["query.departemnt"]
 
 
+@pytest.mark.parametrize(
+    ("chemin", "role", "champ"),
+    [
+        ("/v1/dossiers/{sans_tirets}", "referent", "path.parcours_id"),
+        ("/v1/audit/parcours/{sans_tirets}/chronologie", "auditeur", "path.parcours_id"),
+        ("/v1/lieux/{sans_tirets}/occupation", "referent", "path.lieu_id"),
+        ("/v1/dossiers?lieu_id={sans_tirets}", "referent", "query.lieu_id"),
+        ("/v1/audit/acces?parcours_id={sans_tirets}", "auditeur", "query.parcours_id"),
+    ],
+)
+async def test_an_id_without_hyphens_reads_the_same_dossier(
+    lecture: Lecture, chemin: str, role: str, champ: str
+) -> None:
+    """Regression: 32 hex digits (or braces, or ``urn:uuid:``) named the same dossier as its id, and the
+    access log recorded each spelling apart."""
+    reponse = await lecture.get(chemin.replace("{sans_tirets}", uuid.uuid4().hex), role=role)
+
+    assert champs_en_erreur(reponse) == [champ]
+
+
 async def test_valid_values_still_read(lecture: Lecture) -> None:
     dossiers = await lecture.get("/v1/dossiers", role="referent", q="Martin", referent_id="r-1", departement="59")
     echeances = await lecture.get("/v1/echeances", role="referent", avant="2026-12-31", referent_id="é")

@@ -17,6 +17,7 @@ from services.parcours.application import Reponse
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.parcours import Parcours
 from services.runtime.documentation import RouteJson, reponses
+from services.runtime.parametres import Id
 
 routeur = APIRouter(prefix="/v1", tags=["commandes"], route_class=RouteJson)
 
@@ -66,13 +67,13 @@ async def referencer_lieu(cmd: c.ReferencerLieu, comp: Comp, cond: Cond) -> JSON
 
 
 @routeur.post("/lieux/{lieu_id}/capacite", **R)
-async def modifier_capacite(lieu_id: UUID, cmd: c.ModifierCapacite, comp: Comp, cond: Cond) -> JSONResponse:
+async def modifier_capacite(lieu_id: Id, cmd: c.ModifierCapacite, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.modifier_capacite(lieu_id, cmd, demande))
 
 
 @routeur.post("/lieux/{lieu_id}/fermeture", **R)
-async def fermer_lieu(lieu_id: UUID, cmd: c.FermerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+async def fermer_lieu(lieu_id: Id, cmd: c.FermerLieu, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.fermer_lieu(lieu_id, cmd, demande))
 
@@ -87,9 +88,7 @@ async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSON
 
 
 @routeur.post("/parcours/{parcours_id}/informations-preoccupantes", **R)
-async def recevoir_ip(
-    parcours_id: UUID, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond
-) -> JSONResponse:
+async def recevoir_ip(parcours_id: Id, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(
         comp,
         cond,
@@ -100,12 +99,12 @@ async def recevoir_ip(
 
 
 @routeur.post("/parcours/{parcours_id}/evaluations", **R)
-async def conclure_evaluation(parcours_id: UUID, cmd: c.ConclureEvaluation, comp: Comp, cond: Cond) -> JSONResponse:
+async def conclure_evaluation(parcours_id: Id, cmd: c.ConclureEvaluation, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.conclure_evaluation(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/mesures", **R)
-async def decider_mesure(parcours_id: UUID, cmd: c.DeciderMesure, comp: Comp, cond: Cond) -> JSONResponse:
+async def decider_mesure(parcours_id: Id, cmd: c.DeciderMesure, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: {"mesure_id": str(p.decider_mesure(ctx, **_champs(cmd)))}
     )
@@ -113,7 +112,7 @@ async def decider_mesure(parcours_id: UUID, cmd: c.DeciderMesure, comp: Comp, co
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/renouvellement", **R)
 async def renouveler_mesure(
-    parcours_id: UUID, mesure_id: UUID, cmd: c.RenouvelerMesure, comp: Comp, cond: Cond
+    parcours_id: Id, mesure_id: Id, cmd: c.RenouvelerMesure, comp: Comp, cond: Cond
 ) -> JSONResponse:
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
@@ -121,36 +120,36 @@ async def renouveler_mesure(
 
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/levee", **R)
-async def lever_mesure(parcours_id: UUID, mesure_id: UUID, cmd: c.LeverMesure, comp: Comp, cond: Cond) -> JSONResponse:
+async def lever_mesure(parcours_id: Id, mesure_id: Id, cmd: c.LeverMesure, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.lever_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
     )
 
 
 @routeur.post("/parcours/{parcours_id}/accueil", **R)
-async def debuter_accueil(parcours_id: UUID, cmd: c.DebuterAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+async def debuter_accueil(parcours_id: Id, cmd: c.DebuterAccueil, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.debuter_accueil(parcours_id, cmd, demande))
 
 
 @routeur.post("/parcours/{parcours_id}/accueil/changement", **R)
-async def changer_lieu(parcours_id: UUID, cmd: c.ChangerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+async def changer_lieu(parcours_id: Id, cmd: c.ChangerLieu, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.changer_lieu(parcours_id, cmd, demande))
 
 
 @routeur.post("/parcours/{parcours_id}/accueil/fin", **R)
-async def terminer_accueil(parcours_id: UUID, cmd: c.TerminerAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_accueil(parcours_id: Id, cmd: c.TerminerAccueil, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_accueil(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/fugues", **R)
-async def declarer_fugue(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def declarer_fugue(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.declarer_fugue(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/fugues/fin", **R)
-async def terminer_fugue(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_fugue(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_fugue(ctx, **_champs(cmd)))
 
 
@@ -162,17 +161,17 @@ def _etablir_ppe(cmd: c.Dater) -> Callable[[Parcours, Contexte], None]:
 
 
 @routeur.post("/parcours/{parcours_id}/ppe", **R)
-async def etablir_ppe(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def etablir_ppe(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, _etablir_ppe(cmd))
 
 
 @routeur.post("/parcours/{parcours_id}/rapports", **R)
-async def produire_rapport(parcours_id: UUID, cmd: c.ProduireRapport, comp: Comp, cond: Cond) -> JSONResponse:
+async def produire_rapport(parcours_id: Id, cmd: c.ProduireRapport, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.produire_rapport(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/entretien-autonomie", **R)
-async def realiser_entretien(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def realiser_entretien(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.realiser_entretien_autonomie(ctx, **_champs(cmd))
     )
@@ -180,47 +179,47 @@ async def realiser_entretien(parcours_id: UUID, cmd: c.Dater, comp: Comp, cond: 
 
 @routeur.post("/parcours/{parcours_id}/majorite", **R)
 async def atteindre_majorite(
-    parcours_id: UUID, comp: Comp, cond: Cond, cmd: c.AtteindreMajorite | None = None
+    parcours_id: Id, comp: Comp, cond: Cond, cmd: c.AtteindreMajorite | None = None
 ) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.atteindre_majorite(ctx))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur", **R)
-async def accorder_apjm(parcours_id: UUID, cmd: c.AccorderAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def accorder_apjm(parcours_id: Id, cmd: c.AccorderAPJM, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.accorder_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/renouvellement", **R)
-async def renouveler_apjm(parcours_id: UUID, cmd: c.RenouvelerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def renouveler_apjm(parcours_id: Id, cmd: c.RenouvelerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/fin", **R)
-async def terminer_apjm(parcours_id: UUID, cmd: c.TerminerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_apjm(parcours_id: Id, cmd: c.TerminerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/sortie", **R)
-async def sortir(parcours_id: UUID, cmd: c.Sortir, comp: Comp, cond: Cond) -> JSONResponse:
+async def sortir(parcours_id: Id, cmd: c.Sortir, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.sortir(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/reouverture", **R)
-async def rouvrir(parcours_id: UUID, cmd: c.Rouvrir, comp: Comp, cond: Cond) -> JSONResponse:
+async def rouvrir(parcours_id: Id, cmd: c.Rouvrir, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.rouvrir(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/transfert", **R)
-async def transferer(parcours_id: UUID, cmd: c.Transferer, comp: Comp, cond: Cond) -> JSONResponse:
+async def transferer(parcours_id: Id, cmd: c.Transferer, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.transferer(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/referent", **R)
-async def designer_referent(parcours_id: UUID, cmd: c.DesignerReferent, comp: Comp, cond: Cond) -> JSONResponse:
+async def designer_referent(parcours_id: Id, cmd: c.DesignerReferent, comp: Comp, cond: Cond) -> JSONResponse:
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.designer_referent(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/rectifications", **R)
-async def rectifier(parcours_id: UUID, cmd: c.Rectifier, comp: Comp, cond: Cond) -> JSONResponse:
+async def rectifier(parcours_id: Id, cmd: c.Rectifier, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.rectifier(parcours_id, cmd, demande))

@@ -16,6 +16,7 @@ from services.parcours.application import corps_json
 from services.parcours.domain.parcours import Parcours
 from services.runtime.documentation import reponses
 from services.runtime.horloge import aujourd_hui
+from services.runtime.parametres import Id
 
 routeur = APIRouter(prefix="/v1", tags=["lecture"])
 
@@ -132,7 +133,7 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
 
 
 @routeur.get("/parcours/{parcours_id}", response_model=EtatParcours, responses=reponses(404))
-async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
+async def etat(parcours_id: Id, comp: Comp, u: Lecteur) -> EtatParcours:
     app = comp.application
     # The reads' own slots: a command waiting on a lock never delays a read.
     parcours = await hors_boucle(comp, comp.lectures, lambda: app.parcours(parcours_id, u.departements))
@@ -140,7 +141,7 @@ async def etat(parcours_id: UUID, comp: Comp, u: Lecteur) -> EtatParcours:
 
 
 @routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue], responses=reponses(404))
-async def evenements(parcours_id: UUID, comp: Comp, u: Lecteur) -> list[EvenementVue]:
+async def evenements(parcours_id: Id, comp: Comp, u: Lecteur) -> list[EvenementVue]:
     app = comp.application
     flux = await hors_boucle(comp, comp.lectures, lambda: app.evenements(parcours_id, u.departements))
     return [

@@ -27,7 +27,7 @@ from services.runtime.auth import Utilisateur
 from services.runtime.documentation import reponses
 from services.runtime.errors import IntrouvableError
 from services.runtime.horloge import date_civile
-from services.runtime.parametres import Identifiant, Instant, Jour
+from services.runtime.parametres import Id, Identifiant, Instant, Jour
 
 routeur = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -90,7 +90,7 @@ class JournalAcces(BaseModel):
     taille: int
 
 
-async def _dossier(comp: ComposantsLecture, u: Utilisateur, parcours_id: UUID) -> tuple[str, str]:
+async def _dossier(comp: ComposantsLecture, u: Utilisateur, parcours_id: Id) -> tuple[str, str]:
     """The audit schema and the dossier's département, if it is one of the caller's (else a 404)."""
     schema = await schema_de(comp, audit.ProjectionAudit.nom)
     async with comp.pool.acquire() as conn:
@@ -106,9 +106,7 @@ def _chemin(request: Request) -> str:
 
 
 @routeur.get("/audit/parcours/{parcours_id}/chronologie", response_model=Chronologie, responses=reponses(404))
-async def chronologie(
-    parcours_id: UUID, *, comp: Comp, u: Auditeur, request: Request, reponse: Response
-) -> Chronologie:
+async def chronologie(parcours_id: Id, *, comp: Comp, u: Auditeur, request: Request, reponse: Response) -> Chronologie:
     schema, departement = await _dossier(comp, u, parcours_id)
     await position(comp, schema, reponse)
     async with comp.pool.acquire() as conn:
@@ -151,7 +149,7 @@ def _vue(entree: audit.EntreeChronologie) -> EvenementVue:
 
 @routeur.get("/audit/parcours/{parcours_id}/etat", response_model=EtatBitemporel, responses=reponses(404))
 async def etat(
-    parcours_id: UUID,
+    parcours_id: Id,
     *,
     comp: Comp,
     u: Auditeur,
@@ -186,7 +184,7 @@ async def acces(
     u: Auditeur,
     request: Request,
     reponse: Response,
-    parcours_id: UUID | None = None,
+    parcours_id: Id | None = None,
     sub: Annotated[Identifiant | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     taille: Annotated[int, Query(ge=1, le=500)] = 50,

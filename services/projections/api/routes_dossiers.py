@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,7 +30,7 @@ from services.runtime.documentation import reponses
 from services.runtime.errors import HorsPerimetreError, IntrouvableError
 from services.runtime.horloge import aujourd_hui
 from services.runtime.parametres import Departement as CodeDepartement
-from services.runtime.parametres import Identifiant, Jour
+from services.runtime.parametres import Id, Identifiant, Jour
 from services.runtime.problemes import probleme
 
 routeur = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -65,7 +64,7 @@ async def lister_dossiers(
     response: Response,
     departement: Departement = None,
     referent_id: Referent = None,
-    lieu_id: UUID | None = None,
+    lieu_id: Id | None = None,
     statut: Literal["ouvert", "sorti"] | None = None,
     q: Annotated[Identifiant | None, Query()] = None,
     page: NumeroPage = 1,
@@ -86,7 +85,7 @@ async def lister_dossiers(
 
 @routeur.get("/dossiers/{parcours_id}", response_model=vues.DossierVue, responses=reponses(404))
 async def lire_dossier(
-    parcours_id: UUID, comp: Comp, u: LecteurDossiers, request: Request, response: Response
+    parcours_id: Id, comp: Comp, u: LecteurDossiers, request: Request, response: Response
 ) -> vues.DossierVue | JSONResponse:
     """One dossier: identity, age, measures, lieu, PPE, autonomy, deadlines."""
     schema = await schema_de(comp, "dossiers")

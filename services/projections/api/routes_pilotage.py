@@ -23,7 +23,7 @@ from services.runtime.auth import Utilisateur
 from services.runtime.documentation import reponses
 from services.runtime.errors import IntrouvableError
 from services.runtime.horloge import aujourd_hui as aujourd_hui_de
-from services.runtime.parametres import Departement
+from services.runtime.parametres import Departement, Id
 from services.runtime.problemes import InterditError
 
 routeur = APIRouter(prefix="/v1", tags=["pilotage"])
@@ -96,7 +96,7 @@ class OccupationLieuVue(BaseModel):
 
 
 @routeur.get("/lieux/{lieu_id}/occupation", response_model=OccupationLieuVue, responses=reponses(404))
-async def occupation_lieu(lieu_id: UUID, comp: Comp, u: LecteurOccupation, response: Response) -> OccupationLieuVue:
+async def occupation_lieu(lieu_id: Id, comp: Comp, u: LecteurOccupation, response: Response) -> OccupationLieuVue:
     schema = await schema_de(comp, PILOTAGE)
     await position(comp, schema, response)
     async with comp.pool.acquire() as conn:
