@@ -570,13 +570,20 @@ class _DossiersChronometres(ProjectionDossiers):
         finally:
             self.temps["appliquer"] += time.perf_counter() - debut
 
-    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
-        # How many parcours the batch recomputes (the projection's own bookkeeping, read if it is there).
-        lot = getattr(self, "_lots", {}).get(id(conn))
-        self.temps["parcours_recalcules"] += len(lot.parcours) if lot is not None else 0
+    async def a_finir(self, conn: asyncpg.Connection) -> dict[UUID, UUID]:
+        # The engine's end of batch is a_finir, then finir: both are timed as "fin_de_lot".
         debut = time.perf_counter()
         try:
-            await super().fin_de_lot(conn)
+            parcours = await super().a_finir(conn)
+        finally:
+            self.temps["fin_de_lot"] += time.perf_counter() - debut
+        self.temps["parcours_recalcules"] += len(parcours)
+        return parcours
+
+    async def finir(self, conn: asyncpg.Connection, flux: Sequence[UUID]) -> None:
+        debut = time.perf_counter()
+        try:
+            await super().finir(conn, flux)
         finally:
             self.temps["fin_de_lot"] += time.perf_counter() - debut
 

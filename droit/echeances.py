@@ -10,6 +10,15 @@ it); a parcours that left care keeps only the informational social-housing
 window. Sources: code de l'action sociale et des familles (CASF), code civil
 (C. civ.), code de procédure civile (CPC), code de la construction et de
 l'habitation (CCH).
+
+No rule raises on a valid ``date``, however extreme: every sum of dates goes
+through :func:`droit.calendrier.ajouter`, which clamps to the calendar's
+bounds (1 January 1, 31 December 9999). A fact at the edge of the calendar (a
+correction typed as 0001-01-01) thus opens its deadline on the first or last
+representable day, early or late alike: clamped rather than skipped, since a
+deadline left out would hide a duty, and a clamped one is as far off in
+practice as the law's. The write side refuses such dates; the rules, and the
+read models that store what they return, do not depend on it.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -177,8 +186,8 @@ def opp_parquet(f: Faits) -> Iterable[Echeance]:
         if any(m.autorite == "juge_des_enfants" for m in f.mesures[rang + 1 :]):
             continue
         details = {"mesure_id": opp.mesure_id, "date_debut": opp.date_debut.isoformat()}
-        saisine = opp.date_debut + timedelta(days=DELAI_SAISINE_JUGE_JOURS)
-        decision = opp.date_debut + timedelta(days=DELAI_DECISION_JUGE_JOURS)
+        saisine = ajouter(opp.date_debut, jours=DELAI_SAISINE_JUGE_JOURS)
+        decision = ajouter(opp.date_debut, jours=DELAI_DECISION_JUGE_JOURS)
         yield Echeance(TypeEcheance.SAISINE_JUGE, saisine, opp.date_debut, cle=opp.mesure_id, details=details)
         yield Echeance(TypeEcheance.DECISION_JUGE, decision, opp.date_debut, cle=opp.mesure_id, details=details)
 
@@ -207,7 +216,7 @@ def accueil_urgence(f: Faits) -> Iterable[Echeance]:
             continue
         yield Echeance(
             TypeEcheance.SAISINE_JUGE_ACCUEIL_URGENCE,
-            urgence.date_debut + timedelta(days=DELAI_SAISINE_ACCUEIL_URGENCE_JOURS),
+            ajouter(urgence.date_debut, jours=DELAI_SAISINE_ACCUEIL_URGENCE_JOURS),
             urgence.date_debut,
             cle=urgence.mesure_id,
             details={"mesure_id": urgence.mesure_id, "date_debut": urgence.date_debut.isoformat()},
@@ -222,7 +231,7 @@ def accueil_72h(f: Faits) -> Iterable[Echeance]:
         if m.active and m.nature == "accueil_72h":
             yield Echeance(
                 TypeEcheance.FIN_ACCUEIL_72H,
-                m.date_debut + timedelta(days=DUREE_ACCUEIL_72H_JOURS),
+                ajouter(m.date_debut, jours=DUREE_ACCUEIL_72H_JOURS),
                 m.date_debut,
                 cle=m.mesure_id,
                 details={"mesure_id": m.mesure_id, "date_debut": m.date_debut.isoformat()},
@@ -368,7 +377,7 @@ def hebergement_limite(f: Faits) -> Iterable[Echeance]:
     if limite is None:
         return
     type_ = TypeEcheance.HOTEL if f.type_lieu == "hotel" else TypeEcheance.HEBERGEMENT_DEROGATOIRE
-    alerte = min(limite, max(f.lieu_depuis, limite - timedelta(days=PREAVIS_HEBERGEMENT_JOURS)))
+    alerte = min(limite, max(f.lieu_depuis, ajouter(limite, jours=-PREAVIS_HEBERGEMENT_JOURS)))
     yield Echeance(type_, limite, alerte, details={"type_lieu": f.type_lieu, "depuis": f.lieu_depuis.isoformat()})
 
 

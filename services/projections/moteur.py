@@ -19,6 +19,16 @@ marked sent only once the broker acknowledged it, and unsent ones are retried
 after every batch and at every start. Infrastructure errors (a lost
 connection, a deadlock) are not the event's fault: they abort the batch, which
 is retried, instead of dead-lettering the event.
+
+The end of a batch (a projection recomputing the rows of the streams the batch
+touched, :meth:`Projection.finir`) runs for all of them at once, in a savepoint.
+When it fails, the streams are split in halves, each half in a savepoint of its
+own, down to the streams that fail alone. Each of those is dead-lettered the
+same way (its id, the batch's latest event that made it to be recomputed, the
+error's class; never the error's message, which may quote personal data), its
+rows stay as the last batch that succeeded left them, and the rest of the batch
+commits, offsets included. Its next event tries again. So one stream that the
+law's arithmetic or a table refuses never stops a projection for everyone.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import contextlib
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias, cast
 from uuid import UUID
@@ -79,6 +89,10 @@ ERREURS_PASSAGERES: tuple[type[BaseException], ...] = (
 """Failures of the infrastructure, not of the event: the batch is retried, nothing is dead-lettered."""
 
 
+ERREUR_FIN_DE_LOT = "fin de lot, flux non recalculé"
+"""What a dead letter of a stream whose end of batch failed says after the error's class."""
+
+
 class PositionDeplaceeError(Exception):
     """Another consumer moved the stored position: this batch is not ours to apply."""
 
@@ -100,8 +114,26 @@ class Projection(ABC):
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         """Apply one event; runs inside the batch's transaction, in a savepoint."""
 
-    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:  # noqa: B027 - optional hook
-        """Finish the batch's work (e.g. recompute what its events touched), in its transaction."""
+    async def a_finir(self, conn: asyncpg.Connection) -> Mapping[UUID, UUID]:
+        """The streams whose rows the end of this batch recomputes, and forget them (default: none).
+
+        Each maps to the stream whose event in the batch made it so: itself, or
+        another (a person whose identity changed, for each of her parcours).
+        """
+        return {}
+
+    async def finir(self, conn: asyncpg.Connection, flux: Sequence[UUID]) -> None:  # noqa: B027 - optional hook
+        """Recompute the rows of ``flux`` at the end of a batch, in its transaction: all of them, or raise.
+
+        The engine calls it in a savepoint, and again on parts of ``flux`` when it
+        raised, to find the streams at fault (see the module).
+        """
+
+    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+        """The whole end of a batch at once, for callers applying events by hand (the engine isolates streams)."""
+        flux = await self.a_finir(conn)
+        if flux:
+            await self.finir(conn, sorted(flux))
 
 
 TABLES_DU_MOTEUR = [
@@ -232,6 +264,7 @@ class Moteur:
                 lues = await lire_positions(conn, self.schema)
                 atteintes = dict(lues)
                 dernier: EvenementPublie | None = None
+                derniers: dict[UUID, MessageLu] = {}  # each stream's latest message in the batch
                 # The streams' last versions, read and written once per batch, not per event.
                 vues = await _versions_vues(conn, lot)
                 avant = dict(vues)
@@ -244,10 +277,11 @@ class Moteur:
                             await self._rejeter(conn, msg, msg.illisible, "")
                             rejets += 1
                         continue
+                    derniers[msg.evenement.flux_id] = msg
                     if not await self._appliquer_un(conn, msg, vues):
                         rejets += 1
                     dernier = msg.evenement
-                await self.projection.fin_de_lot(cast("asyncpg.Connection", conn))
+                rejets += await self._finir(conn, derniers, lot[-1])
                 await _sauver_versions(conn, avant, vues)
                 await self._sauver_positions(conn, lues, atteintes)
                 if dernier is not None:
@@ -305,6 +339,66 @@ class Moteur:
             return False
         APPLIQUES.labels(self.etiquette).inc()
         return True
+
+    async def _finir(self, conn: Connexion, derniers: dict[UUID, MessageLu], fin: MessageLu) -> int:
+        """The end of the batch, the streams at fault dead-lettered (see the module); how many were."""
+        projection = cast("asyncpg.Connection", conn)
+        a_finir = await self.projection.a_finir(projection)
+        if not a_finir:
+            return 0
+        echecs = await self._finir_en_isolant(projection, sorted(a_finir))
+        for flux_id, exc in echecs:
+            cause = derniers.get(a_finir[flux_id]) or derniers.get(flux_id) or fin
+            await self._rejeter_fin(conn, flux_id, cause, exc)
+        return len(echecs)
+
+    async def _finir_en_isolant(self, conn: asyncpg.Connection, flux: Sequence[UUID]) -> list[tuple[UUID, Exception]]:
+        """``finir(flux)`` in a savepoint; when it fails, each half alone, down to single streams."""
+        try:
+            async with conn.transaction():
+                await self.projection.finir(conn, flux)
+        except ERREURS_PASSAGERES:
+            raise  # the batch is retried whole; no stream is at fault
+        except Exception as exc:
+            if len(flux) == 1:
+                return [(flux[0], exc)]
+            milieu = len(flux) // 2
+            return [
+                *await self._finir_en_isolant(conn, flux[:milieu]),
+                *await self._finir_en_isolant(conn, flux[milieu:]),
+            ]
+        return []
+
+    async def _rejeter_fin(self, conn: Connexion, flux_id: UUID, msg: MessageLu, exc: Exception) -> None:
+        """Dead-letter a stream whose end of batch failed: where, which stream, the error's class only."""
+        ev = msg.evenement
+        classe = type(exc).__name__
+        REJETS.labels(self.etiquette).inc()
+        log.error(
+            "projection_lettre_morte_fin_de_lot",
+            projection=self.etiquette,
+            flux_id=str(flux_id),
+            ce_id=ev.id if ev else "",
+            source=msg.cle[0],
+            partition=msg.cle[1],
+            position=msg.offset,
+            erreur=classe,
+        )
+        # The frames only: the message may quote the stream's data (a date, a name).
+        trace = "".join(traceback.format_tb(exc.__traceback__))[-3900:] + f"{classe} (message omis)\n"
+        await conn.execute(
+            "INSERT INTO lettres_mortes (source, partition, position, ce_id, ce_type, flux_id, version, "
+            "erreur, trace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            msg.cle[0],
+            msg.cle[1],
+            msg.offset,
+            ev.id if ev else "",
+            ev.type if ev else "",
+            flux_id,
+            ev.version if ev is not None and ev.flux_id == flux_id else None,
+            f"{classe}: {ERREUR_FIN_DE_LOT}",
+            trace,
+        )
 
     async def _rejeter(self, conn: Connexion, msg: MessageLu, erreur: str, trace: str) -> None:
         ev = msg.evenement

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -124,8 +124,11 @@ class SeulementCetteBase(Projection):
         ):
             await self.interne.appliquer(conn, evenement)
 
-    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
-        await self.interne.fin_de_lot(conn)
+    async def a_finir(self, conn: asyncpg.Connection) -> Mapping[uuid.UUID, uuid.UUID]:
+        return await self.interne.a_finir(conn)
+
+    async def finir(self, conn: asyncpg.Connection, flux: Sequence[uuid.UUID]) -> None:
+        await self.interne.finir(conn, flux)
 
 
 async def attendre(condition: Callable[[], Awaitable[bool]], *, delai_s: float = 60.0, quoi: str = "") -> None:

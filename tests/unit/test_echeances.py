@@ -510,3 +510,81 @@ def test_no_deadline_alerts_after_it_is_due(
     )
     for e in echeances(f):
         assert e.alerte_le <= e.due_le, e
+
+
+# -- the calendar's edges: deadlines clamped, never raised (droit.echeances' docstring) ------
+
+
+def test_an_opp_corrected_to_year_one_opens_its_deadlines_on_the_calendar_s_first_day_rather_than_raise() -> None:
+    debut = date(1, 1, 1)
+    f = faits(
+        ouvert_le=debut,
+        mesures=(mesure("opp", nature="opp", autorite="parquet", debut=debut, echeance=date(1, 1, 15)),),
+        ips=(FaitIP("ip", date(1, 1, 2), None),),
+    )
+    echeance = une(f, T.ECHEANCE_MESURE)
+    assert (echeance.due_le, echeance.alerte_le) == (date(1, 1, 15), date.min)  # 2 months before: clamped
+    assert une(f, T.SAISINE_JUGE).due_le == date(1, 1, 9)
+    assert (une(f, T.EVALUATION_IP).due_le, une(f, T.EVALUATION_IP).alerte_le) == (date(1, 4, 2), date(1, 3, 2))
+
+
+def test_facts_in_year_9999_open_their_deadlines_on_the_calendar_s_last_day_rather_than_raise() -> None:
+    debut = date(9999, 12, 28)
+    f = faits(
+        date_naissance=date(9999, 1, 1),
+        mois_naissance="9999-01",
+        mesures=(mesure("opp", nature="opp", autorite="parquet", debut=debut),),
+        ips=(FaitIP("ip", debut, None),),
+        **place(date(9999, 12, 1), type_lieu="hebergement_derogatoire"),
+    )
+    assert une(f, T.SAISINE_JUGE).due_le == date.max
+    assert une(f, T.DECISION_JUGE).due_le == date.max
+    assert (une(f, T.EVALUATION_IP).due_le, une(f, T.EVALUATION_IP).alerte_le) == (date.max, debut)
+    assert une(f, T.PPE).due_le == date.max
+    assert une(f, T.MAJORITE).due_le == date.max
+    limite = une(f, T.HEBERGEMENT_DEROGATOIRE)
+    assert (limite.due_le, limite.alerte_le) == (date.max, date(9999, 12, 16))
+    sorti = faits(sorti_le=date(9998, 6, 1), motif_sortie="majorite_sans_accompagnement")
+    assert une(sorti, T.PRIORITE_LOGEMENT).due_le == date.max
+
+
+@given(
+    naissance=st.dates(),
+    debut=st.dates(),
+    echeance_=st.none() | st.dates(),
+    rapport=st.none() | st.dates(),
+    apjm_fin=st.none() | st.dates(),
+    sorti=st.none() | st.dates(),
+    nature=st.sampled_from(["confiage_ase", "opp", "accueil_urgence", "accueil_72h", "aemo"]),
+    type_lieu=st.none() | st.sampled_from(["mecs", "hotel", "hebergement_derogatoire"]),
+    fin_annee_engagee=st.booleans(),
+)
+def test_no_rule_raises_on_any_date_the_calendar_holds(
+    *,
+    naissance: date,
+    debut: date,
+    echeance_: date | None,
+    rapport: date | None,
+    apjm_fin: date | None,
+    sorti: date | None,
+    nature: str,
+    type_lieu: str | None,
+    fin_annee_engagee: bool,
+) -> None:
+    f = faits(
+        ouvert_le=debut,
+        date_naissance=naissance,
+        mois_naissance=naissance.isoformat()[:7],
+        mesures=(mesure(nature=nature, debut=debut, echeance=echeance_),),
+        ips=(FaitIP("ip", debut, None),),
+        dernier_rapport_le=rapport,
+        apjm_debut=apjm_fin and debut,
+        apjm_fin=apjm_fin,
+        apjm_fin_annee_engagee=fin_annee_engagee,
+        sorti_le=sorti,
+        motif_sortie=sorti and "majorite_sans_accompagnement",
+        **(place(debut, type_lieu=type_lieu) if type_lieu else {}),
+    )
+    for e in echeances(f):
+        assert e.alerte_le <= e.due_le, e
+    assert echeances(replace(f, date_naissance=None)) is not None  # the month of birth alone

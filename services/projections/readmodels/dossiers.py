@@ -15,6 +15,10 @@ alone, so any batching, feed or rebuild gives the same tables.
 
 The two topics are not ordered with each other, so an identity may come
 before or after its parcours: its deadlines are recomputed on either side.
+
+A parcours whose fold or rows fail (a history the law's arithmetic or a table
+refuses) is dead-lettered by the engine at the end of the batch, its journal
+kept and its rows left as they were; its next event folds it again.
 """
 
 from __future__ import annotations
@@ -193,18 +197,23 @@ class ProjectionDossiers(Projection):
             await journaliser(conn, evenement)
             self._lot(conn).parcours.add(evenement.flux_id)
 
-    async def fin_de_lot(self, conn: asyncpg.Connection) -> None:
+    async def a_finir(self, conn: asyncpg.Connection) -> dict[UUID, UUID]:
+        """The parcours the batch touched (each its own cause), and those of the persons whose identity changed."""
         lot = self._lots.pop(id(conn), None)
         if lot is None:
-            return
-        parcours = set(lot.parcours)
+            return {}
+        parcours: dict[UUID, UUID] = {}
         if lot.personnes:
             lignes = await conn.fetch(
-                "SELECT parcours_id FROM dossiers WHERE personne_id = ANY($1::uuid[])", list(lot.personnes)
+                "SELECT parcours_id, personne_id FROM dossiers WHERE personne_id = ANY($1::uuid[])",
+                list(lot.personnes),
             )
-            parcours.update(ligne["parcours_id"] for ligne in lignes)
-        if parcours:
-            await reconstruire_dossiers(conn, sorted(parcours))
+            parcours.update((ligne["parcours_id"], ligne["personne_id"]) for ligne in lignes)
+        parcours.update((pid, pid) for pid in lot.parcours)
+        return parcours
+
+    async def finir(self, conn: asyncpg.Connection, flux: Sequence[UUID]) -> None:
+        await reconstruire_dossiers(conn, flux)
 
 
 # -- parcours ------------------------------------------------------------------------------
