@@ -167,7 +167,7 @@ async def _scenario(api: Api) -> list[str]:
     await envoyer(
         f"/v1/parcours/{pid}/rectifications",
         {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "27/04/2011", "motif": "m"},
-        409,
+        422,
     )
     for chemin in (f"/v1/parcours/{pid}", f"/v1/parcours/{pid}/evenements"):
         lecture = await api.client.get(chemin, headers=api.jeton())
