@@ -111,5 +111,6 @@ async def test_docs_loads_nothing_from_another_host(nom: str) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in references
+    assert any("swagger-ui" in ref and ref.endswith(".js") for ref in references), "the interactive Swagger UI"
     assert all(ref.startswith("/") and not ref.startswith("//") for ref in references), references
     assert all(r.status_code == 200 for r in servies), [(r.url, r.status_code) for r in servies]
