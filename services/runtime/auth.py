@@ -17,6 +17,8 @@ from anyio import to_thread
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from contracts.vocabulaire import texte_imprimable
+
 ALGORITHME_DEV = "ES256"
 EMETTEUR_DEV = "ase-dev"
 FICHIER_CLE_DEV = "dev-jwt-key.pem"
@@ -73,11 +75,21 @@ def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
     departements = claims.get("departements", [])
     if not isinstance(sub, str) or not sub:
         raise AuthentificationError("claim 'sub' manquant")
+    if not _sub_imprimable(sub):
+        # It is written in the access log and beside every event: printable text only.
+        raise AuthentificationError("claim 'sub' invalide: texte imprimable de 200 caractères au plus attendu")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise AuthentificationError("claim 'roles' invalide")
     if not isinstance(departements, list) or not all(isinstance(d, str) for d in departements):
         raise AuthentificationError("claim 'departements' invalide")
     return Utilisateur(sub=sub, roles=frozenset(roles), departements=frozenset(departements))
+
+
+def _sub_imprimable(sub: str) -> bool:
+    try:
+        return len(sub) <= 200 and texte_imprimable(sub, rogner=False) == sub
+    except ValueError:
+        return False
 
 
 def duree_max_jeton_s(mode: str, configuree: int | None = None) -> int:

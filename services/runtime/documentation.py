@@ -5,7 +5,7 @@ Every operation documents what it can answer: each error as problem+json
 operation can answer is added here, in one place; what only some routes answer
 (404, 409) each route declares with ``reponses(...)``.
 
-``/docs`` and ``/redoc`` load their scripts from this service (a caseworkers'
+``/docs`` loads its scripts from this service (a caseworkers'
 network may reach no CDN, and a CDN would see who reads the API): the assets of
 the ``fastapi-offline`` package, when installed. Without it, ``/docs`` is a plain
 page linking the document, still with nothing fetched from elsewhere.
@@ -18,7 +18,7 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -154,7 +154,7 @@ def _completer(document: dict[str, Any]) -> None:
 
 
 def installer_documentation(app: FastAPI) -> None:
-    """The completed OpenAPI document at ``/openapi.json``; ``/docs`` and ``/redoc`` served from here.
+    """The completed OpenAPI document at ``/openapi.json``; ``/docs`` served from here.
 
     ``app`` must be created with ``docs_url=None, redoc_url=None`` (FastAPI's pages load from a CDN).
     """
@@ -180,16 +180,7 @@ def installer_documentation(app: FastAPI) -> None:
                 swagger_favicon_url="/docs/statiques/favicon.png",
             )
 
-        @app.get("/redoc", include_in_schema=False)
-        async def redoc() -> HTMLResponse:
-            return get_redoc_html(
-                openapi_url="/openapi.json",
-                title=f"{app.title} — documentation",
-                redoc_js_url="/docs/statiques/redoc.standalone.js",
-                redoc_favicon_url="/docs/statiques/favicon.png",
-                with_google_fonts=False,
-            )
-
+        # No /redoc: ReDoc's bundle draws a logo from its publisher's CDN, whatever its options.
         return
 
     @app.get("/docs", include_in_schema=False)

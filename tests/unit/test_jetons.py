@@ -149,3 +149,14 @@ def test_the_production_lifetime_bound_is_configurable(cle_privee: ec.EllipticCu
     assert production.verifier(_jeton_oidc(cle_privee, 7 * 3600)).sub == "alice"
     with pytest.raises(AuthentificationError, match="valable plus de 28800 s"):
         production.verifier(_jeton_oidc(cle_privee, 9 * 3600))
+
+
+@pytest.mark.parametrize("sub", ["a\u0000b", "\ud800", "a\u202eb", "\u200b", "x" * 201])
+def test_a_token_sub_with_a_nul_or_a_lone_surrogate_causes_500s(
+    cle_privee: ec.EllipticCurvePrivateKey, sub: str
+) -> None:
+    """Regression, named after the fault: a signed ``sub`` holding U+0000 or a lone surrogate made the access
+    log and the store fail (500) and the audit projection drop the event; a ``sub`` is printable text."""
+    cle = CleDeDeveloppement(cle_privee)
+    with pytest.raises(AuthentificationError, match="'sub'"):
+        cle.verifier(_signe(cle_privee, {**_claims(), "sub": sub}))
