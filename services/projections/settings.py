@@ -33,6 +33,9 @@ class ProjectionsSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=2, le=200)
     """Connections of the read models and the read API."""
 
+    db_timeout: float = Field(default=5.0, gt=0, le=300)
+    """Seconds a read waits on PostgreSQL for a connection or a query; beyond, 503 ``indisponible``."""
+
     retard_max: int = Field(default=1000, ge=0)
     """``/readyz`` fails when a projection is this many events behind its feed."""
 

@@ -197,6 +197,12 @@ async def _inattendue(request: Request, exc: Exception) -> JSONResponse:
     return probleme(500, "erreur_interne", "Erreur interne", "une erreur inattendue est survenue; elle est journalisée")
 
 
+async def _delai_depasse(request: Request, exc: Exception) -> JSONResponse:
+    # A query or a connection bounded by the client (asyncpg's command_timeout): the database did
+    # not answer in time, which is no fault of the request.
+    return await _indisponible(request, IndisponibleError(f"la base de données n'a pas répondu ({type(exc).__name__})"))
+
+
 def installer(app: FastAPI) -> None:
     """Register every handler on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation)
@@ -209,6 +215,7 @@ def installer(app: FastAPI) -> None:
     app.add_exception_handler(AuthentificationError, _non_authentifie)
     app.add_exception_handler(CleIdempotenceReutiliseeError, _cle_reutilisee)
     app.add_exception_handler(IndisponibleError, _indisponible)
+    app.add_exception_handler(TimeoutError, _delai_depasse)
     app.add_exception_handler(TypeDeContenuError, _type_de_contenu)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _inattendue)

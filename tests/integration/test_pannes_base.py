@@ -7,6 +7,7 @@ PostgreSQL of its own, which it restarts or locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -203,3 +204,62 @@ async def test_a_share_lock_on_the_events_table_made_commands_a_500_after_52_s_a
     apres = await service.commande(f"/v1/parcours/{pid}/informations-preoccupantes", ip)
     assert apres.status_code == 200, apres.text
     assert apres.json()["version"] == avant + 1
+
+
+@contextmanager
+def _base_figee(serveur: PostgresEmbarque) -> Iterator[None]:
+    """The server and its backends stopped with SIGSTOP (a hung server, a network black hole), then resumed."""
+    import os
+    import signal
+
+    import psutil
+
+    postmaster = psutil.Process(int((serveur.dossier / "postmaster.pid").read_text().split()[0]))
+    processus = [postmaster, *postmaster.children(recursive=True)]
+    for p in processus:
+        os.kill(p.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for p in processus:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGCONT)
+
+
+async def test_a_frozen_database_made_requests_wait_unbounded_or_answer_500(
+    serveur: PostgresEmbarque, service: Service, tmp_path: Path
+) -> None:
+    """Regression, named after the fault: with PostgreSQL frozen (it refuses nothing, it answers nothing),
+    reads of the write side and commands waited until it resumed (150 s), the read API answered 500 after
+    60 s. Now every one answers 503 with Retry-After within twice the bound."""
+    from services.projections.api.app import composer
+    from services.projections.api.app import creer_app as creer_app_lecture
+    from services.projections.settings import ProjectionsSettings
+
+    pid = await _ouvrir(service)
+    reglages = ProjectionsSettings(
+        database_url=serveur.url, data_dir=tmp_path / "cles", kafka_bootstrap_servers=None, db_timeout=DELAI_S
+    )
+    comp = await composer(reglages, demarrer_moteurs=False)
+    app = creer_app_lecture(reglages, composants=comp)
+    try:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lecture.test") as lecture,
+        ):
+            with _base_figee(serveur):
+                appels = [
+                    service.lire(f"/v1/parcours/{pid}"),
+                    service.commande(f"/v1/parcours/{pid}/informations-preoccupantes", _ip()),
+                    lecture.get("/v1/dossiers?departement=59", headers=service.entetes),
+                ]
+                resultats = await asyncio.gather(*(_chronometre(a) for a in appels))
+            for reponse, duree in resultats:
+                assert reponse.status_code == 503, reponse.text
+                assert reponse.headers["content-type"].startswith("application/problem+json")
+                assert int(reponse.headers["Retry-After"]) >= 1
+                assert duree < 2 * DELAI_S + MARGE_S, duree
+    finally:
+        await comp.pool.close()
+    # Resumed, the service answers again.
+    assert (await service.lire(f"/v1/parcours/{pid}")).status_code == 200

@@ -34,9 +34,14 @@ async def hors_boucle(comp: Composants, creneaux: CapacityLimiter, appel: Callab
             f"aucun créneau libre en {comp.delai_s:g} s: la base de données est saturée", reessayer
         ) from None
     try:
-        # Once started, the call runs to its end (a thread cannot be cancelled); the
-        # datastore bounds each of its waits on the database.
-        return await to_thread.run_sync(appel, limiter=comp.fils)
+        # The datastore bounds each wait the server enforces (lock, statement); a server
+        # that stops answering at all (frozen, a network black hole) enforces nothing, so
+        # the answer is bounded here too: the thread is abandoned, not cancelled, and ends
+        # when the server comes back (a command's Idempotency-Key makes the retry safe).
+        with anyio.fail_after(2 * comp.delai_s):
+            return await to_thread.run_sync(appel, limiter=comp.fils, abandon_on_cancel=True)
+    except TimeoutError:
+        raise IndisponibleError(f"PostgreSQL ne répond pas en {2 * comp.delai_s:g} s", reessayer) from None
     except (OperationalError, InterfaceError) as exc:
         # What the library's retries could not overcome (the server down or restarting).
         raise IndisponibleError(f"PostgreSQL injoignable ({type(exc).__name__})", reessayer) from exc

@@ -65,7 +65,14 @@ async def composer(
         url = await to_thread.run_sync(
             lambda: demarrer_postgres_embarque(Path(settings.data_dir).resolve() / "postgres")
         )
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=settings.db_pool_size)
+    # A server that stops answering enforces no statement_timeout: bound each query and connection here.
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        command_timeout=settings.db_timeout,
+        timeout=settings.db_timeout,
+    )
     async with pool.acquire() as conn:
         for instruction in DDL_JOURNAL_ACCES:
             await conn.execute(instruction)
