@@ -4,49 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from queue import Empty, Queue
 
 import httpx
 
-PRET = "Application startup complete"
-
-
-def _port_libre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.lanceur import lancer_ase_serve, port_libre
 
 
 @contextmanager
 def ase_serve(data_dir: Path, port: int) -> Iterator[tuple[str, str]]:
     """Run ``ase serve`` until its startup line; yield its URL and the dev token it printed."""
-    env = {**os.environ, "ASE_LOG_LEVEL": "INFO"}
-    env.pop("DATABASE_URL", None)
-    processus = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lignes: Queue[str] = Queue()
-    assert processus.stdout is not None
-    flux = processus.stdout
-    threading.Thread(target=lambda: [lignes.put(line) for line in flux], daemon=True).start()
-    vues: list[str] = []
+    processus, vues = lancer_ase_serve(data_dir, port)
     try:
-        while not any(PRET in line for line in vues):
-            try:
-                vues.append(lignes.get(timeout=60))
-            except Empty:
-                raise AssertionError("ase serve did not start:\n" + "".join(vues)) from None
         jeton = next(vues[i + 1].strip() for i, line in enumerate(vues) if line.startswith("Jeton"))
         yield f"http://127.0.0.1:{port}", jeton
     finally:
@@ -56,7 +29,7 @@ def ase_serve(data_dir: Path, port: int) -> Iterator[tuple[str, str]]:
 
 def test_every_parcours_is_still_there_after_ase_serve_restarts(tmp_path: Path) -> None:
     data_dir = tmp_path / "donnees"
-    port = _port_libre()
+    port = port_libre()
     with ase_serve(data_dir, port) as (url, jeton):
         entetes = {"Authorization": f"Bearer {jeton}"}
         reponse = httpx.post(

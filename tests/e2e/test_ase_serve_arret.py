@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from queue import Empty, Queue
 
 import httpx
 import psutil
@@ -20,7 +16,7 @@ import pytest
 
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.postgres import processus_postgres
-from tests.e2e.test_ase_serve import PRET, _port_libre
+from tests.e2e.lanceur import lancer_ase_serve, port_libre
 
 DEMARRAGE_S = 90.0
 ARRET_S = 60.0
@@ -48,33 +44,8 @@ def _arreter_ce_qui_reste(pgdata: Path) -> None:
 
 def _lancer(donnees: Path) -> tuple[subprocess.Popen[str], str]:
     """Start ``ase serve`` and wait for its startup line; return it and its URL."""
-    port = _port_libre()
-    env = {**os.environ, "ASE_LOG_LEVEL": "INFO"}
-    env.pop("DATABASE_URL", None)
-    processus = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(donnees)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lignes: Queue[str] = Queue()
-    assert processus.stdout is not None
-    flux = processus.stdout
-
-    def lire() -> None:
-        for ligne in flux:
-            lignes.put(ligne)
-
-    threading.Thread(target=lire, daemon=True).start()
-    vues: list[str] = []
-    fin = time.monotonic() + DEMARRAGE_S
-    while not any(PRET in ligne for ligne in vues):
-        try:
-            vues.append(lignes.get(timeout=max(0.1, fin - time.monotonic())))
-        except Empty:
-            processus.kill()
-            raise AssertionError("ase serve did not start:\n" + "".join(vues)) from None
+    port = port_libre()
+    processus, _ = lancer_ase_serve(donnees, port, delai_s=DEMARRAGE_S)
     return processus, f"http://127.0.0.1:{port}"
 
 

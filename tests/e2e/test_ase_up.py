@@ -34,16 +34,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts.enveloppe import TOPIC_PARCOURS
+from tests.e2e.lanceur import port_libre
 
 SERVICES = ("parcours", "projections", "notifications")
 PARTIES = ("kafka", "parcours", "relay", "projections", "notifications")
 T = TypeVar("T")
-
-
-def _port_libre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_disponible(port: int) -> bool:
@@ -205,7 +200,7 @@ def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
 def pile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PileLancee]:
     """One ``ase up`` for the module; ``ase down`` at the end if a test left it running."""
     data_dir = tmp_path_factory.mktemp("pile") / "donnees"
-    ports = {nom: _port_libre() for nom in (*SERVICES, "relay", "kafka")}
+    ports = {nom: port_libre() for nom in (*SERVICES, "relay", "kafka")}
     env = _env_de_pile(ports)
     debut = time.monotonic()
     up = _ase("up", "--data-dir", str(data_dir), "--timeout", "80", env=env, timeout=100)
@@ -371,7 +366,7 @@ def test_ase_up_names_a_port_already_taken_and_leaves_nothing_running(tmp_path: 
         occupe.bind(("127.0.0.1", 0))
         occupe.listen()
         port = occupe.getsockname()[1]
-        ports = {nom: _port_libre() for nom in (*SERVICES, "relay", "kafka")}
+        ports = {nom: port_libre() for nom in (*SERVICES, "relay", "kafka")}
         env = {**_env_de_pile(ports), "ASE_PARCOURS_PORT": str(port)}
         up = _ase("up", "--data-dir", str(data_dir), env=env, timeout=60)
     assert up.returncode == 1

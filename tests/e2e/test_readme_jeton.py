@@ -69,9 +69,9 @@ def test_the_readme_token_step_works_as_written(tmp_path: Path) -> None:
     assert curl is not None
 
     # `make run` is `ase serve --data-dir .data` at the repository's root: here, a folder of its own.
-    from tests.e2e.test_ase_serve import _port_libre
+    from tests.e2e.lanceur import port_libre
 
-    port = _port_libre()
+    port = port_libre()
     with ase_serve(tmp_path / ".data", port) as (url, jeton_imprime):
         executee = subprocess.run(
             ["bash", "-c", commande.replace("localhost:8000", f"127.0.0.1:{port}")],

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.runtime.relais import CLE_VERROU
+from tests.e2e.lanceur import port_libre
 from tests.integration.api_parcours import ouvrir
 from tests.integration.conftest import Api
 from tests.integration.kafka_fixtures import KafkaBroker
@@ -49,12 +49,6 @@ async def attendre(condition: Callable[[], Awaitable[T]], *, delai_s: float, quo
         if time.monotonic() > fin:
             raise AssertionError(f"{quoi}: not true after {delai_s}s")
         await asyncio.sleep(SONDE_S)
-
-
-def _port_libre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -93,7 +87,7 @@ def lancer_relais(tmp_path: Path) -> Iterator[Callable[[str, str], RelaisLance]]
     lances: list[RelaisLance] = []
 
     def lancer(database_url: str, bootstrap: str) -> RelaisLance:
-        port = _port_libre()
+        port = port_libre()
         journal = tmp_path / f"relais-{len(lances)}.log"
         env = {
             **os.environ,
