@@ -141,6 +141,11 @@ def _appeler(case: Any, jetons: dict[str, str], role: str) -> None:
         # Drawn values repeat across examples: the same key with another body is rightly a 422
         # (draft-ietf-httpapi-idempotency-key-header). A valid request gets a key of its own.
         entetes["idempotency-key"] = uuid.uuid4().hex
+    negatif = case.meta is not None and not case.meta.generation.mode.is_positive
+    if negatif and "authorization" not in {cle.lower() for cle in entetes}:
+        # The invalid part drawn is the missing token itself: adding one would make the request valid.
+        case.call_and_validate()
+        return
     case.call_and_validate(headers={"Authorization": f"Bearer {jetons[role]}"})
 
 
