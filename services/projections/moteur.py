@@ -88,6 +88,10 @@ ERREURS_PASSAGERES: tuple[type[BaseException], ...] = (
 )
 """Failures of the infrastructure, not of the event: the batch is retried, nothing is dead-lettered."""
 
+CONFLITS_CONCURRENTS: tuple[type[BaseException], ...] = (asyncpg.UniqueViolationError,)
+"""At the end of a batch, another consumer of the group (during a rebalance) rewriting the same
+parcours' rows: a race, not a fault of the stream; the batch is retried whole."""
+
 
 ERREUR_FIN_DE_LOT = "fin de lot, flux non recalculé"
 """What a dead letter of a stream whose end of batch failed says after the error's class."""
@@ -357,7 +361,7 @@ class Moteur:
         try:
             async with conn.transaction():
                 await self.projection.finir(conn, flux)
-        except ERREURS_PASSAGERES:
+        except (*ERREURS_PASSAGERES, *CONFLITS_CONCURRENTS):
             raise  # the batch is retried whole; no stream is at fault
         except Exception as exc:
             if len(flux) == 1:
