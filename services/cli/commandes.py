@@ -302,5 +302,10 @@ def rebuild(
     typer.echo(f"{projection}: schéma actif {schema}")
 
 
+from services.cli.audit import app_audit  # noqa: E402  (ase audit verify | checkpoint)
+
+app.add_typer(app_audit, name="audit")
+
+
 def main() -> None:
     app()

@@ -25,6 +25,8 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from pydantic import TypeAdapter
 
+from services.parcours import integrite
+
 _CHAMPS_DU_FLUX = {"originator_id", "originator_version"}
 
 
@@ -102,6 +104,9 @@ class RecorderIdempotent:
 class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent):
     """The PostgreSQL recorder, plus a table of idempotency keys written with the events."""
 
+    chaine_integrite = True
+    """Whether its tables carry the hash chain of ``services.parcours.integrite`` (off: benchmark baseline)."""
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.table_idempotence = f"{events_table_name.rsplit('_', 1)[0]}_idempotence"
@@ -121,6 +126,10 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
         self._select_idempotence = SQL(
             "SELECT sub, cle, empreinte, statut, corps FROM {schema}.{table} WHERE sub = %s AND cle = %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
+        if self.chaine_integrite:  # hash chain of every row, by PostgreSQL in the inserting transaction
+            self.sql_create_statements += integrite.instructions_chaine(
+                self.datastore.schema, events_table_name, self.datastore.originator_id_type
+            )
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any) -> None:
         reponse: ReponseIdempotente | None = kwargs.get("idempotence")
