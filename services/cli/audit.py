@@ -93,7 +93,9 @@ def verifier(
     raise typer.Exit(0 if intact else 1)
 
 
-def _ecrire(rapport: Verification, controle: Controle | None, point: Path | None, *, intact: bool, en_json: bool) -> None:
+def _ecrire(
+    rapport: Verification, controle: Controle | None, point: Path | None, *, intact: bool, en_json: bool
+) -> None:
     if en_json:
         sortie: dict[str, Any] = {
             "intacte": intact,

@@ -48,6 +48,9 @@ from psycopg.sql import SQL, Composed, Identifier
 GENESE = bytes(32)
 """``empreinte_precedente`` of the first event of every stream: 32 zero bytes."""
 
+PREMIERE_VERSION = 1
+"""Version of every stream's first event (the eventsourcing library's aggregates start there)."""
+
 TABLE_TETES = "ase_integrite_tetes"
 """Last (version, empreinte) of every stream, beside the stored events table."""
 
@@ -391,11 +394,10 @@ def _examiner(
         casser(version, Rupture.CONTENU_MODIFIE, "l'empreinte ne correspond pas aux octets stockés")
     elif f.derniere is not None and version != f.derniere[0] + 1:
         casser(f.derniere[0] + 1, Rupture.VERSION_MANQUANTE, f"après la version {f.derniere[0]} vient la {version}")
+    elif f.derniere is None and version != PREMIERE_VERSION:
+        casser(PREMIERE_VERSION, Rupture.VERSION_MANQUANTE, f"le flux commence à la version {version}")
     elif f.derniere is None and precedente != GENESE:
-        if version > 1:
-            casser(version - 1, Rupture.VERSION_MANQUANTE, f"le flux commence à la version {version}")
-        else:
-            casser(version, Rupture.CHAINE_ROMPUE, "le premier événement ne part pas de la genèse")
+        casser(version, Rupture.CHAINE_ROMPUE, "le premier événement ne part pas de la genèse")
     elif f.derniere is not None and precedente != f.derniere[1]:
         casser(version, Rupture.CHAINE_ROMPUE, "le lien ne correspond pas à l'empreinte de la version précédente")
     if not f.cassee:

@@ -178,6 +178,29 @@ async def test_a_deleted_middle_event_is_reported_as_version_manquante(api: Api,
     assert (cassure["nature"], cassure["version"]) == ("version_manquante", 2)
 
 
+async def test_a_deleted_first_event_is_reported_as_version_manquante_even_when_the_next_one_was_rechained(
+    api: Api, base_url: str
+) -> None:
+    pid, autre = await remplir(api)
+    sql(base_url, "DELETE FROM ase_events WHERE originator_id = %s AND originator_version = 1", pid)
+    sql(base_url, "DELETE FROM ase_events WHERE originator_id = %s AND originator_version = 1", autre)
+    # On the other stream, version 2 is made to look first: linked to the genesis, its hash recomputed.
+    sql(
+        base_url,
+        "UPDATE ase_events SET empreinte_precedente = decode(repeat('00', 32), 'hex'), "
+        "empreinte = ase_events_empreinte(decode(repeat('00', 32), 'hex'), originator_id::text, originator_version, "
+        "topic, state) WHERE originator_id = %s AND originator_version = 2",
+        autre,
+    )
+
+    resultat = audit(base_url)
+
+    assert resultat.code == 1, resultat.sortie
+    assert sorted((c["flux"], c["version"], c["nature"]) for c in resultat.rapport["cassures"]) == sorted(
+        [(pid, 1, "version_manquante"), (autre, 1, "version_manquante")]
+    )
+
+
 async def test_an_edited_event_whose_own_hash_was_recomputed_breaks_the_link_of_the_next_one(
     api: Api, base_url: str
 ) -> None:
