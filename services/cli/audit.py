@@ -85,6 +85,9 @@ def verifier(
     except integrite.ChaineAbsente as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    except psycopg.OperationalError as exc:
+        typer.echo(f"PostgreSQL injoignable: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from None
     except pc.DocumentInvalide as exc:
         typer.echo(f"point de contrôle: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -180,6 +183,9 @@ def point_de_controle(
             document = pc.prendre(conn, cle, datetime.now(UTC), schema=schema, table=table)
     except integrite.ChaineAbsente as exc:
         typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except psycopg.OperationalError as exc:
+        typer.echo(f"PostgreSQL injoignable: {type(exc).__name__}", err=True)
         raise typer.Exit(2) from None
     texte = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
     if sortie is None:

@@ -167,6 +167,16 @@ async def test_an_event_whose_stored_bytes_were_edited_is_reported_as_contenu_mo
         "detail": "",
     }
     assert audit(base_url, "--parcours", autre).code == 0
+    texte = CliRunner().invoke(app, ["audit", "verify"], env={"DATABASE_URL": base_url})
+    assert texte.exit_code == 1
+    assert f"contenu_modifie    flux {pid} version 2:" in texte.stdout
+
+
+def test_an_unreachable_database_is_unusable_input_not_a_break() -> None:
+    resultat = audit("postgresql://postgres@127.0.0.1:1/absente?connect_timeout=2")
+
+    assert resultat.code == 2, resultat.sortie
+    assert "PostgreSQL injoignable" in resultat.sortie
 
 
 async def test_a_deleted_middle_event_is_reported_as_version_manquante(api: Api, base_url: str) -> None:
