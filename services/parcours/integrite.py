@@ -478,3 +478,54 @@ def tetes_presentes(
         ([f for f, _ in lot], [v for _, v in lot]),
     ).fetchall()
     return {(f, v): _octets(e) for f, v, e in lignes}
+
+
+def rechainer(
+    conn: psycopg.Connection[Any],
+    flux: Iterable[str],
+    *,
+    schema: str = "public",
+    table: str = "ase_events",
+) -> int:
+    """Recompute the chain of each stream of ``flux`` after a deliberate rewrite of its stored bytes.
+
+    For a migration that rewrites events in place (plain fields encrypted, for
+    instance): call it in the migration's transaction, after the rewrite, with
+    the streams it touched; it updates the rows whose hash changed and the
+    stream's head, and returns how many rows changed. Any checkpoint taken
+    before then reports those streams as ``reecrit``: take a new one right
+    after, and keep the migration's record beside the old one.
+    """
+    noms = {"schema": Identifier(schema), "table": Identifier(table), "tetes": Identifier(TABLE_TETES)}
+    modifies = 0
+    for ident in flux:
+        lignes = conn.execute(
+            SQL(
+                "SELECT originator_version, topic, state, empreinte_precedente, empreinte FROM {schema}.{table} "
+                "WHERE originator_id = %s ORDER BY originator_version FOR UPDATE"
+            ).format(**noms),
+            (ident,),
+        ).fetchall()
+        precedente = GENESE
+        for version, topic, etat, lien, hachage in lignes:
+            nouveau = empreinte(precedente, ident, version, topic, _octets(etat))
+            if _octets(lien) != precedente or _octets(hachage) != nouveau:
+                conn.execute(
+                    SQL(
+                        "UPDATE {schema}.{table} SET empreinte_precedente = %s, empreinte = %s "
+                        "WHERE originator_id = %s AND originator_version = %s"
+                    ).format(**noms),
+                    (precedente, nouveau, ident, version),
+                )
+                modifies += 1
+            precedente = nouveau
+        if lignes:
+            conn.execute(
+                SQL(
+                    "INSERT INTO {schema}.{tetes} AS t (originator_id, originator_version, empreinte) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (originator_id) DO UPDATE SET "
+                    "originator_version = EXCLUDED.originator_version, empreinte = EXCLUDED.empreinte"
+                ).format(**noms),
+                (ident, lignes[-1][0], precedente),
+            )
+    return modifies

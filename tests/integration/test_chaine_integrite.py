@@ -258,6 +258,21 @@ async def test_verify_of_one_parcours_reads_only_that_stream(api: Api, base_url:
     assert [(c["flux"], c["nature"]) for c in casse.rapport["cassures"]] == [(pid, "version_manquante")]
 
 
+async def test_the_verification_reads_the_table_in_batches_and_finds_the_same_breaks_whatever_their_size(
+    api: Api, base_url: str
+) -> None:
+    from services.parcours.integrite import verifier
+
+    pid, _ = await remplir(api)
+    sql(base_url, "DELETE FROM ase_events WHERE originator_id = %s AND originator_version = 3", pid)
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        rapports = [verifier(conn, taille_lot=taille) for taille in (1, 3, 10_000)]
+
+    assert all(r == rapports[0] for r in rapports)
+    assert [(c.flux, c.version, c.nature.value) for c in rapports[0].cassures] == [(pid, 3, "version_manquante")]
+
+
 # -- checkpoints ---------------------------------------------------------------------
 
 
@@ -389,6 +404,31 @@ async def test_no_checkpoint_is_signed_over_a_broken_chain(api: Api, base_url: s
 
     assert resultat.exit_code == 1
     assert not (tmp_path / "point.json").exists()
+
+
+def test_a_deliberate_rewrite_rechained_by_its_migration_verifies_again(base_url: str) -> None:
+    from services.parcours.application import ParcoursApplication
+    from services.parcours.integrite import rechainer
+
+    ParcoursApplication(env=env_eventsourcing(base_url), horloge=HorlogeFixe(AUJOURD_HUI)).close()
+    flux = "00000000-0000-4000-8000-000000000002"
+    sql(
+        base_url,
+        "INSERT INTO ase_events (originator_id, originator_version, topic, state) VALUES "
+        "(%s, 1, 'a:B', '{}'::bytea), (%s, 2, 'a:C', '{\"nom\":\"X\"}'::bytea), (%s, 3, 'a:D', '{}'::bytea)",
+        flux,
+        flux,
+        flux,
+    )
+    sql(base_url, 'UPDATE ase_events SET state = \'{"nom":"chiffre"}\'::bytea WHERE originator_version = 2')
+    assert audit(base_url).code == 1
+
+    with psycopg.connect(base_url) as conn:
+        modifies = rechainer(conn, [flux])
+
+    assert modifies == 2
+    resultat = audit(base_url)
+    assert resultat.code == 0, resultat.sortie
 
 
 # -- concurrency and migration --------------------------------------------------------
