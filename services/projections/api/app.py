@@ -11,11 +11,11 @@ import structlog
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
-from services.projections.api.dependances import DDL_JOURNAL_ACCES, ComposantsLecture
+from services.projections.api.dependances import ComposantsLecture
 from services.projections.moteur import Projection
 from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
-from services.runtime import problemes
+from services.runtime import journal_acces, problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
 from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge, HorlogeSysteme
@@ -74,8 +74,7 @@ async def composer(
         timeout=settings.db_timeout,
     )
     async with pool.acquire() as conn:
-        for instruction in DDL_JOURNAL_ACCES:
-            await conn.execute(instruction)
+        await journal_acces.preparer(conn)
     choisies = list(projections) if projections is not None else projections_par_defaut()
     comp = ComposantsLecture(
         pool=pool, verificateur=verificateur(settings), horloge=horloge or HorlogeSysteme(), projections=choisies
