@@ -306,7 +306,9 @@ async def test_after_a_transfer_from_59_to_62_the_auditor_of_59_keeps_its_period
     assert (await lecture.get(f"/v1/dossiers/{pid}", role="referent", sub="referente-59")).status_code == 200
     corps(await auditer(lecture, f"/v1/audit/parcours/{pid}/chronologie", par="inspecteur-59"))
     await commande(api, f"/v1/parcours/{pid}/transfert", {"departement_destination": "62", "date_effet": "2026-11-20"})
-    await commande(api, f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": False, "date_effet": "2026-11-25"}, departement="62")
+    await commande(
+        api, f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": False, "date_effet": "2026-11-25"}, departement="62"
+    )
     await lecture.a_jour()
     lu_62 = await lecture.get(f"/v1/dossiers/{pid}", role="referent", departements=("62",), sub="referent-62")
     assert lu_62.status_code == 200, lu_62.text

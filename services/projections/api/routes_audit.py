@@ -130,9 +130,7 @@ async def chronologie(parcours_id: Id, *, comp: Comp, u: Auditeur, request: Requ
     schema, vue = await _dossier(comp, u, parcours_id)
     await position(comp, schema, reponse)
     async with comp.pool.acquire() as conn:
-        evenements = await audit.evenements_du_parcours(
-            conn, schema, parcours_id, jusqu_a_version=vue.jusqu_a_version
-        )
+        evenements = await audit.evenements_du_parcours(conn, schema, parcours_id, jusqu_a_version=vue.jusqu_a_version)
     await journaliser(comp, request, u, u.departements, [(parcours_id, vue.departement)])
     return Chronologie(
         parcours_id=parcours_id,
