@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -30,6 +30,8 @@ class ComposantsLecture:
     horloge: Horloge
     projections: Sequence[Projection]
     service: ServiceProjections | None = None
+    statistiques: Any = None
+    """With Kafka: the OLINPE publication loop (``services.projections.statistiques``)."""
     journal: journal_acces.JournalAcces = field(default=None)  # type: ignore[assignment]
     """Where reads are recorded; by default ``public.journal_acces`` through ``pool``."""
 
