@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
 from services.parcours.application import ParcoursApplication
+from services.projections.readmodels.audit import Responsabilite, Vue, vue_de_l_auditeur
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.horloge import HorlogeFixe
 from services.runtime.journal_acces import JournalAccesMemoire, Lecture, ParcoursLu, journal_de_magasin
@@ -135,3 +136,20 @@ def test_a_store_without_a_database_gets_the_in_memory_log_and_a_postgres_one_it
 
     assert isinstance(journal_de_magasin(object()), JournalAccesMemoire)
     assert type(journal_de_magasin(Enregistreur())).__name__ == "JournalAccesPsycopg"
+
+
+def _periode(departement: str, depuis: int, jusqu_a: int | None) -> Responsabilite:
+    return Responsabilite(departement, depuis, jusqu_a, datetime(2026, 1, depuis, tzinfo=UTC), None)
+
+
+def test_each_departement_that_was_responsible_sees_its_period_and_the_current_one_everything() -> None:
+    aller_retour = [_periode("59", 1, 3), _periode("62", 3, 5), _periode("59", 5, None)]
+    en_chaine = [_periode("59", 1, 3), _periode("62", 3, 5), _periode("75", 5, None)]
+
+    assert vue_de_l_auditeur(aller_retour, frozenset({"59"})) == Vue("59", None)
+    assert vue_de_l_auditeur(aller_retour, frozenset({"62"})) == Vue("62", 5)
+    assert vue_de_l_auditeur(en_chaine, frozenset({"59"})) == Vue("59", 3)
+    assert vue_de_l_auditeur(en_chaine, frozenset({"62", "59"})) == Vue("62", 5)
+    assert vue_de_l_auditeur(en_chaine, frozenset({"75"})) == Vue("75", None)
+    assert vue_de_l_auditeur(en_chaine, frozenset({"13"})) is None
+    assert vue_de_l_auditeur([], frozenset({"59"})) is None
