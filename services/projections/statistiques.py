@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -161,16 +162,20 @@ async def publier_statistiques(pool: asyncpg.Pool, producteur: Producteur, schem
 
 @dataclass
 class PublicationStatistiques:
-    """The background loop publishing the OLINPE rows (started by the projections service with Kafka)."""
+    """The background loop publishing the OLINPE rows (started by the projections service with Kafka).
+
+    The producer is started by the loop, and again after a failure: a broker out of
+    reach delays the statistics (a warning each tick), never the service's start.
+    """
 
     pool: asyncpg.Pool
-    producteur: Any
-    """An ``AIOKafkaProducer`` (``services.runtime.kafka.producteur``), started and stopped here."""
+    fabrique: Callable[[], Any]
+    """Makes an ``AIOKafkaProducer`` (``services.runtime.kafka.producteur``), started and stopped here."""
     intervalle_s: float = 30.0
     _tache: asyncio.Task[None] | None = field(default=None, init=False)
+    _producteur: Any = field(default=None, init=False)
 
     async def demarrer(self) -> None:
-        await self.producteur.start()
         self._tache = asyncio.create_task(self._boucle(), name="publication-statistiques")
 
     async def arreter(self) -> None:
@@ -178,12 +183,21 @@ class PublicationStatistiques:
             self._tache.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tache
-        await self.producteur.stop()
+        if self._producteur is not None:
+            await self._producteur.stop()
 
     async def une_fois(self) -> int:
+        if self._producteur is None:
+            producteur = self.fabrique()
+            try:
+                await producteur.start()
+            except BaseException:
+                await producteur.stop()
+                raise
+            self._producteur = producteur
         async with self.pool.acquire() as conn:
             schema = await catalogue.schema_actif_ou_nouveau(conn, "pilotage")
-        return await publier_statistiques(self.pool, self.producteur, schema)
+        return await publier_statistiques(self.pool, self._producteur, schema)
 
     async def _boucle(self) -> None:
         while True:

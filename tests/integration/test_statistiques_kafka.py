@@ -7,9 +7,8 @@ from datetime import date
 import orjson
 
 from contracts.enveloppe import TOPIC_STATISTIQUES
-from services.projections.api.dependances import schema_de
 from services.projections.readmodels.olinpe import COLONNES, pseudonyme, reglages_olinpe
-from services.projections.statistiques import TYPE_LIGNE, publier_statistiques
+from services.projections.statistiques import TYPE_LIGNE, PublicationStatistiques
 from services.runtime.kafka import creer_sujets, producteur
 from tests.integration.api_parcours import NE_LE, NOM, PRENOMS, decider_mesure, ouvrir
 from tests.integration.conftest import Api, Lecture
@@ -25,14 +24,14 @@ async def test_an_olinpe_record_appears_on_the_statistics_topic_keyed_by_pseudon
     await lecture.a_jour()
     cle = pseudonyme(reglages_olinpe().cle_octets(), p["personne_id"]).encode()
     await creer_sujets(kafka_broker.bootstrap_servers, partitions=1, replication=1)
-    envoi = producteur(kafka_broker.bootstrap_servers, client_id="test-statistiques")
-    await envoi.start()
+    publication = PublicationStatistiques(
+        lecture.comp.pool, lambda: producteur(kafka_broker.bootstrap_servers, client_id="test-statistiques")
+    )
     try:
-        schema = await schema_de(lecture.comp, "pilotage")
-        publiees = await publier_statistiques(lecture.comp.pool, envoi, schema)
-        encore = await publier_statistiques(lecture.comp.pool, envoi, schema)
+        publiees = await publication.une_fois()
+        encore = await publication.une_fois()
     finally:
-        await envoi.stop()
+        await publication.arreter()
 
     (recu,) = await lire_jusqua(
         kafka_broker.bootstrap_servers, [TOPIC_STATISTIQUES], lambda r: len(r) >= 1, filtre=lambda r: r.cle == cle

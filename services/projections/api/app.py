@@ -91,10 +91,10 @@ async def composer(
             pool, Sources(url, settings.kafka_bootstrap_servers, settings.taille_lot), choisies
         )
         await comp.service.demarrer()
-        if settings.kafka_bootstrap_servers:
+        if bootstrap := settings.kafka_bootstrap_servers:
             comp.statistiques = statistiques.PublicationStatistiques(
                 pool,
-                producteur(settings.kafka_bootstrap_servers, client_id="ase-projections-statistiques"),
+                lambda: producteur(bootstrap, client_id="ase-projections-statistiques"),
                 settings.statistiques_intervalle_s,
             )
             await comp.statistiques.demarrer()
