@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -32,12 +32,15 @@ class ComposantsLecture:
     service: ServiceProjections | None = None
     statistiques: Any = None
     """With Kafka: the OLINPE publication loop (``services.projections.statistiques``)."""
-    journal: journal_acces.JournalAcces = field(default=None)  # type: ignore[assignment]
-    """Where reads are recorded; by default ``public.journal_acces`` through ``pool``."""
+    journal: journal_acces.JournalAcces | None = None
+    """Where reads are recorded; none: ``public.journal_acces`` through ``pool``."""
 
-    def __post_init__(self) -> None:
+    @property
+    def journal_acces(self) -> journal_acces.JournalAcces:
+        """The access log's writer: ``journal``, or the table through ``pool``."""
         if self.journal is None:
             self.journal = journal_acces.JournalAccesAsyncpg(self.pool)
+        return self.journal
 
 
 async def composants(request: Request) -> ComposantsLecture:
@@ -109,7 +112,7 @@ async def journaliser(
     parcours the answer shows. If the line cannot be written the read is a 503
     (:class:`~services.runtime.journal_acces.JournalIndisponibleError`), never the data.
     """
-    await comp.journal.ecrire(journal_acces.lecture_de(request, u.sub, "projections", departements, parcours))
+    await comp.journal_acces.ecrire(journal_acces.lecture_de(request, u.sub, "projections", departements, parcours))
 
 
 async def journaliser_acces(
@@ -121,7 +124,7 @@ async def journaliser_acces(
     Routes call :func:`journaliser`, which records the route template and the query terms.
     """
     dep = departement or min(u.departements, default="")
-    await comp.journal.ecrire(
+    await comp.journal_acces.ecrire(
         journal_acces.Lecture(
             sub=u.sub,
             service="projections",
