@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from services.parcours.api.app import creer_app as creer_app_parcours
 from services.projections.api.app import creer_app as creer_app_projections
-from services.runtime.journal_acces import JournalAccesMemoire
+from services.runtime.journal_acces import JournalAccesMemoire, preparer
 from tests.integration.api_parcours import decider_mesure, ouvrir, personne, probleme, referencer_lieu
 from tests.integration.conftest import Api, Lecture
 
@@ -274,3 +275,32 @@ async def test_a_read_whose_access_line_cannot_be_written_is_a_503_never_the_dat
         assert reponse.json()["code"] == "indisponible"
         assert "Dupont" not in reponse.text
         assert m.alice not in reponse.text
+
+
+async def test_an_access_log_of_the_first_version_is_migrated_in_place_keeping_its_lines(base_url: str) -> None:
+    conn = await asyncpg.connect(base_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE public.journal_acces (id bigserial PRIMARY KEY, sub text NOT NULL, "
+            "parcours_id uuid, chemin text NOT NULL, lu_le timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute("INSERT INTO public.journal_acces (sub, chemin) VALUES ('ancienne', '/v1/dossiers')")
+
+        await preparer(conn)
+        await preparer(conn)
+
+        ligne = await conn.fetchrow("SELECT sub, chemin, termes, departements, nb_parcours FROM public.journal_acces")
+        index = {
+            r["indexname"]
+            for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'journal_acces'")
+        }
+    finally:
+        await conn.close()
+    assert ligne is not None
+    assert (ligne["sub"], ligne["chemin"], ligne["departements"], ligne["nb_parcours"]) == (
+        "ancienne",
+        "/v1/dossiers",
+        [],
+        0,
+    )
+    assert {"journal_acces_sub", "journal_acces_parcours", "journal_acces_departement"} <= index
