@@ -269,7 +269,12 @@ async def test_a_read_whose_access_line_cannot_be_written_is_a_503_never_the_dat
     m = await monde(api, lecture)
     lecture.comp.journal = JournalAccesMemoire(en_panne=True)
 
-    for chemin, params in ((f"/v1/dossiers/{m.alice}", {}), ("/v1/dossiers", {"q": "dupont"}), ("/v1/echeances", {})):
+    lectures: list[tuple[str, dict[str, Any]]] = [
+        (f"/v1/dossiers/{m.alice}", {}),
+        ("/v1/dossiers", {"q": "dupont"}),
+        ("/v1/echeances", {}),
+    ]
+    for chemin, params in lectures:
         reponse = await lecture.get(chemin, role="referent", **params)
         assert reponse.status_code == 503, reponse.text
         assert reponse.json()["code"] == "indisponible"
