@@ -42,6 +42,10 @@ class ProjectionsSettings(BaseSettings):
     taille_lot: int = Field(default=500, ge=1, le=10_000)
     """Events applied per transaction."""
 
+    statistiques_intervalle_s: float = Field(default=30.0, gt=0, le=86_400)
+    """With Kafka: seconds between two publications of the new or changed OLINPE rows on
+    ``ase.statistiques.v1`` (``services.projections.statistiques``)."""
+
     oidc_jwks_url: str | None = None
     """Production: the OIDC issuer's JWKS URL."""
 

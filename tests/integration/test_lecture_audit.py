@@ -222,12 +222,14 @@ async def test_a_malformed_access_log_query_is_a_422(lecture: Lecture, params: d
     probleme(await auditer(lecture, "/v1/audit/acces", **params), 422, "validation")
 
 
-async def journaliser(lecture: Lecture, sub: str, parcours_id: str | None, chemin: str) -> None:
-    """A read recorded as the dossiers routes record theirs."""
+async def journaliser(
+    lecture: Lecture, sub: str, parcours_id: str | None, chemin: str, departement: str = "59"
+) -> None:
+    """A read recorded as the dossiers routes record theirs, by a reader of ``departement``."""
     from services.projections.api.dependances import journaliser_acces
     from services.runtime.auth import Utilisateur
 
-    lecteur = Utilisateur(sub=sub, roles=frozenset({"referent"}), departements=frozenset({"59"}))
+    lecteur = Utilisateur(sub=sub, roles=frozenset({"referent"}), departements=frozenset({departement}))
     await journaliser_acces(lecture.comp, lecteur, UUID(parcours_id) if parcours_id else None, chemin)
 
 
@@ -252,7 +254,7 @@ async def test_the_access_log_shows_who_read_which_dossier_filtered_by_dossier_a
     await journaliser(lecture, "referente-alice", premier, f"/v1/dossiers/{premier}")
     await journaliser(lecture, "referente-alice", None, "/v1/dossiers")
     await journaliser(lecture, "referent-bruno", second, f"/v1/dossiers/{second}")
-    await journaliser(lecture, "referent-62", ailleurs, f"/v1/dossiers/{ailleurs}")
+    await journaliser(lecture, "referent-62", ailleurs, f"/v1/dossiers/{ailleurs}", departement="62")
     corps(await auditer(lecture, f"/v1/audit/parcours/{premier}/chronologie", par="inspecteur-1"))
 
     tout = corps(await auditer(lecture, "/v1/audit/acces", par="inspecteur-2"))
@@ -262,16 +264,20 @@ async def test_the_access_log_shows_who_read_which_dossier_filtered_by_dossier_a
     assert [(a["sub"], a["parcours_id"], a["chemin"]) for a in tout["elements"]] == [
         ("inspecteur-1", premier, f"/v1/audit/parcours/{premier}/chronologie"),
         ("referent-bruno", second, f"/v1/dossiers/{second}"),
+        ("referente-alice", None, "/v1/dossiers"),
         ("referente-alice", premier, f"/v1/dossiers/{premier}"),
-    ], "latest first; lists and other départements' dossiers left out"
-    assert (tout["total"], tout["page"], tout["taille"]) == (3, 1, 50)
-    assert [a["sub"] for a in du_premier["elements"]] == ["inspecteur-1", "referente-alice"]
+    ], "latest first; a list read that found nobody shown; other départements' reads left out"
+    assert (tout["total"], tout["page"], tout["taille"]) == (4, 1, 50)
+    assert [a["sub"] for a in du_premier["elements"]] == ["inspecteur-2", "inspecteur-1", "referente-alice"], (
+        "a read of the access log names the dossiers its page showed: it is recorded too"
+    )
     assert [(a["sub"], a["chemin"]) for a in corps(lecture_du_journal)["elements"]] == [
-        ("referente-alice", f"/v1/dossiers/{premier}")
-    ]
+        ("referente-alice", "/v1/dossiers"),
+        ("referente-alice", f"/v1/dossiers/{premier}"),
+    ], "list reads are visible by sub"
     suivant = corps(await auditer(lecture, "/v1/audit/acces", parcours_id=premier, page="2", taille="1"))
-    assert [a["sub"] for a in suivant["elements"]] == ["inspecteur-1"], "behind the auditor's own earlier read"
-    assert suivant["total"] == 3
+    assert [a["sub"] for a in suivant["elements"]] == ["inspectrice"], "behind inspecteur-3's read"
+    assert suivant["total"] == 5
     assert all(datetime.fromisoformat(a["lu_le"]).tzinfo is not None for a in suivant["elements"])
 
 
@@ -291,33 +297,54 @@ async def test_every_audit_read_is_itself_recorded(api: Api, lecture: Lecture) -
     ]
 
 
-async def test_after_a_transfer_only_the_destination_departements_auditors_see_the_dossier(
+async def test_after_a_transfer_from_59_to_62_the_auditor_of_59_keeps_its_period_and_62_sees_none_of_59s_reads(
     api: Api, lecture: Lecture
 ) -> None:
     pid = (await ouvrir(api, OUVERT_LE))["id"]
     await commande(api, f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-11-10"})
     await lecture.a_jour()
+    assert (await lecture.get(f"/v1/dossiers/{pid}", role="referent", sub="referente-59")).status_code == 200
     corps(await auditer(lecture, f"/v1/audit/parcours/{pid}/chronologie", par="inspecteur-59"))
     await commande(api, f"/v1/parcours/{pid}/transfert", {"departement_destination": "62", "date_effet": "2026-11-20"})
+    await commande(
+        api, f"/v1/parcours/{pid}/rapports", {"transmis_au_juge": False, "date_effet": "2026-11-25"}, departement="62"
+    )
     await lecture.a_jour()
+    lu_62 = await lecture.get(f"/v1/dossiers/{pid}", role="referent", departements=("62",), sub="referent-62")
+    assert lu_62.status_code == 200, lu_62.text
     chemins = [f"/v1/audit/parcours/{pid}/chronologie", f"/v1/audit/parcours/{pid}/etat"]
 
-    for chemin in chemins:
-        probleme(await auditer(lecture, chemin, departement="59"), 404, "introuvable")
-    probleme(await auditer(lecture, "/v1/audit/acces", departement="59", parcours_id=pid), 404, "introuvable")
-    assert corps(await auditer(lecture, "/v1/audit/acces", departement="59"))["elements"] == []
-    chrono = corps(await auditer(lecture, chemins[0], departement="62"))
-    etat = corps(await auditer(lecture, chemins[1], departement="62", date_effet="2026-11-19"))
-    journal = corps(await auditer(lecture, "/v1/audit/acces", departement="62", parcours_id=pid))
+    chrono_59 = corps(await auditer(lecture, chemins[0], departement="59", par="inspecteur-59"))
+    etat_59 = corps(await auditer(lecture, chemins[1], departement="59", par="inspecteur-59"))
+    journal_59 = corps(await auditer(lecture, "/v1/audit/acces", departement="59", parcours_id=pid, taille="500"))
+    chrono_62 = corps(await auditer(lecture, chemins[0], departement="62", par="inspecteur-62"))
+    etat_62 = corps(await auditer(lecture, chemins[1], departement="62", date_effet="2026-11-19"))
+    journal_62 = corps(await auditer(lecture, "/v1/audit/acces", departement="62", parcours_id=pid, taille="500"))
 
-    assert chrono["departement"] == "62"
-    assert [(e["nom"], e["departement"]) for e in chrono["evenements"]] == [
+    assert (chrono_59["departement"], chrono_59["jusqu_a_version"]) == ("59", 3)
+    assert [e["nom"] for e in chrono_59["evenements"]] == ["ParcoursOuvert", "PPEEtabli", "DossierTransfere"], (
+        "59's period, up to the transfer: not what 62 recorded since"
+    )
+    assert etat_59["etat"]["departement"] == "62", "the state as 59 left it: handed over to 62"
+    subs_59 = {a["sub"] for a in journal_59["elements"]}
+    assert {"referente-59", "inspecteur-59"} <= subs_59
+    assert not subs_59 & {"referent-62", "inspecteur-62"}, "59's auditors do not see 62's reads"
+    assert {a["departement"] for a in journal_59["elements"]} == {"59"}
+
+    assert (chrono_62["departement"], chrono_62["jusqu_a_version"]) == ("62", None)
+    assert [(e["nom"], e["departement"]) for e in chrono_62["evenements"]] == [
         ("ParcoursOuvert", "59"),
         ("PPEEtabli", "59"),
         ("DossierTransfere", "59"),
-    ], "the whole history moves"
-    assert etat["etat"]["departement"] == "59", "on the day before the transfer it was under the Nord"
-    assert "inspecteur-59" in [a["sub"] for a in journal["elements"]]
+        ("RapportSituationProduit", "62"),
+    ], "the history 62's caseworkers read, and what happened from the transfer on"
+    assert etat_62["etat"]["departement"] == "59", "on the day before the transfer it was under the Nord"
+    subs_62 = {a["sub"] for a in journal_62["elements"]}
+    assert {"referent-62", "inspecteur-62"} <= subs_62
+    assert not subs_62 & {"referente-59", "inspecteur-59"}, "not the origin staff's reads"
+    assert {a["departement"] for a in journal_62["elements"]} == {"62"}
+    probleme(await auditer(lecture, chemins[0], departement="75"), 404, "introuvable")
+    probleme(await auditer(lecture, "/v1/audit/acces", departement="75", parcours_id=pid), 404, "introuvable")
 
 
 async def test_an_unknown_dossier_is_a_404(lecture: Lecture) -> None:

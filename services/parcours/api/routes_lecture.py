@@ -1,19 +1,31 @@
-"""Reads straight from the stream (read-your-writes): the state and the history."""
+"""Reads straight from the stream (read-your-writes): the state and the history.
+
+Both show personal data (the age, the date of majority, the exact birth date in
+``ParcoursOuvert``): each is recorded in the access log, in the read's own worker
+thread and slot, before the answer leaves (``services.runtime.journal_acces``).
+Command answers (``Resultat``: ids, a version, event names) echo no personal data
+and are not recorded.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from droit.calendrier import age_le, anniversaire
 from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.api.execution import hors_boucle
 from services.parcours.application import corps_json
+from services.parcours.domain.flux import Evenement
 from services.parcours.domain.parcours import Parcours
+from services.parcours.domain.parcours_evenements import DossierTransfere
+from services.runtime import journal_acces
 from services.runtime.documentation import reponses
 from services.runtime.horloge import aujourd_hui
 from services.runtime.parametres import Id
@@ -132,18 +144,44 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
     )
 
 
+def departement_courant(flux: Sequence[Evenement]) -> str:
+    """The département a stream is under after ``flux``: its first event's, moved by each transfer."""
+    departement = (flux[0].metadonnees.departement if flux else None) or ""
+    for e in flux:
+        if isinstance(e, DossierTransfere):
+            departement = e.departement_destination
+    return departement
+
+
 @routeur.get("/parcours/{parcours_id}", response_model=EtatParcours, responses=reponses(404))
-async def etat(parcours_id: Id, comp: Comp, u: Lecteur) -> EtatParcours:
+async def etat(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) -> EtatParcours:
     app = comp.application
+    journal = comp.journal_acces
+    modele = journal_acces.lecture_de(request, u.sub, "parcours", u.departements)
+
+    def lire() -> Parcours:
+        p = app.parcours(parcours_id, u.departements)
+        journal.ecrire_sync(dataclasses.replace(modele, parcours=(journal_acces.ParcoursLu(p.id, p.departement),)))
+        return p
+
     # The reads' own slots: a command waiting on a lock never delays a read.
-    parcours = await hors_boucle(comp, comp.lectures, lambda: app.parcours(parcours_id, u.departements))
+    parcours = await hors_boucle(comp, comp.lectures, lire)
     return vue(parcours, aujourd_hui(app.horloge))
 
 
 @routeur.get("/parcours/{parcours_id}/evenements", response_model=list[EvenementVue], responses=reponses(404))
-async def evenements(parcours_id: Id, comp: Comp, u: Lecteur) -> list[EvenementVue]:
+async def evenements(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) -> list[EvenementVue]:
     app = comp.application
-    flux = await hors_boucle(comp, comp.lectures, lambda: app.evenements(parcours_id, u.departements))
+    journal = comp.journal_acces
+    modele = journal_acces.lecture_de(request, u.sub, "parcours", u.departements)
+
+    def lire() -> list[Evenement]:
+        lus = app.evenements(parcours_id, u.departements)
+        lu = journal_acces.ParcoursLu(parcours_id, departement_courant(lus))
+        journal.ecrire_sync(dataclasses.replace(modele, parcours=(lu,)))
+        return lus
+
+    flux = await hors_boucle(comp, comp.lectures, lire)
     return [
         EvenementVue(
             version=e.originator_version,

@@ -11,15 +11,17 @@ import structlog
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
-from services.projections.api.dependances import DDL_JOURNAL_ACCES, ComposantsLecture
+from services.projections import statistiques
+from services.projections.api.dependances import ComposantsLecture
 from services.projections.moteur import Projection
 from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
-from services.runtime import problemes
+from services.runtime import journal_acces, problemes
 from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
 from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
+from services.runtime.kafka import producteur
 from services.runtime.limites import LimitesHTTP, installer_limites
 from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import demarrer_postgres_embarque
@@ -59,7 +61,12 @@ async def composer(
     projections: Sequence[Projection] | None = None,
     demarrer_moteurs: bool = True,
 ) -> ComposantsLecture:
-    """Pool, auth, and the engines running in the background."""
+    """Pool, auth, and the engines running in the background.
+
+    Refuses to start in production with the development OLINPE key
+    (:class:`~services.projections.statistiques.CleOlinpeRefuseeError`), flags it in dev.
+    """
+    statistiques.verifier_cle_olinpe()
     url = settings.database_url
     if url is None:
         url = await to_thread.run_sync(
@@ -74,8 +81,7 @@ async def composer(
         timeout=settings.db_timeout,
     )
     async with pool.acquire() as conn:
-        for instruction in DDL_JOURNAL_ACCES:
-            await conn.execute(instruction)
+        await journal_acces.preparer(conn)
     choisies = list(projections) if projections is not None else projections_par_defaut()
     comp = ComposantsLecture(
         pool=pool, verificateur=verificateur(settings), horloge=horloge or HorlogeSysteme(), projections=choisies
@@ -85,6 +91,13 @@ async def composer(
             pool, Sources(url, settings.kafka_bootstrap_servers, settings.taille_lot), choisies
         )
         await comp.service.demarrer()
+        if bootstrap := settings.kafka_bootstrap_servers:
+            comp.statistiques = statistiques.PublicationStatistiques(
+                pool,
+                lambda: producteur(bootstrap, client_id="ase-projections-statistiques"),
+                settings.statistiques_intervalle_s,
+            )
+            await comp.statistiques.demarrer()
     return comp
 
 
@@ -105,6 +118,8 @@ def creer_app(
             yield
         finally:
             if composants is None:
+                if comp.statistiques is not None:
+                    await comp.statistiques.arreter()
                 if comp.service is not None:
                     await comp.service.arreter()
                 await comp.pool.close()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.projections import catalogue
 from services.projections.moteur import Projection, lire_positions
 from services.projections.service import ServiceProjections
+from services.runtime import journal_acces
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.horloge import Horloge
 from services.runtime.limites import limites_de
@@ -29,6 +30,17 @@ class ComposantsLecture:
     horloge: Horloge
     projections: Sequence[Projection]
     service: ServiceProjections | None = None
+    statistiques: Any = None
+    """With Kafka: the OLINPE publication loop (``services.projections.statistiques``)."""
+    journal: journal_acces.JournalAcces | None = None
+    """Where reads are recorded; none: ``public.journal_acces`` through ``pool``."""
+
+    @property
+    def journal_acces(self) -> journal_acces.JournalAcces:
+        """The access log's writer: ``journal``, or the table through ``pool``."""
+        if self.journal is None:
+            self.journal = journal_acces.JournalAccesAsyncpg(self.pool)
+        return self.journal
 
 
 async def composants(request: Request) -> ComposantsLecture:
@@ -87,21 +99,44 @@ async def position(comp: ComposantsLecture, schema: str, reponse: Response) -> N
     )
 
 
-async def journaliser_acces(comp: ComposantsLecture, u: Utilisateur, parcours_id: UUID | None, chemin: str) -> None:
-    """Record who read what, when (ARCHITECTURE.md: every read of a dossier is recorded)."""
-    async with comp.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO public.journal_acces (sub, parcours_id, chemin) VALUES ($1, $2, $3)",
-            u.sub,
-            parcours_id,
-            chemin,
+async def journaliser(
+    comp: ComposantsLecture,
+    request: Request,
+    u: Utilisateur,
+    departements: Iterable[str],
+    parcours: Iterable[tuple[UUID, str]] = (),
+) -> None:
+    """Record this read before its answer leaves: who, the route, its terms, every parcours returned.
+
+    ``departements`` is the read's scope; ``parcours`` the (id, département) of each
+    parcours the answer shows. If the line cannot be written the read is a 503
+    (:class:`~services.runtime.journal_acces.JournalIndisponibleError`), never the data.
+    """
+    await comp.journal_acces.ecrire(journal_acces.lecture_de(request, u.sub, "projections", departements, parcours))
+
+
+async def journaliser_acces(
+    comp: ComposantsLecture, u: Utilisateur, parcours_id: UUID | None, chemin: str, *, departement: str | None = None
+) -> None:
+    """Record a read without a request at hand (tests, tools): ``chemin`` stands for the route too.
+
+    The parcours is placed under ``departement`` (default: the first of the caller's).
+    Routes call :func:`journaliser`, which records the route template and the query terms.
+    """
+    dep = departement or min(u.departements, default="")
+    await comp.journal_acces.ecrire(
+        journal_acces.Lecture(
+            sub=u.sub,
+            service="projections",
+            methode="GET",
+            route=chemin.split("?", 1)[0],
+            chemin=chemin,
+            termes={},
+            departements=tuple(sorted(u.departements)),
+            parcours=(journal_acces.ParcoursLu(parcours_id, dep),) if parcours_id is not None else (),
         )
+    )
 
 
-DDL_JOURNAL_ACCES = [
-    "CREATE TABLE IF NOT EXISTS public.journal_acces (id bigserial PRIMARY KEY, sub text NOT NULL, "
-    "parcours_id uuid, chemin text NOT NULL, lu_le timestamptz NOT NULL DEFAULT now())",
-    "CREATE INDEX IF NOT EXISTS journal_acces_parcours ON public.journal_acces (parcours_id, lu_le)",
-    "CREATE INDEX IF NOT EXISTS journal_acces_sub ON public.journal_acces (sub, lu_le)",
-]
-"""The access log is not a read model: it is never rebuilt, only appended to."""
+DDL_JOURNAL_ACCES = journal_acces.DDL
+"""The access log is not a read model: it is never rebuilt, only appended to (see ``services.runtime.journal_acces``)."""

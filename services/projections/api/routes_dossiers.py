@@ -20,7 +20,7 @@ from services.projections.api.dependances import (
     ComposantsLecture,
     LecteurDossiers,
     LecteurEcheances,
-    journaliser_acces,
+    journaliser,
     position,
     schema_de,
 )
@@ -76,7 +76,10 @@ async def lister_dossiers(
     await position(comp, schema, response)
     async with comp.pool.acquire() as conn:
         total, lignes = await sql.lister_dossiers(conn, schema, filtres, sql.Page(page, taille))
-    await journaliser_acces(comp, u, None, request.url.path)
+    # The search terms too (q is often a name): the access log is the auditors' own record.
+    await journaliser(
+        comp, request, u, filtres.departements, ((ligne["parcours_id"], ligne["departement"]) for ligne in lignes)
+    )
     jour = _aujourd_hui(comp)
     return vues.ListeDossiers(
         total=total, page=page, taille=taille, dossiers=[vues.resume(ligne, jour) for ligne in lignes]
@@ -97,7 +100,7 @@ async def lire_dossier(
         absent = probleme(404, "introuvable", "Introuvable", str(IntrouvableError("dossier", parcours_id)))
         absent.headers["X-Projection-Position"] = response.headers["X-Projection-Position"]
         return absent
-    await journaliser_acces(comp, u, parcours_id, request.url.path)
+    await journaliser(comp, request, u, u.departements, [(parcours_id, lu.dossier["departement"])])
     return vues.dossier(lu, _aujourd_hui(comp))
 
 
@@ -120,7 +123,9 @@ async def lister_echeances(
     await position(comp, schema, response)
     async with comp.pool.acquire() as conn:
         total, lignes = await sql.lister_echeances(conn, schema, filtres, sql.Page(page, taille))
-    await journaliser_acces(comp, u, None, request.url.path)
+    await journaliser(
+        comp, request, u, filtres.departements, ((ligne["parcours_id"], ligne["departement"]) for ligne in lignes)
+    )
     jour = _aujourd_hui(comp)
     return vues.ListeEcheances(
         total=total, page=page, taille=taille, echeances=[vues.travail(ligne, jour) for ligne in lignes]

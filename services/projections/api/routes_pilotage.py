@@ -12,11 +12,19 @@ from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from services.projections.api.dependances import Comp, Encadrant, Observatoire, exiger, position, schema_de
+from services.projections.api.dependances import (
+    Comp,
+    Encadrant,
+    Observatoire,
+    exiger,
+    journaliser,
+    position,
+    schema_de,
+)
 from services.projections.readmodels import cohortes, occupation, olinpe
 from services.projections.readmodels import indicateurs as ind
 from services.runtime.auth import Utilisateur
@@ -96,7 +104,9 @@ class OccupationLieuVue(BaseModel):
 
 
 @routeur.get("/lieux/{lieu_id}/occupation", response_model=OccupationLieuVue, responses=reponses(404))
-async def occupation_lieu(lieu_id: Id, comp: Comp, u: LecteurOccupation, response: Response) -> OccupationLieuVue:
+async def occupation_lieu(
+    lieu_id: Id, comp: Comp, u: LecteurOccupation, request: Request, response: Response
+) -> OccupationLieuVue:
     schema = await schema_de(comp, PILOTAGE)
     await position(comp, schema, response)
     async with comp.pool.acquire() as conn:
@@ -106,6 +116,10 @@ async def occupation_lieu(lieu_id: Id, comp: Comp, u: LecteurOccupation, respons
     visibles = [
         EnfantPresent(parcours_id=p, depuis=depuis) for p, dep, depuis in lieu.presents if dep in u.departements
     ]
+    # The children present are named by their parcours: a read of each, recorded.
+    await journaliser(
+        comp, request, u, u.departements, [(p, dep) for p, dep, _ in lieu.presents if dep in u.departements]
+    )
     occ = lieu.occupation
     return OccupationLieuVue(
         lieu_id=lieu.lieu_id,
@@ -254,8 +268,10 @@ FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
     },
 )
 async def extrait_olinpe(
+    *,
     comp: Comp,
     u: Observatoire,
+    request: Request,
     annee: Annee,
     departement: FiltreDepartement = None,
     format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl (défaut) ou csv")] = "jsonl",
@@ -268,6 +284,8 @@ async def extrait_olinpe(
     await position(comp, schema, entetes)
     async with comp.pool.acquire() as conn:
         lignes = await olinpe.lignes_olinpe(conn, schema, annee, departements)
+    # Pseudonymised rows name no parcours; the read itself is recorded (who took which extract).
+    await journaliser(comp, request, u, departements)
     return Response(
         content=olinpe.en_csv(lignes) if format == "csv" else olinpe.en_jsonl(lignes),
         media_type=FORMATS[format],

@@ -6,8 +6,17 @@ Two tables, both pure functions of the events (a rebuild gives the same rows):
   time, correlation) beside its date of effect and its public payload. The
   chronology and the bi-temporal state are read from it; corrections stay rows
   of their own (``SaisieRectifiee``), joined to what they correct at read time.
-- ``dossiers``: the département each parcours is under now. A transfer moves a
-  dossier, and with it the whole history, to the destination's auditors.
+- ``dossiers``: the département each parcours is under now.
+- ``responsabilites``: each département's periods of responsibility for a
+  parcours, from the version of its first event (or of the transfer that brought
+  it) to the version of the transfer that took it away (null: still responsible).
+
+After a transfer (59 to 62), 59's auditors keep the chronology up to the transfer
+and the reads made under 59; 62's auditors see the whole chronology (the history
+before the transfer is the caseworkers' history: 62's caseworkers read the whole
+dossier, so its auditors must see what they saw) and the reads made under 62 only,
+never 59's staff's reads (the access log is scoped by the département each read
+was made under, ``services.runtime.journal_acces``).
 
 Lieu and identity events are not kept: the audit of a parcours is its stream,
 and names never enter the audit (it reads public payloads only).
@@ -28,6 +37,7 @@ from contracts.enveloppe import TOPIC_PARCOURS
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
 from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
+from services.runtime import journal_acces
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -55,6 +65,10 @@ class ProjectionAudit(Projection):
             "CREATE TABLE IF NOT EXISTS dossiers (parcours_id uuid PRIMARY KEY, departement text NOT NULL, "
             "derniere_version integer NOT NULL)",
             "CREATE INDEX IF NOT EXISTS dossiers_par_departement ON dossiers (departement)",
+            "CREATE TABLE IF NOT EXISTS responsabilites (parcours_id uuid NOT NULL, departement text NOT NULL, "
+            "depuis_version integer NOT NULL, jusqu_a_version integer, depuis timestamptz NOT NULL, "
+            "jusqu_a timestamptz, PRIMARY KEY (parcours_id, depuis_version))",
+            "CREATE INDEX IF NOT EXISTS responsabilites_par_departement ON responsabilites (departement, parcours_id)",
         ]
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
@@ -90,6 +104,42 @@ class ProjectionAudit(Projection):
             evenement.flux_id,
             courant,
             evenement.version,
+        )
+        await self._responsabilites(conn, evenement, departement, courant)
+
+    @staticmethod
+    async def _responsabilites(
+        conn: asyncpg.Connection, evenement: EvenementPublie, departement: str, courant: str
+    ) -> None:
+        """Open the first period at the first event; a transfer closes one and opens the next.
+
+        Idempotent: an event applied twice changes nothing (the guards on versions).
+        """
+        await conn.execute(
+            "INSERT INTO responsabilites (parcours_id, departement, depuis_version, depuis) "
+            "SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM responsabilites WHERE parcours_id = $1) "
+            "ON CONFLICT DO NOTHING",
+            evenement.flux_id,
+            departement,
+            evenement.version,
+            evenement.enregistre_le,
+        )
+        if evenement.nom != TRANSFERT:
+            return
+        await conn.execute(
+            "UPDATE responsabilites SET jusqu_a_version = $2, jusqu_a = $3 "
+            "WHERE parcours_id = $1 AND jusqu_a_version IS NULL AND depuis_version < $2",
+            evenement.flux_id,
+            evenement.version,
+            evenement.enregistre_le,
+        )
+        await conn.execute(
+            "INSERT INTO responsabilites (parcours_id, departement, depuis_version, depuis) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT DO NOTHING",
+            evenement.flux_id,
+            courant,
+            evenement.version,
+            evenement.enregistre_le,
         )
 
 
@@ -149,39 +199,83 @@ async def departement_du_dossier(conn: Connexion, schema: str, parcours_id: UUID
     return departement
 
 
+@dataclass(frozen=True)
+class Responsabilite:
+    """A période during which ``departement`` was responsible for the parcours."""
+
+    departement: str
+    depuis_version: int
+    jusqu_a_version: int | None
+    """The version of the transfer that ended it (included in it); none: still responsible."""
+    depuis: datetime
+    jusqu_a: datetime | None
+
+
+async def responsabilites(conn: Connexion, schema: str, parcours_id: UUID) -> list[Responsabilite]:
+    """The parcours' periods of responsibility, in order; empty if the audit has not seen it."""
+    lignes = await conn.fetch(
+        f"SELECT departement, depuis_version, jusqu_a_version, depuis, jusqu_a "
+        f'FROM "{schema}".responsabilites WHERE parcours_id = $1 ORDER BY depuis_version',
+        parcours_id,
+    )
+    return [Responsabilite(**dict(ligne)) for ligne in lignes]
+
+
+@dataclass(frozen=True)
+class Vue:
+    """What an auditor may see of a parcours: under which département, and up to which version."""
+
+    departement: str
+    jusqu_a_version: int | None
+    """None: the whole chronology (the auditor's département is responsible now)."""
+
+
+def vue_de_l_auditeur(periodes: Sequence[Responsabilite], departements: frozenset[str]) -> Vue | None:
+    """The auditor's view: the whole history if responsible now, else up to the end of its last period.
+
+    None when none of ``departements`` was ever responsible (a 404, as an unknown dossier).
+    """
+    if not periodes:
+        return None
+    courante = periodes[-1]
+    if courante.jusqu_a_version is None and courante.departement in departements:
+        return Vue(courante.departement, None)
+    passees = [p for p in periodes if p.departement in departements and p.jusqu_a_version is not None]
+    if not passees:
+        return None
+    derniere = max(passees, key=lambda p: p.depuis_version)
+    return Vue(derniere.departement, derniere.jusqu_a_version)
+
+
 _COLONNES = (
     "parcours_id, version, ce_id, type, nom, date_effet, enregistre_le, auteur, correlation_id, departement, donnees"
 )
 
 
 async def evenements_du_parcours(
-    conn: Connexion, schema: str, parcours_id: UUID, *, connu_le: datetime | None = None
+    conn: Connexion,
+    schema: str,
+    parcours_id: UUID,
+    *,
+    connu_le: datetime | None = None,
+    jusqu_a_version: int | None = None,
 ) -> list[EvenementAudite]:
-    """The parcours' events in version order; only those recorded by ``connu_le`` when given."""
+    """The parcours' events in version order; only those recorded by ``connu_le``, and up to
+    ``jusqu_a_version`` (included), when given."""
     lignes = await conn.fetch(
         f'SELECT {_COLONNES} FROM "{schema}".evenements WHERE parcours_id = $1 '
-        "AND ($2::timestamptz IS NULL OR enregistre_le <= $2) ORDER BY version",
+        "AND ($2::timestamptz IS NULL OR enregistre_le <= $2) AND ($3::integer IS NULL OR version <= $3) "
+        "ORDER BY version",
         parcours_id,
         connu_le,
+        jusqu_a_version,
     )
     return [EvenementAudite(**{**dict(ligne), "donnees": orjson.loads(ligne["donnees"])}) for ligne in lignes]
 
 
-@dataclass(frozen=True)
-class Acces:
-    """One read recorded in ``public.journal_acces``."""
-
-    id: int
-    sub: str
-    parcours_id: UUID
-    chemin: str
-    lu_le: datetime
-
-
-@dataclass(frozen=True)
-class PageAcces:
-    elements: list[Acces]
-    total: int
+Acces = journal_acces.Acces
+"""One row of ``public.journal_acces`` (kept here for callers of the first version)."""
+PageAcces = journal_acces.PageAcces
 
 
 async def journal_des_acces(
@@ -194,23 +288,9 @@ async def journal_des_acces(
     page: int,
     taille: int,
 ) -> PageAcces:
-    """Reads of dossiers now under ``departements``, latest first.
-
-    Scoped through ``dossiers``: a read with no ``parcours_id`` (a list) cannot be
-    tied to a département, so it is not shown here.
-    """
-    filtre = (
-        f'FROM public.journal_acces j JOIN "{schema}".dossiers d ON d.parcours_id = j.parcours_id '
-        "WHERE d.departement = ANY($1::text[]) AND ($2::uuid IS NULL OR j.parcours_id = $2) "
-        "AND ($3::text IS NULL OR j.sub = $3)"
+    """Reads made under ``departements``, latest first (``schema`` is no longer needed:
+    each row carries the département it was read under; see :func:`journal_acces.lire_journal`)."""
+    del schema
+    return await journal_acces.lire_journal(
+        conn, departements, parcours_id=parcours_id, sub=sub, page=page, taille=taille
     )
-    arguments = (list(departements), parcours_id, sub)
-    total = await conn.fetchval(f"SELECT count(*) {filtre}", *arguments)
-    lignes = await conn.fetch(
-        f"SELECT j.id, j.sub, j.parcours_id, j.chemin, j.lu_le {filtre} ORDER BY j.lu_le DESC, j.id DESC "
-        "LIMIT $4 OFFSET $5",
-        *arguments,
-        taille,
-        (page - 1) * taille,
-    )
-    return PageAcces([Acces(**dict(ligne)) for ligne in lignes], int(total))

@@ -57,10 +57,25 @@ class ReglagesOlinpe(BaseSettings):
     mode: Literal["dev", "production"] = Field(default="dev", validation_alias="ASE_MODE")
     """``production`` refuses the development key."""
 
+    env: str | None = Field(default=None, validation_alias="ASE_ENV")
+    """``production`` refuses the development key too (the name the deployment sets)."""
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production" or self.env == "production"
+
+    @property
+    def cle_de_developpement(self) -> bool:
+        """The public development key is in use (flagged at start in dev, refused in production)."""
+        return self.cle.get_secret_value() == CLE_DE_DEVELOPPEMENT
+
     @model_validator(mode="after")
     def _production_sans_cle_de_dev(self) -> ReglagesOlinpe:
-        if self.mode == "production" and self.cle.get_secret_value() == CLE_DE_DEVELOPPEMENT:
-            raise ValueError("production needs ASE_OLINPE_CLE: the development OLINPE key is public")
+        if self.production and self.cle_de_developpement:
+            raise ValueError(
+                "production needs ASE_OLINPE_CLE: the development OLINPE key is public, and anyone "
+                "holding it recomputes the pseudonyms from the personne_id of the public topic"
+            )
         return self
 
     def cle_octets(self) -> bytes:
