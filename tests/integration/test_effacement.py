@@ -95,7 +95,7 @@ async def test_personal_fields_are_encrypted_at_rest_and_read_back_in_clear(api:
 
     assert _fuites(_table_des_evenements(base_url)) == [], "no name, birth date or free text in clear in ase_events"
     vu = await etat(api, p["id"])
-    assert vu["age"] == 14 and vu["date_majorite"] == "2030-05-03"
+    assert (vu["age"], vu["date_majorite"]) == (14, "2030-05-03")
     assert vu["rectifications"][0]["motif"] == MOTIF_LIBRE
     assert (await evenements(api, p["id"]))[0]["donnees"]["date_naissance"] == NE_LE.isoformat()
     with psycopg.connect(base_url) as conn:
