@@ -166,9 +166,22 @@ class JsonMapper(Mapper[Any]):
         cle = trousseau.cles.get(personne) if trousseau is not None and personne is not None else None
         if personne is None or cle is None:
             raise ChiffrementImpossibleError(f"{nom}: aucune clé pour chiffrer les données personnelles du flux")
-        if nom == "ParcoursOuvert":
-            etat["mois_naissance"] = str(etat["date_naissance"])[:7]
-        coffre.chiffrer_champs(etat, champs, personne_id=personne, cle=cle, flux_id=flux_id, version=version)
+        chiffrer_etat(nom, flux_id, version, etat, personne_id=personne, cle=cle)
+
+
+def chiffrer_etat(
+    nom: str, flux_id: UUID, version: int, etat: dict[str, Any], *, personne_id: UUID, cle: bytes
+) -> dict[str, Any]:
+    """The stored state of the event ``nom`` with its personal fields encrypted by ``cle`` (in place).
+
+    What the mapper stores, and what ``ase cles migrer`` makes of a state stored in clear before.
+    """
+    champs = champs_personnels(nom, etat)
+    if not champs or coffre.CHAMP_CHIFFRE in etat:
+        return etat
+    if nom == "ParcoursOuvert" and etat.get("date_naissance") is not None:
+        etat["mois_naissance"] = str(etat["date_naissance"])[:7]
+    return coffre.chiffrer_champs(etat, champs, personne_id=personne_id, cle=cle, flux_id=flux_id, version=version)
 
 
 def dechiffrer(stored_events: Sequence[StoredEvent], cles: Mapping[UUID, bytes]) -> list[StoredEvent]:
