@@ -172,3 +172,15 @@ async def test_only_a_dpo_of_the_parcours_departement_erases(api: Api) -> None:
     )
     assert mauvais.status_code == 422
     assert (await etat(api, p["id"]))["age"] == 14, "nothing erased by the refused calls"
+
+
+async def test_an_erasure_retried_with_its_idempotency_key_answers_the_first_answer_again(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    entetes = {**api.jeton("dpo"), "Idempotency-Key": "effacement-1"}
+    chemin = f"/v1/personnes/{p['personne_id']}/effacement"
+    premiere = await api.client.post(chemin, json={"motif": "erreur_de_saisie"}, headers=entetes)
+    seconde = await api.client.post(chemin, json={"motif": "erreur_de_saisie"}, headers=entetes)
+    assert premiere.status_code == seconde.status_code == 200, seconde.text
+    assert premiere.json() == seconde.json()
+    identite = api.application.repository.get(UUID(p["personne_id"]))
+    assert identite.version == 2, "one IdentiteEffacee, not two"
