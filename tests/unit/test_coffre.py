@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
@@ -24,6 +25,8 @@ from services.runtime.coffre import (
     DonneesAltereesError,
     chiffrer_champs,
     dechiffrer_etat,
+    dechiffrer_stocke,
+    message_dechiffre,
     reinitialiser_coffre_par_defaut,
 )
 from services.runtime.errors import IntrouvableError, RegleMetierError
@@ -179,3 +182,23 @@ def test_the_in_memory_store_keeps_no_name_and_an_erasure_leaves_the_parcours_re
             lambda p, ctx: p.designer_referent(ctx, referent_id="bob", date_effet=date(2026, 11, 28)),
         )
     assert refus.value.regle == "identite_effacee"
+
+
+def test_stored_events_of_an_erased_person_publish_as_a_tombstone_and_a_month_never_as_an_error(
+    application: ParcoursApplication,
+) -> None:
+    parcours_id, personne_id = _ouvrir(application)
+    stockes = {e.topic.rpartition(":")[2]: e for e in application.recorder._stored_events}  # type: ignore[attr-defined]
+    ouvert, enregistree = stockes["ParcoursOuvert"], stockes["IdentiteEnregistree"]
+    cles = application.idempotence.cles_personnes([personne_id])
+
+    def publie(stocke: Any, avec: dict[UUID, bytes]) -> Any:
+        etat = dechiffrer_stocke(stocke.state, avec, flux_id=stocke.originator_id, version=stocke.originator_version)
+        return message_dechiffre(stocke.originator_id, stocke.originator_version, stocke.topic, etat)
+
+    assert b"Durand" in publie(enregistree, cles).valeur, "the restricted topic gets the identity in clear"
+    assert orjson.loads(publie(ouvert, cles).valeur)["mois_naissance"] == "2012-05"
+
+    assert publie(enregistree, {}).valeur is None, "erased: a tombstone on ase.identites.v1"
+    assert orjson.loads(publie(ouvert, {}).valeur)["mois_naissance"] == "2012-05", "the month kept in clear"
+    assert parcours_id == ouvert.originator_id
