@@ -17,9 +17,6 @@ DATE_NAISSANCE_EFFACEE = date(1, 1, 1)
 """What a birth date reads as once the person is erased (her data key destroyed): a marker, never a
 real date (README, "Chiffrement et effacement"); the routes show it as null."""
 
-MOTIFS_EFFACEMENT = ("erreur_de_saisie", "fin_de_conservation", "decision_cnil", "autre")
-"""Why an identity is erased (``POST /v1/personnes/{id}/effacement``)."""
-
 
 class IdentiteEnregistree(Creation):
     nom: str
