@@ -233,7 +233,7 @@ class ParcoursApplication(Application[UUID]):
         """Erase a person's identity: ``IdentiteEffacee`` and the deletion of her data key, in one commit.
 
         The DPO of the département of her parcours only (404 otherwise); a second erasure is refused
-        (``identite_effacee``, 422).
+        (rule ``identite_effacee``, a 409).
         """
         parcours = self.personne_parcours(personne_id)
         if parcours.departement not in demande.departements:
