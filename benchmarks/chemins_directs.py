@@ -2,6 +2,7 @@
 
 * ``application``: ``ParcoursApplication`` called directly, as a route calls it:
   load the parcours, call ``produire_rapport``, save (one command = one commit).
+* ``application_en_clair``: the same without encryption of personal fields (its cost, by ratio).
 * ``bibliotheque``: the eventsourcing library alone: a plain ``Application``
   with the same JSON mapper saves the event of an aggregate kept in memory, so
   nothing is loaded; what is left is mapping and the recorder's transaction.
@@ -66,6 +67,22 @@ class CheminApplication:
 
     def fermer(self) -> None:
         self.application.close()
+
+
+class CheminApplicationEnClair(CheminApplication):
+    """``CheminApplication`` with personal fields stored in clear: the cost of encryption, side by side.
+
+    Its parcours' ``ParcoursOuvert`` then holds no ciphertext, so loading one reads no key
+    (``ase_cles_personnes``) and decrypts nothing: all that encryption adds to a command.
+    """
+
+    nom = "application_en_clair"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        mapper = self.application.mapper
+        assert isinstance(mapper, JsonMapper)
+        mapper.chiffrer = False
 
 
 class _BibliothequeNue(Application[UUID]):

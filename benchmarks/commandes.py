@@ -10,6 +10,8 @@ equally long streams and the same connection count (the service's
 ``db_pool_size``):
 
 * ``application``: ``ParcoursApplication`` called directly (load, decide, save);
+* ``application_en_clair``: the same with personal fields stored in clear: ``application/application_en_clair``
+  is the cost of encryption at rest (loading a parcours reads its person's key and decrypts its birth date);
 * ``bibliotheque``: the eventsourcing library alone saving the same event;
 * ``asyncpg``: a raw transaction of the recorder's shape (exclusive table lock,
   NOTIFY, INSERT of the same JSON bytes): the physical limit of gap-free appends.
@@ -39,16 +41,17 @@ import psycopg
 from benchmarks import scenario as s
 from benchmarks.chemin_api import CheminApi
 from benchmarks.chemin_asyncpg import CheminAsyncpg, evenements_types
-from benchmarks.chemins_directs import CheminApplication, CheminBibliotheque
+from benchmarks.chemins_directs import CheminApplication, CheminApplicationEnClair, CheminBibliotheque
 from benchmarks.mesures import CompteurCpu, Mesure, charger_en_taches, charger_en_threads, resumer
 from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
 
 NOM = "commandes"
-CHEMINS = ("api", "application", "bibliotheque", "asyncpg")
+CHEMINS = ("api", "application", "application_en_clair", "bibliotheque", "asyncpg")
 RATIOS = (
     ("api", "asyncpg"),
     ("api", "bibliotheque"),
     ("api", "application"),
+    ("application", "application_en_clair"),
     ("application", "asyncpg"),
     ("bibliotheque", "asyncpg"),
 )
@@ -123,6 +126,11 @@ async def _demarrer(pile: AsyncExitStack, pg: PostgresJetable, dossier: Path) ->
     pile.callback(application.fermer)
     # Opening a parcours also registers its Identite: two events.
     pilotes["application"] = _synchrone(application, url, 2)
+
+    url = await asyncio.to_thread(pg.nouvelle_base, "application_en_clair")
+    en_clair = await asyncio.to_thread(CheminApplicationEnClair, url)
+    pile.callback(en_clair.fermer)
+    pilotes["application_en_clair"] = _synchrone(en_clair, url, 2)
 
     url = await asyncio.to_thread(pg.nouvelle_base, "api")
     api = await pile.enter_async_context(CheminApi.demarrer(url, dossier / "api"))

@@ -154,7 +154,8 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
         etat["parcours_id"] = identifiant
     if issubclass(classe, contrat.PayloadIdentite):
         etat["personne_id"] = identifiant
-    if "date_naissance" in etat and "mois_naissance" in classe.model_fields:
+    # An erased person's birth date is null: the month stored beside it stands.
+    if etat.get("date_naissance") is not None and "mois_naissance" in classe.model_fields:
         etat["mois_naissance"] = str(etat["date_naissance"])[:7]
     if classe.nom_evenement() == "SaisieRectifiee":
         _reduire_rectification(etat)
@@ -183,8 +184,8 @@ def _reduire_rectification(etat: dict[str, Any]) -> None:
     """Publish a correction only as far as the corrected field is itself public."""
     champ = etat["champ"]
     if champ == "date_naissance":
-        etat["ancienne_valeur"] = str(etat["ancienne_valeur"])[:7]
-        etat["nouvelle_valeur"] = str(etat["nouvelle_valeur"])[:7]
+        for cote in ("ancienne_valeur", "nouvelle_valeur"):
+            etat[cote] = None if etat[cote] is None else str(etat[cote])[:7]
         return
     cible = _COURANTS.get(etat["evenement_rectifie"])
     if cible is None or champ not in cible.model_fields:

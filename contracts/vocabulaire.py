@@ -170,6 +170,8 @@ class Role(StrEnum):
     AUDITEUR = "auditeur"
     OBSERVATOIRE = "observatoire"
     SERVICE = "service"
+    DPO = "dpo"
+    """The data-protection officer: erasure and retention of identities of its départements."""
 
 
 _DEPARTEMENTS: Final[frozenset[str]] = frozenset(

@@ -305,6 +305,68 @@ def rebuild(
 from services.cli.audit import app_audit  # noqa: E402  (ase audit verify | checkpoint)
 
 app.add_typer(app_audit, name="audit")
+# -- chiffrement et effacement (services/cli/chiffrement.py) ---------------------------------
+
+cles = typer.Typer(help="Clés de chiffrement des données personnelles (DATABASE_URL, ASE_CLE_MAITRE).")
+app.add_typer(cles, name="cles")
+
+
+def _url_ecriture() -> str:
+    from services.parcours.settings import ParcoursSettings
+    from services.runtime.postgres import demarrer_postgres_embarque
+
+    reglages = ParcoursSettings()
+    return reglages.database_url or demarrer_postgres_embarque(reglages.data_dir.resolve() / "postgres")
+
+
+@app.command()
+def retention(
+    apres_annees: Annotated[int, typer.Option("--apres-annees", min=0, help="années écoulées depuis la sortie")],
+    appliquer: Annotated[bool, typer.Option("--appliquer", help="effacer (sinon: lister seulement)")] = False,
+) -> None:
+    """List (ids only, never a name) the identities whose parcours ended more than N years ago; erase them
+    with --appliquer (IdentiteEffacee and destruction of the person's key, motif fin_de_conservation)."""
+    from droit.calendrier import ajouter
+    from services.cli.chiffrement import a_effacer, effacer
+    from services.parcours.application import ParcoursApplication
+    from services.runtime.horloge import HorlogeSysteme, aujourd_hui
+    from services.runtime.postgres import env_eventsourcing
+
+    url = _url_ecriture()
+    horloge = HorlogeSysteme()
+    limite = ajouter(aujourd_hui(horloge), annees=-apres_annees)
+    personnes = a_effacer(url, limite)
+    for p in personnes:
+        typer.echo(f"{p.personne_id}  parcours {p.parcours_id}  sorti le {p.sorti_le.isoformat()}")
+    if not appliquer:
+        typer.echo(f"{len(personnes)} identité(s) à effacer (sorties au plus tard le {limite}); --appliquer efface.")
+        return
+    application = ParcoursApplication(env=env_eventsourcing(url, taille_pool=2), horloge=horloge)
+    try:
+        n = effacer(application, personnes, frozenset(TOUS_LES_DEPARTEMENTS))
+    finally:
+        application.close()
+    typer.echo(f"{n} identité(s) effacée(s).")
+
+
+@cles.command("rotation")
+def cles_rotation() -> None:
+    """Re-wrap every data key with the current KEK (ASE_CLE_MAITRE, ASE_CLE_MAITRE_ID); the old KEK must still
+    be in ASE_CLES_MAITRES_ANCIENNES while this runs, and may be dropped after. No event is rewritten."""
+    from services.cli.chiffrement import rotation
+
+    typer.echo(f"{rotation(_url_ecriture())} clé(s) réenveloppée(s) avec la clé maître courante.")
+
+
+@cles.command("migrer")
+def cles_migrer() -> None:
+    """Encrypt in place the personal fields of events stored in clear (a one-off migration, README).
+
+    It rewrites stored bytes: run it before the hash chain is first written, or recompute the chain after.
+    """
+    from services.cli.chiffrement import migrer
+
+    typer.echo(f"{migrer(_url_ecriture())} événement(s) chiffré(s) en place.")
 
 
 def main() -> None:

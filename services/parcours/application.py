@@ -20,16 +20,21 @@ from eventsourcing.utils import get_topic
 from services.parcours import commandes as c
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Evenement, Flux
-from services.parcours.domain.identite import Identite
+from services.parcours.domain.identite import Identite, IdentiteEffacee, IdentiteEnregistree
 from services.parcours.domain.lieu import LieuAccueil
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.persistence import (
+    CHAMPS_PERSONNELS,
     JsonMapper,
     POPORecorderIdempotent,
     PostgresRecorderIdempotent,
     RecorderIdempotent,
     ReponseIdempotente,
+    Trousseau,
+    identite_effacee,
+    trousseau_actif,
 )
+from services.runtime import coffre
 from services.runtime.errors import (
     CleIdempotenceReutiliseeError,
     ConflitDeVersionError,
@@ -91,7 +96,7 @@ class ParcoursApplication(Application[UUID]):
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return JsonMapper()
+        return JsonMapper(chiffrer=True)
 
     def construct_recorder(self) -> ApplicationRecorder:
         if self.factory.__class__.__module__ == "eventsourcing.popo":
@@ -214,6 +219,68 @@ class ParcoursApplication(Application[UUID]):
 
         return self.commander(parcours_id, demande, action)
 
+    # -- effacement (crypto-shredding) -------------------------------------------
+
+    def personne_parcours(self, personne_id: UUID) -> Parcours:
+        """The parcours of ``personne_id`` (each ``ParcoursOuvert`` records a new person); 404 otherwise."""
+        recorder = self.recorder
+        trouve = recorder.parcours_de_personne(personne_id) if isinstance(recorder, RecorderIdempotent) else None
+        if trouve is None:
+            raise IntrouvableError("personne", personne_id)
+        return self._lire(Parcours, trouve, "personne")
+
+    def effacer_personne(self, personne_id: UUID, motif: str, demande: Demande) -> Reponse:
+        """Erase a person's identity: ``IdentiteEffacee`` and the deletion of her data key, in one commit.
+
+        The DPO of the département of her parcours only (404 otherwise); a second erasure is refused
+        (rule ``identite_effacee``, a 409).
+        """
+        parcours = self.personne_parcours(personne_id)
+        if parcours.departement not in demande.departements:
+            raise IntrouvableError("personne", personne_id)
+        deja = self._reponse_deja_donnee(demande)
+        if deja is not None:
+            return deja
+        identite = self._lire(Identite, personne_id, "personne")
+        identite.effacer(demande.contexte(self.horloge), motif=motif)
+        return self._sauver(demande, [identite], {"personne_id": str(personne_id)}, 200)
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save as the library does, with the data keys the personal fields need (``persistence.Trousseau``):
+        a new person's key created and passed to the recorder (same transaction), an erased person's deleted.
+
+        Raises ``RegleMetierError`` ``identite_effacee`` when a personal field of an erased person would be written.
+        """
+        trousseau = Trousseau()
+        nouvelles: list[coffre.CleEnveloppee] = []
+        effacees: list[UUID] = []
+        a_lire: set[UUID] = set()
+        for objet in objs:
+            personne = objet.id if isinstance(objet, Identite) else getattr(objet, "personne_id", None)
+            if not isinstance(objet, Flux) or personne is None:
+                continue
+            trousseau.personnes[objet.id] = personne
+            for evenement in objet.pending_events:
+                if isinstance(evenement, IdentiteEnregistree):
+                    cle, enveloppee = coffre.coffre_par_defaut().nouvelle_cle(personne)
+                    trousseau.cles[personne] = cle
+                    nouvelles.append(enveloppee)
+                elif isinstance(evenement, IdentiteEffacee):
+                    effacees.append(personne)
+                elif type(evenement).__name__ in CHAMPS_PERSONNELS:
+                    a_lire.add(personne)
+        a_lire -= trousseau.cles.keys()
+        if a_lire:
+            trousseau.cles.update(self.idempotence.cles_personnes(sorted(a_lire)))
+            for personne in a_lire - trousseau.cles.keys():
+                raise identite_effacee(personne)
+        if nouvelles:
+            kwargs["cles_nouvelles"] = nouvelles
+        if effacees:
+            kwargs["cles_effacees"] = effacees
+        with trousseau_actif(trousseau):
+            return super().save(*objs, **kwargs)
+
     def lieu_propose(self, lieu_id: UUID) -> LieuPropose:
         lieu = self._lire(LieuAccueil, lieu_id, "lieu d'accueil")
         return LieuPropose(lieu_id=lieu.id, type_lieu=lieu.type, ferme=lieu.ferme)
@@ -256,6 +323,8 @@ class ParcoursApplication(Application[UUID]):
         deja = self._reponse_deja_donnee(demande)
         if deja is not None:
             return deja
+        if isinstance(agregat, Parcours):
+            agregat.check_identite_non_effacee()
         if demande.version_attendue is not None and demande.version_attendue != agregat.version:
             raise ConflitDeVersionError(demande.version_attendue, agregat.version)
         extra = dict(action(agregat, demande.contexte(self.horloge)) or {})

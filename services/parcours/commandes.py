@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -268,6 +269,19 @@ def _textes_imprimables(valeur: JsonValue) -> JsonValue:
     if isinstance(valeur, dict):
         return {texte_imprimable(cle, rogner=False): _textes_imprimables(element) for cle, element in valeur.items()}
     return valeur
+
+
+class MotifEffacement(StrEnum):
+    """Why a DPO erases an identity (``POST /v1/personnes/{personne_id}/effacement``)."""
+
+    ERREUR_DE_SAISIE = "erreur_de_saisie"
+    FIN_DE_CONSERVATION = "fin_de_conservation"
+    DECISION_CNIL = "decision_cnil"
+    AUTRE = "autre"
+
+
+class EffacerIdentite(Commande):
+    motif: MotifEffacement
 
 
 class Rectifier(Commande):

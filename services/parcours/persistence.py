@@ -1,11 +1,16 @@
-"""How events are stored: readable JSON through pydantic, and idempotency keys
-recorded in the same transaction as the events they answered with."""
+"""How events are stored: readable JSON through pydantic, personal fields encrypted with
+the person's key (``services/runtime/coffre.py``), and idempotency keys and data keys
+recorded in the same transaction as the events they go with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Final
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
@@ -26,8 +31,71 @@ from psycopg.sql import SQL, Identifier
 from pydantic import TypeAdapter
 
 from services.parcours import integrite
+from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
+from services.runtime import coffre
+from services.runtime.errors import RegleMetierError
 
 _CHAMPS_DU_FLUX = {"originator_id", "originator_version"}
+
+_CHAMPS_IDENTITE: Final = ("nom", "prenoms", "date_naissance", "lieu_naissance")
+_CHAMPS_TEXTE_LIBRE: Final = ("date_naissance", "motif")
+"""The corrected fields whose old and new values are personal: the exact birth date, free text."""
+
+CHAMPS_PERSONNELS: Final[dict[str, tuple[str, ...]]] = {
+    "IdentiteEnregistree": _CHAMPS_IDENTITE,
+    "IdentiteRectifiee": _CHAMPS_IDENTITE,
+    "ParcoursOuvert": ("date_naissance",),
+    "ParcoursRouvert": ("motif",),
+    "SaisieRectifiee": ("motif", "ancienne_valeur", "nouvelle_valeur"),
+}
+"""The fields of each event encrypted at rest with the person's data key (README, "Chiffrement et effacement"):
+every personal field of the identity, the exact birth date of a parcours, the free text a caseworker typed."""
+
+DATE_EFFACEE: Final = DATE_NAISSANCE_EFFACEE.isoformat()
+"""What an erased birth date reads as in the write side's domain (``Parcours.identite_effacee`` then holds);
+routes show it as null."""
+
+
+def champs_personnels(nom: str, etat: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields of the event ``nom`` (its stored state ``etat``) encrypted at rest."""
+    champs = CHAMPS_PERSONNELS.get(nom, ())
+    if nom == "SaisieRectifiee" and etat.get("champ") not in _CHAMPS_TEXTE_LIBRE:
+        return ("motif",)
+    return champs
+
+
+def _valeur_effacee(nom: str, champ: str, etat: Mapping[str, Any]) -> Any:
+    """An erased field as the domain reads it: a marker date, empty text; never a validation error."""
+    if champ == "lieu_naissance":
+        return None
+    if champ == "date_naissance" or (champ.endswith("_valeur") and etat.get("champ") == "date_naissance"):
+        return DATE_EFFACEE
+    return ""
+
+
+@dataclass
+class Trousseau:
+    """The data keys a save needs: the person of each stream, and her clear key."""
+
+    personnes: dict[UUID, UUID] = field(default_factory=dict)
+    cles: dict[UUID, bytes] = field(default_factory=dict)
+
+
+class ChiffrementImpossibleError(RuntimeError):
+    """A personal field to store with no key of its person: it is never stored in clear."""
+
+
+_TROUSSEAU: ContextVar[Trousseau | None] = ContextVar("trousseau", default=None)
+
+
+@contextmanager
+def trousseau_actif(trousseau: Trousseau) -> Iterator[None]:
+    """The keys the mapper encrypts with while saving (set by ``ParcoursApplication.save``)."""
+    jeton = _TROUSSEAU.set(trousseau)
+    try:
+        yield
+    finally:
+        _TROUSSEAU.reset(jeton)
 
 
 @cache
@@ -41,10 +109,17 @@ class JsonMapper(Mapper[Any]):
     Stream id and version live in their own columns. ``class_version`` is kept
     when above 1, and stored events of older versions are upcast on read by the
     event class's ``upcast_vN_vN+1`` static methods.
+
+    With ``chiffrer``, the fields :func:`champs_personnels` names are encrypted with
+    the key of the stream's person, from the active :class:`Trousseau`; a
+    ``ParcoursOuvert`` keeps its ``mois_naissance`` in clear (the month the public
+    topic carries). Reading, a state the recorder decrypted in its erased form
+    gets the domain's markers (:data:`DATE_EFFACEE`, empty text).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, chiffrer: bool = False) -> None:
         super().__init__(transcoder=_SansTranscodage())
+        self.chiffrer = chiffrer
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         classe = type(domain_event)
@@ -52,6 +127,8 @@ class JsonMapper(Mapper[Any]):
         version_de_classe = getattr(classe, "class_version", 1)
         if version_de_classe > 1:
             etat["class_version"] = version_de_classe
+        if self.chiffrer:
+            self._chiffrer(classe.__name__, domain_event.originator_id, domain_event.originator_version, etat)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -62,6 +139,15 @@ class JsonMapper(Mapper[Any]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
         classe = resolve_topic(stored_event.topic)
         etat: dict[str, Any] = orjson.loads(stored_event.state)
+        if coffre.CHAMP_CHIFFRE in etat:
+            raise ChiffrementImpossibleError("état lu sans déchiffrement: lire par le recorder du service")
+        nom = classe.__name__
+        if etat.pop(coffre.CHAMP_EFFACE, False):
+            for champ in champs_personnels(nom, etat):
+                if etat.get(champ) is None:
+                    etat[champ] = _valeur_effacee(nom, champ, etat)
+        if nom == "ParcoursOuvert":
+            etat.pop("mois_naissance", None)
         version_lue = etat.pop("class_version", 1)
         version_de_classe = getattr(classe, "class_version", 1)
         while version_lue < version_de_classe:
@@ -71,6 +157,49 @@ class JsonMapper(Mapper[Any]):
         etat["originator_version"] = stored_event.originator_version
         evenement: DomainEventProtocol[Any] = _adaptateur(classe).validate_python(etat)
         return evenement
+
+    def _chiffrer(self, nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
+        champs = champs_personnels(nom, etat)
+        if not champs:
+            return
+        trousseau = _TROUSSEAU.get()
+        personne = trousseau.personnes.get(flux_id) if trousseau is not None else None
+        cle = trousseau.cles.get(personne) if trousseau is not None and personne is not None else None
+        if personne is None or cle is None:
+            raise ChiffrementImpossibleError(f"{nom}: aucune clé pour chiffrer les données personnelles du flux")
+        chiffrer_etat(nom, flux_id, version, etat, personne_id=personne, cle=cle)
+
+
+def chiffrer_etat(
+    nom: str, flux_id: UUID, version: int, etat: dict[str, Any], *, personne_id: UUID, cle: bytes
+) -> dict[str, Any]:
+    """The stored state of the event ``nom`` with its personal fields encrypted by ``cle`` (in place).
+
+    What the mapper stores, and what ``ase cles migrer`` makes of a state stored in clear before.
+    """
+    champs = champs_personnels(nom, etat)
+    if not champs or coffre.CHAMP_CHIFFRE in etat:
+        return etat
+    if nom == "ParcoursOuvert" and etat.get("date_naissance") is not None:
+        etat["mois_naissance"] = str(etat["date_naissance"])[:7]
+    return coffre.chiffrer_champs(etat, champs, personne_id=personne_id, cle=cle, flux_id=flux_id, version=version)
+
+
+def dechiffrer(stored_events: Sequence[StoredEvent], cles: Mapping[UUID, bytes]) -> list[StoredEvent]:
+    """``stored_events`` with their states decrypted by ``cles`` (erased form where a key is gone)."""
+    return [
+        StoredEvent(
+            originator_id=e.originator_id,
+            originator_version=e.originator_version,
+            topic=e.topic,
+            state=coffre.dechiffrer_stocke(
+                e.state, cles, flux_id=UUID(str(e.originator_id)), version=e.originator_version
+            ),
+        )
+        if coffre.est_chiffre(e.state)
+        else e
+        for e in stored_events
+    ]
 
 
 class _SansTranscodage(Transcoder):
@@ -95,10 +224,32 @@ class ReponseIdempotente:
 
 
 class RecorderIdempotent:
-    """What the application asks of a recorder that keeps idempotency keys."""
+    """What the application asks of a recorder that keeps idempotency keys and data keys.
+
+    A save may pass ``cles_nouvelles`` (wrapped keys of new persons, inserted) and
+    ``cles_effacees`` (persons erased: their keys deleted), in the events' transaction.
+    Reads decrypt the events they return (one key query per read).
+    """
 
     def lire_reponse(self, sub: str, cle: str) -> ReponseIdempotente | None:
         raise NotImplementedError
+
+    def cles_personnes(self, personnes: Sequence[UUID]) -> dict[UUID, bytes]:
+        """The clear data keys of ``personnes`` that have one (an erased person has none)."""
+        raise NotImplementedError
+
+    def parcours_de_personne(self, personne_id: UUID) -> UUID | None:
+        """The parcours whose ``ParcoursOuvert`` names ``personne_id`` (kept in clear), None if none."""
+        raise NotImplementedError
+
+
+def _aiguille_personne(personne_id: UUID) -> bytes:
+    return b'"personne_id":"' + str(personne_id).encode() + b'"'
+
+
+def identite_effacee(personne_id: UUID) -> RegleMetierError:
+    """The error of a command that would write personal data of an erased person."""
+    return RegleMetierError("identite_effacee", f"l'identité de la personne {personne_id} est effacée")
 
 
 class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent):
@@ -123,6 +274,11 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
         self._insert_idempotence = SQL(
             "INSERT INTO {schema}.{table} (sub, cle, empreinte, statut, corps) VALUES (%s, %s, %s, %s, %s)"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
+        self.sql_create_statements.append(SQL(coffre.SQL_TABLE_CLES))  # type: ignore[arg-type]
+        self._insert_cle = SQL(
+            "INSERT INTO public.ase_cles_personnes (personne_id, cle_chiffree, kek_id) VALUES (%s, %s, %s)"
+        )
+        self._effacer_cles = SQL("DELETE FROM public.ase_cles_personnes WHERE personne_id = ANY(%s::uuid[])")
         self._select_idempotence = SQL(
             "SELECT sub, cle, empreinte, statut, corps FROM {schema}.{table} WHERE sub = %s AND cle = %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
@@ -138,7 +294,36 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
                 self._insert_idempotence,
                 (reponse.sub, reponse.cle, reponse.empreinte, reponse.statut, orjson.dumps(reponse.corps).decode()),
             )
+        # Crypto-shredding: a new person's key with her first event, an erasure with the key's deletion.
+        for cle in kwargs.get("cles_nouvelles") or ():
+            curs.execute(self._insert_cle, (cle.personne_id, cle.cle_chiffree, cle.kek_id))
+        if kwargs.get("cles_effacees"):
+            curs.execute(self._effacer_cles, (list(kwargs["cles_effacees"]),))
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
+        evenements = super().select_events(originator_id, **kwargs)
+        personnes = coffre.personnes_des_etats(e.state for e in evenements)
+        return dechiffrer(evenements, self.cles_personnes(list(personnes))) if personnes else evenements
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def cles_personnes(self, personnes: Sequence[UUID]) -> dict[UUID, bytes]:
+        if not personnes:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return coffre.cles_sync(curs, personnes, coffre.coffre_par_defaut())
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def parcours_de_personne(self, personne_id: UUID) -> UUID | None:
+        # A scan of the streams' first events: an erasure is rare, and no index names persons.
+        requete = SQL(
+            "SELECT originator_id FROM {schema}.{table} WHERE originator_version = 1 "
+            "AND topic LIKE '%%:ParcoursOuvert' AND position(%s::bytea in state) > 0 LIMIT 1"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(requete, (_aiguille_personne(personne_id),))
+            ligne = curs.fetchone()
+        return None if ligne is None else UUID(str(ligne["originator_id"]))
 
     # As the library's own reads: a connection lost (the server restarted) is tried again.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -164,6 +349,8 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
     def __init__(self) -> None:
         super().__init__()
         self._reponses: dict[tuple[str, str], ReponseIdempotente] = {}
+        self.cles: dict[UUID, coffre.CleEnveloppee] = {}
+        """The wrapped data keys (the PostgreSQL recorder's ``ase_cles_personnes``)."""
 
     def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -176,7 +363,29 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
         reponse: ReponseIdempotente | None = kwargs.get("idempotence")
         if reponse is not None:
             self._reponses[(reponse.sub, reponse.cle)] = reponse
+        for cle in kwargs.get("cles_nouvelles") or ():
+            self.cles[cle.personne_id] = cle
+        for personne in kwargs.get("cles_effacees") or ():
+            self.cles.pop(personne, None)
         return ids
+
+    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
+        evenements = super().select_events(originator_id, **kwargs)
+        personnes = coffre.personnes_des_etats(e.state for e in evenements)
+        return dechiffrer(evenements, self.cles_personnes(list(personnes))) if personnes else evenements
+
+    def cles_personnes(self, personnes: Sequence[UUID]) -> dict[UUID, bytes]:
+        with self._database_lock:
+            trouvees = [self.cles[p] for p in personnes if p in self.cles]
+        return {c.personne_id: coffre.coffre_par_defaut().desenvelopper(c) for c in trouvees}
+
+    def parcours_de_personne(self, personne_id: UUID) -> UUID | None:
+        aiguille = _aiguille_personne(personne_id)
+        with self._database_lock:
+            for e in self._stored_events:
+                if e.originator_version == 1 and e.topic.endswith(":ParcoursOuvert") and aiguille in e.state:
+                    return UUID(str(e.originator_id))
+        return None
 
     def lire_reponse(self, sub: str, cle: str) -> ReponseIdempotente | None:
         with self._database_lock:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -31,7 +33,8 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
-from contracts.publication import Message, message_stocke
+from contracts.publication import Message
+from services.runtime import coffre
 from services.runtime.http import REGISTRE, routeur_sante
 from services.runtime.kafka import creer_sujets, producteur
 from services.runtime.relais import CLE_VERROU, NOM_RELAIS, TABLE_EVENEMENTS, TABLE_POSITION
@@ -166,7 +169,7 @@ class Relais:
                 RETARD.set(0)
                 await _attendre(arret, self.reglages.attente_max_s, self._reveil)
                 continue
-            await self._publier(kafka, lignes)
+            await self._publier(kafka, lignes, conn)
             derniere = int(lignes[-1]["notification_id"])
             self._compter_trous(position, lignes)
             # Saved only now that the broker acknowledged the whole batch.
@@ -185,16 +188,23 @@ class Relais:
             maximum = await conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
             RETARD.set(max(0, (maximum or 0) - position))
 
-    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record]) -> None:
+    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record], conn: asyncpg.Connection) -> None:
         envois = []
+        cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
         for ligne in lignes:
-            msg = self._message(ligne)
+            msg = self._message(ligne, cles)
             envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
         await asyncio.gather(*envois)
 
-    def _message(self, ligne: asyncpg.Record) -> Message:
-        """The record publishing one row of the log, made from its stored form (no domain object)."""
-        return message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
+    def _message(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> Message:
+        """The record publishing one row of the log, made from its stored form (no domain object).
+
+        Its personal fields are decrypted first with ``cles`` (the persons' data keys): without
+        its key (an erased person) a field is null, and an identity event becomes a tombstone.
+        """
+        flux_id, version = ligne["originator_id"], ligne["originator_version"]
+        etat = coffre.dechiffrer_stocke(ligne["state"], cles or {}, flux_id=flux_id, version=version)
+        return coffre.message_dechiffre(flux_id, version, ligne["topic"], etat)
 
     def _compter_trous(self, position: int, lignes: list[asyncpg.Record]) -> None:
         precedent = position

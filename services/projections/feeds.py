@@ -32,8 +32,9 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from contracts.publication import message_stocke, nom_evenement, topic_de
+from contracts.publication import nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
+from services.runtime import coffre
 
 log = structlog.get_logger(__name__)
 
@@ -134,7 +135,9 @@ class FeedJournal:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._reveil.wait(), timeout=self.attente_max_s)
                 continue
-            lus = [self._lu(ligne) for ligne in lignes]
+            # Personal fields decrypted with their persons' keys (one query a batch); erased: null.
+            etats = await coffre.dechiffrer_lignes_async(conn, lignes)
+            lus = [self._lu(ligne, etats) for ligne in lignes]
             lot = [lu for lu in lus if lu is not None]
             position = int(lignes[-1]["notification_id"])
             if not lot or lot[-1].offset != position:
@@ -143,13 +146,15 @@ class FeedJournal:
                 lot.append(MessageLu((SOURCE_JOURNAL, 0), position, None))
             yield lot
 
-    def _lu(self, ligne: asyncpg.Record) -> MessageLu | None:
+    def _lu(self, ligne: asyncpg.Record, etats: dict[tuple[Any, int], bytes] | None = None) -> MessageLu | None:
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
         try:
             # Filtered before the body is built: a topic the projection skips costs it nothing.
             if self.topics is not None and topic_de(nom_evenement(ligne["topic"])) not in self.topics:
                 return None
-            publie = message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
+            flux_id, version = ligne["originator_id"], ligne["originator_version"]
+            etat = (etats or {}).get((flux_id, version)) or bytes(ligne["state"])
+            publie = coffre.message_dechiffre(flux_id, version, ligne["topic"], etat)
             entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
             return MessageLu(cle, offset, EvenementPublie.depuis(entetes, publie.valeur))
         except Exception as exc:  # an unreadable record is dead-lettered, not fatal

@@ -15,6 +15,23 @@ from contracts.enveloppe import TOPIC_ALERTES, TOPIC_IDENTITES, TOPIC_PARCOURS, 
 log = structlog.get_logger(__name__)
 
 UN_AN_MS = 365 * 24 * 3600 * 1000
+UNE_HEURE_MS = 3600 * 1000
+UN_JOUR_MS = 24 * UNE_HEURE_MS
+
+COMPACTION_IDENTITES: dict[str, str] = {
+    "cleanup.policy": "compact",
+    # The cleaner never touches the active segment: rolled every hour (on the next record), a
+    # superseded name becomes cleanable within the hour of its tombstone, not only when 1 GB is full.
+    "segment.ms": str(UNE_HEURE_MS),
+    "max.compaction.lag.ms": str(UNE_HEURE_MS),
+    # One tombstone makes a segment worth cleaning (the default 0.5 waits for half a dirty log).
+    "min.cleanable.dirty.ratio": "0.01",
+    "min.compaction.lag.ms": "0",
+    # Tombstones stay one day after a cleaning, for consumers that are behind to see the erasure.
+    "delete.retention.ms": str(UN_JOUR_MS),
+}
+"""``ase.identites.v1``: compaction that actually removes an erased person's records (README,
+"Chiffrement et effacement"): within about ``segment.ms`` plus the broker's ``log.cleaner.backoff.ms``."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +44,7 @@ class Sujet:
 
 SUJETS: tuple[Sujet, ...] = (
     Sujet(TOPIC_PARCOURS, {"retention.ms": "-1", "cleanup.policy": "delete"}),
-    Sujet(TOPIC_IDENTITES, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
+    Sujet(TOPIC_IDENTITES, COMPACTION_IDENTITES),
     Sujet(TOPIC_STATISTIQUES, {"retention.ms": "-1", "cleanup.policy": "delete"}),
     Sujet(TOPIC_ALERTES, {"retention.ms": str(UN_AN_MS), "cleanup.policy": "delete"}),
 )

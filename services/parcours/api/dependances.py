@@ -21,6 +21,8 @@ from services.runtime.problemes import InterditError
 
 ROLES_ECRITURE = frozenset({"referent", "encadrant"})
 ROLES_LECTURE = ROLES_ECRITURE | {"auditeur"}
+ROLES_EFFACEMENT = frozenset({"dpo"})
+"""Erasure of an identity: the data-protection officer of the département (README, "Chiffrement et effacement")."""
 
 
 @dataclass
@@ -85,6 +87,7 @@ def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
 
 Ecrivain = Annotated[Utilisateur, Depends(_exiger(ROLES_ECRITURE))]
 Lecteur = Annotated[Utilisateur, Depends(_exiger(ROLES_LECTURE))]
+Dpo = Annotated[Utilisateur, Depends(_exiger(ROLES_EFFACEMENT))]
 Comp = Annotated[Composants, Depends(composants)]
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
@@ -120,14 +123,24 @@ class Conditions:
         )
 
 
+IfMatch = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _IF_MATCH.pattern})]
+IdempotencyKey = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _CLE.pattern})]
+
+
 async def conditions(
-    request: Request,
-    u: Ecrivain,
-    if_match: Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _IF_MATCH.pattern})] = None,
-    idempotency_key: Annotated[
-        str | None, Header(), WithJsonSchema({"type": "string", "pattern": _CLE.pattern})
-    ] = None,
+    request: Request, u: Ecrivain, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
 ) -> Conditions:
+    return _conditions(request, u, if_match, idempotency_key)
+
+
+async def conditions_dpo(
+    request: Request, u: Dpo, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Conditions:
+    """As :func:`conditions`, for the DPO's erasure."""
+    return _conditions(request, u, if_match, idempotency_key)
+
+
+def _conditions(request: Request, u: Utilisateur, if_match: str | None, idempotency_key: str | None) -> Conditions:
     version = None
     if if_match is not None:
         trouve = _IF_MATCH.match(if_match)
@@ -148,3 +161,4 @@ async def conditions(
 
 
 Cond = Annotated[Conditions, Depends(conditions)]
+CondDpo = Annotated[Conditions, Depends(conditions_dpo)]

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.parcours import commandes as c
-from services.parcours.api.dependances import Comp, Composants, Cond
+from services.parcours.api.dependances import Comp, Composants, Cond, CondDpo
 from services.parcours.api.execution import hors_boucle
 from services.parcours.application import Reponse
 from services.parcours.domain.contexte import Contexte
@@ -223,3 +223,17 @@ async def designer_referent(parcours_id: Id, cmd: c.DesignerReferent, comp: Comp
 async def rectifier(parcours_id: Id, cmd: c.Rectifier, comp: Comp, cond: Cond) -> JSONResponse:
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.rectifier(parcours_id, cmd, demande))
+
+
+# -- effacement (crypto-shredding) ---------------------------------------------------
+
+
+@routeur.post("/personnes/{personne_id}/effacement", response_model=Resultat, responses=reponses(403, 404, 409))
+async def effacer_identite(personne_id: Id, cmd: c.EffacerIdentite, comp: Comp, cond: CondDpo) -> JSONResponse:
+    """Erase a person's identity: ``IdentiteEffacee`` and the destruction of her data key, in one commit.
+
+    Role ``dpo`` of the département of her parcours (403 without it, 404 elsewhere); erasing twice is
+    a 409 (rule ``identite_effacee``). From then on no route shows her name or birth date.
+    """
+    demande = cond.demande(cmd)
+    return await executer(comp, lambda: comp.application.effacer_personne(personne_id, cmd.motif.value, demande))

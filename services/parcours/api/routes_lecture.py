@@ -23,8 +23,10 @@ from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.api.execution import hors_boucle
 from services.parcours.application import corps_json
 from services.parcours.domain.flux import Evenement
+from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
 from services.parcours.domain.parcours import Parcours
-from services.parcours.domain.parcours_evenements import DossierTransfere
+from services.parcours.domain.parcours_evenements import DossierTransfere, ParcoursOuvert
+from services.parcours.persistence import champs_personnels
 from services.runtime import journal_acces
 from services.runtime.documentation import reponses
 from services.runtime.horloge import aujourd_hui
@@ -70,8 +72,10 @@ class EtatParcours(BaseModel):
     departement: str
     referent_id: str | None
     sexe: str
-    age: int
-    date_majorite: date
+    age: int | None
+    """None once the person is erased (her birth date is destroyed)."""
+    date_majorite: date | None
+    identite_effacee: bool = False
     ouvert_le: date
     derniere_date_effet: date
     informations_preoccupantes: list[dict[str, Any]]
@@ -99,7 +103,11 @@ class EvenementVue(BaseModel):
 
 
 def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
-    """The caseworker's view of a parcours' state (no name: identities live apart)."""
+    """The caseworker's view of a parcours' state (no name: identities live apart).
+
+    Once the person is erased: no age, no date of majority, no corrected birth date nor free text.
+    """
+    efface = p.identite_effacee
     return EtatParcours(
         id=p.id,
         version=p.version,
@@ -107,8 +115,9 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
         departement=p.departement,
         referent_id=p.referent_id,
         sexe=p.sexe.value,
-        age=age_le(p.date_naissance, aujourd_hui),
-        date_majorite=anniversaire(p.date_naissance, 18),
+        age=None if efface else age_le(p.date_naissance, aujourd_hui),
+        date_majorite=None if efface else anniversaire(p.date_naissance, 18),
+        identite_effacee=efface,
         ouvert_le=p.ouvert_le,
         derniere_date_effet=p.derniere_date_effet,
         informations_preoccupantes=[
@@ -131,14 +140,18 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
         lieux_successifs=p.suivi.lieux_successifs,
         sorti_le=p.sorti_le,
         rectifications=[
-            {
-                "version": r.version,
-                "version_rectifiee": r.version_rectifiee,
-                "champ": r.champ,
-                "ancienne_valeur": r.ancienne_valeur,
-                "nouvelle_valeur": r.nouvelle_valeur,
-                "motif": r.motif,
-            }
+            _sans_donnees_effacees(
+                "SaisieRectifiee",
+                {
+                    "version": r.version,
+                    "version_rectifiee": r.version_rectifiee,
+                    "champ": r.champ,
+                    "ancienne_valeur": r.ancienne_valeur,
+                    "nouvelle_valeur": r.nouvelle_valeur,
+                    "motif": r.motif,
+                },
+                efface,
+            )
             for r in p.suivi.rectifications
         ],
     )
@@ -182,6 +195,8 @@ async def evenements(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) 
         return lus
 
     flux = await hors_boucle(comp, comp.lectures, lire)
+    premier = flux[0] if flux else None
+    efface = isinstance(premier, ParcoursOuvert) and premier.date_naissance == DATE_NAISSANCE_EFFACEE
     return [
         EvenementVue(
             version=e.originator_version,
@@ -190,7 +205,16 @@ async def evenements(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) 
             enregistre_le=e.metadonnees.enregistre_le,
             auteur=e.metadonnees.auteur,
             correlation_id=e.metadonnees.correlation_id,
-            donnees=corps_json(e),
+            donnees=_sans_donnees_effacees(type(e).__name__, corps_json(e), efface),
         )
         for e in flux
     ]
+
+
+def _sans_donnees_effacees(nom: str, donnees: dict[str, Any], efface: bool) -> dict[str, Any]:
+    """``donnees`` of the event ``nom`` with its personal fields null when the person is erased."""
+    if efface:
+        for champ in champs_personnels(nom, donnees):
+            if champ in donnees:
+                donnees[champ] = None
+    return donnees

@@ -13,6 +13,10 @@ from services.parcours.domain.flux import Creation, Evenement, Flux
 from services.parcours.domain.vocabulaire import Sexe
 from services.runtime.errors import RegleMetierError
 
+DATE_NAISSANCE_EFFACEE = date(1, 1, 1)
+"""What a birth date reads as once the person is erased (her data key destroyed): a marker, never a
+real date (README, "Chiffrement et effacement"); the routes show it as null."""
+
 
 class IdentiteEnregistree(Creation):
     nom: str

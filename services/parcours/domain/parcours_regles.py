@@ -18,6 +18,7 @@ from droit.regles import AGES_HEBERGEMENT_DEROGATOIRE, INTERDICTION_HOTEL, NATUR
 from services.parcours.domain import parcours_evenements as ev
 from services.parcours.domain import rectifications
 from services.parcours.domain.flux import Evenement, Flux
+from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
 from services.parcours.domain.parcours_etat import (
     AccompagnementJeuneMajeur,
     Accueil,
@@ -52,8 +53,19 @@ class EtatParcours(Flux):
 
     # -- rules, one guard per event ----------------------------------------------
 
+    @property
+    def identite_effacee(self) -> bool:
+        """The person is erased: her birth date is gone (crypto-shredding), the parcours is read-only."""
+        return self.date_naissance == DATE_NAISSANCE_EFFACEE
+
+    def check_identite_non_effacee(self) -> None:
+        """Refuse any command on the parcours of an erased person: its rules need the birth date."""
+        if self.identite_effacee:
+            raise RegleMetierError("identite_effacee", "l'identité de la personne de ce parcours est effacée")
+
     def verifier(self, evenement: Evenement, aujourd_hui: date) -> None:
         """Refuse ``evenement`` if recording it on ``aujourd_hui`` breaks a rule of DOMAIN.md."""
+        self.check_identite_non_effacee()
         regle = _REGLES.get(type(evenement))
         if regle is not None:
             regle(self, evenement)

@@ -1,0 +1,186 @@
+"""Crypto-shredding end to end (issue 9, "Erasure"): personal fields encrypted at rest, erased by
+``POST /v1/personnes/{id}/effacement`` (the DPO), and from then on absent from every byte of the
+store, of the read models, of the API answers and of a rebuild from the store."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import psycopg
+
+from services.projections.readmodels import catalogue_des_projections
+from services.projections.reconstruction import reconstruire
+from services.projections.service import Sources
+from services.runtime.coffre import TABLE_CLES
+from tests.integration.api_parcours import (
+    DEPARTEMENT,
+    NE_LE,
+    NOM,
+    PRENOMS,
+    decider_mesure,
+    etat,
+    evenements,
+    ouvrir,
+    probleme,
+)
+from tests.integration.conftest import Api, Lecture
+from tests.integration.projections_outils import SeulementCetteBase
+
+MOTIF_LIBRE = "Signalement de la voisine Josiane Quintrec-Ballardin"
+"""Free text a caseworker types: encrypted with the person's key, erased with it."""
+
+SECRETS = (NOM.encode(), PRENOMS.encode(), NE_LE.isoformat().encode(), MOTIF_LIBRE.encode())
+
+
+def _fuites(texte: bytes | str) -> list[bytes]:
+    brut = texte.encode() if isinstance(texte, str) else texte
+    return [s for s in SECRETS if s in brut]
+
+
+async def _effacer(
+    api: Api, personne_id: str, *, role: str = "dpo", departements: tuple[str, ...] = (DEPARTEMENT,)
+) -> Any:
+    return await api.client.post(
+        f"/v1/personnes/{personne_id}/effacement",
+        json={"motif": "fin_de_conservation"},
+        headers=api.jeton(role, departements, sub="dpo-59"),
+    )
+
+
+def _table_des_evenements(base_url: str) -> bytes:
+    with psycopg.connect(base_url) as conn:
+        lignes = conn.execute("SELECT topic, state FROM ase_events ORDER BY notification_id").fetchall()
+    return b"\n".join(bytes(state) for _, state in lignes)
+
+
+async def _schemas_de_lecture(pool: asyncpg.Pool) -> str:
+    """Every text, varchar and jsonb column of every table outside PostgreSQL's own schemas and the store's."""
+    async with pool.acquire() as conn:
+        colonnes = await conn.fetch(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE data_type IN ('text', 'character varying', 'jsonb', 'json', 'ARRAY') "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema') "
+            "AND NOT (table_schema = 'public' AND table_name = 'ase_events')"
+        )
+        morceaux = []
+        for c in colonnes:
+            valeurs = await conn.fetch(
+                f'SELECT "{c["column_name"]}"::text AS v FROM "{c["table_schema"]}"."{c["table_name"]}"'
+            )
+            morceaux.extend(str(v["v"]) for v in valeurs if v["v"] is not None)
+    assert len(colonnes) > 10, "the read models' columns were found"
+    return "\n".join(morceaux)
+
+
+async def _ouvrir_avec_texte_libre(api: Api) -> dict[str, Any]:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    # A corrected birth date and a reopening carry the birth date and free text in parcours events.
+    rectif = await api.post(
+        f"/v1/parcours/{p['id']}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": "2012-05-04", "motif": MOTIF_LIBRE},
+    )
+    assert rectif.status_code == 200, rectif.text
+    rectif = await api.post(
+        f"/v1/parcours/{p['id']}/rectifications",
+        {"version_rectifiee": 1, "champ": "date_naissance", "nouvelle_valeur": NE_LE.isoformat(), "motif": MOTIF_LIBRE},
+    )
+    assert rectif.status_code == 200, rectif.text
+    return p
+
+
+async def test_personal_fields_are_encrypted_at_rest_and_read_back_in_clear(api: Api, base_url: str) -> None:
+    p = await _ouvrir_avec_texte_libre(api)
+
+    assert _fuites(_table_des_evenements(base_url)) == [], "no name, birth date or free text in clear in ase_events"
+    vu = await etat(api, p["id"])
+    assert (vu["age"], vu["date_majorite"]) == (14, "2030-05-03")
+    assert vu["rectifications"][0]["motif"] == MOTIF_LIBRE
+    assert (await evenements(api, p["id"]))[0]["donnees"]["date_naissance"] == NE_LE.isoformat()
+    with psycopg.connect(base_url) as conn:
+        (cles,) = conn.execute(f"SELECT count(*) FROM public.{TABLE_CLES}").fetchone() or (0,)
+    assert cles == 1, "one data key per person, created with her identity"
+
+
+async def test_erasure_leaves_no_name_nor_birth_date_in_the_store_the_read_models_the_answers_or_a_rebuild(
+    api: Api, base_url: str, lecture: Lecture
+) -> None:
+    p = await _ouvrir_avec_texte_libre(api)
+    await decider_mesure(api, p["id"], date_debut=NE_LE.replace(year=2025))
+    await lecture.a_jour()
+    avant = await lecture.get(f"/v1/dossiers/{p['id']}")
+    assert NOM in avant.text, "the read side showed the name before the erasure"
+
+    efface = await _effacer(api, p["personne_id"])
+    assert efface.status_code == 200, efface.text
+    assert efface.json()["evenements"] == ["IdentiteEffacee"]
+    await lecture.a_jour()
+
+    # The write side: no age, no date of majority, no birth date, no free text; never an error.
+    vu = await etat(api, p["id"])
+    assert (vu["age"], vu["date_majorite"], vu["identite_effacee"]) == (None, None, True)
+    historique = await evenements(api, p["id"])
+    assert historique[0]["donnees"]["date_naissance"] is None
+    reponses = [
+        (await api.get(f"/v1/parcours/{p['id']}")).text,
+        (await api.get(f"/v1/parcours/{p['id']}/evenements")).text,
+        (await lecture.get(f"/v1/dossiers/{p['id']}")).text,
+        (await lecture.get("/v1/dossiers", q=NOM)).text,
+        (await lecture.get("/v1/echeances")).text,
+        (await lecture.get(f"/v1/audit/parcours/{p['id']}/chronologie", role="auditeur")).text,
+    ]
+    for reponse in reponses:
+        assert _fuites(reponse) == [], reponse[:500]
+    dossier = (await lecture.get(f"/v1/dossiers/{p['id']}")).json()
+    assert dossier["identite"]["effacee"] is True
+    assert (dossier["age"], dossier["date_majorite"]) == (None, None)
+
+    # The bytes at rest: the store and every read-model column.
+    assert _fuites(_table_des_evenements(base_url)) == []
+    assert _fuites(await _schemas_de_lecture(lecture.comp.pool)) == []
+    with psycopg.connect(base_url) as conn:
+        (cles,) = conn.execute(f"SELECT count(*) FROM public.{TABLE_CLES}").fetchone() or (0,)
+    assert cles == 0, "the data key is destroyed with the erasure"
+
+    # A rebuild from the store shows the person erased.
+    sources = Sources(base_url, None, taille_lot=50)
+    for projection in catalogue_des_projections():
+        await reconstruire(SeulementCetteBase(projection), sources, lecture.comp.pool, "store", grace_s=0)
+    assert _fuites(await _schemas_de_lecture(lecture.comp.pool)) == []
+    dossier = (await lecture.get(f"/v1/dossiers/{p['id']}")).json()
+    assert dossier["identite"] == {"nom": None, "prenoms": None, "date_naissance": None, "effacee": True}
+
+
+async def test_commands_on_the_parcours_of_an_erased_person_are_refused_as_identite_effacee(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    assert (await _effacer(api, p["personne_id"])).status_code == 200
+
+    reponse = await api.post(f"/v1/parcours/{p['id']}/referent", {"referent_id": "bob", "date_effet": "2026-11-28"})
+    assert probleme(reponse, 409, "regle_metier")["regle"] == "identite_effacee"
+    encore = await _effacer(api, p["personne_id"])
+    assert probleme(encore, 409, "regle_metier")["regle"] == "identite_effacee"
+
+
+async def test_only_a_dpo_of_the_parcours_departement_erases(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    assert (await _effacer(api, p["personne_id"], role="referent")).status_code == 403
+    assert (await _effacer(api, p["personne_id"], departements=("62",))).status_code == 404
+    assert (await _effacer(api, str(UUID(int=7)))).status_code == 404
+    mauvais = await api.client.post(
+        f"/v1/personnes/{p['personne_id']}/effacement", json={"motif": "parce que"}, headers=api.jeton("dpo")
+    )
+    assert mauvais.status_code == 422
+    assert (await etat(api, p["id"]))["age"] == 14, "nothing erased by the refused calls"
+
+
+async def test_an_erasure_retried_with_its_idempotency_key_answers_the_first_answer_again(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    entetes = {**api.jeton("dpo"), "Idempotency-Key": "effacement-1"}
+    chemin = f"/v1/personnes/{p['personne_id']}/effacement"
+    premiere = await api.client.post(chemin, json={"motif": "erreur_de_saisie"}, headers=entetes)
+    seconde = await api.client.post(chemin, json={"motif": "erreur_de_saisie"}, headers=entetes)
+    assert premiere.status_code == seconde.status_code == 200, seconde.text
+    assert premiere.json() == seconde.json()
+    identite = api.application.repository.get(UUID(p["personne_id"]))
+    assert identite.version == 2, "one IdentiteEffacee, not two"

@@ -1,0 +1,204 @@
+"""The vault (``services/runtime/coffre.py``): envelope encryption, erased keys read as erased fields,
+tampering detected, KEK rotation; and the write side's application over it (in-memory store)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+
+from services.parcours import commandes as c
+from services.parcours.application import Demande, ParcoursApplication
+from services.runtime.coffre import (
+    CHAMP_CHIFFRE,
+    CHAMP_EFFACE,
+    CLE_MAITRE_DEV,
+    CleMaitreEnv,
+    CleMaitreInconnueError,
+    CleMaitreInvalideError,
+    Coffre,
+    DonneesAltereesError,
+    chiffrer_champs,
+    dechiffrer_etat,
+    dechiffrer_stocke,
+    message_dechiffre,
+    reinitialiser_coffre_par_defaut,
+)
+from services.runtime.errors import IntrouvableError, RegleMetierError
+from services.runtime.horloge import HorlogeFixe
+
+
+def _cle() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def _coffre(cle: str, ident: str = "k1", anciennes: str = "") -> Coffre:
+    return Coffre(
+        CleMaitreEnv({"ASE_CLE_MAITRE": cle, "ASE_CLE_MAITRE_ID": ident, "ASE_CLES_MAITRES_ANCIENNES": anciennes})
+    )
+
+
+FLUX = uuid4()
+PERSONNE = uuid4()
+
+
+def _chiffre(cle: bytes) -> dict[str, object]:
+    etat: dict[str, object] = {"nom": "Durand", "prenoms": "Léa", "date_naissance": "2012-05-03", "sexe": "F"}
+    return chiffrer_champs(
+        etat, ("nom", "prenoms", "date_naissance"), personne_id=PERSONNE, cle=cle, flux_id=FLUX, version=1
+    )
+
+
+def test_personal_fields_leave_the_state_encrypted_and_come_back_with_the_persons_key() -> None:
+    cle = os.urandom(32)
+    etat = _chiffre(cle)
+    brut = orjson.dumps(etat)
+    assert b"Durand" not in brut
+    assert b"2012-05-03" not in brut
+    assert etat["sexe"] == "F", "what is not personal stays in clear"
+    clair = dechiffrer_etat(orjson.loads(brut), {PERSONNE: cle}, flux_id=FLUX, version=1)
+    assert clair == {"nom": "Durand", "prenoms": "Léa", "date_naissance": "2012-05-03", "sexe": "F"}
+
+
+def test_without_the_key_the_fields_read_as_erased_never_as_an_error() -> None:
+    etat = _chiffre(os.urandom(32))
+    lu = dechiffrer_etat(etat, {}, flux_id=FLUX, version=1)
+    assert lu == {"nom": None, "prenoms": None, "date_naissance": None, "sexe": "F", CHAMP_EFFACE: True}
+
+
+def test_a_tampered_ciphertext_is_an_error_not_an_erasure() -> None:
+    cle = os.urandom(32)
+    etat = _chiffre(cle)
+    bloc = etat[CHAMP_CHIFFRE]
+    assert isinstance(bloc, dict)
+    brut = bytearray(base64.b64decode(bloc["donnees"]))
+    brut[-1] ^= 1
+    bloc["donnees"] = base64.b64encode(bytes(brut)).decode()
+    with pytest.raises(DonneesAltereesError):
+        dechiffrer_etat(etat, {PERSONNE: cle}, flux_id=FLUX, version=1)
+
+
+def test_a_ciphertext_moved_to_another_event_does_not_decrypt() -> None:
+    cle = os.urandom(32)
+    with pytest.raises(DonneesAltereesError):
+        dechiffrer_etat(_chiffre(cle), {PERSONNE: cle}, flux_id=FLUX, version=2)
+
+
+def test_a_data_key_does_not_unwrap_with_the_wrong_kek() -> None:
+    _, enveloppee = _coffre(_cle()).nouvelle_cle(PERSONNE)
+    with pytest.raises(DonneesAltereesError):
+        _coffre(_cle()).desenvelopper(enveloppee)
+
+
+def test_a_wrapped_key_copied_to_another_person_does_not_unwrap() -> None:
+    coffre = _coffre(_cle())
+    _, enveloppee = coffre.nouvelle_cle(PERSONNE)
+    with pytest.raises(DonneesAltereesError):
+        coffre.desenvelopper(type(enveloppee)(uuid4(), enveloppee.cle_chiffree, enveloppee.kek_id))
+
+
+def test_rotation_rewraps_with_the_new_kek_and_the_old_one_can_then_be_dropped() -> None:
+    ancienne, nouvelle = _cle(), _cle()
+    cle, enveloppee = _coffre(ancienne, "k1").nouvelle_cle(PERSONNE)
+    pendant = _coffre(nouvelle, "k2", anciennes=f"k1:{ancienne}")
+    assert pendant.desenvelopper(enveloppee) == cle, "the old KEK still unwraps during the rotation"
+    tournee = pendant.reenvelopper(enveloppee)
+    assert tournee.kek_id == "k2"
+    apres = _coffre(nouvelle, "k2")
+    assert apres.desenvelopper(tournee) == cle
+    with pytest.raises(CleMaitreInconnueError):
+        apres.desenvelopper(enveloppee)
+
+
+def test_the_dev_kek_is_refused_in_production_and_a_bad_kek_is_refused_everywhere() -> None:
+    with pytest.raises(CleMaitreInvalideError):
+        CleMaitreEnv({"ASE_ENV": "production"})
+    with pytest.raises(CleMaitreInvalideError):
+        CleMaitreEnv({"ASE_MODE": "production", "ASE_CLE_MAITRE": CLE_MAITRE_DEV})
+    with pytest.raises(CleMaitreInvalideError):
+        CleMaitreEnv({"ASE_CLE_MAITRE": base64.b64encode(b"trop court").decode()})
+    with pytest.raises(CleMaitreInvalideError):
+        CleMaitreEnv({"ASE_CLE_MAITRE": "pas du base64 !"})
+    assert CleMaitreEnv({}).cle_courante()[0] == "dev", "dev: the public dev key, flagged"
+
+
+# -- the application over the in-memory store ----------------------------------------------------
+
+MAINTENANT = datetime(2026, 11, 28, 10, tzinfo=UTC)
+
+
+def _demande(departements: frozenset[str] = frozenset({"59"})) -> Demande:
+    return Demande(sub="dpo", departements=departements, correlation_id="c", causation_id="r")
+
+
+@pytest.fixture
+def application(monkeypatch: pytest.MonkeyPatch) -> ParcoursApplication:
+    monkeypatch.setenv("ASE_CLE_MAITRE", _cle())
+    reinitialiser_coffre_par_defaut()
+    return ParcoursApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, horloge=HorlogeFixe(MAINTENANT))
+
+
+def _ouvrir(application: ParcoursApplication) -> tuple[UUID, UUID]:
+    cmd = c.OuvrirParcours.model_validate(
+        {
+            "personne": {"nom": "Durand", "prenoms": "Léa", "date_naissance": "2012-05-03", "sexe": "F"},
+            "departement": "59",
+            "date_effet": "2026-01-05",
+        }
+    )
+    corps = application.ouvrir_parcours(cmd, _demande()).corps
+    return UUID(corps["id"]), UUID(corps["personne_id"])
+
+
+def test_the_in_memory_store_keeps_no_name_and_an_erasure_leaves_the_parcours_readable(
+    application: ParcoursApplication,
+) -> None:
+    parcours_id, personne_id = _ouvrir(application)
+    stocke = b"".join(e.state for e in application.recorder._stored_events)  # type: ignore[attr-defined]
+    assert b"Durand" not in stocke
+    assert b"2012-05-03" not in stocke
+    assert application.parcours(parcours_id, frozenset({"59"})).date_naissance == date(2012, 5, 3)
+
+    with pytest.raises(IntrouvableError):
+        application.effacer_personne(personne_id, "autre", _demande(frozenset({"62"})))
+    reponse = application.effacer_personne(personne_id, "fin_de_conservation", _demande())
+    assert reponse.corps["evenements"] == ["IdentiteEffacee"]
+
+    parcours = application.parcours(parcours_id, frozenset({"59"}))
+    assert parcours.identite_effacee
+    identite = application.repository.get(personne_id)
+    assert (identite.nom, identite.prenoms, identite.effacee) == ("", "", True)
+    with pytest.raises(RegleMetierError, match="effacée"):
+        application.effacer_personne(personne_id, "autre", _demande())
+    with pytest.raises(RegleMetierError) as refus:
+        application.commander(
+            parcours_id,
+            _demande(),
+            lambda p, ctx: p.designer_referent(ctx, referent_id="bob", date_effet=date(2026, 11, 28)),
+        )
+    assert refus.value.regle == "identite_effacee"
+
+
+def test_stored_events_of_an_erased_person_publish_as_a_tombstone_and_a_month_never_as_an_error(
+    application: ParcoursApplication,
+) -> None:
+    parcours_id, personne_id = _ouvrir(application)
+    stockes = {e.topic.rpartition(":")[2]: e for e in application.recorder._stored_events}  # type: ignore[attr-defined]
+    ouvert, enregistree = stockes["ParcoursOuvert"], stockes["IdentiteEnregistree"]
+    cles = application.idempotence.cles_personnes([personne_id])
+
+    def publie(stocke: Any, avec: dict[UUID, bytes]) -> Any:
+        etat = dechiffrer_stocke(stocke.state, avec, flux_id=stocke.originator_id, version=stocke.originator_version)
+        return message_dechiffre(stocke.originator_id, stocke.originator_version, stocke.topic, etat)
+
+    assert b"Durand" in publie(enregistree, cles).valeur, "the restricted topic gets the identity in clear"
+    assert orjson.loads(publie(ouvert, cles).valeur)["mois_naissance"] == "2012-05"
+
+    assert publie(enregistree, {}).valeur is None, "erased: a tombstone on ase.identites.v1"
+    assert orjson.loads(publie(ouvert, {}).valeur)["mois_naissance"] == "2012-05", "the month kept in clear"
+    assert parcours_id == ouvert.originator_id
