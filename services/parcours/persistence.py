@@ -32,7 +32,7 @@ from pydantic import TypeAdapter
 
 from services.parcours import integrite
 from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
-from services.runtime import coffre
+from services.runtime import coffre, journal_acces
 from services.runtime.errors import RegleMetierError
 
 _CHAMPS_DU_FLUX = {"originator_id", "originator_version"}
@@ -299,6 +299,9 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             curs.execute(self._insert_cle, (cle.personne_id, cle.cle_chiffree, cle.kek_id))
         if kwargs.get("cles_effacees"):
             curs.execute(self._effacer_cles, (list(kwargs["cles_effacees"]),))
+            # The access log keeps who read her parcours, not the terms they searched her by.
+            parcours = [p for personne in kwargs["cles_effacees"] for p in self._parcours_de(curs, personne)]
+            journal_acces.effacer_termes_sync(curs, parcours)
         super()._insert_events(curs, stored_events, **kwargs)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
@@ -315,15 +318,19 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def parcours_de_personne(self, personne_id: UUID) -> UUID | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            trouves = self._parcours_de(curs, personne_id)
+        return trouves[0] if trouves else None
+
+    def _parcours_de(self, curs: Cursor[DictRow], personne_id: UUID) -> list[UUID]:
+        """Every parcours opened for ``personne_id``, oldest first."""
         # A scan of the streams' first events: an erasure is rare, and no index names persons.
         requete = SQL(
             "SELECT originator_id FROM {schema}.{table} WHERE originator_version = 1 "
-            "AND topic LIKE '%%:ParcoursOuvert' AND position(%s::bytea in state) > 0 LIMIT 1"
+            "AND topic LIKE '%%:ParcoursOuvert' AND position(%s::bytea in state) > 0 ORDER BY notification_id"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(requete, (_aiguille_personne(personne_id),))
-            ligne = curs.fetchone()
-        return None if ligne is None else UUID(str(ligne["originator_id"]))
+        curs.execute(requete, (_aiguille_personne(personne_id),))
+        return [UUID(str(ligne["originator_id"])) for ligne in curs.fetchall()]
 
     # As the library's own reads: a connection lost (the server restarted) is tried again.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)

@@ -11,7 +11,7 @@ null. The rows of one read share ``lecture_id``. Each row holds:
 
 - ``sub``: who read (the token's subject); ``lu_le``: when (the database's clock);
 - ``service``, ``methode``, ``route`` (the path template, ``/v1/dossiers/{parcours_id}``)
-  and ``chemin`` (the concrete path and query string, as asked);
+  and ``chemin`` (the concrete path; its query string is in ``termes``);
 - ``termes``: the query string's values as given (``{"q": ["dupont"]}``). A search
   term is often a name: this column holds personal data on purpose, because the
   access log must show what was looked for. It is read by auditors only
@@ -95,6 +95,27 @@ _INSERTION_PSYCOPG = (
 """One statement per read: its rows are written together or not at all."""
 
 
+_TERMES_EFFACES = (
+    "UPDATE public.journal_acces SET termes = '{\"_effaces\": []}'::jsonb WHERE lecture_id IN ("
+    "SELECT lecture_id FROM public.journal_acces WHERE parcours_id = ANY(%s::uuid[]) AND lecture_id IS NOT NULL"
+    ") AND termes <> '{}'::jsonb"
+)
+
+
+def effacer_termes_sync(curs: Any, parcours: Sequence[UUID]) -> None:
+    """Erasure of a person: blank the query terms of every read that showed one of her ``parcours``.
+
+    A search term may be her name. Who read, when, which route and which parcours
+    stay: the access log keeps its record, without the name. Runs on the erasure's
+    psycopg cursor, so in its transaction; nothing to do before the table exists.
+    """
+    curs.execute("SELECT to_regclass('public.journal_acces') IS NOT NULL AS existe")
+    ligne = curs.fetchone()
+    existe = ligne["existe"] if isinstance(ligne, dict) else ligne[0]
+    if existe and parcours:
+        curs.execute(_TERMES_EFFACES, (list(parcours),))
+
+
 class JournalIndisponibleError(IndisponibleError):
     """The access log could not be written: the read is refused (503), its data never sent."""
 
@@ -170,7 +191,7 @@ def lecture_de(
         service=service,
         methode=request.method,
         route=gabarit,
-        chemin=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        chemin=request.url.path,
         termes={cle: request.query_params.getlist(cle) for cle in dict.fromkeys(request.query_params.keys())},
         departements=tuple(sorted(set(departements))),
         parcours=tuple(ParcoursLu(p, d) for p, d in vus.items()),

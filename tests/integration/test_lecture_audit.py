@@ -290,10 +290,10 @@ async def test_every_audit_read_is_itself_recorded(api: Api, lecture: Lecture) -
     corps(await auditer(lecture, "/v1/audit/acces", par="inspecteur-3", parcours_id=pid))
     journal = corps(await auditer(lecture, "/v1/audit/acces", parcours_id=pid))
 
-    assert [(a["sub"], a["chemin"]) for a in journal["elements"]] == [
-        ("inspecteur-3", f"/v1/audit/acces?parcours_id={pid}"),
-        ("inspecteur-2", f"/v1/audit/parcours/{pid}/etat?date_effet=2026-11-05"),
-        ("inspecteur-1", f"/v1/audit/parcours/{pid}/chronologie"),
+    assert [(a["sub"], a["chemin"], a["termes"]) for a in journal["elements"]] == [
+        ("inspecteur-3", "/v1/audit/acces", {"parcours_id": [pid]}),
+        ("inspecteur-2", f"/v1/audit/parcours/{pid}/etat", {"date_effet": ["2026-11-05"]}),
+        ("inspecteur-1", f"/v1/audit/parcours/{pid}/chronologie", {}),
     ]
 
 
