@@ -216,9 +216,9 @@ class _RelaisChronometre(Relais):
         self.lots += 1
         self.evenements += len(lignes)
 
-    def _message(self, ligne: asyncpg.Record) -> Message:
+    def _messages(self, ligne: asyncpg.Record) -> list[Message]:
         debut = time.perf_counter()
-        resultat = super()._message(ligne)
+        resultat = super()._messages(ligne)
         self.temps["conversion"] += time.perf_counter() - debut
         return resultat
 

@@ -58,6 +58,15 @@ class Payload(BaseModel):
         return cls.__name__
 
     @classmethod
+    def champs_publics(cls) -> frozenset[str]:
+        """The allow-list of this type and version: the only keys its published body may hold.
+
+        The fields the contract declares, nothing else: a field the domain adds stays
+        private until a contract version declares it (``publication.corps_public``).
+        """
+        return frozenset(cls.model_fields)
+
+    @classmethod
     def type_cloudevents(cls) -> str:
         """``fr.ase.<domaine>.<event_snake_name>.v<version>`` (API.md)."""
         return f"fr.ase.{cls.domaine}.{nom_serpent(cls.nom_evenement())}.v{cls.version}"
@@ -95,27 +104,35 @@ class EvaluationConclue(PayloadParcours):
     suite: SuiteEvaluation
 
 
+_DUREE_DEROGATOIRE = (
+    "A confiage_ase decided beyond 2 years on chronic parental difficulties (C. civ. 375 al. 4); "
+    "false in events published before the field existed."
+)
+_SANS_REFERENCE = (
+    "The court's reference (reference_decision) leads back to a person: it travels only on the restricted "
+    "topic ase.parcours.restreint.v1 (contracts/restreint.py)."
+)
+
+
 class MesureDecidee(PayloadParcours):
+    __doc__ = _SANS_REFERENCE
+    version: ClassVar[int] = 2
+
     mesure_id: UUID
     cadre: Cadre
     nature: Nature
     autorite: Autorite
-    reference_decision: str
     date_debut: date
     date_echeance: date | None
-    duree_derogatoire: bool = Field(
-        default=False,
-        description=(
-            "A confiage_ase decided beyond 2 years on chronic parental difficulties (C. civ. 375 al. 4); "
-            "false in events published before the field existed."
-        ),
-    )
+    duree_derogatoire: bool = Field(default=False, description=_DUREE_DEROGATOIRE)
 
 
 class MesureRenouvelee(PayloadParcours):
+    __doc__ = _SANS_REFERENCE
+    version: ClassVar[int] = 2
+
     mesure_id: UUID
     nouvelle_echeance: date
-    reference_decision: str
 
 
 class MesureLevee(PayloadParcours):
@@ -296,6 +313,27 @@ class _Remplace:
         return cls.__name__.removesuffix("V1")
 
 
+class MesureDecideeV1(_Remplace, PayloadParcours):
+    """Superseded: it published the court's reference (``reference_decision``), which leads back to a person."""
+
+    mesure_id: UUID
+    cadre: Cadre
+    nature: Nature
+    autorite: Autorite
+    reference_decision: str
+    date_debut: date
+    date_echeance: date | None
+    duree_derogatoire: bool = Field(default=False, description=_DUREE_DEROGATOIRE)
+
+
+class MesureRenouveleeV1(_Remplace, PayloadParcours):
+    """Superseded: it published the court's reference (``reference_decision``), which leads back to a person."""
+
+    mesure_id: UUID
+    nouvelle_echeance: date
+    reference_decision: str
+
+
 class AccueilDebuteV1(_Remplace, PayloadParcours):
     mesure_id: UUID
     lieu_id: UUID
@@ -324,7 +362,9 @@ PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     ParcoursOuvert,
     InformationPreoccupanteRecue,
     EvaluationConclue,
+    MesureDecideeV1,
     MesureDecidee,
+    MesureRenouveleeV1,
     MesureRenouvelee,
     MesureLevee,
     AccueilDebuteV1,

@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
-from contracts.publication import Message, message_stocke
+from contracts.publication import Message, message_stocke, messages_stockes
 from services.runtime.http import REGISTRE, routeur_sante
 from services.runtime.kafka import creer_sujets, producteur
 from services.runtime.relais import CLE_VERROU, NOM_RELAIS, TABLE_EVENEMENTS, TABLE_POSITION
@@ -188,13 +188,17 @@ class Relais:
     async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record]) -> None:
         envois = []
         for ligne in lignes:
-            msg = self._message(ligne)
-            envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
+            for msg in self._messages(ligne):  # a restricted record beside the public one, same batch
+                envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
         await asyncio.gather(*envois)
 
     def _message(self, ligne: asyncpg.Record) -> Message:
         """The record publishing one row of the log, made from its stored form (no domain object)."""
         return message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
+
+    def _messages(self, ligne: asyncpg.Record) -> list[Message]:
+        """Every record publishing one row: its restricted record when it has one, then the public one."""
+        return messages_stockes(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
 
     def _compter_trous(self, position: int, lignes: list[asyncpg.Record]) -> None:
         precedent = position
