@@ -201,9 +201,7 @@ def faits_restreints(nom: str, stocke: dict[str, Any], public: dict[str, Any]) -
     its old and new values.
     """
     champs = {
-        cle: stocke[cle]
-        for cle in CHAMPS_RESTREINTS
-        if stocke.get(cle) is not None and public.get(cle) != stocke[cle]
+        cle: stocke[cle] for cle in CHAMPS_RESTREINTS if stocke.get(cle) is not None and public.get(cle) != stocke[cle]
     }
     if nom == "SaisieRectifiee" and stocke.get("champ") in CHAMPS_RESTREINTS:
         for cle in ("ancienne_valeur", "nouvelle_valeur"):

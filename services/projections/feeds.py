@@ -32,7 +32,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from contracts.publication import message_stocke, nom_evenement, topic_de
+from contracts.enveloppe import TOPIC_RESTREINT
+from contracts.publication import messages_stockes, nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
 
 log = structlog.get_logger(__name__)
@@ -134,8 +135,7 @@ class FeedJournal:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._reveil.wait(), timeout=self.attente_max_s)
                 continue
-            lus = [self._lu(ligne) for ligne in lignes]
-            lot = [lu for lu in lus if lu is not None]
+            lot = [lu for ligne in lignes for lu in self._lus(ligne)]
             position = int(lignes[-1]["notification_id"])
             if not lot or lot[-1].offset != position:
                 # The batch ends with events of topics this projection does not read:
@@ -143,27 +143,38 @@ class FeedJournal:
                 lot.append(MessageLu((SOURCE_JOURNAL, 0), position, None))
             yield lot
 
-    def _lu(self, ligne: asyncpg.Record) -> MessageLu | None:
+    def _lus(self, ligne: asyncpg.Record) -> list[MessageLu]:
+        """The records of one stored event this projection reads: its restricted record first (under
+        ``(journal, 1)``: the same notification id, a position of its own), then its public one."""
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
         try:
             # Filtered before the body is built: a topic the projection skips costs it nothing.
             if self.topics is not None and topic_de(nom_evenement(ligne["topic"])) not in self.topics:
-                return None
-            publie = message_stocke(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
-            entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
-            return MessageLu(cle, offset, EvenementPublie.depuis(entetes, publie.valeur))
+                return []
+            lus = []
+            for publie in messages_stockes(
+                ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"]
+            ):
+                if publie.topic == TOPIC_RESTREINT and self.topics is not None and TOPIC_RESTREINT not in self.topics:
+                    continue
+                entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
+                source = (SOURCE_JOURNAL, 1) if publie.topic == TOPIC_RESTREINT else cle
+                lus.append(MessageLu(source, offset, EvenementPublie.depuis(entetes, publie.valeur)))
+            return lus
         except Exception as exc:  # an unreadable record is dead-lettered, not fatal
-            return MessageLu(
-                cle,
-                offset,
-                None,
-                illisible=_raison(exc),
-                entetes={
-                    "ce_subject": str(ligne["originator_id"]),
-                    "ce_sequence": str(ligne["originator_version"]),
-                    "topic": ligne["topic"],
-                },
-            )
+            return [
+                MessageLu(
+                    cle,
+                    offset,
+                    None,
+                    illisible=_raison(exc),
+                    entetes={
+                        "ce_subject": str(ligne["originator_id"]),
+                        "ce_sequence": str(ligne["originator_version"]),
+                        "topic": ligne["topic"],
+                    },
+                )
+            ]
 
     async def repositionner(self) -> None:
         self._a_relire = True

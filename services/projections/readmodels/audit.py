@@ -24,9 +24,10 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
+from services.projections.readmodels import restreints
 from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class ProjectionAudit(Projection):
     """Keeps every Parcours event for the auditors, and each dossier's current département."""
 
     nom = "audit"
-    sujets = (TOPIC_PARCOURS,)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
 
     def ddl(self) -> list[str]:
         return [
@@ -55,11 +56,23 @@ class ProjectionAudit(Projection):
             "CREATE TABLE IF NOT EXISTS dossiers (parcours_id uuid PRIMARY KEY, departement text NOT NULL, "
             "derniere_version integer NOT NULL)",
             "CREATE INDEX IF NOT EXISTS dossiers_par_departement ON dossiers (departement)",
+            restreints.DDL_RESTREINTS,
         ]
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if evenement.domaine != "parcours":
             return  # lieux and identités: not a parcours' history
+        if evenement.restreint:
+            # The facts the public event withholds (a court's reference...): the auditors see them.
+            champs = await restreints.garder(conn, evenement)
+            await conn.execute(
+                "UPDATE evenements SET donnees = donnees || $3::jsonb WHERE parcours_id = $1 AND version = $2",
+                evenement.flux_id,
+                evenement.version,
+                orjson.dumps(champs).decode(),
+            )
+            return
+        evenement = await restreints.completer(conn, evenement)
         donnees = evenement.donnees
         departement = evenement.departement
         if donnees is None or departement is None:

@@ -29,9 +29,10 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
+from services.projections.readmodels import restreints
 from services.projections.readmodels.olinpe import DDL_VUE_OLINPE, pseudonyme, reglages_olinpe
 
 FAITS: dict[str, tuple[str, ...]] = {
@@ -82,6 +83,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS faits_parcours_nom ON faits (parcours_id, nom, date_effet)",
     "CREATE INDEX IF NOT EXISTS faits_mesure ON faits (mesure_id) WHERE mesure_id IS NOT NULL",
     DDL_VUE_OLINPE,
+    restreints.DDL_RESTREINTS,
 ]
 
 
@@ -89,7 +91,7 @@ class ProjectionPilotage(Projection):
     """Occupancy of the lieux d'accueil, steering indicators and the OLINPE extract."""
 
     nom = "pilotage"
-    sujets = (TOPIC_PARCOURS,)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
 
     def __init__(self, cle_olinpe: bytes | None = None) -> None:
         """``cle_olinpe`` keys the pseudonyms; default: ``ASE_OLINPE_CLE`` (see ``olinpe.ReglagesOlinpe``)."""
@@ -102,7 +104,16 @@ class ProjectionPilotage(Projection):
         donnees = evenement.donnees
         if donnees is None or evenement.domaine == "identites":
             return  # identities (were a feed to bring them): this read model never needs them
+        if evenement.restreint:
+            # Only a private lieu's name, for its occupancy page; never a child's restricted facts.
+            if evenement.domaine == "lieux":
+                champs = await restreints.garder(conn, evenement)
+                if "nom" in champs:
+                    await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", evenement.flux_id, champs["nom"])
+            return
         if evenement.domaine == "lieux":
+            evenement = await restreints.completer(conn, evenement)
+            donnees = evenement.donnees or donnees
             await _appliquer_lieu(conn, evenement, donnees)
         else:
             await self._appliquer_parcours(conn, evenement, donnees)
