@@ -41,6 +41,14 @@ from contracts.vocabulaire import (
 
 CodeDepartement = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$")]
 MoisNaissance = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Mois = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+"""A month, ``YYYY-MM``: what the public topic says of a date that may be a birthday."""
+
+_DATE_ANNIVERSAIRE = (
+    "Null on the public topic when the event is dated by the 18th birthday (see mois_effet): with "
+    "mois_naissance it would give the exact birth date. The exact date travels on the restricted topic."
+)
+_MOIS_EFFET = "The month (YYYY-MM) of date_effet, always present."
 
 
 class Payload(BaseModel):
@@ -136,6 +144,12 @@ class MesureRenouvelee(PayloadParcours):
 
 
 class MesureLevee(PayloadParcours):
+    """``date_effet`` is null when ``motif`` is ``majorite`` (the levée is dated by the 18th birthday)."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     mesure_id: UUID
     motif: MotifLevee
 
@@ -165,6 +179,12 @@ class LieuAccueilChange(PayloadParcours):
 
 
 class AccueilTermine(PayloadParcours):
+    """``date_effet`` is null when ``motif`` is ``majorite`` (the end is dated by the 18th birthday)."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     motif: MotifFinAccueil
 
 
@@ -173,7 +193,13 @@ class FugueDeclaree(PayloadParcours):
 
 
 class FugueTerminee(PayloadParcours):
-    pass
+    """``date_effet`` is always null: majority ends a fugue on the 18th birthday, and nothing in the event
+    tells that end from another."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
 
 
 class PPEEtabli(PayloadParcours):
@@ -193,7 +219,12 @@ class EntretienAutonomieRealise(PayloadParcours):
 
 
 class MajoriteAtteinte(PayloadParcours):
-    pass
+    """Dated by the 18th birthday: ``date_effet`` is always null, ``mois_effet`` its month."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
 
 
 _FIN_ANNEE_ENGAGEE = (
@@ -202,14 +233,26 @@ _FIN_ANNEE_ENGAGEE = (
 )
 
 
+_DATES_APJM = (
+    "An APJM starts on the 18th birthday when decided before it, and ends on the 21st at most: its start "
+    "and end travel as months (mois_debut, mois_fin); the exact dates travel on the restricted topic."
+)
+
+
 class AccompagnementJeuneMajeurAccorde(PayloadParcours):
-    date_debut: date
-    date_fin: date
+    __doc__ = _DATES_APJM
+    version: ClassVar[int] = 2
+
+    mois_debut: Mois
+    mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
 class AccompagnementJeuneMajeurRenouvele(PayloadParcours):
-    date_fin: date
+    __doc__ = _DATES_APJM
+    version: ClassVar[int] = 2
+
+    mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
@@ -236,12 +279,19 @@ class ReferentDesigne(PayloadParcours):
 
 
 class SaisieRectifiee(PayloadParcours):
-    """A correction of a past event.
+    """A correction of a past event, dated by the event it corrects.
 
     A corrected birth date travels as a month; the values of a field that is not
-    itself public (a free-text ``motif``) travel as null.
+    itself public (a free-text ``motif``, a court's reference) or that the public
+    topic reduces to a month (a date of an event dated by the 18th birthday)
+    travel as null, and ``date_effet`` is null when the corrected event's is
+    (``mois_effet`` stands for it). The exact values travel on the restricted topic.
     """
 
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     version_rectifiee: int
     evenement_rectifie: str
     champ: str
@@ -348,6 +398,48 @@ class LieuAccueilChangeV1(_Remplace, PayloadParcours):
     date_limite_hotel: date | None
 
 
+class MesureLeveeV1(_Remplace, PayloadParcours):
+    mesure_id: UUID
+    motif: MotifLevee
+
+
+class AccueilTermineV1(_Remplace, PayloadParcours):
+    motif: MotifFinAccueil
+
+
+class FugueTermineeV1(_Remplace, PayloadParcours):
+    pass
+
+
+class MajoriteAtteinteV1(_Remplace, PayloadParcours):
+    pass
+
+
+class AccompagnementJeuneMajeurAccordeV1(_Remplace, PayloadParcours):
+    date_debut: date
+    date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
+
+
+class AccompagnementJeuneMajeurRenouveleV1(_Remplace, PayloadParcours):
+    date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
+
+
+class SaisieRectifieeV1(_Remplace, PayloadParcours):
+    """A correction of a past event.
+
+    A corrected birth date travels as a month; the values of a field that is not
+    itself public (a free-text ``motif``) travel as null.
+    """
+
+    version_rectifiee: int
+    evenement_rectifie: str
+    champ: str
+    ancienne_valeur: JsonValue
+    nouvelle_valeur: JsonValue
+
+
 class LieuAccueilReferenceV1(_Remplace, PayloadLieu):
     """``nom`` is null where the lieu is a private person (assistant familial, tiers digne de confiance)."""
 
@@ -366,26 +458,33 @@ PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     MesureDecidee,
     MesureRenouveleeV1,
     MesureRenouvelee,
+    MesureLeveeV1,
     MesureLevee,
     AccueilDebuteV1,
     AccueilDebute,
     LieuAccueilChangeV1,
     LieuAccueilChange,
+    AccueilTermineV1,
     AccueilTermine,
     FugueDeclaree,
+    FugueTermineeV1,
     FugueTerminee,
     PPEEtabli,
     PPEActualise,
     RapportSituationProduit,
     EntretienAutonomieRealise,
+    MajoriteAtteinteV1,
     MajoriteAtteinte,
+    AccompagnementJeuneMajeurAccordeV1,
     AccompagnementJeuneMajeurAccorde,
+    AccompagnementJeuneMajeurRenouveleV1,
     AccompagnementJeuneMajeurRenouvele,
     AccompagnementJeuneMajeurTermine,
     SortieDispositif,
     ParcoursRouvert,
     DossierTransfere,
     ReferentDesigne,
+    SaisieRectifieeV1,
     SaisieRectifiee,
 )
 PAYLOADS_LIEU: tuple[type[PayloadLieu], ...] = (

@@ -56,7 +56,7 @@ _COURANTS: Final[dict[str, type[Payload]]] = contrat.PAYLOADS_COURANTS
 
 _LIEUX_PERSONNES_PRIVEES: Final = {TypeLieu.ASSISTANT_FAMILIAL.value, TypeLieu.TIERS_DIGNE_DE_CONFIANCE.value}
 
-CHAMPS_RESTREINTS: Final = frozenset({"reference_decision", "nom", "date_effet", "date_debut"})
+CHAMPS_RESTREINTS: Final = frozenset({"reference_decision", "nom", "date_effet", "date_debut", "date_fin"})
 """The facts that travel only on the restricted topic when the public record withholds or reduces them:
 a court's reference, a private person's name, the exact dates of the events dated by the 18th birthday."""
 
@@ -240,6 +240,11 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
         etat["personne_id"] = identifiant
     if "date_naissance" in etat and "mois_naissance" in classe.model_fields:
         etat["mois_naissance"] = str(etat["date_naissance"])[:7]
+    for mois, champ in _MOIS.items():
+        if mois in classe.model_fields and etat.get(champ) is not None:
+            etat[mois] = str(etat[champ])[:7]
+    if "mois_effet" in classe.model_fields and date_par_anniversaire(classe.nom_evenement(), etat):
+        etat["date_effet"] = None
     if classe.nom_evenement() == "SaisieRectifiee":
         _reduire_rectification(etat)
     # By name: every version of the event names a private person's home the same way.
@@ -248,6 +253,29 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
     publics = classe.champs_publics()
     declares = {cle: etat[cle] for cle in publics if cle in etat}
     return classe.model_validate(declares).model_dump_json(include=set(publics)).encode()
+
+
+DATES_PAR_ANNIVERSAIRE: Final = frozenset({"MajoriteAtteinte", "FugueTerminee", "MesureLevee", "AccueilTermine"})
+"""The events the write side may date by the 18th birthday (``Parcours.atteindre_majorite`` and what it
+ends): their public ``date_effet`` is null where it may be that birthday, ``mois_effet`` its month."""
+
+_MOIS: Final = {"mois_effet": "date_effet", "mois_debut": "date_debut", "mois_fin": "date_fin"}
+
+
+def date_par_anniversaire(nom: str, etat: dict[str, Any]) -> bool:
+    """Whether the stored event ``nom`` may be dated by the 18th birthday (then its date is published as a month).
+
+    Majority always; a levée or an end of accueil ``because of majority``; the end
+    of a fugue always (majority ends one, and the event does not say why); a
+    correction of one of those events (it carries the date of the event it corrects).
+    """
+    if nom in ("MajoriteAtteinte", "FugueTerminee"):
+        return True
+    if nom in ("MesureLevee", "AccueilTermine"):
+        return etat.get("motif") == "majorite"
+    if nom == "SaisieRectifiee":
+        return etat.get("evenement_rectifie") in DATES_PAR_ANNIVERSAIRE
+    return False
 
 
 def traceparent(correlation_id: str, flux_id: UUID, version: int) -> str:
@@ -272,5 +300,6 @@ def _reduire_rectification(etat: dict[str, Any]) -> None:
         etat["nouvelle_valeur"] = str(etat["nouvelle_valeur"])[:7]
         return
     cible = _COURANTS.get(etat["evenement_rectifie"])
-    if cible is None or champ not in cible.model_fields:
+    redate = champ == "date_effet" and etat["evenement_rectifie"] in DATES_PAR_ANNIVERSAIRE
+    if cible is None or champ not in cible.model_fields or redate:
         etat["ancienne_valeur"] = etat["nouvelle_valeur"] = None

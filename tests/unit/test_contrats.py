@@ -403,7 +403,7 @@ def test_every_published_type_has_a_schema_file_and_every_schema_file_a_publishe
         schema = schema_engage(type_ce)
         assert schema["$id"] == url_schema(type_ce)
         assert schema["title"]
-    assert len(PAYLOADS) == 34
+    assert len(PAYLOADS) == 41
 
 
 def test_each_schema_names_its_model_and_describes_the_wire_format() -> None:
@@ -494,6 +494,9 @@ def test_every_reference_in_the_asyncapi_document_resolves() -> None:
 
 _VALEURS_PAR_CHAMP: dict[str, Any] = {
     "mois_naissance": "2012-04",
+    "mois_effet": "2030-04",
+    "mois_debut": "2030-04",
+    "mois_fin": "2033-04",
     "departement": "59",
     "departement_origine": "59",
     "departement_destination": "2A",
@@ -695,4 +698,12 @@ def test_the_relay_publishes_one_version_per_event_the_latest() -> None:
         "LieuAccueilReference",
         "MesureDecidee",
         "MesureRenouvelee",
+        # Dated by the 18th birthday: the month only on the public topic.
+        "MajoriteAtteinte",
+        "MesureLevee",
+        "AccueilTermine",
+        "FugueTerminee",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+        "SaisieRectifiee",
     }

@@ -29,6 +29,7 @@ from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
 from services.projections.readmodels import restreints
 from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
+from services.projections.readmodels.etat_parcours import jour_publie
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -66,10 +67,12 @@ class ProjectionAudit(Projection):
             # The facts the public event withholds (a court's reference...): the auditors see them.
             champs = await restreints.garder(conn, evenement)
             await conn.execute(
-                "UPDATE evenements SET donnees = donnees || $3::jsonb WHERE parcours_id = $1 AND version = $2",
+                "UPDATE evenements SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet) "
+                "WHERE parcours_id = $1 AND version = $2",
                 evenement.flux_id,
                 evenement.version,
                 orjson.dumps(champs).decode(),
+                jour_publie(champs),
             )
             return
         evenement = await restreints.completer(conn, evenement)
@@ -86,7 +89,7 @@ class ProjectionAudit(Projection):
             evenement.id,
             evenement.type,
             evenement.nom,
-            date.fromisoformat(str(donnees["date_effet"])),
+            jour_publie(donnees),
             evenement.enregistre_le,
             evenement.auteur,
             evenement.correlation_id,

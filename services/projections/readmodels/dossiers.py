@@ -45,6 +45,7 @@ from services.projections.readmodels.etat_parcours import (
     Fait,
     corriger,
     corriges,
+    jour_publie,
     replier,
 )
 from services.projections.readmodels.recherche import normaliser
@@ -291,9 +292,10 @@ async def _valider_cible_corrigee(conn: asyncpg.Connection, ev: EvenementPublie)
 
 def _fait(ligne: asyncpg.Record) -> Fait:
     donnees = orjson.loads(ligne["donnees"])
-    return Fait(
-        ligne["version"], ligne["nom"], date.fromisoformat(str(donnees["date_effet"])), ligne["enregistre_le"], donnees
-    )
+    jour = jour_publie(donnees)
+    if jour is None:
+        raise EvenementInvalideError(f"{ligne['nom']} sans date_effet ni mois_effet")
+    return Fait(ligne["version"], ligne["nom"], jour, ligne["enregistre_le"], donnees)
 
 
 async def reconstruire_dossiers(conn: asyncpg.Connection, parcours: Sequence[UUID]) -> None:
