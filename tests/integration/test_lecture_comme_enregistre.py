@@ -31,7 +31,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections import catalogue
 from services.projections.api import vues_dossiers as vues
 from services.projections.feeds import FeedJournal, FeedKafka, Positions
@@ -401,7 +400,7 @@ def selon_le_dossier(dossier: dict[str, Any]) -> dict[str, Any]:
 async def par_kafka_depuis_le_relais(pool: asyncpg.Pool, bootstrap: str) -> str:
     """This test's events published by the relay, read back from the shared topics by the dossiers engine."""
     projection = SeulementCetteBase(ProjectionDossiers())
-    feed = FeedKafka(bootstrap, [TOPIC_PARCOURS, TOPIC_IDENTITES], groupe=f"test.lou.{uuid.uuid4().hex}", taille_lot=5)
+    feed = FeedKafka(bootstrap, list(ProjectionDossiers.sujets), groupe=f"test.lou.{uuid.uuid4().hex}", taille_lot=5)
     fins: Positions = await feed.fins()
     schema = catalogue.nouveau_schema("dossiers")
     await amorcer(pool, schema, projection, await debuts_de_nos_evenements(pool, bootstrap, fins))
@@ -464,7 +463,7 @@ async def test_through_the_store_feed_the_corrected_stream_reads_as_recorded_cor
             ProjectionDossiers(),
             catalogue.nouveau_schema("dossiers"),
             pool,
-            FeedJournal(base_url, topics=[TOPIC_PARCOURS, TOPIC_IDENTITES], taille_lot=taille_lot),
+            FeedJournal(base_url, topics=list(ProjectionDossiers.sujets), taille_lot=taille_lot),
         )
         await executer_jusqua(moteur, await moteur.feed.fins())
         a = await vue(pool, moteur.schema, UUID(corrigee["parcours_id"]))
