@@ -62,7 +62,8 @@ from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Evenement
 from services.parcours.domain.parcours import Parcours
 from services.parcours.persistence import JsonMapper
-from services.parcours.publication import Message, message
+from services.parcours.publication import Message
+from services.parcours.publication import messages as messages_de
 from services.parcours.relay import ReglagesRelais, Relais
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import SUJETS, creer_sujets, producteur
@@ -227,7 +228,7 @@ class _RelaisChronometre(Relais):
 
 
 def _messages(lignes: list[asyncpg.Record]) -> list[Message]:
-    """The records the relay makes of these rows."""
+    """The records the relay makes of these rows (a restricted record beside some public ones)."""
     mapper = JsonMapper()
     messages = []
     for ligne in lignes:
@@ -239,7 +240,7 @@ def _messages(lignes: list[asyncpg.Record]) -> list[Message]:
         )
         evenement = mapper.to_domain_event(stocke)
         assert isinstance(evenement, Evenement)
-        messages.append(message(evenement))
+        messages.extend(messages_de(evenement))
     return messages
 
 
