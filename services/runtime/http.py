@@ -61,7 +61,7 @@ class Traces:
             return
         request_id = uuid.uuid4().hex
         recue = dict(scope["headers"]).get(b"x-correlation-id", b"").decode("latin-1")
-        correlation_id = correlation_acceptee(recue) or str(uuid.uuid4())
+        correlation_id = correlation_acceptee(recue) or str(uuid.UUID(request_id))  # else: this request starts one
         etat = scope.setdefault("state", {})
         etat["request_id"] = request_id
         etat["correlation_id"] = correlation_id
