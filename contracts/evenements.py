@@ -9,7 +9,13 @@ committed schemas).
 
 Never on the public topic: a name, an exact birth date (``mois_naissance``,
 ``YYYY-MM``, stands for it), or free text a caseworker typed (a ``motif`` of a
-reopening or a rectification may name someone: it stays in the store).
+reopening or a rectification may name someone: it stays in the store), a
+court's reference, the name of a lieu that is a private person, or a date from
+which the exact birth date follows (the events dated by the 18th birthday carry
+``mois_effet``). Each model's fields are its allow-list
+(:meth:`Payload.champs_publics`); what the public record withholds of a court's
+reference, a private lieu's name or an exact date travels on the restricted
+topic (:mod:`contracts.restreint`).
 """
 
 from __future__ import annotations
