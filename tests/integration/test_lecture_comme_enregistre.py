@@ -136,6 +136,24 @@ async def test_every_correction_of_every_event_at_once_reads_as_recorded_so(conn
         assert corrige != await vue(conn, f"rien_{nom}", base.parcours_id), nom
 
 
+async def test_restricted_facts_coming_after_their_public_events_build_the_same_dossier(
+    conn: asyncpg.Connection,
+) -> None:
+    """The restricted topic is not ordered with the public one: its facts may come batches later."""
+    for nom, fabrique in BASES.items():
+        base = fabrique()
+        rectifie, _ = paire(base, corrections_possibles(nom))
+        restreints = [e for e in rectifie if e.evenement().restreint]
+        assert restreints, nom
+        en_retard = [e for e in rectifie if not e.evenement().restreint] + restreints
+        await projeter(conn, f"faits_avant_{nom}", rectifie, 5)
+        await projeter(conn, f"faits_apres_{nom}", en_retard, 5)
+
+        attendu = await vue(conn, f"faits_avant_{nom}", base.parcours_id)
+        assert await vue(conn, f"faits_apres_{nom}", base.parcours_id) == attendu, nom
+        assert await lignes(conn, f"faits_apres_{nom}") == await lignes(conn, f"faits_avant_{nom}"), nom
+
+
 # -- the same records through Kafka ---------------------------------------------------------------
 
 
