@@ -62,7 +62,8 @@ from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Evenement
 from services.parcours.domain.parcours import Parcours
 from services.parcours.persistence import JsonMapper
-from services.parcours.publication import Message, message
+from services.parcours.publication import Message
+from services.parcours.publication import messages as messages_de
 from services.parcours.relay import ReglagesRelais, Relais
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import SUJETS, creer_sujets, producteur
@@ -216,9 +217,9 @@ class _RelaisChronometre(Relais):
         self.lots += 1
         self.evenements += len(lignes)
 
-    def _message(self, ligne: asyncpg.Record) -> Message:
+    def _messages(self, ligne: asyncpg.Record) -> list[Message]:
         debut = time.perf_counter()
-        resultat = super()._message(ligne)
+        resultat = super()._messages(ligne)
         self.temps["conversion"] += time.perf_counter() - debut
         return resultat
 
@@ -227,7 +228,7 @@ class _RelaisChronometre(Relais):
 
 
 def _messages(lignes: list[asyncpg.Record]) -> list[Message]:
-    """The records the relay makes of these rows."""
+    """The records the relay makes of these rows (a restricted record beside some public ones)."""
     mapper = JsonMapper()
     messages = []
     for ligne in lignes:
@@ -239,7 +240,7 @@ def _messages(lignes: list[asyncpg.Record]) -> list[Message]:
         )
         evenement = mapper.to_domain_event(stocke)
         assert isinstance(evenement, Evenement)
-        messages.append(message(evenement))
+        messages.extend(messages_de(evenement))
     return messages
 
 

@@ -17,6 +17,8 @@ TOPIC_PARCOURS: Final = "ase.parcours.evenements.v1"
 TOPIC_IDENTITES: Final = "ase.identites.v1"
 TOPIC_STATISTIQUES: Final = "ase.statistiques.v1"
 TOPIC_ALERTES: Final = "ase.alertes.v1"
+TOPIC_RESTREINT: Final = "ase.parcours.restreint.v1"
+"""Restricted: court references, exact dates and private lieux' names (``contracts/restreint.py``)."""
 
 _ESPACE_IDS: Final = UUID("6f1c2a9e-2b3e-5d8a-9c41-a5e0b7d3f210")
 
@@ -24,6 +26,11 @@ _ESPACE_IDS: Final = UUID("6f1c2a9e-2b3e-5d8a-9c41-a5e0b7d3f210")
 def identifiant_evenement(flux_id: UUID, version: int) -> str:
     """The deterministic ``ce_id``: the same stored event always gets the same id."""
     return str(uuid.uuid5(_ESPACE_IDS, f"{flux_id}:{version}"))
+
+
+def identifiant_restreint(flux_id: UUID, version: int) -> str:
+    """The deterministic ``ce_id`` of the restricted record beside the event ``(flux_id, version)``."""
+    return str(uuid.uuid5(_ESPACE_IDS, f"{flux_id}:{version}:restreint"))
 
 
 def url_schema(type_cloudevents: str) -> str:

@@ -9,7 +9,13 @@ committed schemas).
 
 Never on the public topic: a name, an exact birth date (``mois_naissance``,
 ``YYYY-MM``, stands for it), or free text a caseworker typed (a ``motif`` of a
-reopening or a rectification may name someone: it stays in the store).
+reopening or a rectification may name someone: it stays in the store), a
+court's reference, the name of a lieu that is a private person, or a date from
+which the exact birth date follows (the events dated by the 18th birthday carry
+``mois_effet``). Each model's fields are its allow-list
+(:meth:`Payload.champs_publics`); what the public record withholds of a court's
+reference, a private lieu's name or an exact date travels on the restricted
+topic (:mod:`contracts.restreint`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,14 @@ from contracts.vocabulaire import (
 
 CodeDepartement = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$")]
 MoisNaissance = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Mois = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+"""A month, ``YYYY-MM``: what the public topic says of a date that may be a birthday."""
+
+_DATE_ANNIVERSAIRE = (
+    "Null on the public topic when the event is dated by the 18th birthday (see mois_effet): with "
+    "mois_naissance it would give the exact birth date. The exact date travels on the restricted topic."
+)
+_MOIS_EFFET = "The month (YYYY-MM) of date_effet, always present."
 
 
 class Payload(BaseModel):
@@ -56,6 +70,15 @@ class Payload(BaseModel):
     @classmethod
     def nom_evenement(cls) -> str:
         return cls.__name__
+
+    @classmethod
+    def champs_publics(cls) -> frozenset[str]:
+        """The allow-list of this type and version: the only keys its published body may hold.
+
+        The fields the contract declares, nothing else: a field the domain adds stays
+        private until a contract version declares it (``publication.corps_public``).
+        """
+        return frozenset(cls.model_fields)
 
     @classmethod
     def type_cloudevents(cls) -> str:
@@ -95,30 +118,44 @@ class EvaluationConclue(PayloadParcours):
     suite: SuiteEvaluation
 
 
+_DUREE_DEROGATOIRE = (
+    "A confiage_ase decided beyond 2 years on chronic parental difficulties (C. civ. 375 al. 4); "
+    "false in events published before the field existed."
+)
+_SANS_REFERENCE = (
+    "The court's reference (reference_decision) leads back to a person: it travels only on the restricted "
+    "topic ase.parcours.restreint.v1 (contracts/restreint.py)."
+)
+
+
 class MesureDecidee(PayloadParcours):
+    __doc__ = _SANS_REFERENCE
+    version: ClassVar[int] = 2
+
     mesure_id: UUID
     cadre: Cadre
     nature: Nature
     autorite: Autorite
-    reference_decision: str
     date_debut: date
     date_echeance: date | None
-    duree_derogatoire: bool = Field(
-        default=False,
-        description=(
-            "A confiage_ase decided beyond 2 years on chronic parental difficulties (C. civ. 375 al. 4); "
-            "false in events published before the field existed."
-        ),
-    )
+    duree_derogatoire: bool = Field(default=False, description=_DUREE_DEROGATOIRE)
 
 
 class MesureRenouvelee(PayloadParcours):
+    __doc__ = _SANS_REFERENCE
+    version: ClassVar[int] = 2
+
     mesure_id: UUID
     nouvelle_echeance: date
-    reference_decision: str
 
 
 class MesureLevee(PayloadParcours):
+    """``date_effet`` is null when ``motif`` is ``majorite`` (the levée is dated by the 18th birthday)."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     mesure_id: UUID
     motif: MotifLevee
 
@@ -148,6 +185,12 @@ class LieuAccueilChange(PayloadParcours):
 
 
 class AccueilTermine(PayloadParcours):
+    """``date_effet`` is null when ``motif`` is ``majorite`` (the end is dated by the 18th birthday)."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     motif: MotifFinAccueil
 
 
@@ -156,7 +199,13 @@ class FugueDeclaree(PayloadParcours):
 
 
 class FugueTerminee(PayloadParcours):
-    pass
+    """``date_effet`` is always null: majority ends a fugue on the 18th birthday, and nothing in the event
+    tells that end from another."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
 
 
 class PPEEtabli(PayloadParcours):
@@ -176,7 +225,12 @@ class EntretienAutonomieRealise(PayloadParcours):
 
 
 class MajoriteAtteinte(PayloadParcours):
-    pass
+    """Dated by the 18th birthday: ``date_effet`` is always null, ``mois_effet`` its month."""
+
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
 
 
 _FIN_ANNEE_ENGAGEE = (
@@ -185,14 +239,26 @@ _FIN_ANNEE_ENGAGEE = (
 )
 
 
+_DATES_APJM = (
+    "An APJM starts on the 18th birthday when decided before it, and ends on the 21st at most: its start "
+    "and end travel as months (mois_debut, mois_fin); the exact dates travel on the restricted topic."
+)
+
+
 class AccompagnementJeuneMajeurAccorde(PayloadParcours):
-    date_debut: date
-    date_fin: date
+    __doc__ = _DATES_APJM
+    version: ClassVar[int] = 2
+
+    mois_debut: Mois
+    mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
 class AccompagnementJeuneMajeurRenouvele(PayloadParcours):
-    date_fin: date
+    __doc__ = _DATES_APJM
+    version: ClassVar[int] = 2
+
+    mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 
 
@@ -219,12 +285,19 @@ class ReferentDesigne(PayloadParcours):
 
 
 class SaisieRectifiee(PayloadParcours):
-    """A correction of a past event.
+    """A correction of a past event, dated by the event it corrects.
 
     A corrected birth date travels as a month; the values of a field that is not
-    itself public (a free-text ``motif``) travel as null.
+    itself public (a free-text ``motif``, a court's reference) or that the public
+    topic reduces to a month (a date of an event dated by the 18th birthday)
+    travel as null, and ``date_effet`` is null when the corrected event's is
+    (``mois_effet`` stands for it). The exact values travel on the restricted topic.
     """
 
+    version: ClassVar[int] = 2
+
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     version_rectifiee: int
     evenement_rectifie: str
     champ: str
@@ -296,6 +369,27 @@ class _Remplace:
         return cls.__name__.removesuffix("V1")
 
 
+class MesureDecideeV1(_Remplace, PayloadParcours):
+    """Superseded: it published the court's reference (``reference_decision``), which leads back to a person."""
+
+    mesure_id: UUID
+    cadre: Cadre
+    nature: Nature
+    autorite: Autorite
+    reference_decision: str
+    date_debut: date
+    date_echeance: date | None
+    duree_derogatoire: bool = Field(default=False, description=_DUREE_DEROGATOIRE)
+
+
+class MesureRenouveleeV1(_Remplace, PayloadParcours):
+    """Superseded: it published the court's reference (``reference_decision``), which leads back to a person."""
+
+    mesure_id: UUID
+    nouvelle_echeance: date
+    reference_decision: str
+
+
 class AccueilDebuteV1(_Remplace, PayloadParcours):
     mesure_id: UUID
     lieu_id: UUID
@@ -308,6 +402,48 @@ class LieuAccueilChangeV1(_Remplace, PayloadParcours):
     type_lieu: TypeLieuV1
     motif: MotifChangementLieu
     date_limite_hotel: date | None
+
+
+class MesureLeveeV1(_Remplace, PayloadParcours):
+    mesure_id: UUID
+    motif: MotifLevee
+
+
+class AccueilTermineV1(_Remplace, PayloadParcours):
+    motif: MotifFinAccueil
+
+
+class FugueTermineeV1(_Remplace, PayloadParcours):
+    pass
+
+
+class MajoriteAtteinteV1(_Remplace, PayloadParcours):
+    pass
+
+
+class AccompagnementJeuneMajeurAccordeV1(_Remplace, PayloadParcours):
+    date_debut: date
+    date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
+
+
+class AccompagnementJeuneMajeurRenouveleV1(_Remplace, PayloadParcours):
+    date_fin: date
+    fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
+
+
+class SaisieRectifieeV1(_Remplace, PayloadParcours):
+    """A correction of a past event.
+
+    A corrected birth date travels as a month; the values of a field that is not
+    itself public (a free-text ``motif``) travel as null.
+    """
+
+    version_rectifiee: int
+    evenement_rectifie: str
+    champ: str
+    ancienne_valeur: JsonValue
+    nouvelle_valeur: JsonValue
 
 
 class LieuAccueilReferenceV1(_Remplace, PayloadLieu):
@@ -324,28 +460,37 @@ PAYLOADS_PARCOURS: tuple[type[PayloadParcours], ...] = (
     ParcoursOuvert,
     InformationPreoccupanteRecue,
     EvaluationConclue,
+    MesureDecideeV1,
     MesureDecidee,
+    MesureRenouveleeV1,
     MesureRenouvelee,
+    MesureLeveeV1,
     MesureLevee,
     AccueilDebuteV1,
     AccueilDebute,
     LieuAccueilChangeV1,
     LieuAccueilChange,
+    AccueilTermineV1,
     AccueilTermine,
     FugueDeclaree,
+    FugueTermineeV1,
     FugueTerminee,
     PPEEtabli,
     PPEActualise,
     RapportSituationProduit,
     EntretienAutonomieRealise,
+    MajoriteAtteinteV1,
     MajoriteAtteinte,
+    AccompagnementJeuneMajeurAccordeV1,
     AccompagnementJeuneMajeurAccorde,
+    AccompagnementJeuneMajeurRenouveleV1,
     AccompagnementJeuneMajeurRenouvele,
     AccompagnementJeuneMajeurTermine,
     SortieDispositif,
     ParcoursRouvert,
     DossierTransfere,
     ReferentDesigne,
+    SaisieRectifieeV1,
     SaisieRectifiee,
 )
 PAYLOADS_LIEU: tuple[type[PayloadLieu], ...] = (

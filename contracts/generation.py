@@ -35,6 +35,7 @@ from contracts.enveloppe import (
     TOPIC_ALERTES,
     TOPIC_IDENTITES,
     TOPIC_PARCOURS,
+    TOPIC_RESTREINT,
     TOPIC_STATISTIQUES,
     Enveloppe,
     url_schema,
@@ -48,6 +49,7 @@ from contracts.evenements import (
     PayloadLieu,
     PayloadParcours,
 )
+from contracts.restreint import NOM_FAITS_RESTREINTS, TYPE_FAITS_RESTREINTS, FaitsRestreints
 
 DOSSIER_CONTRATS: Final = Path(__file__).resolve().parent
 SOUS_DOSSIER_SCHEMAS: Final = "schemas"
@@ -150,6 +152,25 @@ def schema_effacement() -> Schema:
             "key personne_id: the Kafka value is null. Forget everything known of that person."
         ),
         "type": "null",
+    }
+
+
+def schema_faits_restreints() -> Schema:
+    """The restricted record beside a public one (``contracts/restreint.py``)."""
+    schema = FaitsRestreints.model_json_schema(mode=MODE_SCHEMA)
+    return {
+        "$schema": DIALECTE,
+        "$id": url_schema(TYPE_FAITS_RESTREINTS),
+        **schema,
+        "title": NOM_FAITS_RESTREINTS,
+        "description": "\n\n".join(
+            [
+                str(schema.get("description", "")),
+                f"Body of the CloudEvents type {TYPE_FAITS_RESTREINTS}, published on the restricted Kafka topic "
+                f"{TOPIC_RESTREINT} with key the stream id, beside the public record of the same ce_subject and "
+                "ce_sequence. Merging champs into the public body gives the event as recorded.",
+            ]
+        ),
     }
 
 
@@ -338,6 +359,17 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
             "delete",
             -1,
         ),
+        "restreint": _canal(
+            TOPIC_RESTREINT,
+            "Restricted facts of parcours and lieux events",
+            "For each Parcours or LieuAccueil event whose public record withholds or reduces a fact (a court's "
+            "reference, the name of a lieu that is a private person, the exact dates of the events dated by "
+            "the 18th birthday), one record with those facts, key = stream id, same ce_subject and ce_sequence "
+            "as the public record. Restricted: readable only by the projections, which show them to the "
+            "département's caseworkers.",
+            "delete",
+            -1,
+        ),
         "alertes": _canal(
             TOPIC_ALERTES,
             "Alerts",
@@ -375,6 +407,16 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
         resume="Erasure tombstone: null value, key personne_id.",
     )
     par_canal["identites"].append(TYPE_EFFACEMENT_IDENTITE)
+    messages[TYPE_FAITS_RESTREINTS] = _message(
+        TYPE_FAITS_RESTREINTS,
+        nom=NOM_FAITS_RESTREINTS,
+        version=1,
+        cle="parcours_id or lieu_id",
+        description_cle="the stream id of the public event it completes",
+        resume="Restricted facts of one public event, key = its stream id.",
+    )
+    par_canal["restreint"] = [TYPE_FAITS_RESTREINTS]
+    publies.add(TYPE_FAITS_RESTREINTS)
 
     operations: dict[str, Schema] = {}
     for canal, types in par_canal.items():
@@ -429,6 +471,7 @@ def fichiers_attendus(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> dict[
         for t, p in payloads.items()
     }
     fichiers[_fichier_schema(TYPE_EFFACEMENT_IDENTITE)] = en_json(schema_effacement())
+    fichiers[_fichier_schema(TYPE_FAITS_RESTREINTS)] = en_json(schema_faits_restreints())
     fichiers[FICHIER_ENVELOPPE] = en_json(schema_enveloppe())
     fichiers[FICHIER_ASYNCAPI] = en_json(document_asyncapi(payloads))
     return dict(sorted(fichiers.items()))

@@ -24,6 +24,7 @@ stored state lacks is a validation error, never a guessed value.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -32,9 +33,20 @@ from uuid import UUID
 import orjson
 
 from contracts import evenements as contrat
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, Enveloppe, identifiant_evenement, url_schema
+from contracts.enveloppe import (
+    TOPIC_IDENTITES,
+    TOPIC_PARCOURS,
+    TOPIC_RESTREINT,
+    Enveloppe,
+    identifiant_evenement,
+    identifiant_restreint,
+    url_schema,
+)
 from contracts.evenements import TYPE_EFFACEMENT_IDENTITE, Payload
+from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from contracts.vocabulaire import TypeLieu
+
+_ESPACE_CORRELATIONS: Final = UUID("0b7c3f5e-8d2a-5c61-a4e9-3f1d2b6c7a80")
 
 NOM_EFFACEMENT_IDENTITE: Final = "IdentiteEffacee"
 """The stored event erasing a person: published as a tombstone (null body) on ``ase.identites.v1``."""
@@ -43,6 +55,10 @@ _COURANTS: Final[dict[str, type[Payload]]] = contrat.PAYLOADS_COURANTS
 """The version published now, by event name (a superseded version is only read, never written)."""
 
 _LIEUX_PERSONNES_PRIVEES: Final = {TypeLieu.ASSISTANT_FAMILIAL.value, TypeLieu.TIERS_DIGNE_DE_CONFIANCE.value}
+
+CHAMPS_RESTREINTS: Final = frozenset({"reference_decision", "nom", "date_effet", "date_debut", "date_fin"})
+"""The facts that travel only on the restricted topic when the public record withholds or reduces them:
+a court's reference, a private person's name, the exact dates of the events dated by the 18th birthday."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,7 @@ def topic_de(nom: str) -> str:
 
 
 def message_stocke(flux_id: UUID, version: int, classe: str, etat: bytes) -> Message:
-    """The Kafka record publishing one stored event.
+    """The Kafka record publishing one stored event on its public (or identities) topic.
 
     ``classe`` is the store's ``topic`` column (``module:Classe``), ``etat`` its
     ``state`` column (the JSON the write side's mapper stored).
@@ -103,19 +119,36 @@ def message_stocke(flux_id: UUID, version: int, classe: str, etat: bytes) -> Mes
     return message(nom_evenement(classe), flux_id, version, orjson.loads(etat))
 
 
+def messages_stockes(flux_id: UUID, version: int, classe: str, etat: bytes) -> list[Message]:
+    """Every Kafka record publishing one stored event: its restricted record first when it has one
+    (``ase.parcours.restreint.v1``, :mod:`contracts.restreint`), then its public record.
+
+    What the relay sends for a row of the store, and what a projection following
+    the store reads (the facts before the event they complete).
+    """
+    public, restreint = _publier(nom_evenement(classe), flux_id, version, orjson.loads(etat))
+    return [public] if restreint is None else [restreint, public]
+
+
 def message(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> Message:
-    """The Kafka record publishing the event ``nom`` of stream ``flux_id`` at ``version``.
+    """The public Kafka record publishing the event ``nom`` of stream ``flux_id`` at ``version``.
 
     ``etat`` is its stored JSON, decoded; it is modified in place.
     """
+    return _publier(nom, flux_id, version, etat)[0]
+
+
+def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tuple[Message, Message | None]:
     route = _route_de(nom)
     meta: dict[str, Any] = etat["metadonnees"]
+    stocke = dict(etat)
     if route.payload is None:
         type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
     else:
         type_ce = route.payload.type_cloudevents()
         valeur = corps_public(route.payload, flux_id, etat)
     source = "/ase/identites" if route.flux == "identites" else f"/ase/{meta.get('departement')}/{route.flux}"
+    correlation = correlation_publiee(meta)
     enveloppe = Enveloppe(
         id=identifiant_evenement(flux_id, version),
         source=source,
@@ -125,12 +158,12 @@ def message(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> Mess
         dataschema=url_schema(type_ce),
         sequence=version,
         partitionkey=str(flux_id),
-        correlationid=meta["correlation_id"],
+        correlationid=correlation,
         causationid=meta["causation_id"],
-        traceparent=traceparent(meta["correlation_id"], flux_id, version),
+        traceparent=traceparent(correlation, flux_id, version),
         auteur=meta["auteur"],
     )
-    return Message(
+    public = Message(
         topic=route.topic,
         cle=str(flux_id).encode(),
         valeur=valeur,
@@ -138,6 +171,57 @@ def message(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> Mess
         flux_id=flux_id,
         version=version,
     )
+    if valeur is None or route.topic != TOPIC_PARCOURS:
+        return public, None
+    champs = faits_restreints(nom, stocke, orjson.loads(valeur))
+    if not champs:
+        return public, None
+    faits = FaitsRestreints(evenement=nom, type_public=type_ce, champs=champs)
+    entete = enveloppe.model_copy(
+        update={
+            "id": identifiant_restreint(flux_id, version),
+            "type": TYPE_FAITS_RESTREINTS,
+            "dataschema": url_schema(TYPE_FAITS_RESTREINTS),
+        }
+    )
+    restreint = Message(
+        topic=TOPIC_RESTREINT,
+        cle=public.cle,
+        valeur=faits.model_dump_json().encode(),
+        entetes=entete.entetes(),
+        flux_id=flux_id,
+        version=version,
+    )
+    return public, restreint
+
+
+def faits_restreints(nom: str, stocke: dict[str, Any], public: dict[str, Any]) -> dict[str, Any]:
+    """The restricted facts of one event: each of :data:`CHAMPS_RESTREINTS` the stored state holds and the
+    public body ``public`` withholds or reduces, with its stored value; for a correction of such a field,
+    its old and new values.
+    """
+    champs = {
+        cle: stocke[cle] for cle in CHAMPS_RESTREINTS if stocke.get(cle) is not None and public.get(cle) != stocke[cle]
+    }
+    if nom == "SaisieRectifiee" and stocke.get("champ") in CHAMPS_RESTREINTS:
+        for cle in ("ancienne_valeur", "nouvelle_valeur"):
+            if public.get(cle) != stocke.get(cle):
+                champs[cle] = stocke.get(cle)
+    return champs
+
+
+def correlation_publiee(meta: dict[str, Any]) -> str:
+    """The ``ce_correlationid`` of a stored event: its correlation id when it is a UUID.
+
+    Any other value (recorded before the API kept only UUIDs: a caller's free
+    header may hold a name) is replaced by a UUID derived from the request id,
+    the same for every event of one request.
+    """
+    correlation = str(meta.get("correlation_id", ""))
+    try:
+        return str(UUID(correlation))
+    except ValueError:
+        return str(uuid.uuid5(_ESPACE_CORRELATIONS, str(meta.get("causation_id", ""))))
 
 
 def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> bytes:
@@ -157,13 +241,42 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
     # An erased person's birth date is null: the month stored beside it stands.
     if etat.get("date_naissance") is not None and "mois_naissance" in classe.model_fields:
         etat["mois_naissance"] = str(etat["date_naissance"])[:7]
+    for mois, champ in _MOIS.items():
+        if mois in classe.model_fields and etat.get(champ) is not None:
+            etat[mois] = str(etat[champ])[:7]
+    if "mois_effet" in classe.model_fields and date_par_anniversaire(classe.nom_evenement(), etat):
+        etat["date_effet"] = None
     if classe.nom_evenement() == "SaisieRectifiee":
         _reduire_rectification(etat)
     # By name: every version of the event names a private person's home the same way.
     if classe.nom_evenement() == "LieuAccueilReference" and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
         etat["nom"] = None
-    declares = {cle: etat[cle] for cle in classe.model_fields if cle in etat}
-    return classe.model_validate(declares).model_dump_json().encode()
+    publics = classe.champs_publics()
+    declares = {cle: etat[cle] for cle in publics if cle in etat}
+    return classe.model_validate(declares).model_dump_json(include=set(publics)).encode()
+
+
+DATES_PAR_ANNIVERSAIRE: Final = frozenset({"MajoriteAtteinte", "FugueTerminee", "MesureLevee", "AccueilTermine"})
+"""The events the write side may date by the 18th birthday (``Parcours.atteindre_majorite`` and what it
+ends): their public ``date_effet`` is null where it may be that birthday, ``mois_effet`` its month."""
+
+_MOIS: Final = {"mois_effet": "date_effet", "mois_debut": "date_debut", "mois_fin": "date_fin"}
+
+
+def date_par_anniversaire(nom: str, etat: dict[str, Any]) -> bool:
+    """Whether the stored event ``nom`` may be dated by the 18th birthday (then its date is published as a month).
+
+    Majority always; a levée or an end of accueil ``because of majority``; the end
+    of a fugue always (majority ends one, and the event does not say why); a
+    correction of one of those events (it carries the date of the event it corrects).
+    """
+    if nom in ("MajoriteAtteinte", "FugueTerminee"):
+        return True
+    if nom in ("MesureLevee", "AccueilTermine"):
+        return etat.get("motif") == "majorite"
+    if nom == "SaisieRectifiee":
+        return etat.get("evenement_rectifie") in DATES_PAR_ANNIVERSAIRE
+    return False
 
 
 def traceparent(correlation_id: str, flux_id: UUID, version: int) -> str:
@@ -188,5 +301,6 @@ def _reduire_rectification(etat: dict[str, Any]) -> None:
             etat[cote] = None if etat[cote] is None else str(etat[cote])[:7]
         return
     cible = _COURANTS.get(etat["evenement_rectifie"])
-    if cible is None or champ not in cible.model_fields:
+    redate = champ == "date_effet" and etat["evenement_rectifie"] in DATES_PAR_ANNIVERSAIRE
+    if cible is None or champ not in cible.model_fields or redate:
         etat["ancienne_valeur"] = etat["nouvelle_valeur"] = None

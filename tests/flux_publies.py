@@ -29,8 +29,10 @@ from uuid import UUID
 
 import orjson
 
-from contracts.enveloppe import Enveloppe, identifiant_evenement, url_schema
-from contracts.evenements import PAYLOADS_COURANTS
+from contracts.enveloppe import Enveloppe, identifiant_evenement, identifiant_restreint, url_schema
+from contracts.evenements import PAYLOADS, PAYLOADS_COURANTS
+from contracts.publication import corps_public, faits_restreints
+from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from droit.regles import limite_hebergement
 from services.projections.evenement import EvenementPublie
 
@@ -369,7 +371,13 @@ def corrections_possibles(nom: str, jusqu_a: int | None = None) -> list[Correcti
     ]
 
 
-_PUBLICS = {nom: frozenset(p.model_fields) for nom, p in PAYLOADS_COURANTS.items()}
+_PUBLICS: dict[str, frozenset[str]] = {}
+for _payload in PAYLOADS.values():
+    _PUBLICS[_payload.nom_evenement()] = _PUBLICS.get(_payload.nom_evenement(), frozenset()) | frozenset(
+        _payload.model_fields
+    )
+"""The fields each event's payload declares in any version: what the store holds and a correction changes
+(the publication contract then withholds some of them from the public topic)."""
 
 
 def _cle_publique(nom: str, champ: str) -> str | None:
@@ -481,12 +489,25 @@ def enregistrements(
     departement = "59"
     resultat = []
     for version, e in enumerate(evenements, start=1):
-        type_ce = PAYLOADS_COURANTS[e.nom].type_cloudevents()
+        classe = PAYLOADS_COURANTS[e.nom]
+        type_ce = classe.type_cloudevents()
+        source = f"/ase/{departement}/parcours"
+        # As the relay publishes it: the public body, and first its restricted facts if it has any.
+        public = corps_public(classe, base.parcours_id, dict(e.donnees))
+        champs = faits_restreints(e.nom, dict(e.donnees), orjson.loads(public))
+        if champs:
+            entetes = _enveloppe(base.parcours_id, version, TYPE_FAITS_RESTREINTS, source)
+            entetes = [
+                (k, identifiant_restreint(base.parcours_id, version).encode() if k == "ce_id" else v)
+                for k, v in entetes
+            ]
+            faits = FaitsRestreints(evenement=e.nom, type_public=type_ce, champs=champs)
+            resultat.append(Enregistrement(str(base.parcours_id).encode(), entetes, faits.model_dump_json().encode()))
         resultat.append(
             Enregistrement(
                 str(base.parcours_id).encode(),
-                _enveloppe(base.parcours_id, version, type_ce, f"/ase/{departement}/parcours"),
-                orjson.dumps(e.donnees),
+                _enveloppe(base.parcours_id, version, type_ce, source),
+                public,
             )
         )
         if e.nom == "DossierTransfere":

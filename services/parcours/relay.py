@@ -192,19 +192,20 @@ class Relais:
         envois = []
         cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
         for ligne in lignes:
-            msg = self._message(ligne, cles)
-            envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
+            for msg in self._messages(ligne, cles):  # a restricted record beside the public one, same batch
+                envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
         await asyncio.gather(*envois)
 
-    def _message(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> Message:
-        """The record publishing one row of the log, made from its stored form (no domain object).
+    def _messages(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> list[Message]:
+        """Every record publishing one row of the log, made from its stored form (no domain object):
+        its restricted record when it has one, then the public one.
 
         Its personal fields are decrypted first with ``cles`` (the persons' data keys): without
         its key (an erased person) a field is null, and an identity event becomes a tombstone.
         """
         flux_id, version = ligne["originator_id"], ligne["originator_version"]
         etat = coffre.dechiffrer_stocke(ligne["state"], cles or {}, flux_id=flux_id, version=version)
-        return coffre.message_dechiffre(flux_id, version, ligne["topic"], etat)
+        return coffre.messages_dechiffres(flux_id, version, ligne["topic"], etat)
 
     def _compter_trous(self, position: int, lignes: list[asyncpg.Record]) -> None:
         precedent = position

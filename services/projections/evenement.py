@@ -14,6 +14,8 @@ from uuid import UUID
 
 import orjson
 
+from contracts.restreint import TYPE_FAITS_RESTREINTS
+
 
 @dataclass(frozen=True)
 class EvenementPublie:
@@ -36,6 +38,15 @@ class EvenementPublie:
         """The département in ``ce_source`` (``/ase/59/parcours``), none for identities."""
         morceaux = self.source.strip("/").split("/")
         return morceaux[1] if len(morceaux) == 3 else None
+
+    @property
+    def restreint(self) -> bool:
+        """A restricted record (``ase.parcours.restreint.v1``): the facts its public event withholds.
+
+        Its ``flux_id`` and ``version`` are those of the public event it completes; it has
+        no version of its own in the stream (see ``readmodels/restreints.py``).
+        """
+        return self.type == TYPE_FAITS_RESTREINTS
 
     @property
     def domaine(self) -> str:

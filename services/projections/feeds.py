@@ -32,6 +32,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from contracts.enveloppe import TOPIC_RESTREINT
 from contracts.publication import nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
 from services.runtime import coffre
@@ -137,8 +138,7 @@ class FeedJournal:
                 continue
             # Personal fields decrypted with their persons' keys (one query a batch); erased: null.
             etats = await coffre.dechiffrer_lignes_async(conn, lignes)
-            lus = [self._lu(ligne, etats) for ligne in lignes]
-            lot = [lu for lu in lus if lu is not None]
+            lot = [lu for ligne in lignes for lu in self._lus(ligne, etats)]
             position = int(lignes[-1]["notification_id"])
             if not lot or lot[-1].offset != position:
                 # The batch ends with events of topics this projection does not read:
@@ -146,29 +146,38 @@ class FeedJournal:
                 lot.append(MessageLu((SOURCE_JOURNAL, 0), position, None))
             yield lot
 
-    def _lu(self, ligne: asyncpg.Record, etats: dict[tuple[Any, int], bytes] | None = None) -> MessageLu | None:
+    def _lus(self, ligne: asyncpg.Record, etats: dict[tuple[Any, int], bytes] | None = None) -> list[MessageLu]:
+        """The records of one stored event this projection reads: its restricted record first (under
+        ``(journal, 1)``: the same notification id, a position of its own), then its public one."""
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
         try:
             # Filtered before the body is built: a topic the projection skips costs it nothing.
             if self.topics is not None and topic_de(nom_evenement(ligne["topic"])) not in self.topics:
-                return None
+                return []
             flux_id, version = ligne["originator_id"], ligne["originator_version"]
             etat = (etats or {}).get((flux_id, version)) or bytes(ligne["state"])
-            publie = coffre.message_dechiffre(flux_id, version, ligne["topic"], etat)
-            entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
-            return MessageLu(cle, offset, EvenementPublie.depuis(entetes, publie.valeur))
+            lus = []
+            for publie in coffre.messages_dechiffres(flux_id, version, ligne["topic"], etat):
+                if publie.topic == TOPIC_RESTREINT and self.topics is not None and TOPIC_RESTREINT not in self.topics:
+                    continue
+                entetes = {nom: valeur.decode() for nom, valeur in publie.entetes}
+                source = (SOURCE_JOURNAL, 1) if publie.topic == TOPIC_RESTREINT else cle
+                lus.append(MessageLu(source, offset, EvenementPublie.depuis(entetes, publie.valeur)))
+            return lus
         except Exception as exc:  # an unreadable record is dead-lettered, not fatal
-            return MessageLu(
-                cle,
-                offset,
-                None,
-                illisible=_raison(exc),
-                entetes={
-                    "ce_subject": str(ligne["originator_id"]),
-                    "ce_sequence": str(ligne["originator_version"]),
-                    "topic": ligne["topic"],
-                },
-            )
+            return [
+                MessageLu(
+                    cle,
+                    offset,
+                    None,
+                    illisible=_raison(exc),
+                    entetes={
+                        "ce_subject": str(ligne["originator_id"]),
+                        "ce_sequence": str(ligne["originator_version"]),
+                        "topic": ligne["topic"],
+                    },
+                )
+            ]
 
     async def repositionner(self) -> None:
         self._a_relire = True

@@ -315,6 +315,8 @@ class Moteur:
         """Apply one event unless seen already; False when it went to the dead letters."""
         ev = msg.evenement
         assert ev is not None
+        if ev.restreint:  # the facts of an event, not a version of its stream: applied by (stream, version)
+            return await self._appliquer_sans_version(conn, msg)
         vue = vues.get(ev.flux_id)
         if vue is not None and ev.version <= vue:
             DOUBLONS.labels(self.etiquette).inc()
@@ -339,6 +341,20 @@ class Moteur:
         except ERREURS_PASSAGERES:
             raise  # the batch is retried whole; the event is not at fault
         except Exception as exc:  # any handler failure goes to the dead letters
+            await self._rejeter(conn, msg, f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-4000:])
+            return False
+        APPLIQUES.labels(self.etiquette).inc()
+        return True
+
+    async def _appliquer_sans_version(self, conn: Connexion, msg: MessageLu) -> bool:
+        """Apply a restricted record (idempotent by its stream and version); False when it went to the dead letters."""
+        assert msg.evenement is not None
+        try:
+            async with conn.transaction():
+                await self.projection.appliquer(cast("asyncpg.Connection", conn), msg.evenement)
+        except ERREURS_PASSAGERES:
+            raise
+        except Exception as exc:
             await self._rejeter(conn, msg, f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-4000:])
             return False
         APPLIQUES.labels(self.etiquette).inc()

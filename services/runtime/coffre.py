@@ -50,7 +50,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.enveloppe import TOPIC_IDENTITES
-from contracts.publication import NOM_EFFACEMENT_IDENTITE, Message, message, message_stocke, nom_evenement, topic_de
+from contracts.publication import (
+    NOM_EFFACEMENT_IDENTITE,
+    Message,
+    message,
+    message_stocke,
+    messages_stockes,
+    nom_evenement,
+    topic_de,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -389,3 +397,16 @@ def message_dechiffre(flux_id: UUID, version: int, classe: str, etat: bytes) -> 
     if est_efface(etat) and nom != NOM_EFFACEMENT_IDENTITE and topic_de(nom) == TOPIC_IDENTITES:
         return message(NOM_EFFACEMENT_IDENTITE, flux_id, version, orjson.loads(etat))
     return message_stocke(flux_id, version, classe, etat)
+
+
+def messages_dechiffres(flux_id: UUID, version: int, classe: str, etat: bytes) -> list[Message]:
+    """Every Kafka record of a stored row whose state :func:`dechiffrer_stocke` already decrypted.
+
+    As :func:`contracts.publication.messages_stockes` (the restricted record first, then
+    the public one), except that an identity event whose person is erased is only its
+    tombstone (see :func:`message_dechiffre`).
+    """
+    nom = nom_evenement(classe)
+    if est_efface(etat) and nom != NOM_EFFACEMENT_IDENTITE and topic_de(nom) == TOPIC_IDENTITES:
+        return [message(NOM_EFFACEMENT_IDENTITE, flux_id, version, orjson.loads(etat))]
+    return messages_stockes(flux_id, version, classe, etat)

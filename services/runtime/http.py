@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,7 +33,16 @@ DELAI_SONDE_S = 1.0
 """``/readyz`` answers within this: a dependency slower than that is not ready."""
 
 
-_CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
+def correlation_acceptee(recue: str) -> str | None:
+    """A caller's ``X-Correlation-Id``, kept only when it is a UUID (canonical form), else None.
+
+    Anything else a caller sends (a name, a birth date) would be copied into every
+    log line, the stored events' metadata and the public topic's ``ce_correlationid``.
+    """
+    try:
+        return str(uuid.UUID(recue)) if 32 <= len(recue) <= 45 else None
+    except ValueError:
+        return None
 
 
 class Traces:
@@ -53,7 +61,7 @@ class Traces:
             return
         request_id = uuid.uuid4().hex
         recue = dict(scope["headers"]).get(b"x-correlation-id", b"").decode("latin-1")
-        correlation_id = recue if _CORRELATION.match(recue) else request_id
+        correlation_id = correlation_acceptee(recue) or str(uuid.UUID(request_id))  # else: this request starts one
         etat = scope.setdefault("state", {})
         etat["request_id"] = request_id
         etat["correlation_id"] = correlation_id

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from contracts.enveloppe import TOPIC_ALERTES, TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_STATISTIQUES
+from contracts.enveloppe import TOPIC_ALERTES, TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT, TOPIC_STATISTIQUES
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +46,7 @@ SUJETS: tuple[Sujet, ...] = (
     Sujet(TOPIC_PARCOURS, {"retention.ms": "-1", "cleanup.policy": "delete"}),
     Sujet(TOPIC_IDENTITES, COMPACTION_IDENTITES),
     Sujet(TOPIC_STATISTIQUES, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+    Sujet(TOPIC_RESTREINT, {"retention.ms": "-1", "cleanup.policy": "delete"}),
     Sujet(TOPIC_ALERTES, {"retention.ms": str(UN_AN_MS), "cleanup.policy": "delete"}),
 )
 

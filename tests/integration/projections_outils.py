@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
+from contracts.publication import messages_stockes
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import Positions, position_de_depart
 from services.projections.moteur import TABLES_DE_SUIVI, Projection, lire_positions
@@ -340,14 +340,17 @@ async def debuts_de_nos_evenements(pool: asyncpg.Pool, bootstrap: str, fins: Pos
 
     async with pool.acquire() as conn:
         attendus = {
-            (str(ligne["originator_id"]), ligne["originator_version"])
-            for ligne in await conn.fetch("SELECT originator_id, originator_version FROM ase_events")
+            (m.topic, str(m.flux_id), m.version)
+            for ligne in await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+            for m in messages_stockes(
+                ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"]
+            )
         }
-    flux = {f for f, _ in attendus}
+    flux = {f for _, f, _ in attendus}
     recus = await lire_jusqua(
         bootstrap,
-        [TOPIC_PARCOURS, TOPIC_IDENTITES],
-        lambda r: {(m.entetes["ce_subject"], int(m.entetes["ce_sequence"])) for m in r} >= attendus,
+        sorted({t for t, _, _ in attendus}),
+        lambda r: {(m.topic, m.entetes["ce_subject"], int(m.entetes["ce_sequence"])) for m in r} >= attendus,
         filtre=lambda m: m.entetes.get("ce_subject") in flux,
     )
     debuts = dict(fins)

@@ -31,7 +31,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections import catalogue
 from services.projections.api import vues_dossiers as vues
 from services.projections.feeds import FeedJournal, FeedKafka, Positions
@@ -135,6 +134,24 @@ async def test_every_correction_of_every_event_at_once_reads_as_recorded_so(conn
         corrige = await vue(conn, f"tout_avec_{nom}", base.parcours_id)
         assert corrige == await vue(conn, f"tout_sans_{nom}", base.parcours_id), nom
         assert corrige != await vue(conn, f"rien_{nom}", base.parcours_id), nom
+
+
+async def test_restricted_facts_coming_after_their_public_events_build_the_same_dossier(
+    conn: asyncpg.Connection,
+) -> None:
+    """The restricted topic is not ordered with the public one: its facts may come batches later."""
+    for nom, fabrique in BASES.items():
+        base = fabrique()
+        rectifie, _ = paire(base, corrections_possibles(nom))
+        restreints = [e for e in rectifie if e.evenement().restreint]
+        assert restreints, nom
+        en_retard = [e for e in rectifie if not e.evenement().restreint] + restreints
+        await projeter(conn, f"faits_avant_{nom}", rectifie, 5)
+        await projeter(conn, f"faits_apres_{nom}", en_retard, 5)
+
+        attendu = await vue(conn, f"faits_avant_{nom}", base.parcours_id)
+        assert await vue(conn, f"faits_apres_{nom}", base.parcours_id) == attendu, nom
+        assert await lignes(conn, f"faits_apres_{nom}") == await lignes(conn, f"faits_avant_{nom}"), nom
 
 
 # -- the same records through Kafka ---------------------------------------------------------------
@@ -401,7 +418,7 @@ def selon_le_dossier(dossier: dict[str, Any]) -> dict[str, Any]:
 async def par_kafka_depuis_le_relais(pool: asyncpg.Pool, bootstrap: str) -> str:
     """This test's events published by the relay, read back from the shared topics by the dossiers engine."""
     projection = SeulementCetteBase(ProjectionDossiers())
-    feed = FeedKafka(bootstrap, [TOPIC_PARCOURS, TOPIC_IDENTITES], groupe=f"test.lou.{uuid.uuid4().hex}", taille_lot=5)
+    feed = FeedKafka(bootstrap, list(ProjectionDossiers.sujets), groupe=f"test.lou.{uuid.uuid4().hex}", taille_lot=5)
     fins: Positions = await feed.fins()
     schema = catalogue.nouveau_schema("dossiers")
     await amorcer(pool, schema, projection, await debuts_de_nos_evenements(pool, bootstrap, fins))
@@ -464,7 +481,7 @@ async def test_through_the_store_feed_the_corrected_stream_reads_as_recorded_cor
             ProjectionDossiers(),
             catalogue.nouveau_schema("dossiers"),
             pool,
-            FeedJournal(base_url, topics=[TOPIC_PARCOURS, TOPIC_IDENTITES], taille_lot=taille_lot),
+            FeedJournal(base_url, topics=list(ProjectionDossiers.sujets), taille_lot=taille_lot),
         )
         await executer_jusqua(moteur, await moteur.feed.fins())
         a = await vue(pool, moteur.schema, UUID(corrigee["parcours_id"]))

@@ -74,7 +74,7 @@ async def test_a_placement_into_a_full_lieu_is_recorded_and_flagged_as_over_occu
     api: Api, lecture: Lecture
 ) -> None:
     nord = Referent(api)
-    lieu = await nord.lieu("assistant_familial", capacite=1)
+    lieu = await nord.lieu("assistant_familial", capacite=1, nom="Mme Claire Dupont")
     await nord.enfant_place(lieu, MARS)
     await nord.enfant_place(lieu, date(2026, 3, 2))
     await lecture.a_jour()
@@ -86,7 +86,9 @@ async def test_a_placement_into_a_full_lieu_is_recorded_and_flagged_as_over_occu
         True,
         0,
     )
-    assert corps["nom"] is None  # an assistant familial is a private person: no name is published
+    # An assistant familial is a private person: no name on the public topic, but the département's
+    # caseworkers see it (the restricted topic).
+    assert corps["nom"] == "Mme Claire Dupont"
 
     await nord.envoyer(f"/v1/lieux/{lieu}/capacite", {"capacite": 3, "date_effet": "2026-11-28"})
     await lecture.a_jour()

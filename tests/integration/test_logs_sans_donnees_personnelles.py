@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -23,7 +24,8 @@ from tests.integration.conftest import Api
 NOM = "Kervadec-Lüthi"
 PRENOMS = "Anaïs Gwendoline"
 NEE_LE = date(2011, 4, 27)
-CORRELATION = "dossier-correlation-4242"
+CORRELATION = "5f0c2a4e-4242-4c3b-9a1d-0d0551e4b242"
+"""A caller's correlation id, a UUID: kept (any other value is replaced, see the test at the end)."""
 
 SECRETS = [
     NOM,
@@ -235,3 +237,57 @@ async def test_personal_fields_passed_to_a_logger_are_masked_at_any_depth(
     assert ligne["parcours_id"] == "p-1", "what is not personal is kept"
     assert "Quimper" not in capture.err
     assert any(ligne.get("event") == "identite_refusee" for ligne in _lignes(capture.err)), "stdlib logs are JSON too"
+
+
+async def test_a_name_and_birth_date_sent_as_correlation_id_appear_nowhere(
+    api: Api, base_url: str, journaux_json: Callable[[], Any]
+) -> None:
+    """Issue 9: a caller's X-Correlation-Id was copied verbatim into the logs, the stored metadata and
+    ``ce_correlationid``. Only a UUID is kept; anything else is replaced by a generated UUID."""
+    import asyncpg
+
+    from contracts.publication import messages_stockes
+
+    journaux_json()
+    # Printable ASCII, no space: what the API used to take as a correlation id.
+    fuite = f"Kervadec-Luthi.Anais.Gwendoline.{NEE_LE.isoformat()}"
+    personne = {"nom": "Martin", "prenoms": "Léa", "date_naissance": "2012-04-03", "sexe": "F"}
+    a_la_date(api, date(2026, 3, 10))
+    reponse = await api.post(
+        "/v1/parcours",
+        {"personne": personne, "departement": "59", "date_effet": "2026-03-02"},
+        X_Correlation_Id=fuite,
+    )
+    assert reponse.status_code == 201, reponse.text
+    remplace = reponse.headers["x-correlation-id"]
+    assert str(uuid.UUID(remplace)) == remplace
+    gardee = await api.post(
+        f"/v1/parcours/{reponse.json()['id']}/ppe", {"date_effet": "2026-03-03"}, X_Correlation_Id=CORRELATION.upper()
+    )
+    assert gardee.headers["x-correlation-id"] == CORRELATION, "a UUID is kept (in its canonical form)"
+
+    texte_reponses = "\n".join(f"{k}: {v}" for r in (reponse, gardee) for k, v in r.headers.items())
+    conn = await asyncpg.connect(base_url)
+    try:
+        lignes = await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+    finally:
+        await conn.close()
+    stockes = "\n".join(bytes(ligne["state"]).decode() for ligne in lignes)
+    publies = [
+        m
+        for ligne in lignes
+        for m in messages_stockes(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
+    ]
+    correlations = {dict(m.entetes)["ce_correlationid"].decode() for m in publies}
+    assert remplace in correlations
+    assert CORRELATION in correlations
+    capture = journaux_json()
+    journaux = capture.out + capture.err
+    for morceau in ("Kervadec", "Luthi", "Gwendoline", NEE_LE.isoformat()):
+        assert morceau not in texte_reponses, "response headers"
+        assert morceau not in stockes, "stored metadata"
+        assert all(morceau not in c for c in correlations), "ce_correlationid"
+        assert all(morceau.encode() not in valeur for m in publies for _, valeur in m.entetes), "Kafka headers"
+        assert morceau.lower() not in journaux.lower(), "logs"
+    requetes = [ligne for ligne in _lignes(capture.err) if ligne.get("event") == "requete"]
+    assert {ligne["correlation_id"] for ligne in requetes} >= {remplace, CORRELATION}

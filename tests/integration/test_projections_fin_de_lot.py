@@ -231,7 +231,7 @@ async def test_two_accepted_corrections_block_no_one_when_the_law_cannot_fold_th
             (
                 SOURCE_JOURNAL,
                 derniere,
-                "fr.ase.parcours.saisie_rectifiee.v1",
+                "fr.ase.parcours.saisie_rectifiee.v2",
                 uuid.UUID(fautif),
                 faute.version_opp + 3,
                 "ValueError: fin de lot, flux non recalculé",

@@ -142,7 +142,7 @@ async def test_every_committed_event_is_on_kafka_as_specified_and_in_stream_orde
     rectification = next(
         orjson.loads(m.valeur or b"")
         for m in recus
-        if m.entetes["ce_type"] == "fr.ase.parcours.saisie_rectifiee.v1" and m.cle == pid.encode()
+        if m.entetes["ce_type"] == "fr.ase.parcours.saisie_rectifiee.v2" and m.cle == pid.encode()
     )
     assert rectification["nouvelle_valeur"] == "2011-03"
 

@@ -34,10 +34,12 @@ from contracts.evenements import (
     LieuAccueilReference,
     LieuAccueilReferenceV1,
     MesureDecidee,
+    MesureDecideeV1,
     Payload,
     PayloadIdentite,
     PayloadParcours,
 )
+from contracts.restreint import TYPE_FAITS_RESTREINTS
 from contracts.vocabulaire import TypeLieu, TypeLieuV1
 
 CONTRATS = generation.DOSSIER_CONTRATS
@@ -52,6 +54,8 @@ def schema_engage(type_ce: str) -> Schema:
 
 
 MESURE_DECIDEE = MesureDecidee.type_cloudevents()
+MESURE_DECIDEE_V1 = MesureDecideeV1.type_cloudevents()
+"""The mutations below change a schema holding every kind of constraint, reference_decision included."""
 
 
 # -- (a) drift, (b) compatibility of what is committed -------------------------------------
@@ -174,7 +178,7 @@ def _relacher_borne(schema: Schema) -> None:
     ],
 )
 def test_the_checker_reports_a_breaking_change_to_mesure_decidee(mutation: Mutation, attendu: str) -> None:
-    ancien = schema_engage(MESURE_DECIDEE)
+    ancien = schema_engage(MESURE_DECIDEE_V1)
     nouveau = copy.deepcopy(ancien)
     mutation(nouveau)
     cassants = changements_cassants(ancien, nouveau)
@@ -190,9 +194,9 @@ def test_the_checker_reports_a_breaking_change_to_mesure_decidee(mutation: Mutat
 )
 def test_the_checker_reports_a_constraint_a_consumer_checks_being_loosened(mutation: Mutation, attendu: str) -> None:
     """A consumer validating with the published schema would refuse what the looser one lets through."""
-    ancien = schema_engage(MESURE_DECIDEE)
+    ancien = schema_engage(MESURE_DECIDEE_V1)
     mutation(ancien)
-    assert any(attendu in c for c in changements_cassants(ancien, schema_engage(MESURE_DECIDEE)))
+    assert any(attendu in c for c in changements_cassants(ancien, schema_engage(MESURE_DECIDEE_V1)))
 
 
 def test_a_property_added_to_a_closed_object_is_breaking() -> None:
@@ -274,13 +278,14 @@ class _MesureDecideeCommentee(MesureDecidee):
 
 
 class _MesureDecideeSansNull(PayloadParcours):
-    """MesureDecidee v1 where the échéance became mandatory and a field appeared: a breaking edit."""
+    """MesureDecidee v2 where the échéance became mandatory and a field appeared: a breaking edit."""
+
+    version: ClassVar[int] = 2
 
     mesure_id: UUID
     cadre: str
     nature: str
     autorite: str
-    reference_decision: str
     date_debut: date
     date_echeance: date
     duree_derogatoire: bool = False
@@ -291,10 +296,10 @@ class _MesureDecideeSansNull(PayloadParcours):
         return "MesureDecidee"
 
 
-class _MesureDecideeV2(_MesureDecideeSansNull):
-    """The same edit published the right way: as version 2, beside version 1."""
+class _MesureDecideeV3(_MesureDecideeSansNull):
+    """The same edit published the right way: as version 3, beside version 2."""
 
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
 
 
 def test_a_model_gaining_an_optional_field_stays_compatible() -> None:
@@ -343,12 +348,18 @@ def test_generation_refuses_to_overwrite_a_published_schema_with_a_breaking_chan
 
 def test_a_breaking_change_published_as_version_2_is_generated_beside_version_1(tmp_path: Path) -> None:
     _copie_des_contrats(tmp_path)
-    v2 = _MesureDecideeV2.type_cloudevents()
-    assert v2 == "fr.ase.parcours.mesure_decidee.v2"
+    v2 = _MesureDecideeV3.type_cloudevents()
+    assert v2 == "fr.ase.parcours.mesure_decidee.v3"
 
-    ecrits = generation.generer(tmp_path, _payloads_avec(_MesureDecideeV2))
+    ecrits = generation.generer(tmp_path, _payloads_avec(_MesureDecideeV3))
 
-    assert ecrits == [generation.FICHIER_ASYNCAPI, f"schemas/{MESURE_DECIDEE}.json", f"schemas/{v2}.json"]
+    # Version 1 names its latest successor too.
+    assert ecrits == [
+        generation.FICHIER_ASYNCAPI,
+        f"schemas/{MESURE_DECIDEE_V1}.json",
+        f"schemas/{MESURE_DECIDEE}.json",
+        f"schemas/{v2}.json",
+    ]
     assert json.loads((tmp_path / f"schemas/{v2}.json").read_text(encoding="utf-8"))["$id"] == url_schema(v2)
     # Version 1 only gains its deprecation notice: its events stay on the topic, readable as before.
     v1 = json.loads((tmp_path / f"schemas/{MESURE_DECIDEE}.json").read_text(encoding="utf-8"))
@@ -386,13 +397,13 @@ def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
 
 def test_every_published_type_has_a_schema_file_and_every_schema_file_a_published_type() -> None:
     fichiers = {f.name.removesuffix(".json") for f in SCHEMAS.glob("*.json")}
-    publies = {*PAYLOADS, TYPE_EFFACEMENT_IDENTITE}
+    publies = {*PAYLOADS, TYPE_EFFACEMENT_IDENTITE, TYPE_FAITS_RESTREINTS}
     assert fichiers - {"enveloppe"} == publies, f"missing: {publies - fichiers}, orphans: {fichiers - publies}"
     for type_ce in publies:
         schema = schema_engage(type_ce)
         assert schema["$id"] == url_schema(type_ce)
         assert schema["title"]
-    assert len(PAYLOADS) == 32
+    assert len(PAYLOADS) == 41
 
 
 def test_each_schema_names_its_model_and_describes_the_wire_format() -> None:
@@ -483,6 +494,9 @@ def test_every_reference_in_the_asyncapi_document_resolves() -> None:
 
 _VALEURS_PAR_CHAMP: dict[str, Any] = {
     "mois_naissance": "2012-04",
+    "mois_effet": "2030-04",
+    "mois_debut": "2030-04",
+    "mois_fin": "2033-04",
     "departement": "59",
     "departement_origine": "59",
     "departement_destination": "2A",
@@ -682,4 +696,14 @@ def test_the_relay_publishes_one_version_per_event_the_latest() -> None:
         "AccueilDebute",
         "LieuAccueilChange",
         "LieuAccueilReference",
+        "MesureDecidee",
+        "MesureRenouvelee",
+        # Dated by the 18th birthday: the month only on the public topic.
+        "MajoriteAtteinte",
+        "MesureLevee",
+        "AccueilTermine",
+        "FugueTerminee",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+        "SaisieRectifiee",
     }

@@ -26,7 +26,7 @@ _STOCKES_V1: list[dict[str, Any]] = json.loads((Path(__file__).parent / "stockes
 _META = {
     "auteur": "referent-7",
     "enregistre_le": "2026-11-28T09:30:00Z",
-    "correlation_id": "corr-1",
+    "correlation_id": "c0a1e2b3-0000-4000-8000-000000000001",
     "causation_id": "req-1",
     "departement": "59",
 }
@@ -57,7 +57,7 @@ def test_a_stored_opening_publishes_its_envelope_and_the_month_of_birth_only() -
     assert entetes["ce_time"] == b"2026-11-28T09:30:00Z"
     assert (entetes["ce_auteur"], entetes["ce_correlationid"], entetes["ce_causationid"]) == (
         b"referent-7",
-        b"corr-1",
+        b"c0a1e2b3-0000-4000-8000-000000000001",
         b"req-1",
     )
     assert orjson.loads(publie.valeur or b"") == {

@@ -33,10 +33,12 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
+from services.projections.readmodels import restreints
 from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
+from services.projections.readmodels.etat_parcours import jour_publie
 from services.runtime import journal_acces
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ class ProjectionAudit(Projection):
     """Keeps every Parcours event for the auditors, and each dossier's current département."""
 
     nom = "audit"
-    sujets = (TOPIC_PARCOURS,)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
 
     def ddl(self) -> list[str]:
         return [
@@ -69,11 +71,25 @@ class ProjectionAudit(Projection):
             "depuis_version integer NOT NULL, jusqu_a_version integer, depuis timestamptz NOT NULL, "
             "jusqu_a timestamptz, PRIMARY KEY (parcours_id, depuis_version))",
             "CREATE INDEX IF NOT EXISTS responsabilites_par_departement ON responsabilites (departement, parcours_id)",
+            restreints.DDL_RESTREINTS,
         ]
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         if evenement.domaine != "parcours":
             return  # lieux and identités: not a parcours' history
+        if evenement.restreint:
+            # The facts the public event withholds (a court's reference...): the auditors see them.
+            champs = await restreints.garder(conn, evenement)
+            await conn.execute(
+                "UPDATE evenements SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet) "
+                "WHERE parcours_id = $1 AND version = $2",
+                evenement.flux_id,
+                evenement.version,
+                orjson.dumps(champs).decode(),
+                jour_publie(champs),
+            )
+            return
+        evenement = await restreints.completer(conn, evenement)
         donnees = evenement.donnees
         departement = evenement.departement
         if donnees is None or departement is None:
@@ -87,7 +103,7 @@ class ProjectionAudit(Projection):
             evenement.id,
             evenement.type,
             evenement.nom,
-            date.fromisoformat(str(donnees["date_effet"])),
+            jour_publie(donnees),
             evenement.enregistre_le,
             evenement.auteur,
             evenement.correlation_id,

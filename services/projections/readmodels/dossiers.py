@@ -33,17 +33,19 @@ import asyncpg
 import orjson
 from pydantic import ValidationError
 
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS
 from droit.echeances import Echeance, FaitIP, FaitMesure, Faits, echeances
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
+from services.projections.readmodels import restreints
 from services.projections.readmodels.etat_parcours import (
     RECTIFICATION,
     EtatParcours,
     Fait,
     corriger,
     corriges,
+    jour_publie,
     replier,
 )
 from services.projections.readmodels.recherche import normaliser
@@ -85,6 +87,7 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS journal (parcours_id uuid NOT NULL, version integer NOT NULL, type text NOT NULL, "
     "nom text NOT NULL, enregistre_le timestamptz NOT NULL, donnees jsonb NOT NULL, "
     "PRIMARY KEY (parcours_id, version))",
+    restreints.DDL_RESTREINTS,
 ]
 
 COLONNES_DOSSIERS = (
@@ -174,7 +177,7 @@ class ProjectionDossiers(Projection):
     """Dossiers, measures, IPs, identities, lieux and the deadline worklist."""
 
     nom = "dossiers"
-    sujets = (TOPIC_PARCOURS, TOPIC_IDENTITES)
+    sujets = (TOPIC_PARCOURS, TOPIC_IDENTITES, TOPIC_RESTREINT)
 
     def ddl(self) -> list[str]:
         return list(DDL)
@@ -189,6 +192,10 @@ class ProjectionDossiers(Projection):
         return self._lots.setdefault(id(conn), _Lot(set(), set()))
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        if evenement.restreint:
+            await self._appliquer_restreint(conn, evenement)
+            return
+        evenement = await restreints.completer(conn, evenement)
         if evenement.domaine == "identites":
             self._lot(conn).personnes.add(await appliquer_identite(conn, evenement))
         elif evenement.domaine == "lieux":
@@ -196,6 +203,22 @@ class ProjectionDossiers(Projection):
         else:
             await journaliser(conn, evenement)
             self._lot(conn).parcours.add(evenement.flux_id)
+
+    async def _appliquer_restreint(self, conn: asyncpg.Connection, ev: EvenementPublie) -> None:
+        """Keep an event's restricted facts, and complete what its public event wrote if it came first."""
+        champs = await restreints.garder(conn, ev)
+        if ev.domaine == "lieux":
+            if "nom" in champs:
+                await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", ev.flux_id, champs["nom"])
+            return
+        modifie = await conn.fetchval(
+            "UPDATE journal SET donnees = donnees || $3::jsonb WHERE parcours_id = $1 AND version = $2 RETURNING true",
+            ev.flux_id,
+            ev.version,
+            orjson.dumps(champs).decode(),
+        )
+        if modifie:
+            self._lot(conn).parcours.add(ev.flux_id)
 
     async def a_finir(self, conn: asyncpg.Connection) -> dict[UUID, UUID]:
         """The parcours the batch touched (each its own cause), and those of the persons whose identity changed."""
@@ -269,9 +292,10 @@ async def _valider_cible_corrigee(conn: asyncpg.Connection, ev: EvenementPublie)
 
 def _fait(ligne: asyncpg.Record) -> Fait:
     donnees = orjson.loads(ligne["donnees"])
-    return Fait(
-        ligne["version"], ligne["nom"], date.fromisoformat(str(donnees["date_effet"])), ligne["enregistre_le"], donnees
-    )
+    jour = jour_publie(donnees)
+    if jour is None:
+        raise EvenementInvalideError(f"{ligne['nom']} sans date_effet ni mois_effet")
+    return Fait(ligne["version"], ligne["nom"], jour, ligne["enregistre_le"], donnees)
 
 
 async def reconstruire_dossiers(conn: asyncpg.Connection, parcours: Sequence[UUID]) -> None:

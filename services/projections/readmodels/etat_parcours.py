@@ -242,6 +242,24 @@ def _date(valeur: Any) -> date | None:
     return date.fromisoformat(str(valeur)) if valeur is not None else None
 
 
+_MOIS_DE = {"date_effet": "mois_effet", "date_debut": "mois_debut", "date_fin": "mois_fin"}
+
+
+def jour_publie(donnees: Mapping[str, Any], champ: str = "date_effet") -> date | None:
+    """The date ``champ`` of a published payload, exact once its restricted facts are merged in.
+
+    Until then, where the public topic gave only its month (an event dated by the
+    18th birthday: ``mois_effet``, ``mois_debut``, ``mois_fin``), the month's first
+    day stands for it: the restricted record, on its way on another topic, puts
+    the exact date in place (``restreints.py``). None when the payload has neither.
+    """
+    valeur = donnees.get(champ)
+    if valeur is not None:
+        return date.fromisoformat(str(valeur))
+    mois = donnees.get(_MOIS_DE.get(champ, ""))
+    return date.fromisoformat(f"{mois}-01") if mois else None
+
+
 def _texte(valeur: Any) -> str | None:
     return str(valeur) if valeur is not None else None
 
@@ -383,8 +401,8 @@ def _majorite(e: EtatParcours, f: Fait) -> None:
 def _apjm_accorde(e: EtatParcours, f: Fait) -> None:
     d = f.donnees
     e.accompagnement_jeune_majeur = AccompagnementJeuneMajeur(
-        _date(d.get("date_debut")),
-        _date(d.get("date_fin")),
+        jour_publie(d, "date_debut"),
+        jour_publie(d, "date_fin"),
         f.date_effet,
         fin_annee_engagee=bool(d.get("fin_annee_engagee", False)),
     )
@@ -393,7 +411,7 @@ def _apjm_accorde(e: EtatParcours, f: Fait) -> None:
 def _apjm_renouvele(e: EtatParcours, f: Fait) -> None:
     apjm = e.accompagnement_jeune_majeur
     if apjm is not None:
-        apjm.date_fin = _date(f.donnees.get("date_fin"))
+        apjm.date_fin = jour_publie(f.donnees, "date_fin")
         apjm.fin_annee_engagee = bool(f.donnees.get("fin_annee_engagee", False))
         apjm.renouvellements += 1
 

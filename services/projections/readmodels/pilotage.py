@@ -29,9 +29,11 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
+from services.projections.readmodels import restreints
+from services.projections.readmodels.etat_parcours import jour_publie
 from services.projections.readmodels.olinpe import DDL_VUE_OLINPE, pseudonyme, reglages_olinpe
 
 FAITS: dict[str, tuple[str, ...]] = {
@@ -82,6 +84,10 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS faits_parcours_nom ON faits (parcours_id, nom, date_effet)",
     "CREATE INDEX IF NOT EXISTS faits_mesure ON faits (mesure_id) WHERE mesure_id IS NOT NULL",
     DDL_VUE_OLINPE,
+    restreints.DDL_RESTREINTS,
+    # The public corrections, so their restricted facts, when they come after, complete them.
+    "CREATE TABLE IF NOT EXISTS rectifications (parcours_id uuid NOT NULL, version integer NOT NULL, "
+    "donnees jsonb NOT NULL, PRIMARY KEY (parcours_id, version))",
 ]
 
 
@@ -89,7 +95,7 @@ class ProjectionPilotage(Projection):
     """Occupancy of the lieux d'accueil, steering indicators and the OLINPE extract."""
 
     nom = "pilotage"
-    sujets = (TOPIC_PARCOURS,)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
 
     def __init__(self, cle_olinpe: bytes | None = None) -> None:
         """``cle_olinpe`` keys the pseudonyms; default: ``ASE_OLINPE_CLE`` (see ``olinpe.ReglagesOlinpe``)."""
@@ -102,6 +108,11 @@ class ProjectionPilotage(Projection):
         donnees = evenement.donnees
         if donnees is None or evenement.domaine == "identites":
             return  # identities (were a feed to bring them): this read model never needs them
+        if evenement.restreint:
+            await _appliquer_restreint(conn, evenement)
+            return
+        evenement = await restreints.completer(conn, evenement)
+        donnees = evenement.donnees or donnees
         if evenement.domaine == "lieux":
             await _appliquer_lieu(conn, evenement, donnees)
         else:
@@ -118,7 +129,7 @@ class ProjectionPilotage(Projection):
                 d["departement"],
                 d["mois_naissance"],
                 d["sexe"],
-                _date(d["date_effet"]),
+                _jour(d),
             )
         elif ev.nom == "AccueilDebute":
             await conn.execute(
@@ -128,7 +139,7 @@ class ProjectionPilotage(Projection):
                 parcours_id,
                 _uuid(d["lieu_id"]),
                 d["type_lieu"],
-                _date(d["date_effet"]),
+                _jour(d),
             )
         elif ev.nom == "LieuAccueilChange":
             await conn.execute(
@@ -136,7 +147,7 @@ class ProjectionPilotage(Projection):
                 parcours_id,
                 _uuid(d["lieu_id"]),
                 d["type_lieu"],
-                _date(d["date_effet"]),
+                _jour(d),
             )
         elif ev.nom == "AccueilTermine":
             await conn.execute("DELETE FROM presences WHERE parcours_id = $1", parcours_id)
@@ -145,6 +156,14 @@ class ProjectionPilotage(Projection):
                 "UPDATE parcours SET departement = $2 WHERE parcours_id = $1", parcours_id, d["departement_destination"]
             )
         elif ev.nom == "SaisieRectifiee":
+            # Kept: its restricted facts (the values of a re-dating) may come after it.
+            await conn.execute(
+                "INSERT INTO rectifications (parcours_id, version, donnees) VALUES ($1, $2, $3::jsonb) "
+                "ON CONFLICT DO NOTHING",
+                parcours_id,
+                ev.version,
+                orjson.dumps(d).decode(),
+            )
             await _rectifier(conn, ev, d)
         champs = FAITS.get(ev.nom)
         if champs is not None:
@@ -163,7 +182,7 @@ class ProjectionPilotage(Projection):
                 parcours_id,
                 ev.version,
                 ev.nom,
-                _date(d["date_effet"]),
+                _jour(d),
                 ev.departement,
                 _uuid(d["mesure_id"]) if "mesure_id" in d else None,
                 orjson.dumps(fait).decode(),
@@ -187,6 +206,35 @@ async def _appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie, d: dict
         await conn.execute("UPDATE lieux SET capacite = $2 WHERE lieu_id = $1", ev.flux_id, d["capacite"])
     elif ev.nom == "LieuAccueilFerme":
         await conn.execute("UPDATE lieux SET ferme_le = $2 WHERE lieu_id = $1", ev.flux_id, _date(d["date_effet"]))
+
+
+async def _appliquer_restreint(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
+    """Keep an event's restricted facts; complete what its public event wrote if it came first.
+
+    Only what this read model keeps of them: a private lieu's name (its occupancy page)
+    and the exact dates of the facts it counts; a court's reference is in no fact.
+    """
+    champs = await restreints.garder(conn, ev)
+    if ev.domaine == "lieux":
+        if "nom" in champs:
+            await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", ev.flux_id, champs["nom"])
+        return
+    nom = str((ev.donnees or {}).get("evenement", ""))
+    gardes = {cle: valeur for cle, valeur in champs.items() if cle in FAITS.get(nom, ())}
+    await conn.execute(
+        "UPDATE faits SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet) "
+        "WHERE parcours_id = $1 AND version = $2",
+        ev.flux_id,
+        ev.version,
+        orjson.dumps(gardes).decode(),
+        jour_publie(champs),
+    )
+    if nom == "SaisieRectifiee":
+        public = await conn.fetchval(
+            "SELECT donnees FROM rectifications WHERE parcours_id = $1 AND version = $2", ev.flux_id, ev.version
+        )
+        if public is not None:
+            await _rectifier(conn, ev, {**orjson.loads(public), **champs})
 
 
 async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:
@@ -255,6 +303,14 @@ async def _presence_depuis_les_faits(conn: asyncpg.Connection, parcours_id: UUID
         donnees["type_lieu"],
         dernier["date_effet"],
     )
+
+
+def _jour(d: dict[str, Any]) -> date:
+    """The (exact, or until its restricted facts come, the month's first day) ``date_effet`` of a payload."""
+    jour = jour_publie(d)
+    if jour is None:
+        raise ValueError("événement sans date_effet ni mois_effet")
+    return jour
 
 
 def _date(valeur: object) -> date:
