@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from contracts.publication import message_stocke, nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
+from services.runtime.kafka import consommateur
 
 log = structlog.get_logger(__name__)
 
@@ -237,8 +238,8 @@ class FeedKafka:
     async def lots(self, positions: LecteurPositions) -> AsyncIterator[list[MessageLu]]:
         self._positions = positions
         self._ferme = False
-        self.consommateur = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        self.consommateur = consommateur(
+            bootstrap=self.bootstrap,
             group_id=self.groupe,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -310,7 +311,7 @@ def _raison(exc: Exception) -> str:
 
 
 def _consommateur_de_metadonnees(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+    return consommateur(bootstrap=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
 
 
 async def _fins(consommateur: AIOKafkaConsumer, topics: Sequence[str]) -> Positions:

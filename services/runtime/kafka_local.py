@@ -468,23 +468,7 @@ class LocalKafkaBroker:
         return self._mots_de_passe
 
     def _preparer_mots_de_passe(self) -> None:
-        """Read the data folder's passwords, drawing the missing ones (new principals) once."""
-        mots: dict[str, str] = (
-            dict(json.loads(self.fichier_identifiants.read_text())) if self.fichier_identifiants.is_file() else {}
-        )
-        nouveaux = [p for p in (*self._principaux, CONTROLEUR) if p not in mots]
-        if nouveaux and (self._metadata_dir / "meta.properties").exists() and set(nouveaux) - {CONTROLEUR}:
-            # SCRAM users are created at format time only (aiokafka cannot alter them).
-            raise LocalKafkaError(
-                f"principals {sorted(nouveaux)} are unknown to the broker formatted in {self._metadata_dir}; "
-                "remove that folder to recreate it"
-            )
-        for principal in nouveaux:
-            mots[principal] = secrets.token_hex(24)
-        if nouveaux or not self.fichier_identifiants.is_file():
-            _ecrire_prive(self.fichier_identifiants, json.dumps(mots, indent=2) + "\n")
-        os.chmod(self.fichier_identifiants, 0o600)
-        self._mots_de_passe = mots
+        self._mots_de_passe = preparer_mots_de_passe(self.data_dir, self._principaux)
 
     # -- process control
 
@@ -601,6 +585,59 @@ rootLogger.appenderRef.file.ref = FILE
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
 """
+
+
+# -- credentials ----------------------------------------------------------------
+
+
+def preparer_mots_de_passe(data_dir: Path, principaux: Mapping[str, object] = PRINCIPAUX) -> dict[str, str]:
+    """Each principal's password for the broker in ``data_dir``, drawn once (``secrets.token_hex``).
+
+    Kept in ``<data_dir>/identifiants-kafka.json`` (mode 0600, folder 0700); ``ase up``
+    calls this before the broker's first start so the services' environment can
+    hold their passwords. Also holds the controller's (:data:`CONTROLEUR`).
+
+    Raises:
+        LocalKafkaError: a principal is new but the broker was already formatted
+            (SCRAM users are created at format time).
+    """
+    _restreindre(data_dir)
+    fichier = data_dir / FICHIER_IDENTIFIANTS
+    mots: dict[str, str] = dict(json.loads(fichier.read_text())) if fichier.is_file() else {}
+    tous = {SUPER_UTILISATEUR, *principaux}
+    nouveaux = [p for p in (*sorted(tous), CONTROLEUR) if p not in mots]
+    if set(nouveaux) - {CONTROLEUR} and (data_dir / "kraft" / "meta.properties").exists():
+        raise LocalKafkaError(
+            f"principals {sorted(nouveaux)} are unknown to the broker formatted in {data_dir / 'kraft'}; "
+            "remove that folder to recreate it"
+        )
+    for principal in nouveaux:
+        mots[principal] = secrets.token_hex(24)
+    if nouveaux or not fichier.is_file():
+        _ecrire_prive(fichier, json.dumps(mots, indent=2) + "\n")
+    os.chmod(fichier, 0o600)
+    return mots
+
+
+def ecrire_reglages_clients(
+    data_dir: Path, bootstrap_servers: str, principaux: Mapping[str, object] = PRINCIPAUX
+) -> Path:
+    """Write each principal's client settings under ``<data_dir>/clients``; return that folder.
+
+    Per principal: ``<nom>.properties`` (a Java client's ``--command-config`` /
+    ``--consumer.config``) and ``<nom>.env`` (``KAFKA_BOOTSTRAP_SERVERS`` and the
+    four ``KAFKA_*`` SASL variables of ``services.runtime.kafka``), mode 0600 in a
+    0700 folder.
+    """
+    mots = preparer_mots_de_passe(data_dir, principaux)
+    dossier = data_dir / "clients"
+    _restreindre(dossier)
+    for principal in {SUPER_UTILISATEUR, *principaux}:
+        ids = Identifiants.scram(principal, mots[principal])
+        _ecrire_prive(dossier / f"{principal}.properties", ids.proprietes_client(bootstrap_servers))
+        variables = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, **ids.env()}
+        _ecrire_prive(dossier / f"{principal}.env", "".join(f"{k}={v}\n" for k, v in variables.items()))
+    return dossier
 
 
 # -- small pieces -------------------------------------------------------------

@@ -9,9 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
-
 from services.parcours.relay import ReglagesRelais, Relais
+from services.runtime import kafka as clients_kafka
+from tests.integration.kafka_fixtures import en_tant_que, principal
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ async def relais_actif(database_url: str, bootstrap: str, **reglages: object) ->
         )
     )  # type: ignore[arg-type]
     arret = asyncio.Event()
-    tache = asyncio.create_task(relais.executer(arret))
+    with en_tant_que(principal("relais")):  # the task keeps the relay's principal
+        tache = asyncio.create_task(relais.executer(arret))
     try:
         await asyncio.wait_for(relais.actif.wait(), timeout=60)
         yield relais
@@ -55,9 +56,9 @@ async def lire_jusqua(
     delai_s: float = 60.0,
 ) -> list[Recu]:
     """Read ``topics`` from the beginning until ``condition`` holds on what ``filtre`` keeps."""
-    consommateur = AIOKafkaConsumer(
+    consommateur = clients_kafka.consommateur(
         *topics,
-        bootstrap_servers=bootstrap,
+        bootstrap=bootstrap,
         group_id=f"test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

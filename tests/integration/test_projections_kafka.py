@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
@@ -26,6 +24,7 @@ from services.projections.feeds import FeedJournal, FeedKafka, Positions
 from services.projections.moteur import Moteur
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.service import ServiceProjections, Sources, sujet_dlq
+from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
 from tests.integration.kafka_fixtures import KafkaBroker
@@ -218,7 +217,7 @@ async def test_a_poison_record_is_dead_lettered_and_a_republished_event_changes_
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     sujet, flux = f"test.poison.{uuid.uuid4().hex}", uuid.uuid4()
-    producteur = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producteur = clients_kafka.producteur_brut(bootstrap, acks="all", enable_idempotence=True)
     await producteur.start()
     try:
         corps = orjson.dumps({"capacite": 10, "date_effet": "2026-11-28"})
@@ -289,7 +288,7 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
         c["erreur"] == "ValueError: refus de test: MesureDecidee" and c["source"] == TOPIC_PARCOURS for c in corps
     )
     assert {r.cle.decode() for r in recus} <= nos
-    admin = AIOKafkaAdminClient(bootstrap_servers=publie)
+    admin = clients_kafka.administration(publie)
     await admin.start()
     try:
         reponse = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, sujet_dlq(projection))])
