@@ -300,7 +300,8 @@ class LocalKafkaBroker:
         self._write_config()
         if not (self._metadata_dir / "meta.properties").exists():
             self._format(java, lib_dir)
-        _restreindre(self._metadata_dir)
+        for dossier in (self._metadata_dir, self._logs_dir):
+            _restreindre_arborescence(dossier)  # also a folder written before the broker was closed
         started = time.monotonic()
         self._launch(java, lib_dir)
         try:
@@ -500,13 +501,15 @@ class LocalKafkaBroker:
         for principal in self._principaux:
             mot = self._mots_de_passe[principal]
             command += ["--add-scram", f"SCRAM-SHA-512=[name={principal},password={mot}]"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, umask=0o077)
         if result.returncode != 0:
             output = _tail((result.stdout + result.stderr).splitlines())
             raise LocalKafkaError(f"formatting {self._metadata_dir} failed:\n{output}")
 
     def _launch(self, java: str, lib_dir: Path) -> None:
-        self._output = (self._logs_dir / "kafka.out").open("ab")
+        self._output = os.fdopen(
+            os.open(self._logs_dir / "kafka.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
         command = [
             *self._jvm_command(java, lib_dir, BROKER_MAIN),
             str(self._config_path),
@@ -763,6 +766,16 @@ def _restreindre(dossier: Path) -> None:
     """Create ``dossier`` if needed and make it mode 0700 (owner only)."""
     dossier.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(dossier, 0o700)
+
+
+def _restreindre_arborescence(racine: Path) -> None:
+    """``racine`` and every folder under it 0700, every file 0600."""
+    _restreindre(racine)
+    for dossier, sous_dossiers, fichiers in os.walk(racine):
+        for nom in sous_dossiers:
+            os.chmod(Path(dossier) / nom, 0o700)
+        for nom in fichiers:
+            os.chmod(Path(dossier) / nom, 0o600)
 
 
 def _ecrire_prive(chemin: Path, texte: str) -> None:
