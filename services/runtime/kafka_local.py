@@ -258,13 +258,16 @@ class LocalKafkaBroker:
     def identifiants(self, principal: str = SUPER_UTILISATEUR) -> Identifiants:
         """SASL/SCRAM-SHA-512 settings of one principal (``admin``, ``relais``, ``lecteur``...).
 
+        Known before the first start (drawn then, as :meth:`start` would).
+
         Raises:
             KeyError: an unknown principal.
-            LocalKafkaError: the data folder was never formatted (call :meth:`start` first).
         """
         if principal not in self._principaux:
             raise KeyError(principal)
-        mots = self._lire_mots_de_passe()
+        if not self._mots_de_passe:
+            self._mots_de_passe = preparer_mots_de_passe(self.data_dir, self._principaux)
+        mots = self._mots_de_passe
         return Identifiants.scram(principal, mots[principal])
 
     @property
@@ -460,13 +463,6 @@ class LocalKafkaBroker:
         lines = [f"{key}={value}" for key, value in self._properties().items()]
         _ecrire_prive(self._config_path, "# written by services.runtime.kafka_local\n" + "\n".join(lines) + "\n")
         self._log4j_path.write_text(_LOG4J_CONFIG)
-
-    def _lire_mots_de_passe(self) -> dict[str, str]:
-        if not self._mots_de_passe:
-            if not self.fichier_identifiants.is_file():
-                raise LocalKafkaError(f"no {FICHIER_IDENTIFIANTS} in {self.data_dir}: start the broker first")
-            self._mots_de_passe = dict(json.loads(self.fichier_identifiants.read_text()))
-        return self._mots_de_passe
 
     def _preparer_mots_de_passe(self) -> None:
         self._mots_de_passe = preparer_mots_de_passe(self.data_dir, self._principaux)

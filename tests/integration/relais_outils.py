@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from services.parcours.relay import ReglagesRelais, Relais
 from services.runtime import kafka as clients_kafka
+from services.runtime.kafka import Identifiants
 from tests.integration.kafka_fixtures import en_tant_que, principal
 
 
@@ -25,8 +26,13 @@ class Recu:
 
 
 @contextlib.asynccontextmanager
-async def relais_actif(database_url: str, bootstrap: str, **reglages: object) -> AsyncIterator[Relais]:
-    """A relay running in this process until the block ends; entered once it holds the lock."""
+async def relais_actif(
+    database_url: str, bootstrap: str, *, identifiants: Identifiants | None = None, **reglages: object
+) -> AsyncIterator[Relais]:
+    """A relay running in this process until the block ends; entered once it holds the lock.
+
+    It runs as the ``relais`` principal of the session's broker, or as ``identifiants``.
+    """
     relais = Relais(
         ReglagesRelais(
             database_url=database_url,
@@ -37,7 +43,7 @@ async def relais_actif(database_url: str, bootstrap: str, **reglages: object) ->
         )
     )  # type: ignore[arg-type]
     arret = asyncio.Event()
-    with en_tant_que(principal("relais")):  # the task keeps the relay's principal
+    with en_tant_que(identifiants or principal("relais")):  # the task keeps the relay's principal
         tache = asyncio.create_task(relais.executer(arret))
     try:
         await asyncio.wait_for(relais.actif.wait(), timeout=60)

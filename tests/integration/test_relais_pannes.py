@@ -36,7 +36,7 @@ from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from services.runtime.kafka_local import LocalKafkaBroker
 from tests.integration.conftest import Api
-from tests.integration.kafka_fixtures import KafkaBroker, env_principal
+from tests.integration.kafka_fixtures import KafkaBroker, en_tant_que, env_principal
 from tests.integration.relais_outils import Recu, relais_actif
 
 RACINE = Path(__file__).resolve().parents[2]
@@ -473,7 +473,12 @@ async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up_onc
     await asyncio.to_thread(broker_prive.start)  # no-op when already running
     bootstrap = broker_prive.bootstrap_servers
     await un_lieu(api)
-    async with base(base_url) as db, relais_actif(base_url, bootstrap, backoff_max_s=2.0) as relais:
+    async with (
+        base(base_url) as db,
+        relais_actif(
+            base_url, bootstrap, identifiants=broker_prive.identifiants("relais"), backoff_max_s=2.0
+        ) as relais,
+    ):
         avant = await db.maximum()
 
         async def publie_deja() -> bool:
@@ -488,7 +493,8 @@ async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up_onc
         assert await db.position() < maximum, "the position moved although no broker acknowledged anything"
 
         await asyncio.to_thread(broker_prive.start)
-        bilan = await tout_verifier(db, bootstrap)
+        with en_tant_que(broker_prive.identifiants("admin")):  # this broker's super user reads it back
+            bilan = await tout_verifier(db, bootstrap)
         assert relais.actif.is_set()
     assert bilan.messages >= 1 + 10 * 6
 
@@ -555,7 +561,8 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
         )
     )
     arret = asyncio.Event()
-    tache = asyncio.create_task(relais.executer(arret))
+    with en_tant_que(broker_prive.identifiants("relais")):
+        tache = asyncio.create_task(relais.executer(arret))
     try:
         async with base(base_url) as db:
             debut = _echecs()
@@ -572,7 +579,8 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
             assert await db.position() == 0, "nothing may count as published without a broker"
 
             await asyncio.to_thread(broker_prive.start)
-            await tout_verifier(db, bootstrap)
+            with en_tant_que(broker_prive.identifiants("admin")):
+                await tout_verifier(db, bootstrap)
             assert relais.actif.is_set()
     finally:
         arret.set()
