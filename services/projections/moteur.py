@@ -437,7 +437,7 @@ class Moteur:
             await self._rejeter(conn, msg, f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-4000:])
             return False
         APPLIQUES.labels(self.etiquette).inc()
-        return await self._appliquer_les_suivantes(conn, ev.flux_id, vues)
+        return await self._appliquer_les_suivantes(conn, ev.flux_id, vues, msg)
 
     async def _consommer_illisible(self, conn: Connexion, msg: MessageLu, vues: dict[UUID, int]) -> None:
         """An unreadable record (dead-lettered) uses up the version its headers name, when next in line.
@@ -453,10 +453,16 @@ class Moteur:
             return
         vues[flux_id] = version
         self._empreintes_lot[(flux_id, version)] = (msg.entetes.get("ce_id", ""), b"illisible")
-        await self._appliquer_les_suivantes(conn, flux_id, vues)
+        await self._appliquer_les_suivantes(conn, flux_id, vues, msg)
 
-    async def _appliquer_les_suivantes(self, conn: Connexion, flux_id: UUID, vues: dict[UUID, int]) -> bool:
-        """Apply the held versions of ``flux_id`` that are now next in line."""
+    async def _appliquer_les_suivantes(
+        self, conn: Connexion, flux_id: UUID, vues: dict[UUID, int], precedente: MessageLu
+    ) -> bool:
+        """Apply the held version of ``flux_id`` now next in line, after ``precedente`` (then the next...).
+
+        A held version that sits before ``precedente`` in the same partition was not published by
+        the relay (it publishes each stream in order, on one partition): it goes to the dead letters.
+        """
         retenues = self._en_avance.get(flux_id)
         suivante = retenues.pop(vues[flux_id] + 1, None) if retenues else None
         if suivante is None:
@@ -465,6 +471,26 @@ class Moteur:
         await conn.execute(
             "DELETE FROM versions_en_avance WHERE flux_id = $1 AND version = $2", flux_id, suivante.evenement.version
         )
+        if suivante.cle == precedente.cle and suivante.offset < precedente.offset:
+            EN_AVANCE_REJETEES.labels(self.etiquette).inc()
+            log.error(
+                "projection_version_en_avance_rejetee",
+                raison="avant_la_precedente_dans_la_partition",
+                projection=self.etiquette,
+                flux_id=str(flux_id),
+                recue=suivante.evenement.version,
+                source=suivante.cle[0],
+                partition=suivante.cle[1],
+                position=suivante.offset,
+            )
+            await self._rejeter(
+                conn,
+                suivante,
+                f"VersionEnAvance: version {suivante.evenement.version} publiée avant la précédente "
+                "dans la même partition",
+                "",
+            )
+            return False
         log.info(
             "projection_version_en_avance_appliquee",
             projection=self.etiquette,

@@ -20,6 +20,7 @@ restarted; a test needing that should check the type and skip otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,16 @@ import pytest
 from services.runtime.kafka import Identifiants, en_tant_que
 from services.runtime.kafka_local import LocalKafkaBroker
 
-__all__ = ["ExternalKafkaBroker", "KafkaBroker", "en_tant_que", "env_principal", "kafka_broker", "principal"]
+__all__ = [
+    "ExternalKafkaBroker",
+    "KafkaBroker",
+    "broker_enregistre",
+    "en_tant_que",
+    "env_principal",
+    "kafka_broker",
+    "principal",
+    "principal_connu",
+]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 VARIABLES_SASL = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")
@@ -50,13 +60,32 @@ KafkaBroker = LocalKafkaBroker | ExternalKafkaBroker
 """What the ``kafka_broker`` fixture yields; both have ``bootstrap_servers`` and ``identifiants()``."""
 
 _courant: list[KafkaBroker] = []
+_par_adresse: dict[str, KafkaBroker] = {}
 
 
-def principal(nom: str) -> Identifiants:
-    """The SASL settings of principal ``nom`` (``relais``, ``projections``, ``lecteur``...) on the session's broker."""
-    if not _courant:
-        raise RuntimeError("no Kafka broker in this session: request the kafka_broker fixture")
-    return _courant[-1].identifiants(nom)
+@contextlib.contextmanager
+def broker_enregistre(broker: KafkaBroker) -> Iterator[KafkaBroker]:
+    """Make a test's own broker known by its address (:func:`principal_connu`) within the block."""
+    _par_adresse[broker.bootstrap_servers] = broker
+    try:
+        yield broker
+    finally:
+        _par_adresse.pop(broker.bootstrap_servers, None)
+
+
+def principal(nom: str, bootstrap: str | None = None) -> Identifiants:
+    """The SASL settings of principal ``nom`` (``relais``, ``projections``, ``lecteur``...) on the session's
+    broker, or on the registered broker at ``bootstrap``."""
+    broker = _par_adresse.get(bootstrap) if bootstrap else (_courant[-1] if _courant else None)
+    if broker is None:
+        raise RuntimeError(f"no Kafka broker known at {bootstrap or 'the session'}: request the kafka_broker fixture")
+    return broker.identifiants(nom)
+
+
+def principal_connu(nom: str, bootstrap: str) -> Identifiants | None:
+    """Principal ``nom`` of the broker at ``bootstrap`` if it is registered, else ``None`` (the caller's context)."""
+    broker = _par_adresse.get(bootstrap)
+    return broker.identifiants(nom) if broker is not None else None
 
 
 def env_principal(nom: str) -> dict[str, str]:
@@ -73,7 +102,8 @@ def kafka_broker() -> Iterator[KafkaBroker]:
             broker: KafkaBroker = ExternalKafkaBroker(bootstrap_servers=external)
             _courant.append(broker)
             try:
-                yield broker
+                with broker_enregistre(broker):
+                    yield broker
             finally:
                 _courant.remove(broker)
             return
@@ -82,6 +112,7 @@ def kafka_broker() -> Iterator[KafkaBroker]:
                 env.setenv(variable, valeur)
             _courant.append(local)
             try:
-                yield local
+                with broker_enregistre(local):
+                    yield local
             finally:
                 _courant.remove(local)

@@ -305,14 +305,15 @@ def principal_du_feed(feed: Any) -> contextlib.AbstractContextManager[None]:
     the session's (``admin``) for a scratch topic or group of a test."""
     from services.projections.feeds import FeedKafka
     from services.runtime.kafka import PREFIXE_GROUPES_PROJECTIONS
-    from tests.integration.kafka_fixtures import en_tant_que, principal
+    from tests.integration.kafka_fixtures import en_tant_que, principal_connu
 
     if (
         isinstance(feed, FeedKafka)
         and all(t.startswith("ase.") for t in feed.topics)
         and feed.groupe.startswith(PREFIXE_GROUPES_PROJECTIONS)
+        and (identifiants := principal_connu("projections", feed.bootstrap)) is not None
     ):
-        return en_tant_que(principal("projections"))
+        return en_tant_que(identifiants)
     return contextlib.nullcontext()
 
 

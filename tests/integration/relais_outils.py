@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from services.parcours.relay import ReglagesRelais, Relais
 from services.runtime import kafka as clients_kafka
 from services.runtime.kafka import Identifiants
-from tests.integration.kafka_fixtures import en_tant_que, principal
+from tests.integration.kafka_fixtures import en_tant_que, principal, principal_connu
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ async def relais_actif(
         )
     )  # type: ignore[arg-type]
     arret = asyncio.Event()
-    with en_tant_que(identifiants or principal("relais")):  # the task keeps the relay's principal
+    with en_tant_que(
+        identifiants or principal_connu("relais", bootstrap) or principal("relais")
+    ):  # the task keeps the relay's principal
         tache = asyncio.create_task(relais.executer(arret))
     try:
         await asyncio.wait_for(relais.actif.wait(), timeout=60)
@@ -64,6 +66,7 @@ async def lire_jusqua(
     """Read ``topics`` from the beginning until ``condition`` holds on what ``filtre`` keeps."""
     consommateur = clients_kafka.consommateur(
         *topics,
+        identifiants=principal_connu("admin", bootstrap),
         bootstrap=bootstrap,
         group_id=f"test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",

@@ -2,16 +2,16 @@
 ACLs decide who writes and reads what, and a projection never applies a forged or out-of-order
 version, even one produced by a stolen super user.
 
-Each fault of the issue is a test named after it. The topics are the session's shared ones:
-forged records touch only this test's streams, and the engines are seeded just before this
-test's first events (see ``test_projections_kafka.py``).
+Each fault of the issue is a test named after it. Forged records go to a broker of this module
+alone (other tests rebuild from the shared topics' beginning and must not meet them); the
+engines are seeded just before this test's first events (see ``test_projections_kafka.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -34,8 +34,9 @@ from services.projections.readmodels import catalogue_des_projections
 from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import TOPIC_RESTREINT, Identifiants
+from services.runtime.kafka_local import LocalKafkaBroker
 from tests.integration.conftest import Api
-from tests.integration.kafka_fixtures import KafkaBroker, en_tant_que, principal
+from tests.integration.kafka_fixtures import KafkaBroker, broker_enregistre, en_tant_que, principal
 from tests.integration.projections_outils import (
     _ok,
     amorcer,
@@ -59,6 +60,22 @@ async def pool(api: Api, base_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(base_url, min_size=1, max_size=8)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="module")
+def broker_prive() -> Iterator[LocalKafkaBroker]:
+    """A closed broker of this module alone, known by its address to the test helpers."""
+    with LocalKafkaBroker() as broker, broker_enregistre(broker):
+        yield broker
+
+
+@pytest.fixture
+async def sujets_prives(broker_prive: LocalKafkaBroker) -> str:
+    """The project's topics on the private broker, created by its relay's principal."""
+    bootstrap = broker_prive.bootstrap_servers
+    relais = broker_prive.identifiants("relais")
+    await clients_kafka.creer_sujets(bootstrap, partitions=3, replication=1, identifiants=relais)
+    return bootstrap
 
 
 @pytest.fixture
@@ -167,8 +184,6 @@ async def test_the_observatoire_reads_only_statistics(sujets: str) -> None:
 
 
 async def test_the_broker_s_data_folder_and_its_password_file_are_private(kafka_broker: KafkaBroker) -> None:
-    from services.runtime.kafka_local import LocalKafkaBroker
-
     assert isinstance(kafka_broker, LocalKafkaBroker), "the session's own broker"
     dossiers = [kafka_broker.data_dir, kafka_broker.data_dir / "kraft", kafka_broker.data_dir / "logs"]
     for dossier in dossiers:
@@ -227,7 +242,7 @@ class Banc:
     async def amorcer(self) -> None:
         nos = await nos_flux(self.pool)
         sujets = sorted({s for p in catalogue_des_projections() for s in p.sujets})
-        with en_tant_que(principal("projections")):
+        with en_tant_que(principal("projections", self.bootstrap)):
             fins = await _fins(self.bootstrap, sujets)
         debuts = await debuts_de_nos_evenements(self.pool, self.bootstrap, fins)
         for interne in catalogue_des_projections():
@@ -240,7 +255,7 @@ class Banc:
 
     async def a_jour(self) -> None:
         """Every engine applied the topics to their end; versions held back beyond the bound dead-lettered."""
-        with en_tant_que(principal("projections")):
+        with en_tant_que(principal("projections", self.bootstrap)):
             for moteur in self.moteurs:
                 await executer_jusqua(moteur, await _fins(self.bootstrap, moteur.projection.sujets))
                 await moteur.expirer_en_avance()
@@ -295,7 +310,9 @@ async def _forger(
         "ce_type": type_ce,
         **entetes,
     }
-    producteur = clients_kafka.producteur(bootstrap, client_id="test-forgeur", identifiants=principal("admin"))
+    producteur = clients_kafka.producteur(
+        bootstrap, client_id="test-forgeur", identifiants=principal("admin", bootstrap)
+    )
     await producteur.start()
     try:
         await producteur.send_and_wait(
@@ -324,8 +341,9 @@ def _compteur(nom: str, moteurs: Sequence[Moteur]) -> float:
 
 
 async def test_a_forged_identite_rectifiee_ahead_and_a_forged_dossier_transfere_conflicting_produced_by_admin_are_dead_lettered_and_the_dossier_equals_the_store_s(
-    api: Api, base_url: str, pool: asyncpg.Pool, sujets: str
+    api: Api, base_url: str, pool: asyncpg.Pool, sujets_prives: str
 ) -> None:
+    sujets = sujets_prives
     async with relais_actif(base_url, sujets):
         [parcours_id] = await histoires(api, 1)
         await relais_a_jour(pool)

@@ -186,7 +186,7 @@ async def _lettres(pool: asyncpg.Pool, moteur: Moteur) -> list[tuple[int | None,
     return [(ligne["version"], ligne["erreur"]) for ligne in lignes]
 
 
-async def test_a_version_ahead_waits_for_the_ones_before_it_and_is_then_applied_in_order(
+async def test_a_version_ahead_from_another_partition_waits_for_the_ones_before_it_and_is_then_applied_in_order(
     api: Api, base_url: str, pool: asyncpg.Pool
 ) -> None:
     projection, moteur = await _moteur_registre(base_url, pool)
@@ -194,7 +194,13 @@ async def test_a_version_ahead_waits_for_the_ones_before_it_and_is_then_applied_
     avant = compteur("ase_projection_versions_en_avance_total", projection.nom)
 
     with capture_logs() as journaux:
-        await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 2, 5))])
+        await moteur.appliquer_lot(
+            [
+                MessageLu(("t", 0), 0, _evenement(flux, 1)),
+                MessageLu(("t", 0), 1, _evenement(flux, 2)),
+                MessageLu(("r", 0), 0, _evenement(flux, 5)),  # another topic: it may overtake
+            ]
+        )
     assert await _versions_appliquees(pool, moteur) == [1, 2]  # 5 is held back, not applied
     assert compteur("ase_projection_versions_en_avance_total", projection.nom) == avant + 1
     retenues = [j for j in journaux if j["event"] == "projection_version_en_avance_retenue"]
@@ -207,6 +213,23 @@ async def test_a_version_ahead_waits_for_the_ones_before_it_and_is_then_applied_
     async with pool.acquire() as conn:
         assert await conn.fetchval(f'SELECT count(*) FROM "{moteur.schema}".versions_en_avance') == 0
     assert EN_AVANCE is not None
+
+
+async def test_a_version_ahead_published_before_its_predecessor_in_the_same_partition_is_dead_lettered(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool)
+    flux = uuid.uuid4()
+    avant = compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom)
+    # The relay publishes a stream in order on one partition: 3 before 2 there is not the relay's.
+    with capture_logs() as journaux:
+        await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 3, 2, 3))])
+    assert await _versions_appliquees(pool, moteur) == [1, 2, 3]  # the 3 published after the 2
+    assert [v for v, _ in await _lettres(pool, moteur)] == [3]
+    assert compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom) == avant + 1
+    assert [j["raison"] for j in journaux if j["event"] == "projection_version_en_avance_rejetee"] == [
+        "avant_la_precedente_dans_la_partition"
+    ]
 
 
 async def test_a_version_ahead_held_beyond_the_bound_in_time_is_dead_lettered_with_an_alert(
@@ -235,10 +258,11 @@ async def test_versions_ahead_beyond_the_bound_in_count_are_dead_lettered_at_onc
 ) -> None:
     _, moteur = await _moteur_registre(base_url, pool, max_en_avance=2)
     flux = uuid.uuid4()
-    lot = [MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 3, 4, 5))]
+    lot = [MessageLu(("t", 0), 0, _evenement(flux, 1))]
+    lot += [MessageLu(("r", 0), i, _evenement(flux, v)) for i, v in enumerate((3, 4, 5))]
     await moteur.appliquer_lot(lot)
     assert [v for v, _ in await _lettres(pool, moteur)] == [5]
-    await moteur.appliquer_lot([MessageLu(("t", 0), 4, _evenement(flux, 2))])
+    await moteur.appliquer_lot([MessageLu(("t", 0), 1, _evenement(flux, 2))])
     assert await _versions_appliquees(pool, moteur) == [1, 2, 3, 4]
 
 
