@@ -23,7 +23,9 @@ Versions are applied in order, never skipped (issue 9, a closed Kafka). The
 relay publishes every stream gap-free and in order, so a version ahead of the
 next expected one of a stream already seen means a loss or a forgery: it is held
 back in ``versions_en_avance`` (in the batch's transaction, so a crash keeps it)
-and applied as soon as the versions before it are; held longer than
+and applied as soon as the versions before it are, unless it sat before them in the
+same partition (the relay never publishes a stream out of order there: a dead
+letter); held longer than
 ``attente_en_avance_s`` (default 30 s) it goes to the dead letters, and so does
 any beyond ``max_en_avance`` (default 1000) held at once; each one is logged and
 counted (``ase_projection_versions_en_avance_total``). A stream never seen
