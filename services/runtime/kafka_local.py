@@ -860,6 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker.start()
         print(f"Kafka ready: KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
+        print(f"SASL/SCRAM-SHA-512 principals and passwords: {broker.fichier_identifiants}")
         print(
             f"data: {broker.data_dir}  log: {broker.log_path}  (Ctrl-C to stop)",
             flush=True,
