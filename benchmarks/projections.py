@@ -1213,6 +1213,8 @@ def executer() -> dict[str, Any]:
     debut = time.perf_counter()
     with postgres_jetable() as pg, LocalKafkaBroker() as broker:
         reglages = pg.reglages()
+        # A closed broker: SASL as the super user, in this process and the spawned ones.
+        os.environ.update(broker.identifiants("admin").env())
         figures = asyncio.run(_tout(pg, broker.bootstrap_servers))
     return {
         "benchmark": NOM,

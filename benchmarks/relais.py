@@ -48,7 +48,7 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from eventsourcing.persistence import StoredEvent
 
 from benchmarks import scenario as s
@@ -65,6 +65,7 @@ from services.parcours.persistence import JsonMapper
 from services.parcours.publication import Message
 from services.parcours.publication import messages as messages_de
 from services.parcours.relay import ReglagesRelais, Relais
+from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import SUJETS, creer_sujets, producteur
 from services.runtime.kafka_local import LocalKafkaBroker
@@ -260,7 +261,7 @@ async def _lignes(url: str) -> list[asyncpg.Record]:
 
 async def _creer_sujets_bruts(bootstrap: str) -> None:
     """The baseline's topics: the project's, prefixed, with the same partitions and settings."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin")
+    admin = clients_kafka.administration(bootstrap, client_id="bench-admin")
     await admin.start()
     try:
         await admin.create_topics(
@@ -348,7 +349,7 @@ async def _relais_depuis_zero(url: str, bootstrap: str, n: int, pids_kafka: list
 
 async def _compter(bootstrap: str, topics: list[str]) -> int:
     """Records on ``topics`` (sum of partition end offsets)."""
-    consommateur = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consommateur = clients_kafka.consommateur(bootstrap=bootstrap, enable_auto_commit=False)
     await consommateur.start()
     try:
         # Created here with PARTITIONS partitions (a fresh consumer's partitions_for_topic() knows none).
@@ -497,9 +498,9 @@ async def _position_sauvee(url: str, delai_s: float = 60.0) -> None:
 
 async def _consommateur_en_fin(bootstrap: str) -> AIOKafkaConsumer:
     """A consumer of the parcours topic in its own group, at the end of each partition before anything is measured."""
-    consommateur = AIOKafkaConsumer(
+    consommateur = clients_kafka.consommateur(
         TOPIC_PARCOURS,
-        bootstrap_servers=bootstrap,
+        bootstrap=bootstrap,
         group_id=f"bench-{uuid.uuid4().hex}",
         auto_offset_reset="latest",
         enable_auto_commit=False,
@@ -642,6 +643,8 @@ def executer() -> dict[str, Any]:
     debut = time.perf_counter()
     with postgres_jetable() as pg, LocalKafkaBroker() as broker:
         reglages = pg.reglages()
+        # A closed broker: SASL as the super user, in this process and the spawned ones.
+        os.environ.update(broker.identifiants("admin").env())
         figures = asyncio.run(_tout(pg, broker.bootstrap_servers))
     return {
         "benchmark": NOM,

@@ -199,6 +199,10 @@ def up(
     typer.echo(f"notifications  {pile.url('notifications')}")
     typer.echo(f"relay          {pile.url('relay')}/metrics")
     typer.echo(f"kafka          KAFKA_BOOTSTRAP_SERVERS={pile.kafka_bootstrap}")
+    typer.echo(
+        f"kafka clients  {pile.dossier_kafka / 'clients'}  (<principal>.properties et .env, SASL/SCRAM; "
+        "lecteur: lecture seule du sujet public)"
+    )
     if pile.postgres is not None:
         typer.echo(f"postgres       DATABASE_URL={pile.postgres.url}")
     typer.echo(f"journaux       {pile.journaux}/")

@@ -46,6 +46,7 @@ from typing import Any
 import psutil
 
 from services.cli.supervision import Programme, Superviseur, chemin_de_prise, configuration
+from services.runtime.dossiers import dossier_de_donnees, dossier_prive
 
 ENV_PORTS = {
     "parcours": ("ASE_PARCOURS_PORT", 8000),
@@ -149,6 +150,11 @@ class Pile:
         return f"http://{HOTE}:{self.ports[service]}"
 
     @property
+    def dossier_kafka(self) -> Path:
+        """The broker's data folder (log dirs, ``identifiants-kafka.json``, ``clients/``)."""
+        return Path(self.data_dir) / "kafka"
+
+    @property
     def journaux(self) -> Path:
         return Path(self.data_dir) / "pile" / "logs"
 
@@ -210,8 +216,8 @@ def _effacer_etat(data_dir: Path) -> None:
 @contextlib.contextmanager
 def _verrou(data_dir: Path) -> Iterator[None]:
     """One ``up`` or ``down`` at a time on a data folder."""
-    dossier = dossier_pile(data_dir)
-    dossier.mkdir(parents=True, exist_ok=True)
+    dossier_de_donnees(data_dir.resolve())
+    dossier = dossier_prive(dossier_pile(data_dir))
     with (dossier / ".verrou").open("a") as fichier:
         fcntl.flock(fichier, fcntl.LOCK_EX)
         try:
@@ -467,13 +473,20 @@ def _demarrer(pile: Pile, delai_s: float, ecrire: Ecrire) -> None:
     origine = "démarré" if pile.postgres.demarre_par_up else "déjà en marche, réutilisé"
     ecrire(f"  postgres       {origine} (pid {pile.postgres.pid}, données {pile.postgres.pgdata})")
 
+    from services.runtime.kafka_local import ecrire_reglages_clients
+
+    try:  # the passwords are drawn before the broker's first start: the services' environment holds them
+        clients = ecrire_reglages_clients(pile.dossier_kafka, pile.kafka_bootstrap)
+    except LocalKafkaError as exc:
+        raise ErreurPile("kafka", str(exc)) from None
     superviseur = _lancer_superviseur(pile, fin, ecrire)
     kafka = _lancer_partie(pile, superviseur, "kafka", ecrire)
     journaux_kafka = data_dir / "kafka" / "logs"
     kafka.autres_journaux = (journaux_kafka / "kafka.out", journaux_kafka / "server.log")
     parcours = _lancer_partie(pile, superviseur, "parcours", ecrire)
     _attendre(fin, kafka, lambda: kafka.journal_contient("Kafka ready"))
-    ecrire(f"  kafka          prêt sur {pile.kafka_bootstrap}")
+    ecrire(f"  kafka          prêt sur {pile.kafka_bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512, ACL)")
+    ecrire(f"                 réglages des clients: {clients}/<principal>.properties|.env (lecteur: lecture seule)")
     _attendre_readyz(fin, pile, parcours, ecrire)
 
     relais = _lancer_partie(pile, superviseur, "relay", ecrire)
@@ -510,7 +523,25 @@ def _env_superviseur(pile: Pile) -> dict[str, str]:
     )
     env.setdefault("ASE_LOG_LEVEL", "INFO")
     env.pop("ASE_DATABASE_URL", None)
+    for variable in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
+        env.pop(variable, None)  # each program gets its own principal, none inherits the caller's
     return env
+
+
+PRINCIPAL_DE: dict[str, str] = {"relay": "relais", "projections": "projections", "notifications": "notifications"}
+"""The Kafka principal each part of the stack runs as (``services.runtime.kafka.PRINCIPAUX``)."""
+
+
+def env_kafka(pile: Pile, partie: str) -> dict[str, str]:
+    """The ``KAFKA_*`` SASL variables of a part's principal; none for a part without Kafka."""
+    from services.runtime.kafka import Identifiants
+    from services.runtime.kafka_local import preparer_mots_de_passe
+
+    principal = PRINCIPAL_DE.get(partie)
+    if principal is None:
+        return {}
+    mots = preparer_mots_de_passe(pile.dossier_kafka)
+    return Identifiants.scram(principal, mots[principal]).env()
 
 
 def programmes(pile: Pile) -> list[Programme]:
@@ -549,6 +580,7 @@ def programmes(pile: Pile) -> list[Programme]:
             journal=pile.journaux / f"{nom}.log",
             priorite=10 * (rang + 1),
             arret_s=ARRET_KAFKA_S if nom == "kafka" else ARRET_SERVICE_S,
+            env=env_kafka(pile, nom),
         )
         for rang, nom in enumerate(PARTIES)
     ]

@@ -18,7 +18,7 @@ import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class Programme:
     """SIGTERM, then SIGKILL after this long (``stopwaitsecs``)."""
     demarrage_s: float = 1.0
     """Alive this long counts as started (``startsecs``); a quicker exit is a failed start."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables added to supervisord's environment for this program only (its Kafka principal)."""
 
 
 def configuration(programmes: list[Programme], *, prise: Path, dossier: Path, repertoire: Path) -> str:
@@ -91,7 +93,16 @@ def configuration(programmes: list[Programme], *, prise: Path, dossier: Path, re
             "stdout_logfile_maxbytes=20MB",
             "stdout_logfile_backups=2",
         ]
+        if programme.env:
+            lignes.append("environment=" + ",".join(f'{k}="{_valeur_env(v)}"' for k, v in programme.env.items()))
     return "\n".join(lignes) + "\n"
+
+
+def _valeur_env(valeur: str) -> str:
+    """A value for supervisord's ``environment=`` (quoted): no quote, comma or line break."""
+    if any(c in valeur for c in "\"',\n%"):
+        raise ValueError("supervisord cannot be given an environment value with a quote, comma, '%' or line break")
+    return valeur
 
 
 def _ini(valeur: str) -> str:

@@ -36,6 +36,7 @@ from contracts.enveloppe import TOPIC_RESTREINT
 from contracts.publication import nom_evenement, topic_de
 from services.projections.evenement import EvenementPublie
 from services.runtime import coffre
+from services.runtime.kafka import consommateur
 
 log = structlog.get_logger(__name__)
 
@@ -251,8 +252,8 @@ class FeedKafka:
     async def lots(self, positions: LecteurPositions) -> AsyncIterator[list[MessageLu]]:
         self._positions = positions
         self._ferme = False
-        self.consommateur = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        self.consommateur = consommateur(
+            bootstrap=self.bootstrap,
             group_id=self.groupe,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -324,7 +325,7 @@ def _raison(exc: Exception) -> str:
 
 
 def _consommateur_de_metadonnees(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+    return consommateur(bootstrap=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
 
 
 async def _fins(consommateur: AIOKafkaConsumer, topics: Sequence[str]) -> Positions:

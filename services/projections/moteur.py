@@ -13,12 +13,28 @@ feed was would skip what the refused batch held for the partitions still ours.
 
 An event a handler cannot apply is never skipped silently: its error is
 counted, logged and written to the projection's dead letters (a table, and the
-``<groupe>.dlq`` topic when Kafka is configured); a gap in a stream's versions
-is counted and logged too. The table is the topic's outbox: a dead letter is
+``<groupe>.dlq`` topic when Kafka is configured). The table is the topic's outbox: a dead letter is
 marked sent only once the broker acknowledged it, and unsent ones are retried
 after every batch and at every start. Infrastructure errors (a lost
 connection, a deadlock) are not the event's fault: they abort the batch, which
 is retried, instead of dead-lettering the event.
+
+Versions are applied in order, never skipped (issue 9, a closed Kafka). The
+relay publishes every stream gap-free and in order, so a version ahead of the
+next expected one of a stream already seen means a loss or a forgery: it is held
+back in ``versions_en_avance`` (in the batch's transaction, so a crash keeps it)
+and applied as soon as the versions before it are, unless it sat before them in the
+same partition (the relay never publishes a stream out of order there: a dead
+letter); held longer than
+``attente_en_avance_s`` (default 30 s) it goes to the dead letters, and so does
+any beyond ``max_en_avance`` (default 1000) held at once; each one is logged and
+counted (``ase_projection_versions_en_avance_total``). A stream never seen
+starts where it is first met (a projection seeded mid-topic, a compacted topic):
+a first version above 1 is applied and counted as a gap. A second record for an
+applied (stream, version) is a duplicate only when its ``ce_id`` and its digest
+(headers and body, :func:`empreinte`) equal the applied one's, kept in
+``empreintes``; otherwise it is a conflict: dead letter and
+``ase_projection_conflits_total``, never a silent drop.
 
 The end of a batch (a projection recomputing the rows of the streams the batch
 touched, :meth:`Projection.finir`) runs for all of them at once, in a savepoint.
@@ -35,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -62,7 +79,30 @@ log = structlog.get_logger(__name__)
 
 APPLIQUES = Counter("ase_projection_evenements_total", "Events applied", ["projection"], registry=REGISTRE)
 DOUBLONS = Counter("ase_projection_doublons_total", "Events seen again and ignored", ["projection"], registry=REGISTRE)
-TROUS = Counter("ase_projection_trous_total", "Missing stream versions", ["projection"], registry=REGISTRE)
+TROUS = Counter(
+    "ase_projection_trous_total",
+    "Versions skipped by a stream first met above version 1",
+    ["projection"],
+    registry=REGISTRE,
+)
+EN_AVANCE = Counter(
+    "ase_projection_versions_en_avance_total",
+    "Versions received ahead of the next expected one (held back; loss or forgery)",
+    ["projection"],
+    registry=REGISTRE,
+)
+EN_AVANCE_REJETEES = Counter(
+    "ase_projection_versions_en_avance_rejetees_total",
+    "Versions held back too long or beyond the bound, sent to the dead letters",
+    ["projection"],
+    registry=REGISTRE,
+)
+CONFLITS = Counter(
+    "ase_projection_conflits_total",
+    "Records for an applied (stream, version) with another ce_id or content (forgery), dead-lettered",
+    ["projection"],
+    registry=REGISTRE,
+)
 REJETS = Counter(
     "ase_projection_lettres_mortes_total", "Events a handler could not apply", ["projection"], registry=REGISTRE
 )
@@ -151,8 +191,15 @@ TABLES_DU_MOTEUR = [
     "CREATE INDEX IF NOT EXISTS lettres_mortes_a_publier ON lettres_mortes (id) WHERE NOT publiee",
     "CREATE TABLE IF NOT EXISTS derniere_application (id boolean PRIMARY KEY DEFAULT true, "
     "applique_le timestamptz NOT NULL, evenement_enregistre_le timestamptz NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS versions_en_avance (flux_id uuid NOT NULL, version integer NOT NULL, "
+    "source text NOT NULL, partition integer NOT NULL, position bigint NOT NULL, evenement jsonb NOT NULL, "
+    "recu_le timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (flux_id, version))",
+    "CREATE TABLE IF NOT EXISTS empreintes (flux_id uuid NOT NULL, version integer NOT NULL, ce_id text NOT NULL, "
+    "empreinte bytea NOT NULL, PRIMARY KEY (flux_id, version))",
 ]
-TABLES_DE_SUIVI = frozenset({"positions", "versions_vues", "lettres_mortes", "derniere_application"})
+TABLES_DE_SUIVI = frozenset(
+    {"positions", "versions_vues", "lettres_mortes", "derniere_application", "versions_en_avance", "empreintes"}
+)
 """The engine's bookkeeping in every projection schema (not read-model data)."""
 
 
@@ -207,6 +254,40 @@ EnvoiLettreMorte = Callable[[LettreMorte], Awaitable[None]]
 """Sends a dead letter to the ``<groupe>.dlq`` topic; returns once the broker acknowledged it."""
 
 
+ATTENTE_EN_AVANCE_S = 30.0
+"""Default bound in time on a version held back (see the module)."""
+MAX_EN_AVANCE = 1000
+"""Default bound in count on the versions held back in one projection schema."""
+
+
+def empreinte(ev: EvenementPublie) -> bytes:
+    """SHA-256 of what a record says: its id, type, stream, version, source, time, author and body."""
+    contenu = [
+        ev.id,
+        ev.type,
+        str(ev.flux_id),
+        ev.version,
+        ev.source,
+        ev.enregistre_le.isoformat(),
+        ev.auteur,
+        ev.donnees,
+    ]
+    return hashlib.sha256(orjson.dumps(contenu, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def _en_json(ev: EvenementPublie) -> bytes:
+    return orjson.dumps({**ev.__dict__, "flux_id": str(ev.flux_id), "enregistre_le": ev.enregistre_le.isoformat()})
+
+
+def _depuis_json(texte: str | bytes) -> EvenementPublie:
+    from datetime import datetime
+
+    brut = orjson.loads(texte)
+    brut["flux_id"] = UUID(brut["flux_id"])
+    brut["enregistre_le"] = datetime.fromisoformat(brut["enregistre_le"])
+    return EvenementPublie(**brut)
+
+
 @dataclass
 class Moteur:
     """Applies one feed to one projection in one schema."""
@@ -223,6 +304,13 @@ class Moteur:
     """False when the caller created the tables already (under the catalogue's lock)."""
     etiquette: str = ""
     """The ``projection`` label of its metrics (default: the projection's name)."""
+    attente_en_avance_s: float = ATTENTE_EN_AVANCE_S
+    """How long a version ahead waits for the ones before it, then goes to the dead letters."""
+    max_en_avance: int = MAX_EN_AVANCE
+    """How many versions ahead may wait at once in this schema; beyond, dead letters at once."""
+    _en_avance: dict[UUID, dict[int, MessageLu]] = field(default_factory=dict, init=False, repr=False)
+    _empreintes_lot: dict[tuple[UUID, int], tuple[str, bytes]] = field(default_factory=dict, init=False, repr=False)
+    _derniere_expiration: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.etiquette = self.etiquette or self.projection.nom
@@ -249,6 +337,8 @@ class Moteur:
                 lot = suivant.result()
                 if lot:
                     await self.appliquer_lot(lot)
+                elif time.monotonic() - self._derniere_expiration >= 1.0:
+                    await self.expirer_en_avance()
         finally:
             with contextlib.suppress(RuntimeError):  # a generator cancelled mid-read is already closed
                 await lots.aclose()  # type: ignore[attr-defined]
@@ -272,6 +362,9 @@ class Moteur:
                 # The streams' last versions, read and written once per batch, not per event.
                 vues = await _versions_vues(conn, lot)
                 avant = dict(vues)
+                rejets += await self._expirer(conn)
+                self._en_avance = await self._lire_en_avance(conn, lot)
+                self._empreintes_lot = {}
                 for msg in lot:
                     if msg.offset <= atteintes.get(msg.cle, -1):
                         continue  # already applied by an earlier commit
@@ -280,6 +373,7 @@ class Moteur:
                         if msg.illisible is not None:
                             await self._rejeter(conn, msg, msg.illisible, "")
                             rejets += 1
+                            await self._consommer_illisible(conn, msg, vues)
                         continue
                     derniers[msg.evenement.flux_id] = msg
                     if not await self._appliquer_un(conn, msg, vues):
@@ -287,6 +381,7 @@ class Moteur:
                     dernier = msg.evenement
                 rejets += await self._finir(conn, derniers, lot[-1])
                 await _sauver_versions(conn, avant, vues)
+                await self._sauver_empreintes(conn)
                 await self._sauver_positions(conn, lues, atteintes)
                 if dernier is not None:
                     await conn.execute(
@@ -312,17 +407,18 @@ class Moteur:
             await self.apres_lot(dict(atteintes))
 
     async def _appliquer_un(self, conn: Connexion, msg: MessageLu, vues: dict[UUID, int]) -> bool:
-        """Apply one event unless seen already; False when it went to the dead letters."""
+        """Apply one event in order (see the module); False when something went to the dead letters."""
         ev = msg.evenement
         assert ev is not None
         if ev.restreint:  # the facts of an event, not a version of its stream: applied by (stream, version)
             return await self._appliquer_sans_version(conn, msg)
         vue = vues.get(ev.flux_id)
         if vue is not None and ev.version <= vue:
-            DOUBLONS.labels(self.etiquette).inc()
-            return True
+            return await self._deja_appliquee(conn, msg)
         attendue = (vue or 0) + 1
         if ev.version != attendue:
+            if vue is not None:
+                return await self._retenir(conn, msg, attendue)
             TROUS.labels(self.etiquette).inc(ev.version - attendue)
             log.warning(
                 "projection_trou",
@@ -335,6 +431,7 @@ class Moteur:
                 position=msg.offset,
             )
         vues[ev.flux_id] = ev.version
+        self._empreintes_lot[(ev.flux_id, ev.version)] = (ev.id, empreinte(ev))
         try:
             async with conn.transaction():
                 await self.projection.appliquer(cast("asyncpg.Connection", conn), ev)
@@ -344,6 +441,107 @@ class Moteur:
             await self._rejeter(conn, msg, f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-4000:])
             return False
         APPLIQUES.labels(self.etiquette).inc()
+        return await self._appliquer_les_suivantes(conn, ev.flux_id, vues, msg)
+
+    async def _consommer_illisible(self, conn: Connexion, msg: MessageLu, vues: dict[UUID, int]) -> None:
+        """An unreadable record (dead-lettered) uses up the version its headers name, when next in line.
+
+        Its digest is a mark of its own: a later record for that version is a conflict, never a duplicate.
+        """
+        flux_id = _uuid_ou_rien(msg.entetes.get("ce_subject"))
+        version = _entier_ou_rien(msg.entetes.get("ce_sequence"))
+        if flux_id is None or version is None:
+            return
+        vue = vues.get(flux_id)
+        if vue is not None and version != vue + 1:
+            return
+        vues[flux_id] = version
+        self._empreintes_lot[(flux_id, version)] = (msg.entetes.get("ce_id", ""), b"illisible")
+        await self._appliquer_les_suivantes(conn, flux_id, vues, msg)
+
+    async def _appliquer_les_suivantes(
+        self, conn: Connexion, flux_id: UUID, vues: dict[UUID, int], precedente: MessageLu
+    ) -> bool:
+        """Apply the held version of ``flux_id`` now next in line, after ``precedente`` (then the next...).
+
+        A held version that sits before ``precedente`` in the same partition was not published by
+        the relay (it publishes each stream in order, on one partition): it goes to the dead letters.
+        """
+        retenues = self._en_avance.get(flux_id)
+        suivante = retenues.pop(vues[flux_id] + 1, None) if retenues else None
+        if suivante is None:
+            return True
+        assert suivante.evenement is not None
+        await conn.execute(
+            "DELETE FROM versions_en_avance WHERE flux_id = $1 AND version = $2", flux_id, suivante.evenement.version
+        )
+        if suivante.cle == precedente.cle and suivante.offset < precedente.offset:
+            EN_AVANCE_REJETEES.labels(self.etiquette).inc()
+            log.error(
+                "projection_version_en_avance_rejetee",
+                raison="avant_la_precedente_dans_la_partition",
+                projection=self.etiquette,
+                flux_id=str(flux_id),
+                recue=suivante.evenement.version,
+                source=suivante.cle[0],
+                partition=suivante.cle[1],
+                position=suivante.offset,
+            )
+            await self._rejeter(
+                conn,
+                suivante,
+                f"VersionEnAvance: version {suivante.evenement.version} publiée avant la précédente "
+                "dans la même partition",
+                "",
+            )
+            return False
+        log.info(
+            "projection_version_en_avance_appliquee",
+            projection=self.etiquette,
+            flux_id=str(flux_id),
+            version=suivante.evenement.version,
+        )
+        return await self._appliquer_un(conn, suivante, vues)
+
+    async def _retenir(self, conn: Connexion, msg: MessageLu, attendue: int) -> bool:
+        """Hold back a version ahead of ``attendue``; a dead letter at once beyond the bound in count."""
+        ev = msg.evenement
+        assert ev is not None
+        EN_AVANCE.labels(self.etiquette).inc()
+        contexte = {
+            "projection": self.etiquette,
+            "flux_id": str(ev.flux_id),
+            "attendue": attendue,
+            "recue": ev.version,
+            "source": msg.cle[0],
+            "partition": msg.cle[1],
+            "position": msg.offset,
+        }
+        deja = self._en_avance.get(ev.flux_id, {}).get(ev.version)
+        if deja is not None:  # the same version ahead twice: keep the first, the second is a duplicate or worse
+            assert deja.evenement is not None
+            if (deja.evenement.id, empreinte(deja.evenement)) == (ev.id, empreinte(ev)):
+                DOUBLONS.labels(self.etiquette).inc()
+                return True
+            return await self._conflit(conn, msg, "une autre version en avance retenue porte ce numéro")
+        retenues = await conn.fetchval("SELECT count(*) FROM versions_en_avance")
+        if retenues >= self.max_en_avance:
+            EN_AVANCE_REJETEES.labels(self.etiquette).inc()
+            log.error("projection_version_en_avance_rejetee", raison="trop_de_versions_retenues", **contexte)
+            await self._rejeter(conn, msg, f"VersionEnAvance: version {ev.version} reçue, {attendue} attendue", "")
+            return False
+        log.warning("projection_version_en_avance_retenue", **contexte)
+        await conn.execute(
+            "INSERT INTO versions_en_avance (flux_id, version, source, partition, position, evenement) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            ev.flux_id,
+            ev.version,
+            msg.cle[0],
+            msg.cle[1],
+            msg.offset,
+            _en_json(ev).decode(),
+        )
+        self._en_avance.setdefault(ev.flux_id, {})[ev.version] = msg
         return True
 
     async def _appliquer_sans_version(self, conn: Connexion, msg: MessageLu) -> bool:
@@ -359,6 +557,107 @@ class Moteur:
             return False
         APPLIQUES.labels(self.etiquette).inc()
         return True
+
+    async def _deja_appliquee(self, conn: Connexion, msg: MessageLu) -> bool:
+        """A record for an applied (stream, version): a duplicate if it says the same, else a conflict."""
+        ev = msg.evenement
+        assert ev is not None
+        connue = self._empreintes_lot.get((ev.flux_id, ev.version))
+        if connue is None:
+            ligne = await conn.fetchrow(
+                "SELECT ce_id, empreinte FROM empreintes WHERE flux_id = $1 AND version = $2", ev.flux_id, ev.version
+            )
+            connue = (ligne["ce_id"], bytes(ligne["empreinte"])) if ligne is not None else None
+        if connue is None or connue == (ev.id, empreinte(ev)):
+            # Applied before digests were kept (an older schema): the version alone decides.
+            DOUBLONS.labels(self.etiquette).inc()
+            return True
+        raison = "ce_id différent" if connue[0] != ev.id else "contenu différent"
+        return await self._conflit(conn, msg, raison)
+
+    async def _conflit(self, conn: Connexion, msg: MessageLu, raison: str) -> bool:
+        ev = msg.evenement
+        assert ev is not None
+        CONFLITS.labels(self.etiquette).inc()
+        log.error(
+            "projection_conflit_de_version",
+            projection=self.etiquette,
+            flux_id=str(ev.flux_id),
+            version=ev.version,
+            ce_id=ev.id,
+            raison=raison,
+            source=msg.cle[0],
+            partition=msg.cle[1],
+            position=msg.offset,
+        )
+        await self._rejeter(conn, msg, f"ConflitDeVersion: version {ev.version} déjà appliquée, {raison}", "")
+        return False
+
+    async def _lire_en_avance(self, conn: Connexion, lot: list[MessageLu]) -> dict[UUID, dict[int, MessageLu]]:
+        flux = _flux_du_lot(lot)
+        lignes = await conn.fetch(
+            "SELECT source, partition, position, evenement FROM versions_en_avance WHERE flux_id = ANY($1::uuid[])",
+            flux,
+        )
+        retenues: dict[UUID, dict[int, MessageLu]] = {}
+        for ligne in lignes:
+            ev = _depuis_json(ligne["evenement"])
+            retenues.setdefault(ev.flux_id, {})[ev.version] = MessageLu(
+                (ligne["source"], ligne["partition"]), ligne["position"], ev
+            )
+        return retenues
+
+    async def _expirer(self, conn: Connexion) -> int:
+        """Dead-letter the versions held longer than the bound in time; how many were."""
+        lignes = await conn.fetch(
+            "DELETE FROM versions_en_avance WHERE recu_le < now() - make_interval(secs => $1) "
+            "RETURNING source, partition, position, evenement",
+            self.attente_en_avance_s,
+        )
+        self._derniere_expiration = time.monotonic()
+        for ligne in lignes:
+            ev = _depuis_json(ligne["evenement"])
+            msg = MessageLu((ligne["source"], ligne["partition"]), ligne["position"], ev)
+            EN_AVANCE_REJETEES.labels(self.etiquette).inc()
+            log.error(
+                "projection_version_en_avance_rejetee",
+                raison="attente_depassee",
+                projection=self.etiquette,
+                flux_id=str(ev.flux_id),
+                recue=ev.version,
+                attente_s=self.attente_en_avance_s,
+            )
+            await self._rejeter(
+                conn,
+                msg,
+                f"VersionEnAvance: version {ev.version} retenue plus de {self.attente_en_avance_s:g} s "
+                "sans les précédentes",
+                "",
+            )
+        return len(lignes)
+
+    async def expirer_en_avance(self) -> int:
+        """Dead-letter, in a transaction of their own, the versions held too long (an idle feed); how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+            expirees = await self._expirer(conn)
+        if expirees:
+            await self.publier_lettres_mortes()
+        return expirees
+
+    async def _sauver_empreintes(self, conn: Connexion) -> None:
+        if not self._empreintes_lot:
+            return
+        cles = list(self._empreintes_lot)
+        await conn.execute(
+            "INSERT INTO empreintes (flux_id, version, ce_id, empreinte) "
+            "SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bytea[]) ON CONFLICT DO NOTHING",
+            [f for f, _ in cles],
+            [v for _, v in cles],
+            [self._empreintes_lot[c][0] for c in cles],
+            [self._empreintes_lot[c][1] for c in cles],
+        )
+        self._empreintes_lot = {}
 
     async def _finir(self, conn: Connexion, derniers: dict[UUID, MessageLu], fin: MessageLu) -> int:
         """The end of the batch, the streams at fault dead-lettered (see the module); how many were."""
@@ -509,8 +808,15 @@ class Moteur:
                 raise PositionDeplaceeError
 
 
+def _flux_du_lot(lot: list[MessageLu]) -> list[UUID]:
+    """The streams a batch touches, unreadable records' included (from their headers)."""
+    flux = {m.evenement.flux_id for m in lot if m.evenement is not None}
+    flux.update(f for m in lot if m.evenement is None and (f := _uuid_ou_rien(m.entetes.get("ce_subject"))))
+    return list(flux)
+
+
 async def _versions_vues(conn: Connexion, lot: list[MessageLu]) -> dict[UUID, int]:
-    flux = list({m.evenement.flux_id for m in lot if m.evenement is not None})
+    flux = _flux_du_lot(lot)
     lignes = await conn.fetch("SELECT flux_id, version FROM versions_vues WHERE flux_id = ANY($1::uuid[])", flux)
     return {ligne["flux_id"]: ligne["version"] for ligne in lignes}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.projections import catalogue
@@ -35,7 +35,7 @@ from services.projections.moteur import (
     Projection,
     lire_positions,
 )
-from services.runtime.kafka import producteur
+from services.runtime.kafka import administration, producteur
 
 log = structlog.get_logger(__name__)
 
@@ -275,9 +275,7 @@ async def retard(pool: asyncpg.Pool, moteur: Moteur) -> int:
 
 async def creer_sujets_dlq(bootstrap: str, projections: Sequence[Projection]) -> None:
     """Create the missing ``<groupe>.dlq`` topics, kept forever (ARCHITECTURE.md, Topics)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="ase-projections-admin", request_timeout_ms=15000
-    )
+    admin = administration(bootstrap, client_id="ase-projections-admin")
     try:
         await admin.start()
         existants = set(await admin.list_topics())

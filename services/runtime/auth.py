@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from contracts.vocabulaire import texte_imprimable
+from services.runtime.dossiers import dossier_de_donnees
 
 ALGORITHME_DEV = "ES256"
 EMETTEUR_DEV = "ase-dev"
@@ -138,7 +139,7 @@ class CleDeDeveloppement:
     @classmethod
     def dans(cls, dossier: Path, *, duree_max_s: int = DUREE_JETON_DEV_S) -> CleDeDeveloppement:
         """Load the key of ``dossier``, creating it (readable by its owner only) if absent."""
-        dossier.mkdir(parents=True, exist_ok=True)
+        dossier_de_donnees(dossier)  # often the data folder itself (ase serve, ase up)
         chemin = dossier / FICHIER_CLE_DEV
         if not chemin.exists():
             cle = ec.generate_private_key(ec.SECP256R1())

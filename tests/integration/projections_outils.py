@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -299,8 +300,28 @@ class Registre(Projection):
         )
 
 
+def principal_du_feed(feed: Any) -> contextlib.AbstractContextManager[None]:
+    """The projections' own principal for a Kafka feed of the project's topics in one of their groups;
+    the session's (``admin``) for a scratch topic or group of a test."""
+    from services.projections.feeds import FeedKafka
+    from services.runtime.kafka import PREFIXE_GROUPES_PROJECTIONS
+    from tests.integration.kafka_fixtures import en_tant_que, principal_connu
+
+    if (
+        isinstance(feed, FeedKafka)
+        and all(t.startswith("ase.") for t in feed.topics)
+        and feed.groupe.startswith(PREFIXE_GROUPES_PROJECTIONS)
+        and (identifiants := principal_connu("projections", feed.bootstrap)) is not None
+    ):
+        return en_tant_que(identifiants)
+    return contextlib.nullcontext()
+
+
 async def executer_jusqua(moteur: Any, fins: Positions, *, delai_s: float = 120.0) -> None:
-    """Run ``moteur`` (a :class:`Moteur`) until its stored positions reach ``fins``."""
+    """Run ``moteur`` (a :class:`Moteur`) until its stored positions reach ``fins``.
+
+    A Kafka feed of the project's topics reads as the projections' principal (see :func:`principal_du_feed`).
+    """
     arret = asyncio.Event()
     suite = moteur.apres_lot
 
@@ -314,7 +335,9 @@ async def executer_jusqua(moteur: Any, fins: Positions, *, delai_s: float = 120.
     if await positions_atteintes(moteur.pool, moteur.schema, fins):
         arret.set()
     try:
-        await asyncio.wait_for(moteur.executer(arret), timeout=delai_s)
+        with principal_du_feed(moteur.feed):
+            tache = asyncio.ensure_future(moteur.executer(arret))  # the task keeps the principal
+        await asyncio.wait_for(tache, timeout=delai_s)
     finally:
         moteur.apres_lot = suite
 

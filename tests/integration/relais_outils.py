@@ -9,9 +9,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
-
 from services.parcours.relay import ReglagesRelais, Relais
+from services.runtime import kafka as clients_kafka
+from services.runtime.kafka import Identifiants
+from tests.integration.kafka_fixtures import en_tant_que, principal, principal_connu
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,13 @@ class Recu:
 
 
 @contextlib.asynccontextmanager
-async def relais_actif(database_url: str, bootstrap: str, **reglages: object) -> AsyncIterator[Relais]:
-    """A relay running in this process until the block ends; entered once it holds the lock."""
+async def relais_actif(
+    database_url: str, bootstrap: str, *, identifiants: Identifiants | None = None, **reglages: object
+) -> AsyncIterator[Relais]:
+    """A relay running in this process until the block ends; entered once it holds the lock.
+
+    It runs as the ``relais`` principal of the session's broker, or as ``identifiants``.
+    """
     relais = Relais(
         ReglagesRelais(
             database_url=database_url,
@@ -37,7 +43,10 @@ async def relais_actif(database_url: str, bootstrap: str, **reglages: object) ->
         )
     )  # type: ignore[arg-type]
     arret = asyncio.Event()
-    tache = asyncio.create_task(relais.executer(arret))
+    with en_tant_que(
+        identifiants or principal_connu("relais", bootstrap) or principal("relais")
+    ):  # the task keeps the relay's principal
+        tache = asyncio.create_task(relais.executer(arret))
     try:
         await asyncio.wait_for(relais.actif.wait(), timeout=60)
         yield relais
@@ -55,9 +64,10 @@ async def lire_jusqua(
     delai_s: float = 60.0,
 ) -> list[Recu]:
     """Read ``topics`` from the beginning until ``condition`` holds on what ``filtre`` keeps."""
-    consommateur = AIOKafkaConsumer(
+    consommateur = clients_kafka.consommateur(
         *topics,
-        bootstrap_servers=bootstrap,
+        identifiants=principal_connu("admin", bootstrap),
+        bootstrap=bootstrap,
         group_id=f"test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

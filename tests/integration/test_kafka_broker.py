@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import NewTopic
 
+from services.runtime import kafka as clients_kafka
 from tests.integration.kafka_fixtures import KafkaBroker
 
 PARTITIONS = 3
@@ -38,7 +39,7 @@ def _headers(stream: str, version: int) -> list[tuple[str, bytes]]:
 
 async def _create_topic(bootstrap_servers: str) -> str:
     topic = _unique("test.kafka-broker")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = clients_kafka.administration(bootstrap_servers)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name=topic, num_partitions=PARTITIONS, replication_factor=1)])
@@ -49,7 +50,7 @@ async def _create_topic(bootstrap_servers: str) -> str:
 
 async def _produce(bootstrap_servers: str, topic: str, events: list[tuple[str, int]]) -> None:
     """Send each (stream, version) keyed by stream; return once all are acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = clients_kafka.producteur_brut(bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         pending = [
@@ -67,9 +68,9 @@ async def _produce(bootstrap_servers: str, topic: str, events: list[tuple[str, i
 
 
 def _consumer(bootstrap_servers: str, topic: str, group_id: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
+    return clients_kafka.consommateur(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        bootstrap=bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -26,8 +26,7 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +36,7 @@ from services.projections.feeds import FeedJournal, FeedKafka, Positions
 from services.projections.moteur import Moteur, creer_tables
 from services.projections.readmodels import dossiers_sql
 from services.projections.readmodels.dossiers import ProjectionDossiers
+from services.runtime import kafka as clients_kafka
 from tests.flux_publies import BASES, Enregistrement, corrections_possibles, debut, paire
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
@@ -158,13 +158,13 @@ async def test_restricted_facts_coming_after_their_public_events_build_the_same_
 
 
 async def publier(bootstrap: str, sujet: str, enregistrements: Sequence[Enregistrement]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients_kafka.administration(bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name=sujet, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
-    producteur = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producteur = clients_kafka.producteur_brut(bootstrap, acks="all", enable_idempotence=True)
     await producteur.start()
     try:
         for e in enregistrements:

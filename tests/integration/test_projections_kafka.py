@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
@@ -26,9 +24,10 @@ from services.projections.feeds import FeedJournal, FeedKafka, Positions
 from services.projections.moteur import Moteur
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.service import ServiceProjections, Sources, sujet_dlq
+from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
-from tests.integration.kafka_fixtures import KafkaBroker
+from tests.integration.kafka_fixtures import KafkaBroker, en_tant_que, principal
 from tests.integration.projections_outils import (
     Registre,
     SeulementCetteBase,
@@ -41,6 +40,7 @@ from tests.integration.projections_outils import (
     instantane,
     nos_flux,
     positions_atteintes,
+    principal_du_feed,
 )
 from tests.integration.relais_outils import lire_jusqua, relais_actif
 
@@ -74,7 +74,8 @@ async def fins_kafka(bootstrap: str, topics: Sequence[str]) -> Positions:
 
 
 def groupe_unique() -> str:
-    return f"test.projections.{uuid.uuid4().hex}"
+    """A consumer group of this test, among the projections' (their principal may join it)."""
+    return f"ase.projections.test-{uuid.uuid4().hex}"
 
 
 async def reference(pool: asyncpg.Pool, base_url: str, projection: SeulementCetteBase) -> str:
@@ -177,7 +178,8 @@ async def deux_consommateurs(
         FeedKafka(bootstrap, list(projection.sujets), groupe=groupe, taille_lot=3),
         apres_lot=apres_a,
     )
-    taches.append(asyncio.create_task(a.executer(arret_a)))
+    with principal_du_feed(a.feed):  # a's task, and b's started from it, read as the projections
+        taches.append(asyncio.create_task(a.executer(arret_a)))
     try:
         await attendre(tout_applique, delai_s=120, quoi="both consumers applied everything")
     finally:
@@ -218,7 +220,7 @@ async def test_a_poison_record_is_dead_lettered_and_a_republished_event_changes_
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     sujet, flux = f"test.poison.{uuid.uuid4().hex}", uuid.uuid4()
-    producteur = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producteur = clients_kafka.producteur_brut(bootstrap, acks="all", enable_idempotence=True)
     await producteur.start()
     try:
         corps = orjson.dumps({"capacite": 10, "date_effet": "2026-11-28"})
@@ -264,7 +266,8 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
     fins = await fins_kafka(publie, SUJETS)
     await amorcer(pool, schema, projection, await debuts_de_nos_evenements(pool, publie, fins))
     service = ServiceProjections(pool, Sources(base_url, publie, taille_lot=50), [projection])
-    await service.demarrer()
+    with en_tant_que(principal("projections")):  # its consumer and its dead-letter producer
+        await service.demarrer()
     try:
 
         async def tout_applique_et_publie() -> bool:
@@ -289,7 +292,7 @@ async def test_with_kafka_a_dead_letter_reaches_the_group_s_dlq_topic_and_the_en
         c["erreur"] == "ValueError: refus de test: MesureDecidee" and c["source"] == TOPIC_PARCOURS for c in corps
     )
     assert {r.cle.decode() for r in recus} <= nos
-    admin = AIOKafkaAdminClient(bootstrap_servers=publie)
+    admin = clients_kafka.administration(publie)
     await admin.start()
     try:
         reponse = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, sujet_dlq(projection))])

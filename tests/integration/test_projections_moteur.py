@@ -4,10 +4,12 @@ dead letters, gaps, refused batches, and the lag the service reports."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -15,11 +17,20 @@ import pytest
 from asgi_lifespan import LifespanManager
 from structlog.testing import capture_logs
 
-from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, identifiant_evenement
 from services.projections import catalogue
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
-from services.projections.moteur import DOUBLONS, REJETS, TROUS, Moteur, creer_tables, lire_positions
+from services.projections.moteur import (
+    CONFLITS,
+    DOUBLONS,
+    EN_AVANCE,
+    REJETS,
+    TROUS,
+    Moteur,
+    creer_tables,
+    lire_positions,
+)
 from services.projections.readmodels import catalogue_des_projections
 from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
@@ -146,7 +157,7 @@ async def test_a_replayed_batch_and_a_relay_duplicate_change_nothing(
 
 def _evenement(flux_id: uuid.UUID, version: int, nom: str = "CapaciteModifiee") -> EvenementPublie:
     return EvenementPublie(
-        id=str(uuid.uuid5(flux_id, str(version))),
+        id=identifiant_evenement(flux_id, version),
         type="fr.ase.lieu.capacite_modifiee.v1",
         nom=nom,
         flux_id=flux_id,
@@ -159,30 +170,146 @@ def _evenement(flux_id: uuid.UUID, version: int, nom: str = "CapaciteModifiee") 
     )
 
 
-async def test_a_gap_in_a_stream_s_versions_is_counted_logged_and_the_event_still_applied(
-    api: Api, base_url: str, pool: asyncpg.Pool
-) -> None:
+async def _moteur_registre(base_url: str, pool: asyncpg.Pool, **reglages: Any) -> tuple[Registre, Moteur]:
     projection = Registre(nom_unique(), SUJETS)
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url))
+    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url), **reglages)
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
+    return projection, moteur
+
+
+async def _versions_appliquees(pool: asyncpg.Pool, moteur: Moteur) -> list[int]:
+    return sorted(ligne["version"] for ligne in (await instantane(pool, moteur.schema))["vus"])
+
+
+async def _lettres(pool: asyncpg.Pool, moteur: Moteur) -> list[tuple[int | None, str]]:
+    async with pool.acquire() as conn:
+        lignes = await conn.fetch(f'SELECT version, erreur FROM "{moteur.schema}".lettres_mortes ORDER BY id')
+    return [(ligne["version"], ligne["erreur"]) for ligne in lignes]
+
+
+async def test_a_version_ahead_from_another_partition_waits_for_the_ones_before_it_and_is_then_applied_in_order(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool)
     flux = uuid.uuid4()
-    avant = compteur("ase_projection_trous_total", projection.nom)
+    avant = compteur("ase_projection_versions_en_avance_total", projection.nom)
 
     with capture_logs() as journaux:
         await moteur.appliquer_lot(
             [
                 MessageLu(("t", 0), 0, _evenement(flux, 1)),
                 MessageLu(("t", 0), 1, _evenement(flux, 2)),
-                MessageLu(("t", 0), 2, _evenement(flux, 5)),
+                MessageLu(("r", 0), 0, _evenement(flux, 5)),  # another topic: it may overtake
             ]
         )
+    assert await _versions_appliquees(pool, moteur) == [1, 2]  # 5 is held back, not applied
+    assert compteur("ase_projection_versions_en_avance_total", projection.nom) == avant + 1
+    retenues = [j for j in journaux if j["event"] == "projection_version_en_avance_retenue"]
+    assert [(j["flux_id"], j["attendue"], j["recue"]) for j in retenues] == [(str(flux), 3, 5)]
 
-    assert compteur("ase_projection_trous_total", projection.nom) == avant + 2
-    trous = [j for j in journaux if j["event"] == "projection_trou"]
-    assert [(j["flux_id"], j["attendue"], j["recue"]) for j in trous] == [(str(flux), 3, 5)]
-    assert sorted(ligne["version"] for ligne in (await instantane(pool, moteur.schema))["vus"]) == [1, 2, 5]
+    # The missing versions arrive (a later batch): 3, 4, then the held 5, in order.
+    await moteur.appliquer_lot([MessageLu(("t", 0), 3 + i, _evenement(flux, v)) for i, v in enumerate((3, 4))])
+    assert await _versions_appliquees(pool, moteur) == [1, 2, 3, 4, 5]
+    assert await _lettres(pool, moteur) == []
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(f'SELECT count(*) FROM "{moteur.schema}".versions_en_avance') == 0
+    assert EN_AVANCE is not None
+
+
+async def test_a_version_ahead_published_before_its_predecessor_in_the_same_partition_is_dead_lettered(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool)
+    flux = uuid.uuid4()
+    avant = compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom)
+    # The relay publishes a stream in order on one partition: 3 before 2 there is not the relay's.
+    with capture_logs() as journaux:
+        await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 3, 2, 3))])
+    assert await _versions_appliquees(pool, moteur) == [1, 2, 3]  # the 3 published after the 2
+    assert [v for v, _ in await _lettres(pool, moteur)] == [3]
+    assert compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom) == avant + 1
+    assert [j["raison"] for j in journaux if j["event"] == "projection_version_en_avance_rejetee"] == [
+        "avant_la_precedente_dans_la_partition"
+    ]
+
+
+async def test_a_version_ahead_held_beyond_the_bound_in_time_is_dead_lettered_with_an_alert(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool, attente_en_avance_s=0.0)
+    flux = uuid.uuid4()
+    avant = compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom)
+    await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 3))])
+
+    with capture_logs() as journaux:
+        assert await moteur.expirer_en_avance() == 1
+    assert await _versions_appliquees(pool, moteur) == [1]
+    assert [v for v, _ in await _lettres(pool, moteur)] == [3]
+    assert compteur("ase_projection_versions_en_avance_rejetees_total", projection.nom) == avant + 1
+    assert [j["raison"] for j in journaux if j["event"] == "projection_version_en_avance_rejetee"] == [
+        "attente_depassee"
+    ]
+    # The real next version is applied, not dropped.
+    await moteur.appliquer_lot([MessageLu(("t", 0), 2, _evenement(flux, 2))])
+    assert await _versions_appliquees(pool, moteur) == [1, 2]
+
+
+async def test_versions_ahead_beyond_the_bound_in_count_are_dead_lettered_at_once(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    _, moteur = await _moteur_registre(base_url, pool, max_en_avance=2)
+    flux = uuid.uuid4()
+    lot = [MessageLu(("t", 0), 0, _evenement(flux, 1))]
+    lot += [MessageLu(("r", 0), i, _evenement(flux, v)) for i, v in enumerate((3, 4, 5))]
+    await moteur.appliquer_lot(lot)
+    assert [v for v, _ in await _lettres(pool, moteur)] == [5]
+    await moteur.appliquer_lot([MessageLu(("t", 0), 1, _evenement(flux, 2))])
+    assert await _versions_appliquees(pool, moteur) == [1, 2, 3, 4]
+
+
+async def test_a_stream_first_met_above_version_1_starts_there_and_the_gap_is_counted(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool)
+    flux = uuid.uuid4()
+    avant = compteur("ase_projection_trous_total", projection.nom)
+    with capture_logs() as journaux:
+        await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((4, 5))])
+    assert compteur("ase_projection_trous_total", projection.nom) == avant + 3
+    assert [(j["attendue"], j["recue"]) for j in journaux if j["event"] == "projection_trou"] == [(1, 4)]
+    assert await _versions_appliquees(pool, moteur) == [4, 5]
     assert TROUS is not None
+
+
+async def test_a_second_record_for_an_applied_version_with_another_ce_id_or_content_is_a_conflict(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    projection, moteur = await _moteur_registre(base_url, pool)
+    flux = uuid.uuid4()
+    avant = compteur("ase_projection_conflits_total", projection.nom)
+    doublons = compteur("ase_projection_doublons_total", projection.nom)
+    await moteur.appliquer_lot([MessageLu(("t", 0), i, _evenement(flux, v)) for i, v in enumerate((1, 2))])
+
+    autre_id = dataclasses.replace(_evenement(flux, 2), id=str(uuid.uuid4()))
+    autre_contenu = dataclasses.replace(_evenement(flux, 1), donnees={"capacite": 99, "date_effet": "2026-11-28"})
+    with capture_logs() as journaux:
+        await moteur.appliquer_lot(
+            [
+                MessageLu(("t", 0), 2, autre_id),
+                MessageLu(("t", 0), 3, autre_contenu),
+                MessageLu(("t", 0), 4, _evenement(flux, 2)),  # the genuine record again: a duplicate
+            ]
+        )
+    assert compteur("ase_projection_conflits_total", projection.nom) == avant + 2
+    assert compteur("ase_projection_doublons_total", projection.nom) == doublons + 1
+    assert [j["raison"] for j in journaux if j["event"] == "projection_conflit_de_version"] == [
+        "ce_id différent",
+        "contenu différent",
+    ]
+    assert [v for v, _ in await _lettres(pool, moteur)] == [2, 1]
+    assert await _versions_appliquees(pool, moteur) == [1, 2]
+    assert CONFLITS is not None
 
 
 async def test_an_event_a_handler_cannot_apply_is_dead_lettered_counted_and_the_engine_goes_on(

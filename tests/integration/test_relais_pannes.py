@@ -28,15 +28,15 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, identifiant_evenement
 from services.parcours.relay import CLE_VERROU, ReglagesRelais, Relais
+from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from services.runtime.kafka_local import LocalKafkaBroker
 from tests.integration.conftest import Api
-from tests.integration.kafka_fixtures import KafkaBroker
+from tests.integration.kafka_fixtures import KafkaBroker, en_tant_que, env_principal
 from tests.integration.relais_outils import Recu, relais_actif
 
 RACINE = Path(__file__).resolve().parents[2]
@@ -180,6 +180,7 @@ class Lanceur:
             **os.environ,
             "DATABASE_URL": avec_application_name(database_url, nom),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            **env_principal("relais"),
             "ASE_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
@@ -308,7 +309,7 @@ async def un_lieu(api: Api) -> str:
 
 async def _partitions(bootstrap: str) -> list[TopicPartition]:
     """The relay's topic-partitions, asked to the broker (a fresh consumer's metadata cache is empty)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-relais-pannes")
+    admin = clients_kafka.administration(bootstrap, client_id="test-relais-pannes")
     await admin.start()
     try:
         sujets = await admin.describe_topics(SUJETS)
@@ -324,8 +325,8 @@ async def _partitions(bootstrap: str) -> list[TopicPartition]:
 async def lire_tout(bootstrap: str, flux: set[str], *, delai_s: float = 60.0) -> list[Recu]:
     """Every message of ``flux`` on the relay's topics, up to the end offsets seen now (repeats included)."""
     partitions = await _partitions(bootstrap)
-    consommateur = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    consommateur = clients_kafka.consommateur(
+        bootstrap=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
     )
     await consommateur.start()
     try:
@@ -472,7 +473,12 @@ async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up_onc
     await asyncio.to_thread(broker_prive.start)  # no-op when already running
     bootstrap = broker_prive.bootstrap_servers
     await un_lieu(api)
-    async with base(base_url) as db, relais_actif(base_url, bootstrap, backoff_max_s=2.0) as relais:
+    async with (
+        base(base_url) as db,
+        relais_actif(
+            base_url, bootstrap, identifiants=broker_prive.identifiants("relais"), backoff_max_s=2.0
+        ) as relais,
+    ):
         avant = await db.maximum()
 
         async def publie_deja() -> bool:
@@ -487,7 +493,8 @@ async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up_onc
         assert await db.position() < maximum, "the position moved although no broker acknowledged anything"
 
         await asyncio.to_thread(broker_prive.start)
-        bilan = await tout_verifier(db, bootstrap)
+        with en_tant_que(broker_prive.identifiants("admin")):  # this broker's super user reads it back
+            bilan = await tout_verifier(db, bootstrap)
         assert relais.actif.is_set()
     assert bilan.messages >= 1 + 10 * 6
 
@@ -554,7 +561,8 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
         )
     )
     arret = asyncio.Event()
-    tache = asyncio.create_task(relais.executer(arret))
+    with en_tant_que(broker_prive.identifiants("relais")):
+        tache = asyncio.create_task(relais.executer(arret))
     try:
         async with base(base_url) as db:
             debut = _echecs()
@@ -571,7 +579,8 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
             assert await db.position() == 0, "nothing may count as published without a broker"
 
             await asyncio.to_thread(broker_prive.start)
-            await tout_verifier(db, bootstrap)
+            with en_tant_que(broker_prive.identifiants("admin")):
+                await tout_verifier(db, bootstrap)
             assert relais.actif.is_set()
     finally:
         arret.set()

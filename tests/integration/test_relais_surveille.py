@@ -32,7 +32,7 @@ from services.runtime.relais import CLE_VERROU
 from tests.e2e.lanceur import port_libre
 from tests.integration.api_parcours import ouvrir
 from tests.integration.conftest import Api
-from tests.integration.kafka_fixtures import KafkaBroker
+from tests.integration.kafka_fixtures import KafkaBroker, env_principal
 
 RACINE = Path(__file__).resolve().parents[2]
 SONDE_S = 0.05
@@ -93,6 +93,7 @@ def lancer_relais(tmp_path: Path) -> Iterator[Callable[[str, str], RelaisLance]]
             **os.environ,
             "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            **env_principal("relais"),
             "ASE_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }

@@ -40,11 +40,21 @@ def test_supervisord_reads_back_each_part_as_ase_up_writes_it(tmp_path: Path) ->
         assert lu.stopwaitsecs == programme.arret_s
         assert lu.stdout_logfile == str(pile.journaux / f"{programme.nom}.log")
         assert lu.redirect_stderr
+        assert (lu.environment or {}) == programme.env  # its own Kafka principal, nothing else
     (serveur,) = options.server_configs
     assert serveur["file"] == str(dossier / "supervisord.sock")
     assert serveur["chmod"] == 0o700  # only this user controls the stack
     relais = next(p for p in attendus if p.nom == "relay")
     assert relais.commande[-4:] == ["--port", "18003", "--host", "127.0.0.1"]
+    principaux = {p.nom: p.env.get("KAFKA_SASL_USERNAME") for p in attendus}
+    assert principaux == {
+        "kafka": None,
+        "parcours": None,
+        "relay": "relais",
+        "projections": "projections",
+        "notifications": "notifications",
+    }
+    assert all(p.env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" for p in attendus if p.env)
 
 
 def test_a_data_folder_too_deep_for_a_unix_socket_gets_a_short_one(tmp_path: Path) -> None:
