@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from contracts.publication import nom_evenement
+from services.parcours import integrite
 from services.parcours.application import Demande, ParcoursApplication
 from services.parcours.persistence import CHAMPS_PERSONNELS, chiffrer_etat
 from services.runtime import coffre
@@ -128,6 +129,7 @@ def migrer(url: str, le_coffre: coffre.Coffre | None = None) -> int:
         }
         with conn.cursor(row_factory=dict_row) as curs:
             cles = coffre.cles_sync(curs, set(personnes_des_parcours.values()), le_coffre)
+        reecrits: set[str] = set()
         for ligne in lignes:
             flux_id, version = UUID(str(ligne["originator_id"])), int(ligne["originator_version"])
             nom = nom_evenement(ligne["topic"])
@@ -151,4 +153,8 @@ def migrer(url: str, le_coffre: coffre.Coffre | None = None) -> int:
                 f"UPDATE {TABLE_EVENEMENTS} SET state = %s WHERE originator_id = %s AND originator_version = %s",
                 (orjson.dumps(etat), flux_id, version),
             )
+            reecrits.add(str(flux_id))
+        # The rewritten rows' hashes, in the same transaction: the chain stays whole (take a new checkpoint).
+        if reecrits:
+            integrite.rechainer(conn, sorted(reecrits), table=TABLE_EVENEMENTS)
     return len(lignes)

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.commandes import app as cli
+from services.parcours import integrite
 from services.parcours.persistence import JsonMapper
 from services.runtime.coffre import TABLE_CLES, CleMaitreInconnueError, reinitialiser_coffre_par_defaut
 from tests.integration.api_parcours import NE_LE, NOM, etat, ouvrir
@@ -117,4 +118,6 @@ async def test_the_migration_encrypts_the_events_stored_in_clear_and_they_read_t
     assert NOM.encode() not in stocke
     assert NE_LE.isoformat().encode() not in stocke
     assert await etat(api, p["id"]) == avant
+    with psycopg.connect(base_url) as conn:
+        assert integrite.verifier(conn).intacte, "the migration re-chained the rows it rewrote"
     assert "0 événement(s)" in _ase(base_url, "cles", "migrer"), "a second run finds nothing left in clear"
