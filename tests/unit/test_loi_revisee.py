@@ -288,6 +288,29 @@ def test_a_birth_date_cannot_be_corrected_once_majority_is_recorded() -> None:
     assert all(not m.active and m.levee_le == date(2024, 1, 16) for m in p.mesures.values())
 
 
+def test_a_birth_date_corrected_after_a_majority_recorded_before_the_opening_re_dates_the_majority() -> None:
+    """Found by the property test, whose model replayed the corrected birth date without re-dating the majority:
+    majority is dated on the 18th birthday whenever it is recorded, even before an adult's opening, so the
+    corrected stream is the one recorded with the new birthday, and it passes (DOMAIN.md, MajoriteAtteinte)."""
+    p = open_parcours(date(2023, 6, 3), date_naissance=date(2005, 6, 1))
+    p.atteindre_majorite(ctx_on(date(2023, 6, 3)))
+    assert p.majorite_atteinte_le == date(2023, 6, 1)
+    debut = len(p.pending_events)
+    rectifier(p, 1, "date_naissance", "2005-06-02", jour=date(2023, 6, 3))
+    corrections = p.pending_events[debut:]
+    assert [(c.evenement_rectifie, c.champ, c.nouvelle_valeur) for c in corrections] == [
+        ("ParcoursOuvert", "date_naissance", "2005-06-02"),
+        ("MajoriteAtteinte", "date_effet", "2023-06-02"),
+    ]
+    recorded_so = open_parcours(date(2023, 6, 3), date_naissance=date(2005, 6, 2))
+    recorded_so.atteindre_majorite(ctx_on(date(2023, 6, 3)))
+    assert (p.date_naissance, p.majorite_atteinte_le, p.derniere_date_effet) == (
+        recorded_so.date_naissance,
+        recorded_so.majorite_atteinte_le,
+        recorded_so.derniere_date_effet,
+    )
+
+
 def test_a_measure_can_start_before_the_childs_birth() -> None:
     """Regression, named after the fault: a measure protects a child who is born."""
     p = open_parcours(OUVERT_LE, date_naissance=date(2014, 5, 1))

@@ -370,6 +370,8 @@ class ParcoursAuHasard(RuleBasedStateMachine):
             corrige[index] = dataclasses.replace(
                 corrige[index], **{champ: rectifications._adaptateur(type(cible), champ).validate_python(valeur)}
             )
+            if champ == "date_naissance":
+                corrige = self.majorite_au_dix_huitieme_anniversaire(corrige, corrige[index].date_naissance)
             attendu = reenregistrer(corrige)
         avant = len(self.p.pending_events)
         self.executer(
@@ -385,6 +387,22 @@ class ParcoursAuHasard(RuleBasedStateMachine):
         assert accepte == (attendu is not None)
         if attendu is not None:
             assert faits(self.p) == faits(attendu)
+
+    def majorite_au_dix_huitieme_anniversaire(self, corrige: list[Any], naissance: date) -> list[Any]:
+        """The corrected stream with a recorded majority, and the ends of its commit dated with it, on the
+        18th birthday of ``naissance``: MajoriteAtteinte is dated on the 18th birthday whenever it is
+        recorded, so a corrected birth date dates it, as if it had been recorded so (DOMAIN.md)."""
+        commit = next((c for c, _ in self.commits if any(isinstance(e, ev.MajoriteAtteinte) for e in c)), None)
+        if commit is None:
+            return corrige
+        versions = [e.originator_version for e in commit]
+        majorite = next(v for v in versions if isinstance(corrige[v - 1], ev.MajoriteAtteinte))
+        ancienne, nouvelle = corrige[majorite - 1].date_effet, anniversaire(naissance, 18)
+        redate = list(corrige)
+        for v in versions:
+            if redate[v - 1].date_effet == ancienne:
+                redate[v - 1] = dataclasses.replace(redate[v - 1], date_effet=nouvelle)
+        return redate
 
     # -- invariants --------------------------------------------------------------
 
