@@ -386,6 +386,23 @@ async def dechiffrer_lignes_async(
     }
 
 
+async def messages_des_lignes(conn: Connexion, lignes: Iterable[Any], coffre: Coffre | None = None) -> list[Message]:
+    """Every Kafka record publishing stored rows (``originator_id``, ``originator_version``, ``topic``,
+    ``state``), decrypted first (one key query for the lot), in the rows' order: what the relay sends."""
+    lignes = list(lignes)
+    etats = await dechiffrer_lignes_async(conn, lignes, coffre)
+    return [
+        message
+        for ligne in lignes
+        for message in messages_dechiffres(
+            ligne["originator_id"],
+            ligne["originator_version"],
+            ligne["topic"],
+            etats[(ligne["originator_id"], ligne["originator_version"])],
+        )
+    ]
+
+
 def message_dechiffre(flux_id: UUID, version: int, classe: str, etat: bytes) -> Message:
     """The Kafka record of a stored row whose state :func:`dechiffrer_stocke` already decrypted.
 

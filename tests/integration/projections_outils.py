@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from contracts.publication import messages_stockes
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import Positions, position_de_depart
 from services.projections.moteur import TABLES_DE_SUIVI, Projection, lire_positions
+from services.runtime import coffre
 from tests.integration.conftest import Api
 
 if TYPE_CHECKING:
@@ -362,13 +362,8 @@ async def debuts_de_nos_evenements(pool: asyncpg.Pool, bootstrap: str, fins: Pos
     from tests.integration.relais_outils import lire_jusqua
 
     async with pool.acquire() as conn:
-        attendus = {
-            (m.topic, str(m.flux_id), m.version)
-            for ligne in await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
-            for m in messages_stockes(
-                ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"]
-            )
-        }
+        lignes = await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+        attendus = {(m.topic, str(m.flux_id), m.version) for m in await coffre.messages_des_lignes(conn, lignes)}
     flux = {f for _, f, _ in attendus}
     recus = await lire_jusqua(
         bootstrap,

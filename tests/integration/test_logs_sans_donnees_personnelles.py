@@ -246,7 +246,7 @@ async def test_a_name_and_birth_date_sent_as_correlation_id_appear_nowhere(
     ``ce_correlationid``. Only a UUID is kept; anything else is replaced by a generated UUID."""
     import asyncpg
 
-    from contracts.publication import messages_stockes
+    from services.runtime import coffre
 
     journaux_json()
     # Printable ASCII, no space: what the API used to take as a correlation id.
@@ -270,14 +270,10 @@ async def test_a_name_and_birth_date_sent_as_correlation_id_appear_nowhere(
     conn = await asyncpg.connect(base_url)
     try:
         lignes = await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+        publies = await coffre.messages_des_lignes(conn, lignes)
     finally:
         await conn.close()
     stockes = "\n".join(bytes(ligne["state"]).decode() for ligne in lignes)
-    publies = [
-        m
-        for ligne in lignes
-        for m in messages_stockes(ligne["originator_id"], ligne["originator_version"], ligne["topic"], ligne["state"])
-    ]
     correlations = {dict(m.entetes)["ce_correlationid"].decode() for m in publies}
     assert remplace in correlations
     assert CORRELATION in correlations
