@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -138,8 +139,9 @@ class FeedJournal:
                     await asyncio.wait_for(self._reveil.wait(), timeout=self.attente_max_s)
                 continue
             # Personal fields decrypted with their persons' keys (one query a batch); erased: null.
-            etats = await coffre.dechiffrer_lignes_async(conn, lignes)
-            lot = [lu for ligne in lignes for lu in self._lus(ligne, etats)]
+            # (A row whose ciphertext does not decrypt is that row's dead letter, not the batch's failure.)
+            cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
+            lot = [lu for ligne in lignes for lu in self._lus(ligne, cles)]
             position = int(lignes[-1]["notification_id"])
             if not lot or lot[-1].offset != position:
                 # The batch ends with events of topics this projection does not read:
@@ -147,7 +149,7 @@ class FeedJournal:
                 lot.append(MessageLu((SOURCE_JOURNAL, 0), position, None))
             yield lot
 
-    def _lus(self, ligne: asyncpg.Record, etats: dict[tuple[Any, int], bytes] | None = None) -> list[MessageLu]:
+    def _lus(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> list[MessageLu]:
         """The records of one stored event this projection reads: its restricted record first (under
         ``(journal, 1)``: the same notification id, a position of its own), then its public one."""
         cle, offset = (SOURCE_JOURNAL, 0), int(ligne["notification_id"])
@@ -156,7 +158,7 @@ class FeedJournal:
             if self.topics is not None and topic_de(nom_evenement(ligne["topic"])) not in self.topics:
                 return []
             flux_id, version = ligne["originator_id"], ligne["originator_version"]
-            etat = (etats or {}).get((flux_id, version)) or bytes(ligne["state"])
+            etat = coffre.dechiffrer_stocke(ligne["state"], cles or {}, flux_id=flux_id, version=version)
             lus = []
             for publie in coffre.messages_dechiffres(flux_id, version, ligne["topic"], etat):
                 if publie.topic == TOPIC_RESTREINT and self.topics is not None and TOPIC_RESTREINT not in self.topics:

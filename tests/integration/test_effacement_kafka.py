@@ -9,14 +9,14 @@ import time
 import uuid
 from datetime import date
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
+from services.runtime import kafka
 from services.runtime.kafka import COMPACTION_IDENTITES, creer_sujets
 from tests.integration.api_parcours import corps_ouverture
 from tests.integration.conftest import Api, Lecture
@@ -30,7 +30,7 @@ SEGMENT_MS_DU_TEST = 1000
 
 async def _tout_le_sujet(bootstrap: str) -> list[tuple[int, bytes, bytes | None]]:
     """Every record of ``ase.identites.v1`` from offset 0 to its end now: (partition, key, value)."""
-    consommateur = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consommateur = kafka.consommateur(bootstrap=bootstrap, enable_auto_commit=False, group_id=None)
     await consommateur.start()
     try:
         partitions = [TopicPartition(TOPIC_IDENTITES, p) for p in await _partitions(bootstrap)]
@@ -50,7 +50,7 @@ async def _tout_le_sujet(bootstrap: str) -> list[tuple[int, bytes, bytes | None]
 
 
 async def _partitions(bootstrap: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.administration(bootstrap)
     await admin.start()
     try:
         (sujet,) = await admin.describe_topics([TOPIC_IDENTITES])
@@ -60,7 +60,7 @@ async def _partitions(bootstrap: str) -> list[int]:
 
 
 async def _raccourcir_les_segments(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.administration(bootstrap)
     await admin.start()
     try:
         reglages = {**COMPACTION_IDENTITES, "segment.ms": str(SEGMENT_MS_DU_TEST)}
@@ -98,7 +98,7 @@ async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_by
         )
 
     partition = nommes[0].partition
-    producteur = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producteur = kafka.producteur_brut(bootstrap, acks="all", enable_idempotence=True)
     await producteur.start()
     fin = time.monotonic() + 180
     try:

@@ -30,6 +30,7 @@ from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
 from services.projections.moteur import LettreMorte, Moteur, creer_tables
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.service import ServiceProjections, Sources
+from services.runtime import coffre
 from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import Registre, attendre
@@ -96,7 +97,9 @@ async def _rectifier_directement(pool: asyncpg.Pool, parcours_id: str, correctio
         version = await conn.fetchval("SELECT max(originator_version) FROM ase_events WHERE originator_id = $1", flux)
         for correction in corrections:
             version += 1
-            etat = {**orjson.loads(modele["state"]), **correction}
+            # Its free text in clear: the model's ciphertext is bound to the model's own version.
+            etat = {**orjson.loads(modele["state"]), "motif": "m", **correction}
+            etat.pop(coffre.CHAMP_CHIFFRE, None)
             await conn.execute(
                 "INSERT INTO ase_events (originator_id, originator_version, topic, state) VALUES ($1, $2, $3, $4)",
                 flux,
@@ -351,3 +354,52 @@ async def test_a_stream_whose_end_of_batch_fails_is_dead_lettered_alone_and_the_
     await moteur.appliquer_lot([MessageLu(("t", 0), 5, _evenement(fautif, 3))])
     async with pool.acquire() as conn:
         assert await conn.fetchval(f'SELECT n FROM "{moteur.schema}".totaux WHERE flux_id = $1', fautif) == 3
+
+
+async def test_a_stored_row_whose_ciphertext_does_not_decrypt_is_dead_lettered_alone_and_the_store_feed_goes_on(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    # The fault: a correction's encrypted free text copied to another version (its ciphertext is
+    # bound to its own stream and version) failed the decryption of the whole batch, for ever.
+    service = ServiceProjections(pool, Sources(base_url), [ProjectionDossiers()], surveillance_s=0.2)
+    await service.demarrer()
+    try:
+        fautif = await _ouvrir(api, NOM)
+        version_opp = await _decider_une_opp(api, fautif)
+        await _ok(
+            api,
+            f"/v1/parcours/{fautif}/rectifications",
+            {"version_rectifiee": version_opp, "champ": "date_debut", "nouvelle_valeur": "2026-11-19", "motif": "m"},
+        )
+        schema = service.moteurs["dossiers"].schema
+        flux = uuid.UUID(fautif)
+        async with pool.acquire() as conn, conn.transaction():
+            modele = await conn.fetchrow(
+                "SELECT topic, state, originator_version FROM ase_events WHERE originator_id = $1 "
+                "ORDER BY originator_version DESC LIMIT 1",
+                flux,
+            )
+            assert modele is not None and coffre.CHAMP_CHIFFRE.encode() in bytes(modele["state"])
+            await conn.execute(
+                "INSERT INTO ase_events (originator_id, originator_version, topic, state) VALUES ($1, $2, $3, $4)",
+                flux,
+                modele["originator_version"] + 1,
+                modele["topic"],
+                bytes(modele["state"]),
+            )
+        apres = await _ouvrir(api, "Apres")
+
+        async def les_autres_suivent() -> bool:
+            async with pool.acquire() as conn:
+                ouvert = await conn.fetchval(
+                    f'SELECT count(*) FROM "{schema}".dossiers WHERE parcours_id = $1', uuid.UUID(apres)
+                )
+            return ouvert == 1 and (await service.mesurer_retards())["dossiers"] == 0
+
+        await attendre(les_autres_suivent, delai_s=30, quoi="the next parcours read, the lag back to 0")
+        async with pool.acquire() as conn:
+            lettres = await conn.fetch(f'SELECT flux_id, version, erreur FROM "{schema}".lettres_mortes')
+        assert [(ligne["flux_id"], ligne["version"]) for ligne in lettres] == [(flux, modele["originator_version"] + 1)]
+        assert "Donnees" in lettres[0]["erreur"] or "chiffr" in lettres[0]["erreur"].lower(), lettres[0]["erreur"]
+    finally:
+        await service.arreter()
