@@ -379,7 +379,8 @@ async def test_a_stored_row_whose_ciphertext_does_not_decrypt_is_dead_lettered_a
                 "ORDER BY originator_version DESC LIMIT 1",
                 flux,
             )
-            assert modele is not None and coffre.CHAMP_CHIFFRE.encode() in bytes(modele["state"])
+            assert modele is not None
+            assert coffre.CHAMP_CHIFFRE.encode() in bytes(modele["state"])
             await conn.execute(
                 "INSERT INTO ase_events (originator_id, originator_version, topic, state) VALUES ($1, $2, $3, $4)",
                 flux,
