@@ -121,6 +121,7 @@ def relay(
             kafka_bootstrap_servers=reglages.kafka_bootstrap_servers,
             partitions=reglages.kafka_partitions,
             replication=reglages.kafka_replication,
+            attente_acquittement_max_s=reglages.attente_relais_max_s,
         )
     )
 
