@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from services.cli.options import DATA_DIR, OptionDataDir
+
 if TYPE_CHECKING:
     from services.parcours.integrite import Verification
     from services.parcours.point_de_controle import Controle
@@ -32,7 +34,7 @@ def _table() -> tuple[str, str]:
 
 
 @app_audit.command("verify")
-def verifier(
+def verifier(  # noqa: PLR0917  (typer options, passed by name)
     parcours: Annotated[str | None, typer.Option("--parcours", help="un seul flux (son identifiant)")] = None,
     en_json: Annotated[bool, typer.Option("--json", help="rapport lisible par une machine")] = False,
     point: Annotated[
@@ -42,16 +44,29 @@ def verifier(
         str | None,
         typer.Option(
             "--cle-publique",
-            help="clé publique attendue du point de contrôle: base64 des 32 octets, fichier, ou empreinte sha256:…",
+            help="clé publique gardée hors de la base (requise avec --checkpoint): base64 des 32 octets, "
+            "fichier, ou empreinte sha256:…",
         ),
     ] = None,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="données de PostgreSQL embarqué")] = Path(".data"),
+    cle_du_fichier: Annotated[
+        bool,
+        typer.Option(
+            "--cle-du-fichier",
+            help="sans --cle-publique, croire la clé incluse dans le point de contrôle (ne prouve rien contre "
+            "qui peut réécrire le fichier)",
+        ),
+    ] = False,
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Recompute every stream's hash chain; report the first break of each stream and its kind.
 
     Kinds: contenu_modifie, version_manquante, chaine_rompue, tronque (and, against a
-    checkpoint, tronque or reecrit). Exit status: 0 intact, 1 a break or a bad
-    checkpoint signature, 2 unusable input (DATABASE_URL, file, key).
+    checkpoint, tronque or reecrit). ``--checkpoint`` needs the public key kept outside
+    the database (``--cle-publique``): a checkpoint carries its own key, so whoever can
+    rewrite the database can re-sign a forged one; ``--cle-du-fichier`` trusts that key
+    anyway, as the operator's explicit choice. With ``--parcours`` the proof covers that
+    stream only. Exit status: 0 intact, 1 a break or a bad checkpoint signature, 2 unusable
+    input (DATABASE_URL, file, key, a checkpoint without a kept key).
     """
     import psycopg
 
@@ -64,6 +79,14 @@ def verifier(
         except ValueError:
             typer.echo(f"--parcours: identifiant invalide: {parcours}", err=True)
             raise typer.Exit(2) from None
+    if point is not None and cle_publique is None and not cle_du_fichier:
+        typer.echo(
+            "--checkpoint: --cle-publique est requise (la clé publique gardée hors de la base, ou son empreinte "
+            "sha256:… affichée par `ase audit checkpoint`); la clé incluse dans le fichier ne prouve rien, qui "
+            "peut réécrire la base peut aussi re-signer un point de contrôle. --cle-du-fichier la croit quand même.",
+            err=True,
+        )
+        raise typer.Exit(2)
     document: dict[str, Any] | None = None
     attendue: bytes | str | None = None
     try:
@@ -92,16 +115,25 @@ def verifier(
         typer.echo(f"point de contrôle: {exc}", err=True)
         raise typer.Exit(2) from None
     intact = rapport.intacte and (controle is None or controle.intact)
-    _ecrire(rapport, controle, point, intact=intact, en_json=en_json)
+    if controle is not None and controle.cle_attendue is None:
+        typer.echo("attention: --cle-du-fichier: la clé incluse dans le fichier est crue sur parole", err=True)
+    _ecrire(rapport, controle, point, intact=intact, en_json=en_json, parcours=parcours)
     raise typer.Exit(0 if intact else 1)
 
 
 def _ecrire(
-    rapport: Verification, controle: Controle | None, point: Path | None, *, intact: bool, en_json: bool
+    rapport: Verification,
+    controle: Controle | None,
+    point: Path | None,
+    *,
+    intact: bool,
+    en_json: bool,
+    parcours: str | None = None,
 ) -> None:
     if en_json:
         sortie: dict[str, Any] = {
             "intacte": intact,
+            "portee": "base" if parcours is None else f"flux {parcours}",
             "flux": rapport.flux,
             "evenements": rapport.evenements,
             "cassures": [c.en_json() for c in rapport.cassures],
@@ -117,23 +149,24 @@ def _ecrire(
             + ("chaîne intacte" if rapport.intacte else f"{len(rapport.cassures)} flux rompus")
         )
         if controle is not None:
-            _decrire_controle(controle, point)
+            _decrire_controle(controle, point, parcours)
 
 
-def _decrire_controle(controle: Controle, point: Path | None) -> None:
+def _decrire_controle(controle: Controle, point: Path | None, parcours: str | None) -> None:
     typer.echo(f"point de contrôle {point}: clé {controle.empreinte_cle}")
-    if controle.cle_attendue is None:
-        typer.echo(
-            "attention: aucune --cle-publique donnée; la clé incluse dans le fichier est crue sur parole", err=True
-        )
-    elif not controle.cle_attendue:
+    if controle.cle_attendue is False:
         typer.echo("clé différente de --cle-publique: point de contrôle refusé")
     typer.echo("signature " + ("valide" if controle.signature_valide else "INVALIDE"))
     typer.echo("racine de Merkle " + ("recalculée à l'identique" if controle.racine_valide else "DIFFÉRENTE"))
     for c in controle.cassures:
         typer.echo(f"{c.nature.value:<18} flux {c.flux} version {c.version}: {c.detail}")
-    if controle.intact:
+    if controle.intact and parcours is None:
         typer.echo("la base contient tout ce que le point de contrôle a vu")
+    elif controle.intact:
+        typer.echo(
+            f"le flux {parcours} contient tout ce que le point de contrôle en a vu "
+            "(preuve limitée à ce flux: les autres ne sont pas vérifiés)"
+        )
 
 
 @app_audit.command("checkpoint")
@@ -147,9 +180,7 @@ def point_de_controle(
             help="fichier de la clé de signature (base64 des 32 octets); sinon ASE_CLE_SIGNATURE_AUDIT",
         ),
     ] = None,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="données de PostgreSQL embarqué et clé de dev")] = Path(
-        ".data"
-    ),
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Write a signed checkpoint (Merkle root of every stream head, Ed25519) to keep outside the database.
 

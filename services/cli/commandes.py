@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from contracts.vocabulaire import Role, est_departement
+from services.cli.options import DATA_DIR, ENV_DATA_DIR, OptionDataDir
 
 app = typer.Typer(help="Parcours ASE: suivi des parcours en protection de l'enfance.", no_args_is_help=True)
 
@@ -29,9 +30,7 @@ def serve(
     ] = None,
     port: Annotated[int, typer.Option(help="port HTTP")] = 8000,
     host: Annotated[str, typer.Option(help="adresse d'écoute")] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="données de PostgreSQL embarqué et clé de dev")] = Path(
-        ".data"
-    ),
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Serve the API: every service on one port with an embedded PostgreSQL, or one service."""
     import uvicorn
@@ -40,7 +39,7 @@ def serve(
     from services.runtime import logs
     from services.runtime.limites import config_uvicorn
 
-    os.environ.setdefault("ASE_DATA_DIR", str(data_dir))
+    os.environ[ENV_DATA_DIR] = str(data_dir)  # the services' settings read the same folder
     logs.configurer(os.environ.get("ASE_LOG_LEVEL", "INFO"))
     asgi = application_embarquee(data_dir) if service is None else application_service(service.value)
     if service is None:
@@ -59,7 +58,7 @@ def token(
     role: Annotated[list[Role], typer.Option("--role", help="rôle (répétable)")],
     departement: Annotated[list[str], typer.Option("--departement", help="code INSEE (répétable)")],
     sub: Annotated[str, typer.Option(help="identifiant de l'utilisateur")] = "dev",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="dossier de la clé de dev")] = Path(".data"),
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Print a dev JWT signed with the key that ``ase serve --data-dir DIR`` accepts.
 
@@ -122,6 +121,7 @@ def relay(
             kafka_bootstrap_servers=reglages.kafka_bootstrap_servers,
             partitions=reglages.kafka_partitions,
             replication=reglages.kafka_replication,
+            attente_acquittement_max_s=reglages.attente_relais_max_s,
         )
     )
 
@@ -166,9 +166,7 @@ def relay(
 
 @app.command()
 def up(
-    data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="données (PostgreSQL, Kafka, clé de dev); état dans DIR/pile/")
-    ] = Path(".data"),
+    data_dir: OptionDataDir = DATA_DIR,
     delai: Annotated[float, typer.Option("--timeout", help="secondes pour que tout réponde")] = 120.0,
 ) -> None:
     """Start the distributed stack: PostgreSQL, then Kafka, each service and the relay under supervisord.
@@ -207,13 +205,13 @@ def up(
         typer.echo(f"postgres       DATABASE_URL={pile.postgres.url}")
     typer.echo(f"journaux       {pile.journaux}/")
     typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
-    option = "" if data_dir == Path(".data") else f" --data-dir {data_dir}"
+    option = "" if data_dir == DATA_DIR else f" --data-dir {data_dir}"
     typer.echo(f"État: ase status{option}    Arrêt: ase down{option}")
 
 
 @app.command()
 def status(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="le dossier passé à `ase up`")] = Path(".data"),
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Each part of the stack `ase up` started: state, pid, uptime, readiness.
 
@@ -238,7 +236,7 @@ def status(
 
 @app.command()
 def down(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="le dossier passé à `ase up`")] = Path(".data"),
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Stop every process `ase up` started (reverse order), then its PostgreSQL."""
     from services.cli.pile import arreter
@@ -264,6 +262,7 @@ def rebuild(
             "--from", help="kafka ou store (défaut: kafka si KAFKA_BOOTSTRAP_SERVERS est défini, sinon store)"
         ),
     ] = None,
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Rebuild a read model into a fresh schema from offset 0, then switch to it (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS).
 
@@ -289,7 +288,7 @@ def rebuild(
     if depuis is SourceReconstruction.KAFKA and not reglages.kafka_bootstrap_servers:
         typer.echo("--from kafka a besoin de KAFKA_BOOTSTRAP_SERVERS", err=True)
         raise typer.Exit(2)
-    url = reglages.database_url or demarrer_postgres_embarque(reglages.data_dir.resolve() / "postgres")
+    url = reglages.database_url or demarrer_postgres_embarque(data_dir.resolve() / "postgres")
     sources = Sources(url, reglages.kafka_bootstrap_servers, reglages.taille_lot)
 
     async def principal() -> str:
@@ -315,18 +314,20 @@ cles = typer.Typer(help="Clés de chiffrement des données personnelles (DATABAS
 app.add_typer(cles, name="cles")
 
 
-def _url_ecriture() -> str:
+def _url_ecriture(data_dir: Path) -> str:
+    """``DATABASE_URL``, or the embedded PostgreSQL of ``data_dir`` (``--data-dir``, ``ASE_DATA_DIR``, ``.data``)."""
     from services.parcours.settings import ParcoursSettings
     from services.runtime.postgres import demarrer_postgres_embarque
 
     reglages = ParcoursSettings()
-    return reglages.database_url or demarrer_postgres_embarque(reglages.data_dir.resolve() / "postgres")
+    return reglages.database_url or demarrer_postgres_embarque(data_dir.resolve() / "postgres")
 
 
 @app.command()
 def retention(
     apres_annees: Annotated[int, typer.Option("--apres-annees", min=0, help="années écoulées depuis la sortie")],
     appliquer: Annotated[bool, typer.Option("--appliquer", help="effacer (sinon: lister seulement)")] = False,
+    data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """List (ids only, never a name) the identities whose parcours ended more than N years ago; erase them
     with --appliquer (IdentiteEffacee and destruction of the person's key, motif fin_de_conservation)."""
@@ -336,7 +337,7 @@ def retention(
     from services.runtime.horloge import HorlogeSysteme, aujourd_hui
     from services.runtime.postgres import env_eventsourcing
 
-    url = _url_ecriture()
+    url = _url_ecriture(data_dir)
     horloge = HorlogeSysteme()
     limite = ajouter(aujourd_hui(horloge), annees=-apres_annees)
     personnes = a_effacer(url, limite)
@@ -354,23 +355,23 @@ def retention(
 
 
 @cles.command("rotation")
-def cles_rotation() -> None:
+def cles_rotation(data_dir: OptionDataDir = DATA_DIR) -> None:
     """Re-wrap every data key with the current KEK (ASE_CLE_MAITRE, ASE_CLE_MAITRE_ID); the old KEK must still
     be in ASE_CLES_MAITRES_ANCIENNES while this runs, and may be dropped after. No event is rewritten."""
     from services.cli.chiffrement import rotation
 
-    typer.echo(f"{rotation(_url_ecriture())} clé(s) réenveloppée(s) avec la clé maître courante.")
+    typer.echo(f"{rotation(_url_ecriture(data_dir))} clé(s) réenveloppée(s) avec la clé maître courante.")
 
 
 @cles.command("migrer")
-def cles_migrer() -> None:
+def cles_migrer(data_dir: OptionDataDir = DATA_DIR) -> None:
     """Encrypt in place the personal fields of events stored in clear (a one-off migration, README).
 
     It rewrites stored bytes: run it before the hash chain is first written, or recompute the chain after.
     """
     from services.cli.chiffrement import migrer
 
-    typer.echo(f"{migrer(_url_ecriture())} événement(s) chiffré(s) en place.")
+    typer.echo(f"{migrer(_url_ecriture(data_dir))} événement(s) chiffré(s) en place.")
 
 
 def main() -> None:

@@ -11,16 +11,21 @@ One relay publishes at a time: it holds a PostgreSQL advisory lock on a
 connection of its own. A standby polls the lock and takes over as soon as the
 holder's session ends (a killed process closes its connection).
 
-The lock and the saved position are what others watch (``services/runtime/relais.py``:
-the projections' ``/readyz`` fails when no relay holds the lock or it falls
-behind); the relay itself serves ``/healthz``, ``/readyz`` and its metrics
-(:func:`application_http`) when ``ase relay --port`` is given.
+The lock, the saved position and ``envoi_depuis`` (since when the batch being sent
+waits for Kafka's acknowledgement) are what others watch (``services/runtime/relais.py``:
+the projections' ``/readyz`` fails when no relay holds the lock, it falls behind, or
+its batch waits longer than ``ATTENTE_ACQUITTEMENT_MAX_S``); the relay itself serves
+``/healthz``, ``/readyz`` and its metrics (:func:`application_http`) when ``ase relay
+--port`` is given. Its ``/readyz`` fails too when a batch waits longer than that bound
+(a broker down: the send blocks, nothing errs), and a watch task of its own measures
+``ase_relais_retard`` from the store every ``surveillance_s``, independently of any send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,20 +42,35 @@ from contracts.publication import Message
 from services.runtime import coffre
 from services.runtime.http import REGISTRE, routeur_sante
 from services.runtime.kafka import creer_sujets, producteur
-from services.runtime.relais import CLE_VERROU, NOM_RELAIS, TABLE_EVENEMENTS, TABLE_POSITION
+from services.runtime.relais import (
+    ATTENTE_ACQUITTEMENT_MAX_S,
+    CLE_VERROU,
+    NOM_RELAIS,
+    TABLE_EVENEMENTS,
+    TABLE_POSITION,
+    RelaisBloque,
+    etat_du_relais,
+)
 
 log = structlog.get_logger(__name__)
 
 PUBLIES = Counter("ase_relais_evenements_publies_total", "Events acknowledged by Kafka", registry=REGISTRE)
 POSITION = Gauge("ase_relais_position", "Last notification id acknowledged by Kafka", registry=REGISTRE)
-RETARD = Gauge("ase_relais_retard", "Notification ids recorded but not yet published", registry=REGISTRE)
+RETARD = Gauge(
+    "ase_relais_retard", "Notification ids recorded but not yet published (read from the store)", registry=REGISTRE
+)
+ATTENTE = Gauge(
+    "ase_relais_attente_acquittement_secondes",
+    "Seconds the batch being sent has waited for Kafka's acknowledgement (0: none in flight)",
+    registry=REGISTRE,
+)
 TROUS = Counter(
     "ase_relais_trous_total", "Notification ids skipped by the log (rolled-back transactions)", registry=REGISTRE
 )
 ECHECS = Counter("ase_relais_echecs_total", "Failed publication attempts (retried)", registry=REGISTRE)
 ACTIF = Gauge("ase_relais_actif", "1 while this relay holds the lock and publishes", registry=REGISTRE)
 
-__all__ = ["CLE_VERROU", "ReglagesRelais", "Relais", "RelaisEnErreur", "application_http"]
+__all__ = ["CLE_VERROU", "ReglagesRelais", "Relais", "RelaisBloque", "RelaisEnErreur", "application_http"]
 
 
 class RelaisEnErreur(RuntimeError):
@@ -71,6 +91,10 @@ class ReglagesRelais:
     prise_de_relais_s: float = 1.0
     """How often a standby tries the lock."""
     backoff_max_s: float = 10.0
+    attente_acquittement_max_s: float = ATTENTE_ACQUITTEMENT_MAX_S
+    """Beyond this wait for Kafka's acknowledgement of a batch, ``/readyz`` fails (:class:`RelaisBloque`)."""
+    surveillance_s: float = 5.0
+    """How often the watch task reads the lag from the store (``ase_relais_retard``)."""
 
 
 class Relais:
@@ -83,10 +107,23 @@ class Relais:
         """Set while this relay holds the lock (tests and probes wait on it)."""
         self.etat = "demarrage"
         """``demarrage``, ``en_attente`` (a standby, on the lock), ``actif`` or ``en_erreur`` (backing off)."""
+        self._envoi_depuis: float | None = None
+        """``time.monotonic()`` when the batch being sent was handed to the producer; None once acknowledged."""
+        self.retard: int | None = None
+        """The lag the watch task last read from the store (None before its first reading)."""
 
     async def executer(self, arret: asyncio.Event) -> None:
         """Run until ``arret`` is set: take the lock, then publish; on failure, back off and retry."""
         attente = 0.5
+        surveillance = asyncio.create_task(self._surveiller(arret))
+        try:
+            await self._executer(arret, attente)
+        finally:
+            surveillance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await surveillance
+
+    async def _executer(self, arret: asyncio.Event, attente: float) -> None:
         while not arret.is_set():
             try:
                 await self._session(arret)
@@ -99,7 +136,37 @@ class Relais:
                 attente = min(attente * 2, self.reglages.backoff_max_s)
             finally:
                 self.actif.clear()
+                self._envoi_depuis = None
                 ACTIF.set(0)
+
+    async def _surveiller(self, arret: asyncio.Event) -> None:
+        """Every ``surveillance_s``, read the lag from the store (its last id minus the saved position)
+        on a connection of its own, whatever the publishing loop is blocked on."""
+        conn: asyncpg.Connection | None = None
+        try:
+            while not arret.is_set():
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.reglages.database_url)
+                    etat = await etat_du_relais(conn, nom=self.reglages.nom, table=self.reglages.table)
+                    self.retard = etat.retard
+                    RETARD.set(etat.retard)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("relais_surveillance_en_erreur", erreur=type(exc).__name__)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                    conn = None
+                ATTENTE.set(self.attente_acquittement_s() or 0.0)
+                await _attendre(arret, self.reglages.surveillance_s)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    def attente_acquittement_s(self) -> float | None:
+        """Seconds the batch being sent has waited for Kafka's acknowledgement; None when none is in flight."""
+        return None if self._envoi_depuis is None else time.monotonic() - self._envoi_depuis
 
     async def _session(self, arret: asyncio.Event) -> None:
         verrou = await asyncpg.connect(self.reglages.database_url)
@@ -109,6 +176,7 @@ class Relais:
                 log.debug("relais_en_attente_du_verrou")
                 if await _attendre(arret, self.reglages.prise_de_relais_s):
                     return
+            self.etat = "demarrage"  # the lock is ours, Kafka not yet: not ready
             log.info("relais_actif", nom=self.reglages.nom)
             # Losing the last saved position in a crash only republishes one batch,
             # which at-least-once delivery already allows: no need to wait for the disk.
@@ -134,19 +202,29 @@ class Relais:
                 await verrou.close()
 
     async def verifier(self) -> None:
-        """Readiness: publishing, or standing by on the lock; not while starting or backing off."""
+        """Readiness: publishing, or standing by on the lock; not while starting or backing off, nor while
+        a batch has waited for Kafka's acknowledgement longer than ``attente_acquittement_max_s``
+        (:class:`RelaisBloque`: the broker is down or unreachable and events pile up)."""
         if self.etat not in ("actif", "en_attente"):
             raise RelaisEnErreur(self.etat)
+        attente = self.attente_acquittement_s()
+        if attente is not None and attente > self.reglages.attente_acquittement_max_s:
+            raise RelaisBloque(
+                f"Kafka n'acquitte plus depuis {attente:.0f} s (maximum {self.reglages.attente_acquittement_max_s:.0f} s)"
+            )
 
     async def _preparer(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE_POSITION} ("
             "nom text PRIMARY KEY, notification_id bigint NOT NULL, mis_a_jour_le timestamptz NOT NULL DEFAULT now())"
         )
+        await conn.execute(f"ALTER TABLE {TABLE_POSITION} ADD COLUMN IF NOT EXISTS envoi_depuis timestamptz")
         await conn.execute(
             f"INSERT INTO {TABLE_POSITION} (nom, notification_id) VALUES ($1, 0) ON CONFLICT (nom) DO NOTHING",
             self.reglages.nom,
         )
+        # A previous holder killed mid-send left its batch's start: this relay has sent nothing yet.
+        await conn.execute(f"UPDATE {TABLE_POSITION} SET envoi_depuis = NULL WHERE nom = $1", self.reglages.nom)
 
     def _notifie(self, *_: Any) -> None:
         self._reveil.set()
@@ -169,12 +247,16 @@ class Relais:
                 RETARD.set(0)
                 await _attendre(arret, self.reglages.attente_max_s, self._reveil)
                 continue
+            # Others see since when this batch waits for Kafka (services/runtime/relais.py).
+            self._envoi_depuis = time.monotonic()
+            await conn.execute(f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom)
             await self._publier(kafka, lignes, conn)
+            self._envoi_depuis = None
             derniere = int(lignes[-1]["notification_id"])
             self._compter_trous(position, lignes)
             # Saved only now that the broker acknowledged the whole batch.
             ok = await conn.fetchval(
-                f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now() "
+                f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now(), envoi_depuis = NULL "
                 "WHERE nom = $1 AND notification_id = $2 RETURNING true",
                 self.reglages.nom,
                 position,

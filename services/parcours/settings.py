@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.auth import duree_max_jeton_s
+from services.runtime.relais import ATTENTE_ACQUITTEMENT_MAX_S
 
 
 class ParcoursSettings(BaseSettings):
@@ -60,6 +61,10 @@ class ParcoursSettings(BaseSettings):
 
     kafka_replication: int = Field(default=1, ge=1, le=10)
     """Replication factor of the topics the relay creates when missing."""
+
+    attente_relais_max_s: float = Field(default=ATTENTE_ACQUITTEMENT_MAX_S, gt=0)
+    """The relay's ``/readyz`` fails when its batch has waited this many seconds for Kafka's
+    acknowledgement (``ASE_ATTENTE_RELAIS_MAX_S``; default: twice the producer's request timeout)."""
 
     log_level: str = "INFO"
     """Level of the structured logs."""

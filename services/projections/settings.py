@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.auth import duree_max_jeton_s
+from services.runtime.relais import ATTENTE_ACQUITTEMENT_MAX_S
 
 
 class ProjectionsSettings(BaseSettings):
@@ -38,6 +39,10 @@ class ProjectionsSettings(BaseSettings):
 
     retard_max: int = Field(default=1000, ge=0)
     """``/readyz`` fails when a projection is this many events behind its feed."""
+
+    attente_relais_max_s: float = Field(default=ATTENTE_ACQUITTEMENT_MAX_S, gt=0)
+    """``/readyz`` fails when the relay's batch has waited this many seconds for Kafka's acknowledgement
+    (``ASE_ATTENTE_RELAIS_MAX_S``; default: twice the producer's request timeout)."""
 
     taille_lot: int = Field(default=500, ge=1, le=10_000)
     """Events applied per transaction."""

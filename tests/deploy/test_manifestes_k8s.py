@@ -8,6 +8,7 @@ Each check is shown to fail on a deliberately broken copy of the manifests.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -147,13 +148,54 @@ def _erreurs_de_sortie(ressources: list[dict[str, Any]]) -> list[str]:
             for port in regle.get("ports") or [{"port": "tous"}]:
                 if port.get("port") not in PORTS_DE_SORTIE and nom != "services-egress-keycloak":
                     erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')}")
+                if port.get("port") in (443, "tous") and not regle.get("to"):
+                    erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')} of any host (no `to:`)")
+            for pair in regle.get("to") or []:
+                cidr = (pair.get("ipBlock") or {}).get("cidr", "")
+                if cidr and ipaddress.ip_network(cidr, strict=False).subnet_of(PLACEHOLDER):
+                    erreurs.append(f"NetworkPolicy/{nom}: placeholder destination {cidr} left (set the real one)")
+    return erreurs
+
+
+PLACEHOLDER = ipaddress.ip_network("192.0.2.0/24")
+"""TEST-NET-1 (RFC 5737): the base's placeholder destinations, which an overlay must replace."""
+
+CLE_MAITRE = ("ASE_CLE_MAITRE", "ASE_CLE_MAITRE_ID")
+SECRET_CLE_MAITRE = "ase-cle-maitre"
+AVEC_CLE_MAITRE = ("parcours", "relay", "projections")
+"""Who encrypts or decrypts persons' data: the write side, the relay (publishes decrypted), the projections."""
+
+
+def erreurs_de_cles(ressources: list[dict[str, Any]]) -> list[str]:
+    """The key-encryption key comes from Secret ``ase-cle-maitre`` to the services that need it; the audit
+    signing key (an operator's, for ``ase audit checkpoint``) to none."""
+    erreurs = []
+    charges = {r["metadata"]["name"]: r for r in ressources if r["kind"] == "Deployment"}
+    for nom, charge in charges.items():
+        for conteneur in charge["spec"]["template"]["spec"]["containers"]:
+            env = {v["name"]: v for v in conteneur.get("env") or []}
+            if "ASE_CLE_SIGNATURE_AUDIT" in env:
+                erreurs.append(f"Deployment/{nom}: ASE_CLE_SIGNATURE_AUDIT (the checkpoint is an operator's job)")
+            if nom not in AVEC_CLE_MAITRE:
+                continue
+            for variable in CLE_MAITRE:
+                ref = ((env.get(variable) or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+                # kustomize's secretGenerator suffixes the name with a hash of the content.
+                if not re.fullmatch(rf"{SECRET_CLE_MAITRE}(-[a-z0-9]{{10}})?", str(ref.get("name"))):
+                    erreurs.append(f"Deployment/{nom}: {variable} not from Secret {SECRET_CLE_MAITRE}")
+    erreurs += [f"Deployment/{n}: missing" for n in AVEC_CLE_MAITRE if n not in charges]
     return erreurs
 
 
 def _erreurs(overlay: Path, kustomize: Path) -> list[str]:
     ressources = rendre(overlay, kustomize)
     erreurs, _ = erreurs_de_schema(ressources, VERSION_KUBERNETES)
-    return erreurs + erreurs_de_references(ressources, sujets_de) + erreurs_kafka_ferme(ressources)
+    return (
+        erreurs
+        + erreurs_de_references(ressources, sujets_de)
+        + erreurs_kafka_ferme(ressources)
+        + erreurs_de_cles(ressources)
+    )
 
 
 def test_deploy_has_overlays_to_check() -> None:
@@ -211,9 +253,21 @@ CASSES = {
     ),
     "an egress to a port nobody needs": (
         "base/egress.yaml",
-        "    - ports: [{port: 443, protocol: TCP}]",
-        "    - ports: [{port: 22, protocol: TCP}]",
-        "NetworkPolicy/services-egress-oidc: egress to port 22",
+        "      ports: [{port: 5432, protocol: TCP}]",
+        "      ports: [{port: 22, protocol: TCP}]",
+        "NetworkPolicy/services-egress-dns-postgres: egress to port 22",
+    ),
+    "an egress rule on 443 to any host": (
+        "overlays/dev/egress-keycloak.yaml",
+        "      ports: [{port: 80, protocol: TCP}, {port: 8080, protocol: TCP}]\n",
+        "      ports: [{port: 80, protocol: TCP}, {port: 8080, protocol: TCP}]\n    - ports: [{port: 443, protocol: TCP}]\n",
+        "NetworkPolicy/services-egress-keycloak: egress to port 443 of any host (no `to:`)",
+    ),
+    "a service without the key-encryption key": (
+        "base/relay.yaml",
+        "            - name: ASE_CLE_MAITRE\n",
+        "            - name: ASE_CLE_MAITRE_ABSENTE\n",
+        "Deployment/relay: ASE_CLE_MAITRE not from Secret ase-cle-maitre",
     ),
     "an unknown field": ("base/parcours.yaml", "  replicas: 2\n", "  replica: 2\n", "Additional properties"),
     "a field of the wrong type": ("base/relay.yaml", "containerPort: 8003", 'containerPort: "8003"', "is not of type"),
@@ -280,3 +334,18 @@ def test_a_broken_copy_of_the_manifests_fails_the_checks(casse: str, kustomize: 
 
     erreurs = _erreurs(copie / "overlays" / "dev", kustomize)
     assert any(attendu in erreur for erreur in erreurs), "\n".join(erreurs) or "no error reported"
+
+
+@pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)
+def test_the_services_get_the_key_encryption_key_from_a_secret_and_not_the_audit_signing_key(
+    overlay: Path, kustomize: Path
+) -> None:
+    ressources = rendre(overlay, kustomize)
+    assert not erreurs_de_cles(ressources), "\n".join(erreurs_de_cles(ressources))
+
+
+@pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)
+def test_no_egress_rule_on_443_lets_a_service_reach_any_host(overlay: Path, kustomize: Path) -> None:
+    ressources = rendre(overlay, kustomize)
+    erreurs = [e for e in erreurs_kafka_ferme(ressources) if "NetworkPolicy" in e]
+    assert not erreurs, "\n".join(erreurs)

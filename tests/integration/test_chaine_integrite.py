@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.utils import get_topic
 from typer.testing import CliRunner
 
 from services.cli.commandes import app
 from services.parcours.persistence import PostgresRecorderIdempotent
+from services.parcours.point_de_controle import FICHIER_CLE_DEV, empreinte_cle, publique_brute
 from services.runtime.horloge import HorlogeFixe
 from services.runtime.postgres import env_eventsourcing
 from tests.integration.api_parcours import autre_instance, ouvrir
@@ -59,6 +61,12 @@ def checkpoint(url: str, fichier: Path, cle: str) -> str:
 
 CLE = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 """A fixed Ed25519 private key (bytes 0..31, base64)."""
+
+EMPREINTE = empreinte_cle(publique_brute(Ed25519PrivateKey.from_private_bytes(bytes(range(32)))))
+"""The fingerprint of :data:`CLE`'s public key: what the operator keeps outside the database."""
+
+AUTRE_CLE = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+"""Another Ed25519 private key (bytes 32..63): the forger's."""
 
 
 def sql(url: str, requete: str, *parametres: Any) -> None:
@@ -125,7 +133,13 @@ async def test_an_untouched_store_verifies_with_exit_0_and_counts_every_stream(a
 
     assert resultat.code == 0, resultat.sortie
     # Two parcours and the two identities they registered.
-    assert resultat.rapport == {"intacte": True, "flux": 4, "evenements": 2 * (1 + RAPPORTS) + 2, "cassures": []}
+    assert resultat.rapport == {
+        "intacte": True,
+        "portee": "base",
+        "flux": 4,
+        "evenements": 2 * (1 + RAPPORTS) + 2,
+        "cassures": [],
+    }
 
 
 async def test_the_chain_is_written_with_each_event_and_starts_from_the_genesis(api: Api, base_url: str) -> None:
@@ -309,7 +323,7 @@ async def test_a_checkpoint_proves_a_history_rewritten_and_rechained(api: Api, b
     rechainer(base_url, pid)
     assert audit(base_url).code == 0
 
-    resultat = audit(base_url, "--checkpoint", str(fichier))
+    resultat = audit(base_url, "--checkpoint", str(fichier), "--cle-publique", EMPREINTE)
 
     assert resultat.code == 1, resultat.sortie
     cassures = resultat.rapport["point_de_controle"]["cassures"]
@@ -344,7 +358,7 @@ async def test_a_checkpoint_edited_after_signing_fails_its_signature(api: Api, b
     document["evenements"] += 1
     fichier.write_text(json.dumps(document))
 
-    resultat = audit(base_url, "--checkpoint", str(fichier))
+    resultat = audit(base_url, "--checkpoint", str(fichier), "--cle-publique", EMPREINTE)
 
     assert resultat.code == 1, resultat.sortie
     assert resultat.rapport["point_de_controle"]["signature_valide"] is False
@@ -370,7 +384,7 @@ async def test_a_checkpoint_whose_heads_were_edited_no_longer_matches_its_signed
             tete["version"], tete["empreinte"] = 3, ligne[0].hex()
     fichier.write_text(json.dumps(document))
 
-    resultat = audit(base_url, "--checkpoint", str(fichier))
+    resultat = audit(base_url, "--checkpoint", str(fichier), "--cle-publique", EMPREINTE)
 
     assert resultat.code == 1, resultat.sortie
     controle = resultat.rapport["point_de_controle"]
@@ -404,6 +418,75 @@ async def test_no_checkpoint_is_signed_over_a_broken_chain(api: Api, base_url: s
 
     assert resultat.exit_code == 1
     assert not (tmp_path / "point.json").exists()
+
+
+async def test_a_re_signed_forged_checkpoint_no_longer_passes_without_the_kept_public_key(
+    api: Api, base_url: str, tmp_path: Path
+) -> None:
+    pid, _ = await remplir(api)
+    vrai = tmp_path / "vrai.json"
+    checkpoint(base_url, vrai, CLE)
+    # The attacker truncates the stream, re-chains it, and signs a new checkpoint of the altered store
+    # with a key of her own, which the file then carries.
+    sql(base_url, "DELETE FROM ase_events WHERE originator_id = %s AND originator_version = 4", pid)
+    rechainer(base_url, pid)
+    faux = tmp_path / "point.json"
+    checkpoint(base_url, faux, AUTRE_CLE)
+
+    sans_cle = audit(base_url, "--checkpoint", str(faux))
+    avec_la_cle_gardee = audit(base_url, "--checkpoint", str(faux), "--cle-publique", EMPREINTE)
+    cle_du_fichier = audit(base_url, "--checkpoint", str(faux), "--cle-du-fichier")
+
+    assert sans_cle.code == 2, sans_cle.sortie
+    assert "--cle-publique est requise" in sans_cle.sortie
+    assert avec_la_cle_gardee.code == 1, avec_la_cle_gardee.sortie
+    assert avec_la_cle_gardee.rapport["point_de_controle"]["cle_attendue"] is False
+    # Only an explicit choice of the operator trusts the file's key, and it is said aloud.
+    assert cle_du_fichier.code == 0, cle_du_fichier.sortie
+    assert "crue sur parole" in cle_du_fichier.sortie
+    assert audit(base_url, "--checkpoint", str(vrai), "--cle-publique", EMPREINTE).code == 1
+
+
+async def test_verify_of_one_parcours_against_a_checkpoint_says_the_proof_covers_that_stream_only(
+    api: Api, base_url: str, tmp_path: Path
+) -> None:
+    pid, autre = await remplir(api)
+    fichier = tmp_path / "point.json"
+    checkpoint(base_url, fichier, CLE)
+    sql(base_url, "DELETE FROM ase_events WHERE originator_id = %s AND originator_version = 4", autre)
+    rechainer(base_url, autre)
+
+    resultat = audit(base_url, "--parcours", pid, "--checkpoint", str(fichier), "--cle-publique", EMPREINTE)
+    texte = CliRunner().invoke(
+        app,
+        ["audit", "verify", "--parcours", pid, "--checkpoint", str(fichier), "--cle-publique", EMPREINTE],
+        env={"DATABASE_URL": base_url},
+    )
+
+    assert resultat.code == 0, resultat.sortie
+    assert resultat.rapport["portee"] == f"flux {pid}"
+    assert texte.exit_code == 0, texte.stdout + texte.stderr
+    assert "la base contient tout" not in texte.stdout
+    assert f"le flux {pid} contient tout ce que le point de contrôle en a vu" in texte.stdout
+    assert "preuve limitée à ce flux" in texte.stdout
+
+
+async def test_the_checkpoints_dev_key_lands_in_ase_data_dir_not_in_the_working_directory(
+    api: Api, base_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    await remplir(api, 1)
+    monkeypatch.chdir(tmp_path)
+    donnees = tmp_path / "donnees"
+
+    resultat = CliRunner().invoke(
+        app,
+        ["audit", "checkpoint", "--sortie", str(tmp_path / "point.json")],
+        env={"DATABASE_URL": base_url, "ASE_DATA_DIR": str(donnees), "ASE_CLE_SIGNATURE_AUDIT": None},
+    )
+
+    assert resultat.exit_code == 0, resultat.stdout + resultat.stderr
+    assert (donnees / FICHIER_CLE_DEV).is_file()
+    assert not (tmp_path / ".data").exists()
 
 
 def test_a_deliberate_rewrite_rechained_by_its_migration_verifies_again(base_url: str) -> None:

@@ -585,3 +585,75 @@ async def test_a_relay_started_while_kafka_is_unreachable_keeps_retrying_and_pub
     finally:
         arret.set()
         await asyncio.wait_for(tache, timeout=30)
+
+
+def _retard() -> float:
+    return REGISTRE.get_sample_value("ase_relais_retard") or 0.0
+
+
+async def test_with_the_broker_down_readiness_and_the_relays_lag_no_longer_stay_green(
+    api: Api, base_url: str, broker_prive: LocalKafkaBroker
+) -> None:
+    """Kafka stopped under an active relay: its ``/readyz`` and the projections' check of it fail within
+    the acknowledgement bound, ``ase_relais_retard`` (read from the store) grows; back, all recovers."""
+    import httpx
+
+    from services.parcours.relay import application_http
+    from services.runtime.relais import etat_du_relais
+
+    await asyncio.to_thread(broker_prive.start)  # no-op when already running
+    bootstrap = broker_prive.bootstrap_servers
+    await un_lieu(api)
+    borne_s = 1.0
+
+    async with (
+        base(base_url) as db,
+        relais_actif(
+            base_url,
+            bootstrap,
+            identifiants=broker_prive.identifiants("relais"),
+            backoff_max_s=1.0,
+            attente_acquittement_max_s=borne_s,
+            surveillance_s=0.1,
+        ) as relais,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application_http(relais)), base_url="http://r") as http,
+    ):
+
+        async def relais_pret() -> bool:
+            return (await http.get("/readyz")).status_code == 200
+
+        async def projections_voient_le_relais_pret() -> bool:
+            # The projections' /readyz check of the relay (services/projections/api/app.py), lag bound out of play.
+            try:
+                (await etat_du_relais(db.conn)).verifier(10**9, borne_s)
+            except RuntimeError:
+                return False
+            return True
+
+        async def a_jour() -> bool:
+            return await db.position() == await db.maximum() and _retard() == 0
+
+        await attendre(a_jour, delai_s=30, quoi="the relay publishing the first event")
+        assert await relais_pret()
+        assert await projections_voient_le_relais_pret()
+
+        await asyncio.to_thread(broker_prive.stop)
+        await rafale(api, 2)  # each command asserts its 201/200
+        en_attente = await db.maximum() - await db.position()
+        assert en_attente >= 2 * 6
+
+        async def retard_mesure() -> bool:
+            return _retard() >= en_attente
+
+        async def relais_signale() -> bool:
+            return not await relais_pret() and not await projections_voient_le_relais_pret()
+
+        await attendre(retard_mesure, delai_s=10, quoi="ase_relais_retard measured from the store")
+        await attendre(relais_signale, delai_s=10, quoi="the relay's and the projections' readiness failing")
+        raison = (await http.get("/readyz")).json()["dependances"]["relais"]
+        assert raison in ("RelaisBloque", "RelaisEnErreur"), raison
+
+        await asyncio.to_thread(broker_prive.start)
+        await attendre(a_jour, delai_s=30, quoi="the relay catching up once Kafka is back")
+        await attendre(relais_pret, delai_s=10, quoi="the relay ready again")
+        await attendre(projections_voient_le_relais_pret, delai_s=10, quoi="the projections seeing it ready")

@@ -147,7 +147,7 @@ def monter_routes(app: FastAPI) -> None:
 
 def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:
     """What ``/readyz`` checks for the read side: its database, that no projection lags and,
-    when they follow Kafka, that a relay publishes and keeps up (``RelaisAbsent``, ``RelaisEnRetard``).
+    when they follow Kafka, that a relay publishes and keeps up (``RelaisAbsent``, ``RelaisBloque``, ``RelaisEnRetard``).
     """
 
     async def base_de_donnees() -> None:
@@ -168,7 +168,7 @@ def sondes(app: FastAPI, settings: ProjectionsSettings) -> dict[str, Sonde]:
         comp: ComposantsLecture = app.state.lecture
         async with comp.pool.acquire() as conn:
             etat = await etat_du_relais(conn)
-        etat.verifier(settings.retard_max)
+        etat.verifier(settings.retard_max, settings.attente_relais_max_s)
 
     verifications: dict[str, Sonde] = {"postgres_lecture": base_de_donnees, "projections": projections_a_jour}
     if settings.kafka_bootstrap_servers:
