@@ -4,6 +4,7 @@ recorded in the same transaction as the events they go with."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -212,12 +213,23 @@ class _SansTranscodage(Transcoder):
         return orjson.loads(data)
 
 
+def empreinte_cle_idempotence(sub: str, cle: str) -> str:
+    """What ``ase_idempotence.cle`` holds for the ``Idempotency-Key`` ``cle`` of ``sub``: a SHA-256 hex digest.
+
+    A caller chooses the key and may put a name in it: only this digest is stored, never the key.
+    The pair is hashed as a JSON array, so no two (sub, key) pairs share an input. Keys stored
+    before this digest (in clear) are not found again: a retry across that upgrade is a new command.
+    """
+    return hashlib.sha256(orjson.dumps([sub, cle])).hexdigest()
+
+
 @dataclass(frozen=True)
 class ReponseIdempotente:
     """The first answer to a request sent with an ``Idempotency-Key``."""
 
     sub: str
     cle: str
+    """The digest of the key (:func:`empreinte_cle_idempotence`), never the caller's key."""
     empreinte: str
     statut: int
     corps: dict[str, Any]
@@ -232,6 +244,7 @@ class RecorderIdempotent:
     """
 
     def lire_reponse(self, sub: str, cle: str) -> ReponseIdempotente | None:
+        """The answer stored for ``sub`` under ``cle``, the digest of :func:`empreinte_cle_idempotence`."""
         raise NotImplementedError
 
     def cles_personnes(self, personnes: Sequence[UUID]) -> dict[UUID, bytes]:

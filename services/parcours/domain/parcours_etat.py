@@ -77,6 +77,8 @@ class Rectification:
     ancienne_valeur: object
     nouvelle_valeur: object
     motif: str
+    evenement_rectifie: str = ""
+    """The name of the corrected event (``MajoriteAtteinte``...)."""
 
 
 @dataclass

@@ -318,6 +318,7 @@ class SaisieRectifiee(Evenement):
                     ancienne_valeur=self.ancienne_valeur,
                     nouvelle_valeur=self.nouvelle_valeur,
                     motif=self.motif,
+                    evenement_rectifie=self.evenement_rectifie,
                 )
             )
             return
