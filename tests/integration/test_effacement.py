@@ -4,7 +4,7 @@ store, of the read models, of the API answers and of a rebuild from the store.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from tests.integration.api_parcours import (
     evenements,
     ouvrir,
     probleme,
+    referencer_lieu,
 )
 from tests.integration.conftest import Api, Lecture
 from tests.integration.projections_outils import SeulementCetteBase
@@ -200,3 +201,71 @@ async def test_an_erasure_retried_with_its_idempotency_key_answers_the_first_ans
     assert premiere.json() == seconde.json()
     identite = api.application.repository.get(UUID(p["personne_id"]))
     assert identite.version == 2, "one IdentiteEffacee, not two"
+
+
+MAJEURE_NEE_LE = date(2008, 6, 15)
+DIX_HUIT_ANS = "2026-06-15"
+"""Her 18th birthday: the write side dates majority, and what it ends, on it."""
+
+
+async def _majeure_placee_puis_accompagnee(api: Api) -> dict[str, Any]:
+    p = await ouvrir(api, date(2025, 9, 1), date_naissance=MAJEURE_NEE_LE)
+    mesure_id = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=date(2025, 9, 1),
+        date_echeance=date(2027, 8, 31),
+    )
+    lieu_id = await referencer_lieu(api, "mecs")
+    accueil = await api.post(
+        f"/v1/parcours/{p['id']}/accueil", {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": "2025-09-01"}
+    )
+    assert accueil.status_code == 200, accueil.text
+    majorite = await api.post(f"/v1/parcours/{p['id']}/majorite", {})
+    assert majorite.status_code == 200, majorite.text
+    apjm = await api.post(
+        f"/v1/parcours/{p['id']}/accompagnement-jeune-majeur",
+        {"date_debut": DIX_HUIT_ANS, "date_fin": "2027-06-14", "date_effet": "2026-10-01"},
+    )
+    assert apjm.status_code == 200, apjm.text
+    return p
+
+
+async def test_after_erasure_no_date_that_follows_from_the_18th_birthday_is_shown_by_the_write_side(
+    api: Api,
+) -> None:
+    p = await _majeure_placee_puis_accompagnee(api)
+    avant = await etat(api, p["id"])
+    assert avant["majorite_atteinte_le"] == DIX_HUIT_ANS, "the birthday was shown before the erasure"
+    assert {e["type"] for e in await evenements(api, p["id"]) if e["date_effet"] == DIX_HUIT_ANS} >= {
+        "MajoriteAtteinte",
+        "MesureLevee",
+        "AccueilTermine",
+    }
+
+    assert (await _effacer(api, p["personne_id"])).status_code == 200
+
+    vu = await etat(api, p["id"])
+    assert vu["majorite_atteinte_le"] is None
+    (mesure,) = vu["mesures"]
+    assert (mesure["motif_levee"], mesure["levee_le"]) == ("majorite", None)
+    assert vu["accompagnement_jeune_majeur"]["date_debut"] is None
+    assert vu["accompagnement_jeune_majeur"]["date_fin"] == "2027-06-14", "a date chosen by the caseworker stays"
+    historique = await evenements(api, p["id"])
+    par_type = {e["type"]: e for e in historique}
+    for nom in ("MajoriteAtteinte", "MesureLevee", "AccueilTermine"):
+        assert par_type[nom]["date_effet"] is None, nom
+    assert par_type["AccompagnementJeuneMajeurAccorde"]["donnees"]["date_debut"] is None
+    for chemin in (f"/v1/parcours/{p['id']}", f"/v1/parcours/{p['id']}/evenements"):
+        assert DIX_HUIT_ANS not in (await api.get(chemin)).text, chemin
+
+
+async def test_a_refused_majority_does_not_tell_the_date_of_the_18th_birthday(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    reponse = await api.post(f"/v1/parcours/{p['id']}/majorite", {})
+    corps = probleme(reponse, 409, "regle_metier")
+    assert corps["regle"] == "majorite_pas_encore_atteinte"
+    assert "2030" not in reponse.text and "18e anniversaire" in corps["detail"]
