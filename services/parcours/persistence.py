@@ -39,18 +39,22 @@ from services.runtime.errors import RegleMetierError
 _CHAMPS_DU_FLUX = {"originator_id", "originator_version"}
 
 _CHAMPS_IDENTITE: Final = ("nom", "prenoms", "date_naissance", "lieu_naissance")
-_CHAMPS_TEXTE_LIBRE: Final = ("date_naissance", "motif")
-"""The corrected fields whose old and new values are personal: the exact birth date, free text."""
+_CHAMPS_TEXTE_LIBRE: Final = ("date_naissance", "motif", "reference_decision")
+"""The corrected fields whose old and new values are personal: the exact birth date, free text, a court's
+reference."""
 
 CHAMPS_PERSONNELS: Final[dict[str, tuple[str, ...]]] = {
     "IdentiteEnregistree": _CHAMPS_IDENTITE,
     "IdentiteRectifiee": _CHAMPS_IDENTITE,
     "ParcoursOuvert": ("date_naissance",),
     "ParcoursRouvert": ("motif",),
+    "MesureDecidee": ("reference_decision",),
+    "MesureRenouvelee": ("reference_decision",),
     "SaisieRectifiee": ("motif", "ancienne_valeur", "nouvelle_valeur"),
 }
 """The fields of each event encrypted at rest with the person's data key (README, "Chiffrement et effacement"):
-every personal field of the identity, the exact birth date of a parcours, the free text a caseworker typed."""
+every personal field of the identity, the exact birth date of a parcours, the free text a caseworker typed,
+the court's reference of a measure (it leads back to the person)."""
 
 DATE_EFFACEE: Final = DATE_NAISSANCE_EFFACEE.isoformat()
 """What an erased birth date reads as in the write side's domain (``Parcours.identite_effacee`` then holds);
@@ -66,8 +70,11 @@ def champs_personnels(nom: str, etat: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _valeur_effacee(nom: str, champ: str, etat: Mapping[str, Any]) -> Any:
-    """An erased field as the domain reads it: a marker date, empty text; never a validation error."""
-    if champ == "lieu_naissance":
+    """An erased field as the domain reads it: a marker date, empty text, None for a court's reference;
+    never a validation error."""
+    if champ in ("lieu_naissance", "reference_decision"):
+        return None
+    if champ.endswith("_valeur") and etat.get("champ") == "reference_decision":
         return None
     if champ == "date_naissance" or (champ.endswith("_valeur") and etat.get("champ") == "date_naissance"):
         return DATE_EFFACEE

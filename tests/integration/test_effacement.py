@@ -14,8 +14,11 @@ import psycopg
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
+from contracts.enveloppe import TOPIC_RESTREINT
+from services.runtime import coffre
 from services.runtime.coffre import TABLE_CLES
 from tests.integration.api_parcours import (
+    a_la_date,
     DEPARTEMENT,
     NE_LE,
     NOM,
@@ -269,3 +272,67 @@ async def test_a_refused_majority_does_not_tell_the_date_of_the_18th_birthday(ap
     corps = probleme(reponse, 409, "regle_metier")
     assert corps["regle"] == "majorite_pas_encore_atteinte"
     assert "2030" not in reponse.text and "18e anniversaire" in corps["detail"]
+
+
+REFERENCE = "JE-Lille-2026-00042-Quintrec"
+"""A court's reference: it leads back to the child, so it is encrypted with her key and erased with it."""
+
+
+async def _publies_par_le_relais(base_url: str) -> list[Any]:
+    """What the relay would send for every stored row (decrypted first, as it does)."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        lignes = await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+        return await coffre.messages_des_lignes(conn, lignes)
+    finally:
+        await conn.close()
+
+
+async def test_court_references_survive_no_erasure_in_the_store_the_answers_or_the_restricted_topic(
+    api: Api, base_url: str
+) -> None:
+    debut = date(2026, 3, 9)
+    a_la_date(api, debut)
+    p = await ouvrir(api, debut)
+    mesure_id = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=debut,
+        date_echeance=date(2027, 3, 9),
+        reference=REFERENCE,
+    )
+    a_la_date(api, date(2026, 11, 28))
+    renouvellement = await api.post(
+        f"/v1/parcours/{p['id']}/mesures/{mesure_id}/renouvellement",
+        {"nouvelle_echeance": "2028-03-09", "reference_decision": f"{REFERENCE}-R", "date_effet": "2026-11-28"},
+    )
+    assert renouvellement.status_code == 200, renouvellement.text
+    corriger = {"version_rectifiee": 2, "champ": "reference_decision", "motif": "erreur de saisie"}
+    rectif = await api.post(f"/v1/parcours/{p['id']}/rectifications", {**corriger, "nouvelle_valeur": f"{REFERENCE}-C"})
+    assert rectif.status_code == 200, rectif.text
+    sans_valeur = await api.post(f"/v1/parcours/{p['id']}/rectifications", {**corriger, "nouvelle_valeur": None})
+    probleme(sans_valeur, 422, "validation")
+
+    assert REFERENCE.encode() not in _table_des_evenements(base_url), "no court reference in clear at rest"
+    assert (await etat(api, p["id"]))["mesures"][0]["reference_decision"] == f"{REFERENCE}-R"
+    restreints = [m for m in await _publies_par_le_relais(base_url) if m.topic == TOPIC_RESTREINT]
+    assert sum(REFERENCE.encode() in (m.valeur or b"") for m in restreints) == 3, "decided, renewed, corrected"
+
+    assert (await _effacer(api, p["personne_id"])).status_code == 200
+
+    vu = await etat(api, p["id"])
+    assert vu["mesures"][0]["reference_decision"] is None
+    historique = {e["type"]: e["donnees"] for e in await evenements(api, p["id"])}
+    assert historique["MesureDecidee"]["reference_decision"] is None
+    assert historique["MesureRenouvelee"]["reference_decision"] is None
+    assert (historique["SaisieRectifiee"]["ancienne_valeur"], historique["SaisieRectifiee"]["nouvelle_valeur"]) == (
+        None,
+        None,
+    )
+    for chemin in (f"/v1/parcours/{p['id']}", f"/v1/parcours/{p['id']}/evenements"):
+        assert REFERENCE not in (await api.get(chemin)).text, chemin
+    publies = await _publies_par_le_relais(base_url)
+    assert [m for m in publies if REFERENCE.encode() in (m.valeur or b"")] == [], "the relay copes with null"

@@ -49,7 +49,8 @@ class MesureVue(BaseModel):
     cadre: str
     nature: str
     autorite: str
-    reference_decision: str
+    reference_decision: str | None
+    """The court's reference; null once the person is erased."""
     date_debut: date
     date_echeance: date | None
     active: bool
