@@ -11,18 +11,18 @@ from uuid import UUID
 import asyncpg
 import psycopg
 
+from contracts.enveloppe import TOPIC_RESTREINT
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
-from contracts.enveloppe import TOPIC_RESTREINT
 from services.runtime import coffre
 from services.runtime.coffre import TABLE_CLES
 from tests.integration.api_parcours import (
-    a_la_date,
     DEPARTEMENT,
     NE_LE,
     NOM,
     PRENOMS,
+    a_la_date,
     decider_mesure,
     etat,
     evenements,
@@ -271,7 +271,8 @@ async def test_a_refused_majority_does_not_tell_the_date_of_the_18th_birthday(ap
     reponse = await api.post(f"/v1/parcours/{p['id']}/majorite", {})
     corps = probleme(reponse, 409, "regle_metier")
     assert corps["regle"] == "majorite_pas_encore_atteinte"
-    assert "2030" not in reponse.text and "18e anniversaire" in corps["detail"]
+    assert "2030" not in reponse.text
+    assert "18e anniversaire" in corps["detail"]
 
 
 REFERENCE = "JE-Lille-2026-00042-Quintrec"

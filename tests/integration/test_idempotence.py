@@ -274,7 +274,8 @@ async def test_a_caller_chosen_idempotency_key_holding_a_name_is_stored_as_a_dig
         lignes = conn.execute(f"SELECT sub, cle FROM public.{table}").fetchall()
     assert len(lignes) == 1
     ((sub, stockee),) = lignes
-    assert "Quintrec" not in stockee and stockee != cle
+    assert "Quintrec" not in stockee
+    assert stockee != cle
     assert stockee == hashlib.sha256(orjson.dumps([sub, cle])).hexdigest()
 
     autre_corps = await api.post("/v1/parcours", corps_ouverture(date(2026, 10, 2)), Idempotency_Key=cle)
