@@ -16,7 +16,9 @@ from anyio import CapacityLimiter
 from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from services.cli.commandes import app as app_cli
 from services.parcours import commandes as c
 from services.parcours.api.app import creer_app
 from services.parcours.api.dependances import Composants
@@ -274,3 +276,21 @@ async def test_a_kek_unknown_to_the_running_service_answers_503_indisponible_not
     assert corps["type"].endswith("indisponible")
     assert "k1" not in reponse.text, "no key id"
     assert "Durand" not in reponse.text, "no personal data"
+
+
+def test_ase_relay_in_production_without_ase_cle_maitre_refuses_to_start_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable, valeur in {
+        "ASE_MODE": "production",
+        "DATABASE_URL": "postgresql://ase:mot-de-passe-secret@db/ase",
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+        "ASE_OIDC_JWKS_URL": _PRODUCTION["oidc_jwks_url"],
+        "ASE_OIDC_ISSUER": _PRODUCTION["oidc_issuer"],
+    }.items():
+        monkeypatch.setenv(variable, valeur)
+    monkeypatch.delenv("ASE_CLE_MAITRE", raising=False)
+    resultat = CliRunner().invoke(app_cli, ["relay"])
+    assert resultat.exit_code == 2, resultat.output
+    assert "ASE_CLE_MAITRE" in resultat.output
+    assert "mot-de-passe-secret" not in resultat.output, "the settings' values are not printed"
