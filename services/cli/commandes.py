@@ -105,12 +105,20 @@ def relay(
     from collections.abc import Iterator
 
     import uvicorn
+    from pydantic import ValidationError
 
     from services.parcours.relay import ReglagesRelais, Relais, application_http
     from services.parcours.settings import ParcoursSettings
     from services.runtime import logs
 
-    reglages = ParcoursSettings()
+    try:
+        reglages = ParcoursSettings()
+    except ValidationError as exc:
+        # In production without a valid ASE_CLE_MAITRE (it decrypts what it publishes), among others;
+        # the settings' values (a database password) are not printed.
+        raisons = "; ".join(str(e["msg"]) for e in exc.errors(include_input=False, include_url=False))
+        typer.echo(f"ase relay: réglages refusés: {raisons}", err=True)
+        raise typer.Exit(2) from None
     logs.configurer(reglages.log_level)
     if not reglages.database_url or not reglages.kafka_bootstrap_servers:
         typer.echo("ase relay a besoin de DATABASE_URL et KAFKA_BOOTSTRAP_SERVERS", err=True)

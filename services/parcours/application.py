@@ -31,6 +31,7 @@ from services.parcours.persistence import (
     RecorderIdempotent,
     ReponseIdempotente,
     Trousseau,
+    empreinte_cle_idempotence,
     identite_effacee,
     trousseau_actif,
 )
@@ -351,7 +352,8 @@ class ParcoursApplication(Application[UUID]):
         reponse = Reponse(statut, corps)
         idempotence = None
         if demande.cle_idempotence is not None:
-            idempotence = ReponseIdempotente(demande.sub, demande.cle_idempotence, demande.empreinte, statut, corps)
+            cle = empreinte_cle_idempotence(demande.sub, demande.cle_idempotence)
+            idempotence = ReponseIdempotente(demande.sub, cle, demande.empreinte, statut, corps)
         try:
             self.save(*agregats, idempotence=idempotence)
         except IntegrityError:
@@ -367,7 +369,8 @@ class ParcoursApplication(Application[UUID]):
         """The answer already given to this ``Idempotency-Key``; only once the caller passed a fresh command's checks."""
         if demande.cle_idempotence is None:
             return None
-        trouvee = self.idempotence.lire_reponse(demande.sub, demande.cle_idempotence)
+        cle = empreinte_cle_idempotence(demande.sub, demande.cle_idempotence)
+        trouvee = self.idempotence.lire_reponse(demande.sub, cle)
         if trouvee is None:
             return None
         if trouvee.empreinte != demande.empreinte:

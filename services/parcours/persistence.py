@@ -4,6 +4,7 @@ recorded in the same transaction as the events they go with."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,18 +39,22 @@ from services.runtime.errors import RegleMetierError
 _CHAMPS_DU_FLUX = {"originator_id", "originator_version"}
 
 _CHAMPS_IDENTITE: Final = ("nom", "prenoms", "date_naissance", "lieu_naissance")
-_CHAMPS_TEXTE_LIBRE: Final = ("date_naissance", "motif")
-"""The corrected fields whose old and new values are personal: the exact birth date, free text."""
+_CHAMPS_TEXTE_LIBRE: Final = ("date_naissance", "motif", "reference_decision")
+"""The corrected fields whose old and new values are personal: the exact birth date, free text, a court's
+reference."""
 
 CHAMPS_PERSONNELS: Final[dict[str, tuple[str, ...]]] = {
     "IdentiteEnregistree": _CHAMPS_IDENTITE,
     "IdentiteRectifiee": _CHAMPS_IDENTITE,
     "ParcoursOuvert": ("date_naissance",),
     "ParcoursRouvert": ("motif",),
+    "MesureDecidee": ("reference_decision",),
+    "MesureRenouvelee": ("reference_decision",),
     "SaisieRectifiee": ("motif", "ancienne_valeur", "nouvelle_valeur"),
 }
 """The fields of each event encrypted at rest with the person's data key (README, "Chiffrement et effacement"):
-every personal field of the identity, the exact birth date of a parcours, the free text a caseworker typed."""
+every personal field of the identity, the exact birth date of a parcours, the free text a caseworker typed,
+the court's reference of a measure (it leads back to the person)."""
 
 DATE_EFFACEE: Final = DATE_NAISSANCE_EFFACEE.isoformat()
 """What an erased birth date reads as in the write side's domain (``Parcours.identite_effacee`` then holds);
@@ -65,8 +70,11 @@ def champs_personnels(nom: str, etat: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _valeur_effacee(nom: str, champ: str, etat: Mapping[str, Any]) -> Any:
-    """An erased field as the domain reads it: a marker date, empty text; never a validation error."""
-    if champ == "lieu_naissance":
+    """An erased field as the domain reads it: a marker date, empty text, None for a court's reference;
+    never a validation error."""
+    if champ in ("lieu_naissance", "reference_decision"):
+        return None
+    if champ.endswith("_valeur") and etat.get("champ") == "reference_decision":
         return None
     if champ == "date_naissance" or (champ.endswith("_valeur") and etat.get("champ") == "date_naissance"):
         return DATE_EFFACEE
@@ -212,12 +220,23 @@ class _SansTranscodage(Transcoder):
         return orjson.loads(data)
 
 
+def empreinte_cle_idempotence(sub: str, cle: str) -> str:
+    """What ``ase_idempotence.cle`` holds for the ``Idempotency-Key`` ``cle`` of ``sub``: a SHA-256 hex digest.
+
+    A caller chooses the key and may put a name in it: only this digest is stored, never the key.
+    The pair is hashed as a JSON array, so no two (sub, key) pairs share an input. Keys stored
+    before this digest (in clear) are not found again: a retry across that upgrade is a new command.
+    """
+    return hashlib.sha256(orjson.dumps([sub, cle])).hexdigest()
+
+
 @dataclass(frozen=True)
 class ReponseIdempotente:
     """The first answer to a request sent with an ``Idempotency-Key``."""
 
     sub: str
     cle: str
+    """The digest of the key (:func:`empreinte_cle_idempotence`), never the caller's key."""
     empreinte: str
     statut: int
     corps: dict[str, Any]
@@ -232,6 +251,7 @@ class RecorderIdempotent:
     """
 
     def lire_reponse(self, sub: str, cle: str) -> ReponseIdempotente | None:
+        """The answer stored for ``sub`` under ``cle``, the digest of :func:`empreinte_cle_idempotence`."""
         raise NotImplementedError
 
     def cles_personnes(self, personnes: Sequence[UUID]) -> dict[UUID, bytes]:

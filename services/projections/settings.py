@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.auth import duree_max_jeton_s
+from services.runtime.coffre import verifier_cle_maitre_de_production
 from services.runtime.relais import ATTENTE_ACQUITTEMENT_MAX_S
 
 
@@ -78,4 +79,8 @@ class ProjectionsSettings(BaseSettings):
             raise ValueError("production needs ASE_OIDC_JWKS_URL and ASE_OIDC_ISSUER: the dev key is refused")
         if self.mode == "production" and not self.database_url:
             raise ValueError("production needs DATABASE_URL")
+        if self.mode == "production":
+            # The KEK is read from the environment by the vault (services/runtime/coffre.py), never
+            # held here: a validation error would print it.
+            verifier_cle_maitre_de_production()
         return self

@@ -175,6 +175,21 @@ class CleMaitreEnv:
             raise CleMaitreInconnueError(f"clé maître {kek_id!r} inconnue") from None
 
 
+def verifier_cle_maitre_de_production(env: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ValueError` unless ``env`` (default ``os.environ``) holds a KEK fit for production.
+
+    Called by the settings of every process that encrypts or decrypts personal data (the write
+    side, the relay, the projections) when ``ASE_MODE`` is ``production``, so a missing, dev or
+    malformed ``ASE_CLE_MAITRE`` (or ``ASE_CLES_MAITRES_ANCIENNES``) stops the start, not the
+    first request. The message names the variable, never its value.
+    """
+    env = os.environ if env is None else env
+    try:
+        CleMaitreEnv({**env, "ASE_MODE": "production"})
+    except CleMaitreInvalideError as exc:
+        raise ValueError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class CleEnveloppee:
     """A data key as stored: wrapped by the KEK ``kek_id``."""

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from services.runtime.auth import AuthentificationError
+from services.runtime.coffre import CoffreError
 from services.runtime.errors import (
     CleIdempotenceReutiliseeError,
     ConflitDeVersionError,
@@ -192,6 +193,19 @@ async def _indisponible(_: Request, exc: Exception) -> JSONResponse:
     return reponse
 
 
+async def _coffre(request: Request, exc: Exception) -> JSONResponse:
+    # A KEK this process does not know (a rotation not rolled out to it yet), a KEK setting
+    # refused, or a data key that does not authenticate: no fault of the request, and nothing the
+    # caller can fix. The detail names no key id nor key material; the log names the error's class.
+    log.error("coffre_indisponible", chemin=request.url.path, erreur=type(exc).__name__)
+    return probleme(
+        503,
+        "indisponible",
+        "Service momentanément indisponible",
+        "les clés de chiffrement des données personnelles ne sont pas disponibles pour ce service",
+    )
+
+
 async def _inattendue(request: Request, exc: Exception) -> JSONResponse:
     log.exception("erreur_inattendue", chemin=request.url.path, erreur=type(exc).__name__)
     return probleme(500, "erreur_interne", "Erreur interne", "une erreur inattendue est survenue; elle est journalisée")
@@ -216,6 +230,7 @@ def installer(app: FastAPI) -> None:
     app.add_exception_handler(CleIdempotenceReutiliseeError, _cle_reutilisee)
     app.add_exception_handler(IndisponibleError, _indisponible)
     app.add_exception_handler(TimeoutError, _delai_depasse)
+    app.add_exception_handler(CoffreError, _coffre)
     app.add_exception_handler(TypeDeContenuError, _type_de_contenu)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _inattendue)

@@ -4,27 +4,31 @@ store, of the read models, of the API answers and of a rebuild from the store.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import psycopg
 
+from contracts.enveloppe import TOPIC_RESTREINT
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
+from services.runtime import coffre
 from services.runtime.coffre import TABLE_CLES
 from tests.integration.api_parcours import (
     DEPARTEMENT,
     NE_LE,
     NOM,
     PRENOMS,
+    a_la_date,
     decider_mesure,
     etat,
     evenements,
     ouvrir,
     probleme,
+    referencer_lieu,
 )
 from tests.integration.conftest import Api, Lecture
 from tests.integration.projections_outils import SeulementCetteBase
@@ -200,3 +204,136 @@ async def test_an_erasure_retried_with_its_idempotency_key_answers_the_first_ans
     assert premiere.json() == seconde.json()
     identite = api.application.repository.get(UUID(p["personne_id"]))
     assert identite.version == 2, "one IdentiteEffacee, not two"
+
+
+MAJEURE_NEE_LE = date(2008, 6, 15)
+DIX_HUIT_ANS = "2026-06-15"
+"""Her 18th birthday: the write side dates majority, and what it ends, on it."""
+
+
+async def _majeure_placee_puis_accompagnee(api: Api) -> dict[str, Any]:
+    p = await ouvrir(api, date(2025, 9, 1), date_naissance=MAJEURE_NEE_LE)
+    mesure_id = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=date(2025, 9, 1),
+        date_echeance=date(2027, 8, 31),
+    )
+    lieu_id = await referencer_lieu(api, "mecs")
+    accueil = await api.post(
+        f"/v1/parcours/{p['id']}/accueil", {"mesure_id": mesure_id, "lieu_id": lieu_id, "date_effet": "2025-09-01"}
+    )
+    assert accueil.status_code == 200, accueil.text
+    majorite = await api.post(f"/v1/parcours/{p['id']}/majorite", {})
+    assert majorite.status_code == 200, majorite.text
+    apjm = await api.post(
+        f"/v1/parcours/{p['id']}/accompagnement-jeune-majeur",
+        {"date_debut": DIX_HUIT_ANS, "date_fin": "2027-06-14", "date_effet": "2026-10-01"},
+    )
+    assert apjm.status_code == 200, apjm.text
+    return p
+
+
+async def test_after_erasure_no_date_that_follows_from_the_18th_birthday_is_shown_by_the_write_side(
+    api: Api,
+) -> None:
+    p = await _majeure_placee_puis_accompagnee(api)
+    avant = await etat(api, p["id"])
+    assert avant["majorite_atteinte_le"] == DIX_HUIT_ANS, "the birthday was shown before the erasure"
+    assert {e["type"] for e in await evenements(api, p["id"]) if e["date_effet"] == DIX_HUIT_ANS} >= {
+        "MajoriteAtteinte",
+        "MesureLevee",
+        "AccueilTermine",
+    }
+
+    assert (await _effacer(api, p["personne_id"])).status_code == 200
+
+    vu = await etat(api, p["id"])
+    assert vu["majorite_atteinte_le"] is None
+    (mesure,) = vu["mesures"]
+    assert (mesure["motif_levee"], mesure["levee_le"]) == ("majorite", None)
+    assert vu["accompagnement_jeune_majeur"]["date_debut"] is None
+    assert vu["accompagnement_jeune_majeur"]["date_fin"] == "2027-06-14", "a date chosen by the caseworker stays"
+    historique = await evenements(api, p["id"])
+    par_type = {e["type"]: e for e in historique}
+    for nom in ("MajoriteAtteinte", "MesureLevee", "AccueilTermine"):
+        assert par_type[nom]["date_effet"] is None, nom
+    assert par_type["AccompagnementJeuneMajeurAccorde"]["donnees"]["date_debut"] is None
+    for chemin in (f"/v1/parcours/{p['id']}", f"/v1/parcours/{p['id']}/evenements"):
+        assert DIX_HUIT_ANS not in (await api.get(chemin)).text, chemin
+
+
+async def test_a_refused_majority_does_not_tell_the_date_of_the_18th_birthday(api: Api) -> None:
+    p = await ouvrir(api, NE_LE.replace(year=2025))
+    reponse = await api.post(f"/v1/parcours/{p['id']}/majorite", {})
+    corps = probleme(reponse, 409, "regle_metier")
+    assert corps["regle"] == "majorite_pas_encore_atteinte"
+    assert "2030" not in reponse.text
+    assert "18e anniversaire" in corps["detail"]
+
+
+REFERENCE = "JE-Lille-2026-00042-Quintrec"
+"""A court's reference: it leads back to the child, so it is encrypted with her key and erased with it."""
+
+
+async def _publies_par_le_relais(base_url: str) -> list[Any]:
+    """What the relay would send for every stored row (decrypted first, as it does)."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        lignes = await conn.fetch("SELECT originator_id, originator_version, topic, state FROM ase_events")
+        return await coffre.messages_des_lignes(conn, lignes)
+    finally:
+        await conn.close()
+
+
+async def test_court_references_survive_no_erasure_in_the_store_the_answers_or_the_restricted_topic(
+    api: Api, base_url: str
+) -> None:
+    debut = date(2026, 3, 9)
+    a_la_date(api, debut)
+    p = await ouvrir(api, debut)
+    mesure_id = await decider_mesure(
+        api,
+        p["id"],
+        cadre="judiciaire",
+        nature="confiage_ase",
+        autorite="juge_des_enfants",
+        date_debut=debut,
+        date_echeance=date(2027, 3, 9),
+        reference=REFERENCE,
+    )
+    a_la_date(api, date(2026, 11, 28))
+    renouvellement = await api.post(
+        f"/v1/parcours/{p['id']}/mesures/{mesure_id}/renouvellement",
+        {"nouvelle_echeance": "2028-03-09", "reference_decision": f"{REFERENCE}-R", "date_effet": "2026-11-28"},
+    )
+    assert renouvellement.status_code == 200, renouvellement.text
+    corriger = {"version_rectifiee": 2, "champ": "reference_decision", "motif": "erreur de saisie"}
+    rectif = await api.post(f"/v1/parcours/{p['id']}/rectifications", {**corriger, "nouvelle_valeur": f"{REFERENCE}-C"})
+    assert rectif.status_code == 200, rectif.text
+    sans_valeur = await api.post(f"/v1/parcours/{p['id']}/rectifications", {**corriger, "nouvelle_valeur": None})
+    probleme(sans_valeur, 422, "validation")
+
+    assert REFERENCE.encode() not in _table_des_evenements(base_url), "no court reference in clear at rest"
+    assert (await etat(api, p["id"]))["mesures"][0]["reference_decision"] == f"{REFERENCE}-R"
+    restreints = [m for m in await _publies_par_le_relais(base_url) if m.topic == TOPIC_RESTREINT]
+    assert sum(REFERENCE.encode() in (m.valeur or b"") for m in restreints) == 3, "decided, renewed, corrected"
+
+    assert (await _effacer(api, p["personne_id"])).status_code == 200
+
+    vu = await etat(api, p["id"])
+    assert vu["mesures"][0]["reference_decision"] is None
+    historique = {e["type"]: e["donnees"] for e in await evenements(api, p["id"])}
+    assert historique["MesureDecidee"]["reference_decision"] is None
+    assert historique["MesureRenouvelee"]["reference_decision"] is None
+    assert (historique["SaisieRectifiee"]["ancienne_valeur"], historique["SaisieRectifiee"]["nouvelle_valeur"]) == (
+        None,
+        None,
+    )
+    for chemin in (f"/v1/parcours/{p['id']}", f"/v1/parcours/{p['id']}/evenements"):
+        assert REFERENCE not in (await api.get(chemin)).text, chemin
+    publies = await _publies_par_le_relais(base_url)
+    assert [m for m in publies if REFERENCE.encode() in (m.valeur or b"")] == [], "the relay copes with null"

@@ -4,11 +4,14 @@ whether it comes back later, at the same moment, or after the service restarted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import orjson
+import psycopg
 import pytest
 
 from services.parcours.domain.parcours import Parcours
@@ -255,3 +258,25 @@ async def test_after_a_restart_the_state_and_the_keys_are_still_there(api: Api, 
             f"/v1/parcours/{pid}/ppe", {"date_effet": "2026-10-03"}, If_Match='"2"', Idempotency_Key="apres-1"
         )
         assert suite.json() == {"id": pid, "version": 3, "evenements": ["PPEActualise"]}
+
+
+async def test_a_caller_chosen_idempotency_key_holding_a_name_is_stored_as_a_digest_never_verbatim(
+    api: Api, base_url: str
+) -> None:
+    cle = "ouverture-Lea-Quintrec-Ballardin-2012-05-03"
+    premiere = await api.post("/v1/parcours", corps_ouverture(OUVERT_LE), Idempotency_Key=cle)
+    reprise = await api.post("/v1/parcours", corps_ouverture(OUVERT_LE), Idempotency_Key=cle)
+    assert premiere.status_code == 201, premiere.text
+    assert (reprise.status_code, reprise.json()) == (201, premiere.json())
+
+    table = api.application.recorder.table_idempotence  # type: ignore[attr-defined]
+    with psycopg.connect(base_url) as conn:
+        lignes = conn.execute(f"SELECT sub, cle FROM public.{table}").fetchall()
+    assert len(lignes) == 1
+    ((sub, stockee),) = lignes
+    assert "Quintrec" not in stockee
+    assert stockee != cle
+    assert stockee == hashlib.sha256(orjson.dumps([sub, cle])).hexdigest()
+
+    autre_corps = await api.post("/v1/parcours", corps_ouverture(date(2026, 10, 2)), Idempotency_Key=cle)
+    probleme(autre_corps, 422, "validation")

@@ -9,11 +9,23 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import orjson
 import pytest
+from anyio import CapacityLimiter
+from asgi_lifespan import LifespanManager
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from services.cli.commandes import app as app_cli
 from services.parcours import commandes as c
+from services.parcours.api.app import creer_app
+from services.parcours.api.dependances import Composants
 from services.parcours.application import Demande, ParcoursApplication
+from services.parcours.settings import ParcoursSettings
+from services.projections.settings import ProjectionsSettings
+from services.runtime.auth import CleDeDeveloppement
 from services.runtime.coffre import (
     CHAMP_CHIFFRE,
     CHAMP_EFFACE,
@@ -202,3 +214,83 @@ def test_stored_events_of_an_erased_person_publish_as_a_tombstone_and_a_month_ne
     assert publie(enregistree, {}).valeur is None, "erased: a tombstone on ase.identites.v1"
     assert orjson.loads(publie(ouvert, {}).valeur)["mois_naissance"] == "2012-05", "the month kept in clear"
     assert parcours_id == ouvert.originator_id
+
+
+# -- production starts only with a KEK (issue 9, review) -----------------------------------------
+
+_PRODUCTION: dict[str, Any] = {
+    "mode": "production",
+    "database_url": "postgresql://ase@db/ase",
+    "oidc_jwks_url": "https://idp.example.fr/certs",
+    "oidc_issuer": "https://idp.example.fr",
+}
+
+
+@pytest.mark.parametrize("reglages", [ParcoursSettings, ProjectionsSettings], ids=["parcours_et_relais", "projections"])
+def test_a_production_start_without_ase_cle_maitre_is_refused_by_the_settings_not_on_first_use(
+    reglages: type[ParcoursSettings] | type[ProjectionsSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ASE_CLE_MAITRE", raising=False)
+    monkeypatch.delenv("ASE_CLES_MAITRES_ANCIENNES", raising=False)
+    with pytest.raises(ValidationError, match="ASE_CLE_MAITRE"):
+        reglages(**_PRODUCTION)
+    monkeypatch.setenv("ASE_CLE_MAITRE", CLE_MAITRE_DEV)
+    with pytest.raises(ValidationError, match="dev key-encryption key"):
+        reglages(**_PRODUCTION)
+    monkeypatch.setenv("ASE_CLE_MAITRE", base64.b64encode(b"trop court").decode())
+    with pytest.raises(ValidationError, match="32 octets") as refus:
+        reglages(**_PRODUCTION)
+    assert base64.b64encode(b"trop court").decode() not in str(refus.value), "the message names no key"
+    cle = _cle()
+    monkeypatch.setenv("ASE_CLE_MAITRE", cle)
+    assert reglages(**_PRODUCTION).mode == "production"
+    monkeypatch.delenv("ASE_CLE_MAITRE")
+    assert reglages().mode == "dev", "dev starts with the dev KEK"
+
+
+# -- a KEK the running service does not know (issue 9, review) ------------------------------------
+
+
+async def test_a_kek_unknown_to_the_running_service_answers_503_indisponible_not_500(
+    application: ParcoursApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours_id, _ = _ouvrir(application)
+    # A rotation rolled out to another instance only: this one does not know k1.
+    monkeypatch.setenv("ASE_CLE_MAITRE", _cle())
+    monkeypatch.setenv("ASE_CLE_MAITRE_ID", "k2")
+    reinitialiser_coffre_par_defaut()
+    cle = CleDeDeveloppement(ec.generate_private_key(ec.SECP256R1()))
+    app = creer_app(composants=Composants(application=application, verificateur=cle, limiteur=CapacityLimiter(2)))
+    jeton = cle.signer(sub="referente-alice", roles=["referent"], departements=["59"])
+    try:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parcours.test") as client,
+        ):
+            reponse = await client.get(f"/v1/parcours/{parcours_id}", headers={"Authorization": f"Bearer {jeton}"})
+    finally:
+        reinitialiser_coffre_par_defaut()
+    assert reponse.status_code == 503, reponse.text
+    assert reponse.headers["content-type"].startswith("application/problem+json")
+    corps = reponse.json()
+    assert corps["type"].endswith("indisponible")
+    assert "k1" not in reponse.text, "no key id"
+    assert "Durand" not in reponse.text, "no personal data"
+
+
+def test_ase_relay_in_production_without_ase_cle_maitre_refuses_to_start_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable, valeur in {
+        "ASE_MODE": "production",
+        "DATABASE_URL": "postgresql://ase:mot-de-passe-secret@db/ase",
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+        "ASE_OIDC_JWKS_URL": _PRODUCTION["oidc_jwks_url"],
+        "ASE_OIDC_ISSUER": _PRODUCTION["oidc_issuer"],
+    }.items():
+        monkeypatch.setenv(variable, valeur)
+    monkeypatch.delenv("ASE_CLE_MAITRE", raising=False)
+    resultat = CliRunner().invoke(app_cli, ["relay"])
+    assert resultat.exit_code == 2, resultat.output
+    assert "ASE_CLE_MAITRE" in resultat.output
+    assert "mot-de-passe-secret" not in resultat.output, "the settings' values are not printed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,12 @@ class _JWKS:
 
     def get_signing_key_from_jwt(self, _jeton: str) -> Any:
         return type("Cle", (), {"key": self.cle})()
+
+
+@pytest.fixture(autouse=True)
+def _cle_maitre(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production settings also need a KEK (services/runtime/coffre.py)."""
+    monkeypatch.setenv("ASE_CLE_MAITRE", base64.b64encode(os.urandom(32)).decode())
 
 
 def _production(cle_privee: ec.EllipticCurvePrivateKey, tmp_path: Path, **reglages: Any) -> Verificateur:

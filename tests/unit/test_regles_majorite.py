@@ -279,3 +279,22 @@ def test_a_sortie_is_refused_while_an_apjm_runs_unless_it_closes_it_in_the_same_
     assert names(recorded_since(p, 3)) == ["AccompagnementJeuneMajeurTermine", "SortieDispositif"]
     assert p.apjm is None
     assert p.sorti_le == jour
+
+
+def test_a_refusal_before_the_18th_birthday_does_not_tell_its_date() -> None:
+    """Regression (issue 9, review): the 409 said "la majorité n'est atteinte que le 2024-06-15", which gives
+    the exact birth date to anyone allowed to send the command, even after an erasure."""
+    p = jeune()
+    mesure_id, _ = place(p, OUVERT_LE)
+    refus = [
+        assert_refused(p, "majorite_pas_encore_atteinte", lambda: p.atteindre_majorite(ctx_on(VEILLE))),
+        assert_refused(
+            p,
+            "majorite_pas_encore_atteinte",
+            lambda: p.lever_mesure(ctx_on(VEILLE), mesure_id=mesure_id, motif=MotifLevee.MAJORITE, date_effet=VEILLE),
+        ),
+    ]
+    for r in refus:
+        assert DIX_HUIT_ANS.isoformat() not in r.message
+        assert "2024" not in r.message
+        assert "18e anniversaire" in r.message

@@ -3,6 +3,9 @@
 Both show personal data (the age, the date of majority, the exact birth date in
 ``ParcoursOuvert``): each is recorded in the access log, in the read's own worker
 thread and slot, before the answer leaves (``services.runtime.journal_acces``).
+Once the person is erased, no date that follows from her 18th birthday is shown either
+(:func:`_efface_si_anniversaire`): her birth date could be read back from it. Such dates read
+as null; the stored ``date_effet`` of those events stays in ``ase_events`` (the domain needs it).
 Command answers (``Resultat``: ids, a version, event names) echo no personal data
 and are not recorded.
 """
@@ -18,6 +21,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from contracts.publication import date_par_anniversaire
 from droit.calendrier import age_le, anniversaire
 from services.parcours.api.dependances import Comp, Lecteur
 from services.parcours.api.execution import hors_boucle
@@ -25,7 +29,12 @@ from services.parcours.application import corps_json
 from services.parcours.domain.flux import Evenement
 from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
 from services.parcours.domain.parcours import Parcours
-from services.parcours.domain.parcours_evenements import DossierTransfere, ParcoursOuvert
+from services.parcours.domain.parcours_evenements import (
+    AccompagnementJeuneMajeurAccorde,
+    DossierTransfere,
+    MajoriteAtteinte,
+    ParcoursOuvert,
+)
 from services.parcours.persistence import champs_personnels
 from services.runtime import journal_acces
 from services.runtime.documentation import reponses
@@ -40,7 +49,8 @@ class MesureVue(BaseModel):
     cadre: str
     nature: str
     autorite: str
-    reference_decision: str
+    reference_decision: str | None
+    """The court's reference; null once the person is erased."""
     date_debut: date
     date_echeance: date | None
     active: bool
@@ -60,7 +70,8 @@ class AccueilVue(BaseModel):
 
 
 class APJMVue(BaseModel):
-    date_debut: date
+    date_debut: date | None
+    """None once the person is erased, where it may be her 18th birthday."""
     date_fin: date
     renouvellements: int
 
@@ -77,11 +88,14 @@ class EtatParcours(BaseModel):
     date_majorite: date | None
     identite_effacee: bool = False
     ouvert_le: date
-    derniere_date_effet: date
+    derniere_date_effet: date | None
+    """None once the person is erased, where it is the date of her majority (her 18th birthday)."""
     informations_preoccupantes: list[dict[str, Any]]
     mesures: list[MesureVue]
     accueil: AccueilVue | None
     majorite_atteinte_le: date | None
+    """None once the person is erased (it is her 18th birthday); ``mesures[].levee_le`` of a levée
+    for majority, an accompagnement's ``date_debut`` on that day and ``derniere_date_effet`` on it too."""
     accompagnement_jeune_majeur: APJMVue | None
     ppe_etabli_le: date | None
     ppe_actualise_le: date | None
@@ -95,7 +109,9 @@ class EtatParcours(BaseModel):
 class EvenementVue(BaseModel):
     version: int
     type: str
-    date_effet: date
+    date_effet: date | None
+    """None once the person is erased, for an event the write side dates by her 18th birthday
+    (``contracts.publication.date_par_anniversaire``: majority, the ends it brings, their corrections)."""
     enregistre_le: datetime
     auteur: str
     correlation_id: str
@@ -108,6 +124,11 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
     Once the person is erased: no age, no date of majority, no corrected birth date nor free text.
     """
     efface = p.identite_effacee
+    majorite = p.majorite_atteinte_le
+    apjm = APJMVue.model_validate(p.apjm, from_attributes=True) if p.apjm else None
+    if efface and apjm is not None and (majorite is None or apjm.date_debut == majorite):
+        # Granted before majority, it starts on the 18th birthday (Parcours._regle_apjm_accorde).
+        apjm.date_debut = None
     return EtatParcours(
         id=p.id,
         version=p.version,
@@ -119,7 +140,7 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
         date_majorite=None if efface else anniversaire(p.date_naissance, 18),
         identite_effacee=efface,
         ouvert_le=p.ouvert_le,
-        derniere_date_effet=p.derniere_date_effet,
+        derniere_date_effet=None if efface and p.derniere_date_effet == majorite else p.derniere_date_effet,
         informations_preoccupantes=[
             {
                 "ip_id": str(ip.ip_id),
@@ -129,10 +150,10 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
             }
             for ip in p.informations.values()
         ],
-        mesures=[MesureVue.model_validate(m, from_attributes=True) for m in p.mesures.values()],
+        mesures=[_mesure_vue(m, efface) for m in p.mesures.values()],
         accueil=AccueilVue.model_validate(p.accueil, from_attributes=True) if p.accueil else None,
-        majorite_atteinte_le=p.majorite_atteinte_le,
-        accompagnement_jeune_majeur=APJMVue.model_validate(p.apjm, from_attributes=True) if p.apjm else None,
+        majorite_atteinte_le=None if efface else majorite,
+        accompagnement_jeune_majeur=apjm,
         ppe_etabli_le=p.suivi.ppe_etabli_le,
         ppe_actualise_le=p.suivi.ppe_actualise_le,
         dernier_rapport_le=p.suivi.dernier_rapport_le,
@@ -151,6 +172,7 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
                     "motif": r.motif,
                 },
                 efface,
+                evenement_rectifie=r.evenement_rectifie,
             )
             for r in p.suivi.rectifications
         ],
@@ -197,24 +219,55 @@ async def evenements(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) 
     flux = await hors_boucle(comp, comp.lectures, lire)
     premier = flux[0] if flux else None
     efface = isinstance(premier, ParcoursOuvert) and premier.date_naissance == DATE_NAISSANCE_EFFACEE
-    return [
-        EvenementVue(
-            version=e.originator_version,
-            type=type(e).__name__,
-            date_effet=e.date_effet,
-            enregistre_le=e.metadonnees.enregistre_le,
-            auteur=e.metadonnees.auteur,
-            correlation_id=e.metadonnees.correlation_id,
-            donnees=_sans_donnees_effacees(type(e).__name__, corps_json(e), efface),
+    majorite = next((e.date_effet for e in flux if isinstance(e, MajoriteAtteinte)), None)
+    vues = []
+    for e in flux:
+        nom = type(e).__name__
+        donnees = _sans_donnees_effacees(nom, corps_json(e), efface)
+        date_effet: date | None = e.date_effet
+        if efface and date_par_anniversaire(nom, donnees):
+            date_effet = None
+        if efface and isinstance(e, AccompagnementJeuneMajeurAccorde) and majorite in (None, e.date_debut):
+            donnees["date_debut"] = None
+        vues.append(
+            EvenementVue(
+                version=e.originator_version,
+                type=nom,
+                date_effet=date_effet,
+                enregistre_le=e.metadonnees.enregistre_le,
+                auteur=e.metadonnees.auteur,
+                correlation_id=e.metadonnees.correlation_id,
+                donnees=donnees,
+            )
         )
-        for e in flux
-    ]
+    return vues
 
 
-def _sans_donnees_effacees(nom: str, donnees: dict[str, Any], efface: bool) -> dict[str, Any]:
-    """``donnees`` of the event ``nom`` with its personal fields null when the person is erased."""
+def _mesure_vue(mesure: Any, efface: bool) -> MesureVue:
+    """A measure; once the person is erased, a levée for majority is undated (it is her 18th birthday)."""
+    vue_mesure = MesureVue.model_validate(mesure, from_attributes=True)
+    if efface and vue_mesure.motif_levee == "majorite":
+        vue_mesure.levee_le = None
+    return vue_mesure
+
+
+def _sans_donnees_effacees(
+    nom: str, donnees: dict[str, Any], efface: bool, *, evenement_rectifie: str | None = None
+) -> dict[str, Any]:
+    """``donnees`` of the event ``nom`` with its personal fields null when the person is erased.
+
+    A correction of the ``date_effet`` of an event dated by the 18th birthday
+    (``contracts.publication.date_par_anniversaire``) loses both values too.
+    """
     if efface:
         for champ in champs_personnels(nom, donnees):
             if champ in donnees:
                 donnees[champ] = None
+        rectifie = donnees.get("evenement_rectifie", evenement_rectifie)
+        if (
+            nom == "SaisieRectifiee"
+            and donnees.get("champ") == "date_effet"
+            and date_par_anniversaire(nom, {"evenement_rectifie": rectifie})
+        ):
+            donnees["ancienne_valeur"] = donnees["nouvelle_valeur"] = None
     return donnees

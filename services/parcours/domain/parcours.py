@@ -245,7 +245,7 @@ class Parcours(EtatParcours):
         if ctx.aujourd_hui < dix_huit_ans:
             raise RegleMetierError(
                 "majorite_pas_encore_atteinte",
-                f"la majorité n'est atteinte que le {dix_huit_ans.isoformat()}",
+                "la majorité n'est pas encore atteinte: elle se constate à partir du 18e anniversaire",
             )
         # Dated on the birthday whenever it is recorded: it may predate the latest event.
         self._enregistrer(ev.MajoriteAtteinte, ctx, dix_huit_ans)

@@ -31,7 +31,8 @@ class Mesure:
     cadre: Cadre
     nature: Nature
     autorite: Autorite
-    reference_decision: str
+    reference_decision: str | None
+    """None once the person is erased."""
     date_debut: date
     date_echeance: date | None
     decidee_le: date
@@ -77,6 +78,8 @@ class Rectification:
     ancienne_valeur: object
     nouvelle_valeur: object
     motif: str
+    evenement_rectifie: str = ""
+    """The name of the corrected event (``MajoriteAtteinte``...)."""
 
 
 @dataclass

@@ -92,7 +92,8 @@ class MesureDecidee(Evenement):
     cadre: Cadre
     nature: Nature
     autorite: Autorite
-    reference_decision: str
+    reference_decision: str | None
+    """The court's reference; None once the person is erased (encrypted with her key)."""
     date_debut: date
     date_echeance: date | None
     duree_derogatoire: bool
@@ -119,7 +120,8 @@ class MesureDecidee(Evenement):
 class MesureRenouvelee(Evenement):
     mesure_id: UUID
     nouvelle_echeance: date
-    reference_decision: str
+    reference_decision: str | None
+    """The court's reference; None once the person is erased (encrypted with her key)."""
 
     def appliquer(self, p: Parcours) -> None:
         mesure = p.mesures[self.mesure_id]
@@ -318,6 +320,7 @@ class SaisieRectifiee(Evenement):
                     ancienne_valeur=self.ancienne_valeur,
                     nouvelle_valeur=self.nouvelle_valeur,
                     motif=self.motif,
+                    evenement_rectifie=self.evenement_rectifie,
                 )
             )
             return

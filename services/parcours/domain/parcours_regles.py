@@ -205,7 +205,7 @@ class EtatParcours(Flux):
         if e.date_effet != dix_huit_ans:
             raise RegleMetierError(
                 "majorite_hors_anniversaire",
-                f"la majorité est datée du 18e anniversaire, le {dix_huit_ans.isoformat()}",
+                "la majorité est datée du 18e anniversaire",
             )
 
     def _regle_apjm_accorde(self, e: ev.AccompagnementJeuneMajeurAccorde) -> None:
@@ -337,7 +337,7 @@ class EtatParcours(Flux):
         if date_effet < anniversaire(self.date_naissance, 18):
             raise RegleMetierError(
                 "majorite_pas_encore_atteinte",
-                f"la majorité n'est atteinte que le {anniversaire(self.date_naissance, 18).isoformat()}",
+                "une fin pour majorité est datée du 18e anniversaire ou après, pas avant",
             )
 
     def _check_avant_majorite(self, date_effet: date) -> None:

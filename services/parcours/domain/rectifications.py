@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from pydantic import JsonValue, TypeAdapter, ValidationError
@@ -79,6 +79,11 @@ def champs_rectifiables(evenement: Evenement) -> dict[str, Any]:
     return {f.name: types[f.name] for f in dataclasses.fields(evenement) if f.name not in NON_RECTIFIABLES}
 
 
+REQUIS_A_LA_SAISIE: Final = frozenset({"reference_decision"})
+"""Fields an event types ``X | None`` only so that an erased person's value reads as None: a correction
+(like the command that records them) still requires a value."""
+
+
 def preparer(historique: Sequence[Evenement], version: int, champ: str, valeur: Any) -> Correction:
     """Read ``valeur`` as a new value of ``champ`` of the event at ``version``, against its current value.
 
@@ -106,6 +111,8 @@ def preparer(historique: Sequence[Evenement], version: int, champ: str, valeur: 
         lue = adaptateur.validate_json(orjson.dumps(valeur), strict=True)
     except (ValidationError, TypeError):
         raise SaisieInvalideError("nouvelle_valeur", f"valeur invalide pour {champ}") from None
+    if lue is None and champ in REQUIS_A_LA_SAISIE:
+        raise SaisieInvalideError("nouvelle_valeur", f"{champ} est requis")
     nouvelle = adaptateur.dump_python(lue, mode="json")
     ancienne = adaptateur.dump_python(getattr(courant, champ), mode="json")
     if nouvelle == ancienne:
