@@ -281,7 +281,12 @@ def date_par_anniversaire(nom: str, etat: dict[str, Any]) -> bool:
     of a fugue always (majority ends one, and the event does not say why); a
     correction of one of those events (it carries the date of the event it corrects).
     """
-    if nom in ("MajoriteAtteinte", "FugueTerminee", "AccompagnementJeuneMajeurAccorde", "AccompagnementJeuneMajeurRenouvele"):
+    if nom in (
+        "MajoriteAtteinte",
+        "FugueTerminee",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+    ):
         return True
     if nom in ("MesureLevee", "AccueilTermine"):
         return etat.get("motif") == "majorite"
