@@ -18,12 +18,16 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections import catalogue
+from services.projections.evenement import EvenementPublie
+from services.projections.moteur import Projection, creer_tables
 from services.projections.readmodels.audit import ProjectionAudit
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.readmodels.pilotage import ProjectionPilotage
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
+from services.runtime import coffre
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent
@@ -152,3 +156,72 @@ async def test_after_erasure_no_read_side_answer_holds_the_exact_majority_date_n
     await lecture.a_jour()
     assert _fuites(await _reponses(lecture, parcours_id)) == {}
     assert NE_LE.isoformat() not in (await lecture.get(f"/v1/dossiers/{parcours_id}", role="referent")).text
+
+
+async def _publies(pool: asyncpg.Pool, flux: list[UUID]) -> list[tuple[str, EvenementPublie]]:
+    """What the relay published for the streams ``flux`` (topic, event), in the store's order."""
+    async with pool.acquire() as conn:
+        lignes = await conn.fetch(
+            "SELECT originator_id, originator_version, topic, state FROM ase_events "
+            "WHERE originator_id = ANY($1::uuid[]) ORDER BY notification_id",
+            flux,
+        )
+        messages = await coffre.messages_des_lignes(conn, lignes)
+    return [(m.topic, EvenementPublie.depuis({k: v.decode() for k, v in m.entetes}, m.valeur)) for m in messages]
+
+
+async def _dans_cet_ordre(pool: asyncpg.Pool, projection: Projection, evenements: list[EvenementPublie]) -> str:
+    """``projection`` applied to ``evenements`` in this order, in one batch of a fresh schema; the schema."""
+    schema = catalogue.nouveau_schema(projection.nom)
+    async with pool.acquire() as conn:
+        await creer_tables(conn, schema, projection)
+        async with conn.transaction():
+            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+            for ev in evenements:
+                await projection.appliquer(conn, ev)
+            flux = await projection.a_finir(conn)
+            if flux:
+                await projection.finir(conn, list(flux))
+    return schema
+
+
+async def test_restricted_facts_coming_after_the_erasure_or_before_the_opening_are_forgotten_in_any_order_of_the_topics(
+    api: Api, lecture: Lecture, pool: asyncpg.Pool
+) -> None:
+    """The three topics are not ordered with each other: the restricted facts may come after the tombstone
+    (dropped), or before the parcours' opening (forgotten when it comes); every order gives the same rows."""
+    parcours_id, lieu, _mesure = await _histoire(api)
+    await Referent(api).envoyer(f"/v1/parcours/{parcours_id}/majorite", {})
+    await lecture.a_jour()
+    personne_id = str((await lecture.get(f"/v1/dossiers/{parcours_id}", role="referent")).json()["personne_id"])
+    efface = await api.client.post(
+        f"/v1/personnes/{personne_id}/effacement",
+        json={"motif": "decision_cnil"},
+        headers=api.jeton("dpo", ("59",), sub="dpo-59"),
+    )
+    assert efface.status_code == 200, efface.text
+    publies = await _publies(pool, [UUID(parcours_id), UUID(lieu), UUID(personne_id)])
+    assert any(t == TOPIC_RESTREINT for t, _ in publies)
+    assert any(t == TOPIC_IDENTITES and ev.donnees is None for t, ev in publies), "the tombstone"
+
+    def sujet(*ordre: str) -> list[EvenementPublie]:
+        """The events topic by topic in ``ordre`` (each topic in its own order), the others after."""
+        rang = {t: i for i, t in enumerate(ordre)}
+        return [ev for _, ev in sorted(publies, key=lambda p: rang.get(p[0], len(ordre)))]
+
+    ordres = {
+        "the store's": [ev for _, ev in publies],
+        "restricted after the tombstone": sujet(TOPIC_PARCOURS, TOPIC_IDENTITES),
+        "tombstone, restricted, then the opening": sujet(TOPIC_IDENTITES, TOPIC_RESTREINT),
+    }
+    for projection in (ProjectionDossiers(), ProjectionAudit(), ProjectionPilotage()):
+        vus: dict[str, dict[str, str]] = {}
+        for nom, evenements in ordres.items():
+            schema = await _dans_cet_ordre(pool, projection, evenements)
+            assert await _faits_restreints(pool, schema, parcours_id) == 0, (projection.nom, nom)
+            lu = await _schema_en_texte(pool, schema, parcours_id)
+            assert _fuites(lu) == {}, (projection.nom, nom)
+            vus[nom] = {ou.split(".", 1)[1]: texte for ou, texte in lu.items()}
+        premier, *autres = vus.values()
+        for autre in autres:
+            assert autre == premier, projection.nom
