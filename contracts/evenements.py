@@ -241,7 +241,8 @@ _FIN_ANNEE_ENGAGEE = (
 
 _DATES_APJM = (
     "An APJM starts on the 18th birthday when decided before it, and ends on the 21st at most: its start "
-    "and end travel as months (mois_debut, mois_fin); the exact dates travel on the restricted topic."
+    "and end travel as months (mois_debut, mois_fin), and so does its date of effect (date_effet null, "
+    "mois_effet), which may be that start; the exact dates travel on the restricted topic."
 )
 
 
@@ -249,6 +250,8 @@ class AccompagnementJeuneMajeurAccorde(PayloadParcours):
     __doc__ = _DATES_APJM
     version: ClassVar[int] = 2
 
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     mois_debut: Mois
     mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
@@ -258,6 +261,8 @@ class AccompagnementJeuneMajeurRenouvele(PayloadParcours):
     __doc__ = _DATES_APJM
     version: ClassVar[int] = 2
 
+    date_effet: date | None = Field(description=_DATE_ANNIVERSAIRE)  # type: ignore[assignment]
+    mois_effet: Mois = Field(description=_MOIS_EFFET)
     mois_fin: Mois
     fin_annee_engagee: bool = Field(default=False, description=_FIN_ANNEE_ENGAGEE)
 

@@ -256,9 +256,19 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
     return classe.model_validate(declares).model_dump_json(include=set(publics)).encode()
 
 
-DATES_PAR_ANNIVERSAIRE: Final = frozenset({"MajoriteAtteinte", "FugueTerminee", "MesureLevee", "AccueilTermine"})
+DATES_PAR_ANNIVERSAIRE: Final = frozenset(
+    {
+        "MajoriteAtteinte",
+        "FugueTerminee",
+        "MesureLevee",
+        "AccueilTermine",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+    }
+)
 """The events the write side may date by the 18th birthday (``Parcours.atteindre_majorite`` and what it
-ends): their public ``date_effet`` is null where it may be that birthday, ``mois_effet`` its month."""
+ends; an APJM decided before majority, which starts on that birthday and may take effect on it, and its
+renewals): their public ``date_effet`` is null where it may be that birthday, ``mois_effet`` its month."""
 
 _MOIS: Final = {"mois_effet": "date_effet", "mois_debut": "date_debut", "mois_fin": "date_fin"}
 
@@ -266,11 +276,17 @@ _MOIS: Final = {"mois_effet": "date_effet", "mois_debut": "date_debut", "mois_fi
 def date_par_anniversaire(nom: str, etat: dict[str, Any]) -> bool:
     """Whether the stored event ``nom`` may be dated by the 18th birthday (then its date is published as a month).
 
-    Majority always; a levée or an end of accueil ``because of majority``; the end
+    Majority always; an APJM's grant and renewal always (decided before majority, it starts on the
+    18th birthday, and nothing public tells when it was decided); a levée or an end of accueil ``because of majority``; the end
     of a fugue always (majority ends one, and the event does not say why); a
     correction of one of those events (it carries the date of the event it corrects).
     """
-    if nom in ("MajoriteAtteinte", "FugueTerminee"):
+    if nom in (
+        "MajoriteAtteinte",
+        "FugueTerminee",
+        "AccompagnementJeuneMajeurAccorde",
+        "AccompagnementJeuneMajeurRenouvele",
+    ):
         return True
     if nom in ("MesureLevee", "AccueilTermine"):
         return etat.get("motif") == "majorite"

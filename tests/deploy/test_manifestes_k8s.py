@@ -232,6 +232,21 @@ def test_kafka_is_closed_one_kafka_user_per_principal_and_the_services_egress_de
     assert {"services-egress-refuse-par-defaut", "services-egress-kafka"} <= egress
 
 
+@pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)
+def test_every_kafka_topic_of_the_code_has_the_same_settings_in_k8s(overlay: Path, kustomize: Path) -> None:
+    """Each of ``SUJETS`` (what ``ase up`` and the relay create) is a KafkaTopic with exactly its settings:
+    the identities topic's compaction (``COMPACTION_IDENTITES``) cannot drift between the two."""
+    ressources = rendre(overlay, kustomize)
+    k8s = {
+        r["spec"].get("topicName", r["metadata"]["name"]): {
+            cle: str(valeur) for cle, valeur in (r["spec"].get("config") or {}).items()
+        }
+        for r in ressources
+        if r["kind"] == "KafkaTopic"
+    }
+    assert {s.nom: k8s.get(s.nom) for s in SUJETS} == {s.nom: dict(s.reglages) for s in SUJETS}
+
+
 CASSES = {
     "a Kafka listener without authentication": (
         "base/kafka.yaml",

@@ -23,7 +23,7 @@ from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS_COURANTS
 from contracts.publication import CHAMPS_RESTREINTS, Message, messages_stockes, nom_evenement
 from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
-from droit.calendrier import anniversaire
+from droit.calendrier import ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.lieu import LieuAccueil
@@ -272,6 +272,24 @@ def _dates(valeur: Any) -> set[date]:
     return set()
 
 
+_DATEES_PAR_L_ANNIVERSAIRE = (
+    "MajoriteAtteinte",
+    "FugueTerminee",
+    "AccompagnementJeuneMajeurAccorde",
+    "AccompagnementJeuneMajeurRenouvele",
+)
+"""The kinds the domain may date on the 18th birthday whatever their motif: majority, the end of a fugue (majority
+ends it), an APJM's grant decided before majority (it starts that day) and its renewals."""
+
+
+def _peut_etre_date_par_l_anniversaire(evenement: Any) -> bool:
+    """Whether the domain may have dated ``evenement`` on the 18th birthday (independently of the commit)."""
+    nom = type(evenement).__name__
+    if nom in _DATEES_PAR_L_ANNIVERSAIRE:
+        return True
+    return nom in ("AccueilTermine", "MesureLevee") and str(getattr(evenement.motif, "value", "")) == "majorite"
+
+
 class PublicationAuHasard(ParcoursAuHasard):
     """Random parcours (the domain's own state machine), checked on what they publish after every step."""
 
@@ -288,6 +306,23 @@ class PublicationAuHasard(ParcoursAuHasard):
                 champ="reference_decision",
                 nouvelle_valeur=f"TJ-{jours}",
                 motif="saisie",
+            )
+        )
+
+    @rule(avant=st.integers(min_value=0, max_value=400), mois=st.integers(min_value=1, max_value=36))
+    def accorder_apjm_avant_majorite(self, avant: int, mois: int) -> None:
+        """An APJM decided before majority: it starts on the 18th birthday (the rule), and takes effect then.
+
+        The base machine's APJM always took effect on the day it was decided, and the invariant below
+        looked only at the majority's commit: a grant dated on the birthday was never generated, nor checked.
+        """
+        debut = anniversaire(self.p.date_naissance, 18)
+        self.executer(
+            lambda: self.p.accorder_apjm(
+                self.ctx(),
+                date_debut=debut,
+                date_fin=ajouter(debut, mois=mois),
+                date_effet=debut if avant % 2 == 0 else debut - timedelta(days=avant),
             )
         )
 
@@ -321,9 +356,20 @@ class PublicationAuHasard(ParcoursAuHasard):
                 assert not naissances & _dates(corps), nom  # never the birth date
                 redate = isinstance(evenement, ev.SaisieRectifiee) and (
                     evenement.champ in ("date_naissance", "reference_decision", "motif")
-                    or evenement.evenement_rectifie in ("MajoriteAtteinte", "FugueTerminee")
+                    or evenement.evenement_rectifie in _DATEES_PAR_L_ANNIVERSAIRE
                 )
+                verifiees = corps
+                if isinstance(evenement, ev.SaisieRectifiee) and not _peut_etre_date_par_l_anniversaire(
+                    self.p.pending_events[evenement.version_rectifiee - 1]
+                ):
+                    # Dated by the event it corrects, whose date the caller chose and which is public with it.
+                    verifiees = {cle: valeur for cle, valeur in corps.items() if cle != "date_effet"}
                 if id(evenement) in datees_par_la_majorite or redate:
+                    assert not anniversaires & _dates(verifiees), (nom, corps)
+                # Whatever its commit: an event of a kind the domain may date by the 18th birthday never
+                # shows its date_effet (any birthday, corrected or not, would follow from it).
+                if _peut_etre_date_par_l_anniversaire(evenement):
+                    assert corps["date_effet"] is None, (nom, corps)
                     assert not anniversaires & _dates(corps), (nom, corps)
                 if isinstance(evenement, ev.SaisieRectifiee) and evenement.champ == "reference_decision":
                     assert (corps["ancienne_valeur"], corps["nouvelle_valeur"]) == (None, None)
@@ -353,10 +399,13 @@ def test_no_public_date_of_a_parcours_is_its_18th_birthday_where_majority_dated_
         apjm = next(e for e in p.pending_events if isinstance(e, ev.AccompagnementJeuneMajeurAccorde))
         assert {k for k in _corps(_publics(apjm)[0]) if k.startswith(("date_", "mois_"))} == {
             "date_effet",
+            "mois_effet",
             "mois_debut",
             "mois_fin",
         }
+        assert _corps(_publics(apjm)[0])["date_effet"] is None
         assert _restreint(apjm) == {
+            "date_effet": "2024-12-02",
             "date_debut": anniversaire(naissance, 18).isoformat(),
             "date_fin": (anniversaire(naissance, 21) - timedelta(days=1)).isoformat(),
         }

@@ -33,7 +33,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
 from services.projections.readmodels import restreints
@@ -50,14 +50,35 @@ if TYPE_CHECKING:
 TRANSFERT = "DossierTransfere"
 
 
+async def _remettre(conn: asyncpg.Connection, oublis: list[restreints.Oubli]) -> None:
+    """Put back the public values (and the public date of effect) of the events whose facts were forgotten."""
+    for oubli in oublis:
+        donnees = await conn.fetchval(
+            "SELECT donnees FROM evenements WHERE parcours_id = $1 AND version = $2", oubli.flux_id, oubli.version
+        )
+        if donnees is None:
+            continue
+        publiques = restreints.publier_a_nouveau(oubli.evenement, orjson.loads(donnees), oubli.cles)
+        await conn.execute(
+            "UPDATE evenements SET donnees = $3::jsonb, date_effet = coalesce($4, date_effet) "
+            "WHERE parcours_id = $1 AND version = $2",
+            oubli.flux_id,
+            oubli.version,
+            orjson.dumps(publiques).decode(),
+            jour_publie(publiques),
+        )
+
+
 class ProjectionAudit(Projection):
     """Keeps every Parcours event for the auditors, and each dossier's current département."""
 
     nom = "audit"
-    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT, TOPIC_IDENTITES)
+    """Identities for their tombstones only: an erased person's restricted facts are forgotten."""
 
     def ddl(self) -> list[str]:
         return [
+            *restreints.DDL_EFFACEMENTS,
             "CREATE TABLE IF NOT EXISTS evenements (parcours_id uuid NOT NULL, version integer NOT NULL, "
             "ce_id text NOT NULL, type text NOT NULL, nom text NOT NULL, date_effet date NOT NULL, "
             "enregistre_le timestamptz NOT NULL, auteur text NOT NULL, correlation_id text NOT NULL, "
@@ -75,11 +96,17 @@ class ProjectionAudit(Projection):
         ]
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        if evenement.domaine == "identites" and evenement.donnees is None:
+            # An erasure: the auditors no longer see her restricted facts (the month stands for the dates).
+            await _remettre(conn, await restreints.effacer(conn, evenement.flux_id))
+            return
         if evenement.domaine != "parcours":
             return  # lieux and identités: not a parcours' history
         if evenement.restreint:
             # The facts the public event withholds (a court's reference...): the auditors see them.
             champs = await restreints.garder(conn, evenement)
+            if not champs:
+                return  # an erased person's: forgotten
             await conn.execute(
                 "UPDATE evenements SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet) "
                 "WHERE parcours_id = $1 AND version = $2",
@@ -89,6 +116,7 @@ class ProjectionAudit(Projection):
                 jour_publie(champs),
             )
             return
+        await _remettre(conn, await restreints.connaitre(conn, evenement))
         evenement = await restreints.completer(conn, evenement)
         donnees = evenement.donnees
         departement = evenement.departement

@@ -88,6 +88,7 @@ DDL = [
     "nom text NOT NULL, enregistre_le timestamptz NOT NULL, donnees jsonb NOT NULL, "
     "PRIMARY KEY (parcours_id, version))",
     restreints.DDL_RESTREINTS,
+    *restreints.DDL_EFFACEMENTS,
 ]
 
 COLONNES_DOSSIERS = (
@@ -195,18 +196,40 @@ class ProjectionDossiers(Projection):
         if evenement.restreint:
             await self._appliquer_restreint(conn, evenement)
             return
-        evenement = await restreints.completer(conn, evenement)
         if evenement.domaine == "identites":
+            if evenement.donnees is None:  # erased: her parcours' restricted facts are forgotten
+                await self._remettre(conn, await restreints.effacer(conn, evenement.flux_id))
             self._lot(conn).personnes.add(await appliquer_identite(conn, evenement))
-        elif evenement.domaine == "lieux":
+            return
+        evenement = await restreints.completer(conn, evenement)
+        if evenement.domaine == "lieux":
             await appliquer_lieu(conn, evenement)
         else:
             await journaliser(conn, evenement)
+            await self._remettre(conn, await restreints.connaitre(conn, evenement))
             self._lot(conn).parcours.add(evenement.flux_id)
+
+    async def _remettre(self, conn: asyncpg.Connection, oublis: Iterable[restreints.Oubli]) -> None:
+        """Put back in the journal the public values of forgotten facts (the parcours are folded again)."""
+        for oubli in oublis:
+            donnees = await conn.fetchval(
+                "SELECT donnees FROM journal WHERE parcours_id = $1 AND version = $2", oubli.flux_id, oubli.version
+            )
+            if donnees is not None:
+                publiques = restreints.publier_a_nouveau(oubli.evenement, orjson.loads(donnees), oubli.cles)
+                await conn.execute(
+                    "UPDATE journal SET donnees = $3::jsonb WHERE parcours_id = $1 AND version = $2",
+                    oubli.flux_id,
+                    oubli.version,
+                    orjson.dumps(publiques).decode(),
+                )
+            self._lot(conn).parcours.add(oubli.flux_id)
 
     async def _appliquer_restreint(self, conn: asyncpg.Connection, ev: EvenementPublie) -> None:
         """Keep an event's restricted facts, and complete what its public event wrote if it came first."""
         champs = await restreints.garder(conn, ev)
+        if not champs:
+            return  # the facts of an erased person's parcours: forgotten
         if ev.domaine == "lieux":
             if "nom" in champs:
                 await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", ev.flux_id, champs["nom"])

@@ -29,7 +29,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
+from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections.evenement import EvenementPublie
 from services.projections.moteur import Projection
 from services.projections.readmodels import restreints
@@ -85,6 +85,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS faits_mesure ON faits (mesure_id) WHERE mesure_id IS NOT NULL",
     DDL_VUE_OLINPE,
     restreints.DDL_RESTREINTS,
+    *restreints.DDL_EFFACEMENTS,
     # The public corrections, so their restricted facts, when they come after, complete them.
     "CREATE TABLE IF NOT EXISTS rectifications (parcours_id uuid NOT NULL, version integer NOT NULL, "
     "donnees jsonb NOT NULL, PRIMARY KEY (parcours_id, version))",
@@ -95,7 +96,8 @@ class ProjectionPilotage(Projection):
     """Occupancy of the lieux d'accueil, steering indicators and the OLINPE extract."""
 
     nom = "pilotage"
-    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT)
+    sujets = (TOPIC_PARCOURS, TOPIC_RESTREINT, TOPIC_IDENTITES)
+    """Identities for their tombstones only: an erased person's restricted facts are forgotten."""
 
     def __init__(self, cle_olinpe: bytes | None = None) -> None:
         """``cle_olinpe`` keys the pseudonyms; default: ``ASE_OLINPE_CLE`` (see ``olinpe.ReglagesOlinpe``)."""
@@ -106,11 +108,16 @@ class ProjectionPilotage(Projection):
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         donnees = evenement.donnees
-        if donnees is None or evenement.domaine == "identites":
-            return  # identities (were a feed to bring them): this read model never needs them
+        if evenement.domaine == "identites":
+            if donnees is None:  # an erasure: her parcours' restricted facts are forgotten
+                await _remettre(conn, await restreints.effacer(conn, evenement.flux_id))
+            return  # names: this read model never needs them
+        if donnees is None:
+            return
         if evenement.restreint:
             await _appliquer_restreint(conn, evenement)
             return
+        await _remettre(conn, await restreints.connaitre(conn, evenement))
         evenement = await restreints.completer(conn, evenement)
         donnees = evenement.donnees or donnees
         if evenement.domaine == "lieux":
@@ -215,6 +222,8 @@ async def _appliquer_restreint(conn: asyncpg.Connection, ev: EvenementPublie) ->
     and the exact dates of the facts it counts; a court's reference is in no fact.
     """
     champs = await restreints.garder(conn, ev)
+    if not champs:
+        return  # an erased person's: forgotten
     if ev.domaine == "lieux":
         if "nom" in champs:
             await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", ev.flux_id, champs["nom"])
@@ -235,6 +244,45 @@ async def _appliquer_restreint(conn: asyncpg.Connection, ev: EvenementPublie) ->
         )
         if public is not None:
             await _rectifier(conn, ev, {**orjson.loads(public), **champs})
+
+
+async def _remettre(conn: asyncpg.Connection, oublis: list[restreints.Oubli]) -> None:
+    """Put back what forgotten facts had made exact: a fact's fields null, its date the first of its month.
+
+    As before the facts came: a date of effect published as a month is the month's first day
+    (``jour_publie``), an APJM's ``date_debut``/``date_fin`` (published as months) null.
+    """
+    for oubli in oublis:
+        cles = sorted(oubli.cles & set(FAITS.get(oubli.evenement, ())))
+        await conn.execute(
+            "UPDATE faits SET donnees = donnees || (SELECT coalesce(jsonb_object_agg(c, null), '{}'::jsonb) "
+            "FROM unnest($3::text[]) c), date_effet = CASE WHEN $4 THEN date_trunc('month', date_effet)::date "
+            "ELSE date_effet END WHERE parcours_id = $1 AND version = $2",
+            oubli.flux_id,
+            oubli.version,
+            cles,
+            "date_effet" in oubli.cles,
+        )
+        if oubli.evenement == "SaisieRectifiee":
+            await conn.execute(
+                "UPDATE rectifications SET donnees = donnees || $3::jsonb WHERE parcours_id = $1 AND version = $2",
+                oubli.flux_id,
+                oubli.version,
+                orjson.dumps(dict.fromkeys(oubli.cles)).decode(),
+            )
+            cible = await conn.fetchval(
+                "SELECT (donnees->>'version_rectifiee')::int FROM rectifications "
+                "WHERE parcours_id = $1 AND version = $2 AND donnees->>'champ' = 'date_effet'",
+                oubli.flux_id,
+                oubli.version,
+            )
+            if cible is not None:  # a re-dating it made exact: the month stands
+                await conn.execute(
+                    "UPDATE faits SET date_effet = date_trunc('month', date_effet)::date "
+                    "WHERE parcours_id = $1 AND version = $2",
+                    oubli.flux_id,
+                    cible,
+                )
 
 
 async def _rectifier(conn: asyncpg.Connection, ev: EvenementPublie, d: dict[str, Any]) -> None:

@@ -13,16 +13,33 @@ either way round: a public event applied after its facts is completed with
 them (:func:`completer`); facts applied after their public event patch what it
 wrote (each read model's own update). Any order, batching or feed gives the
 same rows; the store feed brings the facts first.
+
+An erased person's facts are forgotten (:func:`effacer`): the tombstone of her
+identity (``ase.identites.v1``) deletes the ``faits_restreints`` of her parcours,
+and a read model puts back, in what it had completed, the public values (a date
+of effect null beside its ``mois_effet``, a court's reference absent): its views
+then show what they show while a restricted record has not come yet, the first
+day of the month for a date dated by the 18th birthday (:func:`jour_publie
+<services.projections.readmodels.etat_parcours.jour_publie>`), no court
+reference. Facts that come after the erasure (the topics are not ordered with
+each other), or before the opening of a parcours of an erased person, are not
+kept, or forgotten when the opening comes: every order, and a rebuild from the
+store or from Kafka, gives the same rows. ``personnes_parcours`` (who each
+parcours is about, from its ``ParcoursOuvert``) and ``personnes_effacees`` (the
+tombstones seen) are kept in each schema for that.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
 
+from contracts.evenements import PAYLOADS_COURANTS
 from services.projections.evenement import EvenementPublie
 
 DDL_RESTREINTS = (
@@ -30,12 +47,104 @@ DDL_RESTREINTS = (
     "evenement text NOT NULL, champs jsonb NOT NULL, PRIMARY KEY (flux_id, version))"
 )
 
+DDL_EFFACEMENTS = [
+    "CREATE TABLE IF NOT EXISTS personnes_parcours (parcours_id uuid PRIMARY KEY, personne_id uuid NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS personnes_parcours_personne ON personnes_parcours (personne_id)",
+    "CREATE TABLE IF NOT EXISTS personnes_effacees (personne_id uuid PRIMARY KEY)",
+]
+"""Beside ``faits_restreints`` in each schema: who each parcours is about, and who is erased."""
+
+
+@dataclass(frozen=True)
+class Oubli:
+    """Restricted facts forgotten: the event (stream, version, name) they completed and their fields."""
+
+    flux_id: UUID
+    version: int
+    evenement: str
+    cles: frozenset[str]
+
+
+def publier_a_nouveau(evenement: str, donnees: dict[str, Any], cles: Iterable[str]) -> dict[str, Any]:
+    """``donnees`` (an event completed with its restricted facts) with those fields back to their public value.
+
+    A field its current contract declares is null there (a date of effect reduced to ``mois_effet``, the
+    old and new values of a correction); any other (``reference_decision``, ``date_debut``) is absent.
+    """
+    contrat = PAYLOADS_COURANTS.get(evenement)
+    publics = contrat.model_fields if contrat is not None else {}
+    resultat = dict(donnees)
+    for cle in cles:
+        if cle in publics:
+            resultat[cle] = None
+        else:
+            resultat.pop(cle, None)
+    return resultat
+
+
+async def connaitre(conn: asyncpg.Connection, ev: EvenementPublie) -> list[Oubli]:
+    """Remember whom a ``ParcoursOuvert`` is about; when she is already erased, forget the parcours' facts.
+
+    Returns the facts forgotten (none for any other event, or a person not erased).
+    """
+    if ev.nom != "ParcoursOuvert" or ev.donnees is None or ev.donnees.get("personne_id") is None:
+        return []
+    personne_id = UUID(str(ev.donnees["personne_id"]))
+    await conn.execute(
+        "INSERT INTO personnes_parcours (parcours_id, personne_id) VALUES ($1, $2) "
+        "ON CONFLICT (parcours_id) DO UPDATE SET personne_id = excluded.personne_id",
+        ev.flux_id,
+        personne_id,
+    )
+    if not await conn.fetchval("SELECT true FROM personnes_effacees WHERE personne_id = $1", personne_id):
+        return []
+    return await _oublier(conn, [ev.flux_id])
+
+
+async def effacer(conn: asyncpg.Connection, personne_id: UUID) -> list[Oubli]:
+    """A person's identity tombstone: remember her erased, forget the restricted facts of her parcours.
+
+    Returns the facts forgotten, for the read model to put back the public values where it merged them.
+    """
+    await conn.execute("INSERT INTO personnes_effacees (personne_id) VALUES ($1) ON CONFLICT DO NOTHING", personne_id)
+    parcours = await conn.fetch("SELECT parcours_id FROM personnes_parcours WHERE personne_id = $1", personne_id)
+    return await _oublier(conn, [ligne["parcours_id"] for ligne in parcours])
+
+
+async def effacee(conn: asyncpg.Connection, parcours_id: UUID) -> bool:
+    """Whether the person the parcours ``parcours_id`` is about is erased (False while her opening is unseen)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM personnes_parcours p JOIN personnes_effacees e USING (personne_id) "
+            "WHERE p.parcours_id = $1",
+            parcours_id,
+        )
+    )
+
+
+async def _oublier(conn: asyncpg.Connection, parcours: list[UUID]) -> list[Oubli]:
+    if not parcours:
+        return []
+    lignes = await conn.fetch(
+        "DELETE FROM faits_restreints WHERE flux_id = ANY($1::uuid[]) RETURNING flux_id, version, evenement, champs",
+        parcours,
+    )
+    return [
+        Oubli(ligne["flux_id"], ligne["version"], ligne["evenement"], frozenset(orjson.loads(ligne["champs"])))
+        for ligne in lignes
+    ]
+
 
 async def garder(conn: asyncpg.Connection, ev: EvenementPublie) -> dict[str, Any]:
-    """Keep the facts of a restricted record; return its ``champs`` (public field -> exact value)."""
+    """Keep the facts of a restricted record; return its ``champs`` (public field -> exact value).
+
+    The facts of a parcours whose person is erased are not kept: none are returned.
+    """
     if ev.donnees is None or not isinstance(ev.donnees.get("champs"), dict):
         raise ValueError(f"faits restreints sans champs: {ev.id}")
     champs: dict[str, Any] = ev.donnees["champs"]
+    if await effacee(conn, ev.flux_id):
+        return {}
     await conn.execute(
         "INSERT INTO faits_restreints (flux_id, version, evenement, champs) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT (flux_id, version) DO UPDATE SET evenement = excluded.evenement, champs = excluded.champs",
