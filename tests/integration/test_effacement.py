@@ -256,14 +256,17 @@ async def test_after_erasure_no_date_that_follows_from_the_18th_birthday_is_show
     (mesure,) = vu["mesures"]
     assert (mesure["motif_levee"], mesure["levee_le"]) == ("majorite", None)
     assert vu["accompagnement_jeune_majeur"]["date_debut"] is None
-    assert vu["accompagnement_jeune_majeur"]["date_fin"] == "2027-06-14", "a date chosen by the caseworker stays"
+    # An accompagnement may run to the eve of the 21st birthday: its end is as telling as the birth date.
+    assert vu["accompagnement_jeune_majeur"]["date_fin"] is None
     historique = await evenements(api, p["id"])
     par_type = {e["type"]: e for e in historique}
     for nom in ("MajoriteAtteinte", "MesureLevee", "AccueilTermine"):
         assert par_type[nom]["date_effet"] is None, nom
     assert par_type["AccompagnementJeuneMajeurAccorde"]["donnees"]["date_debut"] is None
+    assert par_type["AccompagnementJeuneMajeurAccorde"]["donnees"]["date_fin"] is None
     for chemin in (f"/v1/parcours/{p['id']}", f"/v1/parcours/{p['id']}/evenements"):
         assert DIX_HUIT_ANS not in (await api.get(chemin)).text, chemin
+        assert "2027-06-14" not in (await api.get(chemin)).text, chemin
 
 
 async def test_a_refused_majority_does_not_tell_the_date_of_the_18th_birthday(api: Api) -> None:

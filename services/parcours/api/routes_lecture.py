@@ -72,7 +72,8 @@ class AccueilVue(BaseModel):
 class APJMVue(BaseModel):
     date_debut: date | None
     """None once the person is erased, where it may be her 18th birthday."""
-    date_fin: date
+    date_fin: date | None
+    """None once the person is erased: an accompagnement may run to the eve of her 21st birthday."""
     renouvellements: int
 
 
@@ -129,6 +130,8 @@ def vue(p: Parcours, aujourd_hui: date) -> EtatParcours:
     if efface and apjm is not None and (majorite is None or apjm.date_debut == majorite):
         # Granted before majority, it starts on the 18th birthday (Parcours._regle_apjm_accorde).
         apjm.date_debut = None
+    if efface and apjm is not None:
+        apjm.date_fin = None
     return EtatParcours(
         id=p.id,
         version=p.version,
@@ -229,6 +232,8 @@ async def evenements(parcours_id: Id, comp: Comp, u: Lecteur, request: Request) 
             date_effet = None
         if efface and isinstance(e, AccompagnementJeuneMajeurAccorde) and majorite in (None, e.date_debut):
             donnees["date_debut"] = None
+        if efface and "date_fin" in donnees and nom.startswith("AccompagnementJeuneMajeur"):
+            donnees["date_fin"] = None  # up to the eve of the 21st birthday: as telling as the birth date
         vues.append(
             EvenementVue(
                 version=e.originator_version,
