@@ -21,7 +21,14 @@ from hypothesis.stateful import invariant, rule
 
 from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS_COURANTS
-from contracts.publication import CHAMPS_RESTREINTS, Message, cle_restreinte, messages_stockes, nom_evenement, tombstone_restreint
+from contracts.publication import (
+    CHAMPS_RESTREINTS,
+    Message,
+    cle_restreinte,
+    messages_stockes,
+    nom_evenement,
+    tombstone_restreint,
+)
 from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from droit.calendrier import ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
