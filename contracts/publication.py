@@ -182,17 +182,42 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
             "id": identifiant_restreint(flux_id, version),
             "type": TYPE_FAITS_RESTREINTS,
             "dataschema": url_schema(TYPE_FAITS_RESTREINTS),
+            "partitionkey": cle_restreinte(flux_id, version).decode(),
         }
     )
     restreint = Message(
         topic=TOPIC_RESTREINT,
-        cle=public.cle,
+        cle=cle_restreinte(flux_id, version),
         valeur=faits.model_dump_json().encode(),
         entetes=entete.entetes(),
         flux_id=flux_id,
         version=version,
     )
     return public, restreint
+
+
+def cle_restreinte(flux_id: UUID, version: int) -> bytes:
+    """The key of the restricted record completing event ``version`` of stream ``flux_id``:
+    ``<stream id>:<version>`` (UTF-8), one key per record, so that ``ase.parcours.restreint.v1``
+    is compacted (``COMPACTION_RESTREINT``) and a tombstone (:func:`tombstone_restreint`)
+    removes exactly that record. Consumers never order restricted records by key or partition
+    (``services/projections/readmodels/restreints.py`` merges them in any order).
+    """
+    return f"{flux_id}:{version}".encode()
+
+
+def tombstone_restreint(flux_id: UUID, version: int) -> Message:
+    """The tombstone (null value, no header) that, once ``ase.parcours.restreint.v1`` is compacted,
+    removes the restricted record of event ``version`` of stream ``flux_id``: what the relay sends
+    for each restricted record of an erased person's parcours (issue 9)."""
+    return Message(
+        topic=TOPIC_RESTREINT,
+        cle=cle_restreinte(flux_id, version),
+        valeur=None,
+        entetes=[],
+        flux_id=flux_id,
+        version=version,
+    )
 
 
 def faits_restreints(nom: str, stocke: dict[str, Any], public: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
-from contracts.publication import Message
+from contracts.enveloppe import TOPIC_RESTREINT
+from contracts.publication import NOM_EFFACEMENT_IDENTITE, Message, nom_evenement, tombstone_restreint
 from services.runtime import coffre
 from services.runtime.http import REGISTRE, routeur_sante
 from services.runtime.kafka import creer_sujets, producteur
@@ -274,9 +275,40 @@ class Relais:
         envois = []
         cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
         for ligne in lignes:
-            for msg in self._messages(ligne, cles):  # a restricted record beside the public one, same batch
+            messages = self._messages(ligne, cles)  # a restricted record beside the public one, same batch
+            if nom_evenement(ligne["topic"]) == NOM_EFFACEMENT_IDENTITE:
+                messages += await self._tombstones_restreints(conn, ligne["originator_id"], ligne["notification_id"])
+            for msg in messages:
                 envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
         await asyncio.gather(*envois)
+
+    async def _tombstones_restreints(self, conn: asyncpg.Connection, personne_id: UUID, jusqua: int) -> list[Message]:
+        """A tombstone for each restricted record of the erased person ``personne_id``'s parcours
+        recorded before her erasure (notification id below ``jusqua``): compaction then removes
+        her court references and exact dates from ``ase.parcours.restreint.v1`` (issue 9).
+
+        Her parcours are the streams whose ``ParcoursOuvert`` names her (as ``_parcours_de`` in
+        ``persistence.py``); a version had a restricted record when its state held encrypted fields
+        (her key is gone: they can no longer be recomputed) or when its erased form still has one.
+        """
+        table = self.reglages.table
+        aiguille = b'"personne_id":"' + str(personne_id).encode() + b'"'
+        lignes = await conn.fetch(
+            f'SELECT originator_id, originator_version, topic, state FROM "{table}" WHERE notification_id < $2 '
+            f'AND originator_id IN (SELECT originator_id FROM "{table}" WHERE originator_version = 1 '
+            "AND topic LIKE '%:ParcoursOuvert' AND position($1::bytea in state) > 0) "
+            "ORDER BY notification_id",
+            aiguille,
+            jusqua,
+        )
+        cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
+        tombstones = []
+        for ligne in lignes:
+            flux_id, version = ligne["originator_id"], ligne["originator_version"]
+            chiffre = coffre.est_chiffre(bytes(ligne["state"]))
+            if chiffre or any(m.topic == TOPIC_RESTREINT for m in self._messages(ligne, cles)):
+                tombstones.append(tombstone_restreint(flux_id, version))
+        return tombstones
 
     def _messages(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> list[Message]:
         """Every record publishing one row of the log, made from its stored form (no domain object):

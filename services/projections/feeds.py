@@ -314,7 +314,12 @@ class FeedKafka:
 
 
 def message_lu(tp: TopicPartition, m: Any) -> MessageLu:
-    """A consumed Kafka record as the engine reads it (unreadable: kept with its reason)."""
+    """A consumed Kafka record as the engine reads it (unreadable: kept with its reason; a restricted
+    tombstone: a position only)."""
+    if tp.topic == TOPIC_RESTREINT and m.value is None:
+        # A restricted tombstone (an erased person's facts, for compaction): nothing to apply, the
+        # identity's tombstone already made the read models forget them (readmodels/restreints.py).
+        return MessageLu((tp.topic, tp.partition), m.offset, None)
     entetes = {k: v.decode(errors="replace") for k, v in (m.headers or ())}
     try:
         return MessageLu((tp.topic, tp.partition), m.offset, EvenementPublie.depuis(entetes, m.value))

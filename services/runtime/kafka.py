@@ -52,6 +52,11 @@ COMPACTION_IDENTITES: dict[str, str] = {
 """``ase.identites.v1``: compaction that actually removes an erased person's records (README,
 "Chiffrement et effacement"): within about ``segment.ms`` plus the broker's ``log.cleaner.backoff.ms``."""
 
+COMPACTION_RESTREINT: dict[str, str] = dict(COMPACTION_IDENTITES)
+"""``ase.parcours.restreint.v1``: compacted as the identities (key ``<stream id>:<version>``, one a
+record), so that the tombstones the relay sends on an erasure (``IdentiteEffacee``) remove the
+person's court references and exact dates from every segment within about an hour (issue 9)."""
+
 PREFIXE_GROUPES_PROJECTIONS: Final = "ase.projections."
 """Consumer groups and dead-letter topics (``<groupe>.dlq``) of the projections."""
 
@@ -254,7 +259,7 @@ SUJETS: tuple[Sujet, ...] = (
     Sujet(TOPIC_PARCOURS, {"retention.ms": "-1", "cleanup.policy": "delete"}),
     Sujet(TOPIC_IDENTITES, COMPACTION_IDENTITES),
     Sujet(TOPIC_STATISTIQUES, {"retention.ms": "-1", "cleanup.policy": "delete"}),
-    Sujet(TOPIC_RESTREINT, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+    Sujet(TOPIC_RESTREINT, COMPACTION_RESTREINT),
     Sujet(TOPIC_ALERTES, {"retention.ms": str(UN_AN_MS), "cleanup.policy": "delete"}),
 )
 

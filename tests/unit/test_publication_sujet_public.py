@@ -21,7 +21,14 @@ from hypothesis.stateful import invariant, rule
 
 from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS_COURANTS
-from contracts.publication import CHAMPS_RESTREINTS, Message, messages_stockes, nom_evenement
+from contracts.publication import (
+    CHAMPS_RESTREINTS,
+    Message,
+    cle_restreinte,
+    messages_stockes,
+    nom_evenement,
+    tombstone_restreint,
+)
 from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from droit.calendrier import ajouter, anniversaire
 from services.parcours.domain import parcours_evenements as ev
@@ -167,7 +174,9 @@ def test_the_restricted_record_goes_first_beside_the_public_one_with_the_same_st
     )
     restreint, public = messages(p.pending_events[-1])
     assert (restreint.topic, public.topic) == (TOPIC_RESTREINT, TOPIC_PARCOURS)
-    assert restreint.cle == public.cle == str(p.id).encode()
+    # One key a restricted record (the topic is compacted: an erasure tombstones each of them).
+    assert public.cle == str(p.id).encode()
+    assert restreint.cle == f"{p.id}:{public.version}".encode() == cle_restreinte(p.id, public.version)
     entetes_r, entetes_p = dict(restreint.entetes), dict(public.entetes)
     for cle in ("ce_subject", "ce_sequence", "ce_source", "ce_time", "ce_correlationid", "ce_auteur"):
         assert entetes_r[cle] == entetes_p[cle], cle
@@ -413,3 +422,14 @@ def test_no_public_date_of_a_parcours_is_its_18th_birthday_where_majority_dated_
             for m in _publics(e):
                 assert anniversaire(naissance, 18) not in _dates(_corps(m)), type(e).__name__
                 assert anniversaire(naissance, 21) - timedelta(days=1) not in _dates(_corps(m)), type(e).__name__
+
+
+def test_a_restricted_tombstone_has_the_key_of_the_record_it_removes_and_no_value() -> None:
+    flux = uuid4()
+    tombstone = tombstone_restreint(flux, 7)
+    assert (tombstone.topic, tombstone.cle, tombstone.valeur, tombstone.entetes) == (
+        TOPIC_RESTREINT,
+        f"{flux}:7".encode(),
+        None,
+        [],
+    )
