@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -142,6 +142,8 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     route = _route_de(nom)
     meta: dict[str, Any] = etat["metadonnees"]
     stocke = dict(etat)
+    exacte = datetime.fromisoformat(meta["enregistre_le"])
+    par_anniversaire = route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
     if route.payload is None:
         type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
     else:
@@ -154,7 +156,7 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
         source=source,
         type=type_ce,
         subject=str(flux_id),
-        time=datetime.fromisoformat(meta["enregistre_le"]),
+        time=debut_du_mois(exacte) if par_anniversaire else exacte,
         dataschema=url_schema(type_ce),
         sequence=version,
         partitionkey=str(flux_id),
@@ -174,12 +176,15 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     if valeur is None or route.topic != TOPIC_PARCOURS:
         return public, None
     champs = faits_restreints(nom, stocke, orjson.loads(valeur))
-    if not champs:
+    if not champs and not par_anniversaire:
         return public, None
-    faits = FaitsRestreints(evenement=nom, type_public=type_ce, champs=champs)
+    faits = FaitsRestreints(
+        evenement=nom, type_public=type_ce, champs=champs, enregistre_le=exacte if par_anniversaire else None
+    )
     entete = enveloppe.model_copy(
         update={
             "id": identifiant_restreint(flux_id, version),
+            "time": exacte,
             "type": TYPE_FAITS_RESTREINTS,
             "dataschema": url_schema(TYPE_FAITS_RESTREINTS),
         }
@@ -193,6 +198,14 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
         version=version,
     )
     return public, restreint
+
+
+def debut_du_mois(instant: datetime) -> datetime:
+    """The first instant (UTC) of the month of ``instant``: the public ``ce_time`` of an event dated by the 18th
+    birthday (:func:`date_par_anniversaire`), whose exact time travels on the restricted topic only
+    (``FaitsRestreints.enregistre_le``). A naive ``instant`` is taken as UTC."""
+    utc = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def faits_restreints(nom: str, stocke: dict[str, Any], public: dict[str, Any]) -> dict[str, Any]:
