@@ -143,7 +143,9 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     meta: dict[str, Any] = etat["metadonnees"]
     stocke = dict(etat)
     exacte = datetime.fromisoformat(meta["enregistre_le"])
-    par_anniversaire = route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
+    par_anniversaire = (
+        route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
+    )
     if route.payload is None:
         type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
     else:

@@ -211,9 +211,7 @@ async def test_a_majority_recorded_on_the_18th_birthday_is_public_on_the_first_o
     # The store's feed, through the read API: the exact time in the chronology and the state known.
     await lecture.a_jour()
     entetes = api.jeton("auditeur", ("59",), "inspectrice")
-    chronologie = (
-        await lecture.client.get(f"/v1/audit/parcours/{parcours_id}/chronologie", headers=entetes)
-    ).json()
+    chronologie = (await lecture.client.get(f"/v1/audit/parcours/{parcours_id}/chronologie", headers=entetes)).json()
     par_nom = {e["nom"]: e for e in chronologie["evenements"]}
     assert datetime.fromisoformat(par_nom["MajoriteAtteinte"]["enregistre_le"]) == exacte
     chemin = f"/v1/audit/parcours/{parcours_id}/etat"
