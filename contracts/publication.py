@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -47,6 +48,9 @@ from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from contracts.vocabulaire import TypeLieu
 
 _ESPACE_CORRELATIONS: Final = UUID("0b7c3f5e-8d2a-5c61-a4e9-3f1d2b6c7a80")
+
+_PARIS: Final = ZoneInfo("Europe/Paris")
+"""The civil time of the départements' records (DOMAIN.md: dates are Paris civil dates)."""
 
 NOM_EFFACEMENT_IDENTITE: Final = "IdentiteEffacee"
 """The stored event erasing a person: published as a tombstone (null body) on ``ase.identites.v1``."""
@@ -142,6 +146,10 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     route = _route_de(nom)
     meta: dict[str, Any] = etat["metadonnees"]
     stocke = dict(etat)
+    exacte = datetime.fromisoformat(meta["enregistre_le"])
+    par_anniversaire = (
+        route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
+    )
     if route.payload is None:
         type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
     else:
@@ -154,7 +162,7 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
         source=source,
         type=type_ce,
         subject=str(flux_id),
-        time=datetime.fromisoformat(meta["enregistre_le"]),
+        time=debut_du_mois(exacte) if par_anniversaire else exacte,
         dataschema=url_schema(type_ce),
         sequence=version,
         partitionkey=str(flux_id),
@@ -174,12 +182,15 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     if valeur is None or route.topic != TOPIC_PARCOURS:
         return public, None
     champs = faits_restreints(nom, stocke, orjson.loads(valeur))
-    if not champs:
+    if not champs and not par_anniversaire:
         return public, None
-    faits = FaitsRestreints(evenement=nom, type_public=type_ce, champs=champs)
+    faits = FaitsRestreints(
+        evenement=nom, type_public=type_ce, champs=champs, enregistre_le=exacte if par_anniversaire else None
+    )
     entete = enveloppe.model_copy(
         update={
             "id": identifiant_restreint(flux_id, version),
+            "time": exacte,
             "type": TYPE_FAITS_RESTREINTS,
             "dataschema": url_schema(TYPE_FAITS_RESTREINTS),
             "partitionkey": cle_restreinte(flux_id, version).decode(),
@@ -218,6 +229,17 @@ def tombstone_restreint(flux_id: UUID, version: int) -> Message:
         flux_id=flux_id,
         version=version,
     )
+
+
+def debut_du_mois(instant: datetime) -> datetime:
+    """The first instant (00:00 UTC) of the month of ``instant``'s civil date in Europe/Paris: the public
+    ``ce_time`` of an event dated by the 18th birthday (:func:`date_par_anniversaire`), whose exact time
+    travels on the restricted topic only (``FaitsRestreints.enregistre_le``). The month is the Paris one,
+    as the event's ``mois_effet`` is: an event recorded just after midnight in Paris on the 1st is not
+    given away by a ``ce_time`` in the previous month. A naive ``instant`` is taken as UTC."""
+    aware = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+    jour = aware.astimezone(_PARIS).date()
+    return datetime(jour.year, jour.month, 1, tzinfo=UTC)
 
 
 def faits_restreints(nom: str, stocke: dict[str, Any], public: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,18 @@ appear in ``champs``:
 - ``date_effet``, ``date_debut``, and the values of a correction re-dating them:
   the exact dates of the events dated by the 18th birthday, which the public
   topic carries as a month (``mois_effet``, ``mois_debut``).
+
+Beside ``champs``, ``enregistre_le`` is the exact recording time (ISO 8601, UTC) of
+an event dated by the 18th birthday (:func:`contracts.publication.date_par_anniversaire`):
+the ``ce_time`` of its public record is that time reduced to the first instant of
+its month (UTC), since a majority recorded on the birthday would reveal the day.
+Null for any other event (its public ``ce_time`` is exact). The restricted
+record's own ``ce_time`` is always exact too.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -51,4 +59,11 @@ class FaitsRestreints(BaseModel):
             "Public field name -> exact value, for each field the public record withholds or reduces: "
             "reference_decision, nom, ancienne_valeur, nouvelle_valeur, date_effet, date_debut."
         )
+    )
+    enregistre_le: datetime | None = Field(
+        default=None,
+        description=(
+            "Exact recording time (UTC) of an event dated by the 18th birthday, whose public ce_time is reduced "
+            "to the first instant of its month (UTC); null when the public ce_time is exact."
+        ),
     )

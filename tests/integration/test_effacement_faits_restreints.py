@@ -12,6 +12,7 @@ the three topics come in, and a rebuild from the store gives the same.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +29,7 @@ from services.projections.readmodels.pilotage import ProjectionPilotage
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
 from services.runtime import coffre
-from tests.integration.conftest import Api, Lecture
+from tests.integration.conftest import AUJOURD_HUI, Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent
 from tests.integration.projections_outils import SeulementCetteBase, relais_a_jour
@@ -36,6 +37,8 @@ from tests.integration.relais_outils import relais_actif
 from tests.integration.test_sujet_restreint import MAJORITE, NE_LE, REFERENCE, _histoire, _par_kafka
 
 SECRETS = (MAJORITE.isoformat(), REFERENCE)
+MOIS_ENREGISTRE = datetime(AUJOURD_HUI.year, AUJOURD_HUI.month, 1, tzinfo=UTC)
+"""The public ``ce_time`` of the majority recorded at ``AUJOURD_HUI``: the first instant of its month."""
 """The exact date of majority (the 18th birthday: with the month of birth, the birth date) and the court's
 reference (it leads back to a person)."""
 
@@ -103,6 +106,13 @@ async def test_after_erasure_no_read_side_answer_holds_the_exact_majority_date_n
         avant = await _reponses(lecture, parcours_id)
         assert MAJORITE.isoformat() in avant["dossier"], "the caseworker saw the exact date before the erasure"
         assert REFERENCE in avant["chronologie"], "the auditor saw the court's reference before the erasure"
+        avant_heure = next(
+            e["enregistre_le"]
+            for e in (await lecture.get(f"/v1/audit/parcours/{parcours_id}/chronologie", role="auditeur")).json()[
+                "evenements"
+            ]
+            if e["nom"] == "MajoriteAtteinte"
+        )
 
         personne_id = str((await lecture.get(f"/v1/dossiers/{parcours_id}", role="referent")).json()["personne_id"])
         efface = await api.client.post(
@@ -125,6 +135,9 @@ async def test_after_erasure_no_read_side_answer_holds_the_exact_majority_date_n
     assert par_nom["MajoriteAtteinte"]["donnees"]["date_effet"] is None
     assert par_nom["MajoriteAtteinte"]["donnees"]["mois_effet"] == MAJORITE.isoformat()[:7]
     assert "reference_decision" not in par_nom["MesureDecidee"]["donnees"]
+    # Its exact recording time (2026-11-28T10:00Z) was a restricted fact: the month's first instant stands.
+    assert datetime.fromisoformat(par_nom["MajoriteAtteinte"]["enregistre_le"]) == MOIS_ENREGISTRE
+    assert datetime.fromisoformat(avant_heure) == AUJOURD_HUI
 
     actifs = {}
     async with pool.acquire() as conn:
@@ -146,6 +159,13 @@ async def test_after_erasure_no_read_side_answer_holds_the_exact_majority_date_n
                     f'SELECT majorite_atteinte_le FROM "{schema}".dossiers WHERE parcours_id = $1', UUID(parcours_id)
                 )
             assert majorite == MAJORITE.replace(day=1)
+            async with pool.acquire() as conn:
+                journal = await conn.fetchval(
+                    f'SELECT enregistre_le FROM "{schema}".journal WHERE parcours_id = $1 AND nom = $2',
+                    UUID(parcours_id),
+                    "MajoriteAtteinte",
+                )
+            assert journal == MOIS_ENREGISTRE
 
     # A rebuild from the store: the same.
     sources = Sources(base_url, None, taille_lot=50)

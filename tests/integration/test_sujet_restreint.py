@@ -13,11 +13,12 @@ public topic carries none of them.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 import pytest
 
 from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
@@ -168,3 +169,71 @@ async def test_the_assistant_familial_s_name_is_shown_to_the_caseworker_in_the_d
         assert secret.encode() not in publics, secret
     for secret in (NOM_ASSISTANTE, REFERENCE, MAJORITE.isoformat()):
         assert secret.encode() in restreints, secret
+
+
+async def _chronologie_kafka(pool: asyncpg.Pool, schema: str, parcours_id: str, connu_le: datetime) -> list[str]:
+    async with pool.acquire() as conn:
+        return [e.nom for e in await evenements_du_parcours(conn, schema, UUID(parcours_id), connu_le=connu_le)]
+
+
+async def test_a_majority_recorded_on_the_18th_birthday_is_public_on_the_first_of_its_month_and_exact_for_the_auditor_in_both_feeds(
+    api: Api, lecture: Lecture, base_url: str, pool: asyncpg.Pool, kafka_broker: KafkaBroker
+) -> None:
+    """Issue 9, point 4: the public ``ce_time`` of a majority recorded on the birthday told the day.
+
+    It is now the first instant of its month (UTC); the restricted record carries the exact time, which the
+    audit chronology, its ``connu_le`` state and the dossiers' journal show, from the store or from Kafka.
+    """
+    bootstrap = kafka_broker.bootstrap_servers
+    exacte = datetime.combine(MAJORITE, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9, minutes=30, seconds=15)
+    debut_du_mois = datetime(MAJORITE.year, MAJORITE.month, 1, tzinfo=UTC)
+    async with relais_actif(base_url, bootstrap):
+        api.horloge.regler(exacte - timedelta(days=16))
+        parcours_id = str((await Referent(api).ouvrir(MAJORITE - timedelta(days=16), ne_le=NE_LE))["id"])
+        api.horloge.regler(exacte)  # the majority clock's run, on the birthday itself
+        await Referent(api).envoyer(f"/v1/parcours/{parcours_id}/majorite", {})
+        await relais_a_jour(pool)
+
+    # Kafka: the public record says the month only, the restricted one the exact time.
+    recus = await lire_jusqua(
+        bootstrap,
+        [TOPIC_PARCOURS, TOPIC_RESTREINT],
+        lambda r: {(m.topic, m.entetes["ce_sequence"]) for m in r} >= {(TOPIC_PARCOURS, "2"), (TOPIC_RESTREINT, "2")},
+        filtre=lambda m: m.entetes.get("ce_subject") == parcours_id,
+    )
+    majorite = {m.topic: m for m in recus if m.entetes["ce_sequence"] == "2"}
+    assert datetime.fromisoformat(majorite[TOPIC_PARCOURS].entetes["ce_time"]) == debut_du_mois
+    assert MAJORITE.isoformat().encode() not in (majorite[TOPIC_PARCOURS].valeur or b"")
+    assert datetime.fromisoformat(majorite[TOPIC_RESTREINT].entetes["ce_time"]) == exacte
+    assert majorite[TOPIC_RESTREINT].valeur is not None
+    assert datetime.fromisoformat(orjson.loads(majorite[TOPIC_RESTREINT].valeur)["enregistre_le"]) == exacte
+
+    # The store's feed, through the read API: the exact time in the chronology and the state known.
+    await lecture.a_jour()
+    entetes = api.jeton("auditeur", ("59",), "inspectrice")
+    chronologie = (await lecture.client.get(f"/v1/audit/parcours/{parcours_id}/chronologie", headers=entetes)).json()
+    par_nom = {e["nom"]: e for e in chronologie["evenements"]}
+    assert datetime.fromisoformat(par_nom["MajoriteAtteinte"]["enregistre_le"]) == exacte
+    chemin = f"/v1/audit/parcours/{parcours_id}/etat"
+    for connu_le, version in ((exacte - timedelta(seconds=1), 1), (exacte, 2)):
+        reponse = await lecture.client.get(chemin, params={"connu_le": connu_le.isoformat()}, headers=entetes)
+        assert reponse.status_code == 200, reponse.text
+        assert reponse.json()["etat"]["derniere_version"] == version, connu_le
+
+    # Both feeds: the audit's state known and the dossiers' journal.
+    async with pool.acquire() as conn:
+        actif_audit = await catalogue.schema_actif(conn, "audit")
+        actif_dossiers = await catalogue.schema_actif(conn, "dossiers")
+    assert actif_audit is not None
+    assert actif_dossiers is not None
+    for s in (actif_audit, await _par_kafka(pool, bootstrap, ProjectionAudit())):
+        assert await _chronologie_kafka(pool, s, parcours_id, exacte - timedelta(seconds=1)) == ["ParcoursOuvert"], s
+        assert await _chronologie_kafka(pool, s, parcours_id, exacte) == ["ParcoursOuvert", "MajoriteAtteinte"], s
+    for s in (actif_dossiers, await _par_kafka(pool, bootstrap, ProjectionDossiers())):
+        async with pool.acquire() as conn:
+            journal = await conn.fetchval(
+                f'SELECT enregistre_le FROM "{s}".journal WHERE parcours_id = $1 AND nom = $2',
+                UUID(parcours_id),
+                "MajoriteAtteinte",
+            )
+        assert journal == exacte, s

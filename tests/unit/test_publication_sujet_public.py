@@ -290,6 +290,9 @@ _DATEES_PAR_L_ANNIVERSAIRE = (
 """The kinds the domain may date on the 18th birthday whatever their motif: majority, the end of a fugue (majority
 ends it), an APJM's grant decided before majority (it starts that day) and its renewals."""
 
+_EVENEMENTS_DATES_PAR_L_ANNIVERSAIRE = (*_DATEES_PAR_L_ANNIVERSAIRE, "AccueilTermine", "MesureLevee")
+"""What a correction may re-date by the 18th birthday (``contracts.publication.DATES_PAR_ANNIVERSAIRE``)."""
+
 
 def _peut_etre_date_par_l_anniversaire(evenement: Any) -> bool:
     """Whether the domain may have dated ``evenement`` on the 18th birthday (independently of the commit)."""
@@ -335,6 +338,19 @@ class PublicationAuHasard(ParcoursAuHasard):
             )
         )
 
+    @rule()
+    def atteindre_majorite_le_jour_de_l_anniversaire(self) -> None:
+        """Majority recorded on the 18th birthday itself, as the majority clock records it.
+
+        The base machine records it on whatever day "today" is: the recording time, ``ce_time``, was never
+        the birthday, nor checked.
+        """
+        dix_huit_ans = anniversaire(self.p.date_naissance, 18)
+        if dix_huit_ans < self.today:
+            return
+        self.today = dix_huit_ans
+        self.executer(lambda: self.p.atteindre_majorite(self.ctx()))
+
     def ctx(self) -> Contexte:
         return _ctx(self.today)
 
@@ -360,6 +376,15 @@ class PublicationAuHasard(ParcoursAuHasard):
                 if m.topic == TOPIC_RESTREINT:
                     continue
                 corps = _corps(m)
+                instant = datetime.fromisoformat(dict(m.entetes)["ce_time"].decode())
+                if _peut_etre_date_par_l_anniversaire(evenement) or (
+                    isinstance(evenement, ev.SaisieRectifiee)
+                    and evenement.evenement_rectifie in _EVENEMENTS_DATES_PAR_L_ANNIVERSAIRE
+                ):
+                    # Its recording time would tell the day: the first instant of its month (UTC) only.
+                    assert instant == datetime(instant.year, instant.month, 1, tzinfo=UTC), (nom, instant)
+                if id(evenement) in datees_par_la_majorite and instant.day != 1:
+                    assert instant.astimezone(UTC).date() not in anniversaires, (nom, instant)
                 assert set(corps) <= PAYLOADS_COURANTS[nom].champs_publics(), nom
                 assert "reference_decision" not in corps
                 assert not naissances & _dates(corps), nom  # never the birth date

@@ -60,12 +60,14 @@ async def _remettre(conn: asyncpg.Connection, oublis: list[restreints.Oubli]) ->
             continue
         publiques = restreints.publier_a_nouveau(oubli.evenement, orjson.loads(donnees), oubli.cles)
         await conn.execute(
-            "UPDATE evenements SET donnees = $3::jsonb, date_effet = coalesce($4, date_effet) "
+            "UPDATE evenements SET donnees = $3::jsonb, date_effet = coalesce($4, date_effet), "
+            f"enregistre_le = CASE WHEN $5 THEN {restreints.DEBUT_DU_MOIS_SQL} ELSE enregistre_le END "
             "WHERE parcours_id = $1 AND version = $2",
             oubli.flux_id,
             oubli.version,
             orjson.dumps(publiques).decode(),
             jour_publie(publiques),
+            restreints.HEURE in oubli.cles,
         )
 
 
@@ -104,16 +106,17 @@ class ProjectionAudit(Projection):
             return  # lieux and identités: not a parcours' history
         if evenement.restreint:
             # The facts the public event withholds (a court's reference...): the auditors see them.
-            champs = await restreints.garder(conn, evenement)
-            if not champs:
+            faits = await restreints.garder_faits(conn, evenement)
+            if faits is None:
                 return  # an erased person's: forgotten
             await conn.execute(
-                "UPDATE evenements SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet) "
-                "WHERE parcours_id = $1 AND version = $2",
+                "UPDATE evenements SET donnees = donnees || $3::jsonb, date_effet = coalesce($4, date_effet), "
+                "enregistre_le = coalesce($5, enregistre_le) WHERE parcours_id = $1 AND version = $2",
                 evenement.flux_id,
                 evenement.version,
-                orjson.dumps(champs).decode(),
-                jour_publie(champs),
+                orjson.dumps(faits.champs).decode(),
+                jour_publie(faits.champs),
+                faits.enregistre_le,
             )
             return
         await _remettre(conn, await restreints.connaitre(conn, evenement))

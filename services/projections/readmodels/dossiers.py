@@ -218,27 +218,32 @@ class ProjectionDossiers(Projection):
             if donnees is not None:
                 publiques = restreints.publier_a_nouveau(oubli.evenement, orjson.loads(donnees), oubli.cles)
                 await conn.execute(
-                    "UPDATE journal SET donnees = $3::jsonb WHERE parcours_id = $1 AND version = $2",
+                    "UPDATE journal SET donnees = $3::jsonb, enregistre_le = CASE WHEN $4 THEN "
+                    f"{restreints.DEBUT_DU_MOIS_SQL} ELSE enregistre_le END WHERE parcours_id = $1 AND version = $2",
                     oubli.flux_id,
                     oubli.version,
                     orjson.dumps(publiques).decode(),
+                    restreints.HEURE in oubli.cles,
                 )
             self._lot(conn).parcours.add(oubli.flux_id)
 
     async def _appliquer_restreint(self, conn: asyncpg.Connection, ev: EvenementPublie) -> None:
         """Keep an event's restricted facts, and complete what its public event wrote if it came first."""
-        champs = await restreints.garder(conn, ev)
-        if not champs:
+        faits = await restreints.garder_faits(conn, ev)
+        if faits is None:
             return  # the facts of an erased person's parcours: forgotten
+        champs = faits.champs
         if ev.domaine == "lieux":
             if "nom" in champs:
                 await conn.execute("UPDATE lieux SET nom = $2 WHERE lieu_id = $1", ev.flux_id, champs["nom"])
             return
         modifie = await conn.fetchval(
-            "UPDATE journal SET donnees = donnees || $3::jsonb WHERE parcours_id = $1 AND version = $2 RETURNING true",
+            "UPDATE journal SET donnees = donnees || $3::jsonb, enregistre_le = coalesce($4, enregistre_le) "
+            "WHERE parcours_id = $1 AND version = $2 RETURNING true",
             ev.flux_id,
             ev.version,
             orjson.dumps(champs).decode(),
+            faits.enregistre_le,
         )
         if modifie:
             self._lot(conn).parcours.add(ev.flux_id)

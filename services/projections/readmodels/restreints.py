@@ -27,13 +27,22 @@ kept, or forgotten when the opening comes: every order, and a rebuild from the
 store or from Kafka, gives the same rows. ``personnes_parcours`` (who each
 parcours is about, from its ``ParcoursOuvert``) and ``personnes_effacees`` (the
 tombstones seen) are kept in each schema for that.
+
+The public ``ce_time`` of an event dated by the 18th birthday is the first instant
+of its month (UTC); its restricted record carries the exact recording time
+(``FaitsRestreints.enregistre_le``), kept beside its ``champs`` (key
+:data:`HEURE` of the stored JSON, never merged into the data) and set as the
+event's ``enregistre_le`` wherever a read model merges the facts
+(:func:`garder_faits`, :func:`completer`). Forgotten, the month's first instant
+stands again (``HEURE`` is then among the :class:`Oubli`'s ``cles``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
@@ -53,6 +62,24 @@ DDL_EFFACEMENTS = [
     "CREATE TABLE IF NOT EXISTS personnes_effacees (personne_id uuid PRIMARY KEY)",
 ]
 """Beside ``faits_restreints`` in each schema: who each parcours is about, and who is erased."""
+
+
+HEURE: Final = "enregistre_le"
+"""Key, in a ``faits_restreints`` row's ``champs``, of the exact recording time its record carried (ISO 8601)."""
+
+
+DEBUT_DU_MOIS_SQL: Final = "date_trunc('month', enregistre_le AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'UTC'"
+"""SQL: a row's ``enregistre_le`` back to its public ``ce_time``: 00:00 UTC on the 1st of the month of its
+Paris civil date (``contracts.publication.debut_du_mois``)."""
+
+
+@dataclass(frozen=True)
+class Faits:
+    """A restricted record's facts: ``champs`` (public field -> exact value) and the exact recording time
+    (``enregistre_le``, aware) when the public ``ce_time`` is reduced to its month, else None."""
+
+    champs: dict[str, Any]
+    enregistre_le: datetime | None
 
 
 @dataclass(frozen=True)
@@ -140,29 +167,46 @@ async def garder(conn: asyncpg.Connection, ev: EvenementPublie) -> dict[str, Any
 
     The facts of a parcours whose person is erased are not kept: none are returned.
     """
+    faits = await garder_faits(conn, ev)
+    return {} if faits is None else faits.champs
+
+
+async def garder_faits(conn: asyncpg.Connection, ev: EvenementPublie) -> Faits | None:
+    """Keep the facts of a restricted record (its ``champs`` and exact ``enregistre_le``) and return them.
+
+    None when the parcours' person is erased (nothing kept). Raises ``ValueError`` for a record without
+    ``champs`` or with an ``enregistre_le`` that is not an ISO 8601 time.
+    """
     if ev.donnees is None or not isinstance(ev.donnees.get("champs"), dict):
         raise ValueError(f"faits restreints sans champs: {ev.id}")
     champs: dict[str, Any] = ev.donnees["champs"]
+    heure = ev.donnees.get(HEURE)
+    faits = Faits(champs, datetime.fromisoformat(str(heure)) if heure is not None else None)
     if await effacee(conn, ev.flux_id):
-        return {}
+        return None
+    gardes = champs if heure is None else {**champs, HEURE: str(heure)}
     await conn.execute(
         "INSERT INTO faits_restreints (flux_id, version, evenement, champs) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT (flux_id, version) DO UPDATE SET evenement = excluded.evenement, champs = excluded.champs",
         ev.flux_id,
         ev.version,
         str(ev.donnees.get("evenement", "")),
-        orjson.dumps(champs).decode(),
+        orjson.dumps(gardes).decode(),
     )
-    return champs
+    return faits
 
 
 async def completer(conn: asyncpg.Connection, ev: EvenementPublie) -> EvenementPublie:
-    """``ev`` with the restricted facts already kept for it merged into its data (unchanged when none)."""
+    """``ev`` with the restricted facts already kept for it merged into its data, and its exact
+    ``enregistre_le`` when they carry it (unchanged when none)."""
     if ev.donnees is None:
         return ev
-    champs = await conn.fetchval(
+    brut = await conn.fetchval(
         "SELECT champs FROM faits_restreints WHERE flux_id = $1 AND version = $2", ev.flux_id, ev.version
     )
-    if champs is None:
+    if brut is None:
         return ev
-    return replace(ev, donnees={**ev.donnees, **orjson.loads(champs)})
+    champs: dict[str, Any] = orjson.loads(brut)
+    heure = champs.pop(HEURE, None)
+    enregistre_le = datetime.fromisoformat(str(heure)) if heure is not None else ev.enregistre_le
+    return replace(ev, donnees={**ev.donnees, **champs}, enregistre_le=enregistre_le)
