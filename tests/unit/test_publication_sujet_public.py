@@ -458,3 +458,15 @@ def test_a_restricted_tombstone_has_the_key_of_the_record_it_removes_and_no_valu
         None,
         [],
     )
+
+
+def test_a_majority_recorded_just_after_midnight_in_paris_on_the_1st_gets_the_ce_time_of_its_paris_month() -> None:
+    # 00:30 in Paris on 1 March is 23:30 UTC on 28 February: a ce_time in February beside a mois_effet
+    # in March would tell a recording in the first hour of the 1st, i.e. a birthday on the 1st.
+    from datetime import UTC, datetime
+
+    from contracts.publication import debut_du_mois
+
+    assert debut_du_mois(datetime(2026, 2, 28, 23, 30, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert debut_du_mois(datetime(2026, 3, 31, 21, 59, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert debut_du_mois(datetime(2026, 3, 31, 22, 0, tzinfo=UTC)) == datetime(2026, 4, 1, tzinfo=UTC)
