@@ -316,9 +316,11 @@ class FeedKafka:
 def message_lu(tp: TopicPartition, m: Any) -> MessageLu:
     """A consumed Kafka record as the engine reads it (unreadable: kept with its reason; a restricted
     tombstone: a position only)."""
-    if tp.topic == TOPIC_RESTREINT and m.value is None:
+    if m.value is None and (tp.topic == TOPIC_RESTREINT or not any(k == "ce_type" for k, _ in m.headers or ())):
         # A restricted tombstone (an erased person's facts, for compaction): nothing to apply, the
         # identity's tombstone already made the read models forget them (readmodels/restreints.py).
+        # A tombstone without CloudEvents headers (not the relay's: compaction tooling, a segment
+        # roll) carries nothing to apply either: a position only.
         return MessageLu((tp.topic, tp.partition), m.offset, None)
     entetes = {k: v.decode(errors="replace") for k, v in (m.headers or ())}
     try:
