@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -59,18 +61,34 @@ async def _partitions(bootstrap: str) -> list[int]:
         await admin.close()
 
 
-async def _raccourcir_les_segments(bootstrap: str) -> None:
+async def _reglages_du_sujet(bootstrap: str, reglages: dict[str, str]) -> None:
     admin = kafka.administration(bootstrap)
     await admin.start()
     try:
-        reglages = {**COMPACTION_IDENTITES, "segment.ms": str(SEGMENT_MS_DU_TEST)}
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_IDENTITES, reglages)])
     finally:
         await admin.close()
 
 
+@pytest.fixture
+async def segments_courts(kafka_broker: KafkaBroker) -> AsyncIterator[None]:
+    """Segments of {SEGMENT_MS_DU_TEST} ms on the topic for this test only: the session's broker is shared,
+    and a topic left with one-second segments slows every later read of it."""
+    bootstrap = kafka_broker.bootstrap_servers
+    await creer_sujets(bootstrap, partitions=3, replication=1)
+    await _reglages_du_sujet(bootstrap, {**COMPACTION_IDENTITES, "segment.ms": str(SEGMENT_MS_DU_TEST)})
+    try:
+        yield
+    finally:
+        await _reglages_du_sujet(bootstrap, dict(COMPACTION_IDENTITES))
+
+
 async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_byte_of_the_name_or_birth_date(
-    api: Api, base_url: str, lecture: Lecture, kafka_broker: KafkaBroker
+    api: Api,
+    base_url: str,
+    lecture: Lecture,
+    kafka_broker: KafkaBroker,
+    segments_courts: None,
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     nom = f"Quéménéur-{uuid.uuid4().hex[:12]}"
@@ -78,7 +96,6 @@ async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_by
     corps = corps_ouverture(date(2025, 1, 7), date_naissance=naissance)
     corps["personne"]["nom"] = nom
     await creer_sujets(bootstrap, partitions=3, replication=1)
-    await _raccourcir_les_segments(bootstrap)
 
     async with relais_actif(base_url, bootstrap):
         reponse = await api.post("/v1/parcours", corps)

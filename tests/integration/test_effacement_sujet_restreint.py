@@ -10,8 +10,10 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -62,18 +64,34 @@ async def _tout_le_sujet(bootstrap: str, partitions: list[int]) -> list[tuple[by
         await consommateur.stop()
 
 
-async def _raccourcir_les_segments(bootstrap: str) -> None:
+async def _reglages_du_sujet(bootstrap: str, reglages: dict[str, str]) -> None:
     admin = kafka.administration(bootstrap)
     await admin.start()
     try:
-        reglages = {**COMPACTION_RESTREINT, "segment.ms": str(SEGMENT_MS_DU_TEST)}
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_RESTREINT, reglages)])
     finally:
         await admin.close()
 
 
+@pytest.fixture
+async def segments_courts(kafka_broker: KafkaBroker) -> AsyncIterator[None]:
+    """Segments of {SEGMENT_MS_DU_TEST} ms on the topic for this test only: the session's broker is shared,
+    and a topic left with one-second segments slows every later read of it."""
+    bootstrap = kafka_broker.bootstrap_servers
+    await creer_sujets(bootstrap, partitions=3, replication=1)
+    await _reglages_du_sujet(bootstrap, {**COMPACTION_RESTREINT, "segment.ms": str(SEGMENT_MS_DU_TEST)})
+    try:
+        yield
+    finally:
+        await _reglages_du_sujet(bootstrap, dict(COMPACTION_RESTREINT))
+
+
 async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_byte_of_the_court_reference_or_majority_date(
-    api: Api, base_url: str, lecture: Lecture, kafka_broker: KafkaBroker
+    api: Api,
+    base_url: str,
+    lecture: Lecture,
+    kafka_broker: KafkaBroker,
+    segments_courts: None,
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     reference = f"JE-{uuid.uuid4().hex[:10]}"
@@ -82,7 +100,6 @@ async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_by
     ne_le = ne_le.replace(day=max(ne_le.day, 2))
     majorite = anniversaire(ne_le, 18).isoformat().encode()
     await creer_sujets(bootstrap, partitions=3, replication=1)
-    await _raccourcir_les_segments(bootstrap)
 
     nord = Referent(api)
     async with relais_actif(base_url, bootstrap):
