@@ -390,8 +390,10 @@ class Moteur:
                         "evenement_enregistre_le = excluded.evenement_enregistre_le",
                         dernier.enregistre_le,
                     )
-        except PositionDeplaceeError:
-            log.warning("projection_lot_refuse_position_deplacee", projection=self.etiquette)
+        except (PositionDeplaceeError, asyncpg.UniqueViolationError) as exc:
+            # Another consumer of the group moved the positions or rewrote the same rows (a rebalance):
+            # the batch rolled back whole; read on from the positions stored, nothing dead-lettered.
+            log.warning("projection_lot_refuse_position_deplacee", projection=self.etiquette, cause=type(exc).__name__)
             await self._positions_stockees()
             await self.feed.repositionner()
             return
