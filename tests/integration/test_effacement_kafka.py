@@ -11,76 +11,27 @@ from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
 from services.runtime import kafka
-from services.runtime.kafka import COMPACTION_IDENTITES, creer_sujets
+from services.runtime.kafka import COMPACTION_IDENTITES
+from tests.integration import compaction_outils
 from tests.integration.api_parcours import corps_ouverture
+from tests.integration.compaction_outils import SEGMENT_MS_DU_TEST
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.projections_outils import SeulementCetteBase
 from tests.integration.relais_outils import lire_jusqua, relais_actif
 
-SEGMENT_MS_DU_TEST = 1000
-"""The test's topic rolls a segment every second (production: ``COMPACTION_IDENTITES``, one hour)."""
-
-
-async def _tout_le_sujet(bootstrap: str) -> list[tuple[int, bytes, bytes | None]]:
-    """Every record of ``ase.identites.v1`` from offset 0 to its end now: (partition, key, value)."""
-    consommateur = kafka.consommateur(bootstrap=bootstrap, enable_auto_commit=False, group_id=None)
-    await consommateur.start()
-    try:
-        partitions = [TopicPartition(TOPIC_IDENTITES, p) for p in await _partitions(bootstrap)]
-        assert partitions, TOPIC_IDENTITES
-        consommateur.assign(partitions)
-        await consommateur.seek_to_beginning(*partitions)
-        fins = await consommateur.end_offsets(partitions)
-        lus: list[tuple[int, bytes, bytes | None]] = []
-        limite = time.monotonic() + 30
-        while [tp for tp in partitions if await consommateur.position(tp) < fins[tp]]:
-            assert time.monotonic() < limite, "the topic could not be read to its end"
-            for tp, messages in (await consommateur.getmany(timeout_ms=500)).items():
-                lus.extend((tp.partition, m.key or b"", m.value) for m in messages)
-        return lus
-    finally:
-        await consommateur.stop()
-
-
-async def _partitions(bootstrap: str) -> list[int]:
-    admin = kafka.administration(bootstrap)
-    await admin.start()
-    try:
-        (sujet,) = await admin.describe_topics([TOPIC_IDENTITES])
-        return sorted(int(p["partition"]) for p in sujet["partitions"])
-    finally:
-        await admin.close()
-
-
-async def _reglages_du_sujet(bootstrap: str, reglages: dict[str, str]) -> None:
-    admin = kafka.administration(bootstrap)
-    await admin.start()
-    try:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_IDENTITES, reglages)])
-    finally:
-        await admin.close()
-
 
 @pytest.fixture
 async def segments_courts(kafka_broker: KafkaBroker) -> AsyncIterator[None]:
-    """Segments of {SEGMENT_MS_DU_TEST} ms on the topic for this test only: the session's broker is shared,
-    and a topic left with one-second segments slows every later read of it."""
-    bootstrap = kafka_broker.bootstrap_servers
-    await creer_sujets(bootstrap, partitions=3, replication=1)
-    await _reglages_du_sujet(bootstrap, {**COMPACTION_IDENTITES, "segment.ms": str(SEGMENT_MS_DU_TEST)})
-    try:
+    """One-second segments on the topic for this test only (the session's broker is shared)."""
+    async with compaction_outils.segments_courts(kafka_broker.bootstrap_servers, TOPIC_IDENTITES, COMPACTION_IDENTITES):
         yield
-    finally:
-        await _reglages_du_sujet(bootstrap, dict(COMPACTION_IDENTITES))
 
 
 async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_byte_of_the_name_or_birth_date(
@@ -95,7 +46,6 @@ async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_by
     naissance = date(2011, 2, 19)
     corps = corps_ouverture(date(2025, 1, 7), date_naissance=naissance)
     corps["personne"]["nom"] = nom
-    await creer_sujets(bootstrap, partitions=3, replication=1)
 
     async with relais_actif(base_url, bootstrap):
         reponse = await api.post("/v1/parcours", corps)
@@ -126,7 +76,7 @@ async def test_after_erasure_and_a_segment_roll_the_identities_topic_holds_no_by
             await producteur.send_and_wait(
                 TOPIC_IDENTITES, key=f"roulement-{uuid.uuid4()}".encode(), value=None, partition=partition
             )
-            lus = await _tout_le_sujet(bootstrap)
+            lus = await compaction_outils.tout_le_sujet(bootstrap, TOPIC_IDENTITES)
             fuites = [
                 (p, k)
                 for p, k, v in lus

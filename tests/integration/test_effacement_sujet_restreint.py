@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_RESTREINT
 from droit.calendrier import anniversaire
@@ -23,67 +21,21 @@ from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
 from services.runtime import kafka
-from services.runtime.kafka import COMPACTION_RESTREINT, creer_sujets
+from services.runtime.kafka import COMPACTION_RESTREINT
+from tests.integration import compaction_outils
+from tests.integration.compaction_outils import SEGMENT_MS_DU_TEST
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent
 from tests.integration.projections_outils import SeulementCetteBase
 from tests.integration.relais_outils import lire_jusqua, relais_actif
 
-SEGMENT_MS_DU_TEST = 1000
-"""The test's topic rolls a segment every second (production: ``COMPACTION_RESTREINT``, one hour)."""
-
-
-async def _partitions(bootstrap: str) -> list[int]:
-    admin = kafka.administration(bootstrap)
-    await admin.start()
-    try:
-        (sujet,) = await admin.describe_topics([TOPIC_RESTREINT])
-        return sorted(int(p["partition"]) for p in sujet["partitions"])
-    finally:
-        await admin.close()
-
-
-async def _tout_le_sujet(bootstrap: str, partitions: list[int]) -> list[tuple[bytes, bytes | None]]:
-    """Every record of ``ase.parcours.restreint.v1`` from offset 0 to its end now: (key, value)."""
-    consommateur = kafka.consommateur(bootstrap=bootstrap, enable_auto_commit=False, group_id=None)
-    await consommateur.start()
-    try:
-        tps = [TopicPartition(TOPIC_RESTREINT, p) for p in partitions]
-        consommateur.assign(tps)
-        await consommateur.seek_to_beginning(*tps)
-        fins = await consommateur.end_offsets(tps)
-        lus: list[tuple[bytes, bytes | None]] = []
-        limite = time.monotonic() + 30
-        while [tp for tp in tps if await consommateur.position(tp) < fins[tp]]:
-            assert time.monotonic() < limite, "the topic could not be read to its end"
-            for messages in (await consommateur.getmany(timeout_ms=500)).values():
-                lus.extend((m.key or b"", m.value) for m in messages)
-        return lus
-    finally:
-        await consommateur.stop()
-
-
-async def _reglages_du_sujet(bootstrap: str, reglages: dict[str, str]) -> None:
-    admin = kafka.administration(bootstrap)
-    await admin.start()
-    try:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_RESTREINT, reglages)])
-    finally:
-        await admin.close()
-
 
 @pytest.fixture
 async def segments_courts(kafka_broker: KafkaBroker) -> AsyncIterator[None]:
-    """Segments of {SEGMENT_MS_DU_TEST} ms on the topic for this test only: the session's broker is shared,
-    and a topic left with one-second segments slows every later read of it."""
-    bootstrap = kafka_broker.bootstrap_servers
-    await creer_sujets(bootstrap, partitions=3, replication=1)
-    await _reglages_du_sujet(bootstrap, {**COMPACTION_RESTREINT, "segment.ms": str(SEGMENT_MS_DU_TEST)})
-    try:
+    """One-second segments on the topic for this test only (the session's broker is shared)."""
+    async with compaction_outils.segments_courts(kafka_broker.bootstrap_servers, TOPIC_RESTREINT, COMPACTION_RESTREINT):
         yield
-    finally:
-        await _reglages_du_sujet(bootstrap, dict(COMPACTION_RESTREINT))
 
 
 async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_byte_of_the_court_reference_or_majority_date(
@@ -99,7 +51,6 @@ async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_by
     ne_le = date(2008, 1, 2) + timedelta(days=random.randrange(300))
     ne_le = ne_le.replace(day=max(ne_le.day, 2))
     majorite = anniversaire(ne_le, 18).isoformat().encode()
-    await creer_sujets(bootstrap, partitions=3, replication=1)
 
     nord = Referent(api)
     async with relais_actif(base_url, bootstrap):
@@ -141,7 +92,7 @@ async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_by
             filtre=lambda m: m.cle.startswith(prefixe) and m.valeur is None,
         )
 
-    partitions = await _partitions(bootstrap)
+    partitions = await compaction_outils.partitions(bootstrap, TOPIC_RESTREINT)
     producteur = kafka.producteur_brut(bootstrap, acks="all", enable_idempotence=True)
     await producteur.start()
     fin = time.monotonic() + 180
@@ -154,7 +105,7 @@ async def test_after_erasure_and_a_segment_roll_the_restricted_topic_holds_no_by
                 await producteur.send_and_wait(
                     TOPIC_RESTREINT, key=f"roulement-{uuid.uuid4()}".encode(), value=None, partition=partition
                 )
-            lus = await _tout_le_sujet(bootstrap, partitions)
+            lus = [(k, v) for _, k, v in await compaction_outils.tout_le_sujet(bootstrap, TOPIC_RESTREINT)]
             fuites = [
                 k
                 for k, v in lus
