@@ -222,7 +222,7 @@ def _ip(h: _Histoire, ctx: Contexte) -> list[Flux]:
     h.ip_id = h.parcours.recevoir_information_preoccupante(
         ctx,
         origine=origines[h.rang % len(origines)],
-        dangers=[list(Danger)[h.rang % 5], Danger.NEGLIGENCES],
+        dangers=list(dict.fromkeys([list(Danger)[h.rang % 5], Danger.NEGLIGENCES])),  # each danger once
         date_effet=h.jour(1),
     )
     return [h.parcours]
