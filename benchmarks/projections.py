@@ -331,7 +331,7 @@ ETAPES: tuple[Etape, ...] = (
     _si(_fuguera, _simple(lambda p, ctx, j: p.declarer_fugue(ctx, date_effet=j), 180)),
     _si(_fuguera, _simple(lambda p, ctx, j: p.terminer_fugue(ctx, date_effet=j), 183)),
     _renouvellement,
-    _simple(lambda p, ctx, j: p.designer_referent(ctx, referent_id=f"ref-{(p.version * 7) % 50}", date_effet=j), 420),
+    _simple(lambda p, ctx, j: p.designer_referent(ctx, referent_id=f"ref-{(p.version * 7) % 50}-bis", date_effet=j), 420),
     _simple(lambda p, ctx, j: p.etablir_ppe(ctx, date_effet=j), 450),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=False, date_effet=j), 480),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=True, date_effet=j), 600),
