@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -154,9 +155,26 @@ class Projection(ABC):
     def ddl(self) -> list[str]:
         """CREATE statements of its tables, unqualified (run with ``search_path`` set to its schema)."""
 
+    index_a_la_fin: bool = False
+    """Whether a rebuild may fill its tables without their secondary indexes (its ``CREATE INDEX``
+    statements) and build them once caught up: only for a projection whose handlers never look rows up
+    by a column such an index serves (the lookups would scan the table, batch after batch)."""
+
     @abstractmethod
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
         """Apply one event; runs inside the batch's transaction, in a savepoint."""
+
+    async def appliquer_lot(self, conn: asyncpg.Connection, evenements: Sequence[EvenementPublie]) -> None:
+        """Apply a batch's events, in this order, all of them or raise (default: ``appliquer`` on each).
+
+        The engine calls it once per batch, in one savepoint, with the events its ordering kept (each
+        stream's versions in order, duplicates out). When it raises, the engine rolls the savepoint
+        back and applies the batch again event by event, each in a savepoint, to dead-letter only the
+        events at fault: so it must raise whenever ``appliquer`` on some event would, and otherwise
+        leave the tables as ``appliquer`` on each in turn would.
+        """
+        for evenement in evenements:
+            await self.appliquer(conn, evenement)
 
     async def a_finir(self, conn: asyncpg.Connection) -> Mapping[UUID, UUID]:
         """The streams whose rows the end of this batch recomputes, and forget them (default: none).
@@ -196,20 +214,53 @@ TABLES_DU_MOTEUR = [
     "recu_le timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (flux_id, version))",
     "CREATE TABLE IF NOT EXISTS empreintes (flux_id uuid NOT NULL, version integer NOT NULL, ce_id text NOT NULL, "
     "empreinte bytea NOT NULL, PRIMARY KEY (flux_id, version))",
+    # The streams whose end of batch a rebuild deferred (Moteur.differer_fins), with the event that made it so.
+    "CREATE TABLE IF NOT EXISTS fins_differees (flux_id uuid PRIMARY KEY, source text NOT NULL, "
+    "partition integer NOT NULL, position bigint NOT NULL, ce_id text NOT NULL, ce_type text NOT NULL, "
+    "cause_flux_id uuid, version integer)",
 ]
 TABLES_DE_SUIVI = frozenset(
-    {"positions", "versions_vues", "lettres_mortes", "derniere_application", "versions_en_avance", "empreintes"}
+    {
+        "positions",
+        "versions_vues",
+        "lettres_mortes",
+        "derniere_application",
+        "versions_en_avance",
+        "empreintes",
+        "fins_differees",
+    }
 )
 """The engine's bookkeeping in every projection schema (not read-model data)."""
 
 
-async def creer_tables(conn: Connexion, schema: str, projection: Projection) -> None:
-    """Create the schema, the engine's tables and the projection's own."""
+_CREATE_INDEX = re.compile(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+
+
+def est_un_index(instruction: str) -> bool:
+    """Whether a DDL statement creates an index (``CREATE [UNIQUE] INDEX``), not a table."""
+    return _CREATE_INDEX.match(instruction) is not None
+
+
+async def creer_tables(conn: Connexion, schema: str, projection: Projection, *, index: bool = True) -> None:
+    """Create the schema, the engine's tables and the projection's own.
+
+    ``index=False``: the projection's tables without its secondary indexes (a rebuild, see
+    :attr:`Projection.index_a_la_fin`), to be built by :func:`creer_index` once filled.
+    """
     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     async with conn.transaction():
         await conn.execute(f'SET LOCAL search_path TO "{schema}"')
-        for instruction in [*TABLES_DU_MOTEUR, *projection.ddl()]:
+        for instruction in [*TABLES_DU_MOTEUR, *(i for i in projection.ddl() if index or not est_un_index(i))]:
             await conn.execute(instruction)
+
+
+async def creer_index(conn: Connexion, schema: str, projection: Projection) -> None:
+    """Build the projection's secondary indexes (its ``CREATE INDEX`` statements) in ``schema``."""
+    async with conn.transaction():
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        for instruction in projection.ddl():
+            if est_un_index(instruction):
+                await conn.execute(instruction)
 
 
 async def lire_positions(conn: Connexion, schema: str) -> Positions:
@@ -248,6 +299,43 @@ class LettreMorte:
                 "erreur": self.erreur,
             }
         )
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """Where the event that made a stream's end of batch due was (what its dead letter names)."""
+
+    source: str
+    partition: int
+    position: int
+    ce_id: str
+    ce_type: str
+    flux_id: UUID | None
+    version: int | None
+
+    @classmethod
+    def de(cls, msg: MessageLu) -> _Cause:
+        ev = msg.evenement
+        return cls(
+            msg.cle[0],
+            msg.cle[1],
+            msg.offset,
+            ev.id if ev else "",
+            ev.type if ev else "",
+            ev.flux_id if ev else None,
+            ev.version if ev else None,
+        )
+
+
+@dataclass
+class _Parcours:
+    """Where a walk through a batch is: positions reached, streams' versions, latest messages, dead letters."""
+
+    atteintes: Positions
+    vues: dict[UUID, int]
+    derniers: dict[UUID, MessageLu] = field(default_factory=dict)
+    dernier: EvenementPublie | None = None
+    rejets: int = 0
 
 
 EnvoiLettreMorte = Callable[[LettreMorte], Awaitable[None]]
@@ -308,6 +396,12 @@ class Moteur:
     """How long a version ahead waits for the ones before it, then goes to the dead letters."""
     max_en_avance: int = MAX_EN_AVANCE
     """How many versions ahead may wait at once in this schema; beyond, dead letters at once."""
+    differer_fins: bool = False
+    """A rebuild's engine: each batch's end (:meth:`Projection.finir`) is not run but noted in
+    ``fins_differees``, in the batch's transaction, and :meth:`finir_differees` runs it once per stream."""
+    taille_fins_differees: int = 2000
+    """Streams per transaction of :meth:`finir_differees`."""
+    _differes: list[MessageLu] | None = field(default=None, init=False, repr=False)
     _en_avance: dict[UUID, dict[int, MessageLu]] = field(default_factory=dict, init=False, repr=False)
     _empreintes_lot: dict[tuple[UUID, int], tuple[str, bytes]] = field(default_factory=dict, init=False, repr=False)
     _derniere_expiration: float = field(default=0.0, init=False, repr=False)
@@ -321,6 +415,8 @@ class Moteur:
             if self.creer_schema:
                 await creer_tables(conn, self.schema, self.projection)
             self.positions = await lire_positions(conn, self.schema)
+        if not self.differer_fins:
+            await self.finir_differees()  # left by a rebuild that stopped before it ran them
         await self.publier_lettres_mortes()
         lots = self.feed.lots(self._positions_stockees).__aiter__()
         try:
@@ -356,30 +452,17 @@ class Moteur:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
                 lues = await lire_positions(conn, self.schema)
-                atteintes = dict(lues)
-                dernier: EvenementPublie | None = None
-                derniers: dict[UUID, MessageLu] = {}  # each stream's latest message in the batch
                 # The streams' last versions, read and written once per batch, not per event.
-                vues = await _versions_vues(conn, lot)
-                avant = dict(vues)
+                avant = await _versions_vues(conn, lot)
                 rejets += await self._expirer(conn)
                 self._en_avance = await self._lire_en_avance(conn, lot)
-                self._empreintes_lot = {}
-                for msg in lot:
-                    if msg.offset <= atteintes.get(msg.cle, -1):
-                        continue  # already applied by an earlier commit
-                    atteintes[msg.cle] = msg.offset
-                    if msg.evenement is None:
-                        if msg.illisible is not None:
-                            await self._rejeter(conn, msg, msg.illisible, "")
-                            rejets += 1
-                            await self._consommer_illisible(conn, msg, vues)
-                        continue
-                    derniers[msg.evenement.flux_id] = msg
-                    if not await self._appliquer_un(conn, msg, vues):
-                        rejets += 1
-                    dernier = msg.evenement
-                rejets += await self._finir(conn, derniers, lot[-1])
+                etat = await self._appliquer_messages(conn, lot, lues, avant)
+                atteintes, vues, derniers, dernier = etat.atteintes, etat.vues, etat.derniers, etat.dernier
+                rejets += etat.rejets
+                if self.differer_fins:
+                    await self._differer_fins(conn, derniers, lot[-1])
+                else:
+                    rejets += await self._finir(conn, derniers, lot[-1])
                 await _sauver_versions(conn, avant, vues)
                 await self._sauver_empreintes(conn)
                 await self._sauver_positions(conn, lues, atteintes)
@@ -408,6 +491,60 @@ class Moteur:
         if self.apres_lot is not None:
             await self.apres_lot(dict(atteintes))
 
+    async def _appliquer_messages(
+        self, conn: Connexion, lot: list[MessageLu], lues: Positions, vues: dict[UUID, int]
+    ) -> _Parcours:
+        """Walk the batch in order, then apply the events kept with one ``appliquer_lot`` in one savepoint.
+
+        When that raises (not an infrastructure error), the savepoint is rolled back and the batch
+        walked again, each event applied in a savepoint of its own: only those at fault are dead-lettered.
+        """
+        en_avance = {flux: dict(retenues) for flux, retenues in self._en_avance.items()}
+        try:
+            async with conn.transaction():
+                etat = _Parcours(dict(lues), dict(vues))
+                self._empreintes_lot = {}
+                self._differes = []
+                try:
+                    await self._parcourir(conn, lot, etat)
+                    differes = self._differes
+                finally:
+                    self._differes = None
+                if differes:
+                    await self.projection.appliquer_lot(
+                        cast("asyncpg.Connection", conn), [m.evenement for m in differes if m.evenement is not None]
+                    )
+        except ERREURS_PASSAGERES:
+            raise  # the batch is retried whole
+        except Exception as exc:
+            log.info(
+                "projection_lot_applique_evenement_par_evenement", projection=self.etiquette, erreur=type(exc).__name__
+            )
+            self._en_avance = en_avance
+            self._empreintes_lot = {}
+            etat = _Parcours(dict(lues), dict(vues))
+            await self._parcourir(conn, lot, etat)
+            return etat
+        APPLIQUES.labels(self.etiquette).inc(len(differes))
+        return etat
+
+    async def _parcourir(self, conn: Connexion, lot: list[MessageLu], etat: _Parcours) -> None:
+        """Each message in order: skip what was applied, dead-letter the unreadable, apply (or defer) the rest."""
+        for msg in lot:
+            if msg.offset <= etat.atteintes.get(msg.cle, -1):
+                continue  # already applied by an earlier commit
+            etat.atteintes[msg.cle] = msg.offset
+            if msg.evenement is None:
+                if msg.illisible is not None:
+                    await self._rejeter(conn, msg, msg.illisible, "")
+                    etat.rejets += 1
+                    await self._consommer_illisible(conn, msg, etat.vues)
+                continue
+            etat.derniers[msg.evenement.flux_id] = msg
+            if not await self._appliquer_un(conn, msg, etat.vues):
+                etat.rejets += 1
+            etat.dernier = msg.evenement
+
     async def _appliquer_un(self, conn: Connexion, msg: MessageLu, vues: dict[UUID, int]) -> bool:
         """Apply one event in order (see the module); False when something went to the dead letters."""
         ev = msg.evenement
@@ -434,6 +571,9 @@ class Moteur:
             )
         vues[ev.flux_id] = ev.version
         self._empreintes_lot[(ev.flux_id, ev.version)] = (ev.id, empreinte(ev))
+        if self._differes is not None:
+            self._differes.append(msg)  # applied with the batch's others (see _appliquer_messages)
+            return await self._appliquer_les_suivantes(conn, ev.flux_id, vues, msg)
         try:
             async with conn.transaction():
                 await self.projection.appliquer(cast("asyncpg.Connection", conn), ev)
@@ -549,6 +689,9 @@ class Moteur:
     async def _appliquer_sans_version(self, conn: Connexion, msg: MessageLu) -> bool:
         """Apply a restricted record (idempotent by its stream and version); False when it went to the dead letters."""
         assert msg.evenement is not None
+        if self._differes is not None:
+            self._differes.append(msg)
+            return True
         try:
             async with conn.transaction():
                 await self.projection.appliquer(cast("asyncpg.Connection", conn), msg.evenement)
@@ -670,8 +813,69 @@ class Moteur:
         echecs = await self._finir_en_isolant(projection, sorted(a_finir))
         for flux_id, exc in echecs:
             cause = derniers.get(a_finir[flux_id]) or derniers.get(flux_id) or fin
-            await self._rejeter_fin(conn, flux_id, cause, exc)
+            await self._rejeter_fin(conn, flux_id, _Cause.de(cause), exc)
         return len(echecs)
+
+    async def _differer_fins(self, conn: Connexion, derniers: dict[UUID, MessageLu], fin: MessageLu) -> None:
+        """Note the streams this batch's end would recompute in ``fins_differees`` (its transaction)."""
+        a_finir = await self.projection.a_finir(cast("asyncpg.Connection", conn))
+        if not a_finir:
+            return
+        flux = sorted(a_finir)
+        causes = [_Cause.de(derniers.get(a_finir[f]) or derniers.get(f) or fin) for f in flux]
+        await conn.execute(
+            "INSERT INTO fins_differees (flux_id, source, partition, position, ce_id, ce_type, cause_flux_id, version) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], "
+            "$7::uuid[], $8::int[]) ON CONFLICT (flux_id) DO UPDATE SET source = excluded.source, "
+            "partition = excluded.partition, position = excluded.position, ce_id = excluded.ce_id, "
+            "ce_type = excluded.ce_type, cause_flux_id = excluded.cause_flux_id, version = excluded.version",
+            flux,
+            [c.source for c in causes],
+            [c.partition for c in causes],
+            [c.position for c in causes],
+            [c.ce_id for c in causes],
+            [c.ce_type for c in causes],
+            [c.flux_id for c in causes],
+            [c.version for c in causes],
+        )
+
+    async def finir_differees(self) -> int:
+        """Run the ends of batch noted in ``fins_differees``, once per stream, ``taille_fins_differees``
+        streams per transaction (each removed from the table in the transaction that recomputes it), the
+        streams at fault dead-lettered as at the end of a batch; return how many streams were recomputed.
+        """
+        faits = rejets = 0
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                lignes = await conn.fetch(
+                    "DELETE FROM fins_differees WHERE flux_id IN (SELECT flux_id FROM fins_differees "
+                    "ORDER BY flux_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING flux_id, source, partition, position, ce_id, ce_type, cause_flux_id, version",
+                    self.taille_fins_differees,
+                )
+                if not lignes:
+                    break
+                causes = {
+                    ligne["flux_id"]: _Cause(
+                        ligne["source"],
+                        ligne["partition"],
+                        ligne["position"],
+                        ligne["ce_id"],
+                        ligne["ce_type"],
+                        ligne["cause_flux_id"],
+                        ligne["version"],
+                    )
+                    for ligne in lignes
+                }
+                echecs = await self._finir_en_isolant(cast("asyncpg.Connection", conn), sorted(causes))
+                for flux_id, exc in echecs:
+                    await self._rejeter_fin(conn, flux_id, causes[flux_id], exc)
+                faits += len(lignes)
+                rejets += len(echecs)
+        if rejets:
+            await self.publier_lettres_mortes()
+        return faits
 
     async def _finir_en_isolant(self, conn: asyncpg.Connection, flux: Sequence[UUID]) -> list[tuple[UUID, Exception]]:
         """``finir(flux)`` in a savepoint; when it fails, each half alone, down to single streams."""
@@ -690,19 +894,18 @@ class Moteur:
             ]
         return []
 
-    async def _rejeter_fin(self, conn: Connexion, flux_id: UUID, msg: MessageLu, exc: Exception) -> None:
+    async def _rejeter_fin(self, conn: Connexion, flux_id: UUID, cause: _Cause, exc: Exception) -> None:
         """Dead-letter a stream whose end of batch failed: where, which stream, the error's class only."""
-        ev = msg.evenement
         classe = type(exc).__name__
         REJETS.labels(self.etiquette).inc()
         log.error(
             "projection_lettre_morte_fin_de_lot",
             projection=self.etiquette,
             flux_id=str(flux_id),
-            ce_id=ev.id if ev else "",
-            source=msg.cle[0],
-            partition=msg.cle[1],
-            position=msg.offset,
+            ce_id=cause.ce_id,
+            source=cause.source,
+            partition=cause.partition,
+            position=cause.position,
             erreur=classe,
         )
         # The frames only: the message may quote the stream's data (a date, a name).
@@ -710,13 +913,13 @@ class Moteur:
         await conn.execute(
             "INSERT INTO lettres_mortes (source, partition, position, ce_id, ce_type, flux_id, version, "
             "erreur, trace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            msg.cle[0],
-            msg.cle[1],
-            msg.offset,
-            ev.id if ev else "",
-            ev.type if ev else "",
+            cause.source,
+            cause.partition,
+            cause.position,
+            cause.ce_id,
+            cause.ce_type,
             flux_id,
-            ev.version if ev is not None and ev.flux_id == flux_id else None,
+            cause.version if cause.flux_id == flux_id else None,
             f"{classe}: {ERREUR_FIN_DE_LOT}",
             trace,
         )

@@ -8,8 +8,17 @@ engine keeps following new events:
   that starts at offset 0, since the new schema has no stored positions;
 - from the store, from notification id 0.
 
+It writes set-based, as fast as the feed reads: the projection's tables are
+created without their secondary indexes when the projection allows it
+(:attr:`Projection.index_a_la_fin`), and each batch's end (the streams it would
+recompute) is only noted in ``fins_differees``, in the batch's transaction with
+its positions (:attr:`Moteur.differer_fins`): a stream touched by many batches
+is recomputed once, not once per batch.
+
 It stops once it reached the feed's end positions measured when it started
-(``feed.fins()``), then one transaction switches the catalogue to the new
+(``feed.fins()``), runs the deferred ends (:meth:`Moteur.finir_differees`,
+in chunks, each chunk removed from ``fins_differees`` in the transaction that
+recomputes it), builds the indexes, then one transaction switches the catalogue to the new
 schema (its ``generation`` goes up, a ``projections_catalogue`` notification
 goes out) and, after a short grace for reads already holding the old name, the
 old schema is dropped.
@@ -42,7 +51,7 @@ import structlog
 
 from services.projections import catalogue
 from services.projections.feeds import Positions, position_de_depart
-from services.projections.moteur import Moteur, Projection, creer_tables
+from services.projections.moteur import Moteur, Projection, creer_index, creer_tables
 from services.projections.service import Sources, groupe_de
 
 log = structlog.get_logger(__name__)
@@ -143,10 +152,7 @@ async def reconstruire(
                 await creer_tables(conn, schema, projection)
             await feed.fermer()
         else:
-            moteur = Moteur(
-                projection, schema, pool, feed, apres_lot=apres_lot, etiquette=f"{projection.nom}.reconstruction"
-            )
-            await moteur.executer(arret)
+            await _remplir(Moteur(projection, schema, pool, feed, apres_lot=apres_lot, creer_schema=False), arret)
         if avant_bascule is not None:
             await avant_bascule(schema)
         async with pool.acquire() as conn:
@@ -174,6 +180,20 @@ async def reconstruire(
             await catalogue.supprimer(conn, ancien)
         log.info("reconstruction_ancien_schema_supprime", projection=projection.nom, schema=ancien)
     return schema
+
+
+async def _remplir(moteur: Moteur, arret: asyncio.Event) -> None:
+    """Fill a fresh schema: tables (indexes last when allowed), batches until ``arret``, deferred ends."""
+    projection, schema = moteur.projection, moteur.schema
+    moteur.etiquette = f"{projection.nom}.reconstruction"
+    moteur.differer_fins = True
+    async with moteur.pool.acquire() as conn:
+        await creer_tables(conn, schema, projection, index=not projection.index_a_la_fin)
+    await moteur.executer(arret)
+    await moteur.finir_differees()
+    if projection.index_a_la_fin:
+        async with moteur.pool.acquire() as conn:
+            await creer_index(conn, schema, projection)
 
 
 def ligne_avancement(a: Avancement) -> str:

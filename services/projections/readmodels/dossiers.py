@@ -23,6 +23,7 @@ kept and its rows left as they were; its next event folds it again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +32,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS
@@ -179,6 +180,7 @@ class ProjectionDossiers(Projection):
 
     nom = "dossiers"
     sujets = (TOPIC_PARCOURS, TOPIC_IDENTITES, TOPIC_RESTREINT)
+    index_a_la_fin = True  # handlers look rows up by primary key; only the end of batch reads by parcours_id
 
     def ddl(self) -> list[str]:
         return list(DDL)
@@ -208,6 +210,27 @@ class ProjectionDossiers(Projection):
             await journaliser(conn, evenement)
             await self._remettre(conn, await restreints.connaitre(conn, evenement))
             self._lot(conn).parcours.add(evenement.flux_id)
+
+    async def appliquer_lot(self, conn: asyncpg.Connection, evenements: Sequence[EvenementPublie]) -> None:
+        """The batch's identities, lieux and restricted facts one by one, in order; then its public parcours
+        events at once (:func:`journaliser_lot`): one query for their kept facts, one validation per event
+        type, one ``INSERT`` into ``journal``, two statements for the openings.
+
+        Taking the parcours events last is the same as in order: the two topics are not ordered with each
+        other and each side merges either way round (see :mod:`restreints`), an identity only moves
+        deadlines recomputed at the end of the batch, and a lieu is no parcours' row. Raises when any
+        event would be refused alone (the engine then applies them one by one).
+        """
+        publics: list[EvenementPublie] = []
+        for ev in evenements:
+            if ev.restreint or ev.domaine in ("identites", "lieux"):
+                await self.appliquer(conn, ev)
+            else:
+                publics.append(ev)
+        if publics:
+            oublis = await journaliser_lot(conn, await restreints.completer_lot(conn, publics))
+            await self._remettre(conn, oublis)
+            self._lot(conn).parcours.update(ev.flux_id for ev in publics)
 
     async def _remettre(self, conn: asyncpg.Connection, oublis: Iterable[restreints.Oubli]) -> None:
         """Put back in the journal the public values of forgotten facts (the parcours are folded again)."""
@@ -316,6 +339,85 @@ async def _valider_cible_corrigee(conn: asyncpg.Connection, ev: EvenementPublie)
         return  # a correction of something this read model never kept: nothing to correct
     corrigee = corriger(_fait(cible), ev.donnees)
     valider(cible["type"], dict(corrigee.donnees))
+
+
+@functools.cache
+def _lecteur_de_liste(type_ce: str) -> TypeAdapter[list[Any]]:
+    contrat = PAYLOADS[type_ce]
+    return TypeAdapter(list[contrat])  # type: ignore[valid-type]
+
+
+def valider_lot(evenements: Sequence[EvenementPublie]) -> None:
+    """:func:`valider` for many events: one strict JSON reading per event type; raises as soon as one is refused."""
+    par_type: dict[str, list[dict[str, Any]]] = {}
+    for ev in evenements:
+        if ev.donnees is None:
+            raise EvenementInvalideError(f"événement de parcours sans corps: {ev.type}")
+        if ev.type not in PAYLOADS:
+            raise EvenementInvalideError(f"événement de parcours inattendu: {ev.type}")
+        par_type.setdefault(ev.type, []).append(ev.donnees)
+    for type_ce, donnees in par_type.items():
+        try:
+            _lecteur_de_liste(type_ce).validate_json(orjson.dumps(donnees), strict=True)
+        except ValidationError as exc:
+            raise EvenementInvalideError(f"{type_ce}: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
+
+
+async def journaliser_lot(conn: asyncpg.Connection, evenements: Sequence[EvenementPublie]) -> list[restreints.Oubli]:
+    """:func:`journaliser` then :func:`restreints.connaitre` for a batch's parcours events (completed), in order,
+    with one ``INSERT`` into ``journal``; raises when any of them would be refused alone.
+
+    Returns the restricted facts forgotten (openings of parcours of erased persons).
+    """
+    valider_lot(evenements)
+    du_lot: dict[tuple[UUID, int], EvenementPublie] = {}
+    ouverts: set[UUID] = set()
+    a_verifier: set[UUID] = set()
+    for ev in evenements:
+        assert ev.donnees is not None
+        if ev.nom == RECTIFICATION:
+            cible = du_lot.get((ev.flux_id, int(ev.donnees["version_rectifiee"])))
+            if cible is None:
+                await _valider_cible_corrigee(conn, ev)
+            else:
+                assert cible.donnees is not None
+                jour = jour_publie(cible.donnees)
+                if jour is None:
+                    raise EvenementInvalideError(f"{cible.nom} sans date_effet ni mois_effet")
+                fait = Fait(cible.version, cible.nom, jour, cible.enregistre_le, cible.donnees)
+                valider(cible.type, dict(corriger(fait, ev.donnees).donnees))
+        if ev.nom == "ParcoursOuvert":
+            ouverts.add(ev.flux_id)
+        elif ev.flux_id not in ouverts:
+            a_verifier.add(ev.flux_id)
+        du_lot[(ev.flux_id, ev.version)] = ev
+    if a_verifier:
+        connus = {
+            ligne["parcours_id"]
+            for ligne in await conn.fetch(
+                "SELECT parcours_id FROM journal WHERE parcours_id = ANY($1::uuid[]) AND nom = 'ParcoursOuvert'",
+                list(a_verifier),
+            )
+        }
+        if inconnus := a_verifier - connus:
+            raise DossierInconnuError(f"parcours {min(inconnus)}: événement avant ParcoursOuvert")
+    await conn.execute(
+        "INSERT INTO journal (parcours_id, version, type, nom, enregistre_le, donnees) "
+        "SELECT p, v, t, n, e, d::jsonb FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], "
+        "$5::timestamptz[], $6::text[]) AS u(p, v, t, n, e, d)",
+        [ev.flux_id for ev in evenements],
+        [ev.version for ev in evenements],
+        [ev.type for ev in evenements],
+        [ev.nom for ev in evenements],
+        [ev.enregistre_le for ev in evenements],
+        [orjson.dumps(ev.donnees).decode() for ev in evenements],
+    )
+    ouvertures = {
+        ev.flux_id: UUID(str(ev.donnees["personne_id"]))
+        for ev in evenements
+        if ev.nom == "ParcoursOuvert" and ev.donnees is not None and ev.donnees.get("personne_id") is not None
+    }
+    return await restreints.connaitre_lot(conn, ouvertures)
 
 
 def _fait(ligne: asyncpg.Record) -> Fait:

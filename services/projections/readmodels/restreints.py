@@ -128,6 +128,30 @@ async def connaitre(conn: asyncpg.Connection, ev: EvenementPublie) -> list[Oubli
     return await _oublier(conn, [ev.flux_id])
 
 
+async def connaitre_lot(conn: asyncpg.Connection, ouvertures: dict[UUID, UUID]) -> list[Oubli]:
+    """:func:`connaitre` for many ``ParcoursOuvert`` at once (parcours id -> person id), in two statements.
+
+    Returns the facts forgotten of those whose person is already erased.
+    """
+    if not ouvertures:
+        return []
+    parcours = list(ouvertures)
+    await conn.execute(
+        "INSERT INTO personnes_parcours (parcours_id, personne_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) "
+        "ON CONFLICT (parcours_id) DO UPDATE SET personne_id = excluded.personne_id",
+        parcours,
+        [ouvertures[p] for p in parcours],
+    )
+    effacees = {
+        ligne["personne_id"]
+        for ligne in await conn.fetch(
+            "SELECT personne_id FROM personnes_effacees WHERE personne_id = ANY($1::uuid[])",
+            list(set(ouvertures.values())),
+        )
+    }
+    return await _oublier(conn, [p for p in parcours if ouvertures[p] in effacees])
+
+
 async def effacer(conn: asyncpg.Connection, personne_id: UUID) -> list[Oubli]:
     """A person's identity tombstone: remember her erased, forget the restricted facts of her parcours.
 
@@ -204,8 +228,31 @@ async def completer(conn: asyncpg.Connection, ev: EvenementPublie) -> EvenementP
     brut = await conn.fetchval(
         "SELECT champs FROM faits_restreints WHERE flux_id = $1 AND version = $2", ev.flux_id, ev.version
     )
-    if brut is None:
-        return ev
+    return ev if brut is None else fusionner(ev, brut)
+
+
+async def completer_lot(conn: asyncpg.Connection, evenements: list[EvenementPublie]) -> list[EvenementPublie]:
+    """:func:`completer` for many events, with one query."""
+    flux = list({ev.flux_id for ev in evenements if ev.donnees is not None})
+    if not flux:
+        return evenements
+    gardes = {
+        (ligne["flux_id"], ligne["version"]): ligne["champs"]
+        for ligne in await conn.fetch(
+            "SELECT flux_id, version, champs FROM faits_restreints WHERE flux_id = ANY($1::uuid[])", flux
+        )
+    }
+    if not gardes:
+        return evenements
+    return [
+        ev if ev.donnees is None or (brut := gardes.get((ev.flux_id, ev.version))) is None else fusionner(ev, brut)
+        for ev in evenements
+    ]
+
+
+def fusionner(ev: EvenementPublie, brut: str) -> EvenementPublie:
+    """``ev`` with kept facts (a ``faits_restreints.champs``, JSON) merged into its data, and their exact time."""
+    assert ev.donnees is not None
     champs: dict[str, Any] = orjson.loads(brut)
     heure = champs.pop(HEURE, None)
     enregistre_le = datetime.fromisoformat(str(heure)) if heure is not None else ev.enregistre_le
