@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
@@ -36,6 +37,9 @@ from services.projections.moteur import (
     lire_positions,
 )
 from services.runtime.kafka import administration, producteur
+
+if TYPE_CHECKING:
+    from services.projections.moteur import Connexion
 
 log = structlog.get_logger(__name__)
 
@@ -223,7 +227,7 @@ class ServiceProjections:
             try:
                 fins = await moteur.feed.fins()
                 async with self.pool.acquire() as conn:
-                    appliquees = await lire_positions(conn, moteur.schema)
+                    appliquees = await positions_appliquees(conn, moteur)
             except Exception as exc:  # a lag we cannot measure keeps its last value
                 log.info("projection_retard_inconnu", projection=nom, erreur=type(exc).__name__)
                 continue
@@ -269,8 +273,22 @@ async def retard(pool: asyncpg.Pool, moteur: Moteur) -> int:
     """Events the feed holds beyond what the projection applied."""
     fins = await moteur.feed.fins()
     async with pool.acquire() as conn:
-        appliquees = await lire_positions(conn, moteur.schema)
+        appliquees = await positions_appliquees(conn, moteur)
     return ecart(fins, appliquees)
+
+
+async def positions_appliquees(conn: Connexion, moteur: Moteur) -> Positions:
+    """The positions the projection of ``moteur`` applied: its schema's, or, once a rebuild switched the
+    catalogue and dropped that schema before the engine noticed (it then stops and restarts on the new one),
+    those of the schema serving now. Raises ``UndefinedTableError`` when neither exists.
+    """
+    try:
+        return await lire_positions(conn, moteur.schema)
+    except asyncpg.UndefinedTableError:
+        active = await catalogue.schema_actif(conn, moteur.projection.nom)
+        if active is None or active == moteur.schema:
+            raise
+        return await lire_positions(conn, active)
 
 
 async def creer_sujets_dlq(bootstrap: str, projections: Sequence[Projection]) -> None:
