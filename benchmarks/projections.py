@@ -125,6 +125,9 @@ NOM = "projections"
 EVENEMENTS_MIN = int(os.environ.get("ASE_BENCH_PROJECTIONS_EVENEMENTS", "200000"))
 """Events generated; ``ASE_BENCH_PROJECTIONS_EVENEMENTS`` lowers it for a development run."""
 FRAICHEUR = os.environ.get("ASE_BENCH_PROJECTIONS_FRAICHEUR", "1") != "0"
+PROFIL = os.environ.get("ASE_BENCH_PROJECTIONS_PROFIL", "")
+"""A path prefix: each rebuild runs under cProfile, its stats written to ``<prefix>.<source>.prof``
+(development runs; the profiler's own cost lowers the figures)."""
 """Part 2 (freshness); ``ASE_BENCH_PROJECTIONS_FRAICHEUR=0`` leaves it out of a development run."""
 PARCOURS_PAR_VAGUE = 500
 """Histories written together, command after command (each command of a wave, then the next)."""
@@ -331,7 +334,9 @@ ETAPES: tuple[Etape, ...] = (
     _si(_fuguera, _simple(lambda p, ctx, j: p.declarer_fugue(ctx, date_effet=j), 180)),
     _si(_fuguera, _simple(lambda p, ctx, j: p.terminer_fugue(ctx, date_effet=j), 183)),
     _renouvellement,
-    _simple(lambda p, ctx, j: p.designer_referent(ctx, referent_id=f"ref-{(p.version * 7) % 50}-bis", date_effet=j), 420),
+    _simple(
+        lambda p, ctx, j: p.designer_referent(ctx, referent_id=f"ref-{(p.version * 7) % 50}-bis", date_effet=j), 420
+    ),
     _simple(lambda p, ctx, j: p.etablir_ppe(ctx, date_effet=j), 450),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=False, date_effet=j), 480),
     _simple(lambda p, ctx, j: p.produire_rapport(ctx, transmis_au_juge=True, date_effet=j), 600),
@@ -518,6 +523,8 @@ CHRONOS = (
     "messages",
     "appliquer",
     "fin_de_lot",
+    "fin_de_lot_hors_lot",
+    "en_lot",
     "parcours_recalcules",
 )
 
@@ -540,7 +547,11 @@ class _FeedChronometre:
                     return
                 recu = time.perf_counter()
                 self.temps["attente_du_feed"] += recu - debut
-                yield lot
+                self.temps["en_lot"] = 1.0
+                try:
+                    yield lot
+                finally:
+                    self.temps["en_lot"] = 0.0
                 if lot:  # the engine asks for the next batch once this one is committed
                     self.temps["traitement_des_lots"] += time.perf_counter() - recu
                     self.temps["lots"] += 1
@@ -572,12 +583,25 @@ class _DossiersChronometres(ProjectionDossiers):
     def __init__(self, temps: dict[str, float]) -> None:
         super().__init__()
         self.temps = temps
+        self._dans_un_lot = False
 
     async def appliquer(self, conn: asyncpg.Connection, evenement: EvenementPublie) -> None:
+        if self._dans_un_lot:
+            await super().appliquer(conn, evenement)
+            return
         debut = time.perf_counter()
         try:
             await super().appliquer(conn, evenement)
         finally:
+            self.temps["appliquer"] += time.perf_counter() - debut
+
+    async def appliquer_lot(self, conn: asyncpg.Connection, evenements: Sequence[EvenementPublie]) -> None:
+        debut = time.perf_counter()
+        self._dans_un_lot = True
+        try:
+            await super().appliquer_lot(conn, evenements)
+        finally:
+            self._dans_un_lot = False
             self.temps["appliquer"] += time.perf_counter() - debut
 
     async def a_finir(self, conn: asyncpg.Connection) -> dict[UUID, UUID]:
@@ -596,6 +620,8 @@ class _DossiersChronometres(ProjectionDossiers):
             await super().finir(conn, flux)
         finally:
             self.temps["fin_de_lot"] += time.perf_counter() - debut
+            if not self.temps["en_lot"]:  # a rebuild's deferred ends, once caught up
+                self.temps["fin_de_lot_hors_lot"] += time.perf_counter() - debut
 
 
 def _fenetres(echantillons: list[tuple[float, int]], total: int) -> list[int]:
@@ -617,11 +643,23 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
 
     def progression(a: Avancement) -> None:
         nonlocal total
-        if a.traites > 0 and not par_evenement:
+        if a.traites > 0 and not a.termine:
             echantillons.append((time.perf_counter(), a.traites))
-            if a.traites >= a.total:
-                par_evenement.update(cpu.par_evenement(a.total))
         total = a.total
+
+    profil = None
+    if PROFIL:
+        import cProfile
+
+        profil = cProfile.Profile()
+        profil.enable()
+    rattrapee: list[float] = []
+
+    async def avant_bascule(_schema: str) -> None:
+        # Caught up, deferred ends run, indexes built: only the catalogue switch is left.
+        rattrapee.append(time.perf_counter())
+        if not par_evenement:
+            par_evenement.update(cpu.par_evenement(total))
 
     cpu.demarrer()
     debut = time.perf_counter()
@@ -631,9 +669,13 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
         pool,
         depuis=depuis,
         progression=progression,
+        avant_bascule=avant_bascule,
         grace_s=0.0,
     )
-    fini = echantillons[-1][0]
+    if profil is not None:
+        profil.disable()
+        profil.dump_stats(f"{PROFIL}.{depuis}.prof")
+    fini = rattrapee[0]
     duree = fini - debut
     fenetres = _fenetres(echantillons, total)
     return {
@@ -652,8 +694,13 @@ async def _reconstruction(url: str, bootstrap: str, depuis: str, pool: asyncpg.P
             "attente_du_feed": round(temps["attente_du_feed"], 1),
             "projection_appliquer": round(temps["appliquer"], 1),
             "projection_fin_de_lot": round(temps["fin_de_lot"], 1),
+            "dont_fins_differees": round(temps["fin_de_lot_hors_lot"], 1),
+            "apres_rattrapage": round(fini - echantillons[-1][0], 1),
             "reste_du_lot_dans_le_moteur": round(
-                temps["traitement_des_lots"] - temps["appliquer"] - temps["fin_de_lot"], 1
+                temps["traitement_des_lots"]
+                - temps["appliquer"]
+                - (temps["fin_de_lot"] - temps["fin_de_lot_hors_lot"]),
+                1,
             ),
         },
         "lots": int(temps["lots"]),
@@ -1298,7 +1345,8 @@ def rapport(resultat: dict[str, Any]) -> str:
             f"{x['repetitions']['brut_evt_s']}; relus après rééquilibrage: {brut['relus']})",
             f"        reconstruction/brut {_cible(x['ratio_reconstruction_sur_brut'])};  s: attente du feed "
             f"{t['attente_du_feed']}, projection: appliquer {t['projection_appliquer']} + fin_de_lot "
-            f"{t['projection_fin_de_lot']}, reste du lot "
+            f"{t['projection_fin_de_lot']} (dont différée {t['dont_fins_differees']}; après rattrapage "
+            f"{t['apres_rattrapage']}), reste du lot "
             f"(moteur) {t['reste_du_lot_dans_le_moteur']}; {rec['lots']} lots, "
             f"{rec['parcours_recalcules_par_evenement']} échéanciers recalculés par évt",
             f"        µs CPU/évt: reconstruction {_cpu_texte(rec['us_cpu_par_evenement'])}; "

@@ -113,6 +113,7 @@ class SeulementCetteBase(Projection):
         self.interne = interne
         self.nom = interne.nom
         self.sujets = interne.sujets
+        self.index_a_la_fin = interne.index_a_la_fin
 
     def ddl(self) -> list[str]:
         return self.interne.ddl()
@@ -124,6 +125,16 @@ class SeulementCetteBase(Projection):
             evenement.version,
         ):
             await self.interne.appliquer(conn, evenement)
+
+    async def appliquer_lot(self, conn: asyncpg.Connection, evenements: Sequence[EvenementPublie]) -> None:
+        connus = {
+            (ligne["originator_id"], ligne["originator_version"])
+            for ligne in await conn.fetch(
+                "SELECT originator_id, originator_version FROM public.ase_events WHERE originator_id = ANY($1::uuid[])",
+                list({ev.flux_id for ev in evenements}),
+            )
+        }
+        await self.interne.appliquer_lot(conn, [ev for ev in evenements if (ev.flux_id, ev.version) in connus])
 
     async def a_finir(self, conn: asyncpg.Connection) -> Mapping[uuid.UUID, uuid.UUID]:
         return await self.interne.a_finir(conn)
