@@ -222,11 +222,16 @@ class ProjectionDossiers(Projection):
         event would be refused alone (the engine then applies them one by one).
         """
         publics: list[EvenementPublie] = []
+        faits: list[EvenementPublie] = []
         for ev in evenements:
-            if ev.restreint or ev.domaine in ("identites", "lieux"):
+            if ev.restreint and ev.domaine != "lieux":
+                faits.append(ev)
+            elif ev.restreint or ev.domaine in ("identites", "lieux"):
                 await self.appliquer(conn, ev)
             else:
                 publics.append(ev)
+        if faits:
+            await self._appliquer_restreints(conn, faits)
         if publics:
             oublis = await journaliser_lot(conn, await restreints.completer_lot(conn, publics))
             await self._remettre(conn, oublis)
@@ -270,6 +275,23 @@ class ProjectionDossiers(Projection):
         )
         if modifie:
             self._lot(conn).parcours.add(ev.flux_id)
+
+    async def _appliquer_restreints(self, conn: asyncpg.Connection, evenements: list[EvenementPublie]) -> None:
+        """:meth:`_appliquer_restreint` for many parcours' restricted records: three statements."""
+        gardes = await restreints.garder_faits_lot(conn, evenements)
+        if not gardes:
+            return
+        cles = list(gardes)
+        modifies = await conn.fetch(
+            "UPDATE journal j SET donnees = j.donnees || u.c::jsonb, enregistre_le = coalesce(u.h, j.enregistre_le) "
+            "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[]) AS u(f, v, c, h) "
+            "WHERE j.parcours_id = u.f AND j.version = u.v RETURNING j.parcours_id",
+            [f for f, _ in cles],
+            [v for _, v in cles],
+            [orjson.dumps(gardes[c].champs).decode() for c in cles],
+            [gardes[c].enregistre_le for c in cles],
+        )
+        self._lot(conn).parcours.update(ligne["parcours_id"] for ligne in modifies)
 
     async def a_finir(self, conn: asyncpg.Connection) -> dict[UUID, UUID]:
         """The parcours the batch touched (each its own cause), and those of the persons whose identity changed."""

@@ -220,6 +220,52 @@ async def garder_faits(conn: asyncpg.Connection, ev: EvenementPublie) -> Faits |
     return faits
 
 
+async def garder_faits_lot(
+    conn: asyncpg.Connection, evenements: list[EvenementPublie]
+) -> dict[tuple[UUID, int], Faits]:
+    """:func:`garder_faits` for many restricted records, in two statements; the facts kept by (stream, version).
+
+    Raises as :func:`garder_faits` does when any record is malformed (nothing is written then).
+    """
+    faits: dict[tuple[UUID, int], tuple[EvenementPublie, Faits]] = {}
+    for ev in evenements:
+        if ev.donnees is None or not isinstance(ev.donnees.get("champs"), dict):
+            raise ValueError(f"faits restreints sans champs: {ev.id}")
+        heure = ev.donnees.get(HEURE)
+        faits[(ev.flux_id, ev.version)] = (
+            ev,
+            Faits(ev.donnees["champs"], datetime.fromisoformat(str(heure)) if heure is not None else None),
+        )
+    effaces = {
+        ligne["parcours_id"]
+        for ligne in await conn.fetch(
+            "SELECT p.parcours_id FROM personnes_parcours p JOIN personnes_effacees e USING (personne_id) "
+            "WHERE p.parcours_id = ANY($1::uuid[])",
+            list({flux for flux, _ in faits}),
+        )
+    }
+    gardes = {cle: valeur for cle, valeur in faits.items() if cle[0] not in effaces}
+    if gardes:
+        cles = list(gardes)
+        await conn.execute(
+            "INSERT INTO faits_restreints (flux_id, version, evenement, champs) "
+            "SELECT f, v, e, c::jsonb FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[]) AS u(f, v, e, c) "
+            "ON CONFLICT (flux_id, version) DO UPDATE SET evenement = excluded.evenement, champs = excluded.champs",
+            [f for f, _ in cles],
+            [v for _, v in cles],
+            [str(gardes[c][0].donnees.get("evenement", "")) for c in cles],  # type: ignore[union-attr]
+            [orjson.dumps(_a_garder(gardes[c][0])).decode() for c in cles],
+        )
+    return {cle: f for cle, (_, f) in gardes.items()}
+
+
+def _a_garder(ev: EvenementPublie) -> dict[str, Any]:
+    assert ev.donnees is not None
+    champs: dict[str, Any] = ev.donnees["champs"]
+    heure = ev.donnees.get(HEURE)
+    return champs if heure is None else {**champs, HEURE: str(heure)}
+
+
 async def completer(conn: asyncpg.Connection, ev: EvenementPublie) -> EvenementPublie:
     """``ev`` with the restricted facts already kept for it merged into its data, and its exact
     ``enregistre_le`` when they carry it (unchanged when none)."""
