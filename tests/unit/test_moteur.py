@@ -185,3 +185,18 @@ def test_a_dead_letter_says_where_the_event_was_what_it_was_and_why_keyed_by_its
     illisible = LettreMorte(TOPIC, 0, 1, "", "", None, None, "illisible: KeyError")
     assert illisible.cle == b""
     assert orjson.loads(illisible.corps())["flux_id"] is None
+
+
+def test_a_rebuilds_ddl_splits_into_tables_and_the_indexes_built_once_filled() -> None:
+    from services.projections.moteur import est_un_index
+    from services.projections.readmodels import catalogue_des_projections
+
+    assert est_un_index("CREATE INDEX IF NOT EXISTS a ON b (c)")
+    assert est_un_index("  create unique index a ON b (c)")
+    assert not est_un_index("CREATE TABLE IF NOT EXISTS index_a (c int)")
+    for projection in catalogue_des_projections():
+        ddl = projection.ddl()
+        index = [i for i in ddl if est_un_index(i)]
+        # Tables and views stay; nothing else before its first parenthesis names an index.
+        assert all("INDEX" not in i.split("(")[0].upper() for i in ddl if i not in index), projection.nom
+        assert all(" ON " in i for i in index), projection.nom
