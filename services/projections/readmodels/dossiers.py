@@ -223,13 +223,21 @@ class ProjectionDossiers(Projection):
         """
         publics: list[EvenementPublie] = []
         faits: list[EvenementPublie] = []
+        identites: list[EvenementPublie] = []  # not erasures: written together, before the next erasure
         for ev in evenements:
             if ev.restreint and ev.domaine != "lieux":
                 faits.append(ev)
+            elif ev.domaine == "identites" and not ev.restreint and ev.donnees is not None:
+                identites.append(ev)
             elif ev.restreint or ev.domaine in ("identites", "lieux"):
+                if identites and ev.domaine == "identites":
+                    self._lot(conn).personnes.update(await appliquer_identites(conn, identites))
+                    identites = []
                 await self.appliquer(conn, ev)
             else:
                 publics.append(ev)
+        if identites:
+            self._lot(conn).personnes.update(await appliquer_identites(conn, identites))
         if faits:
             await self._appliquer_restreints(conn, faits)
         if publics:
@@ -658,6 +666,33 @@ async def appliquer_identite(conn: asyncpg.Connection, ev: EvenementPublie) -> U
     else:
         raise ValueError(f"événement d'identité inattendu: {ev.type}")
     return personne_id
+
+
+async def appliquer_identites(conn: asyncpg.Connection, evenements: list[EvenementPublie]) -> set[UUID]:
+    """:func:`appliquer_identite` for many identities (no erasure among them), in one statement; the persons."""
+    lignes: dict[UUID, tuple[Any, ...]] = {}
+    for ev in evenements:
+        d = ev.donnees
+        if d is None or ev.nom not in ("IdentiteEnregistree", "IdentiteRectifiee"):
+            raise ValueError(f"événement d'identité inattendu: {ev.type}")
+        lignes[ev.flux_id] = (  # the last one of a person wins, as one by one
+            ev.flux_id,
+            d["nom"],
+            d["prenoms"],
+            date.fromisoformat(str(d["date_naissance"])),
+            d["sexe"],
+            normaliser(f"{d['nom']} {d['prenoms']}"),
+        )
+    colonnes = list(zip(*lignes.values(), strict=True))
+    await conn.execute(
+        "INSERT INTO identites (personne_id, nom, prenoms, date_naissance, sexe, recherche) "
+        "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[]) "
+        "ON CONFLICT (personne_id) DO UPDATE SET nom = excluded.nom, "
+        "prenoms = excluded.prenoms, date_naissance = excluded.date_naissance, sexe = excluded.sexe, "
+        "recherche = excluded.recherche, effacee = false",
+        *[list(c) for c in colonnes],
+    )
+    return set(lignes)
 
 
 async def appliquer_lieu(conn: asyncpg.Connection, ev: EvenementPublie) -> None:
