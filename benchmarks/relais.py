@@ -32,6 +32,7 @@ broker, started and stopped here.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import platform
@@ -39,6 +40,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -49,7 +51,6 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
-from eventsourcing.persistence import StoredEvent
 
 from benchmarks import scenario as s
 from benchmarks.mesures import centile, cpu_de, enfants_de
@@ -59,12 +60,10 @@ from contracts.vocabulaire import Danger, OrigineIP
 from services.parcours import commandes as c
 from services.parcours.application import Demande, ParcoursApplication, empreinte_de
 from services.parcours.domain.contexte import Contexte
-from services.parcours.domain.flux import Evenement
 from services.parcours.domain.parcours import Parcours
-from services.parcours.persistence import JsonMapper
 from services.parcours.publication import Message
-from services.parcours.publication import messages as messages_de
 from services.parcours.relay import ReglagesRelais, Relais
+from services.runtime import coffre
 from services.runtime import kafka as clients_kafka
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import SUJETS, creer_sujets, producteur
@@ -75,14 +74,19 @@ NOM = "relais"
 
 PARTITIONS = 3
 TAILLE_LOT = ReglagesRelais(database_url="", kafka_bootstrap_servers="").taille_lot
-PARCOURS_DEBIT = 2000
+PARCOURS_DEBIT = int(os.environ.get("ASE_BENCH_RELAIS_PARCOURS", "2000"))
+"""Override with ``ASE_BENCH_RELAIS_PARCOURS`` for a short development run (``make bench`` uses 2000)."""
 EVENEMENTS_PAR_PARCOURS = 10
 """ParcoursOuvert + IdentiteEnregistree (one commit), then an IP, a PPE and six reports (one commit)."""
 REPETITIONS = 3
+PROFIL = os.environ.get("ASE_BENCH_RELAIS_PROFIL")
+"""When set, a file where the relay's throughput runs (this process, while the relay publishes) leave a
+cProfile dump (``python -m pstats``); the figures are then slower than without."""
 PREFIXE_BRUT = "bench.brut."
 
 CADENCE_CMD_S = 100
-DUREE_LATENCE_S = 25
+DUREE_LATENCE_S = int(os.environ.get("ASE_BENCH_RELAIS_LATENCE_S", "25"))
+"""Override with ``ASE_BENCH_RELAIS_LATENCE_S`` for a short development run."""
 PARCOURS_LATENCE = 250
 """Commands go round these parcours: each gets one every 2.5 s, so no two commands race on a stream."""
 THREADS = s.TAILLE_POOL
@@ -164,6 +168,9 @@ class _ConnexionChronometree:
         self._conn = conn
         self._temps = temps
 
+    def __getattr__(self, nom: str) -> Any:
+        return getattr(self._conn, nom)
+
     async def fetch(self, requete: str, *args: Any) -> list[asyncpg.Record]:
         debut = time.perf_counter()
         lignes: list[asyncpg.Record] = await self._conn.fetch(requete, *args)
@@ -211,16 +218,16 @@ class _RelaisChronometre(Relais):
         chronometree = cast(asyncpg.Connection, _ConnexionChronometree(conn, self.temps))
         await super()._publier_en_continu(chronometree, kafka, arret)
 
-    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record]) -> None:
+    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record], conn: asyncpg.Connection) -> None:
         debut = time.perf_counter()
-        await super()._publier(kafka, lignes)
+        await super()._publier(kafka, lignes, conn)
         self.temps["envoi_et_acks"] += time.perf_counter() - debut
         self.lots += 1
         self.evenements += len(lignes)
 
-    def _messages(self, ligne: asyncpg.Record) -> list[Message]:
+    def _messages(self, ligne: asyncpg.Record, cles: Mapping[UUID, bytes] | None = None) -> list[Message]:
         debut = time.perf_counter()
-        resultat = super()._messages(ligne)
+        resultat = super()._messages(ligne, cles)
         self.temps["conversion"] += time.perf_counter() - debut
         return resultat
 
@@ -228,21 +235,13 @@ class _RelaisChronometre(Relais):
 # -- 1. throughput ----------------------------------------------------------------
 
 
-def _messages(lignes: list[asyncpg.Record]) -> list[Message]:
-    """The records the relay makes of these rows (a restricted record beside some public ones)."""
-    mapper = JsonMapper()
-    messages = []
-    for ligne in lignes:
-        stocke = StoredEvent(
-            originator_id=ligne["originator_id"],
-            originator_version=ligne["originator_version"],
-            topic=ligne["topic"],
-            state=bytes(ligne["state"]),
-        )
-        evenement = mapper.to_domain_event(stocke)
-        assert isinstance(evenement, Evenement)
-        messages.extend(messages_de(evenement))
-    return messages
+async def _messages(url: str, lignes: list[asyncpg.Record]) -> list[Message]:
+    """The records the relay makes of these rows, decrypted with their persons' keys (the shared conversion)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await coffre.messages_des_lignes(conn, lignes)
+    finally:
+        await conn.close()
 
 
 async def _lignes(url: str) -> list[asyncpg.Record]:
@@ -330,14 +329,20 @@ async def _relais_depuis_zero(url: str, bootstrap: str, n: int, pids_kafka: list
     tache = asyncio.create_task(relais.executer(arret))
     try:
         await asyncio.wait_for(relais.actif.wait(), timeout=60)
+        profil = cProfile.Profile() if PROFIL else None
         cpu, cpu_kafka = time.process_time(), cpu_de(pids_kafka)
         debut = time.perf_counter()
+        if profil:
+            profil.enable()
         while _publies() - deja < n:
             if tache.done():
                 tache.result()
                 raise RuntimeError("le relais s'est arrêté avant d'avoir tout publié")
             await asyncio.sleep(0.002)
         duree = time.perf_counter() - debut
+        if profil and PROFIL:
+            profil.disable()
+            profil.dump_stats(PROFIL)
         resultat = _debit_de(n, duree, time.process_time() - cpu, cpu_de(pids_kafka) - cpu_kafka)
         resultat["demarrage_s"] = round(debut - lance, 3)
         resultat["etapes"] = relais.etapes()
@@ -369,7 +374,7 @@ async def _debit(pg: PostgresJetable, bootstrap: str, pids_kafka: list[int]) -> 
     preremplissage = await asyncio.to_thread(_preremplir, url, PARCOURS_DEBIT)
     lignes = await _lignes(url)
     n = len(lignes)
-    messages = _messages(lignes)
+    messages = await _messages(url, lignes)
     await creer_sujets(bootstrap, partitions=PARTITIONS, replication=1)
     await _creer_sujets_bruts(bootstrap)
     await asyncio.to_thread(pg.checkpoint)
