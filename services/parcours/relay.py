@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -96,6 +97,9 @@ class ReglagesRelais:
     """Beyond this wait for Kafka's acknowledgement of a batch, ``/readyz`` fails (:class:`RelaisBloque`)."""
     surveillance_s: float = 5.0
     """How often the watch task reads the lag from the store (``ase_relais_retard``)."""
+    lots_en_vol: int = 3
+    """Batches handed to the producer and not yet acknowledged and saved, at most (the pipeline's depth:
+    the reader reads and converts the next batch while these wait for Kafka)."""
 
 
 class Relais:
@@ -233,53 +237,132 @@ class Relais:
     async def _publier_en_continu(
         self, conn: asyncpg.Connection, kafka: AIOKafkaProducer, arret: asyncio.Event
     ) -> None:
+        """Publish in a pipeline: a reader reads, converts and hands batch N+1 to the producer while an
+        acknowledger awaits Kafka's acknowledgement of batch N and saves its position.
+
+        Kept from the one-batch-at-a-time loop: the producer gets every message in notification order
+        (one reader, sends awaited in order: a stream's events reach its partition in order, the
+        idempotent producer keeping them so across retries); positions are saved in batch order, each
+        only once every message of its batch *and of every batch before it* is acknowledged (one
+        acknowledger, batches taken in order); a failed send stops both (the session restarts from the
+        saved position: at-least-once). At most ``lots_en_vol`` batches are handed over and not yet
+        saved. Both share the lock's connection, one query at a time (``asyncio.Lock``).
+        """
         position: int = await conn.fetchval(
             f"SELECT notification_id FROM {TABLE_POSITION} WHERE nom = $1", self.reglages.nom
         )
         POSITION.set(position)
+        pipeline = _Pipeline(conn, asyncio.Lock(), position)
+        lecteur = asyncio.create_task(self._lire_et_envoyer(pipeline, kafka, arret))
+        acquitteur = asyncio.create_task(self._acquitter(pipeline))
+        try:
+            await asyncio.wait([lecteur, acquitteur], return_when=asyncio.FIRST_COMPLETED)
+            if acquitteur.done():  # only by failing: it runs until the reader is done
+                acquitteur.result()
+            lecteur.result()  # stopped (arret) or failed
+            pipeline.fini = True
+            pipeline.signal.set()
+            await acquitteur  # what was handed over is acknowledged and saved before stopping
+        finally:
+            for tache in (lecteur, acquitteur):
+                tache.cancel()
+            await asyncio.gather(lecteur, acquitteur, return_exceptions=True)
+
+    async def _lire_et_envoyer(self, pipeline: _Pipeline, kafka: AIOKafkaProducer, arret: asyncio.Event) -> None:
+        """The reader: read the batch after the last one handed over, convert it, hand it to the producer."""
         requete = (
             f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.reglages.table}" '
             "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2"
         )
+        lu = pipeline.position
         while not arret.is_set():
             self._reveil.clear()
-            lignes = await conn.fetch(requete, position, self.reglages.taille_lot)
+            async with pipeline.verrou:
+                lignes = await pipeline.conn.fetch(requete, lu, self.reglages.taille_lot)
             if not lignes:
-                RETARD.set(0)
+                if not pipeline.en_vol:
+                    RETARD.set(0)
                 await _attendre(arret, self.reglages.attente_max_s, self._reveil)
                 continue
-            # Others see since when this batch waits for Kafka (services/runtime/relais.py).
-            self._envoi_depuis = time.monotonic()
-            await conn.execute(f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom)
-            await self._publier(kafka, lignes, conn)
-            self._envoi_depuis = None
-            derniere = int(lignes[-1]["notification_id"])
-            self._compter_trous(position, lignes)
-            # Saved only now that the broker acknowledged the whole batch.
-            ok = await conn.fetchval(
-                f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now(), envoi_depuis = NULL "
-                "WHERE nom = $1 AND notification_id = $2 RETURNING true",
-                self.reglages.nom,
-                position,
-                derniere,
-            )
-            if not ok:
-                raise asyncpg.InterfaceError("relay position moved under us: another relay published")
-            position = derniere
-            PUBLIES.inc(len(lignes))
-            POSITION.set(position)
-            maximum = await conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
-            RETARD.set(max(0, (maximum or 0) - position))
+            messages = await self._convertir(pipeline, lignes)
+            while len(pipeline.en_vol) >= self.reglages.lots_en_vol:
+                pipeline.place.clear()
+                await pipeline.place.wait()
+            lot = _Lot(lignes=lignes, debut=lu, depuis=time.monotonic())
+            async with pipeline.verrou:
+                pipeline.en_vol.append(lot)
+                if len(pipeline.en_vol) == 1:
+                    # Others see since when the oldest batch not acknowledged waits (services/runtime/relais.py).
+                    self._envoi_depuis = lot.depuis
+                    await pipeline.conn.execute(
+                        f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom
+                    )
+            pipeline.signal.set()
+            lot.envois = await self._envoyer(kafka, messages)
+            lot.envoye.set()
+            lu = lot.derniere
 
-    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record], conn: asyncpg.Connection) -> None:
-        envois = []
-        cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
+    async def _acquitter(self, pipeline: _Pipeline) -> None:
+        """The acknowledger: in order, await each batch's acknowledgement, then save its position."""
+        while True:
+            if not pipeline.en_vol:
+                if pipeline.fini:
+                    return
+                pipeline.signal.clear()
+                await pipeline.signal.wait()
+                continue
+            lot = pipeline.en_vol[0]
+            await lot.envoye.wait()
+            await self._attendre_acquittements(lot.envois)
+            self._compter_trous(lot.debut, lot.lignes)
+            async with pipeline.verrou:
+                pipeline.en_vol.popleft()
+                suivant = pipeline.en_vol[0] if pipeline.en_vol else None
+                self._envoi_depuis = suivant.depuis if suivant else None
+                # Saved only now that the broker acknowledged this batch and every one before it.
+                ok = await pipeline.conn.fetchval(
+                    f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now(), "
+                    "envoi_depuis = CASE WHEN $4::float8 IS NULL THEN NULL "
+                    "ELSE clock_timestamp() - make_interval(secs => $4::float8) END "
+                    "WHERE nom = $1 AND notification_id = $2 RETURNING true",
+                    self.reglages.nom,
+                    lot.debut,
+                    lot.derniere,
+                    None if suivant is None else time.monotonic() - suivant.depuis,
+                )
+                if not ok:
+                    raise asyncpg.InterfaceError("relay position moved under us: another relay published")
+                maximum = await pipeline.conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
+            pipeline.place.set()
+            pipeline.position = lot.derniere
+            PUBLIES.inc(len(lot.lignes))
+            POSITION.set(lot.derniere)
+            RETARD.set(max(0, (maximum or 0) - lot.derniere))
+
+    async def _convertir(self, pipeline: _Pipeline, lignes: list[asyncpg.Record]) -> list[Message]:
+        """Every record of a batch, in the rows' order: each row's (a restricted record beside the public
+        one), then, after an erasure, the tombstones of the person's restricted records. The persons'
+        keys are read once for the batch."""
+        async with pipeline.verrou:
+            cles = await coffre.cles_async(
+                pipeline.conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes)
+            )
+        messages: list[Message] = []
         for ligne in lignes:
-            messages = self._messages(ligne, cles)  # a restricted record beside the public one, same batch
+            messages += self._messages(ligne, cles)
             if nom_evenement(ligne["topic"]) == NOM_EFFACEMENT_IDENTITE:
-                messages += await self._tombstones_restreints(conn, ligne["originator_id"], ligne["notification_id"])
-            for msg in messages:
-                envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
+                async with pipeline.verrou:
+                    messages += await self._tombstones_restreints(
+                        pipeline.conn, ligne["originator_id"], ligne["notification_id"]
+                    )
+        return messages
+
+    async def _envoyer(self, kafka: AIOKafkaProducer, messages: list[Message]) -> list[asyncio.Future[Any]]:
+        """Hand ``messages`` to the producer, in order; their acknowledgements to come."""
+        return [await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes) for msg in messages]
+
+    async def _attendre_acquittements(self, envois: list[asyncio.Future[Any]]) -> None:
+        """Wait for Kafka's acknowledgement of every message of a batch (raises its first failure)."""
         await asyncio.gather(*envois)
 
     async def _tombstones_restreints(self, conn: asyncpg.Connection, personne_id: UUID, jusqua: int) -> list[Message]:
@@ -329,6 +412,43 @@ class Relais:
                 TROUS.inc(identifiant - precedent - 1)
                 log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
             precedent = identifiant
+
+
+@dataclass(eq=False)
+class _Lot:
+    """A batch handed to the producer and not yet saved."""
+
+    lignes: list[asyncpg.Record]
+    debut: int
+    """The position before it (the last id of the batch before, or the saved position)."""
+    depuis: float
+    """``time.monotonic()`` when its sends began."""
+    envois: list[asyncio.Future[Any]] = field(default_factory=list)
+    envoye: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once every message is handed to the producer (``envois`` complete)."""
+
+    @property
+    def derniere(self) -> int:
+        return int(self.lignes[-1]["notification_id"])
+
+
+@dataclass(eq=False)
+class _Pipeline:
+    """What the reader and the acknowledger of one session share."""
+
+    conn: asyncpg.Connection
+    verrou: asyncio.Lock
+    """One query at a time on ``conn``."""
+    position: int
+    """The last saved position."""
+    en_vol: deque[_Lot] = field(default_factory=deque)
+    """Batches handed over (or being handed over) and not yet saved, oldest first."""
+    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a batch joins ``en_vol`` or the reader is done."""
+    place: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a batch leaves ``en_vol``."""
+    fini: bool = False
+    """The reader is done: the acknowledger stops once ``en_vol`` is empty."""
 
 
 def application_http(relais: Relais) -> FastAPI:
