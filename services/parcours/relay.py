@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
@@ -358,8 +360,28 @@ class Relais:
         return messages
 
     async def _envoyer(self, kafka: AIOKafkaProducer, messages: list[Message]) -> list[asyncio.Future[Any]]:
-        """Hand ``messages`` to the producer, in order; their acknowledgements to come."""
-        return [await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes) for msg in messages]
+        """Hand ``messages`` to the producer, in order; their acknowledgements to come.
+
+        Each goes to the partition the producer's default partitioner gives its key (murmur2 of the key
+        modulo the topic's partitions, as the Java client), computed once per key and partition count
+        (:func:`_partition_de`) rather than by the producer for every record: a stream's events share
+        their key, hence their partition; the placement, and the order per key, are the producer's own.
+        """
+        partitions: dict[str, tuple[int, ...]] = {}
+        envois = []
+        for msg in messages:
+            if (liste := partitions.get(msg.topic)) is None:
+                liste = partitions[msg.topic] = tuple(sorted(await kafka.partitions_for(msg.topic)))
+            envois.append(
+                await kafka.send(
+                    msg.topic,
+                    key=msg.cle,
+                    value=msg.valeur,
+                    headers=msg.entetes,
+                    partition=_partition_de(msg.cle, liste),
+                )
+            )
+        return envois
 
     async def _attendre_acquittements(self, envois: list[asyncio.Future[Any]]) -> None:
         """Wait for Kafka's acknowledgement of every message of a batch (raises its first failure)."""
@@ -412,6 +434,13 @@ class Relais:
                 TROUS.inc(identifiant - precedent - 1)
                 log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
             precedent = identifiant
+
+
+@lru_cache(maxsize=16384)
+def _partition_de(cle: bytes, partitions: tuple[int, ...]) -> int:
+    """The partition aiokafka's ``DefaultPartitioner`` (the producer's: ``services/runtime/kafka.producteur``
+    sets none other) gives a record keyed ``cle`` on a topic of ``partitions`` (sorted)."""
+    return int(DefaultPartitioner()(cle, list(partitions), list(partitions)))
 
 
 @dataclass(eq=False)
