@@ -168,7 +168,7 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     route = _route_de(nom)
     meta: dict[str, Any] = etat["metadonnees"]
     stocke = dict(etat)
-    exacte = datetime.fromisoformat(meta["enregistre_le"])
+    exacte, ce_time_exact = _instant_stocke(meta["enregistre_le"])
     par_anniversaire = (
         route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
     )
@@ -192,6 +192,7 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
             type_ce=route.type_ce,
             dataschema=route.dataschema,
             instant=debut_du_mois(exacte) if par_anniversaire else exacte,
+            ce_time=None if par_anniversaire else ce_time_exact,
             partitionkey=sujet,
             trace=traceparent_de(correlation, nom_ce),
         ),
@@ -217,6 +218,7 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
             type_ce=TYPE_FAITS_RESTREINTS,
             dataschema=_SCHEMA_RESTREINT,
             instant=exacte,
+            ce_time=ce_time_exact,
             partitionkey=cle.decode(),
             trace=traceparent_de(correlation, nom_ce),
         ),
@@ -251,6 +253,7 @@ def _entetes(
     type_ce: str,
     dataschema: bytes,
     instant: datetime,
+    ce_time: bytes | None,
     partitionkey: str,
     trace: str,
 ) -> list[tuple[str, bytes]]:
@@ -278,7 +281,7 @@ def _entetes(
         ("ce_source", commun.source.encode()),
         ("ce_type", type_ce.encode()),
         ("ce_subject", commun.sujet.encode()),
-        ("ce_time", instant.isoformat().replace("+00:00", "Z").encode()),
+        ("ce_time", _ce_time(instant) if ce_time is None else ce_time),
         ("ce_dataschema", dataschema),
         _CONTENT_TYPE,
         ("ce_sequence", str(commun.sequence).encode()),
@@ -288,6 +291,19 @@ def _entetes(
         ("traceparent", trace.encode()),
         ("ce_auteur", commun.auteur.encode()),
     ]
+
+
+def _ce_time(instant: datetime) -> bytes:
+    """``ce_time`` as ``Enveloppe.entetes`` writes it."""
+    return instant.isoformat().replace("+00:00", "Z").encode()
+
+
+@lru_cache(maxsize=4096)
+def _instant_stocke(enregistre_le: str) -> tuple[datetime, bytes]:
+    """A stored ``enregistre_le``, parsed, and its ``ce_time`` (the events of one command share it, hence
+    the cache; by the stored text: two equal instants in different offsets are not the same ``ce_time``)."""
+    instant = datetime.fromisoformat(enregistre_le)
+    return instant, _ce_time(instant)
 
 
 def _uuid5(nom: str) -> str:

@@ -85,13 +85,30 @@ def _convertir(module: Any, stocke: dict[str, Any], etat: dict[str, Any]) -> Any
     champs_alteres=st.lists(st.integers(min_value=0, max_value=40), max_size=3),
     supprimes=st.lists(st.integers(min_value=0, max_value=40), max_size=2),
     correlation=st.sampled_from([None, "corr", str(uuid.UUID(int=7)), str(uuid.UUID(int=7)).upper(), 12]),
+    meta=st.dictionaries(
+        st.sampled_from(["enregistre_le", "auteur", "causation_id", "departement"]),
+        st.sampled_from(
+            [
+                "2024-04-03T10:00:00+00:00",
+                "2024-04-03T10:00:00Z",
+                "2024-04-03T12:00:00.123456+02:00",
+                "2024-03-31T22:30:00+00:00",
+                "2024-04-03T10:00:00",
+                "59",
+                12,
+                None,
+            ]
+        ),
+        max_size=2,
+    ),
 )
-def test_the_conversion_gives_the_former_records_byte_for_byte(
+def test_the_conversion_gives_the_former_records_byte_for_byte(  # noqa: PLR0917  (hypothesis's arguments)
     stocke: dict[str, Any],
     alterations: dict[str, Any],
     champs_alteres: list[int],
     supprimes: list[int],
     correlation: Any,
+    meta: dict[str, Any],
 ) -> None:
     etat = dict(stocke["state"])
     cles = sorted(k for k in etat if k != "metadonnees")
@@ -103,6 +120,7 @@ def test_the_conversion_gives_the_former_records_byte_for_byte(
         if cles:
             etat.pop(cles[indice % len(cles)], None)
     etat.update({k: v for k, v in alterations.items() if k not in etat})
+    etat["metadonnees"] = {**etat["metadonnees"], **meta}
     if correlation is not None:
         etat["metadonnees"] = {**etat["metadonnees"], "correlation_id": correlation}
     avant = _convertir(publication_avant, stocke, json.loads(json.dumps(etat)))
