@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import time
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -99,6 +102,10 @@ class ReglagesRelais:
     """Beyond this wait for Kafka's acknowledgement of a batch, ``/readyz`` fails (:class:`RelaisBloque`)."""
     surveillance_s: float = 5.0
     """How often the watch task reads the lag from the store (``ase_relais_retard``)."""
+    conversion_a_part: bool = True
+    """Convert rows to records in a process of its own (a second core converts batch N+1 while this
+    process sends batch N); False: in this process. The persons' data keys of a batch are passed to it
+    (a child of the relay, on a pipe)."""
     lots_en_vol: int = 3
     """Batches handed to the producer and not yet acknowledged and saved, at most (the pipeline's depth:
     the reader reads and converts the next batch while these wait for Kafka)."""
@@ -118,6 +125,8 @@ class Relais:
         """``time.monotonic()`` when the batch being sent was handed to the producer; None once acknowledged."""
         self.retard: int | None = None
         """The lag the watch task last read from the store (None before its first reading)."""
+        self._executeur: ProcessPoolExecutor | None = None
+        """The conversion process (:attr:`ReglagesRelais.conversion_a_part`), while this relay holds the lock."""
 
     async def executer(self, arret: asyncio.Event) -> None:
         """Run until ``arret`` is set: take the lock, then publish; on failure, back off and retry."""
@@ -126,16 +135,31 @@ class Relais:
         try:
             await self._executer(arret, attente)
         finally:
+            self._arreter_conversion()
             surveillance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await surveillance
+
+    def _demarrer_conversion(self) -> None:
+        """The conversion process (one, spawned: nothing of this process's state but what it is sent),
+        when the settings ask for one and none runs."""
+        if self.reglages.conversion_a_part and self._executeur is None:
+            self._executeur = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._executeur.submit(convertir_lignes, [], {})  # started (and its imports done) while Kafka starts
+
+    def _arreter_conversion(self) -> None:
+        if self._executeur is not None:
+            self._executeur.shutdown(wait=False, cancel_futures=True)
+            self._executeur = None
 
     async def _executer(self, arret: asyncio.Event, attente: float) -> None:
         while not arret.is_set():
             try:
                 await self._session(arret)
                 attente = 0.5
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, BrokenProcessPool) as exc:
+                if isinstance(exc, BrokenProcessPool):  # the conversion process died: a new one next session
+                    self._arreter_conversion()
                 self.etat = "en_erreur"
                 ECHECS.inc()
                 log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)
@@ -184,6 +208,7 @@ class Relais:
                 if await _attendre(arret, self.reglages.prise_de_relais_s):
                     return
             self.etat = "demarrage"  # the lock is ours, Kafka not yet: not ready
+            self._demarrer_conversion()
             log.info("relais_actif", nom=self.reglages.nom)
             # Losing the last saved position in a crash only republishes one batch,
             # which at-least-once delivery already allows: no need to wait for the disk.
@@ -341,26 +366,43 @@ class Relais:
             POSITION.set(lot.derniere)
             RETARD.set(max(0, (maximum or 0) - lot.derniere))
 
-    async def _convertir(self, pipeline: _Pipeline, lignes: list[asyncpg.Record]) -> list[Message]:
+    async def _convertir(self, pipeline: _Pipeline, lignes: list[asyncpg.Record]) -> list[Enregistrement]:
         """Every record of a batch, in the rows' order: each row's (a restricted record beside the public
         one), then, after an erasure, the tombstones of the person's restricted records. The persons'
-        keys are read once for the batch."""
+        keys are read once for the batch; the rows are converted in the conversion process when there
+        is one (:attr:`ReglagesRelais.conversion_a_part`), here otherwise."""
         async with pipeline.verrou:
             cles = await coffre.cles_async(
                 pipeline.conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes)
             )
-        messages: list[Message] = []
-        for ligne in lignes:
-            messages += self._messages(ligne, cles)
+        if self._executeur is not None:
+            par_ligne = await asyncio.get_running_loop().run_in_executor(
+                self._executeur,
+                convertir_lignes,
+                [
+                    (ligne["originator_id"].bytes, ligne["originator_version"], ligne["topic"], bytes(ligne["state"]))
+                    for ligne in lignes
+                ],
+                cles,
+            )
+        else:
+            par_ligne = [[_enregistrement(m) for m in self._messages(ligne, cles)] for ligne in lignes]
+        enregistrements: list[Enregistrement] = []
+        for ligne, de_la_ligne in zip(lignes, par_ligne, strict=True):
+            enregistrements += de_la_ligne
             if nom_evenement(ligne["topic"]) == NOM_EFFACEMENT_IDENTITE:
                 async with pipeline.verrou:
-                    messages += await self._tombstones_restreints(
+                    tombstones = await self._tombstones_restreints(
                         pipeline.conn, ligne["originator_id"], ligne["notification_id"]
                     )
-        return messages
+                enregistrements += map(_enregistrement, tombstones)
+        return enregistrements
 
-    async def _envoyer(self, kafka: AIOKafkaProducer, messages: list[Message]) -> list[asyncio.Future[Any]]:
-        """Hand ``messages`` to the producer, in order; their acknowledgements to come.
+    async def _envoyer(
+        self, kafka: AIOKafkaProducer, enregistrements: list[Enregistrement]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand ``enregistrements`` (topic, key, value, headers) to the producer, in order; their
+        acknowledgements to come.
 
         Each goes to the partition the producer's default partitioner gives its key (murmur2 of the key
         modulo the topic's partitions, as the Java client), computed once per key and partition count
@@ -369,17 +411,11 @@ class Relais:
         """
         partitions: dict[str, tuple[int, ...]] = {}
         envois = []
-        for msg in messages:
-            if (liste := partitions.get(msg.topic)) is None:
-                liste = partitions[msg.topic] = tuple(sorted(await kafka.partitions_for(msg.topic)))
+        for topic, cle, valeur, entetes in enregistrements:
+            if (liste := partitions.get(topic)) is None:
+                liste = partitions[topic] = tuple(sorted(await kafka.partitions_for(topic)))
             envois.append(
-                await kafka.send(
-                    msg.topic,
-                    key=msg.cle,
-                    value=msg.valeur,
-                    headers=msg.entetes,
-                    partition=_partition_de(msg.cle, liste),
-                )
+                await kafka.send(topic, key=cle, value=valeur, headers=entetes, partition=_partition_de(cle, liste))
             )
         return envois
 
@@ -434,6 +470,28 @@ class Relais:
                 TROUS.inc(identifiant - precedent - 1)
                 log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
             precedent = identifiant
+
+
+Enregistrement: TypeAlias = tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]
+"""One Kafka record as the producer takes it: topic, key, value (None: a tombstone), headers."""
+
+
+def _enregistrement(message: Message) -> Enregistrement:
+    return (message.topic, message.cle, message.valeur, message.entetes)
+
+
+def convertir_lignes(
+    lignes: list[tuple[bytes, int, str, bytes]], cles: Mapping[UUID, bytes]
+) -> list[list[Enregistrement]]:
+    """The records of stored rows (stream id as 16 bytes, version, ``topic`` column, ``state`` column),
+    row by row, decrypted with ``cles``: what :meth:`Relais._messages` gives, as plain tuples (cheap to
+    pass between processes). Runs in the relay's conversion process."""
+    par_ligne = []
+    for octets, version, classe, etat in lignes:
+        flux_id = UUID(bytes=octets)
+        clair = coffre.dechiffrer_stocke(etat, cles, flux_id=flux_id, version=version)
+        par_ligne.append([_enregistrement(m) for m in coffre.messages_dechiffres(flux_id, version, classe, clair)])
+    return par_ligne
 
 
 @lru_cache(maxsize=16384)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.enveloppe import TOPIC_PARCOURS
@@ -17,8 +18,9 @@ from tests.integration.relais_outils import lire_jusqua, relais_actif
 from tests.integration.test_relais_publication import _scenario
 
 
+@pytest.mark.parametrize("a_part", [True, False], ids=["conversion_process", "conversion_in_process"])
 async def test_small_batches_in_flight_side_by_side_keep_each_stream_in_order_and_save_the_last_position(
-    api: Api, base_url: str, kafka_broker: LocalKafkaBroker
+    api: Api, base_url: str, kafka_broker: LocalKafkaBroker, a_part: bool
 ) -> None:
     flux: dict[str, int] = {}
     for i in range(3):
@@ -27,7 +29,9 @@ async def test_small_batches_in_flight_side_by_side_keep_each_stream_in_order_an
             flux[f] = len(list(api.application.repository.event_store.get(uuid.UUID(f))))
     attendus = {(f, v) for f, n in flux.items() for v in range(1, n + 1)}
 
-    async with relais_actif(base_url, kafka_broker.bootstrap_servers, taille_lot=2, lots_en_vol=3) as relais:
+    async with relais_actif(
+        base_url, kafka_broker.bootstrap_servers, taille_lot=2, lots_en_vol=3, conversion_a_part=a_part
+    ) as relais:
         recus = await lire_jusqua(
             kafka_broker.bootstrap_servers,
             [TOPIC_PARCOURS],
