@@ -585,7 +585,8 @@ async def _latence(pg: PostgresJetable, bootstrap: str, pids_kafka: list[int]) -
     vers_relais, canal_relais = contexte.Pipe()
     vers_generateur, canal_generateur = contexte.Pipe()
     enfants = [
-        (contexte.Process(target=_relais_enfant, args=(url, bootstrap, canal_relais), daemon=True), canal_relais),
+        # Not daemonic: the relay starts its conversion process, as `ase relay` does (joined or killed below).
+        (contexte.Process(target=_relais_enfant, args=(url, bootstrap, canal_relais)), canal_relais),
         (contexte.Process(target=_generateur, args=(url, ids, canal_generateur), daemon=True), canal_generateur),
     ]
     relais = enfants[0][0]

@@ -143,9 +143,14 @@ class Relais:
     def _demarrer_conversion(self) -> None:
         """The conversion process (one, spawned: nothing of this process's state but what it is sent),
         when the settings ask for one and none runs."""
-        if self.reglages.conversion_a_part and self._executeur is None:
-            self._executeur = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            self._executeur.submit(convertir_lignes, [], {})  # started (and its imports done) while Kafka starts
+        if not self.reglages.conversion_a_part or self._executeur is not None:
+            return
+        if multiprocessing.current_process().daemon:
+            # A daemonic process (a relay run by a test or a benchmark as a child) may not have children.
+            log.info("relais_conversion_dans_le_processus", raison="processus_demon")
+            return
+        self._executeur = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._executeur.submit(convertir_lignes, [], {})  # started (and its imports done) while Kafka starts
 
     def _arreter_conversion(self) -> None:
         if self._executeur is not None:
