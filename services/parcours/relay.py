@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -149,7 +151,12 @@ class Relais:
             # A daemonic process (a relay run by a test or a benchmark as a child) may not have children.
             log.info("relais_conversion_dans_le_processus", raison="processus_demon")
             return
-        self._executeur = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._executeur = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_suivre_le_parent,
+            initargs=(os.getpid(),),
+        )
         self._executeur.submit(convertir_lignes, [], {})  # started (and its imports done) while Kafka starts
 
     def _arreter_conversion(self) -> None:
@@ -497,6 +504,18 @@ def convertir_lignes(
         clair = coffre.dechiffrer_stocke(etat, cles, flux_id=flux_id, version=version)
         par_ligne.append([_enregistrement(m) for m in coffre.messages_dechiffres(flux_id, version, classe, clair)])
     return par_ligne
+
+
+def _suivre_le_parent(parent: int) -> None:
+    """In the conversion process: exit as soon as the relay that started it is gone (a killed relay runs
+    no shutdown code, and an orphan would wait on its queue for ever)."""
+
+    def surveiller() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=surveiller, name="relais-parent", daemon=True).start()
 
 
 @lru_cache(maxsize=16384)
