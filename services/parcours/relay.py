@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -128,6 +128,7 @@ class Relais:
         self.retard: int | None = None
         """The lag the watch task last read from the store (None before its first reading)."""
         self._executeur: ProcessPoolExecutor | None = None
+        self._conversion_prete: Future[Any] | None = None
         """The conversion process (:attr:`ReglagesRelais.conversion_a_part`), while this relay holds the lock."""
 
     async def executer(self, arret: asyncio.Event) -> None:
@@ -157,12 +158,13 @@ class Relais:
             initializer=_suivre_le_parent,
             initargs=(os.getpid(),),
         )
-        self._executeur.submit(convertir_lignes, [], {})  # started (and its imports done) while Kafka starts
+        # Started now, its imports done while a standby waits on the lock (or while Kafka starts).
+        self._conversion_prete = self._executeur.submit(convertir_lignes, [], {})
 
     def _arreter_conversion(self) -> None:
         if self._executeur is not None:
             self._executeur.shutdown(wait=False, cancel_futures=True)
-            self._executeur = None
+            self._executeur = self._conversion_prete = None
 
     async def _executer(self, arret: asyncio.Event, attente: float) -> None:
         while not arret.is_set():
@@ -215,12 +217,12 @@ class Relais:
         verrou = await asyncpg.connect(self.reglages.database_url)
         try:
             self.etat = "en_attente"
+            self._demarrer_conversion()
             while not await verrou.fetchval("SELECT pg_try_advisory_lock($1)", CLE_VERROU):
                 log.debug("relais_en_attente_du_verrou")
                 if await _attendre(arret, self.reglages.prise_de_relais_s):
                     return
             self.etat = "demarrage"  # the lock is ours, Kafka not yet: not ready
-            self._demarrer_conversion()
             log.info("relais_actif", nom=self.reglages.nom)
             # Losing the last saved position in a crash only republishes one batch,
             # which at-least-once delivery already allows: no need to wait for the disk.
@@ -235,6 +237,8 @@ class Relais:
             )
             try:
                 await kafka.start()
+                if self._conversion_prete is not None:
+                    await asyncio.wrap_future(self._conversion_prete)  # BrokenProcessPool if it could not start
                 self.etat = "actif"
                 self.actif.set()
                 ACTIF.set(1)
