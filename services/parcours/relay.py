@@ -312,38 +312,65 @@ class Relais:
             await asyncio.gather(lecteur, acquitteur, return_exceptions=True)
 
     async def _lire_et_envoyer(self, pipeline: _Pipeline, kafka: AIOKafkaProducer, arret: asyncio.Event) -> None:
-        """The reader: read the batch after the last one handed over, convert it, hand it to the producer."""
+        """The reader: read the batch after the last one read and start its conversion, then hand the
+        batch before it (converted meanwhile) to the producer; so batch N+1 is converted while batch N
+        is sent, and both while earlier batches wait for their acknowledgement."""
         requete = (
             f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.reglages.table}" '
             "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2"
         )
         lu = pipeline.position
-        while not arret.is_set():
-            self._reveil.clear()
-            async with pipeline.verrou:
-                lignes = await pipeline.conn.fetch(requete, lu, self.reglages.taille_lot)
-            if not lignes:
-                if not pipeline.en_vol:
-                    RETARD.set(0)
-                await _attendre(arret, self.reglages.attente_max_s, self._reveil)
-                continue
-            messages = await self._convertir(pipeline, lignes)
-            while len(pipeline.en_vol) >= self.reglages.lots_en_vol:
-                pipeline.place.clear()
-                await pipeline.place.wait()
-            lot = _Lot(lignes=lignes, debut=lu, depuis=time.monotonic())
-            async with pipeline.verrou:
-                pipeline.en_vol.append(lot)
-                if len(pipeline.en_vol) == 1:
-                    # Others see since when the oldest batch not acknowledged waits (services/runtime/relais.py).
-                    self._envoi_depuis = lot.depuis
-                    await pipeline.conn.execute(
-                        f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom
-                    )
-            pipeline.signal.set()
-            lot.envois = await self._envoyer(kafka, messages)
-            lot.envoye.set()
-            lu = lot.derniere
+        en_conversion: tuple[list[asyncpg.Record], int, asyncio.Task[list[Enregistrement]]] | None = None
+        try:
+            while True:
+                lignes: list[asyncpg.Record] = []
+                if not arret.is_set():
+                    self._reveil.clear()
+                    async with pipeline.verrou:
+                        lignes = await pipeline.conn.fetch(requete, lu, self.reglages.taille_lot)
+                suivant = None
+                if lignes:
+                    suivant = (lignes, lu, asyncio.create_task(self._convertir(pipeline, lignes)))
+                    lu = int(lignes[-1]["notification_id"])
+                if en_conversion is not None:
+                    precedentes, debut, conversion = en_conversion
+                    en_conversion = None
+                    await self._remettre(pipeline, kafka, precedentes, debut, await conversion)
+                en_conversion = suivant
+                if en_conversion is None:
+                    if arret.is_set():
+                        return
+                    if not pipeline.en_vol:
+                        RETARD.set(0)
+                    await _attendre(arret, self.reglages.attente_max_s, self._reveil)
+        finally:
+            if en_conversion is not None:
+                en_conversion[2].cancel()
+
+    async def _remettre(
+        self,
+        pipeline: _Pipeline,
+        kafka: AIOKafkaProducer,
+        lignes: list[asyncpg.Record],
+        debut: int,
+        enregistrements: list[Enregistrement],
+    ) -> None:
+        """Hand one converted batch to the producer, once fewer than ``lots_en_vol`` are in flight."""
+        while len(pipeline.en_vol) >= self.reglages.lots_en_vol:
+            pipeline.place.clear()
+            await pipeline.place.wait()
+        lot = _Lot(lignes=lignes, debut=debut, depuis=time.monotonic())
+        async with pipeline.verrou:
+            pipeline.en_vol.append(lot)
+            if len(pipeline.en_vol) == 1:
+                # Others see since when the oldest batch not acknowledged waits (services/runtime/relais.py).
+                self._envoi_depuis = lot.depuis
+                await pipeline.conn.execute(
+                    f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom
+                )
+        pipeline.signal.set()
+        lot.envois = await self._envoyer(kafka, enregistrements)
+        lot.envoye.set()
 
     async def _acquitter(self, pipeline: _Pipeline) -> None:
         """The acknowledger: in order, await each batch's acknowledgement, then save its position."""
