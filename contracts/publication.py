@@ -24,23 +24,30 @@ stored state lacks is a validation error, never a guessed value.
 from __future__ import annotations
 
 import hashlib
+import re
+import types
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import UTC, date, datetime
+from enum import Enum
+from functools import cache, lru_cache
+from typing import Any, Final, Union, get_args, get_origin
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import orjson
+from pydantic import JsonValue
 
 from contracts import evenements as contrat
+from contracts.enveloppe import _ESPACE_IDS as ESPACE_IDS
 from contracts.enveloppe import (
+    CONTENT_TYPE,
+    SPECVERSION,
     TOPIC_IDENTITES,
     TOPIC_PARCOURS,
     TOPIC_RESTREINT,
     Enveloppe,
-    identifiant_evenement,
-    identifiant_restreint,
     url_schema,
 )
 from contracts.evenements import TYPE_EFFACEMENT_IDENTITE, Payload
@@ -57,6 +64,9 @@ NOM_EFFACEMENT_IDENTITE: Final = "IdentiteEffacee"
 
 _COURANTS: Final[dict[str, type[Payload]]] = contrat.PAYLOADS_COURANTS
 """The version published now, by event name (a superseded version is only read, never written)."""
+
+_UUID_CANONIQUE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A UUID as ``str(UUID(...))`` writes it: anything else is parsed and rewritten."""
 
 _LIEUX_PERSONNES_PRIVEES: Final = {TypeLieu.ASSISTANT_FAMILIAL.value, TypeLieu.TIERS_DIGNE_DE_CONFIANCE.value}
 
@@ -83,24 +93,36 @@ class EvenementNonPublie(LookupError):
 
 @dataclass(frozen=True)
 class _Route:
+    """Where and as what an event is published: computed once per event name, not per event."""
+
     topic: str
     flux: str
     """The last segment of ``ce_source``: ``parcours``, ``lieux`` or ``identites``."""
     payload: type[Payload] | None
     """None: a tombstone."""
+    type_ce: str
+    """``ce_type`` (the payload's CloudEvents type, or the erasure's)."""
+    dataschema: bytes
+    """``ce_dataschema``, encoded."""
 
 
-def _route(payload: type[Payload]) -> _Route:
-    if issubclass(payload, contrat.PayloadIdentite):
-        return _Route(TOPIC_IDENTITES, "identites", payload)
-    if issubclass(payload, contrat.PayloadLieu):
-        return _Route(TOPIC_PARCOURS, "lieux", payload)
-    return _Route(TOPIC_PARCOURS, "parcours", payload)
+def _route(payload: type[Payload] | None) -> _Route:
+    if payload is None:
+        topic, flux, type_ce = TOPIC_IDENTITES, "identites", TYPE_EFFACEMENT_IDENTITE
+    else:
+        type_ce = payload.type_cloudevents()
+        if issubclass(payload, contrat.PayloadIdentite):
+            topic, flux = TOPIC_IDENTITES, "identites"
+        elif issubclass(payload, contrat.PayloadLieu):
+            topic, flux = TOPIC_PARCOURS, "lieux"
+        else:
+            topic, flux = TOPIC_PARCOURS, "parcours"
+    return _Route(topic, flux, payload, type_ce, url_schema(type_ce).encode())
 
 
 _ROUTES: Final[dict[str, _Route]] = {
     **{nom: _route(payload) for nom, payload in _COURANTS.items()},
-    NOM_EFFACEMENT_IDENTITE: _Route(TOPIC_IDENTITES, "identites", None),
+    NOM_EFFACEMENT_IDENTITE: _route(None),
 }
 
 
@@ -146,65 +168,152 @@ def _publier(nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> tup
     route = _route_de(nom)
     meta: dict[str, Any] = etat["metadonnees"]
     stocke = dict(etat)
-    exacte = datetime.fromisoformat(meta["enregistre_le"])
+    exacte, ce_time_exact = _instant_stocke(meta["enregistre_le"])
     par_anniversaire = (
         route.payload is not None and route.topic == TOPIC_PARCOURS and date_par_anniversaire(nom, stocke)
     )
+    sujet = str(flux_id)
+    public_dict: dict[str, Any] | None = None
     if route.payload is None:
-        type_ce, valeur = TYPE_EFFACEMENT_IDENTITE, None
+        valeur = None
     else:
-        type_ce = route.payload.type_cloudevents()
-        valeur = corps_public(route.payload, flux_id, etat)
+        public_dict, valeur = _corps(route.payload, sujet, etat)
     source = "/ase/identites" if route.flux == "identites" else f"/ase/{meta.get('departement')}/{route.flux}"
     correlation = correlation_publiee(meta)
-    enveloppe = Enveloppe(
-        id=identifiant_evenement(flux_id, version),
-        source=source,
-        type=type_ce,
-        subject=str(flux_id),
-        time=debut_du_mois(exacte) if par_anniversaire else exacte,
-        dataschema=url_schema(type_ce),
-        sequence=version,
-        partitionkey=str(flux_id),
-        correlationid=correlation,
-        causationid=meta["causation_id"],
-        traceparent=traceparent(correlation, flux_id, version),
-        auteur=meta["auteur"],
-    )
+    nom_ce = f"{sujet}:{version}"
+    commun = _Commun(source, sujet, version, correlation, meta["causation_id"], meta["auteur"])
     public = Message(
         topic=route.topic,
-        cle=str(flux_id).encode(),
+        cle=sujet.encode(),
         valeur=valeur,
-        entetes=enveloppe.entetes(),
+        entetes=_entetes(
+            commun,
+            ce_id=_uuid5(nom_ce),
+            type_ce=route.type_ce,
+            dataschema=route.dataschema,
+            instant=debut_du_mois(exacte) if par_anniversaire else exacte,
+            ce_time=None if par_anniversaire else ce_time_exact,
+            partitionkey=sujet,
+            trace=traceparent_de(correlation, nom_ce),
+        ),
         flux_id=flux_id,
         version=version,
     )
     if valeur is None or route.topic != TOPIC_PARCOURS:
         return public, None
-    champs = faits_restreints(nom, stocke, orjson.loads(valeur))
+    champs = faits_restreints(nom, stocke, public_dict if public_dict is not None else orjson.loads(valeur))
     if not champs and not par_anniversaire:
         return public, None
     faits = FaitsRestreints(
-        evenement=nom, type_public=type_ce, champs=champs, enregistre_le=exacte if par_anniversaire else None
+        evenement=nom, type_public=route.type_ce, champs=champs, enregistre_le=exacte if par_anniversaire else None
     )
-    entete = enveloppe.model_copy(
-        update={
-            "id": identifiant_restreint(flux_id, version),
-            "time": exacte,
-            "type": TYPE_FAITS_RESTREINTS,
-            "dataschema": url_schema(TYPE_FAITS_RESTREINTS),
-            "partitionkey": cle_restreinte(flux_id, version).decode(),
-        }
-    )
+    cle = cle_restreinte(flux_id, version)
     restreint = Message(
         topic=TOPIC_RESTREINT,
-        cle=cle_restreinte(flux_id, version),
+        cle=cle,
         valeur=faits.model_dump_json().encode(),
-        entetes=entete.entetes(),
+        entetes=_entetes(
+            commun,
+            ce_id=_uuid5(f"{nom_ce}:restreint"),
+            type_ce=TYPE_FAITS_RESTREINTS,
+            dataschema=_SCHEMA_RESTREINT,
+            instant=exacte,
+            ce_time=ce_time_exact,
+            partitionkey=cle.decode(),
+            trace=traceparent_de(correlation, nom_ce),
+        ),
         flux_id=flux_id,
         version=version,
     )
     return public, restreint
+
+
+_SCHEMA_RESTREINT: Final = url_schema(TYPE_FAITS_RESTREINTS).encode()
+_ESPACE_IDS_OCTETS: Final = ESPACE_IDS.bytes
+_SPECVERSION: Final = ("ce_specversion", SPECVERSION.encode())
+_CONTENT_TYPE: Final = ("content-type", CONTENT_TYPE.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class _Commun:
+    """The envelope's fields the public record and its restricted record share (``Enveloppe``'s)."""
+
+    source: str
+    sujet: str
+    sequence: int
+    correlation: str
+    causation: Any
+    auteur: Any
+
+
+def _entetes(
+    commun: _Commun,
+    *,
+    ce_id: str,
+    type_ce: str,
+    dataschema: bytes,
+    instant: datetime,
+    ce_time: bytes | None,
+    partitionkey: str,
+    trace: str,
+) -> list[tuple[str, bytes]]:
+    """The Kafka headers ``Enveloppe(...).entetes()`` gives for these fields, in API.md's order, built
+    without the model (its validation is only that each field is a string, the sequence an int)."""
+    if not (type(commun.causation) is str and type(commun.auteur) is str and type(commun.sequence) is int):
+        # What the model would refuse (or coerce): let it say so, as it always did.
+        return Enveloppe(
+            id=ce_id,
+            source=commun.source,
+            type=type_ce,
+            subject=commun.sujet,
+            time=instant,
+            dataschema=dataschema.decode(),
+            sequence=commun.sequence,
+            partitionkey=partitionkey,
+            correlationid=commun.correlation,
+            causationid=commun.causation,
+            traceparent=trace,
+            auteur=commun.auteur,
+        ).entetes()
+    return [
+        _SPECVERSION,
+        ("ce_id", ce_id.encode()),
+        ("ce_source", commun.source.encode()),
+        ("ce_type", type_ce.encode()),
+        ("ce_subject", commun.sujet.encode()),
+        ("ce_time", _ce_time(instant) if ce_time is None else ce_time),
+        ("ce_dataschema", dataschema),
+        _CONTENT_TYPE,
+        ("ce_sequence", str(commun.sequence).encode()),
+        ("ce_partitionkey", partitionkey.encode()),
+        ("ce_correlationid", commun.correlation.encode()),
+        ("ce_causationid", commun.causation.encode()),
+        ("traceparent", trace.encode()),
+        ("ce_auteur", commun.auteur.encode()),
+    ]
+
+
+def _ce_time(instant: datetime) -> bytes:
+    """``ce_time`` as ``Enveloppe.entetes`` writes it."""
+    return instant.isoformat().replace("+00:00", "Z").encode()
+
+
+@lru_cache(maxsize=4096)
+def _instant_stocke(enregistre_le: str) -> tuple[datetime, bytes]:
+    """A stored ``enregistre_le``, parsed, and its ``ce_time`` (the events of one command share it, hence
+    the cache; by the stored text: two equal instants in different offsets are not the same ``ce_time``)."""
+    instant = datetime.fromisoformat(enregistre_le)
+    return instant, _ce_time(instant)
+
+
+def _uuid5(nom: str) -> str:
+    """``str(uuid.uuid5(ESPACE_IDS, nom))`` (``contracts.enveloppe.identifiant_evenement``), without the
+    ``UUID`` object: SHA-1 of namespace + name, version 5, RFC 4122 variant, formatted 8-4-4-4-12."""
+    octets = bytearray(hashlib.sha1(_ESPACE_IDS_OCTETS + nom.encode(), usedforsecurity=False).digest()[:16])
+    octets[6] = (octets[6] & 0x0F) | 0x50
+    octets[8] = (octets[8] & 0x3F) | 0x80
+    h = octets.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def cle_restreinte(flux_id: UUID, version: int) -> bytes:
@@ -265,10 +374,19 @@ def correlation_publiee(meta: dict[str, Any]) -> str:
     the same for every event of one request.
     """
     correlation = str(meta.get("correlation_id", ""))
+    if _UUID_CANONIQUE.fullmatch(correlation):
+        return correlation  # already what str(UUID(...)) gives
+    return _correlation_derivee(correlation, str(meta.get("causation_id", "")))
+
+
+@lru_cache(maxsize=4096)
+def _correlation_derivee(correlation: str, causation: str) -> str:
+    """:func:`correlation_publiee` of a correlation id not written as ``str(UUID(...))`` writes one
+    (the same for every event of one request, hence the cache)."""
     try:
         return str(UUID(correlation))
     except ValueError:
-        return str(uuid.uuid5(_ESPACE_CORRELATIONS, str(meta.get("causation_id", ""))))
+        return str(uuid.uuid5(_ESPACE_CORRELATIONS, causation))
 
 
 def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> bytes:
@@ -276,31 +394,213 @@ def corps_public(classe: type[Payload], flux_id: UUID, etat: dict[str, Any]) -> 
 
     ``etat`` is modified in place.
     """
-    identifiant = str(flux_id)
+    return _corps(classe, str(flux_id), etat)[1]
+
+
+def _corps(classe: type[Payload], identifiant: str, etat: dict[str, Any]) -> tuple[dict[str, Any] | None, bytes]:
+    """:func:`corps_public`, and the body as a dict when the checks of :func:`_champs_verifies` made it
+    (None when the model did)."""
+    forme = _forme(classe)
     # The stream id names the stream's own entity only: an accueil's ``lieu_id`` is
     # the lieu where the child is placed, not the parcours.
-    if issubclass(classe, contrat.PayloadLieu):
+    if forme.lieu:
         etat["lieu_id"] = identifiant
     else:
         etat["parcours_id"] = identifiant
-    if issubclass(classe, contrat.PayloadIdentite):
+    if forme.identite:
         etat["personne_id"] = identifiant
     # An erased person's birth date is null: the month stored beside it stands.
-    if etat.get("date_naissance") is not None and "mois_naissance" in classe.model_fields:
+    if forme.mois_naissance and etat.get("date_naissance") is not None:
         etat["mois_naissance"] = str(etat["date_naissance"])[:7]
-    for mois, champ in _MOIS.items():
-        if mois in classe.model_fields and etat.get(champ) is not None:
+    for mois, champ in forme.mois:
+        if etat.get(champ) is not None:
             etat[mois] = str(etat[champ])[:7]
-    if "mois_effet" in classe.model_fields and date_par_anniversaire(classe.nom_evenement(), etat):
+    if forme.mois_effet and date_par_anniversaire(forme.nom, etat):
         etat["date_effet"] = None
-    if classe.nom_evenement() == "SaisieRectifiee":
+    if forme.nom == "SaisieRectifiee":
         _reduire_rectification(etat)
     # By name: every version of the event names a private person's home the same way.
-    if classe.nom_evenement() == "LieuAccueilReference" and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
+    if forme.nom == "LieuAccueilReference" and etat.get("type") in _LIEUX_PERSONNES_PRIVEES:
         etat["nom"] = None
+    corps = None if forme.verifies is None else _corps_verifie(forme.verifies, etat)
+    if corps is not None:
+        try:
+            return corps, orjson.dumps(corps)
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate: the model says what it makes of it
+            pass
     publics = classe.champs_publics()
     declares = {cle: etat[cle] for cle in publics if cle in etat}
-    return classe.model_validate(declares).model_dump_json(include=set(publics)).encode()
+    return None, classe.model_validate(declares).model_dump_json(include=set(publics)).encode()
+
+
+# -- the body without the model, where that provably gives the model's bytes --------------------------------
+#
+# ``model_validate(...).model_dump_json(include=allow-list)`` of a stored state returns each declared field,
+# in the model's order, normalised (a UUID lower-case and hyphenated, a date ``YYYY-MM-DD``, an enum by
+# value) or a validation error. A stored state written by the domain's mapper already holds every field in
+# that normal form, so the model's output is the input itself: what ``_champs_verifies`` checks field by
+# field (type, normal form, enum value, pattern), at a fraction of the model's cost. Any field not in normal
+# form (or of a type these checks do not know, e.g. ``JsonValue``) sends the whole body through the model,
+# which then normalises it or refuses it exactly as before. Only allow-listed fields are ever read: the
+# privacy guarantee (``Payload.champs_publics``) is the same on both paths.
+# ``tests/unit/test_publication_rapide.py`` compares both paths, and the former conversion, byte for byte.
+
+_REQUIS: Final = object()
+
+
+@dataclass(frozen=True)
+class _Forme:
+    """What :func:`_corps` asks of a payload class, asked once."""
+
+    nom: str
+    lieu: bool
+    identite: bool
+    mois_naissance: bool
+    mois: tuple[tuple[str, str], ...]
+    """(month field, the date field it is the month of), for the months the class declares."""
+    mois_effet: bool
+    verifies: tuple[tuple[str, Callable[[Any], bool], Any], ...] | None
+
+
+@cache
+def _forme(classe: type[Payload]) -> _Forme:
+    champs = classe.model_fields
+    return _Forme(
+        nom=classe.nom_evenement(),
+        lieu=issubclass(classe, contrat.PayloadLieu),
+        identite=issubclass(classe, contrat.PayloadIdentite),
+        mois_naissance="mois_naissance" in champs,
+        mois=tuple((mois, champ) for mois, champ in _MOIS.items() if mois in champs),
+        mois_effet="mois_effet" in champs,
+        verifies=_champs_verifies(classe),
+    )
+
+
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_ENTIER_MAX: Final = 2**63
+
+
+def _corps_verifie(
+    verifies: tuple[tuple[str, Callable[[Any], bool], Any], ...], etat: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The body of the allow-listed fields of ``etat``, in the model's order, when each is in normal form
+    (a missing one with a default takes it); None when one is not, or a required one is missing."""
+    corps: dict[str, Any] = {}
+    for champ, verifier, defaut in verifies:
+        if champ in etat:
+            valeur = etat[champ]
+            if not verifier(valeur):
+                return None
+        elif defaut is _REQUIS:
+            return None
+        else:
+            valeur = defaut
+        corps[champ] = valeur
+    return corps
+
+
+def _est_date(v: Any) -> bool:
+    if type(v) is not str or not _DATE.fullmatch(v):
+        return False
+    try:
+        date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _est_uuid(v: Any) -> bool:
+    return type(v) is str and _UUID_CANONIQUE.fullmatch(v) is not None
+
+
+def _est_entier(v: Any) -> bool:
+    return type(v) is int and -_ENTIER_MAX <= v < _ENTIER_MAX
+
+
+def _est_texte(v: Any) -> bool:
+    return type(v) is str
+
+
+def _verificateur(annotation: Any, metadonnees: list[Any]) -> Callable[[Any], bool] | None:
+    """A check that ``v`` is already in the normal form the model would dump for ``annotation``; None for
+    a type these checks do not know."""
+    origine = get_origin(annotation)
+    if origine in (Union, types.UnionType):
+        membres = get_args(annotation)
+        interne = (
+            _verificateur(next(m for m in membres if m is not type(None)), metadonnees)
+            if len(membres) == 2 and type(None) in membres
+            else None
+        )
+        return None if interne is None else (lambda v: v is None or interne(v))
+    if origine is list:
+        (element,) = get_args(annotation)
+        verifier_element = _verificateur(element, [])
+        return None if verifier_element is None else (lambda v: type(v) is list and all(map(verifier_element, v)))
+    if origine is not None or annotation is JsonValue:
+        return None
+    return _verificateur_simple(annotation, metadonnees)
+
+
+def _verificateur_simple(annotation: Any, metadonnees: list[Any]) -> Callable[[Any], bool] | None:
+    """:func:`_verificateur` of a type that is not a union nor a list."""
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        valeurs = frozenset(m.value for m in annotation)
+        return (lambda v: type(v) is str and v in valeurs) if all(type(v) is str for v in valeurs) else None
+    if annotation is str:
+        return _verificateur_texte(metadonnees)
+    if metadonnees:
+        return None
+    return {UUID: _est_uuid, date: _est_date, bool: _est_booleen, int: _est_entier}.get(annotation)
+
+
+def _verificateur_texte(metadonnees: list[Any]) -> Callable[[Any], bool] | None:
+    """A ``str`` field's check: a string, matching its pattern when it has one (ASCII only: the model's
+    regex engine, Rust's, and Python's agree on these)."""
+    motifs = [m for m in metadonnees if hasattr(m, "pattern")]
+    if len(metadonnees) != len(motifs) or len(motifs) > 1 or any(_contraintes_autres(m) for m in motifs):
+        return None
+    if not motifs:
+        return _est_texte
+    motif = re.compile(motifs[0].pattern)
+    return lambda v: type(v) is str and v.isascii() and motif.fullmatch(v) is not None
+
+
+def _est_booleen(v: Any) -> bool:
+    return type(v) is bool
+
+
+def _contraintes_autres(contrainte: Any) -> bool:
+    """Whether a ``StringConstraints`` constrains more than a pattern (which the checks do not mirror)."""
+    return any(
+        getattr(contrainte, nom, None) is not None
+        for nom in ("strip_whitespace", "to_upper", "to_lower", "strict", "min_length", "max_length", "ascii_only")
+    )
+
+
+@cache
+def _champs_verifies(classe: type[Payload]) -> tuple[tuple[str, Callable[[Any], bool], Any], ...] | None:
+    """Per allow-listed field, in the model's order: its name, its normal-form check and its default
+    (``_REQUIS`` when required); None when a field's type has no check (the model always serves it)."""
+    if classe.model_config.get("extra") not in ("allow", "ignore", None) or classe.model_fields.keys() != (
+        classe.champs_publics()
+    ):
+        return None
+    champs = []
+    for nom, info in classe.model_fields.items():
+        if info.alias not in (None, nom) or info.validation_alias is not None or info.default_factory is not None:
+            return None
+        verifier = _verificateur(info.annotation, list(info.metadata))
+        if verifier is None:
+            return None
+        if info.is_required():
+            defaut = _REQUIS
+        elif info.default is None or type(info.default) in (bool, int, str):
+            defaut = info.default
+        else:
+            return None
+        champs.append((nom, verifier, defaut))
+    return tuple(champs)
 
 
 DATES_PAR_ANNIVERSAIRE: Final = frozenset(
@@ -344,9 +644,19 @@ def date_par_anniversaire(nom: str, etat: dict[str, Any]) -> bool:
 
 def traceparent(correlation_id: str, flux_id: UUID, version: int) -> str:
     """A W3C trace context: one trace per correlation id, one span per event."""
-    trace = hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
-    span = hashlib.sha256(f"{flux_id}:{version}".encode()).hexdigest()[:16]
-    return f"00-{trace}-{span}-01"
+    return traceparent_de(correlation_id, f"{flux_id}:{version}")
+
+
+def traceparent_de(correlation_id: str, evenement: str) -> str:
+    """:func:`traceparent` of the event ``evenement`` (``"<stream id>:<version>"``)."""
+    span = hashlib.sha256(evenement.encode()).hexdigest()[:16]
+    return f"00-{_trace(correlation_id)}-{span}-01"
+
+
+@lru_cache(maxsize=4096)
+def _trace(correlation_id: str) -> str:
+    """The trace id of a correlation id: the same for every event of one request (hence the cache)."""
+    return hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
 
 
 def _route_de(nom: str) -> _Route:

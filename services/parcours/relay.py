@@ -25,16 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import os
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
@@ -96,6 +104,13 @@ class ReglagesRelais:
     """Beyond this wait for Kafka's acknowledgement of a batch, ``/readyz`` fails (:class:`RelaisBloque`)."""
     surveillance_s: float = 5.0
     """How often the watch task reads the lag from the store (``ase_relais_retard``)."""
+    conversion_a_part: bool = True
+    """Convert rows to records in a process of its own (a second core converts batch N+1 while this
+    process sends batch N); False: in this process. The persons' data keys of a batch are passed to it
+    (a child of the relay, on a pipe)."""
+    lots_en_vol: int = 3
+    """Batches handed to the producer and not yet acknowledged and saved, at most (the pipeline's depth:
+    the reader reads and converts the next batch while these wait for Kafka)."""
 
 
 class Relais:
@@ -112,6 +127,9 @@ class Relais:
         """``time.monotonic()`` when the batch being sent was handed to the producer; None once acknowledged."""
         self.retard: int | None = None
         """The lag the watch task last read from the store (None before its first reading)."""
+        self._executeur: ProcessPoolExecutor | None = None
+        self._conversion_prete: Future[Any] | None = None
+        """The conversion process (:attr:`ReglagesRelais.conversion_a_part`), while this relay holds the lock."""
 
     async def executer(self, arret: asyncio.Event) -> None:
         """Run until ``arret`` is set: take the lock, then publish; on failure, back off and retry."""
@@ -120,16 +138,42 @@ class Relais:
         try:
             await self._executer(arret, attente)
         finally:
+            self._arreter_conversion()
             surveillance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await surveillance
+
+    def _demarrer_conversion(self) -> None:
+        """The conversion process (one, spawned: nothing of this process's state but what it is sent),
+        when the settings ask for one and none runs."""
+        if not self.reglages.conversion_a_part or self._executeur is not None:
+            return
+        if multiprocessing.current_process().daemon:
+            # A daemonic process (a relay run by a test or a benchmark as a child) may not have children.
+            log.info("relais_conversion_dans_le_processus", raison="processus_demon")
+            return
+        self._executeur = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_suivre_le_parent,
+            initargs=(os.getpid(),),
+        )
+        # Started now, its imports done while a standby waits on the lock (or while Kafka starts).
+        self._conversion_prete = self._executeur.submit(convertir_lignes, [], {})
+
+    def _arreter_conversion(self) -> None:
+        if self._executeur is not None:
+            self._executeur.shutdown(wait=False, cancel_futures=True)
+            self._executeur = self._conversion_prete = None
 
     async def _executer(self, arret: asyncio.Event, attente: float) -> None:
         while not arret.is_set():
             try:
                 await self._session(arret)
                 attente = 0.5
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, BrokenProcessPool) as exc:
+                if isinstance(exc, BrokenProcessPool):  # the conversion process died: a new one next session
+                    self._arreter_conversion()
                 self.etat = "en_erreur"
                 ECHECS.inc()
                 log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)
@@ -173,6 +217,7 @@ class Relais:
         verrou = await asyncpg.connect(self.reglages.database_url)
         try:
             self.etat = "en_attente"
+            self._demarrer_conversion()
             while not await verrou.fetchval("SELECT pg_try_advisory_lock($1)", CLE_VERROU):
                 log.debug("relais_en_attente_du_verrou")
                 if await _attendre(arret, self.reglages.prise_de_relais_s):
@@ -192,6 +237,8 @@ class Relais:
             )
             try:
                 await kafka.start()
+                if self._conversion_prete is not None:
+                    await asyncio.wrap_future(self._conversion_prete)  # BrokenProcessPool if it could not start
                 self.etat = "actif"
                 self.actif.set()
                 ACTIF.set(1)
@@ -233,53 +280,190 @@ class Relais:
     async def _publier_en_continu(
         self, conn: asyncpg.Connection, kafka: AIOKafkaProducer, arret: asyncio.Event
     ) -> None:
+        """Publish in a pipeline: a reader reads, converts and hands batch N+1 to the producer while an
+        acknowledger awaits Kafka's acknowledgement of batch N and saves its position.
+
+        Kept from the one-batch-at-a-time loop: the producer gets every message in notification order
+        (one reader, sends awaited in order: a stream's events reach its partition in order, the
+        idempotent producer keeping them so across retries); positions are saved in batch order, each
+        only once every message of its batch *and of every batch before it* is acknowledged (one
+        acknowledger, batches taken in order); a failed send stops both (the session restarts from the
+        saved position: at-least-once). At most ``lots_en_vol`` batches are handed over and not yet
+        saved. Both share the lock's connection, one query at a time (``asyncio.Lock``).
+        """
         position: int = await conn.fetchval(
             f"SELECT notification_id FROM {TABLE_POSITION} WHERE nom = $1", self.reglages.nom
         )
         POSITION.set(position)
+        pipeline = _Pipeline(conn, asyncio.Lock(), position)
+        lecteur = asyncio.create_task(self._lire_et_envoyer(pipeline, kafka, arret))
+        acquitteur = asyncio.create_task(self._acquitter(pipeline))
+        try:
+            await asyncio.wait([lecteur, acquitteur], return_when=asyncio.FIRST_COMPLETED)
+            if acquitteur.done():  # only by failing: it runs until the reader is done
+                acquitteur.result()
+            lecteur.result()  # stopped (arret) or failed
+            pipeline.fini = True
+            pipeline.signal.set()
+            await acquitteur  # what was handed over is acknowledged and saved before stopping
+        finally:
+            for tache in (lecteur, acquitteur):
+                tache.cancel()
+            await asyncio.gather(lecteur, acquitteur, return_exceptions=True)
+
+    async def _lire_et_envoyer(self, pipeline: _Pipeline, kafka: AIOKafkaProducer, arret: asyncio.Event) -> None:
+        """The reader: read the batch after the last one read and start its conversion, then hand the
+        batch before it (converted meanwhile) to the producer; so batch N+1 is converted while batch N
+        is sent, and both while earlier batches wait for their acknowledgement."""
         requete = (
             f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.reglages.table}" '
             "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2"
         )
-        while not arret.is_set():
-            self._reveil.clear()
-            lignes = await conn.fetch(requete, position, self.reglages.taille_lot)
-            if not lignes:
-                RETARD.set(0)
-                await _attendre(arret, self.reglages.attente_max_s, self._reveil)
-                continue
-            # Others see since when this batch waits for Kafka (services/runtime/relais.py).
-            self._envoi_depuis = time.monotonic()
-            await conn.execute(f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom)
-            await self._publier(kafka, lignes, conn)
-            self._envoi_depuis = None
-            derniere = int(lignes[-1]["notification_id"])
-            self._compter_trous(position, lignes)
-            # Saved only now that the broker acknowledged the whole batch.
-            ok = await conn.fetchval(
-                f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now(), envoi_depuis = NULL "
-                "WHERE nom = $1 AND notification_id = $2 RETURNING true",
-                self.reglages.nom,
-                position,
-                derniere,
-            )
-            if not ok:
-                raise asyncpg.InterfaceError("relay position moved under us: another relay published")
-            position = derniere
-            PUBLIES.inc(len(lignes))
-            POSITION.set(position)
-            maximum = await conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
-            RETARD.set(max(0, (maximum or 0) - position))
+        lu = pipeline.position
+        en_conversion: tuple[list[asyncpg.Record], int, asyncio.Task[list[Enregistrement]]] | None = None
+        try:
+            while True:
+                lignes: list[asyncpg.Record] = []
+                if not arret.is_set():
+                    self._reveil.clear()
+                    async with pipeline.verrou:
+                        lignes = await pipeline.conn.fetch(requete, lu, self.reglages.taille_lot)
+                suivant = None
+                if lignes:
+                    suivant = (lignes, lu, asyncio.create_task(self._convertir(pipeline, lignes)))
+                    lu = int(lignes[-1]["notification_id"])
+                if en_conversion is not None:
+                    precedentes, debut, conversion = en_conversion
+                    en_conversion = None
+                    await self._remettre(pipeline, kafka, precedentes, debut, await conversion)
+                en_conversion = suivant
+                if en_conversion is None:
+                    if arret.is_set():
+                        return
+                    if not pipeline.en_vol:
+                        RETARD.set(0)
+                    await _attendre(arret, self.reglages.attente_max_s, self._reveil)
+        finally:
+            if en_conversion is not None:
+                en_conversion[2].cancel()
 
-    async def _publier(self, kafka: AIOKafkaProducer, lignes: list[asyncpg.Record], conn: asyncpg.Connection) -> None:
-        envois = []
-        cles = await coffre.cles_async(conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes))
-        for ligne in lignes:
-            messages = self._messages(ligne, cles)  # a restricted record beside the public one, same batch
+    async def _remettre(
+        self,
+        pipeline: _Pipeline,
+        kafka: AIOKafkaProducer,
+        lignes: list[asyncpg.Record],
+        debut: int,
+        enregistrements: list[Enregistrement],
+    ) -> None:
+        """Hand one converted batch to the producer, once fewer than ``lots_en_vol`` are in flight."""
+        while len(pipeline.en_vol) >= self.reglages.lots_en_vol:
+            pipeline.place.clear()
+            await pipeline.place.wait()
+        lot = _Lot(lignes=lignes, debut=debut, depuis=time.monotonic())
+        async with pipeline.verrou:
+            pipeline.en_vol.append(lot)
+            if len(pipeline.en_vol) == 1:
+                # Others see since when the oldest batch not acknowledged waits (services/runtime/relais.py).
+                self._envoi_depuis = lot.depuis
+                await pipeline.conn.execute(
+                    f"UPDATE {TABLE_POSITION} SET envoi_depuis = now() WHERE nom = $1", self.reglages.nom
+                )
+        pipeline.signal.set()
+        lot.envois = await self._envoyer(kafka, enregistrements)
+        lot.envoye.set()
+
+    async def _acquitter(self, pipeline: _Pipeline) -> None:
+        """The acknowledger: in order, await each batch's acknowledgement, then save its position."""
+        while True:
+            if not pipeline.en_vol:
+                if pipeline.fini:
+                    return
+                pipeline.signal.clear()
+                await pipeline.signal.wait()
+                continue
+            lot = pipeline.en_vol[0]
+            await lot.envoye.wait()
+            await self._attendre_acquittements(lot.envois)
+            self._compter_trous(lot.debut, lot.lignes)
+            async with pipeline.verrou:
+                pipeline.en_vol.popleft()
+                suivant = pipeline.en_vol[0] if pipeline.en_vol else None
+                self._envoi_depuis = suivant.depuis if suivant else None
+                # Saved only now that the broker acknowledged this batch and every one before it.
+                ok = await pipeline.conn.fetchval(
+                    f"UPDATE {TABLE_POSITION} SET notification_id = $3, mis_a_jour_le = now(), "
+                    "envoi_depuis = CASE WHEN $4::float8 IS NULL THEN NULL "
+                    "ELSE clock_timestamp() - make_interval(secs => $4::float8) END "
+                    "WHERE nom = $1 AND notification_id = $2 RETURNING true",
+                    self.reglages.nom,
+                    lot.debut,
+                    lot.derniere,
+                    None if suivant is None else time.monotonic() - suivant.depuis,
+                )
+                if not ok:
+                    raise asyncpg.InterfaceError("relay position moved under us: another relay published")
+                maximum = await pipeline.conn.fetchval(f'SELECT max(notification_id) FROM "{self.reglages.table}"')
+            pipeline.place.set()
+            pipeline.position = lot.derniere
+            PUBLIES.inc(len(lot.lignes))
+            POSITION.set(lot.derniere)
+            RETARD.set(max(0, (maximum or 0) - lot.derniere))
+
+    async def _convertir(self, pipeline: _Pipeline, lignes: list[asyncpg.Record]) -> list[Enregistrement]:
+        """Every record of a batch, in the rows' order: each row's (a restricted record beside the public
+        one), then, after an erasure, the tombstones of the person's restricted records. The persons'
+        keys are read once for the batch; the rows are converted in the conversion process when there
+        is one (:attr:`ReglagesRelais.conversion_a_part`), here otherwise."""
+        async with pipeline.verrou:
+            cles = await coffre.cles_async(
+                pipeline.conn, coffre.personnes_des_etats(bytes(ligne["state"]) for ligne in lignes)
+            )
+        if self._executeur is not None:
+            par_ligne = await asyncio.get_running_loop().run_in_executor(
+                self._executeur,
+                convertir_lignes,
+                [
+                    (ligne["originator_id"].bytes, ligne["originator_version"], ligne["topic"], bytes(ligne["state"]))
+                    for ligne in lignes
+                ],
+                cles,
+            )
+        else:
+            par_ligne = [[_enregistrement(m) for m in self._messages(ligne, cles)] for ligne in lignes]
+        enregistrements: list[Enregistrement] = []
+        for ligne, de_la_ligne in zip(lignes, par_ligne, strict=True):
+            enregistrements += de_la_ligne
             if nom_evenement(ligne["topic"]) == NOM_EFFACEMENT_IDENTITE:
-                messages += await self._tombstones_restreints(conn, ligne["originator_id"], ligne["notification_id"])
-            for msg in messages:
-                envois.append(await kafka.send(msg.topic, key=msg.cle, value=msg.valeur, headers=msg.entetes))
+                async with pipeline.verrou:
+                    tombstones = await self._tombstones_restreints(
+                        pipeline.conn, ligne["originator_id"], ligne["notification_id"]
+                    )
+                enregistrements += map(_enregistrement, tombstones)
+        return enregistrements
+
+    async def _envoyer(
+        self, kafka: AIOKafkaProducer, enregistrements: list[Enregistrement]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand ``enregistrements`` (topic, key, value, headers) to the producer, in order; their
+        acknowledgements to come.
+
+        Each goes to the partition the producer's default partitioner gives its key (murmur2 of the key
+        modulo the topic's partitions, as the Java client), computed once per key and partition count
+        (:func:`_partition_de`) rather than by the producer for every record: a stream's events share
+        their key, hence their partition; the placement, and the order per key, are the producer's own.
+        """
+        partitions: dict[str, tuple[int, ...]] = {}
+        envois = []
+        for topic, cle, valeur, entetes in enregistrements:
+            if (liste := partitions.get(topic)) is None:
+                liste = partitions[topic] = tuple(sorted(await kafka.partitions_for(topic)))
+            envois.append(
+                await kafka.send(topic, key=cle, value=valeur, headers=entetes, partition=_partition_de(cle, liste))
+            )
+        return envois
+
+    async def _attendre_acquittements(self, envois: list[asyncio.Future[Any]]) -> None:
+        """Wait for Kafka's acknowledgement of every message of a batch (raises its first failure)."""
         await asyncio.gather(*envois)
 
     async def _tombstones_restreints(self, conn: asyncpg.Connection, personne_id: UUID, jusqua: int) -> list[Message]:
@@ -329,6 +513,84 @@ class Relais:
                 TROUS.inc(identifiant - precedent - 1)
                 log.info("relais_trou_dans_le_journal", apres=precedent, avant=identifiant)
             precedent = identifiant
+
+
+Enregistrement: TypeAlias = tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]
+"""One Kafka record as the producer takes it: topic, key, value (None: a tombstone), headers."""
+
+
+def _enregistrement(message: Message) -> Enregistrement:
+    return (message.topic, message.cle, message.valeur, message.entetes)
+
+
+def convertir_lignes(
+    lignes: list[tuple[bytes, int, str, bytes]], cles: Mapping[UUID, bytes]
+) -> list[list[Enregistrement]]:
+    """The records of stored rows (stream id as 16 bytes, version, ``topic`` column, ``state`` column),
+    row by row, decrypted with ``cles``: what :meth:`Relais._messages` gives, as plain tuples (cheap to
+    pass between processes). Runs in the relay's conversion process."""
+    par_ligne = []
+    for octets, version, classe, etat in lignes:
+        flux_id = UUID(bytes=octets)
+        clair = coffre.dechiffrer_stocke(etat, cles, flux_id=flux_id, version=version)
+        par_ligne.append([_enregistrement(m) for m in coffre.messages_dechiffres(flux_id, version, classe, clair)])
+    return par_ligne
+
+
+def _suivre_le_parent(parent: int) -> None:
+    """In the conversion process: exit as soon as the relay that started it is gone (a killed relay runs
+    no shutdown code, and an orphan would wait on its queue for ever)."""
+
+    def surveiller() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=surveiller, name="relais-parent", daemon=True).start()
+
+
+@lru_cache(maxsize=16384)
+def _partition_de(cle: bytes, partitions: tuple[int, ...]) -> int:
+    """The partition aiokafka's ``DefaultPartitioner`` (the producer's: ``services/runtime/kafka.producteur``
+    sets none other) gives a record keyed ``cle`` on a topic of ``partitions`` (sorted)."""
+    return int(DefaultPartitioner()(cle, list(partitions), list(partitions)))
+
+
+@dataclass(eq=False)
+class _Lot:
+    """A batch handed to the producer and not yet saved."""
+
+    lignes: list[asyncpg.Record]
+    debut: int
+    """The position before it (the last id of the batch before, or the saved position)."""
+    depuis: float
+    """``time.monotonic()`` when its sends began."""
+    envois: list[asyncio.Future[Any]] = field(default_factory=list)
+    envoye: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once every message is handed to the producer (``envois`` complete)."""
+
+    @property
+    def derniere(self) -> int:
+        return int(self.lignes[-1]["notification_id"])
+
+
+@dataclass(eq=False)
+class _Pipeline:
+    """What the reader and the acknowledger of one session share."""
+
+    conn: asyncpg.Connection
+    verrou: asyncio.Lock
+    """One query at a time on ``conn``."""
+    position: int
+    """The last saved position."""
+    en_vol: deque[_Lot] = field(default_factory=deque)
+    """Batches handed over (or being handed over) and not yet saved, oldest first."""
+    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a batch joins ``en_vol`` or the reader is done."""
+    place: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a batch leaves ``en_vol``."""
+    fini: bool = False
+    """The reader is done: the acknowledger stops once ``en_vol`` is empty."""
 
 
 def application_http(relais: Relais) -> FastAPI:
