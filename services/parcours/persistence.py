@@ -23,8 +23,8 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -32,6 +32,7 @@ from psycopg.sql import SQL, Identifier
 from pydantic import TypeAdapter
 
 from services.parcours import integrite
+from services.parcours.instantanes import Instantane
 from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
 from services.runtime import coffre, journal_acces
 from services.runtime.errors import RegleMetierError
@@ -136,7 +137,10 @@ class JsonMapper(Mapper[Any]):
         if version_de_classe > 1:
             etat["class_version"] = version_de_classe
         if self.chiffrer:
-            self._chiffrer(classe.__name__, domain_event.originator_id, domain_event.originator_version, etat)
+            if isinstance(domain_event, Instantane):
+                self._chiffrer_instantane(domain_event.originator_id, domain_event.originator_version, etat)
+            else:
+                self._chiffrer(classe.__name__, domain_event.originator_id, domain_event.originator_version, etat)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -165,6 +169,17 @@ class JsonMapper(Mapper[Any]):
         etat["originator_version"] = stored_event.originator_version
         evenement: DomainEventProtocol[Any] = _adaptateur(classe).validate_python(etat)
         return evenement
+
+    def _chiffrer_instantane(self, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
+        """A snapshot of a stream with a person: its whole state encrypted with her key (``instantanes``)."""
+        personne = etat["state"].get("personne_id")
+        if personne is None:
+            return  # a place's stream: no personal data
+        trousseau = _TROUSSEAU.get()
+        cle = trousseau.cles.get(UUID(str(personne))) if trousseau is not None else None
+        if cle is None:
+            raise ChiffrementImpossibleError("Instantane: aucune clé pour chiffrer l'état du flux")
+        coffre.chiffrer_champs(etat, ("state",), personne_id=UUID(str(personne)), cle=cle, flux_id=flux_id, version=version)
 
     def _chiffrer(self, nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
         champs = champs_personnels(nom, etat)
@@ -295,6 +310,15 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             "INSERT INTO {schema}.{table} (sub, cle, empreinte, statut, corps) VALUES (%s, %s, %s, %s, %s)"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
         self.sql_create_statements.append(SQL(coffre.SQL_TABLE_CLES))  # type: ignore[arg-type]
+        # The snapshots (``instantanes``): created here too, so that an erasure deletes a person's in its own
+        # transaction whichever recorder created its tables first.
+        self.table_instantanes = f"{events_table_name.rsplit('_', 1)[0]}_snapshots"
+        self.sql_create_statements += PostgresAggregateRecorder(
+            datastore, events_table_name=self.table_instantanes
+        ).sql_create_statements
+        self._effacer_instantanes = SQL("DELETE FROM {schema}.{table} WHERE originator_id = ANY(%s::uuid[])").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.table_instantanes)
+        )
         self._insert_cle = SQL(
             "INSERT INTO public.ase_cles_personnes (personne_id, cle_chiffree, kek_id) VALUES (%s, %s, %s)"
         )
@@ -322,6 +346,8 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             # The access log keeps who read her parcours, not the terms they searched her by.
             parcours = [p for personne in kwargs["cles_effacees"] for p in self._parcours_de(curs, personne)]
             journal_acces.effacer_termes_sync(curs, parcours)
+            # Her snapshots are encrypted with the key just deleted: deleted as well, not left as ciphertext.
+            curs.execute(self._effacer_instantanes, ([*parcours, *kwargs["cles_effacees"]],))
         super()._insert_events(curs, stored_events, **kwargs)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
@@ -378,6 +404,8 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
         self._reponses: dict[tuple[str, str], ReponseIdempotente] = {}
         self.cles: dict[UUID, coffre.CleEnveloppee] = {}
         """The wrapped data keys (the PostgreSQL recorder's ``ase_cles_personnes``)."""
+        self.instantanes: POPOAggregateRecorder | None = None
+        """The snapshots' recorder (set by the application), whose erased persons' snapshots an erasure deletes."""
 
     def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -394,6 +422,11 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
             self.cles[cle.personne_id] = cle
         for personne in kwargs.get("cles_effacees") or ():
             self.cles.pop(personne, None)
+            if self.instantanes is not None:
+                parcours = self.parcours_de_personne(personne)
+                with self.instantanes._database_lock:
+                    for flux in (personne, parcours):
+                        self.instantanes._stored_events_index.pop(str(flux), None)
         return ids
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
