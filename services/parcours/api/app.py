@@ -62,6 +62,7 @@ def composer(settings: ParcoursSettings, horloge: Horloge | None = None) -> Comp
         lectures=CapacityLimiter(settings.db_read_pool_size),
         delai_s=settings.db_timeout,
         url=url,
+        file_max=settings.db_queue_max,
     )
 
 

@@ -42,6 +42,8 @@ class Composants:
     journal: journal_acces.JournalAccesSynchrone | None = None
     """Where reads are recorded: by default ``public.journal_acces`` through the event store's own
     pool (PostgreSQL), or in memory beside an in-memory store (unit tests)."""
+    file_max: int | None = None
+    """Requests of one kind that may wait for a slot (FIFO); beyond, a 503 at once. None: 4 x its slots."""
     fils: CapacityLimiter = field(init=False)
     """Worker threads: one per slot of either kind, so that no granted slot waits for a thread."""
 
