@@ -69,7 +69,9 @@ def serve(
         typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
     if workers > 1:
         typer.echo(f"{workers} processus")
-        raise typer.Exit(superviser(service.value if service else None, host=host, port=port, data_dir=data_dir, workers=workers))
+        raise typer.Exit(
+            superviser(service.value if service else None, host=host, port=port, data_dir=data_dir, workers=workers)
+        )
     asgi = application_embarquee(data_dir) if service is None else application_service(service.value)
     uvicorn.Server(config_uvicorn(asgi, host=host, port=port)).run()
 

@@ -100,9 +100,7 @@ def superviser(service: str | None, *, host: str, port: int, data_dir: Path, wor
                 commande += ["--host", host, "--port", str(port), "--data-dir", str(data_dir)]
                 if service is not None:
                     commande += ["--service", service]
-                enfants.append(
-                    subprocess.Popen(commande, stdin=subprocess.PIPE, pass_fds=[prise.fileno()], env=env)
-                )
+                enfants.append(subprocess.Popen(commande, stdin=subprocess.PIPE, pass_fds=[prise.fileno()], env=env))
             while not arret.is_set():
                 if any(e.poll() is not None for e in enfants):
                     statut = 1

@@ -155,7 +155,7 @@ class ParcoursApplication(Application[UUID]):
                     return False  # an erased person: no snapshot, ever
             with trousseau_actif(trousseau):
                 self.snapshots.put([instantanes.Instantane.take(agregat)])
-        except Exception as exc:  # noqa: BLE001 - a cache: the command is committed whatever happens here
+        except Exception as exc:
             log.warning("instantane_non_pris", flux_id=str(agregat.id), raison=type(exc).__name__)
             return False
         return True

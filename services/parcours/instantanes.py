@@ -34,7 +34,7 @@ from eventsourcing.persistence import EventStore, InterfaceError, OperationalErr
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import TypeAdapter
 
-from services.parcours.domain.flux import Evenement, Flux
+from services.parcours.domain.flux import Flux
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +84,7 @@ class Instantane(Snapshot):
     @classmethod
     def take(cls, aggregate: Any) -> Instantane:
         """The snapshot of ``aggregate`` (a :class:`Flux`) at its current version."""
-        classe = type(aggregate)
+        classe: type[Flux] = type(aggregate)
         types = _types(classe)
         etat: dict[str, Any] = {SCHEMA: schema(classe)}
         for nom, valeur in vars(aggregate).items():
@@ -178,7 +178,7 @@ class HistoriqueDiffere(list[Any]):
         self._complet()
         return super().__eq__(autre)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def insert(self, i: SupportsIndex, valeur: Any) -> None:
         self._complet()
@@ -281,12 +281,14 @@ class MagasinInstantanes(EventStore[UUID]):
                 stockes = dechiffrer(stockes, cles)
             for stocke in stockes:
                 instantane = self.mapper.to_domain_event(stocke)
+                if not isinstance(instantane, Instantane):
+                    raise InstantaneInvalideError(f"{stocke.topic}: pas un instantané")
                 agregat = instantane.mutate(None)
                 self._historique_differe(agregat, stocke.originator_version)
                 restaures.append(_Restaure(agregat.id, stocke.originator_version, agregat))
         except (InterfaceError, OperationalError):
             raise  # the database, not the snapshot: the read fails as the events' would
-        except Exception as exc:  # noqa: BLE001 - a cache: whatever is wrong with it, the events are read
+        except Exception as exc:
             log.warning("instantane_ignore", flux_id=str(originator_id), raison=type(exc).__name__)
             return iter(())
         return iter(restaures)
@@ -296,7 +298,7 @@ class MagasinInstantanes(EventStore[UUID]):
             evenements = self.evenements
             flux_id = agregat.id
 
-            def charger() -> list[Evenement]:
+            def charger() -> list[Any]:
                 return list(evenements.get(flux_id, lte=version))
 
             agregat.historique = HistoriqueDiffere(charger)

@@ -33,8 +33,8 @@ from psycopg.sql import SQL, Identifier
 from pydantic import TypeAdapter
 
 from services.parcours import integrite
-from services.parcours.instantanes import Instantane
 from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
+from services.parcours.instantanes import Instantane
 from services.runtime import coffre, journal_acces
 from services.runtime.errors import RegleMetierError
 
@@ -180,7 +180,9 @@ class JsonMapper(Mapper[Any]):
         cle = trousseau.cles.get(UUID(str(personne))) if trousseau is not None else None
         if cle is None:
             raise ChiffrementImpossibleError("Instantane: aucune clé pour chiffrer l'état du flux")
-        coffre.chiffrer_champs(etat, ("state",), personne_id=UUID(str(personne)), cle=cle, flux_id=flux_id, version=version)
+        coffre.chiffrer_champs(
+            etat, ("state",), personne_id=UUID(str(personne)), cle=cle, flux_id=flux_id, version=version
+        )
 
     def _chiffrer(self, nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
         champs = champs_personnels(nom, etat)
@@ -344,7 +346,8 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
         ``IntegrityError``, raised by the sync; the aborted transaction is rolled back before it leaves.
         """
         if not stored_events:
-            return super().insert_events(stored_events, **kwargs)
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
         with self.datastore.get_connection() as conn:
             try:
                 with conn.pipeline() as pipeline:

@@ -6,10 +6,10 @@ folder; production verifies against an OIDC issuer's JWKS.
 
 from __future__ import annotations
 
-import os
-import time
 import hashlib
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field

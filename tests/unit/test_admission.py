@@ -19,6 +19,15 @@ from services.runtime.errors import IndisponibleError
 from services.runtime.horloge import HorlogeFixe
 
 
+async def _attendre(comp: Composants, en_attente: int) -> None:
+    """Until the slot is taken and ``en_attente`` requests wait for it (polling, bounded by a deadline)."""
+    with anyio.fail_after(5):
+        while True:
+            if not comp.limiteur.available_tokens and comp.limiteur.statistics().tasks_waiting >= en_attente:
+                return
+            await anyio.sleep(0.01)
+
+
 def _composants(file_max: int | None) -> Composants:
     application = ParcoursApplication(horloge=HorlogeFixe(datetime(2026, 11, 28, 10, tzinfo=UTC)))
     cle = CleDeDeveloppement(ec.generate_private_key(ec.SECP256R1()))
@@ -39,13 +48,9 @@ async def test_au_dela_de_la_file_une_requete_est_refusee_aussitot_et_les_autres
     async with anyio.create_task_group() as groupe:
         groupe.start_soon(hors_boucle, comp, comp.limiteur, lambda: appel(0))
         for n in (1, 2):
-            with anyio.fail_after(5):
-                while comp.limiteur.statistics().tasks_waiting < n - 1 or comp.limiteur.available_tokens:
-                    await anyio.sleep(0.01)  # polling, bounded by the deadline
+            await _attendre(comp, n - 1)
             groupe.start_soon(hors_boucle, comp, comp.limiteur, lambda n=n: appel(n))  # type: ignore[misc]
-        with anyio.fail_after(5):
-            while comp.limiteur.statistics().tasks_waiting < 2:
-                await anyio.sleep(0.01)
+        await _attendre(comp, 2)
         with pytest.raises(IndisponibleError) as refus:
             await hors_boucle(comp, comp.limiteur, lambda: appel(3))
         assert refus.value.reessayer_dans_s == 1
@@ -59,9 +64,7 @@ async def test_la_file_vaut_par_defaut_quatre_fois_les_creneaux() -> None:
     async with anyio.create_task_group() as groupe:
         for _ in range(5):  # one in the slot, four waiting
             groupe.start_soon(hors_boucle, comp, comp.limiteur, lambda: liberer.wait(10))
-        with anyio.fail_after(5):
-            while comp.limiteur.statistics().tasks_waiting < 4:
-                await anyio.sleep(0.01)  # polling, bounded by the deadline
+        await _attendre(comp, 4)
         with pytest.raises(IndisponibleError):
             await hors_boucle(comp, comp.limiteur, lambda: True)
         liberer.set()
