@@ -113,7 +113,11 @@ class Conditions:
     request_id: str
 
     def demande(self, commande: BaseModel | None = None) -> Demande:
-        corps = commande.model_dump_json().encode() if commande is not None else b""
+        # The fingerprint recognises the retry of an idempotent request: none to compute without a key.
+        empreinte = ""
+        if self.cle_idempotence is not None:
+            corps = commande.model_dump_json().encode() if commande is not None else b""
+            empreinte = empreinte_de(self.methode, self.chemin, corps)
         return Demande(
             sub=self.utilisateur.sub,
             departements=self.utilisateur.departements,
@@ -121,7 +125,7 @@ class Conditions:
             causation_id=self.request_id,
             version_attendue=self.version_attendue,
             cle_idempotence=self.cle_idempotence,
-            empreinte=empreinte_de(self.methode, self.chemin, corps),
+            empreinte=empreinte,
         )
 
 
