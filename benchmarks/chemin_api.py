@@ -21,6 +21,7 @@ from uuid import UUID
 import httpx
 
 from benchmarks import scenario as s
+from services.cli.travailleurs import coeurs_disponibles
 from services.runtime.auth import CleDeDeveloppement
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -35,9 +36,11 @@ class CheminApi:
 
     nom = "api"
 
-    def __init__(self, client: httpx.AsyncClient, pid: int, jeton: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, pids: list[int], jeton: str) -> None:
         self.client = client
-        self.pid = pid
+        self.pids = pids
+        """The API's processes: ``ase serve --workers`` as production runs it (``ASE_BENCH_WORKERS``,
+        default the cores available)."""
         self._entetes = {"Authorization": f"Bearer {jeton}", "Content-Type": "application/json"}
 
     @classmethod
@@ -57,21 +60,28 @@ class CheminApi:
             "ASE_DATA_DIR": str(dossier),
             "ASE_DB_POOL_SIZE": str(s.TAILLE_POOL),
             "ASE_MODE": "dev",
+            "ASE_LOG_LEVEL": "INFO",  # the startup line each worker logs (``_tous_prets``)
         }
+        workers = int(os.environ.get("ASE_BENCH_WORKERS", "0")) or coeurs_disponibles()
+        tous: list[asyncio.subprocess.Process] = []
         with journal_chemin.open("wb") as journal:
-            processus = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "benchmarks.serveur_api",
-                "--fd",
-                str(ecoute.fileno()),
-                pass_fds=[ecoute.fileno()],
-                stdin=subprocess.PIPE,
-                stdout=journal,
-                stderr=subprocess.STDOUT,
-                cwd=RACINE,
-                env=env,
-            )
+            # As ``ase serve --workers``: processes accepting on one inherited socket.
+            for _ in range(workers):
+                tous.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "benchmarks.serveur_api",
+                        "--fd",
+                        str(ecoute.fileno()),
+                        pass_fds=[ecoute.fileno()],
+                        stdin=subprocess.PIPE,
+                        stdout=journal,
+                        stderr=subprocess.STDOUT,
+                        cwd=RACINE,
+                        env=env,
+                    )
+                )
         # Only the server holds the socket now: if it dies, clients are refused instead of waiting.
         ecoute.close()
         try:
@@ -88,15 +98,27 @@ class CheminApi:
                     raise ServeurArreteError(f"l'API n'a pas démarré:\n{_fin(journal_chemin)}") from exc
                 if pret.status_code != 200:
                     raise ServeurArreteError(f"l'API n'est pas prête: {pret.text}\n{_fin(journal_chemin)}")
-                yield cls(client, processus.pid, jeton)
+                # Every worker up (each answered its readiness probe at least once) before any figure.
+                await asyncio.wait_for(cls._tous_prets(journal_chemin, len(tous)), timeout=120)
+                yield cls(client, [p.pid for p in tous], jeton)
         finally:
-            assert processus.stdin is not None
-            processus.stdin.close()
-            try:
-                await asyncio.wait_for(processus.wait(), timeout=30)
-            except TimeoutError:
-                processus.kill()
-                await processus.wait()
+            for processus in tous:
+                assert processus.stdin is not None
+                processus.stdin.close()
+            for processus in tous:
+                try:
+                    await asyncio.wait_for(processus.wait(), timeout=30)
+                except TimeoutError:
+                    processus.kill()
+                    await processus.wait()
+
+    @staticmethod
+    async def _tous_prets(journal: Path, workers: int) -> None:
+        """Until each worker logged the end of its startup (``service_demarre``) in ``journal``."""
+        while True:
+            if (await asyncio.to_thread(journal.read_bytes)).count(b"service_demarre") >= workers:
+                return
+            await asyncio.sleep(0.05)  # polling, bounded by the caller's deadline
 
     async def ouvrir(self, nombre: int) -> list[UUID]:
         ids = []

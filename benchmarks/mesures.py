@@ -143,7 +143,8 @@ class CompteurCpu:
     """CPU spent during a level by this process, the API server and PostgreSQL."""
 
     postmaster: int | None
-    serveur: int | None = None
+    serveur: Sequence[int] | None = None
+    """The API's processes (its workers)."""
     _avant: dict[str, float] = field(default_factory=dict)
 
     def _instantane(self) -> dict[str, float]:
@@ -151,7 +152,7 @@ class CompteurCpu:
         if not Path("/proc/self/stat").exists():
             return valeurs
         if self.serveur is not None:
-            valeurs["serveur_api"] = cpu_de([self.serveur])
+            valeurs["serveur_api"] = cpu_de(self.serveur)
         if self.postmaster is not None:
             valeurs["postgres"] = cpu_de([self.postmaster, *enfants_de(self.postmaster)])
         return valeurs
@@ -162,3 +163,43 @@ class CompteurCpu:
     def arreter(self) -> dict[str, float]:
         apres = self._instantane()
         return {nom: apres[nom] - self._avant[nom] for nom in apres if nom in self._avant}
+
+
+# -- memory (Linux /proc) -------------------------------------------------------------
+
+
+def rss_mo(pids: Iterable[int]) -> float:
+    """Resident memory of ``pids`` together, in MB (``VmRSS``; processes gone are skipped)."""
+    total_ko = 0
+    for pid in pids:
+        try:
+            for ligne in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if ligne.startswith("VmRSS:"):
+                    total_ko += int(ligne.split()[1])
+        except OSError:
+            continue
+    return round(total_ko / 1024, 1)
+
+
+@dataclass
+class PicRss:
+    """The highest resident memory of some processes while a block runs, sampled every ``periode_s``."""
+
+    pids: Sequence[int]
+    periode_s: float = 0.1
+    pic_mo: float = 0.0
+    _tache: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PicRss:
+        async def echantillonner() -> None:
+            while True:
+                self.pic_mo = max(self.pic_mo, rss_mo(self.pids))
+                await asyncio.sleep(self.periode_s)
+
+        self._tache = asyncio.create_task(echantillonner())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._tache is not None
+        self._tache.cancel()
+        self.pic_mo = max(self.pic_mo, rss_mo(self.pids))

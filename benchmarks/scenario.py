@@ -9,6 +9,7 @@ turn, so every stream grows at the same pace during the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TypeVar
@@ -25,13 +26,14 @@ H = TypeVar("H")
 NIVEAUX = (1, 8, 32)
 """Concurrent clients of each measured level."""
 
-TOURS = 3
+TOURS = int(os.environ.get("ASE_BENCH_TOURS", "3"))
 """Rounds: each runs every level of every path once, paths interleaved, so that
 a burst of other work on the machine hits all paths alike; figures are the
 median round's throughput and percentiles over all rounds' latencies."""
 
-COMMANDES_PAR_NIVEAU = 960
-"""Commands of one level in one round, the same for every path (a multiple of every level)."""
+COMMANDES_PAR_NIVEAU = int(os.environ.get("ASE_BENCH_COMMANDES", "960"))
+"""Commands of one level in one round, the same for every path (a multiple of every level); a shorter
+run while developing: ``ASE_BENCH_COMMANDES=320 ASE_BENCH_TOURS=1`` (the lead's ``make bench`` uses the defaults)."""
 
 RAPPORTS_PAR_PARCOURS = 10
 """Commands per stream: a level opens ``COMMANDES_PAR_NIVEAU / RAPPORTS_PAR_PARCOURS`` parcours."""

@@ -27,6 +27,9 @@ from services.parcours.persistence import CHAMPS_PERSONNELS, chiffrer_etat
 from services.runtime import coffre
 from services.runtime.relais import TABLE_EVENEMENTS
 
+TABLE_INSTANTANES = "ase_snapshots"
+"""The snapshots' table (``ParcoursApplication``'s, named by the library after the application)."""
+
 MOTIF_RETENTION = "fin_de_conservation"
 
 
@@ -157,4 +160,10 @@ def migrer(url: str, le_coffre: coffre.Coffre | None = None) -> int:
         # The rewritten rows' hashes, in the same transaction: the chain stays whole (take a new checkpoint).
         if reecrits:
             integrite.rechainer(conn, sorted(reecrits), table=TABLE_EVENEMENTS)
+            # Snapshots are a cache of the events (``services.parcours.instantanes``): those of rewritten
+            # streams go, and the next commands take them again from the encrypted events.
+            if conn.execute("SELECT to_regclass(%s)", (TABLE_INSTANTANES,)).fetchone() != (None,):
+                conn.execute(
+                    f"DELETE FROM {TABLE_INSTANTANES} WHERE originator_id = ANY(%s::uuid[])", (sorted(reecrits),)
+                )
     return len(lignes)

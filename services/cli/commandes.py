@@ -31,17 +31,34 @@ def serve(
     port: Annotated[int, typer.Option(help="port HTTP")] = 8000,
     host: Annotated[str, typer.Option(help="adresse d'écoute")] = "127.0.0.1",
     data_dir: OptionDataDir = DATA_DIR,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="processus de l'API (défaut: les cœurs disponibles; 1 pour projections et notifications, "
+            "dont les moteurs ne se multiplient pas)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API: every service on one port with an embedded PostgreSQL, or one service."""
+    """Serve the API: every service on one port with an embedded PostgreSQL, or one service.
+
+    ``--workers N`` runs the API in N processes on one socket (``services.cli.travailleurs``).
+    """
     import uvicorn
 
     from services.cli.serveur import application_embarquee, application_service
+    from services.cli.travailleurs import coeurs_disponibles, superviser
     from services.runtime import logs
     from services.runtime.limites import config_uvicorn
 
     os.environ[ENV_DATA_DIR] = str(data_dir)  # the services' settings read the same folder
     logs.configurer(os.environ.get("ASE_LOG_LEVEL", "INFO"))
-    asgi = application_embarquee(data_dir) if service is None else application_service(service.value)
+    multipliable = service in (None, Service.PARCOURS)
+    if workers is None:
+        workers = coeurs_disponibles() if multipliable else 1
+    elif workers > 1 and not multipliable:
+        raise typer.BadParameter("seuls le service parcours et le mode embarqué se multiplient", param_hint="--workers")
     if service is None:
         from services.runtime.auth import CleDeDeveloppement
 
@@ -50,6 +67,12 @@ def serve(
         )
         typer.echo(f"Parcours ASE sur http://{host}:{port}  (documentation: http://{host}:{port}/docs)")
         typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
+    if workers > 1:
+        typer.echo(f"{workers} processus")
+        raise typer.Exit(
+            superviser(service.value if service else None, host=host, port=port, data_dir=data_dir, workers=workers)
+        )
+    asgi = application_embarquee(data_dir) if service is None else application_service(service.value)
     uvicorn.Server(config_uvicorn(asgi, host=host, port=port)).run()
 
 

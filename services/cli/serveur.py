@@ -10,6 +10,7 @@ import structlog
 from anyio import to_thread
 from fastapi import FastAPI
 
+from services.cli.travailleurs import moteurs_autorises
 from services.parcours.api import app as parcours
 from services.parcours.settings import ParcoursSettings
 from services.projections.api import app as projections
@@ -48,7 +49,10 @@ def application_embarquee(data_dir: Path) -> FastAPI:
             reglages_lecture = ProjectionsSettings(
                 database_url=reglages.database_url, data_dir=data_dir, kafka_bootstrap_servers=None
             )
-            comp_lecture = await projections.composer(reglages_lecture, horloge=comp_parcours.application.horloge)
+            # With ``--workers``, the engines run in the first worker only (``travailleurs``).
+            comp_lecture = await projections.composer(
+                reglages_lecture, horloge=comp_parcours.application.horloge, demarrer_moteurs=moteurs_autorises()
+            )
             a_defaire.push_async_callback(comp_lecture.pool.close)
             if comp_lecture.service is not None:
                 a_defaire.push_async_callback(comp_lecture.service.arreter)

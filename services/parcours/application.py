@@ -13,11 +13,14 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Mapper
+from eventsourcing.popo import POPOAggregateRecorder
 from eventsourcing.utils import get_topic
 
 from services.parcours import commandes as c
+from services.parcours import instantanes
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.flux import Evenement, Flux
 from services.parcours.domain.identite import Identite, IdentiteEffacee, IdentiteEnregistree
@@ -45,6 +48,8 @@ from services.runtime.errors import (
 from services.runtime.horloge import Horloge, HorlogeSysteme
 
 A = TypeVar("A", bound=Flux)
+
+log = structlog.get_logger(__name__)
 
 AVEC = "_avec"
 """Key of an action's result listing other streams its command writes in the same commit."""
@@ -91,6 +96,12 @@ class ParcoursApplication(Application[UUID]):
     env: ClassVar[dict[str, str]] = {
         "APPLICATION_RECORDER_TOPIC": get_topic(PostgresRecorderIdempotent),
     }
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Parcours: instantanes.INTERVALLE,
+        LieuAccueil: instantanes.INTERVALLE,
+    }
+    """Snapshots (``services.parcours.instantanes``, table ``ase_snapshots``): a cache, never authoritative.
+    Identity streams have none (short, and all personal)."""
 
     def __init__(self, env: dict[str, str] | None = None, horloge: Horloge | None = None) -> None:
         self.horloge: Horloge = horloge or HorlogeSysteme()
@@ -103,6 +114,51 @@ class ParcoursApplication(Application[UUID]):
         if self.factory.__class__.__module__ == "eventsourcing.popo":
             return POPORecorderIdempotent()
         return super().construct_recorder()
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        if isinstance(self.recorder, POPORecorderIdempotent) and isinstance(recorder, POPOAggregateRecorder):
+            self.recorder.instantanes = recorder
+        return instantanes.MagasinInstantanes(
+            self.mapper, recorder, cles=self.idempotence.cles_personnes, evenements=self.events
+        )
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """A snapshot of each saved stream whose new version is a multiple of its interval, from the aggregate
+        in memory (the library reads the stream again for it). Never fails the command already committed."""
+        for agregat in processing_event.aggregates.values():
+            intervalle = self.snapshotting_intervals.get(type(agregat))
+            if intervalle is None or not isinstance(agregat, Flux):
+                continue
+            avant = agregat.version - sum(1 for e in processing_event.events if e.originator_id == agregat.id)
+            if agregat.version // intervalle > avant // intervalle:
+                self._instantane(agregat)
+
+    def take_snapshot(
+        self, aggregate_id: UUID, version: int | None = None, projector_func: Any = instantanes.projeter
+    ) -> None:
+        """Store a snapshot of the stream ``aggregate_id`` at ``version`` (its latest by default)."""
+        agregat = self.repository.get(aggregate_id, version=version, projector_func=projector_func)
+        if not self._instantane(agregat):
+            raise instantanes.InstantaneImpossibleError(f"aucun instantané du flux {aggregate_id}")
+
+    def _instantane(self, agregat: Flux) -> bool:
+        """Store a snapshot of ``agregat``, encrypted with its person's key; False (logged) when none can be."""
+        if self.snapshots is None:
+            return False
+        trousseau = Trousseau()
+        personne = getattr(agregat, "personne_id", None)
+        try:
+            if isinstance(personne, UUID):
+                trousseau.cles.update(self.idempotence.cles_personnes([personne]))
+                if personne not in trousseau.cles:
+                    return False  # an erased person: no snapshot, ever
+            with trousseau_actif(trousseau):
+                self.snapshots.put([instantanes.Instantane.take(agregat)])
+        except Exception as exc:
+            log.warning("instantane_non_pris", flux_id=str(agregat.id), raison=type(exc).__name__)
+            return False
+        return True
 
     @property
     def idempotence(self) -> RecorderIdempotent:
@@ -302,7 +358,7 @@ class ParcoursApplication(Application[UUID]):
 
     def _lire(self, classe: type[A], ident: UUID, quoi: str) -> A:
         try:
-            agregat: Flux = self.repository.get(ident)
+            agregat: Flux = self.repository.get(ident, projector_func=instantanes.projeter)
         except AggregateNotFoundError:
             raise IntrouvableError(quoi, ident) from None
         if not isinstance(agregat, classe):

@@ -23,16 +23,18 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from pydantic import TypeAdapter
 
 from services.parcours import integrite
 from services.parcours.domain.identite import DATE_NAISSANCE_EFFACEE
+from services.parcours.instantanes import Instantane
 from services.runtime import coffre, journal_acces
 from services.runtime.errors import RegleMetierError
 
@@ -136,7 +138,10 @@ class JsonMapper(Mapper[Any]):
         if version_de_classe > 1:
             etat["class_version"] = version_de_classe
         if self.chiffrer:
-            self._chiffrer(classe.__name__, domain_event.originator_id, domain_event.originator_version, etat)
+            if isinstance(domain_event, Instantane):
+                self._chiffrer_instantane(domain_event.originator_id, domain_event.originator_version, etat)
+            else:
+                self._chiffrer(classe.__name__, domain_event.originator_id, domain_event.originator_version, etat)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -165,6 +170,19 @@ class JsonMapper(Mapper[Any]):
         etat["originator_version"] = stored_event.originator_version
         evenement: DomainEventProtocol[Any] = _adaptateur(classe).validate_python(etat)
         return evenement
+
+    def _chiffrer_instantane(self, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
+        """A snapshot of a stream with a person: its whole state encrypted with her key (``instantanes``)."""
+        personne = etat["state"].get("personne_id")
+        if personne is None:
+            return  # a place's stream: no personal data
+        trousseau = _TROUSSEAU.get()
+        cle = trousseau.cles.get(UUID(str(personne))) if trousseau is not None else None
+        if cle is None:
+            raise ChiffrementImpossibleError("Instantane: aucune clé pour chiffrer l'état du flux")
+        coffre.chiffrer_champs(
+            etat, ("state",), personne_id=UUID(str(personne)), cle=cle, flux_id=flux_id, version=version
+        )
 
     def _chiffrer(self, nom: str, flux_id: UUID, version: int, etat: dict[str, Any]) -> None:
         champs = champs_personnels(nom, etat)
@@ -295,6 +313,15 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             "INSERT INTO {schema}.{table} (sub, cle, empreinte, statut, corps) VALUES (%s, %s, %s, %s, %s)"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.table_idempotence))
         self.sql_create_statements.append(SQL(coffre.SQL_TABLE_CLES))  # type: ignore[arg-type]
+        # The snapshots (``instantanes``): created here too, so that an erasure deletes a person's in its own
+        # transaction whichever recorder created its tables first.
+        self.table_instantanes = f"{events_table_name.rsplit('_', 1)[0]}_snapshots"
+        self.sql_create_statements += PostgresAggregateRecorder(
+            datastore, events_table_name=self.table_instantanes
+        ).sql_create_statements
+        self._effacer_instantanes = SQL("DELETE FROM {schema}.{table} WHERE originator_id = ANY(%s::uuid[])").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.table_instantanes)
+        )
         self._insert_cle = SQL(
             "INSERT INTO public.ase_cles_personnes (personne_id, cle_chiffree, kek_id) VALUES (%s, %s, %s)"
         )
@@ -306,6 +333,35 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             self.sql_create_statements += integrite.instructions_chaine(
                 self.datastore.schema, events_table_name, self.datastore.originator_id_type
             )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """As the library's, in **one round trip**: the ``COMMIT`` is sent in the same pipeline as the table's lock
+        and the inserts, so the lock is held while the server runs them only.
+
+        The library syncs after the inserts, then commits: the exclusive lock every append takes was held over
+        a second round trip, and over this process' wait for the GIL between the two (other threads of a busy
+        API hold it up to ``sys.getswitchinterval()``): every writer of the store queued behind that wait.
+        A unique violation (a concurrent writer took the version, an idempotency key already used) is still an
+        ``IntegrityError``, raised by the sync; the aborted transaction is rolled back before it leaves.
+        """
+        if not stored_events:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline:
+                    with conn.transaction():
+                        with conn.cursor() as curs:
+                            self._insert_events(curs, stored_events, **kwargs)
+                        inserts = conn.cursor()
+                        self._insert_stored_events(inserts, stored_events, **kwargs)
+                    pipeline.sync()
+                return self._fetch_ids_after_insert_events(inserts, stored_events, **kwargs)
+            except Exception:
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any) -> None:
         reponse: ReponseIdempotente | None = kwargs.get("idempotence")
@@ -322,6 +378,8 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             # The access log keeps who read her parcours, not the terms they searched her by.
             parcours = [p for personne in kwargs["cles_effacees"] for p in self._parcours_de(curs, personne)]
             journal_acces.effacer_termes_sync(curs, parcours)
+            # Her snapshots are encrypted with the key just deleted: deleted as well, not left as ciphertext.
+            curs.execute(self._effacer_instantanes, ([*parcours, *kwargs["cles_effacees"]],))
         super()._insert_events(curs, stored_events, **kwargs)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
@@ -378,6 +436,8 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
         self._reponses: dict[tuple[str, str], ReponseIdempotente] = {}
         self.cles: dict[UUID, coffre.CleEnveloppee] = {}
         """The wrapped data keys (the PostgreSQL recorder's ``ase_cles_personnes``)."""
+        self.instantanes: POPOAggregateRecorder | None = None
+        """The snapshots' recorder (set by the application), whose erased persons' snapshots an erasure deletes."""
 
     def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -394,6 +454,11 @@ class POPORecorderIdempotent(POPOApplicationRecorder, RecorderIdempotent):
             self.cles[cle.personne_id] = cle
         for personne in kwargs.get("cles_effacees") or ():
             self.cles.pop(personne, None)
+            if self.instantanes is not None:
+                parcours = self.parcours_de_personne(personne)
+                with self.instantanes._database_lock:
+                    for flux in (personne, parcours):
+                        self.instantanes._stored_events_index.pop(str(flux), None)
         return ids
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:

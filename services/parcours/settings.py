@@ -30,6 +30,11 @@ class ParcoursSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     """Commands run at most this many at once, each on a pooled connection of its own."""
 
+    db_queue_max: int | None = Field(default=None, ge=0, le=10_000)
+    """Requests of each kind (commands, reads) that may wait for a slot, first come first served; one more is
+    answered 503 ``indisponible`` with ``Retry-After: 1`` at once rather than queued. Default: 4 x its slots
+    (a client retrying later costs less than a queue whose tail outlives its timeouts)."""
+
     db_read_pool_size: int = Field(default=4, ge=1, le=200)
     """Reads of a stream (``GET /v1/parcours/…``) at once, on connections apart from the commands':
     commands blocked by the database never delay a read. The pool holds both counts."""

@@ -6,9 +6,13 @@ folder; production verifies against an OIDC issuer's JWKS.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +47,8 @@ class Utilisateur:
     sub: str
     roles: frozenset[str]
     departements: frozenset[str]
+    expire_le: float | None = field(default=None, compare=False)
+    """The token's ``exp`` (seconds since 1970), how long a verification of it may be reused."""
 
 
 class Verificateur(Protocol):
@@ -65,9 +71,88 @@ async def authentifier(verificateur: Verificateur, jeton: str | None, *, jeton_m
         raise AuthentificationError("en-tête Authorization: Bearer <jeton> requis")
     if len(jeton) > jeton_max:
         raise AuthentificationError(f"jeton de plus de {jeton_max} caractères")
+    if isinstance(verificateur, JetonsVerifies):
+        deja = verificateur.deja_verifie(jeton)
+        if deja is not None:
+            return deja
     if verificateur.bloquant:
         return await to_thread.run_sync(verificateur.verifier, jeton)
     return verificateur.verifier(jeton)
+
+
+class JetonsVerifies:
+    """A verifier that remembers the tokens it verified, each until its ``exp`` (and at most ``taille`` of them).
+
+    A token's signature check (ECDSA or RSA, and for OIDC a JWKS lookup) costs more than the rest of a
+    request's handling: a client sends the same token with every request, so it is checked once.
+    Entries are keyed by the SHA-256 of the token (the token itself is not kept), evicted
+    least-recently-used beyond ``taille``, and dropped at the token's expiry. A failed verification
+    is remembered ``echec_s`` seconds at most (a flood of bad tokens costs one check per second
+    each), never longer: a token refused now (``nbf`` ahead, keys not fetched yet) may pass soon.
+    """
+
+    def __init__(
+        self,
+        interne: Verificateur,
+        *,
+        taille: int = 10_000,
+        echec_s: float = 1.0,
+        horloge: Callable[[], float] = time.time,
+    ) -> None:
+        self.interne = interne
+        self.bloquant = interne.bloquant
+        self.taille = taille
+        self.echec_s = echec_s
+        self._horloge = horloge
+        self._entrees: OrderedDict[bytes, tuple[float, Utilisateur | str]] = OrderedDict()
+        self._verrou = threading.Lock()
+
+    @staticmethod
+    def _cle(jeton: str) -> bytes:
+        return hashlib.sha256(jeton.encode()).digest()
+
+    def deja_verifie(self, jeton: str) -> Utilisateur | None:
+        """The caller of a token verified before and not expired since; None when it must be verified.
+
+        Raises ``AuthentificationError`` for a token refused less than ``echec_s`` ago.
+        """
+        cle = self._cle(jeton)
+        maintenant = self._horloge()
+        with self._verrou:
+            entree = self._entrees.get(cle)
+            if entree is None:
+                return None
+            jusqu_a, resultat = entree
+            if maintenant >= jusqu_a:
+                del self._entrees[cle]
+                return None
+            self._entrees.move_to_end(cle)
+        if isinstance(resultat, str):
+            raise AuthentificationError(resultat)
+        return resultat
+
+    def verifier(self, jeton: str) -> Utilisateur:
+        deja = self.deja_verifie(jeton)
+        if deja is not None:
+            return deja
+        try:
+            utilisateur = self.interne.verifier(jeton)
+        except AuthentificationError as exc:
+            self._retenir(jeton, self._horloge() + self.echec_s, str(exc))
+            raise
+        if utilisateur.expire_le is not None:
+            self._retenir(jeton, utilisateur.expire_le, utilisateur)
+        return utilisateur
+
+    def _retenir(self, jeton: str, jusqu_a: float, resultat: Utilisateur | str) -> None:
+        with self._verrou:
+            self._entrees[self._cle(jeton)] = (jusqu_a, resultat)
+            self._entrees.move_to_end(self._cle(jeton))
+            while len(self._entrees) > self.taille:
+                self._entrees.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entrees)
 
 
 def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
@@ -83,7 +168,13 @@ def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
         raise AuthentificationError("claim 'roles' invalide")
     if not isinstance(departements, list) or not all(isinstance(d, str) for d in departements):
         raise AuthentificationError("claim 'departements' invalide")
-    return Utilisateur(sub=sub, roles=frozenset(roles), departements=frozenset(departements))
+    exp = claims.get("exp")
+    return Utilisateur(
+        sub=sub,
+        roles=frozenset(roles),
+        departements=frozenset(departements),
+        expire_le=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
+    )
 
 
 def _sub_imprimable(sub: str) -> bool:

@@ -20,7 +20,9 @@ def port_libre() -> int:
         return int(s.getsockname()[1])
 
 
-def lancer_ase_serve(donnees: Path, port: int, *, delai_s: float = 60.0) -> tuple[subprocess.Popen[str], list[str]]:
+def lancer_ase_serve(
+    donnees: Path, port: int, *, delai_s: float = 60.0, options: tuple[str, ...] = ("--workers", "1")
+) -> tuple[subprocess.Popen[str], list[str]]:
     """``ase serve`` on ``port`` and ``donnees``, once it logged its startup; the process and the lines it printed.
 
     Raises ``AssertionError`` with what it printed when it does not start within ``delai_s`` (it is killed).
@@ -28,7 +30,7 @@ def lancer_ase_serve(donnees: Path, port: int, *, delai_s: float = 60.0) -> tupl
     env = {**os.environ, "ASE_LOG_LEVEL": "INFO"}
     env.pop("DATABASE_URL", None)
     processus = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(donnees)],
+        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(donnees), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -19,6 +19,7 @@ from services.runtime.auth import (
     EMETTEUR_DEV,
     AuthentificationError,
     CleDeDeveloppement,
+    JetonsVerifies,
     Verificateur,
     VerificateurOIDC,
 )
@@ -130,8 +131,9 @@ def _production(cle_privee: ec.EllipticCurvePrivateKey, tmp_path: Path, **reglag
         **reglages,
     )
     verif = verificateur(settings)
-    assert isinstance(verif, VerificateurOIDC)
-    verif._jwks = _JWKS(cle_privee.public_key())  # type: ignore[assignment]
+    assert isinstance(verif, JetonsVerifies)  # the verified-token cache, around the OIDC verifier
+    assert isinstance(verif.interne, VerificateurOIDC)
+    verif.interne._jwks = _JWKS(cle_privee.public_key())  # type: ignore[assignment]
     return verif
 
 

@@ -15,7 +15,7 @@ from services.parcours.api.dependances import Composants
 from services.parcours.application import ParcoursApplication
 from services.parcours.settings import ParcoursSettings
 from services.runtime import problemes
-from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.auth import CleDeDeveloppement, JetonsVerifies, Verificateur, VerificateurOIDC
 from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge
 from services.runtime.http import DELAI_SONDE_S, Sonde, installer_traces, routeur_sante
@@ -34,14 +34,18 @@ def url_base_de_donnees(settings: ParcoursSettings) -> str:
 
 
 def verificateur(settings: ParcoursSettings) -> Verificateur:
+    """The token verifier of the settings, remembering each verified token until it expires."""
+    interne: Verificateur
     if settings.oidc_jwks_url and settings.oidc_issuer:
-        return VerificateurOIDC(
+        interne = VerificateurOIDC(
             jwks_url=settings.oidc_jwks_url,
             emetteur=settings.oidc_issuer,
             audience=settings.oidc_audience,
             duree_max_s=settings.duree_max_jeton_s,
         )
-    return CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
+    else:
+        interne = CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
+    return JetonsVerifies(interne)
 
 
 def composer(settings: ParcoursSettings, horloge: Horloge | None = None) -> Composants:
@@ -58,6 +62,7 @@ def composer(settings: ParcoursSettings, horloge: Horloge | None = None) -> Comp
         lectures=CapacityLimiter(settings.db_read_pool_size),
         delai_s=settings.db_timeout,
         url=url,
+        file_max=settings.db_queue_max,
     )
 
 

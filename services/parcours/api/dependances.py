@@ -42,6 +42,8 @@ class Composants:
     journal: journal_acces.JournalAccesSynchrone | None = None
     """Where reads are recorded: by default ``public.journal_acces`` through the event store's own
     pool (PostgreSQL), or in memory beside an in-memory store (unit tests)."""
+    file_max: int | None = None
+    """Requests of one kind that may wait for a slot (FIFO); beyond, a 503 at once. None: 4 x its slots."""
     fils: CapacityLimiter = field(init=False)
     """Worker threads: one per slot of either kind, so that no granted slot waits for a thread."""
 
@@ -111,7 +113,11 @@ class Conditions:
     request_id: str
 
     def demande(self, commande: BaseModel | None = None) -> Demande:
-        corps = commande.model_dump_json().encode() if commande is not None else b""
+        # The fingerprint recognises the retry of an idempotent request: none to compute without a key.
+        empreinte = ""
+        if self.cle_idempotence is not None:
+            corps = commande.model_dump_json().encode() if commande is not None else b""
+            empreinte = empreinte_de(self.methode, self.chemin, corps)
         return Demande(
             sub=self.utilisateur.sub,
             departements=self.utilisateur.departements,
@@ -119,7 +125,7 @@ class Conditions:
             causation_id=self.request_id,
             version_attendue=self.version_attendue,
             cle_idempotence=self.cle_idempotence,
-            empreinte=empreinte_de(self.methode, self.chemin, corps),
+            empreinte=empreinte,
         )
 
 

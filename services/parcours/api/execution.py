@@ -26,6 +26,11 @@ T = TypeVar("T")
 async def hors_boucle(comp: Composants, creneaux: CapacityLimiter, appel: Callable[[], T]) -> T:
     """Run ``appel`` in a worker thread once ``creneaux`` grants a slot, within ``comp.delai_s``."""
     reessayer = math.ceil(comp.delai_s)
+    # Fair admission: slots are granted first come first served (anyio's limiter is FIFO), and the queue
+    # is bounded: beyond it a request is answered at once instead of adding to every queued one's wait.
+    file_max = comp.file_max if comp.file_max is not None else 4 * int(creneaux.total_tokens)
+    if creneaux.available_tokens == 0 and creneaux.statistics().tasks_waiting >= file_max:
+        raise IndisponibleError(f"{file_max} requêtes attendent déjà un créneau", 1)
     try:
         with anyio.fail_after(comp.delai_s):
             await creneaux.acquire()
