@@ -763,6 +763,8 @@ class Moteur:
         return False
 
     async def _lire_en_avance(self, conn: Connexion, lot: list[MessageLu]) -> dict[UUID, dict[int, MessageLu]]:
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM versions_en_avance)"):
+            return {}  # the usual case: no list of the batch's streams to send
         flux = _flux_du_lot(lot)
         lignes = await conn.fetch(
             "SELECT source, partition, position, evenement FROM versions_en_avance WHERE flux_id = ANY($1::uuid[])",
