@@ -376,6 +376,10 @@ def _depuis_json(texte: str | bytes) -> EvenementPublie:
     return EvenementPublie(**brut)
 
 
+MAX_FINS_NOTEES = 200_000
+"""Streams a rebuild's engine remembers having noted in ``fins_differees`` (beyond, it forgets them all)."""
+
+
 @dataclass
 class Moteur:
     """Applies one feed to one projection in one schema."""
@@ -503,6 +507,8 @@ class Moteur:
             await self.feed.repositionner()
             return False
         self.positions = atteintes
+        if len(self._fins_notees) > MAX_FINS_NOTEES:
+            self._fins_notees = set()  # memory stays bounded; a stream noted again is a no-op (ON CONFLICT)
         self._fins_notees |= self._fins_du_lot
         for (source, partition), position in atteintes.items():
             if lues.get((source, partition)) != position:
