@@ -13,8 +13,9 @@ the same events, and freshness from a command's commit to the read API.
 
    - the rebuild, ``reconstruction.reconstruire`` as ``ase rebuild`` runs it,
      from the store (``FeedJournal``) and from Kafka (``FeedKafka``, a fresh
-     group), timed from the call until the positions reach the feed's ends
-     (the catalogue switch excluded), with a stopwatch on the feed (time spent
+     group), timed from the call until it is ready to switch (positions at the
+     feed's ends, deferred ends of batch run, indexes built; the catalogue
+     switch excluded), with a stopwatch on the feed (time spent
      waiting for the next batch, and on each batch until the engine asks for
      the next) and on the projection's ``appliquer`` and ``fin_de_lot``; the
      engine's own work (per-stream versions, savepoints, positions, commit) is
@@ -50,6 +51,12 @@ the same events, and freshness from a command's commit to the read API.
    version shows (one GET per command in practice). Freshness = GET answered
    - commit returned (``CLOCK_MONOTONIC``, shared by the processes), split at
    the bare consumer's receipt and at the position seen.
+
+Each ratio is printed beside issue 11's target (``CIBLE_RECONSTRUCTION``), with
+the rebuild time extrapolated at the measured rate to ``ECHELLES`` events.
+Development runs: ``ASE_BENCH_PROJECTIONS_EVENEMENTS`` (events generated),
+``ASE_BENCH_PROJECTIONS_FRAICHEUR=0`` (part 2 left out),
+``ASE_BENCH_PROJECTIONS_PROFIL=<prefix>`` (a cProfile of each rebuild).
 
 Everything runs on 127.0.0.1: an embedded PostgreSQL and a local Kafka broker,
 started and stopped here.

@@ -376,6 +376,10 @@ def _depuis_json(texte: str | bytes) -> EvenementPublie:
     return EvenementPublie(**brut)
 
 
+MAX_FINS_NOTEES = 200_000
+"""Streams a rebuild's engine remembers having noted in ``fins_differees`` (beyond, it forgets them all)."""
+
+
 @dataclass
 class Moteur:
     """Applies one feed to one projection in one schema."""
@@ -399,9 +403,15 @@ class Moteur:
     differer_fins: bool = False
     """A rebuild's engine: each batch's end (:meth:`Projection.finir`) is not run but noted in
     ``fins_differees``, in the batch's transaction, and :meth:`finir_differees` runs it once per stream."""
+    lire_pendant_l_ecriture: bool = False
+    """Read (and decode) the next batch while this one is written (a rebuild). A batch refused drops the
+    batch read ahead, which followed positions that no longer hold, and sets the feed back again."""
     taille_fins_differees: int = 2000
     """Streams per transaction of :meth:`finir_differees`."""
     _differes: list[MessageLu] | None = field(default=None, init=False, repr=False)
+    _fins_notees: set[UUID] = field(default_factory=set, init=False, repr=False)
+    """Streams this engine noted in ``fins_differees`` in a committed batch (not noted again)."""
+    _fins_du_lot: set[UUID] = field(default_factory=set, init=False, repr=False)
     _en_avance: dict[UUID, dict[int, MessageLu]] = field(default_factory=dict, init=False, repr=False)
     _empreintes_lot: dict[tuple[UUID, int], tuple[str, bytes]] = field(default_factory=dict, init=False, repr=False)
     _derniere_expiration: float = field(default=0.0, init=False, repr=False)
@@ -419,23 +429,35 @@ class Moteur:
             await self.finir_differees()  # left by a rebuild that stopped before it ran them
         await self.publier_lettres_mortes()
         lots = self.feed.lots(self._positions_stockees).__aiter__()
+        suivant: asyncio.Future[list[MessageLu]] | None = None
         try:
             while not arret.is_set():
-                suivant = asyncio.ensure_future(lots.__anext__())
-                arreter = asyncio.ensure_future(arret.wait())
-                fait, _ = await asyncio.wait({suivant, arreter}, return_when=asyncio.FIRST_COMPLETED)
-                if suivant not in fait:
-                    suivant.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await suivant
-                    break
+                if suivant is None:
+                    suivant = asyncio.ensure_future(lots.__anext__())
+                arreter: asyncio.Future[object] = asyncio.ensure_future(arret.wait())
+                attentes: set[asyncio.Future[object]] = {suivant, arreter}  # type: ignore[arg-type]
+                fait, _ = await asyncio.wait(attentes, return_when=asyncio.FIRST_COMPLETED)
                 arreter.cancel()
+                if suivant not in fait:
+                    break
                 lot = suivant.result()
+                suivant = None
                 if lot:
-                    await self.appliquer_lot(lot)
+                    if self.lire_pendant_l_ecriture:
+                        suivant = asyncio.ensure_future(lots.__anext__())
+                    if not await self.appliquer_lot(lot) and suivant is not None:
+                        # Read from positions that no longer hold: dropped, and the feed set back again.
+                        await asyncio.wait({suivant})
+                        suivant = None
+                        await self._positions_stockees()
+                        await self.feed.repositionner()
                 elif time.monotonic() - self._derniere_expiration >= 1.0:
                     await self.expirer_en_avance()
         finally:
+            if suivant is not None:
+                suivant.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                    await suivant
             with contextlib.suppress(RuntimeError):  # a generator cancelled mid-read is already closed
                 await lots.aclose()  # type: ignore[attr-defined]
             await self.feed.fermer()
@@ -445,8 +467,11 @@ class Moteur:
             self.positions = await lire_positions(conn, self.schema)
         return dict(self.positions)
 
-    async def appliquer_lot(self, lot: list[MessageLu]) -> None:
-        """Apply one batch in one transaction; a replayed or foreign batch changes nothing."""
+    async def appliquer_lot(self, lot: list[MessageLu]) -> bool:
+        """Apply one batch in one transaction; a replayed or foreign batch changes nothing.
+
+        False when it was refused (another consumer moved the positions): the feed was set back to them.
+        """
         rejets = 0
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -459,6 +484,7 @@ class Moteur:
                 etat = await self._appliquer_messages(conn, lot, lues, avant)
                 atteintes, vues, derniers, dernier = etat.atteintes, etat.vues, etat.derniers, etat.dernier
                 rejets += etat.rejets
+                self._fins_du_lot = set()
                 if self.differer_fins:
                     await self._differer_fins(conn, derniers, lot[-1])
                 else:
@@ -479,8 +505,11 @@ class Moteur:
             log.warning("projection_lot_refuse_position_deplacee", projection=self.etiquette, cause=type(exc).__name__)
             await self._positions_stockees()
             await self.feed.repositionner()
-            return
+            return False
         self.positions = atteintes
+        if len(self._fins_notees) > MAX_FINS_NOTEES:
+            self._fins_notees = set()  # memory stays bounded; a stream noted again is a no-op (ON CONFLICT)
+        self._fins_notees |= self._fins_du_lot
         for (source, partition), position in atteintes.items():
             if lues.get((source, partition)) != position:
                 POSITION.labels(self.etiquette, source, str(partition)).set(position)
@@ -490,6 +519,7 @@ class Moteur:
             await self.publier_lettres_mortes()
         if self.apres_lot is not None:
             await self.apres_lot(dict(atteintes))
+        return True
 
     async def _appliquer_messages(
         self, conn: Connexion, lot: list[MessageLu], lues: Positions, vues: dict[UUID, int]
@@ -739,6 +769,8 @@ class Moteur:
         return False
 
     async def _lire_en_avance(self, conn: Connexion, lot: list[MessageLu]) -> dict[UUID, dict[int, MessageLu]]:
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM versions_en_avance)"):
+            return {}  # the usual case: no list of the batch's streams to send
         flux = _flux_du_lot(lot)
         lignes = await conn.fetch(
             "SELECT source, partition, position, evenement FROM versions_en_avance WHERE flux_id = ANY($1::uuid[])",
@@ -819,16 +851,16 @@ class Moteur:
     async def _differer_fins(self, conn: Connexion, derniers: dict[UUID, MessageLu], fin: MessageLu) -> None:
         """Note the streams this batch's end would recompute in ``fins_differees`` (its transaction)."""
         a_finir = await self.projection.a_finir(cast("asyncpg.Connection", conn))
-        if not a_finir:
+        # A stream already noted keeps its first cause: it is recomputed once anyway.
+        flux = sorted(f for f in a_finir if f not in self._fins_notees)
+        if not flux:
             return
-        flux = sorted(a_finir)
+        self._fins_du_lot = set(flux)
         causes = [_Cause.de(derniers.get(a_finir[f]) or derniers.get(f) or fin) for f in flux]
         await conn.execute(
             "INSERT INTO fins_differees (flux_id, source, partition, position, ce_id, ce_type, cause_flux_id, version) "
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], "
-            "$7::uuid[], $8::int[]) ON CONFLICT (flux_id) DO UPDATE SET source = excluded.source, "
-            "partition = excluded.partition, position = excluded.position, ce_id = excluded.ce_id, "
-            "ce_type = excluded.ce_type, cause_flux_id = excluded.cause_flux_id, version = excluded.version",
+            "$7::uuid[], $8::int[]) ON CONFLICT (flux_id) DO NOTHING",
             flux,
             [c.source for c in causes],
             [c.partition for c in causes],
@@ -845,6 +877,7 @@ class Moteur:
         streams at fault dead-lettered as at the end of a batch; return how many streams were recomputed.
         """
         faits = rejets = 0
+        self._fins_notees = set()
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')

@@ -187,6 +187,7 @@ async def _remplir(moteur: Moteur, arret: asyncio.Event) -> None:
     projection, schema = moteur.projection, moteur.schema
     moteur.etiquette = f"{projection.nom}.reconstruction"
     moteur.differer_fins = True
+    moteur.lire_pendant_l_ecriture = True
     async with moteur.pool.acquire() as conn:
         await creer_tables(conn, schema, projection, index=not projection.index_a_la_fin)
     await moteur.executer(arret)
