@@ -4,15 +4,18 @@ The notification log is the outbox: every event has a commit-ordered id given
 in its own transaction. The relay reads ids above its saved position (never
 ``position + 1``: a rolled-back transaction leaves a gap), publishes them with
 an idempotent producer, and saves its position only once the broker has
-acknowledged every message of the batch. Publication is therefore
-at-least-once and in stream order; ``ce_id`` lets consumers drop a repeat.
+acknowledged every message of the batch and of every batch before it.
+Publication is therefore at-least-once and in stream order; ``ce_id`` lets
+consumers drop a repeat. It is a pipeline (:meth:`Relais._publier_en_continu`):
+batch N+1 is read and converted (in a conversion process, ``conversion_a_part``)
+while batch N is sent and earlier ones wait for their acknowledgement.
 
 One relay publishes at a time: it holds a PostgreSQL advisory lock on a
 connection of its own. A standby polls the lock and takes over as soon as the
 holder's session ends (a killed process closes its connection).
 
-The lock, the saved position and ``envoi_depuis`` (since when the batch being sent
-waits for Kafka's acknowledgement) are what others watch (``services/runtime/relais.py``:
+The lock, the saved position and ``envoi_depuis`` (since when the oldest batch sent
+and not yet acknowledged waits for Kafka's acknowledgement) are what others watch (``services/runtime/relais.py``:
 the projections' ``/readyz`` fails when no relay holds the lock, it falls behind, or
 its batch waits longer than ``ATTENTE_ACQUITTEMENT_MAX_S``); the relay itself serves
 ``/healthz``, ``/readyz`` and its metrics (:func:`application_http`) when ``ase relay
