@@ -132,6 +132,8 @@ class Relais:
         """The lag the watch task last read from the store (None before its first reading)."""
         self._executeur: ProcessPoolExecutor | None = None
         self._conversion_prete: Future[Any] | None = None
+        self._conversion_locale = False
+        """Set once the conversion process failed: this relay converts in its own process from then on."""
         """The conversion process (:attr:`ReglagesRelais.conversion_a_part`), while this relay holds the lock."""
 
     async def executer(self, arret: asyncio.Event) -> None:
@@ -149,7 +151,7 @@ class Relais:
     def _demarrer_conversion(self) -> None:
         """The conversion process (one, spawned: nothing of this process's state but what it is sent),
         when the settings ask for one and none runs."""
-        if not self.reglages.conversion_a_part or self._executeur is not None:
+        if not self.reglages.conversion_a_part or self._conversion_locale or self._executeur is not None:
             return
         if multiprocessing.current_process().daemon:
             # A daemonic process (a relay run by a test or a benchmark as a child) may not have children.
@@ -175,8 +177,11 @@ class Relais:
                 await self._session(arret)
                 attente = 0.5
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, BrokenProcessPool) as exc:
-                if isinstance(exc, BrokenProcessPool):  # the conversion process died: a new one next session
+                if isinstance(exc, BrokenProcessPool):
+                    # The conversion process died or could not start (a main module that is not import-safe):
+                    # convert in this process from now on rather than fail again.
                     self._arreter_conversion()
+                    self._conversion_locale = True
                 self.etat = "en_erreur"
                 ECHECS.inc()
                 log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)
