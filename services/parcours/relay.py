@@ -4,15 +4,18 @@ The notification log is the outbox: every event has a commit-ordered id given
 in its own transaction. The relay reads ids above its saved position (never
 ``position + 1``: a rolled-back transaction leaves a gap), publishes them with
 an idempotent producer, and saves its position only once the broker has
-acknowledged every message of the batch. Publication is therefore
-at-least-once and in stream order; ``ce_id`` lets consumers drop a repeat.
+acknowledged every message of the batch and of every batch before it.
+Publication is therefore at-least-once and in stream order; ``ce_id`` lets
+consumers drop a repeat. It is a pipeline (:meth:`Relais._publier_en_continu`):
+batch N+1 is read and converted (in a conversion process, ``conversion_a_part``)
+while batch N is sent and earlier ones wait for their acknowledgement.
 
 One relay publishes at a time: it holds a PostgreSQL advisory lock on a
 connection of its own. A standby polls the lock and takes over as soon as the
 holder's session ends (a killed process closes its connection).
 
-The lock, the saved position and ``envoi_depuis`` (since when the batch being sent
-waits for Kafka's acknowledgement) are what others watch (``services/runtime/relais.py``:
+The lock, the saved position and ``envoi_depuis`` (since when the oldest batch sent
+and not yet acknowledged waits for Kafka's acknowledgement) are what others watch (``services/runtime/relais.py``:
 the projections' ``/readyz`` fails when no relay holds the lock, it falls behind, or
 its batch waits longer than ``ATTENTE_ACQUITTEMENT_MAX_S``); the relay itself serves
 ``/healthz``, ``/readyz`` and its metrics (:func:`application_http`) when ``ase relay
@@ -129,6 +132,8 @@ class Relais:
         """The lag the watch task last read from the store (None before its first reading)."""
         self._executeur: ProcessPoolExecutor | None = None
         self._conversion_prete: Future[Any] | None = None
+        self._conversion_locale = False
+        """Set once the conversion process failed: this relay converts in its own process from then on."""
         """The conversion process (:attr:`ReglagesRelais.conversion_a_part`), while this relay holds the lock."""
 
     async def executer(self, arret: asyncio.Event) -> None:
@@ -146,7 +151,7 @@ class Relais:
     def _demarrer_conversion(self) -> None:
         """The conversion process (one, spawned: nothing of this process's state but what it is sent),
         when the settings ask for one and none runs."""
-        if not self.reglages.conversion_a_part or self._executeur is not None:
+        if not self.reglages.conversion_a_part or self._conversion_locale or self._executeur is not None:
             return
         if multiprocessing.current_process().daemon:
             # A daemonic process (a relay run by a test or a benchmark as a child) may not have children.
@@ -172,8 +177,11 @@ class Relais:
                 await self._session(arret)
                 attente = 0.5
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, BrokenProcessPool) as exc:
-                if isinstance(exc, BrokenProcessPool):  # the conversion process died: a new one next session
+                if isinstance(exc, BrokenProcessPool):
+                    # The conversion process died or could not start (a main module that is not import-safe):
+                    # convert in this process from now on rather than fail again.
                     self._arreter_conversion()
+                    self._conversion_locale = True
                 self.etat = "en_erreur"
                 ECHECS.inc()
                 log.warning("relais_en_erreur", erreur=type(exc).__name__, detail=str(exc)[:300], reprise_s=attente)

@@ -4,6 +4,8 @@ position ends on the last event, saved batch after batch in order."""
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 
 import asyncpg
@@ -56,3 +58,31 @@ async def test_small_batches_in_flight_side_by_side_keep_each_stream_in_order_an
         assert attente is None
     finally:
         await conn.close()
+
+
+async def test_a_killed_conversion_process_costs_one_retry_and_the_relay_goes_on_converting_by_itself(
+    api: Api, base_url: str, kafka_broker: LocalKafkaBroker
+) -> None:
+    avant = await _scenario(api, f"Conversion{uuid.uuid4().hex[:8]}", "Avant")
+    async with relais_actif(base_url, kafka_broker.bootstrap_servers, taille_lot=5) as relais:
+        await lire_jusqua(
+            kafka_broker.bootstrap_servers,
+            [TOPIC_PARCOURS],
+            lambda r: {m.entetes["ce_subject"] for m in r} >= set(avant),
+            filtre=lambda m: m.entetes.get("ce_subject") in avant,
+        )
+        assert relais._executeur is not None
+        processus = list(relais._executeur._processes)  # type: ignore[attr-defined]
+        assert processus
+        for pid in processus:
+            os.kill(pid, signal.SIGKILL)
+        apres = await _scenario(api, f"Conversion{uuid.uuid4().hex[:8]}", "Apres")
+        recus = await lire_jusqua(
+            kafka_broker.bootstrap_servers,
+            [TOPIC_PARCOURS],
+            lambda r: {m.entetes["ce_subject"] for m in r} >= set(apres),
+            filtre=lambda m: m.entetes.get("ce_subject") in apres,
+        )
+        assert relais._conversion_locale
+        assert relais._executeur is None
+    assert {m.entetes["ce_subject"] for m in recus} == set(apres)
