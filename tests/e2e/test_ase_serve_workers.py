@@ -18,7 +18,12 @@ import pytest
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.postgres import processus_postgres
 from tests.e2e.lanceur import lancer_ase_serve, port_libre
-from tests.e2e.test_ase_serve_arret import ARRET_S, DEMARRAGE_S, _arreter_ce_qui_reste
+from tests.e2e.test_ase_serve_arret import (
+    ARRET_S,
+    DEMARRAGE_S,
+    _arreter_ce_qui_reste,
+    _attendre_qu_aucun_postgres_ne_reste,
+)
 
 CONNEXIONS_MAX = 64
 
@@ -96,3 +101,17 @@ def test_deux_travailleurs_servent_des_commandes(donnees: Path) -> None:
         parent.send_signal(signal.SIGKILL)
         for connexion in connexions:
             connexion.close()
+
+
+def test_sigterm_arrete_les_travailleurs_puis_le_postgresql(donnees: Path) -> None:
+    """SIGTERM to the parent: each worker ends its lifespan, then the parent stops the embedded PostgreSQL."""
+    parent, _ = lancer_ase_serve(donnees, port_libre(), delai_s=DEMARRAGE_S, options=("--workers", "2"))
+    try:
+        travailleurs = _travailleurs(parent.pid)
+        assert len(travailleurs) == 2, travailleurs
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=ARRET_S) == 0
+        assert not any(t.is_running() and t.status() != psutil.STATUS_ZOMBIE for t in travailleurs)
+    finally:
+        parent.kill()
+    _attendre_qu_aucun_postgres_ne_reste(donnees / "postgres")
