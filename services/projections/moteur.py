@@ -475,7 +475,7 @@ class Moteur:
         rejets = 0
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                await _ouvrir_lot(conn, self.schema)
                 lues = await lire_positions(conn, self.schema)
                 # The streams' last versions, read and written once per batch, not per event.
                 avant = await _versions_vues(conn, lot)
@@ -816,7 +816,7 @@ class Moteur:
     async def expirer_en_avance(self) -> int:
         """Dead-letter, in a transaction of their own, the versions held too long (an idle feed); how many."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+            await _ouvrir_lot(conn, self.schema)
             expirees = await self._expirer(conn)
         if expirees:
             await self.publier_lettres_mortes()
@@ -880,7 +880,7 @@ class Moteur:
         self._fins_notees = set()
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                await _ouvrir_lot(conn, self.schema)
                 lignes = await conn.fetch(
                     "DELETE FROM fins_differees WHERE flux_id IN (SELECT flux_id FROM fins_differees "
                     "ORDER BY flux_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
@@ -1044,6 +1044,27 @@ class Moteur:
                 )
             if not fait:
                 raise PositionDeplaceeError
+
+
+CLASSE_VERROU_SCHEMA = 0x415345
+"""First key of the advisory lock that serialises the batches written into one projection schema."""
+
+
+async def _ouvrir_lot(conn: Connexion, schema: str) -> None:
+    """Start a batch's transaction on ``schema``: its ``search_path``, and the schema's advisory lock.
+
+    Two members of a consumer group write into the same schema, each from its own partitions, and
+    one stream's records are on several topics (its public events, its restricted facts, its person's
+    identity): applied at once in two transactions, each would miss what the other has not committed
+    yet (a restricted fact merged into a journal row the other is inserting, a fact kept for a person
+    the other is erasing). The lock (``pg_advisory_xact_lock``, released at commit or rollback) makes the
+    batches of one schema one after the other, as a single consumer applies them; members still share
+    the partitions, and a standby takes over at once.
+    """
+    await conn.execute(
+        f'SET LOCAL search_path TO "{schema}"; '
+        f"SELECT pg_advisory_xact_lock({CLASSE_VERROU_SCHEMA}, hashtext('{schema}'))"
+    )
 
 
 def _flux_du_lot(lot: list[MessageLu]) -> list[UUID]:
