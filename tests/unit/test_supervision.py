@@ -42,7 +42,7 @@ def test_supervisord_reads_back_each_part_as_ase_up_writes_it(tmp_path: Path) ->
         assert lu.redirect_stderr
         assert (lu.environment or {}) == programme.env  # its own Kafka principal, nothing else
     (serveur,) = options.server_configs
-    assert serveur["file"] == str(dossier / "supervisord.sock")
+    assert serveur["file"] == str(chemin_de_prise(dossier))  # in the folder when its path fits a UNIX socket
     assert serveur["chmod"] == 0o700  # only this user controls the stack
     relais = next(p for p in attendus if p.nom == "relay")
     assert relais.commande[-4:] == ["--port", "18003", "--host", "127.0.0.1"]
