@@ -31,8 +31,13 @@ run: install
 
 ## The whole suite: unit tests, integration tests on a real PostgreSQL and a real Kafka,
 ## the services as processes, and the deploy/k8s overlays rendered and checked offline.
+## TEST_WORKERS pytest processes (pytest-xdist) share the unit, integration and deploy tests file
+## by file, each with its own PostgreSQL and Kafka broker; the end-to-end tests, which start whole
+## stacks of processes and time their readiness, run after them, alone.
+TEST_WORKERS ?= 2
 test: install kafka kustomize
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/deploy
+	$(RUN) pytest tests/e2e
 
 test-unit: install
 	$(RUN) pytest tests/unit
