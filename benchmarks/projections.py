@@ -90,7 +90,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks import scenario as s
-from benchmarks.mesures import centile, cpu_de, enfants_de
+from benchmarks.mesures import PicRss, centile, cpu_de, enfants_de, rss_mo
 from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
 from benchmarks.relais import _application, _consommateur_en_fin, _etapes, _pids_java, _rapport, _relais_enfant
 from contracts.vocabulaire import (
@@ -1110,6 +1110,17 @@ def _moteur_du_service(temps: dict[str, float]) -> dict[str, Any]:
     }
 
 
+async def _phase_et_memoire(
+    poller: _Poller, file: asyncio.Queue[tuple[Any, ...]], vers: dict[str, Connection], pids: dict[str, list[int]]
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """The measured phase, with the read service's resident memory before it and at its highest during it (MB)."""
+    service = pids["service_lecture"]
+    memoire = {"repos_mo": rss_mo(service)}
+    async with PicRss(service) as pic:
+        duree, cpu = await _phase_mesuree(poller, file, vers, pids)
+    return duree, cpu, memoire | {"pic_sous_charge_mo": pic.pic_mo}
+
+
 async def _fraicheur(
     pg: PostgresJetable, url: str, bootstrap: str, ids: list[str], pids_kafka: list[int]
 ) -> dict[str, Any]:
@@ -1164,7 +1175,7 @@ async def _fraicheur(
                 "postgres": [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else [],
                 "kafka": pids_kafka,
             }
-            duree, cpu = await _phase_mesuree(poller, file, vers, pids)
+            duree, cpu, memoire = await _phase_et_memoire(poller, file, vers, pids)
             arret.set()
             await asyncio.gather(*taches)
         await consommateur.stop()
@@ -1183,6 +1194,7 @@ async def _fraicheur(
     return _fraicheurs(poller, cpu, duree) | {
         "moteur_du_service": _moteur_du_service(temps),
         "etapes_du_relais": etapes,
+        "memoire_du_service": memoire,
     }
 
 
@@ -1386,6 +1398,11 @@ def rapport(resultat: dict[str, Any]) -> str:
         f"  relais: {_etapes(f['etapes_du_relais'])}",
         "  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_coeurs"].items()),
     ]
+    if memoire := f.get("memoire_du_service"):
+        lignes.append(
+            f"  mémoire du service de lecture (RSS): {memoire['repos_mo']:.0f} Mo au repos, "
+            f"{memoire['pic_sous_charge_mo']:.0f} Mo au plus haut sous la charge"
+        )
     return "\n".join(lignes)
 
 

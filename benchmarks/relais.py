@@ -52,7 +52,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from benchmarks import scenario as s
-from benchmarks.mesures import centile, cpu_de, enfants_de
+from benchmarks.mesures import PicRss, centile, cpu_de, enfants_de, rss_mo
 from benchmarks.postgres_jetable import PostgresJetable, postgres_jetable
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from contracts.vocabulaire import Danger, OrigineIP
@@ -601,11 +601,16 @@ async def _latence(pg: PostgresJetable, bootstrap: str, pids_kafka: list[int]) -
         consommateur = await _consommateur_en_fin(bootstrap)
         try:
             pids_pg = [pg.postmaster, *enfants_de(pg.postmaster)] if pg.postmaster else []
+            assert relais.pid is not None
+            pids_relais = [relais.pid, *enfants_de(relais.pid)]  # its conversion process included
+            memoire = {"processus_relais": len(pids_relais), "repos_mo": rss_mo(pids_relais)}
             avant = _cpu(relais.pid, pids_pg, pids_kafka)
             vers_relais.send("zero")
             vers_generateur.send(time.monotonic() + 0.2)
             fin_generateur = asyncio.ensure_future(asyncio.to_thread(vers_generateur.recv))
-            recus, doublons, (commits, cpu_generateur) = await _recevoir(consommateur, fin_generateur)
+            async with PicRss(pids_relais) as pic:
+                recus, doublons, (commits, cpu_generateur) = await _recevoir(consommateur, fin_generateur)
+            memoire["pic_sous_charge_mo"] = pic.pic_mo
             apres = _cpu(relais.pid, pids_pg, pids_kafka)
         finally:
             await consommateur.stop()
@@ -617,7 +622,7 @@ async def _latence(pg: PostgresJetable, bootstrap: str, pids_kafka: list[int]) -
             if processus.is_alive():
                 processus.kill()
     cpu = {nom: apres[nom] - avant[nom] for nom in avant} | {"generateur": cpu_generateur}
-    return _latences(commits, recus, doublons, cpu) | {"etapes_du_relais": etapes}
+    return _latences(commits, recus, doublons, cpu) | {"etapes_du_relais": etapes, "memoire": memoire}
 
 
 def _ms(valeurs: list[float]) -> dict[str, float]:
@@ -739,6 +744,11 @@ def rapport(resultat: dict[str, Any]) -> str:
         )
     lignes.append(f"  relais: {_etapes(lat['etapes_du_relais'])}")
     lignes.append("  cœurs CPU: " + ", ".join(f"{k} {v:.2f}" for k, v in lat["cpu_coeurs"].items()))
+    if memoire := lat.get("memoire"):
+        lignes.append(
+            f"  mémoire du relais ({memoire['processus_relais']} processus, RSS): {memoire['repos_mo']:.0f} Mo au "
+            f"repos, {memoire['pic_sous_charge_mo']:.0f} Mo au plus haut sous la charge"
+        )
     return "\n".join(lignes)
 
 
