@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from uuid import UUID
 import httpx
 
 from benchmarks import scenario as s
-from services.cli.travailleurs import coeurs_disponibles
+from services.cli.travailleurs import coeurs_disponibles, prises_d_ecoute
 from services.runtime.auth import CleDeDeveloppement
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -49,10 +48,10 @@ class CheminApi:
         """Start the API on a free port of 127.0.0.1 over ``url``; stop it on exit."""
         cle = await asyncio.to_thread(CleDeDeveloppement.dans, dossier)  # the key the server will verify with
         jeton = cle.signer(sub=s.AUTEUR, roles=["referent"], departements=[s.DEPARTEMENT])
-        ecoute = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ecoute.bind(("127.0.0.1", 0))
-        ecoute.listen(2048)
-        port = ecoute.getsockname()[1]
+        workers = int(os.environ.get("ASE_BENCH_WORKERS", "0")) or coeurs_disponibles()
+        # As ``ase serve --workers``: one listening socket of the port per worker (``SO_REUSEPORT``).
+        prises = prises_d_ecoute("127.0.0.1", 0, workers)
+        port = prises[0].getsockname()[1]
         journal_chemin = dossier / "serveur.log"
         env = {
             **os.environ,
@@ -62,11 +61,9 @@ class CheminApi:
             "ASE_MODE": "dev",
             "ASE_LOG_LEVEL": "INFO",  # the startup line each worker logs (``_tous_prets``)
         }
-        workers = int(os.environ.get("ASE_BENCH_WORKERS", "0")) or coeurs_disponibles()
         tous: list[asyncio.subprocess.Process] = []
         with journal_chemin.open("wb") as journal:
-            # As ``ase serve --workers``: processes accepting on one inherited socket.
-            for _ in range(workers):
+            for ecoute in prises:
                 tous.append(
                     await asyncio.create_subprocess_exec(
                         sys.executable,
@@ -82,8 +79,9 @@ class CheminApi:
                         env=env,
                     )
                 )
-        # Only the server holds the socket now: if it dies, clients are refused instead of waiting.
-        ecoute.close()
+        # Only the server holds the sockets now: if it dies, clients are refused instead of waiting.
+        for ecoute in prises:
+            ecoute.close()
         try:
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}",
