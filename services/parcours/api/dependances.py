@@ -16,6 +16,7 @@ from services.parcours.application import Demande, ParcoursApplication, empreint
 from services.runtime import journal_acces
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.limites import limites_de
+from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import DELAI_S
 from services.runtime.problemes import InterditError
 
@@ -118,6 +119,8 @@ class Conditions:
     cle_idempotence: str | None
     correlation_id: str
     request_id: str
+    composants: Composants
+    """The service's composition root (one dependency less per command)."""
 
     def demande(self, commande: BaseModel | None = None) -> Demande:
         # The fingerprint recognises the retry of an idempotent request: none to compute without a key.
@@ -140,12 +143,17 @@ IfMatch = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pat
 IdempotencyKey = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _CLE.pattern})]
 
 
-# One dependency per command (the caller, its role and the headers) rather than a tree of three:
-# FastAPI solves each node of the tree on every request, and that was most of its cost per command.
+# One dependency per command (unknown query parameters, the caller, its role, the headers, the
+# components) rather than a tree of six: FastAPI solves each node on every request, and that was
+# the largest part of its cost per command.
 async def conditions(
     request: Request, credentials: Jeton, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
 ) -> Conditions:
-    """The writer (``referent`` or ``encadrant``: 401, 403) and the request's ``If-Match`` and ``Idempotency-Key`` (422)."""
+    """The writer (``referent`` or ``encadrant``: 401, 403) and the request's ``If-Match`` and ``Idempotency-Key``.
+
+    An unknown query parameter, a malformed ``If-Match`` or ``Idempotency-Key``: 422.
+    """
+    await refuser_parametres_inconnus(request)
     u = await _appelant(request, credentials, ROLES_ECRITURE)
     return _conditions(request, u, if_match, idempotency_key)
 
@@ -154,6 +162,7 @@ async def conditions_dpo(
     request: Request, credentials: Jeton, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
 ) -> Conditions:
     """As :func:`conditions`, for the DPO's erasure (role ``dpo``)."""
+    await refuser_parametres_inconnus(request)
     u = await _appelant(request, credentials, ROLES_EFFACEMENT)
     return _conditions(request, u, if_match, idempotency_key)
 
@@ -175,6 +184,7 @@ def _conditions(request: Request, u: Utilisateur, if_match: str | None, idempote
         cle_idempotence=idempotency_key,
         correlation_id=request.state.correlation_id,
         request_id=request.state.request_id,
+        composants=request.app.state.parcours,
     )
 
 
