@@ -19,6 +19,7 @@ def test_un_enfant_forke_ne_reprend_pas_les_octets_du_parent() -> None:
     ids = _IdsAleatoires()
     ids.suivant()
     ids._oublier()  # what os.register_at_fork runs in the child
-    assert ids._position == 0 and ids._octets == b""
+    assert ids._position == 0
+    assert ids._octets == b""
     ids.suivant()
     assert ids._position == 16
