@@ -22,6 +22,7 @@ import httpx
 from benchmarks import scenario as s
 from services.cli.travailleurs import coeurs_disponibles, prises_d_ecoute
 from services.runtime.auth import CleDeDeveloppement
+from services.runtime.limites import LimitesHTTP
 
 RACINE = Path(__file__).resolve().parent.parent
 
@@ -85,7 +86,13 @@ class CheminApi:
         try:
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}",
-                limits=httpx.Limits(max_connections=max(s.NIVEAUX), max_keepalive_connections=max(s.NIVEAUX)),
+                # Idle connections dropped before the server's keep-alive timeout closes them
+                # (``ASE_HTTP_DELAI_INACTIVITE``, 5 s): reusing one the server is closing is a ReadError.
+                limits=httpx.Limits(
+                    max_connections=max(s.NIVEAUX),
+                    max_keepalive_connections=max(s.NIVEAUX),
+                    keepalive_expiry=LimitesHTTP().delai_inactivite - 1,
+                ),
                 timeout=httpx.Timeout(60.0),
                 trust_env=False,  # never through a proxy: 127.0.0.1 only
             ) as client:
