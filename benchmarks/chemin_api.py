@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from uuid import UUID
 
@@ -36,8 +36,12 @@ class CheminApi:
 
     nom = "api"
 
-    def __init__(self, client: httpx.AsyncClient, pids: list[int], jeton: str) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, pids: list[int], jeton: str, pools: list[httpx.AsyncClient] | None = None
+    ) -> None:
         self.client = client
+        self.pools = pools or [client]
+        """Independent clients: a stream's commands always go through the same one."""
         self.pids = pids
         """The API's processes: ``ase serve --workers`` as production runs it (``ASE_BENCH_WORKERS``,
         default the cores available)."""
@@ -84,18 +88,13 @@ class CheminApi:
         for ecoute in prises:
             ecoute.close()
         try:
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
-                # Idle connections dropped before the server's keep-alive timeout closes them
-                # (``ASE_HTTP_DELAI_INACTIVITE``, 5 s): reusing one the server is closing is a ReadError.
-                limits=httpx.Limits(
-                    max_connections=max(s.NIVEAUX),
-                    max_keepalive_connections=max(s.NIVEAUX),
-                    keepalive_expiry=LimitesHTTP().delai_inactivite - 1,
-                ),
-                timeout=httpx.Timeout(60.0),
-                trust_env=False,  # never through a proxy: 127.0.0.1 only
-            ) as client:
+            async with AsyncExitStack() as clients:
+                # Clients as the API's users are: many, each with its connection(s), not one pool of 32
+                # connections in one process (httpcore's pool does work per request that grows with its
+                # connections: measured, the load generator's CPU per command doubled from 8 to 32
+                # clients, and its own waits were most of the p99).
+                pools = [await clients.enter_async_context(_client(port)) for _ in range(max(s.NIVEAUX))]
+                client = pools[0]
                 try:
                     # Queued in the backlog until the lifespan is done: this is the readiness wait.
                     pret = await client.get("/readyz")
@@ -105,7 +104,7 @@ class CheminApi:
                     raise ServeurArreteError(f"l'API n'est pas prête: {pret.text}\n{_fin(journal_chemin)}")
                 # Every worker up (each answered its readiness probe at least once) before any figure.
                 await asyncio.wait_for(cls._tous_prets(journal_chemin, len(tous)), timeout=120)
-                yield cls(client, [p.pid for p in tous], jeton)
+                yield cls(client, [p.pid for p in tous], jeton, pools)
         finally:
             for processus in tous:
                 assert processus.stdin is not None
@@ -134,10 +133,21 @@ class CheminApi:
         return ids
 
     async def commande(self, parcours_id: UUID) -> None:
-        reponse = await self.client.post(
+        reponse = await self.pools[parcours_id.int % len(self.pools)].post(
             f"/v1/parcours/{parcours_id}/rapports", content=s.CORPS_RAPPORT, headers=self._entetes
         )
         _exiger(reponse, 200)
+
+
+def _client(port: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        # Idle connections dropped before the server's keep-alive timeout closes them
+        # (``ASE_HTTP_DELAI_INACTIVITE``, 5 s): reusing one the server is closing is a ReadError.
+        limits=httpx.Limits(max_connections=4, keepalive_expiry=LimitesHTTP().delai_inactivite - 1),
+        timeout=httpx.Timeout(60.0),
+        trust_env=False,  # never through a proxy: 127.0.0.1 only
+    )
 
 
 def _exiger(reponse: httpx.Response, statut: int) -> None:
