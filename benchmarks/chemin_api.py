@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 
 from benchmarks import scenario as s
-from services.cli.travailleurs import coeurs_disponibles
+from services.cli.travailleurs import coeurs_disponibles, prises_d_ecoute
 from services.runtime.auth import CleDeDeveloppement
+from services.runtime.limites import LimitesHTTP
 
 RACINE = Path(__file__).resolve().parent.parent
 
@@ -36,8 +36,12 @@ class CheminApi:
 
     nom = "api"
 
-    def __init__(self, client: httpx.AsyncClient, pids: list[int], jeton: str) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, pids: list[int], jeton: str, pools: list[httpx.AsyncClient] | None = None
+    ) -> None:
         self.client = client
+        self.pools = pools or [client]
+        """Independent clients: a stream's commands always go through the same one."""
         self.pids = pids
         """The API's processes: ``ase serve --workers`` as production runs it (``ASE_BENCH_WORKERS``,
         default the cores available)."""
@@ -49,10 +53,10 @@ class CheminApi:
         """Start the API on a free port of 127.0.0.1 over ``url``; stop it on exit."""
         cle = await asyncio.to_thread(CleDeDeveloppement.dans, dossier)  # the key the server will verify with
         jeton = cle.signer(sub=s.AUTEUR, roles=["referent"], departements=[s.DEPARTEMENT])
-        ecoute = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ecoute.bind(("127.0.0.1", 0))
-        ecoute.listen(2048)
-        port = ecoute.getsockname()[1]
+        workers = int(os.environ.get("ASE_BENCH_WORKERS", "0")) or coeurs_disponibles()
+        # As ``ase serve --workers``: one listening socket of the port per worker (``SO_REUSEPORT``).
+        prises = prises_d_ecoute("127.0.0.1", 0, workers)
+        port = prises[0].getsockname()[1]
         journal_chemin = dossier / "serveur.log"
         env = {
             **os.environ,
@@ -62,11 +66,9 @@ class CheminApi:
             "ASE_MODE": "dev",
             "ASE_LOG_LEVEL": "INFO",  # the startup line each worker logs (``_tous_prets``)
         }
-        workers = int(os.environ.get("ASE_BENCH_WORKERS", "0")) or coeurs_disponibles()
         tous: list[asyncio.subprocess.Process] = []
         with journal_chemin.open("wb") as journal:
-            # As ``ase serve --workers``: processes accepting on one inherited socket.
-            for _ in range(workers):
+            for ecoute in prises:
                 tous.append(
                     await asyncio.create_subprocess_exec(
                         sys.executable,
@@ -82,15 +84,17 @@ class CheminApi:
                         env=env,
                     )
                 )
-        # Only the server holds the socket now: if it dies, clients are refused instead of waiting.
-        ecoute.close()
+        # Only the server holds the sockets now: if it dies, clients are refused instead of waiting.
+        for ecoute in prises:
+            ecoute.close()
         try:
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
-                limits=httpx.Limits(max_connections=max(s.NIVEAUX), max_keepalive_connections=max(s.NIVEAUX)),
-                timeout=httpx.Timeout(60.0),
-                trust_env=False,  # never through a proxy: 127.0.0.1 only
-            ) as client:
+            async with AsyncExitStack() as clients:
+                # Clients as the API's users are: many, each with its connection(s), not one pool of 32
+                # connections in one process (httpcore's pool does work per request that grows with its
+                # connections: measured, the load generator's CPU per command doubled from 8 to 32
+                # clients, and its own waits were most of the p99).
+                pools = [await clients.enter_async_context(_client(port)) for _ in range(max(s.NIVEAUX))]
+                client = pools[0]
                 try:
                     # Queued in the backlog until the lifespan is done: this is the readiness wait.
                     pret = await client.get("/readyz")
@@ -100,7 +104,7 @@ class CheminApi:
                     raise ServeurArreteError(f"l'API n'est pas prête: {pret.text}\n{_fin(journal_chemin)}")
                 # Every worker up (each answered its readiness probe at least once) before any figure.
                 await asyncio.wait_for(cls._tous_prets(journal_chemin, len(tous)), timeout=120)
-                yield cls(client, [p.pid for p in tous], jeton)
+                yield cls(client, [p.pid for p in tous], jeton, pools)
         finally:
             for processus in tous:
                 assert processus.stdin is not None
@@ -129,10 +133,21 @@ class CheminApi:
         return ids
 
     async def commande(self, parcours_id: UUID) -> None:
-        reponse = await self.client.post(
+        reponse = await self.pools[parcours_id.int % len(self.pools)].post(
             f"/v1/parcours/{parcours_id}/rapports", content=s.CORPS_RAPPORT, headers=self._entetes
         )
         _exiger(reponse, 200)
+
+
+def _client(port: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        # Idle connections dropped before the server's keep-alive timeout closes them
+        # (``ASE_HTTP_DELAI_INACTIVITE``, 5 s): reusing one the server is closing is a ReadError.
+        limits=httpx.Limits(max_connections=4, keepalive_expiry=LimitesHTTP().delai_inactivite - 1),
+        timeout=httpx.Timeout(60.0),
+        trust_env=False,  # never through a proxy: 127.0.0.1 only
+    )
 
 
 def _exiger(reponse: httpx.Response, statut: int) -> None:

@@ -39,7 +39,16 @@ def main() -> None:
         serveur.should_exit = True
 
     threading.Thread(target=arreter_quand_stdin_se_ferme, daemon=True).start()
-    serveur.run(sockets=[socket.socket(fileno=fd)])
+    profil = os.environ.get("ASE_BENCH_PROFIL")
+    if not profil:
+        serveur.run(sockets=[socket.socket(fileno=fd)])
+        return
+    # Where the event loop's CPU goes (its thread only): ``python -m pstats <fichier>.<pid>``.
+    import cProfile
+
+    with cProfile.Profile() as profileur:
+        serveur.run(sockets=[socket.socket(fileno=fd)])
+    profileur.dump_stats(f"{profil}.{os.getpid()}")
 
 
 if __name__ == "__main__":

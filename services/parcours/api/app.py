@@ -108,9 +108,9 @@ def monter(app: FastAPI, limites: LimitesHTTP) -> None:
 
 def monter_routes(app: FastAPI) -> None:
     """The command and read-your-writes routes only (``ase serve`` mounts every service's)."""
-    stricts = [Depends(refuser_parametres_inconnus)]
-    app.include_router(routes_commandes.routeur, dependencies=stricts)
-    app.include_router(routes_lecture.routeur, dependencies=stricts)
+    # The commands refuse unknown query parameters in their one dependency (``conditions``).
+    app.include_router(routes_commandes.routeur)
+    app.include_router(routes_lecture.routeur, dependencies=[Depends(refuser_parametres_inconnus)])
 
 
 def sondes(app: FastAPI) -> dict[str, Sonde]:

@@ -16,6 +16,7 @@ from services.parcours.application import Demande, ParcoursApplication, empreint
 from services.runtime import journal_acces
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.limites import limites_de
+from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import DELAI_S
 from services.runtime.problemes import InterditError
 
@@ -67,10 +68,11 @@ async def composants(request: Request) -> Composants:
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def utilisateur(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Utilisateur:
+Jeton = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def utilisateur(request: Request, credentials: Jeton) -> Utilisateur:
+    """The verified caller of ``request``: 401 without a valid bearer token."""
     # Dependencies are coroutines: a plain ``def`` would cost a thread hop each.
     comp: Composants = request.app.state.parcours
     return await authentifier(
@@ -78,18 +80,24 @@ async def utilisateur(
     )
 
 
+async def _appelant(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, roles: frozenset[str]
+) -> Utilisateur:
+    """The verified caller (401), holding one of ``roles`` (else 403)."""
+    u = await utilisateur(request, credentials)
+    if not u.roles & roles:
+        raise InterditError(f"rôle requis: {', '.join(sorted(roles))}")
+    return u
+
+
 def _exiger(roles: frozenset[str]):  # type: ignore[no-untyped-def]
-    async def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
-        if not u.roles & roles:
-            raise InterditError(f"rôle requis: {', '.join(sorted(roles))}")
-        return u
+    async def verifier(request: Request, credentials: Jeton) -> Utilisateur:
+        return await _appelant(request, credentials, roles)
 
     return verifier
 
 
-Ecrivain = Annotated[Utilisateur, Depends(_exiger(ROLES_ECRITURE))]
 Lecteur = Annotated[Utilisateur, Depends(_exiger(ROLES_LECTURE))]
-Dpo = Annotated[Utilisateur, Depends(_exiger(ROLES_EFFACEMENT))]
 Comp = Annotated[Composants, Depends(composants)]
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
@@ -111,6 +119,8 @@ class Conditions:
     cle_idempotence: str | None
     correlation_id: str
     request_id: str
+    composants: Composants
+    """The service's composition root (one dependency less per command)."""
 
     def demande(self, commande: BaseModel | None = None) -> Demande:
         # The fingerprint recognises the retry of an idempotent request: none to compute without a key.
@@ -133,16 +143,27 @@ IfMatch = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pat
 IdempotencyKey = Annotated[str | None, Header(), WithJsonSchema({"type": "string", "pattern": _CLE.pattern})]
 
 
+# One dependency per command (unknown query parameters, the caller, its role, the headers, the
+# components) rather than a tree of six: FastAPI solves each node on every request, and that was
+# the largest part of its cost per command.
 async def conditions(
-    request: Request, u: Ecrivain, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+    request: Request, credentials: Jeton, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
 ) -> Conditions:
+    """The writer (``referent`` or ``encadrant``: 401, 403) and the request's ``If-Match`` and ``Idempotency-Key``.
+
+    An unknown query parameter, a malformed ``If-Match`` or ``Idempotency-Key``: 422.
+    """
+    await refuser_parametres_inconnus(request)
+    u = await _appelant(request, credentials, ROLES_ECRITURE)
     return _conditions(request, u, if_match, idempotency_key)
 
 
 async def conditions_dpo(
-    request: Request, u: Dpo, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+    request: Request, credentials: Jeton, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
 ) -> Conditions:
-    """As :func:`conditions`, for the DPO's erasure."""
+    """As :func:`conditions`, for the DPO's erasure (role ``dpo``)."""
+    await refuser_parametres_inconnus(request)
+    u = await _appelant(request, credentials, ROLES_EFFACEMENT)
     return _conditions(request, u, if_match, idempotency_key)
 
 
@@ -163,6 +184,7 @@ def _conditions(request: Request, u: Utilisateur, if_match: str | None, idempote
         cle_idempotence=idempotency_key,
         correlation_id=request.state.correlation_id,
         request_id=request.state.request_id,
+        composants=request.app.state.parcours,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.parcours import commandes as c
-from services.parcours.api.dependances import Comp, Composants, Cond, CondDpo
+from services.parcours.api.dependances import Composants, Cond, CondDpo
 from services.parcours.api.execution import hors_boucle
 from services.parcours.application import Reponse
 from services.parcours.domain.contexte import Contexte
@@ -61,19 +61,22 @@ CREATION: dict[str, Any] = {"status_code": 201, "response_model": Resultat, "res
 
 
 @routeur.post("/lieux", **CREATION)
-async def referencer_lieu(cmd: c.ReferencerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+async def referencer_lieu(cmd: c.ReferencerLieu, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.referencer_lieu(cmd, demande))
 
 
 @routeur.post("/lieux/{lieu_id}/capacite", **R)
-async def modifier_capacite(lieu_id: Id, cmd: c.ModifierCapacite, comp: Comp, cond: Cond) -> JSONResponse:
+async def modifier_capacite(lieu_id: Id, cmd: c.ModifierCapacite, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.modifier_capacite(lieu_id, cmd, demande))
 
 
 @routeur.post("/lieux/{lieu_id}/fermeture", **R)
-async def fermer_lieu(lieu_id: Id, cmd: c.FermerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+async def fermer_lieu(lieu_id: Id, cmd: c.FermerLieu, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.fermer_lieu(lieu_id, cmd, demande))
 
@@ -82,13 +85,15 @@ async def fermer_lieu(lieu_id: Id, cmd: c.FermerLieu, comp: Comp, cond: Cond) ->
 
 
 @routeur.post("/parcours", **CREATION)
-async def ouvrir_parcours(cmd: c.OuvrirParcours, comp: Comp, cond: Cond) -> JSONResponse:
+async def ouvrir_parcours(cmd: c.OuvrirParcours, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.ouvrir_parcours(cmd, demande))
 
 
 @routeur.post("/parcours/{parcours_id}/informations-preoccupantes", **R)
-async def recevoir_ip(parcours_id: Id, cmd: c.RecevoirInformationPreoccupante, comp: Comp, cond: Cond) -> JSONResponse:
+async def recevoir_ip(parcours_id: Id, cmd: c.RecevoirInformationPreoccupante, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(
         comp,
         cond,
@@ -99,57 +104,64 @@ async def recevoir_ip(parcours_id: Id, cmd: c.RecevoirInformationPreoccupante, c
 
 
 @routeur.post("/parcours/{parcours_id}/evaluations", **R)
-async def conclure_evaluation(parcours_id: Id, cmd: c.ConclureEvaluation, comp: Comp, cond: Cond) -> JSONResponse:
+async def conclure_evaluation(parcours_id: Id, cmd: c.ConclureEvaluation, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.conclure_evaluation(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/mesures", **R)
-async def decider_mesure(parcours_id: Id, cmd: c.DeciderMesure, comp: Comp, cond: Cond) -> JSONResponse:
+async def decider_mesure(parcours_id: Id, cmd: c.DeciderMesure, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: {"mesure_id": str(p.decider_mesure(ctx, **_champs(cmd)))}
     )
 
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/renouvellement", **R)
-async def renouveler_mesure(
-    parcours_id: Id, mesure_id: Id, cmd: c.RenouvelerMesure, comp: Comp, cond: Cond
-) -> JSONResponse:
+async def renouveler_mesure(parcours_id: Id, mesure_id: Id, cmd: c.RenouvelerMesure, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
     )
 
 
 @routeur.post("/parcours/{parcours_id}/mesures/{mesure_id}/levee", **R)
-async def lever_mesure(parcours_id: Id, mesure_id: Id, cmd: c.LeverMesure, comp: Comp, cond: Cond) -> JSONResponse:
+async def lever_mesure(parcours_id: Id, mesure_id: Id, cmd: c.LeverMesure, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.lever_mesure(ctx, mesure_id=mesure_id, **_champs(cmd))
     )
 
 
 @routeur.post("/parcours/{parcours_id}/accueil", **R)
-async def debuter_accueil(parcours_id: Id, cmd: c.DebuterAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+async def debuter_accueil(parcours_id: Id, cmd: c.DebuterAccueil, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.debuter_accueil(parcours_id, cmd, demande))
 
 
 @routeur.post("/parcours/{parcours_id}/accueil/changement", **R)
-async def changer_lieu(parcours_id: Id, cmd: c.ChangerLieu, comp: Comp, cond: Cond) -> JSONResponse:
+async def changer_lieu(parcours_id: Id, cmd: c.ChangerLieu, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.changer_lieu(parcours_id, cmd, demande))
 
 
 @routeur.post("/parcours/{parcours_id}/accueil/fin", **R)
-async def terminer_accueil(parcours_id: Id, cmd: c.TerminerAccueil, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_accueil(parcours_id: Id, cmd: c.TerminerAccueil, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_accueil(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/fugues", **R)
-async def declarer_fugue(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def declarer_fugue(parcours_id: Id, cmd: c.Dater, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.declarer_fugue(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/fugues/fin", **R)
-async def terminer_fugue(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_fugue(parcours_id: Id, cmd: c.Dater, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_fugue(ctx, **_champs(cmd)))
 
 
@@ -161,66 +173,76 @@ def _etablir_ppe(cmd: c.Dater) -> Callable[[Parcours, Contexte], None]:
 
 
 @routeur.post("/parcours/{parcours_id}/ppe", **R)
-async def etablir_ppe(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def etablir_ppe(parcours_id: Id, cmd: c.Dater, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, _etablir_ppe(cmd))
 
 
 @routeur.post("/parcours/{parcours_id}/rapports", **R)
-async def produire_rapport(parcours_id: Id, cmd: c.ProduireRapport, comp: Comp, cond: Cond) -> JSONResponse:
+async def produire_rapport(parcours_id: Id, cmd: c.ProduireRapport, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.produire_rapport(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/entretien-autonomie", **R)
-async def realiser_entretien(parcours_id: Id, cmd: c.Dater, comp: Comp, cond: Cond) -> JSONResponse:
+async def realiser_entretien(parcours_id: Id, cmd: c.Dater, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(
         comp, cond, parcours_id, cmd, lambda p, ctx: p.realiser_entretien_autonomie(ctx, **_champs(cmd))
     )
 
 
 @routeur.post("/parcours/{parcours_id}/majorite", **R)
-async def atteindre_majorite(
-    parcours_id: Id, comp: Comp, cond: Cond, cmd: c.AtteindreMajorite | None = None
-) -> JSONResponse:
+async def atteindre_majorite(parcours_id: Id, cond: Cond, cmd: c.AtteindreMajorite | None = None) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.atteindre_majorite(ctx))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur", **R)
-async def accorder_apjm(parcours_id: Id, cmd: c.AccorderAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def accorder_apjm(parcours_id: Id, cmd: c.AccorderAPJM, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.accorder_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/renouvellement", **R)
-async def renouveler_apjm(parcours_id: Id, cmd: c.RenouvelerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def renouveler_apjm(parcours_id: Id, cmd: c.RenouvelerAPJM, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.renouveler_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/accompagnement-jeune-majeur/fin", **R)
-async def terminer_apjm(parcours_id: Id, cmd: c.TerminerAPJM, comp: Comp, cond: Cond) -> JSONResponse:
+async def terminer_apjm(parcours_id: Id, cmd: c.TerminerAPJM, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.terminer_apjm(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/sortie", **R)
-async def sortir(parcours_id: Id, cmd: c.Sortir, comp: Comp, cond: Cond) -> JSONResponse:
+async def sortir(parcours_id: Id, cmd: c.Sortir, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.sortir(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/reouverture", **R)
-async def rouvrir(parcours_id: Id, cmd: c.Rouvrir, comp: Comp, cond: Cond) -> JSONResponse:
+async def rouvrir(parcours_id: Id, cmd: c.Rouvrir, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.rouvrir(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/transfert", **R)
-async def transferer(parcours_id: Id, cmd: c.Transferer, comp: Comp, cond: Cond) -> JSONResponse:
+async def transferer(parcours_id: Id, cmd: c.Transferer, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.transferer(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/referent", **R)
-async def designer_referent(parcours_id: Id, cmd: c.DesignerReferent, comp: Comp, cond: Cond) -> JSONResponse:
+async def designer_referent(parcours_id: Id, cmd: c.DesignerReferent, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     return await sur_parcours(comp, cond, parcours_id, cmd, lambda p, ctx: p.designer_referent(ctx, **_champs(cmd)))
 
 
 @routeur.post("/parcours/{parcours_id}/rectifications", **R)
-async def rectifier(parcours_id: Id, cmd: c.Rectifier, comp: Comp, cond: Cond) -> JSONResponse:
+async def rectifier(parcours_id: Id, cmd: c.Rectifier, cond: Cond) -> JSONResponse:
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.rectifier(parcours_id, cmd, demande))
 
@@ -229,11 +251,12 @@ async def rectifier(parcours_id: Id, cmd: c.Rectifier, comp: Comp, cond: Cond) -
 
 
 @routeur.post("/personnes/{personne_id}/effacement", response_model=Resultat, responses=reponses(403, 404, 409))
-async def effacer_identite(personne_id: Id, cmd: c.EffacerIdentite, comp: Comp, cond: CondDpo) -> JSONResponse:
+async def effacer_identite(personne_id: Id, cmd: c.EffacerIdentite, cond: CondDpo) -> JSONResponse:
     """Erase a person's identity: ``IdentiteEffacee`` and the destruction of her data key, in one commit.
 
     Role ``dpo`` of the département of her parcours (403 without it, 404 elsewhere); erasing twice is
     a 409 (rule ``identite_effacee``). From then on no route shows her name or birth date.
     """
+    comp = cond.composants
     demande = cond.demande(cmd)
     return await executer(comp, lambda: comp.application.effacer_personne(personne_id, cmd.motif.value, demande))
