@@ -96,12 +96,10 @@ class ParcoursApplication(Application[UUID]):
     env: ClassVar[dict[str, str]] = {
         "APPLICATION_RECORDER_TOPIC": get_topic(PostgresRecorderIdempotent),
     }
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
-        Parcours: instantanes.INTERVALLE,
-        LieuAccueil: instantanes.INTERVALLE,
-    }
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Parcours: instantanes.INTERVALLE}
     """Snapshots (``services.parcours.instantanes``, table ``ase_snapshots``): a cache, never authoritative.
-    Identity streams have none (short, and all personal)."""
+    Parcours only, each encrypted (so authenticated) with its person's key: identity streams have none (short,
+    and all personal), nor places (a few events each, and no person's key to authenticate a snapshot with)."""
 
     def __init__(self, env: dict[str, str] | None = None, horloge: Horloge | None = None) -> None:
         self.horloge: Horloge = horloge or HorlogeSysteme()

@@ -11,7 +11,11 @@ Privacy: a parcours' state holds personal data (the exact birth date, courts' re
 corrected free text). A snapshot of a stream with a person stores its **whole state encrypted**
 with her data key (``services.runtime.coffre``, bound to the stream id and version), so erasing
 her key shreds her snapshots too; the erasure's transaction also deletes them
-(``PostgresRecorderIdempotent``). Identity streams are never snapshotted (short, and all personal).
+(``PostgresRecorderIdempotent``). Identity streams are never snapshotted (short, and all personal),
+nor places (a few events each). The encryption (AES-GCM, bound to the stream and version) is also what
+authenticates a snapshot: one stored in clear is refused, so writing the table cannot forge a state.
+A snapshot is of one shape of the aggregate and of one version of the code that folds it (the domain's
+and the law's modules): after an upgrade that changes either, older snapshots are ignored.
 
 A parcours keeps its events in memory (``historique``, for corrections): a snapshot leaves them
 out, and a parcours restored from one reads them from the store only when a correction needs
@@ -25,6 +29,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any, Final, SupportsIndex, overload
 from uuid import UUID
 
@@ -74,10 +79,25 @@ def _adaptateur(classe: type[Flux], nom: str) -> TypeAdapter[Any]:
 
 
 @cache
+def _code_du_repli() -> str:
+    """A digest of the source of the modules that fold a stream (the domain's and the law's)."""
+    import droit
+    import services.parcours.domain as domaine
+
+    empreinte = hashlib.sha256()
+    for paquet in (domaine, droit):
+        for fichier in sorted(Path(next(iter(paquet.__path__))).rglob("*.py")):
+            empreinte.update(fichier.name.encode())
+            empreinte.update(fichier.read_bytes())
+    return empreinte.hexdigest()
+
+
+@cache
 def schema(classe: type[Flux]) -> str:
-    """A digest of the attributes and types of ``classe``: a snapshot of another shape is ignored."""
+    """A digest of the attributes and types of ``classe`` and of the code that folds it: a snapshot of
+    another shape, or taken by another version of the domain or the law, is ignored."""
     forme = sorted((nom, repr(t)) for nom, t in _types(classe).items())
-    return hashlib.sha256(repr((get_topic(classe), forme)).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr((get_topic(classe), forme, _code_du_repli())).encode()).hexdigest()[:16]
 
 
 class Instantane(Snapshot):
@@ -274,6 +294,10 @@ class MagasinInstantanes(EventStore[UUID]):
         stockes = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
         restaures: list[_Restaure] = []
         try:
+            if any(not coffre.est_chiffre(e.state) for e in stockes):
+                # Only ever written encrypted, which authenticates it (AES-GCM, bound to the stream and
+                # version): one in clear was written by someone else, and could say anything.
+                raise InstantaneInvalideError("instantané en clair")
             personnes = coffre.personnes_des_etats(e.state for e in stockes)
             if personnes:
                 cles = self.cles(sorted(personnes))

@@ -29,7 +29,7 @@ from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 from pydantic import TypeAdapter
 
 from services.parcours import integrite
@@ -175,7 +175,8 @@ class JsonMapper(Mapper[Any]):
         """A snapshot of a stream with a person: its whole state encrypted with her key (``instantanes``)."""
         personne = etat["state"].get("personne_id")
         if personne is None:
-            return  # a place's stream: no personal data
+            # Never a snapshot in clear: the encryption is what authenticates it (see ``instantanes``).
+            raise ChiffrementImpossibleError("Instantane: un flux sans personne n'a pas d'instantané")
         trousseau = _TROUSSEAU.get()
         cle = trousseau.cles.get(UUID(str(personne))) if trousseau is not None else None
         if cle is None:
@@ -290,6 +291,10 @@ def identite_effacee(personne_id: UUID) -> RegleMetierError:
     return RegleMetierError("identite_effacee", f"l'identité de la personne {personne_id} est effacée")
 
 
+VERROU_DDL = 0x415345_444444
+"""The advisory lock (one bigint) taken around the write side's table creation."""
+
+
 class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent):
     """The PostgreSQL recorder, plus a table of idempotency keys written with the events."""
 
@@ -333,6 +338,25 @@ class PostgresRecorderIdempotent(PostgresApplicationRecorder, RecorderIdempotent
             self.sql_create_statements += integrite.instructions_chaine(
                 self.datastore.schema, events_table_name, self.datastore.originator_id_type
             )
+
+    def create_table(self) -> None:
+        """As the library's, under an advisory lock (:data:`VERROU_DDL`), held by a connection of its own.
+
+        Every process of the write side (``ase serve --workers``) creates the tables at start: two at once
+        fail, on the composite types ("duplicate key value violates pg_type_typname_nsp_index") or on the
+        hash chain's ``CREATE OR REPLACE FUNCTION`` ("tuple concurrently updated").
+        """
+        if getattr(self.datastore.pool, "max_size", 2) < 2:  # the lock's connection and one more
+            super().create_table()  # one connection only: nothing to hold the lock with (not a server's setting)
+            return
+        with self.datastore.get_connection() as conn:
+            conn.autocommit = True
+            conn.execute(SQL("SELECT pg_advisory_lock({})").format(Literal(VERROU_DDL)))
+            try:
+                super().create_table()
+            finally:
+                conn.execute(SQL("SELECT pg_advisory_unlock({})").format(Literal(VERROU_DDL)))
+                conn.autocommit = False
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

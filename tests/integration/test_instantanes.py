@@ -10,12 +10,14 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 import pytest
 
 from services.parcours.application import ParcoursApplication
 from services.parcours.domain.parcours import Parcours
 from services.parcours.instantanes import INTERVALLE, HistoriqueDiffere, InstantaneImpossibleError, projeter
+from services.runtime import coffre
 from tests.integration.api_parcours import NE_LE, NOM, PRENOMS, a_la_date, decider_mesure, ouvrir
 from tests.integration.conftest import Api
 
@@ -153,3 +155,34 @@ async def test_un_instantane_altere_est_ignore(api: Api, base_url: str) -> None:
     with evenements_lus(api.application) as lus:
         await _rapport(api, parcours_id)
     assert lus == [3 + INTERVALLE], lus
+
+
+async def test_a_snapshot_forged_in_clear_that_made_a_14_year_old_of_age_is_refused_and_the_events_replayed(
+    api: Api, base_url: str
+) -> None:
+    """Found by the verifier: a snapshot row written in clear (the state decrypted, the birth date moved back
+    to 2001) was restored, and the API recorded a majority for a child of 14. Only the encrypted form is read."""
+    parcours_id, personne_id = await _long_parcours(api, INTERVALLE)
+    (version, etat), *_ = _instantanes(base_url, parcours_id)
+    cles = api.application.recorder.cles_personnes([UUID(personne_id)])  # type: ignore[attr-defined]
+    clair = orjson.loads(coffre.dechiffrer_stocke(etat, cles, flux_id=UUID(parcours_id), version=version))
+    assert clair["state"]["date_naissance"] == NE_LE.isoformat()
+    clair["state"]["date_naissance"] = "2001-01-01"
+    with psycopg.connect(base_url) as conn:
+        conn.execute(
+            "UPDATE ase_snapshots SET state = %s WHERE originator_id = %s AND originator_version = %s",
+            (orjson.dumps(clair), parcours_id, version),
+        )
+    with evenements_lus(api.application) as lus:
+        await _rapport(api, parcours_id)
+    assert lus == [2 + INTERVALLE], lus  # the whole stream, replayed: the forged state was not read
+    reponse = await api.client.get(f"/v1/parcours/{parcours_id}", headers=api.jeton())
+    assert reponse.status_code == 200, reponse.text
+    assert reponse.json()["date_majorite"] == NE_LE.replace(year=NE_LE.year + 18).isoformat()
+    refus = await api.post(f"/v1/parcours/{parcours_id}/majorite", {"date_effet": RAPPORT_LE.isoformat()})
+    assert refus.status_code == 422, refus.text
+
+
+def test_places_are_never_snapshotted() -> None:
+    """A place has no person whose key would authenticate its snapshot: it has none (a few events each)."""
+    assert set(ParcoursApplication.snapshotting_intervals) == {Parcours}
