@@ -64,9 +64,18 @@ def prises_d_ecoute(host: str, port: int, nombre: int) -> list[socket.socket]:
     ``epoll_wait`` (the busiest) took most of them: measured, 29 of 32 keep-alive connections on one
     of 2 workers, the other idle, the tail of latency at 32 clients 5 to 8 times the mean.
     Without ``SO_REUSEPORT``, one socket shared by all (the kernel's handover).
+
+    Raises ``OSError`` (``EADDRINUSE``) when something already listens on ``host:port``, even another
+    server whose sockets have ``SO_REUSEPORT`` too: the port is first bound alone, without it, so a
+    second ``ase serve`` on the same port fails instead of sharing its connections with the first.
     """
     famille = socket.AF_INET6 if ":" in host else socket.AF_INET
     partage = not hasattr(socket, "SO_REUSEPORT") or nombre <= 1
+    if not partage:
+        with socket.socket(famille, socket.SOCK_STREAM) as seule:
+            seule.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            seule.bind((host, port))  # EADDRINUSE when anyone listens there, with SO_REUSEPORT or not
+            port = seule.getsockname()[1]
     prises: list[socket.socket] = []
     for _ in range(1 if partage else nombre):
         prise = socket.socket(famille, socket.SOCK_STREAM)
