@@ -9,17 +9,21 @@ switch never interleaves with an engine (re)creating the schema it replaces.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
+import structlog
 
 from services.projections.moteur import Projection, creer_tables
 
 if TYPE_CHECKING:
     from services.projections.moteur import Connexion
+
+log = structlog.get_logger(__name__)
 
 CATALOGUE = "projections_catalogue"
 CANAL = "projections_catalogue"
@@ -121,3 +125,52 @@ async def activer(conn: Connexion, nom: str, schema: str) -> str | None:
 
 async def supprimer(conn: Connexion, schema: str) -> None:
     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+CLASSE_VERROU_RECONSTRUCTION = 0x415352
+"""First key of the session advisory lock a rebuild holds on each schema it owns (the one it fills, then
+the old one during its grace): a schema outside the catalogue that nobody holds is an orphan."""
+
+MOTIF_SCHEMA = re.compile(r"^p_[a-z0-9_]+_\d{14}_[0-9a-f]{6}$")
+"""The names :func:`nouveau_schema` gives."""
+
+
+async def reserver(conn: Connexion, schema: str) -> None:
+    """Hold ``schema`` for this session (a rebuild's), until :func:`liberer` or the session's end."""
+    await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", CLASSE_VERROU_RECONSTRUCTION, schema)
+
+
+async def liberer(conn: Connexion, schema: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", CLASSE_VERROU_RECONSTRUCTION, schema)
+
+
+async def supprimer_orphelins(conn: Connexion) -> list[str]:
+    """Drop the projection schemas that no catalogue entry names and no rebuild holds; return their names.
+
+    A rebuild killed outright (``kill -9``, out of memory, a lost node) never drops the schema it was
+    filling, nor the old one it kept for its grace: left, they would keep copies of identities that a later
+    erasure blanks everywhere else. Run before each rebuild and when the projections service starts.
+    """
+    await preparer(conn)
+    lignes = await conn.fetch(
+        f"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'p\\_%' "
+        f"AND nspname NOT IN (SELECT schema FROM public.{CATALOGUE}) ORDER BY nspname"
+    )
+    supprimes: list[str] = []
+    for ligne in lignes:
+        schema = str(ligne["nspname"])
+        if not MOTIF_SCHEMA.match(schema):
+            continue
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", CLASSE_VERROU_RECONSTRUCTION, schema
+        ):
+            continue  # a rebuild running, or an old schema in its grace
+        try:
+            if await conn.fetchval(f"SELECT true FROM public.{CATALOGUE} WHERE schema = $1", schema):
+                continue  # switched to since the list was read
+            await supprimer(conn, schema)
+            supprimes.append(schema)
+            log.warning("schema_orphelin_supprime", schema=schema)
+        finally:
+            await liberer(conn, schema)
+    return supprimes

@@ -45,6 +45,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
@@ -53,6 +54,9 @@ from services.projections import catalogue
 from services.projections.feeds import Positions, position_de_depart
 from services.projections.moteur import Moteur, Projection, creer_index, creer_tables
 from services.projections.service import Sources, groupe_de
+
+if TYPE_CHECKING:
+    from services.projections.moteur import Connexion
 
 log = structlog.get_logger(__name__)
 
@@ -122,9 +126,41 @@ async def reconstruire(
     ``depuis``: ``"kafka"`` or ``"store"`` (default: Kafka when configured).
     ``avant_bascule``: awaited with the new schema once caught up, before the switch.
     ``grace_s``: how long the old schema stays after the switch, for reads that named it already.
+
+    The schemas it owns (the one it fills, then the old one in its grace) are held by a session lock
+    (:func:`catalogue.reserver`) on a connection of ``pool``: a rebuild killed outright leaves them to the
+    next rebuild or service start, which drops them (:func:`catalogue.supprimer_orphelins`).
     """
-    choix = depuis or sources.par_defaut
     schema = catalogue.nouveau_schema(projection.nom)
+    async with pool.acquire() as verrou:
+        await catalogue.supprimer_orphelins(verrou)
+        await catalogue.reserver(verrou, schema)
+        return await _reconstruire(
+            projection,
+            sources,
+            pool,
+            schema=schema,
+            verrou=verrou,
+            depuis=depuis,
+            progression=progression,
+            avant_bascule=avant_bascule,
+            grace_s=grace_s,
+        )
+
+
+async def _reconstruire(
+    projection: Projection,
+    sources: Sources,
+    pool: asyncpg.Pool,
+    *,
+    schema: str,
+    verrou: Connexion,
+    depuis: str | None,
+    progression: Progression | None,
+    avant_bascule: Callable[[str], Awaitable[None]] | None,
+    grace_s: float,
+) -> str:
+    choix = depuis or sources.par_defaut
     feed = sources.feed(projection, depuis=choix, groupe=f"{groupe_de(projection)}.rebuild.{schema}")
     debut = time.monotonic()
     try:
@@ -175,6 +211,7 @@ async def reconstruire(
         duree_s=round(time.monotonic() - debut, 2),
     )
     if ancien is not None:
+        await catalogue.reserver(verrou, ancien)  # its grace: no orphan sweep drops it meanwhile
         await asyncio.sleep(grace_s)
         async with pool.acquire() as conn:
             await catalogue.supprimer(conn, ancien)

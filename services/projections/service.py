@@ -114,6 +114,8 @@ class ServiceProjections:
             await creer_sujets_dlq(self.sources.kafka_bootstrap_servers, self.projections)
             self._dlq = producteur(self.sources.kafka_bootstrap_servers, client_id="ase-projections-dlq")
             await self._dlq.start()
+        async with self.pool.acquire() as conn:
+            await catalogue.supprimer_orphelins(conn)  # the schemas of rebuilds killed outright
         await self._ecouter_le_catalogue()
         for projection in self.projections:
             self._changements[projection.nom] = asyncio.Event()

@@ -34,6 +34,7 @@ from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent
 from tests.integration.projections_outils import SeulementCetteBase, relais_a_jour
 from tests.integration.relais_outils import relais_actif
+from tests.integration.schemas import schema_a_part
 from tests.integration.test_sujet_restreint import MAJORITE, NE_LE, REFERENCE, _histoire, _par_kafka
 
 SECRETS = (MAJORITE.isoformat(), REFERENCE)
@@ -192,7 +193,7 @@ async def _publies(pool: asyncpg.Pool, flux: list[UUID]) -> list[tuple[str, Even
 
 async def _dans_cet_ordre(pool: asyncpg.Pool, projection: Projection, evenements: list[EvenementPublie]) -> str:
     """``projection`` applied to ``evenements`` in this order, in one batch of a fresh schema; the schema."""
-    schema = catalogue.nouveau_schema(projection.nom)
+    schema = schema_a_part(projection.nom)
     async with pool.acquire() as conn:
         await creer_tables(conn, schema, projection)
         async with conn.transaction():

@@ -26,7 +26,6 @@ from aiokafka.errors import (
 )
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_STATISTIQUES, identifiant_evenement
-from services.projections import catalogue
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import FeedJournal, FeedKafka, Positions
 from services.projections.moteur import Moteur, Projection
@@ -49,6 +48,7 @@ from tests.integration.projections_outils import (
     relais_a_jour,
 )
 from tests.integration.relais_outils import Recu, lire_jusqua, relais_actif
+from tests.integration.schemas import schema_a_part
 
 DELAI_S = 30.0
 ECRITURE_REFUSEE = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
@@ -247,7 +247,7 @@ class Banc:
         debuts = await debuts_de_nos_evenements(self.pool, self.bootstrap, fins)
         for interne in catalogue_des_projections():
             projection = NosFlux(interne, nos)
-            schema = catalogue.nouveau_schema(projection.nom)
+            schema = schema_a_part(projection.nom)
             await amorcer(self.pool, schema, projection, {k: v for k, v in debuts.items() if k[0] in interne.sujets})
             groupe = f"ase.projections.test-{uuid.uuid4().hex}"
             feed = FeedKafka(self.bootstrap, list(projection.sujets), groupe=groupe, taille_lot=50)
@@ -266,7 +266,7 @@ class Banc:
         for moteur in self.moteurs:
             reference = Moteur(
                 moteur.projection,
-                catalogue.nouveau_schema(moteur.projection.nom),
+                schema_a_part(moteur.projection.nom),
                 self.pool,
                 FeedJournal(self.base_url, topics=moteur.projection.sujets, taille_lot=1000),
             )

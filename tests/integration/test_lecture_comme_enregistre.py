@@ -49,6 +49,7 @@ from tests.integration.projections_outils import (
     relais_a_jour,
 )
 from tests.integration.relais_outils import relais_actif
+from tests.integration.schemas import schema_a_part
 
 JOUR = date(2028, 1, 10)
 """The day the dossiers are read (ages, overdue flags)."""
@@ -176,7 +177,7 @@ async def publier(bootstrap: str, sujet: str, enregistrements: Sequence[Enregist
 async def par_kafka(pool: asyncpg.Pool, bootstrap: str, sujet: str) -> str:
     """The dossiers read model built by the engine from ``sujet``, a few records per batch."""
     feed = FeedKafka(bootstrap, [sujet], groupe=f"test.comme_enregistre.{uuid.uuid4().hex}", taille_lot=4)
-    moteur = Moteur(ProjectionDossiers(), catalogue.nouveau_schema("dossiers"), pool, feed)
+    moteur = Moteur(ProjectionDossiers(), schema_a_part("dossiers"), pool, feed)
     await executer_jusqua(moteur, await feed.fins())
     return moteur.schema
 
@@ -420,7 +421,7 @@ async def par_kafka_depuis_le_relais(pool: asyncpg.Pool, bootstrap: str) -> str:
     projection = SeulementCetteBase(ProjectionDossiers())
     feed = FeedKafka(bootstrap, list(ProjectionDossiers.sujets), groupe=f"test.lou.{uuid.uuid4().hex}", taille_lot=5)
     fins: Positions = await feed.fins()
-    schema = catalogue.nouveau_schema("dossiers")
+    schema = schema_a_part("dossiers")
     await amorcer(pool, schema, projection, await debuts_de_nos_evenements(pool, bootstrap, fins))
     await executer_jusqua(Moteur(projection, schema, pool, feed), fins)
     return schema
@@ -479,7 +480,7 @@ async def test_through_the_store_feed_the_corrected_stream_reads_as_recorded_cor
     for taille_lot in (1, 3, 1000):
         moteur = Moteur(
             ProjectionDossiers(),
-            catalogue.nouveau_schema("dossiers"),
+            schema_a_part("dossiers"),
             pool,
             FeedJournal(base_url, topics=list(ProjectionDossiers.sujets), taille_lot=taille_lot),
         )

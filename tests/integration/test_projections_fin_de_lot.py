@@ -25,7 +25,6 @@ from structlog.testing import capture_logs
 
 import droit.echeances
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
-from services.projections import catalogue
 from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
 from services.projections.moteur import LettreMorte, Moteur, creer_tables
 from services.projections.readmodels.dossiers import ProjectionDossiers
@@ -34,6 +33,7 @@ from services.runtime import coffre
 from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import Registre, attendre
+from tests.integration.schemas import schema_a_part
 
 NE_LE = date(2012, 4, 3)
 NOM = "Fautif"
@@ -314,9 +314,7 @@ async def test_a_stream_whose_end_of_batch_fails_is_dead_lettered_alone_and_the_
     async def envoyer(lettre: LettreMorte) -> None:  # the ``<groupe>.dlq`` topic, as when on Kafka
         envoyees.append(lettre)
 
-    moteur = Moteur(
-        projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url), lettres_mortes=envoyer
-    )
+    moteur = Moteur(projection, schema_a_part(projection.nom), pool, FeedJournal(base_url), lettres_mortes=envoyer)
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     lot = [

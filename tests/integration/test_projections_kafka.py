@@ -43,6 +43,7 @@ from tests.integration.projections_outils import (
     principal_du_feed,
 )
 from tests.integration.relais_outils import lire_jusqua, relais_actif
+from tests.integration.schemas import schema_a_part
 
 SUJETS = (TOPIC_PARCOURS, TOPIC_IDENTITES)
 
@@ -82,7 +83,7 @@ async def reference(pool: asyncpg.Pool, base_url: str, projection: SeulementCett
     """The read model built in one go from the store."""
     moteur = Moteur(
         projection,
-        catalogue.nouveau_schema(projection.nom),
+        schema_a_part(projection.nom),
         pool,
         FeedJournal(base_url, topics=projection.sujets, taille_lot=1000),
     )
@@ -93,7 +94,7 @@ async def reference(pool: asyncpg.Pool, base_url: str, projection: SeulementCett
 async def seeded(pool: asyncpg.Pool, bootstrap: str, projection: SeulementCetteBase) -> tuple[str, Positions]:
     """A fresh schema seeded before this test's events; and the topics' ends."""
     fins = await fins_kafka(bootstrap, projection.sujets)
-    schema = catalogue.nouveau_schema(projection.nom)
+    schema = schema_a_part(projection.nom)
     await amorcer(pool, schema, projection, await debuts_de_nos_evenements(pool, bootstrap, fins))
     return schema, fins
 
@@ -236,7 +237,7 @@ async def test_a_poison_record_is_dead_lettered_and_a_republished_event_changes_
     projection = Registre(f"poison_{uuid.uuid4().hex[:6]}", [sujet])
     moteur = Moteur(
         projection,
-        catalogue.nouveau_schema(projection.nom),
+        schema_a_part(projection.nom),
         pool,
         FeedKafka(bootstrap, [sujet], groupe=groupe_unique()),
     )

@@ -19,6 +19,7 @@ from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources, positions_appliquees, retard
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import Registre, differences, executer_jusqua, histoires, instantane
+from tests.integration.schemas import schema_a_part
 
 SUJETS = (TOPIC_PARCOURS, TOPIC_IDENTITES)
 
@@ -58,7 +59,7 @@ async def test_a_batch_is_applied_with_one_call_and_only_a_failing_one_event_by_
 ) -> None:
     await histoires(api, 1)
     sain = RegistreParLots(f"lots_{uuid.uuid4().hex[:8]}", SUJETS)
-    moteur = Moteur(sain, catalogue.nouveau_schema(sain.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=10))
+    moteur = Moteur(sain, schema_a_part(sain.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=10))
     await executer_jusqua(moteur, await moteur.feed.fins())
     vus = len((await instantane(pool, moteur.schema))["vus"])
     assert vus > 10, "several batches"
@@ -67,9 +68,7 @@ async def test_a_batch_is_applied_with_one_call_and_only_a_failing_one_event_by_
     assert sain.un_par_un == 0, "no event applied in a savepoint of its own while every batch passes"
 
     fautif = RegistreParLots(f"lots_{uuid.uuid4().hex[:8]}", SUJETS, echoue_sur=lambda e: e.nom == "MesureDecidee")
-    moteur = Moteur(
-        fautif, catalogue.nouveau_schema(fautif.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=10)
-    )
+    moteur = Moteur(fautif, schema_a_part(fautif.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=10))
     await executer_jusqua(moteur, await moteur.feed.fins())
     async with pool.acquire() as conn:
         lettres = await conn.fetch(f'SELECT ce_type FROM "{moteur.schema}".lettres_mortes')
@@ -85,7 +84,7 @@ async def test_deferred_ends_of_batch_interrupted_midway_resume_to_the_increment
     sujets = list(ProjectionDossiers.sujets)
     reference = Moteur(
         ProjectionDossiers(),
-        catalogue.nouveau_schema("dossiers"),
+        schema_a_part("dossiers"),
         pool,
         FeedJournal(base_url, topics=sujets, taille_lot=5),
     )
@@ -93,7 +92,7 @@ async def test_deferred_ends_of_batch_interrupted_midway_resume_to_the_increment
     await executer_jusqua(reference, fins)
 
     projection = ProjectionDossiers()
-    schema = catalogue.nouveau_schema("dossiers")
+    schema = schema_a_part("dossiers")
     async with pool.acquire() as conn:
         await creer_tables(conn, schema, projection, index=False)
         assert not await conn.fetchval(
@@ -134,7 +133,7 @@ async def test_a_rebuild_builds_the_same_indexes_and_runs_every_deferred_end(
     projection = ProjectionDossiers()
     reference = Moteur(
         projection,
-        catalogue.nouveau_schema("dossiers"),
+        schema_a_part("dossiers"),
         pool,
         FeedJournal(base_url, topics=list(projection.sujets), taille_lot=5),
     )
@@ -160,7 +159,7 @@ async def test_the_lag_of_an_engine_whose_schema_a_rebuild_dropped_is_read_from_
 ) -> None:
     await histoires(api, 1)
     projection = Registre(f"lots_{uuid.uuid4().hex[:8]}", SUJETS)
-    ancien = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url, topics=SUJETS))
+    ancien = Moteur(projection, schema_a_part(projection.nom), pool, FeedJournal(base_url, topics=SUJETS))
     async with pool.acquire() as conn:
         await creer_tables(conn, ancien.schema, projection)
         await catalogue.activer(conn, projection.nom, ancien.schema)

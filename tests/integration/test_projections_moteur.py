@@ -18,7 +18,6 @@ from asgi_lifespan import LifespanManager
 from structlog.testing import capture_logs
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, identifiant_evenement
-from services.projections import catalogue
 from services.projections.evenement import EvenementPublie
 from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
 from services.projections.moteur import (
@@ -42,6 +41,7 @@ from tests.integration.projections_outils import (
     histoires,
     instantane,
 )
+from tests.integration.schemas import schema_a_part
 
 SUJETS = (TOPIC_PARCOURS, TOPIC_IDENTITES)
 
@@ -72,14 +72,14 @@ async def test_an_engine_stopped_right_after_each_commit_resumes_to_the_read_mod
     for projection in catalogue_des_projections():
         d_un_trait = Moteur(
             projection,
-            catalogue.nouveau_schema(projection.nom),
+            schema_a_part(projection.nom),
             pool,
             FeedJournal(base_url, topics=projection.sujets, taille_lot=1000),
         )
         fins = await d_un_trait.feed.fins()
         await executer_jusqua(d_un_trait, fins)
 
-        interrompu = catalogue.nouveau_schema(projection.nom)
+        interrompu = schema_a_part(projection.nom)
         redemarrages = 0
         while True:
             lots = 0
@@ -130,7 +130,10 @@ async def test_a_replayed_batch_and_a_relay_duplicate_change_nothing(
     for projection in [*catalogue_des_projections(), Registre(nom_unique(), SUJETS)]:
         lot = await _premier_lot(base_url, tuple(projection.sujets))
         moteur = Moteur(
-            projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url, topics=projection.sujets)
+            projection,
+            schema_a_part(projection.nom),
+            pool,
+            FeedJournal(base_url, topics=projection.sujets),
         )
         async with pool.acquire() as conn:
             await creer_tables(conn, moteur.schema, projection)
@@ -172,7 +175,7 @@ def _evenement(flux_id: uuid.UUID, version: int, nom: str = "CapaciteModifiee") 
 
 async def _moteur_registre(base_url: str, pool: asyncpg.Pool, **reglages: Any) -> tuple[Registre, Moteur]:
     projection = Registre(nom_unique(), SUJETS)
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url), **reglages)
+    moteur = Moteur(projection, schema_a_part(projection.nom), pool, FeedJournal(base_url), **reglages)
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     return projection, moteur
@@ -318,7 +321,10 @@ async def test_an_event_a_handler_cannot_apply_is_dead_lettered_counted_and_the_
     await histoires(api, 1)
     projection = Registre(nom_unique(), SUJETS, echoue_sur=lambda e: e.nom == "MesureDecidee")
     moteur = Moteur(
-        projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url, topics=SUJETS, taille_lot=3)
+        projection,
+        schema_a_part(projection.nom),
+        pool,
+        FeedJournal(base_url, topics=SUJETS, taille_lot=3),
     )
     avant = compteur("ase_projection_lettres_mortes_total", projection.nom)
     fins = await moteur.feed.fins()
@@ -348,7 +354,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_position_moves_past
     api: Api, base_url: str, pool: asyncpg.Pool
 ) -> None:
     projection = Registre(nom_unique(), SUJETS)
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url))
+    moteur = Moteur(projection, schema_a_part(projection.nom), pool, FeedJournal(base_url))
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     flux = uuid.uuid4()
@@ -394,7 +400,7 @@ async def test_a_failure_of_the_database_is_not_the_event_s_fault_the_batch_is_r
         return False
 
     projection = Registre(nom_unique(), SUJETS, echoue_sur=impasse_une_fois)
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, FeedJournal(base_url))
+    moteur = Moteur(projection, schema_a_part(projection.nom), pool, FeedJournal(base_url))
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     flux = uuid.uuid4()
@@ -414,7 +420,7 @@ async def test_a_batch_refused_because_another_consumer_moved_the_position_sends
     porte = asyncio.Event()
     projection = Registre(nom_unique(), SUJETS, porte=porte)
     feed = FeedJournal(base_url, topics=SUJETS, taille_lot=4)
-    moteur = Moteur(projection, catalogue.nouveau_schema(projection.nom), pool, feed)
+    moteur = Moteur(projection, schema_a_part(projection.nom), pool, feed)
     async with pool.acquire() as conn:
         await creer_tables(conn, moteur.schema, projection)
     lots = feed.lots(moteur._positions_stockees)  # the engine's own reader of positions

@@ -41,6 +41,7 @@ from tests.integration.projections_outils import (
     relais_a_jour,
 )
 from tests.integration.relais_outils import lire_jusqua, relais_actif
+from tests.integration.schemas import schema_a_part
 
 NOM_ASSISTANTE = "Mme Claire Dupont"
 REFERENCE = "JE-2025/00042"
@@ -78,7 +79,7 @@ async def _par_kafka(pool: asyncpg.Pool, bootstrap: str, projection: Projection)
     seule = SeulementCetteBase(projection)
     feed = FeedKafka(bootstrap, list(projection.sujets), groupe=f"test.restreint.{uuid.uuid4().hex}", taille_lot=3)
     fins: Positions = await feed.fins()
-    schema = catalogue.nouveau_schema(projection.nom)
+    schema = schema_a_part(projection.nom)
     await amorcer(pool, schema, seule, await debuts_de_nos_evenements(pool, bootstrap, fins))
     await executer_jusqua(Moteur(seule, schema, pool, feed), fins)
     return schema
