@@ -315,6 +315,31 @@ async def test_a_second_record_for_an_applied_version_with_another_ce_id_or_cont
     assert CONFLITS is not None
 
 
+async def test_an_identity_event_read_again_as_erased_after_a_feed_switch_is_a_duplicate_not_a_forgery(
+    api: Api, base_url: str, pool: asyncpg.Pool
+) -> None:
+    """Found by the verifier: after a switch from a Kafka-rebuilt schema to the store feed, an erased
+    person's identity version 1 (her name on Kafka, erased in the store) was dead-lettered as a conflict."""
+    projection, moteur = await _moteur_registre(base_url, pool)
+    personne = uuid.uuid4()
+    nommee = dataclasses.replace(
+        _evenement(personne, 1),
+        type="fr.ase.identite.identite_enregistree.v1",
+        nom="IdentiteEnregistree",
+        source="/ase/59/identites",
+        donnees={"nom": "Martin", "prenoms": "Léa"},
+    )
+    await moteur.appliquer_lot([MessageLu(("t", 0), 0, nommee)])
+    avant = compteur("ase_projection_conflits_total", projection.nom)
+    doublons = compteur("ase_projection_doublons_total", projection.nom)
+    effacee = dataclasses.replace(nommee, donnees=None)
+    autre_personne = dataclasses.replace(nommee, donnees={"nom": "Autre", "prenoms": "Nom"})
+    await moteur.appliquer_lot([MessageLu(("s", 0), 1, effacee), MessageLu(("s", 0), 2, autre_personne)])
+    assert compteur("ase_projection_doublons_total", projection.nom) == doublons + 1
+    assert compteur("ase_projection_conflits_total", projection.nom) == avant + 1  # another content is still one
+    assert [v for v, _ in await _lettres(pool, moteur)] == [1]
+
+
 async def test_an_event_a_handler_cannot_apply_is_dead_lettered_counted_and_the_engine_goes_on(
     api: Api, base_url: str, pool: asyncpg.Pool
 ) -> None:
