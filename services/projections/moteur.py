@@ -233,11 +233,14 @@ TABLES_DE_SUIVI = frozenset(
 """The engine's bookkeeping in every projection schema (not read-model data)."""
 
 
-_CREATE_INDEX = re.compile(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+_CREATE_INDEX = re.compile(r"\s*CREATE\s+INDEX\b", re.IGNORECASE)
 
 
 def est_un_index(instruction: str) -> bool:
-    """Whether a DDL statement creates an index (``CREATE [UNIQUE] INDEX``), not a table."""
+    """Whether a DDL statement creates an index a rebuild may build last (``CREATE INDEX``).
+
+    Not a ``CREATE UNIQUE INDEX``: a constraint the writes rely on (``ON CONFLICT``), created with its table.
+    """
     return _CREATE_INDEX.match(instruction) is not None
 
 
