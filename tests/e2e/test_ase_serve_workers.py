@@ -7,7 +7,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,10 +92,8 @@ def test_deux_travailleurs_servent_des_commandes(donnees: Path) -> None:
             connexion.close()
         parent.kill()  # kill -9: the workers see their standard input close
         parent.wait(timeout=ARRET_S)
-        fin = time.monotonic() + ARRET_S
-        while any(t.is_running() and t.status() != psutil.STATUS_ZOMBIE for t in travailleurs):
-            assert time.monotonic() < fin, "des travailleurs survivent à leur parent"
-            time.sleep(0.1)  # polling interval, bounded by the deadline
+        _, survivants = psutil.wait_procs(travailleurs, timeout=ARRET_S)
+        assert not [t for t in survivants if t.status() != psutil.STATUS_ZOMBIE], "des travailleurs survivent"
     finally:
         parent.send_signal(signal.SIGKILL)
         for connexion in connexions:
