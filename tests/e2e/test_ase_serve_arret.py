@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from services.runtime.auth import CleDeDeveloppement
@@ -20,26 +16,6 @@ from tests.e2e.lanceur import lancer_ase_serve, port_libre
 
 DEMARRAGE_S = 90.0
 ARRET_S = 60.0
-
-
-@pytest.fixture
-def donnees() -> Iterator[Path]:
-    """A data folder outside pytest's (a concurrent run may prune those); no server survives the test."""
-    dossier = Path(tempfile.mkdtemp(prefix="ase-arret-")) / "donnees"
-    try:
-        yield dossier
-    finally:
-        _arreter_ce_qui_reste(dossier / "postgres")
-        shutil.rmtree(dossier.parent, ignore_errors=True)
-
-
-def _arreter_ce_qui_reste(pgdata: Path) -> None:
-    """Whatever a failed test left running on ``pgdata``: stopped, so nothing outlives the test."""
-    restants = processus_postgres(pgdata)
-    for processus in restants:
-        if processus.ppid() not in {p.pid for p in restants}:
-            processus.send_signal(signal.SIGQUIT)
-    psutil.wait_procs(restants, timeout=10)
 
 
 def _lancer(donnees: Path) -> tuple[subprocess.Popen[str], str]:

@@ -3,16 +3,12 @@ and one token key; the workers stop with the parent, even a parent killed with `
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import psutil
-import pytest
 
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.postgres import processus_postgres
@@ -20,21 +16,10 @@ from tests.e2e.lanceur import lancer_ase_serve, port_libre
 from tests.e2e.test_ase_serve_arret import (
     ARRET_S,
     DEMARRAGE_S,
-    _arreter_ce_qui_reste,
     _attendre_qu_aucun_postgres_ne_reste,
 )
 
 CONNEXIONS_MAX = 64
-
-
-@pytest.fixture
-def donnees() -> Iterator[Path]:
-    dossier = Path(tempfile.mkdtemp(prefix="ase-workers-")) / "donnees"
-    try:
-        yield dossier
-    finally:
-        _arreter_ce_qui_reste(dossier / "postgres")
-        shutil.rmtree(dossier.parent, ignore_errors=True)
 
 
 def _travailleurs(parent: int) -> list[psutil.Process]:
