@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final, SupportsIndex, overload
 from uuid import UUID
 
+import orjson
 import structlog
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import EventStore, InterfaceError, OperationalError
@@ -259,6 +260,16 @@ def projeter(agregat: Any, evenements: Iterable[Any]) -> Any:
     return agregat
 
 
+def _etat_tout_chiffre(stocke: bytes) -> bool:
+    """Whether a stored snapshot holds its state only in its encrypted block, as it is written."""
+    from services.runtime import coffre
+
+    if not coffre.est_chiffre(stocke):
+        return False
+    etat = orjson.loads(stocke)
+    return "state" not in etat and etat[coffre.CHAMP_CHIFFRE].get("champs") == ["state"]
+
+
 class MagasinInstantanes(EventStore[UUID]):
     """The snapshot store: snapshots decrypted with their person's key, restored, or ignored.
 
@@ -294,9 +305,10 @@ class MagasinInstantanes(EventStore[UUID]):
         stockes = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
         restaures: list[_Restaure] = []
         try:
-            if any(not coffre.est_chiffre(e.state) for e in stockes):
-                # Only ever written encrypted, which authenticates it (AES-GCM, bound to the stream and
-                # version): one in clear was written by someone else, and could say anything.
+            if not all(_etat_tout_chiffre(e.state) for e in stockes):
+                # Only ever written with its whole state encrypted, which authenticates it (AES-GCM, bound
+                # to the stream and version): one in clear, or a clear state beside an encrypted block
+                # (an event's, copied from the same stream and version), was written by someone else.
                 raise InstantaneInvalideError("instantané en clair")
             personnes = coffre.personnes_des_etats(e.state for e in stockes)
             if personnes:

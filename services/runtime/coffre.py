@@ -304,7 +304,12 @@ def dechiffrer_etat(etat: dict[str, Any], cles: Mapping[UUID, bytes], *, flux_id
         clair = AESGCM(cle).decrypt(brut[:12], brut[12:], _aad(flux_id, version))
     except InvalidTag:
         raise DonneesAltereesError(f"événement {flux_id}:{version} illisible avec la clé de sa personne") from None
-    etat.update(orjson.loads(clair))
+    champs = orjson.loads(clair)
+    if sorted(champs) != sorted(bloc["champs"]) or any(c in etat for c in champs):
+        # The list beside the ciphertext is not authenticated: it must say what the ciphertext holds,
+        # and no field it holds may also stand in clear (a value put beside a copied block).
+        raise DonneesAltereesError(f"événement {flux_id}:{version}: champs chiffrés et en clair mêlés")
+    etat.update(champs)
     return etat
 
 

@@ -186,3 +186,33 @@ async def test_a_snapshot_forged_in_clear_that_made_a_14_year_old_of_age_is_refu
 def test_places_are_never_snapshotted() -> None:
     """A place has no person whose key would authenticate its snapshot: it has none (a few events each)."""
     assert set(ParcoursApplication.snapshotting_intervals) == {Parcours}
+
+
+async def test_a_snapshot_made_of_an_events_encrypted_block_and_a_clear_state_is_refused(
+    api: Api, base_url: str
+) -> None:
+    """Found by the second verifier: the encrypted block of the parcours' version-1 event (same key, same
+    stream and version), copied beside a state in clear whose birth date said 2001, was restored."""
+    parcours_id, personne_id = await _long_parcours(api, INTERVALLE)
+    (version, etat), *_ = _instantanes(base_url, parcours_id)
+    cles = api.application.recorder.cles_personnes([UUID(personne_id)])  # type: ignore[attr-defined]
+    clair = orjson.loads(coffre.dechiffrer_stocke(etat, cles, flux_id=UUID(parcours_id), version=version))
+    clair["state"]["date_naissance"] = "2001-01-01"
+    with psycopg.connect(base_url) as conn:
+        (ouverture,) = conn.execute(
+            "SELECT state FROM ase_events WHERE originator_id = %s AND originator_version = 1", (parcours_id,)
+        ).fetchone()
+        clair[coffre.CHAMP_CHIFFRE] = orjson.loads(bytes(ouverture))[coffre.CHAMP_CHIFFRE]
+        (sujet,) = conn.execute(
+            "SELECT topic FROM ase_snapshots WHERE originator_id = %s LIMIT 1", (parcours_id,)
+        ).fetchone()
+        conn.execute("DELETE FROM ase_snapshots WHERE originator_id = %s", (parcours_id,))
+        conn.execute(
+            "INSERT INTO ase_snapshots (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)",
+            (parcours_id, sujet, orjson.dumps(clair)),
+        )
+    with evenements_lus(api.application) as lus:
+        await _rapport(api, parcours_id)
+    assert lus == [2 + INTERVALLE], lus  # the whole stream, replayed
+    reponse = await api.client.get(f"/v1/parcours/{parcours_id}", headers=api.jeton())
+    assert reponse.json()["date_majorite"] == NE_LE.replace(year=NE_LE.year + 18).isoformat()
