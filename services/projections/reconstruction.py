@@ -192,6 +192,9 @@ async def _reconstruire(
         if avant_bascule is not None:
             await avant_bascule(schema)
         async with pool.acquire() as conn:
+            if (servant := await catalogue.schema_actif(conn, projection.nom)) is not None:
+                # Held before the switch takes it out of the catalogue: no sweep drops it in its grace.
+                await catalogue.reserver(verrou, servant)
             ancien = await catalogue.activer(conn, projection.nom, schema)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -211,7 +214,8 @@ async def _reconstruire(
         duree_s=round(time.monotonic() - debut, 2),
     )
     if ancien is not None:
-        await catalogue.reserver(verrou, ancien)  # its grace: no orphan sweep drops it meanwhile
+        if ancien != servant:  # another rebuild switched in between: held from now on
+            await catalogue.reserver(verrou, ancien)
         await asyncio.sleep(grace_s)
         async with pool.acquire() as conn:
             await catalogue.supprimer(conn, ancien)
