@@ -112,8 +112,12 @@ from services.parcours.domain.lieu import LieuAccueil
 from services.parcours.domain.parcours import LieuPropose, Parcours
 from services.parcours.relay import ReglagesRelais, Relais
 from services.projections import catalogue
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import (
+from services.projections.readmodels.dossiers import ProjectionDossiers
+from services.projections.reconstruction import Avancement, rattrape, reconstruire, total_a_traiter
+from services.projections.service import Sources
+from services.runtime.auth import CleDeDeveloppement
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import (
     Feed,
     FeedJournal,
     FeedKafka,
@@ -122,10 +126,6 @@ from services.projections.feeds import (
     Positions,
     position_de_depart,
 )
-from services.projections.readmodels.dossiers import ProjectionDossiers
-from services.projections.reconstruction import Avancement, rattrape, reconstruire, total_a_traiter
-from services.projections.service import Sources
-from services.runtime.auth import CleDeDeveloppement
 
 NOM = "projections"
 

@@ -53,6 +53,46 @@ class TypeEcheance(StrEnum):
 
 
 @dataclass(frozen=True)
+class Regle:
+    """Why a deadline exists: what is awaited, in plain French, and the article of law it follows."""
+
+    attendu: str
+    article: str
+    urgente: bool = False
+    """Counted in days (a judge to seize, a 72-hour stay): alerted at once, never left for a digest."""
+
+
+REGLES: dict[TypeEcheance, Regle] = {
+    TypeEcheance.EVALUATION_IP: Regle("évaluer l'information préoccupante (3 mois)", "CASF L226-3, D226-2-2"),
+    TypeEcheance.SAISINE_JUGE: Regle("saisir le juge des enfants après l'OPP (8 jours)", "C. civ. 375-5 al. 2", True),
+    TypeEcheance.DECISION_JUGE: Regle("décision du juge des enfants après l'OPP (15 jours)", "CPC 1184", True),
+    TypeEcheance.SAISINE_JUGE_ACCUEIL_URGENCE: Regle(
+        "saisir le juge après un accueil d'urgence (5 jours)", "CASF L223-2 al. 4", True
+    ),
+    TypeEcheance.FIN_ACCUEIL_72H: Regle(
+        "fin de l'accueil de 72 heures : retour, admission ou saisine du juge", "CASF L223-2 al. 5", True
+    ),
+    TypeEcheance.PPE: Regle("établir le projet pour l'enfant (3 mois)", "CASF L223-1-1"),
+    TypeEcheance.ECHEANCE_MESURE: Regle(
+        "renouveler ou lever la mesure avant son échéance", "CASF L223-5 al. 1, C. civ. 375 al. 3"
+    ),
+    TypeEcheance.RAPPORT_SITUATION: Regle("rapport de situation (12 mois, 6 avant 3 ans)", "CASF L223-5 al. 2"),
+    TypeEcheance.ENTRETIEN_AUTONOMIE: Regle("entretien d'autonomie (avant 17 ans)", "CASF L222-5-1"),
+    TypeEcheance.PREPARATION_MAJORITE: Regle(
+        "préparer la majorité : proposition d'APJM, logement", "CASF L222-5-1, L222-5-2"
+    ),
+    TypeEcheance.MAJORITE: Regle("majorité : proposer un accompagnement jeune majeur", "C. civ. 414, CASF L222-5"),
+    TypeEcheance.FIN_APJM: Regle("fin de l'accompagnement jeune majeur (limite 21 ans)", "CASF L222-5"),
+    TypeEcheance.HOTEL: Regle("hébergement à l'hôtel : 2 mois au plus", "CASF L221-2-3"),
+    TypeEcheance.HEBERGEMENT_DEROGATOIRE: Regle(
+        "hébergement dérogatoire : 2 mois au plus", "CASF L221-2-3, décret 2024-119"
+    ),
+    TypeEcheance.PRIORITE_LOGEMENT: Regle("priorité pour un logement social (3 ans après la sortie)", "CCH L441-1"),
+}
+"""Each deadline type's rule, as an alert states it (issue: "why: the rule and its article")."""
+
+
+@dataclass(frozen=True)
 class FaitMesure:
     mesure_id: str
     cadre: str

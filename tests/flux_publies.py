@@ -34,7 +34,7 @@ from contracts.evenements import PAYLOADS, PAYLOADS_COURANTS
 from contracts.publication import corps_public, faits_restreints
 from contracts.restreint import TYPE_FAITS_RESTREINTS, FaitsRestreints
 from droit.regles import limite_hebergement
-from services.projections.evenement import EvenementPublie
+from services.runtime.evenement import EvenementPublie
 
 ENREGISTRE_LE = datetime(2027, 12, 1, 9, tzinfo=UTC)
 """When the base events are recorded (corrections come after, a minute apart)."""

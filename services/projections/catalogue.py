@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from services.projections.moteur import Projection, creer_tables
+from services.runtime.moteur import Projection, creer_tables
 
 if TYPE_CHECKING:
-    from services.projections.moteur import Connexion
+    from services.runtime.moteur import Connexion
 
 log = structlog.get_logger(__name__)
 

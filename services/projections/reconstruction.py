@@ -51,12 +51,12 @@ import asyncpg
 import structlog
 
 from services.projections import catalogue
-from services.projections.feeds import Positions, position_de_depart
-from services.projections.moteur import Moteur, Projection, creer_index, creer_tables
 from services.projections.service import Sources, groupe_de
+from services.runtime.feeds import Positions, position_de_depart
+from services.runtime.moteur import Moteur, Projection, creer_index, creer_tables
 
 if TYPE_CHECKING:
-    from services.projections.moteur import Connexion
+    from services.runtime.moteur import Connexion
 
 log = structlog.get_logger(__name__)
 

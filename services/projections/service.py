@@ -26,8 +26,9 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.projections import catalogue
-from services.projections.feeds import Feed, FeedJournal, FeedKafka, Positions, position_de_depart
-from services.projections.moteur import (
+from services.runtime.feeds import Feed, FeedJournal, FeedKafka, Positions, position_de_depart
+from services.runtime.kafka import administration, producteur
+from services.runtime.moteur import (
     POSITION,
     RETARD,
     EnvoiLettreMorte,
@@ -36,10 +37,9 @@ from services.projections.moteur import (
     Projection,
     lire_positions,
 )
-from services.runtime.kafka import administration, producteur
 
 if TYPE_CHECKING:
-    from services.projections.moteur import Connexion
+    from services.runtime.moteur import Connexion
 
 log = structlog.get_logger(__name__)
 

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import Positions, position_de_depart
-from services.projections.moteur import TABLES_DE_SUIVI, Projection, lire_positions
 from services.runtime import coffre
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import Positions, position_de_depart
+from services.runtime.moteur import TABLES_DE_SUIVI, Projection, lire_positions
 from tests.integration.conftest import Api
 
 if TYPE_CHECKING:
-    from services.projections.moteur import Connexion
+    from services.runtime.moteur import Connexion
 
 Instantane = dict[str, list[dict[str, Any]]]
 
@@ -314,7 +314,7 @@ class Registre(Projection):
 def principal_du_feed(feed: Any) -> contextlib.AbstractContextManager[None]:
     """The projections' own principal for a Kafka feed of the project's topics in one of their groups;
     the session's (``admin``) for a scratch topic or group of a test."""
-    from services.projections.feeds import FeedKafka
+    from services.runtime.feeds import FeedKafka
     from services.runtime.kafka import PREFIXE_GROUPES_PROJECTIONS
     from tests.integration.kafka_fixtures import en_tant_que, principal_connu
 
@@ -392,7 +392,7 @@ async def debuts_de_nos_evenements(pool: asyncpg.Pool, bootstrap: str, fins: Pos
 
 async def amorcer(pool: asyncpg.Pool, schema: str, projection: Projection, positions: Positions) -> None:
     """Create ``schema`` with ``positions`` stored, as if everything before them had been applied."""
-    from services.projections.moteur import creer_tables
+    from services.runtime.moteur import creer_tables
 
     async with pool.acquire() as conn:
         await creer_tables(conn, schema, projection)

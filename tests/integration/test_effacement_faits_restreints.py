@@ -21,14 +21,14 @@ import pytest
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from services.projections import catalogue
-from services.projections.evenement import EvenementPublie
-from services.projections.moteur import Projection, creer_tables
 from services.projections.readmodels.audit import ProjectionAudit
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.readmodels.pilotage import ProjectionPilotage
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources
 from services.runtime import coffre
+from services.runtime.evenement import EvenementPublie
+from services.runtime.moteur import Projection, creer_tables
 from tests.integration.conftest import AUJOURD_HUI, Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent

@@ -26,14 +26,14 @@ from aiokafka.errors import (
 )
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_STATISTIQUES, identifiant_evenement
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import FeedJournal, FeedKafka, Positions
-from services.projections.moteur import Moteur, Projection
 from services.projections.readmodels import catalogue_des_projections
 from services.runtime import kafka as clients_kafka
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import FeedJournal, FeedKafka, Positions
 from services.runtime.http import REGISTRE
 from services.runtime.kafka import TOPIC_RESTREINT, Identifiants
 from services.runtime.kafka_local import LocalKafkaBroker
+from services.runtime.moteur import Moteur, Projection
 from tests.integration.conftest import Api
 from tests.integration.kafka_fixtures import KafkaBroker, broker_enregistre, en_tant_que, principal
 from tests.integration.projections_outils import (

@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 
 from services.projections import catalogue
 from services.projections.api import vues_dossiers as vues
-from services.projections.feeds import FeedJournal, FeedKafka, Positions
-from services.projections.moteur import Moteur, creer_tables
 from services.projections.readmodels import dossiers_sql
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.runtime import kafka as clients_kafka
+from services.runtime.feeds import FeedJournal, FeedKafka, Positions
+from services.runtime.moteur import Moteur, creer_tables
 from tests.flux_publies import BASES, Enregistrement, corrections_possibles, debut, paire
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker

@@ -11,9 +11,9 @@ import pytest
 
 from services.parcours.domain.contexte import Contexte
 from services.parcours.domain.identite import Identite
-from services.projections.evenement import EvenementPublie
-from services.projections.moteur import creer_tables
 from services.projections.readmodels.dossiers import ProjectionDossiers
+from services.runtime.evenement import EvenementPublie
+from services.runtime.moteur import creer_tables
 from tests.integration.api_parcours import a_la_date, decider_mesure, probleme, referencer_lieu
 from tests.integration.conftest import Api, Lecture
 

@@ -25,12 +25,12 @@ from structlog.testing import capture_logs
 
 import droit.echeances
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
-from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
-from services.projections.moteur import LettreMorte, Moteur, creer_tables
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.service import ServiceProjections, Sources
 from services.runtime import coffre
+from services.runtime.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
 from services.runtime.http import REGISTRE
+from services.runtime.moteur import LettreMorte, Moteur, creer_tables
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import Registre, attendre
 from tests.integration.schemas import schema_a_part

@@ -20,12 +20,12 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections import catalogue
-from services.projections.feeds import FeedJournal, FeedKafka, Positions
-from services.projections.moteur import Moteur
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.service import ServiceProjections, Sources, sujet_dlq
 from services.runtime import kafka as clients_kafka
+from services.runtime.feeds import FeedJournal, FeedKafka, Positions
 from services.runtime.http import REGISTRE
+from services.runtime.moteur import Moteur
 from tests.integration.conftest import Api
 from tests.integration.kafka_fixtures import KafkaBroker, en_tant_que, principal
 from tests.integration.projections_outils import (

@@ -11,12 +11,12 @@ import pytest
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections import catalogue
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import SOURCE_JOURNAL, FeedJournal
-from services.projections.moteur import Moteur, creer_index, creer_tables, est_un_index, lire_positions
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.reconstruction import reconstruire
 from services.projections.service import Sources, positions_appliquees, retard
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import SOURCE_JOURNAL, FeedJournal
+from services.runtime.moteur import Moteur, creer_index, creer_tables, est_un_index, lire_positions
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import Registre, differences, executer_jusqua, histoires, instantane
 from tests.integration.schemas import schema_a_part

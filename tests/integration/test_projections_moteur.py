@@ -18,9 +18,11 @@ from asgi_lifespan import LifespanManager
 from structlog.testing import capture_logs
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, identifiant_evenement
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
-from services.projections.moteur import (
+from services.projections.readmodels import catalogue_des_projections
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import SOURCE_JOURNAL, FeedJournal, MessageLu
+from services.runtime.http import REGISTRE
+from services.runtime.moteur import (
     CONFLITS,
     DOUBLONS,
     EN_AVANCE,
@@ -30,8 +32,6 @@ from services.projections.moteur import (
     creer_tables,
     lire_positions,
 )
-from services.projections.readmodels import catalogue_des_projections
-from services.runtime.http import REGISTRE
 from tests.integration.conftest import Api
 from tests.integration.projections_outils import (
     Registre,

@@ -15,9 +15,9 @@ from datetime import date
 from typing import Any
 
 from services.projections.api.dependances import schema_de
-from services.projections.feeds import FeedJournal, Positions
-from services.projections.moteur import Moteur, creer_tables
 from services.projections.readmodels.dossiers import ProjectionDossiers
+from services.runtime.feeds import FeedJournal, Positions
+from services.runtime.moteur import Moteur, creer_tables
 from tests.integration.api_parcours import a_la_date
 from tests.integration.conftest import Api, Lecture
 

@@ -24,12 +24,12 @@ import pytest
 from contracts.enveloppe import TOPIC_PARCOURS, TOPIC_RESTREINT
 from droit.calendrier import anniversaire
 from services.projections import catalogue
-from services.projections.feeds import FeedKafka, Positions
-from services.projections.moteur import Moteur, Projection
 from services.projections.readmodels.audit import ProjectionAudit, evenements_du_parcours
 from services.projections.readmodels.dossiers import ProjectionDossiers
 from services.projections.readmodels.occupation import occupation_lieu
 from services.projections.readmodels.pilotage import ProjectionPilotage
+from services.runtime.feeds import FeedKafka, Positions
+from services.runtime.moteur import Moteur, Projection
 from tests.integration.conftest import Api, Lecture
 from tests.integration.kafka_fixtures import KafkaBroker
 from tests.integration.pilotage_outils import Referent

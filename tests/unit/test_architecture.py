@@ -45,8 +45,8 @@ def test_no_service_imports_another_and_the_law_and_contracts_import_no_service(
 
 
 INTERDITES = [
-    ("services/projections/feeds.py", "services.parcours.persistence", SERVICES_APART),
-    ("services/notifications/__init__.py", "services.projections.evenement", SERVICES_APART),
+    ("services/projections/service.py", "services.parcours.persistence", SERVICES_APART),
+    ("services/notifications/__init__.py", "services.projections.readmodels.dossiers", SERVICES_APART),
     ("services/parcours/relay.py", "services.notifications", SERVICES_APART),
     ("services/runtime/http.py", "services.parcours.settings", RUNTIME),
     ("droit/regles.py", "services.runtime.horloge", DROIT_ET_CONTRATS),
@@ -54,7 +54,7 @@ INTERDITES = [
 ]
 """Imports each breaking a contract: (importing file, imported module, contract)."""
 
-PERMISES = [("services/cli/__init__.py", m) for m in ("services.parcours.relay", "services.projections.feeds")]
+PERMISES = [("services/cli/__init__.py", m) for m in ("services.parcours.relay", "services.projections.service")]
 """The command line wires the services together: it may import every one."""
 
 

@@ -588,3 +588,12 @@ def test_no_rule_raises_on_any_date_the_calendar_holds(
     for e in echeances(f):
         assert e.alerte_le <= e.due_le, e
     assert echeances(replace(f, date_naissance=None)) is not None  # the month of birth alone
+
+
+def test_every_deadline_type_has_its_rule_and_article() -> None:
+    from droit.echeances import REGLES, TypeEcheance
+
+    assert set(REGLES) == set(TypeEcheance)
+    for regle in REGLES.values():
+        assert regle.attendu
+        assert regle.article

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from contracts.evenements import PAYLOADS
 from droit.echeances import echeances
-from services.projections.readmodels.dossiers import faits_echeances
-from services.projections.readmodels.etat_parcours import (
+from droit.etat_parcours import (
     EVENEMENTS_REPLIES,
     EtatParcours,
     Fait,
     corriges,
+    faits_echeances,
     jour_publie,
     replier,
 )

@@ -10,9 +10,6 @@ import asyncpg
 import orjson
 import pytest
 
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import SOURCE_JOURNAL, FeedJournal, FeedKafka, message_lu, position_de_depart
-from services.projections.moteur import LettreMorte, Projection
 from services.projections.reconstruction import (
     Avancement,
     barre_de_progression,
@@ -22,6 +19,9 @@ from services.projections.reconstruction import (
     traites,
 )
 from services.projections.service import Sources, ecart, groupe_de, sujet_dlq
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import SOURCE_JOURNAL, FeedJournal, FeedKafka, message_lu, position_de_depart
+from services.runtime.moteur import LettreMorte, Projection
 
 TOPIC = "ase.parcours.evenements.v1"
 
@@ -188,8 +188,8 @@ def test_a_dead_letter_says_where_the_event_was_what_it_was_and_why_keyed_by_its
 
 
 def test_a_rebuilds_ddl_splits_into_tables_and_the_indexes_built_once_filled() -> None:
-    from services.projections.moteur import est_un_index
     from services.projections.readmodels import catalogue_des_projections
+    from services.runtime.moteur import est_un_index
 
     assert est_un_index("CREATE INDEX IF NOT EXISTS a ON b (c)")
     assert est_un_index("  create index a ON b (c)")

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from services.projections import statistiques
 from services.projections.api.dependances import ComposantsLecture
-from services.projections.moteur import Projection
 from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
 from services.runtime import journal_acces, problemes
@@ -23,6 +22,7 @@ from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
 from services.runtime.kafka import producteur
 from services.runtime.limites import LimitesHTTP, installer_limites
+from services.runtime.moteur import Projection
 from services.runtime.parametres import refuser_parametres_inconnus
 from services.runtime.postgres import demarrer_postgres_embarque
 from services.runtime.relais import etat_du_relais

@@ -12,12 +12,12 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.projections import catalogue
-from services.projections.moteur import Projection, lire_positions
 from services.projections.service import ServiceProjections
 from services.runtime import journal_acces
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.horloge import Horloge
 from services.runtime.limites import limites_de
+from services.runtime.moteur import Projection, lire_positions
 from services.runtime.problemes import InterditError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.projections.moteur import Projection
+from services.runtime.moteur import Projection
 
 
 def catalogue_des_projections() -> list[Projection]:

@@ -34,12 +34,12 @@ import asyncpg
 import orjson
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
-from services.projections.evenement import EvenementPublie
-from services.projections.moteur import Projection
+from droit.etat_parcours import jour_publie
 from services.projections.readmodels import restreints
 from services.projections.readmodels.bitemporel import RECTIFICATION, Fait
-from services.projections.readmodels.etat_parcours import jour_publie
 from services.runtime import journal_acces
+from services.runtime.evenement import EvenementPublie
+from services.runtime.moteur import Projection
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from services.projections.readmodels.etat_parcours import (
+from droit.etat_parcours import (
     RECTIFICATION,
     Corriges,
     EtatParcours,

@@ -36,20 +36,21 @@ from pydantic import TypeAdapter, ValidationError
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
 from contracts.evenements import PAYLOADS
-from droit.echeances import Echeance, FaitIP, FaitMesure, Faits, echeances
-from services.projections.evenement import EvenementPublie
-from services.projections.moteur import Projection
-from services.projections.readmodels import restreints
-from services.projections.readmodels.etat_parcours import (
+from droit.echeances import Echeance, echeances
+from droit.etat_parcours import (
     RECTIFICATION,
     EtatParcours,
     Fait,
     corriger,
     corriges,
+    faits_echeances,
     jour_publie,
     replier,
 )
+from services.projections.readmodels import restreints
 from services.projections.readmodels.recherche import normaliser
+from services.runtime.evenement import EvenementPublie
+from services.runtime.moteur import Projection
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS dossiers (parcours_id uuid PRIMARY KEY, personne_id uuid NOT NULL, "
@@ -588,48 +589,6 @@ def lignes_echeances(pid: UUID, e: EtatParcours, ouvertes: Iterable[Echeance]) -
         )
         for o in ouvertes
     ]
-
-
-def faits_echeances(e: EtatParcours, date_naissance: date | None) -> Faits:
-    """The facts the deadline table reads (``droit.echeances``), from a parcours' state and the exact birth date."""
-    assert e.ouvert_le is not None
-    assert e.mois_naissance is not None
-    mesures = sorted([*e.mesures_actives, *e.mesures_levees], key=lambda m: m.version_decision)
-    accueil, apjm, fin = e.accueil, e.accompagnement_jeune_majeur, e.fin_dernier_accueil
-    return Faits(
-        ouvert_le=e.ouvert_le,
-        mois_naissance=e.mois_naissance,
-        date_naissance=date_naissance,
-        rouvert_le=e.rouvert_le,
-        mesures=tuple(
-            FaitMesure(
-                m.mesure_id,
-                m.cadre,
-                m.nature,
-                m.autorite,
-                m.date_debut or m.decidee_le,
-                m.date_echeance,
-                m.decidee_le,
-                m.levee_le is None,
-            )
-            for m in mesures
-        ),
-        ips=tuple(FaitIP(ip.ip_id, ip.recue_le, ip.evaluee_le) for ip in e.informations_preoccupantes),
-        ppe_etabli_le=e.ppe_etabli_le,
-        dernier_rapport_le=e.dernier_rapport_le,
-        entretien_autonomie_le=e.entretien_autonomie_le,
-        majorite_atteinte_le=e.majorite_atteinte_le,
-        apjm_debut=apjm.date_debut if apjm else None,
-        apjm_fin=apjm.date_fin if apjm else None,
-        apjm_fin_annee_engagee=apjm.fin_annee_engagee if apjm else False,
-        accueil_debut=accueil.debut_accueil if accueil else None,
-        type_lieu=accueil.type_lieu if accueil else None,
-        lieu_depuis=accueil.depuis if accueil else None,
-        fin_dernier_accueil=fin.le if fin else None,
-        motif_fin_dernier_accueil=fin.motif if fin else None,
-        sorti_le=e.sortie.le if e.sortie else None,
-        motif_sortie=e.sortie.motif if e.sortie else None,
-    )
 
 
 # -- identities and lieux ------------------------------------------------------------------

@@ -30,11 +30,11 @@ import asyncpg
 import orjson
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, TOPIC_RESTREINT
-from services.projections.evenement import EvenementPublie
-from services.projections.moteur import Projection
+from droit.etat_parcours import jour_publie
 from services.projections.readmodels import restreints
-from services.projections.readmodels.etat_parcours import jour_publie
 from services.projections.readmodels.olinpe import DDL_VUE_OLINPE, pseudonyme, reglages_olinpe
+from services.runtime.evenement import EvenementPublie
+from services.runtime.moteur import Projection
 
 FAITS: dict[str, tuple[str, ...]] = {
     "ParcoursOuvert": ("departement",),

@@ -20,7 +20,7 @@ and a read model puts back, in what it had completed, the public values (a date
 of effect null beside its ``mois_effet``, a court's reference absent): its views
 then show what they show while a restricted record has not come yet, the first
 day of the month for a date dated by the 18th birthday (:func:`jour_publie
-<services.projections.readmodels.etat_parcours.jour_publie>`), no court
+<droit.etat_parcours.jour_publie>`), no court
 reference. Facts that come after the erasure (the topics are not ordered with
 each other), or before the opening of a parcours of an erased person, are not
 kept, or forgotten when the opening comes: every order, and a rebuild from the
@@ -49,7 +49,7 @@ import asyncpg
 import orjson
 
 from contracts.evenements import PAYLOADS_COURANTS
-from services.projections.evenement import EvenementPublie
+from services.runtime.evenement import EvenementPublie
 
 DDL_RESTREINTS = (
     "CREATE TABLE IF NOT EXISTS faits_restreints (flux_id uuid NOT NULL, version integer NOT NULL, "

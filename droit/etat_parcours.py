@@ -1,7 +1,9 @@
 """A parcours' state folded from its public events, corrections in place: the one fold of the read side.
 
-The caseworker's dossier (``dossiers.py``) and the auditors' bi-temporal state
-(``bitemporel.py``) both read this fold, so they cannot tell two stories. It
+The caseworker's dossier and the auditors' bi-temporal state (the projections
+service) and the deadline engine (the notifications service) all read this
+fold, and :func:`faits_echeances` turns it into the facts the deadline table
+reads (:mod:`droit.echeances`), so they cannot tell two stories. It
 follows the write side's evolution of a parcours (DOMAIN.md) and takes what the
 law derives from the law package, as the write side does: the measure carrying
 an accueil after a levée (:func:`droit.regles.mesure_portant_accueil`) and the
@@ -31,6 +33,7 @@ from typing import Any
 
 from contracts.evenements import PAYLOADS
 from contracts.vocabulaire import Nature, TypeLieu
+from droit.echeances import FaitIP, FaitMesure, Faits
 from droit.regles import limite_hebergement, mesure_portant_accueil
 
 RECTIFICATION = "SaisieRectifiee"
@@ -466,3 +469,45 @@ _EVOLUTIONS: dict[str, Callable[[EtatParcours, Fait], None]] = {
 
 EVENEMENTS_REPLIES = frozenset(_EVOLUTIONS)
 """The parcours events the fold knows (with ``SaisieRectifiee``, every parcours event of the contracts)."""
+
+
+def faits_echeances(e: EtatParcours, date_naissance: date | None) -> Faits:
+    """The facts the deadline table reads (``droit.echeances``), from a parcours' state and the exact birth date."""
+    assert e.ouvert_le is not None
+    assert e.mois_naissance is not None
+    mesures = sorted([*e.mesures_actives, *e.mesures_levees], key=lambda m: m.version_decision)
+    accueil, apjm, fin = e.accueil, e.accompagnement_jeune_majeur, e.fin_dernier_accueil
+    return Faits(
+        ouvert_le=e.ouvert_le,
+        mois_naissance=e.mois_naissance,
+        date_naissance=date_naissance,
+        rouvert_le=e.rouvert_le,
+        mesures=tuple(
+            FaitMesure(
+                m.mesure_id,
+                m.cadre,
+                m.nature,
+                m.autorite,
+                m.date_debut or m.decidee_le,
+                m.date_echeance,
+                m.decidee_le,
+                m.levee_le is None,
+            )
+            for m in mesures
+        ),
+        ips=tuple(FaitIP(ip.ip_id, ip.recue_le, ip.evaluee_le) for ip in e.informations_preoccupantes),
+        ppe_etabli_le=e.ppe_etabli_le,
+        dernier_rapport_le=e.dernier_rapport_le,
+        entretien_autonomie_le=e.entretien_autonomie_le,
+        majorite_atteinte_le=e.majorite_atteinte_le,
+        apjm_debut=apjm.date_debut if apjm else None,
+        apjm_fin=apjm.date_fin if apjm else None,
+        apjm_fin_annee_engagee=apjm.fin_annee_engagee if apjm else False,
+        accueil_debut=accueil.debut_accueil if accueil else None,
+        type_lieu=accueil.type_lieu if accueil else None,
+        lieu_depuis=accueil.depuis if accueil else None,
+        fin_dernier_accueil=fin.le if fin else None,
+        motif_fin_dernier_accueil=fin.motif if fin else None,
+        sorti_le=e.sortie.le if e.sortie else None,
+        motif_sortie=e.sortie.motif if e.sortie else None,
+    )

@@ -66,8 +66,8 @@ import orjson
 import structlog
 from prometheus_client import Counter, Gauge
 
-from services.projections.evenement import EvenementPublie
-from services.projections.feeds import Feed, MessageLu, Positions
+from services.runtime.evenement import EvenementPublie
+from services.runtime.feeds import Feed, MessageLu, Positions
 from services.runtime.http import REGISTRE
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from contracts.enveloppe import TOPIC_RESTREINT
 from contracts.publication import nom_evenement, topic_de
-from services.projections.evenement import EvenementPublie
 from services.runtime import coffre
+from services.runtime.evenement import EvenementPublie
 from services.runtime.kafka import consommateur
 
 log = structlog.get_logger(__name__)

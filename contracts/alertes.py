@@ -1,0 +1,112 @@
+"""The alerts of the deadline engine: one shape for the inbox, the topic, the webhooks and the e-mails.
+
+Topic ``ase.alertes.v1`` (``TOPIC_ALERTES``), key = the parcours id, retention
+1 year (ARCHITECTURE.md). Every change of an alert is one CloudEvent whose
+``ce_type`` names the change (:class:`EvenementAlerte`:
+``fr.ase.alertes.alerte_levee.v1``, ...) and whose body is the alert as it
+stands after it (:class:`Alerte`).
+
+An alert carries what is due, by when and why (the rule of DOMAIN.md's table
+and its article, :data:`droit.echeances.REGLES`), and a link to the dossier;
+never a name, a birth date, a court reference or free text: the dossier link
+carries the identity to those allowed to read it. The deadline's ``details``
+(which can reveal a birth date: "17 years old on ...") stay inside the service.
+
+An alert's id is derived from (parcours, deadline type, key, due date)
+(:func:`identifiant_alerte`): a restart, a replay or a rebuild raises the same
+alert under the same id, so never twice; a deadline moved to another date is
+another alert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Final
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.evenements import CodeDepartement
+
+ESPACE_ALERTES: Final = UUID("0b7e9c2d-41f6-5a3e-8d1b-6c2f4e9a7b35")
+TYPE_PREFIXE: Final = "fr.ase.alertes."
+
+
+class EvenementAlerte(StrEnum):
+    """What happened to an alert: the ``ce_type`` of its message is ``fr.ase.alertes.<value>.v1``."""
+
+    LEVEE = "alerte_levee"
+    """Its alert date came: the référent is told."""
+    ESCALADEE = "alerte_escaladee"
+    """Its due date passed unmet: the département's encadrants are told."""
+    ACQUITTEE = "alerte_acquittee"
+    """Someone acknowledged it (it stays open until the awaited fact is recorded)."""
+    CLOSE = "alerte_close"
+    """The awaited fact was recorded, the deadline moved or ended with the parcours: nothing left to do."""
+
+
+class StatutAlerte(StrEnum):
+    OUVERTE = "ouverte"
+    ACQUITTEE = "acquittee"
+    CLOSE = "close"
+
+
+class Niveau(StrEnum):
+    """Who the alert is for: the référent, or (escalated: the due date passed) the encadrants too."""
+
+    REFERENT = "referent"
+    ENCADRANT = "encadrant"
+
+
+class Alerte(BaseModel):
+    """One alert as it stands (the body of every message about it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alerte_id: UUID
+    """:func:`identifiant_alerte` of (parcours, type, cle, due_le)."""
+    parcours_id: UUID
+    departement: CodeDepartement
+    referent_id: str | None = Field(default=None, max_length=200)
+    """The ``sub`` of the parcours' référent when one is known."""
+    type: str = Field(max_length=64)
+    """The deadline's type (``droit.echeances.TypeEcheance`` value, e.g. ``ppe``)."""
+    cle: str = Field(default="", max_length=64)
+    """What the deadline is about when a parcours may have several: an IP or a measure id, else empty."""
+    due_le: date
+    """The day the awaited fact is due by (Europe/Paris civil date)."""
+    alerte_le: date
+    """The day the alert is raised (Europe/Paris civil date)."""
+    attendu: str = Field(max_length=200)
+    """What is awaited, in plain French (the rule of DOMAIN.md's table)."""
+    article: str = Field(max_length=200)
+    """The article of law the deadline follows (e.g. ``CASF L223-1-1``)."""
+    urgente: bool
+    """A deadline counted in days: sent at once, never only in a digest."""
+    informative: bool = False
+    """Nothing to do, something to know (the social-housing priority window)."""
+    niveau: Niveau
+    statut: StatutAlerte
+    lien: str = Field(max_length=200)
+    """The dossier's path on the read API (``/v1/dossiers/{parcours_id}``)."""
+    levee_le: datetime
+    """When it was raised (UTC)."""
+    modifiee_le: datetime
+    """When it last changed (UTC): the time of the message."""
+
+
+def identifiant_alerte(parcours_id: UUID, type_: str, cle: str, due_le: date) -> UUID:
+    """The alert's id: the same deadline on the same due date is always the same alert."""
+    return uuid.uuid5(ESPACE_ALERTES, f"{parcours_id}:{type_}:{cle}:{due_le.isoformat()}")
+
+
+def type_cloudevents(evenement: EvenementAlerte) -> str:
+    """``fr.ase.alertes.<evenement>.v1``."""
+    return f"{TYPE_PREFIXE}{evenement.value}.v1"
+
+
+def lien_dossier(parcours_id: UUID) -> str:
+    """The dossier's path on the projections service's read API."""
+    return f"/v1/dossiers/{parcours_id}"
