@@ -86,6 +86,12 @@ HEURE: Final = time(0, 5)
 ATTENTE_MAX_S: Final = 300.0
 """The longest sleep between two looks at the clock: a clock moved (suspend, NTP, a test) is seen within it."""
 
+DELAI_CONNEXION_S: Final = 10
+"""Seconds to connect the run's own session (the lock's and the pre-selection's)."""
+
+DELAI_REQUETE_S: Final = 120.0
+"""The bound of the pre-selection query (PostgreSQL's ``statement_timeout`` on the run's session)."""
+
 REESSAI_S: Final = 300.0
 """After a failed run (the database unreachable), the next try comes this many seconds later."""
 
@@ -256,23 +262,23 @@ class HorlogeMajorite:
 
     async def _executer(self) -> Bilan:
         jour = aujourd_hui(self.horloge)
-        conn = await to_thread.run_sync(self._prendre_verrou)
+        conn = await to_thread.run_sync(self._prendre_verrou, abandon_on_cancel=True)
         if conn is None:
             log.info("horloge_majorite_verrou_pris")
             return Bilan(executee=False)
         try:
-            candidats = await to_thread.run_sync(lambda: self._candidats(conn, jour))
+            candidats = await to_thread.run_sync(lambda: self._candidats(conn, jour), abandon_on_cancel=True)
             bilan = Bilan(executee=True)
             for parcours_id in candidats:
                 if self.creneaux is not None:
                     async with self.creneaux:
-                        await to_thread.run_sync(self._un, parcours_id, bilan)
+                        await to_thread.run_sync(self._un, parcours_id, bilan, abandon_on_cancel=True)
                 else:
-                    await to_thread.run_sync(self._un, parcours_id, bilan)
+                    await to_thread.run_sync(self._un, parcours_id, bilan, abandon_on_cancel=True)
         finally:
             if isinstance(conn, psycopg.Connection):
                 # Closing the session lets the lock go, whatever state the connection is in.
-                await to_thread.run_sync(conn.close)
+                await to_thread.run_sync(conn.close, abandon_on_cancel=True)
         log.info(
             "horloge_majorite_executee",
             jour=jour.isoformat(),
@@ -288,7 +294,17 @@ class HorlogeMajorite:
         """
         if self.url is None:
             return True
-        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=DELAI_CONNEXION_S,
+            options=f"-c statement_timeout={int(DELAI_REQUETE_S * 1000)}",
+            # A server that stops answering (frozen, a network black hole) is seen dead, the lock with it.
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
         try:
             ligne = conn.execute("SELECT pg_try_advisory_lock(%s)", (CLE_VERROU,)).fetchone()
         except BaseException:
