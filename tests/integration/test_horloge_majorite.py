@@ -29,7 +29,8 @@ from services.parcours.horloge_majorite import (
 )
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.horloge import FUSEAU, HorlogeFixe
-from tests.integration.conftest import nouvelle_application
+from tests.integration.api_parcours import ouvrir
+from tests.integration.conftest import Api, Lecture, nouvelle_application
 
 NE_LE = date(2008, 11, 29)
 """18 on 2026-11-29."""
@@ -192,3 +193,25 @@ async def test_the_parcours_service_runs_the_clock_at_start_up(base_url: str, tm
         assert [e.metadonnees.auteur for e in _majorites(app, parcours_id)] == [AUTEUR]
     finally:
         app.close()
+
+
+async def test_the_dossier_shows_the_majority_the_clock_recorded_overnight(
+    api: Api, lecture: Lecture, base_url: str
+) -> None:
+    api.horloge.regler(VEILLE)
+    ouvert = await ouvrir(api, date(2025, 9, 1), date_naissance=NE_LE)
+    horloge_majorite = HorlogeMajorite(api.application, base_url)
+    assert (await horloge_majorite.executer()).enregistrees == []
+    await lecture.a_jour()
+    veille = await lecture.get(f"/v1/dossiers/{ouvert['id']}")
+    assert veille.status_code == 200, veille.text
+    assert veille.json()["majorite_atteinte_le"] is None
+    assert "majorite" in {e["type"] for e in veille.json()["echeances"]}
+
+    api.horloge.regler(LENDEMAIN_MATIN)
+    assert (await horloge_majorite.executer()).enregistrees == [UUID(ouvert["id"])]
+    await lecture.a_jour()
+    matin = await lecture.get(f"/v1/dossiers/{ouvert['id']}")
+    assert matin.status_code == 200, matin.text
+    assert matin.json()["majorite_atteinte_le"] == "2026-11-29"
+    assert "majorite" not in {e["type"] for e in matin.json()["echeances"]}
