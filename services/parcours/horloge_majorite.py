@@ -238,6 +238,10 @@ class HorlogeMajorite:
         self.url = url
         self.creneaux = creneaux
         self._en_cours = anyio.Lock()
+        self.executions = 0
+        """Runs ended (done, or skipped for the lock), failures not counted."""
+        self.derniere: Bilan | None = None
+        """What the latest of them did."""
 
     @property
     def horloge(self) -> Horloge:
@@ -249,15 +253,17 @@ class HorlogeMajorite:
         Raises what the database raises when it cannot be reached (the run is then retried later).
         """
         if self._en_cours.locked():
-            EXECUTIONS.labels("verrou_pris").inc()
-            return Bilan(executee=False)
-        async with self._en_cours:
-            try:
-                bilan = await self._executer()
-            except Exception:
-                EXECUTIONS.labels("echec").inc()
-                raise
+            bilan = Bilan(executee=False)
+        else:
+            async with self._en_cours:
+                try:
+                    bilan = await self._executer()
+                except Exception:
+                    EXECUTIONS.labels("echec").inc()
+                    raise
         EXECUTIONS.labels("faite" if bilan.executee else "verrou_pris").inc()
+        self.derniere = bilan
+        self.executions += 1
         return bilan
 
     async def _executer(self) -> Bilan:
@@ -393,9 +399,10 @@ def prochaine_execution(maintenant: datetime, heure: time = HEURE) -> datetime:
     return prochaine
 
 
-async def tourner(horloge_majorite: HorlogeMajorite, heure: time = HEURE) -> None:
+async def tourner(horloge_majorite: HorlogeMajorite, heure: time = HEURE, attente_max_s: float = ATTENTE_MAX_S) -> None:
     """Run at once, then every day at ``heure`` (Europe/Paris), until cancelled. A failed run is logged
-    (its exception's type only) and tried again :data:`REESSAI_S` later."""
+    (its exception's type only) and tried again :data:`REESSAI_S` later. The clock is read again every
+    ``attente_max_s`` seconds at most while waiting (:func:`attendre_jusqu_a`)."""
     horloge = horloge_majorite.horloge
     while True:
         try:
@@ -404,26 +411,30 @@ async def tourner(horloge_majorite: HorlogeMajorite, heure: time = HEURE) -> Non
         except Exception as exc:
             log.warning("horloge_majorite_echec", raison=type(exc).__name__)
             echeance = horloge.maintenant() + timedelta(seconds=REESSAI_S)
-        await attendre_jusqu_a(horloge, echeance)
+        await attendre_jusqu_a(horloge, echeance, attente_max_s)
 
 
-async def attendre_jusqu_a(horloge: Horloge, echeance: datetime) -> None:
-    """Sleep until ``horloge`` says ``echeance`` has come, looking at it again every :data:`ATTENTE_MAX_S` at most."""
+async def attendre_jusqu_a(horloge: Horloge, echeance: datetime, attente_max_s: float = ATTENTE_MAX_S) -> None:
+    """Sleep until ``horloge`` says ``echeance`` has come, looking at it again every ``attente_max_s`` at most."""
     while True:
         reste = (echeance - horloge.maintenant()).total_seconds()
         if reste <= 0:
             return
-        await anyio.sleep(min(math.ceil(reste), ATTENTE_MAX_S))
+        await anyio.sleep(min(math.ceil(reste), attente_max_s))
 
 
 @asynccontextmanager
 async def en_fond(
-    application: ParcoursApplication, url: str | None, *, creneaux: CapacityLimiter | None = None
+    application: ParcoursApplication,
+    url: str | None,
+    *,
+    creneaux: CapacityLimiter | None = None,
+    attente_max_s: float = ATTENTE_MAX_S,
 ) -> AsyncIterator[HorlogeMajorite]:
     """The clock running (:func:`tourner`) for the duration of the block: a service's lifespan."""
     horloge_majorite = HorlogeMajorite(application, url, creneaux=creneaux)
     async with anyio.create_task_group() as taches:
-        taches.start_soon(tourner, horloge_majorite)
+        taches.start_soon(tourner, horloge_majorite, HEURE, attente_max_s)
         log.info("horloge_majorite_demarree", heure=HEURE.isoformat())
         try:
             yield horloge_majorite

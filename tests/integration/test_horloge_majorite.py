@@ -26,6 +26,7 @@ from services.parcours.horloge_majorite import (
     HorlogeMajorite,
     candidats_du_journal,
     candidats_postgres,
+    en_fond,
 )
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.horloge import FUSEAU, HorlogeFixe
@@ -215,3 +216,31 @@ async def test_the_dossier_shows_the_majority_the_clock_recorded_overnight(
     assert matin.status_code == 200, matin.text
     assert matin.json()["majorite_atteinte_le"] == "2026-11-29"
     assert "majorite" not in {e["type"] for e in matin.json()["echeances"]}
+
+
+async def _executions(horloge_majorite: HorlogeMajorite, nombre: int, delai_s: float = 30.0) -> None:
+    """Wait until the running clock has ended ``nombre`` runs."""
+    fin = chrono.monotonic() + delai_s
+    while horloge_majorite.executions < nombre:
+        assert chrono.monotonic() < fin, f"{horloge_majorite.executions} runs after {delai_s}s, {nombre} awaited"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_running_clock_wakes_at_00_05_and_records_the_night_s_majority(base_url: str) -> None:
+    horloge = HorlogeFixe(VEILLE)
+    app = nouvelle_application(base_url, horloge)
+    try:
+        parcours_id = _ouvrir(app)
+        async with en_fond(app, base_url, attente_max_s=0.02) as horloge_majorite:
+            await _executions(horloge_majorite, 1)  # at start-up, on the eve
+            assert horloge_majorite.derniere is not None
+            assert horloge_majorite.derniere.executee
+            assert _majorites(app, parcours_id) == []
+
+            horloge.regler(LENDEMAIN_MATIN)
+            await _executions(horloge_majorite, 2)
+            assert horloge_majorite.derniere is not None
+            assert horloge_majorite.derniere.enregistrees == [parcours_id]
+        assert [e.metadonnees.auteur for e in _majorites(app, parcours_id)] == [AUTEUR]
+    finally:
+        app.close()
