@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from services.cli.travailleurs import moteurs_autorises
+from services.parcours import horloge_majorite
 from services.parcours.api import app as parcours
 from services.parcours.settings import ParcoursSettings
 from services.projections.api import app as projections
@@ -57,6 +58,13 @@ def application_embarquee(data_dir: Path) -> FastAPI:
             if comp_lecture.service is not None:
                 a_defaire.push_async_callback(comp_lecture.service.arreter)
             app.state.lecture = comp_lecture
+            if reglages.horloge_majorite and moteurs_autorises():
+                # The first worker only, as the engines (the advisory lock would let one run at a time anyway).
+                await a_defaire.enter_async_context(
+                    horloge_majorite.en_fond(
+                        comp_parcours.application, comp_parcours.url, creneaux=comp_parcours.limiteur
+                    )
+                )
             log.info("service_demarre", service="embarque")
             yield
 

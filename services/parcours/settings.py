@@ -72,6 +72,11 @@ class ParcoursSettings(BaseSettings):
     """The relay's ``/readyz`` fails when its batch has waited this many seconds for Kafka's
     acknowledgement (``ASE_ATTENTE_RELAIS_MAX_S``; default: twice the producer's request timeout)."""
 
+    horloge_majorite: bool = True
+    """The majority clock (``ASE_HORLOGE_MAJORITE``): ``MajoriteAtteinte`` recorded by ``systeme:horloge-majorite``
+    on each 18th birthday, at start-up then daily at 00:05 Europe/Paris (``services.parcours.horloge_majorite``).
+    ``false`` leaves it to the caseworkers (``POST /v1/parcours/{id}/majorite``)."""
+
     log_level: str = "INFO"
     """Level of the structured logs."""
 

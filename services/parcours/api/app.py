@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import structlog
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI
 
+from services.parcours import horloge_majorite
 from services.parcours.api import routes_commandes, routes_lecture
 from services.parcours.api.dependances import Composants
 from services.parcours.application import ParcoursApplication
@@ -72,9 +73,19 @@ def creer_app(
     composants: Composants | None = None,
     horloge: Horloge | None = None,
     limites: LimitesHTTP | None = None,
+    demarrer_horloge_majorite: bool | None = None,
 ) -> FastAPI:
-    """The parcours API; ``composants`` lets tests bring their own (in-memory store, fixed clock)."""
+    """The parcours API; ``composants`` lets tests bring their own (in-memory store, fixed clock).
+
+    The majority clock (``horloge_majorite``) runs in its lifespan when ``demarrer_horloge_majorite`` says so;
+    None: as the settings say (``ASE_HORLOGE_MAJORITE``), and never with ``composants`` brought by a test.
+    """
     reglages = settings or ParcoursSettings()
+    horloge_en_fond = (
+        demarrer_horloge_majorite
+        if demarrer_horloge_majorite is not None
+        else reglages.horloge_majorite and composants is None
+    )
 
     @asynccontextmanager
     async def cycle_de_vie(app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +95,12 @@ def creer_app(
         app.state.parcours = comp
         log.info("service_demarre", service="parcours")
         try:
-            yield
+            async with AsyncExitStack() as fond:
+                if horloge_en_fond:
+                    await fond.enter_async_context(
+                        horloge_majorite.en_fond(comp.application, comp.url, creneaux=comp.limiteur)
+                    )
+                yield
         finally:
             if composants is None:
                 comp.application.close()
