@@ -12,6 +12,13 @@ never a name, a birth date, a court reference or free text: the dossier link
 carries the identity to those allowed to read it. The deadline's ``details``
 (which can reveal a birth date: "17 years old on ...") stay inside the service.
 
+A deadline whose dates follow from the exact birth date (16½, 17, 17½, 18, 21
+years: :data:`droit.echeances.TYPES_PAR_ANNIVERSAIRE`) would reveal it by its
+due date, its alert date or the time it was raised: its alert gives the month
+only (:func:`par_anniversaire`: ``due_le`` null, ``mois_du`` the month, the
+alert date the first of its month, times the first instant of their month),
+as the public topic does for the events dated by the 18th birthday.
+
 An alert's id is derived from (parcours, deadline type, key, due date)
 (:func:`identifiant_alerte`): a restart, a replay or a rebuild raises the same
 alert under the same id, so never twice; a deadline moved to another date is
@@ -21,7 +28,7 @@ another alert.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
@@ -29,6 +36,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.evenements import CodeDepartement
+from droit.echeances import TYPES_PAR_ANNIVERSAIRE
 
 ESPACE_ALERTES: Final = UUID("0b7e9c2d-41f6-5a3e-8d1b-6c2f4e9a7b35")
 TYPE_PREFIXE: Final = "fr.ase.alertes."
@@ -75,10 +83,14 @@ class Alerte(BaseModel):
     """The deadline's type (``droit.echeances.TypeEcheance`` value, e.g. ``ppe``)."""
     cle: str = Field(default="", max_length=64)
     """What the deadline is about when a parcours may have several: an IP or a measure id, else empty."""
-    due_le: date
-    """The day the awaited fact is due by (Europe/Paris civil date)."""
+    due_le: date | None
+    """The day the awaited fact is due by (Europe/Paris civil date); null when that day follows from
+    the birth date (then ``mois_du`` only)."""
+    mois_du: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    """The month of the due date (``YYYY-MM``), always given."""
     alerte_le: date
-    """The day the alert is raised (Europe/Paris civil date)."""
+    """The day the alert is raised (Europe/Paris civil date); the first of its month for a deadline
+    that follows from the birth date."""
     attendu: str = Field(max_length=200)
     """What is awaited, in plain French (the rule of DOMAIN.md's table)."""
     article: str = Field(max_length=200)
@@ -105,6 +117,24 @@ def identifiant_alerte(parcours_id: UUID, type_: str, cle: str, due_le: date) ->
 def type_cloudevents(evenement: EvenementAlerte) -> str:
     """``fr.ase.alertes.<evenement>.v1``."""
     return f"{TYPE_PREFIXE}{evenement.value}.v1"
+
+
+def par_anniversaire(alerte: Alerte) -> Alerte:
+    """``alerte`` as it may leave the service: reduced to months when its dates follow from the birth date."""
+    if alerte.type not in TYPES_PAR_ANNIVERSAIRE:
+        return alerte
+    return alerte.model_copy(
+        update={
+            "due_le": None,
+            "alerte_le": alerte.alerte_le.replace(day=1),
+            "levee_le": _debut_du_mois(alerte.levee_le),
+            "modifiee_le": _debut_du_mois(alerte.modifiee_le),
+        }
+    )
+
+
+def _debut_du_mois(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def lien_dossier(parcours_id: UUID) -> str:

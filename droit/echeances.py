@@ -46,6 +46,7 @@ class TypeEcheance(StrEnum):
     ENTRETIEN_AUTONOMIE = "entretien_autonomie"
     PREPARATION_MAJORITE = "preparation_majorite"
     MAJORITE = "majorite"
+    PROPOSITION_APJM = "proposition_accompagnement_jeune_majeur"
     FIN_APJM = "fin_accompagnement_jeune_majeur"
     HOTEL = "limite_hotel"
     HEBERGEMENT_DEROGATOIRE = "limite_hebergement_derogatoire"
@@ -82,6 +83,9 @@ REGLES: dict[TypeEcheance, Regle] = {
         "préparer la majorité : proposition d'APJM, logement", "CASF L222-5-1, L222-5-2"
     ),
     TypeEcheance.MAJORITE: Regle("majorité : proposer un accompagnement jeune majeur", "C. civ. 414, CASF L222-5"),
+    TypeEcheance.PROPOSITION_APJM: Regle(
+        "proposer un accompagnement jeune majeur au jeune devenu majeur", "CASF L222-5, L222-5-1"
+    ),
     TypeEcheance.FIN_APJM: Regle("fin de l'accompagnement jeune majeur (limite 21 ans)", "CASF L222-5"),
     TypeEcheance.HOTEL: Regle("hébergement à l'hôtel : 2 mois au plus", "CASF L221-2-3"),
     TypeEcheance.HEBERGEMENT_DEROGATOIRE: Regle(
@@ -131,6 +135,8 @@ class Faits:
     apjm_debut: date | None = None
     apjm_fin: date | None = None
     apjm_fin_annee_engagee: bool = False
+    apjm_termine_le: date | None = None
+    """When the last APJM ended; none while one runs or when none was granted."""
     accueil_debut: date | None = None
     """The start of the current accueil; none when the child is not placed."""
     type_lieu: str | None = None
@@ -194,6 +200,7 @@ def echeances(f: Faits) -> list[Echeance]:
         entretien_autonomie,
         preparation_majorite,
         majorite,
+        proposition_apjm,
         fin_apjm,
         hebergement_limite,
     )
@@ -374,6 +381,31 @@ def majorite(f: Faits) -> Iterable[Echeance]:
         return
     dix_huit_ans = anniversaire(f.date_naissance, 18)
     yield Echeance(TypeEcheance.MAJORITE, dix_huit_ans, dix_huit_ans)
+
+
+def proposition_apjm(f: Faits) -> Iterable[Echeance]:
+    """Once majority is recorded, offer the young adult an accompagnement jeune majeur (CASF L222-5,
+    L222-5-1): due on the day of majority, open until an APJM is granted or the parcours ends (a sortie,
+    ``majorite_sans_accompagnement`` when it is declined)."""
+    if f.majorite_atteinte_le is None or f.apjm_debut is not None or f.apjm_fin is not None:
+        return
+    if f.apjm_termine_le is not None:
+        return
+    yield Echeance(TypeEcheance.PROPOSITION_APJM, f.majorite_atteinte_le, f.majorite_atteinte_le)
+
+
+TYPES_PAR_ANNIVERSAIRE = frozenset(
+    {
+        TypeEcheance.ENTRETIEN_AUTONOMIE,
+        TypeEcheance.PREPARATION_MAJORITE,
+        TypeEcheance.MAJORITE,
+        TypeEcheance.PROPOSITION_APJM,
+        TypeEcheance.FIN_APJM,
+    }
+)
+"""Deadlines whose dates follow from the exact birth date (16½, 17, 17½, 18, 21 years): outside the
+service that holds the dossier, their dates travel as months only, as the birthday-dated events do on
+the public topic (``contracts.publication.date_par_anniversaire``)."""
 
 
 def limite_apjm(date_naissance: date, *, fin_annee_engagee: bool = False) -> date:

@@ -204,6 +204,8 @@ class EtatParcours:
     entretien_autonomie_le: date | None = None
     majorite_atteinte_le: date | None = None
     accompagnement_jeune_majeur: AccompagnementJeuneMajeur | None = None
+    apjm_termine_le: date | None = None
+    """When the last accompagnement jeune majeur ended (none while one runs or none was granted)."""
     sortie: Sortie | None = None
     rouvert_le: date | None = None
     derniere_date_effet: date | None = None
@@ -419,8 +421,9 @@ def _apjm_renouvele(e: EtatParcours, f: Fait) -> None:
         apjm.renouvellements += 1
 
 
-def _apjm_termine(e: EtatParcours, _: Fait) -> None:
+def _apjm_termine(e: EtatParcours, f: Fait) -> None:
     e.accompagnement_jeune_majeur = None
+    e.apjm_termine_le = f.date_effet
 
 
 def _sortie(e: EtatParcours, f: Fait) -> None:
@@ -503,6 +506,7 @@ def faits_echeances(e: EtatParcours, date_naissance: date | None) -> Faits:
         apjm_debut=apjm.date_debut if apjm else None,
         apjm_fin=apjm.date_fin if apjm else None,
         apjm_fin_annee_engagee=apjm.fin_annee_engagee if apjm else False,
+        apjm_termine_le=e.apjm_termine_le,
         accueil_debut=accueil.debut_accueil if accueil else None,
         type_lieu=accueil.type_lieu if accueil else None,
         lieu_depuis=accueil.depuis if accueil else None,

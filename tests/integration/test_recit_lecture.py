@@ -321,7 +321,10 @@ async def test_the_parcours_of_ines_read_back_deadline_by_deadline(api: Api, lec
         ("opp", "mainlevee"),
         ("confiage_ase", "majorite"),
     ]
-    assert vu["echeances"] == [], "majority recorded, measure lifted, no measure left to report on"
+    # Majority recorded, measure lifted, no measure left to report on: what remains is to offer an APJM.
+    assert [(o["type"], o["due_le"]) for o in vu["echeances"]] == [
+        ("proposition_accompagnement_jeune_majeur", "2028-01-20")
+    ]
 
     # -- the contrat jeune majeur, renewed once, to its term -------------------------------------------
     await b.le(
@@ -330,7 +333,7 @@ async def test_the_parcours_of_ines_read_back_deadline_by_deadline(api: Api, lec
         {"date_debut": "2028-01-20", "date_fin": "2029-01-19", "date_effet": "2028-01-25"},
     )
     e = await b.echeances()
-    assert set(e) == {"fin_accompagnement_jeune_majeur"}
+    assert set(e) == {"fin_accompagnement_jeune_majeur"}, "the APJM granted, the offer is done"
     fin = e["fin_accompagnement_jeune_majeur"]
     assert (fin["due_le"], fin["alerte_le"], fin["details"]) == (
         "2029-01-19",

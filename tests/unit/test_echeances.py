@@ -361,6 +361,19 @@ def test_majority_is_to_be_recorded_on_the_eighteenth_birthday_until_it_is() -> 
     assert de_type(recorded, T.MAJORITE) == de_type(recorded, T.PREPARATION_MAJORITE) == []
 
 
+def test_once_of_age_an_apjm_is_to_be_offered_until_one_is_granted_or_the_parcours_ends() -> None:
+    majeur = faits(mesures=(mesure(),), majorite_atteinte_le=date(2028, 1, 20))
+    e = une(majeur, T.PROPOSITION_APJM)
+    assert (e.alerte_le, e.due_le) == (date(2028, 1, 20), date(2028, 1, 20))
+    assert de_type(faits(), T.PROPOSITION_APJM) == []
+    accorde = replace(majeur, apjm_debut=date(2028, 2, 1), apjm_fin=date(2029, 1, 31))
+    assert de_type(accorde, T.PROPOSITION_APJM) == []
+    sorti = replace(majeur, sorti_le=date(2028, 2, 1), motif_sortie="majorite_sans_accompagnement")
+    assert de_type(sorti, T.PROPOSITION_APJM) == []
+    termine = replace(majeur, apjm_termine_le=date(2029, 1, 31))
+    assert de_type(termine, T.PROPOSITION_APJM) == [], "an APJM granted then ended was offered"
+
+
 def test_a_child_born_on_29_february_comes_of_age_on_28_february() -> None:
     assert une(faits(date_naissance=date(2008, 2, 29)), T.MAJORITE).due_le == date(2026, 2, 28)
 
