@@ -14,7 +14,7 @@ Three steps, each its own short transaction, run by :func:`tourner` (and once by
    - any other ``alerte_levee`` → one line in the référent's digest queue
      (``notifications.lignes_digest``);
    - ``alerte_close``, ``alerte_acquittee`` → the alert's digest lines are dropped
-     (nothing left to tell).
+     (nothing left to tell), and an urgent e-mail of it not sent yet is cancelled (``annule``).
 
    Only recipients known when the change is read get e-mails (``PUT /v1/destinataires``);
    their address is read when the e-mail is sent, so a corrected address is used.
@@ -95,7 +95,7 @@ DDL: Final = [
     "nature text NOT NULL CHECK (nature IN ('urgent', 'digest')), alertes jsonb NOT NULL, "
     "alerte_ids uuid[] NOT NULL, "
     "etat text NOT NULL DEFAULT 'a_envoyer' "
-    "CHECK (etat IN ('a_envoyer', 'envoye', 'echec', 'rejete', 'sans_destinataire')), "
+    "CHECK (etat IN ('a_envoyer', 'envoye', 'echec', 'rejete', 'sans_destinataire', 'annule')), "
     "tentatives integer NOT NULL DEFAULT 0, prochaine_tentative timestamptz NOT NULL, "
     "cree_le timestamptz NOT NULL, envoye_le timestamptz)",
     f"CREATE INDEX IF NOT EXISTS courriels_a_envoyer ON {SCHEMA}.courriels (prochaine_tentative) "
@@ -147,6 +147,12 @@ async def _planifier_un(conn: Connexion, sortie: sorties.Sortie, le: datetime) -
     alerte, evenement = sortie.alerte, sortie.evenement
     if evenement in (EvenementAlerte.CLOSE, EvenementAlerte.ACQUITTEE):
         await conn.execute(f"DELETE FROM {SCHEMA}.lignes_digest WHERE alerte_id = $1", alerte.alerte_id)
+        # An urgent e-mail still waiting (the SMTP server was down) would tell what is done or taken in hand.
+        await conn.execute(
+            f"UPDATE {SCHEMA}.courriels SET etat = 'annule' WHERE etat = 'a_envoyer' AND nature = 'urgent' "
+            "AND alerte_ids = ARRAY[$1::uuid]",
+            alerte.alerte_id,
+        )
         return
     referent = (
         alerte.referent_id if alerte.referent_id and await destinataires.existe(conn, alerte.referent_id) else None
@@ -298,11 +304,13 @@ async def _reclamer(
 async def _conclure(
     pool: asyncpg.Pool, courriel: CourrielReclame, etat: str, maintenant: datetime, prochaine: datetime | None = None
 ) -> None:
-    # Fenced by the tries counted at the claim: a sender whose lease ran out does not overwrite the next one's outcome.
+    # Fenced by the tries counted at the claim: a sender whose lease ran out does not overwrite the next one's
+    # outcome; and a failure does not bring back an e-mail cancelled meanwhile (a success is recorded all the same).
     async with pool.acquire() as conn:
         await conn.execute(
             f"UPDATE {SCHEMA}.courriels SET etat = $3::text, envoye_le = CASE WHEN $3::text = 'envoye' THEN $4::timestamptz END, "
-            "prochaine_tentative = COALESCE($5::timestamptz, prochaine_tentative) WHERE id = $1 AND tentatives = $2",
+            "prochaine_tentative = COALESCE($5::timestamptz, prochaine_tentative) "
+            "WHERE id = $1 AND tentatives = $2 AND (etat = 'a_envoyer' OR $3::text = 'envoye')",
             courriel.id,
             courriel.tentatives,
             etat,

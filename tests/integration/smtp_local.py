@@ -40,7 +40,15 @@ class Boite:
     """aiosmtpd handler: accepts every message and keeps it."""
 
     recus: list[Recu] = field(default_factory=list)
+    refusees: set[str] = field(default_factory=set)
+    """Addresses answered ``550`` at ``RCPT TO`` (a mailbox that does not exist)."""
     _verrou: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address in self.refusees:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)

@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
-from contracts.alertes import EvenementAlerte, Niveau
+from contracts.alertes import EvenementAlerte, Niveau, StatutAlerte
 from services.notifications import courriels
 from services.notifications.settings import NotificationsSettings
 from services.runtime.horloge import HorlogeFixe
+from services.runtime.http import REGISTRE
 from tests.integration.smtp_local import MAINTENANT, ServeurSmtp, alerte, creer_tables, destinataire, publier
 
 LIEN_BASE = "https://lecture.ase.test"
@@ -60,6 +62,10 @@ def reglages(serveur: ServeurSmtp, **autres: object) -> NotificationsSettings:
     return NotificationsSettings.model_validate(valeurs)
 
 
+def envoyes(nature: str) -> float:
+    return REGISTRE.get_sample_value("ase_courriels_envoyes_total", {"nature": nature}) or 0.0
+
+
 async def etats(pool: asyncpg.Pool) -> list[tuple[str, str, int]]:
     lignes = await pool.fetch("SELECT nature, etat, tentatives FROM notifications.courriels ORDER BY id")
     return [(ligne["nature"], ligne["etat"], ligne["tentatives"]) for ligne in lignes]
@@ -77,8 +83,10 @@ async def test_an_urgent_alert_is_mailed_at_once_saying_what_by_when_why_and_the
         article="CPC 1199-1",
     )
     await publier(pool, EvenementAlerte.LEVEE, urgente)
+    envoyes_avant = envoyes("urgent")
 
-    bilan = await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(MAINTENANT))
+    with capture_logs() as journal:
+        bilan = await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(MAINTENANT))
 
     assert (bilan.changements, bilan.envoyes) == (1, 1)
     (recu,) = smtp.boite.tous()
@@ -110,6 +118,10 @@ async def test_an_urgent_alert_is_mailed_at_once_saying_what_by_when_why_and_the
     assert "jeudi 3 décembre 2026" in html
     assert "CPC 1199-1" in html
     assert await etats(pool) == [("urgent", "envoye", 1)]
+    assert envoyes("urgent") == envoyes_avant + 1
+    (ligne,) = [ligne for ligne in journal if ligne["event"] == "courriel_envoye"]
+    assert ligne["alertes"] == [str(urgente.alerte_id)]
+    assert "@" not in repr(journal)  # no address in any log line
 
     again = await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(MAINTENANT + timedelta(days=1)))
     assert (again.changements, again.envoyes) == (0, 0)
@@ -311,3 +323,38 @@ async def test_without_an_smtp_server_set_the_outbox_is_read_and_nothing_is_queu
     assert await etats(pool) == []
     assert await pool.fetchval("SELECT count(*) FROM notifications.lignes_digest") == 0
     assert await pool.fetchval("SELECT position FROM notifications.curseurs WHERE consommateur = 'courriels'") == 2
+
+
+async def test_an_urgent_email_not_sent_yet_is_cancelled_when_its_alert_closes(pool: asyncpg.Pool) -> None:
+    serveur = ServeurSmtp()  # down while the alert is raised
+    await destinataire(pool, "ref-1", REF)
+    urgente = alerte(urgente=True)
+    await publier(pool, EvenementAlerte.LEVEE, urgente)
+    horloge = HorlogeFixe(MAINTENANT)
+    await courriels.un_tour(pool, reglages(serveur), horloge)
+    await publier(pool, EvenementAlerte.CLOSE, urgente.model_copy(update={"statut": StatutAlerte.CLOSE}))
+    serveur.demarrer()
+    try:
+        horloge.regler(MAINTENANT + timedelta(days=1))
+        await courriels.un_tour(pool, reglages(serveur), horloge)
+        assert serveur.boite.tous() == []
+        assert await etats(pool) == [("urgent", "annule", 1)]
+    finally:
+        serveur.arreter()
+
+
+async def test_an_email_refused_for_good_by_the_server_is_not_retried(pool: asyncpg.Pool, smtp: ServeurSmtp) -> None:
+    smtp.boite.refusees.add(REF)
+    await destinataire(pool, "ref-1", REF)
+    await publier(pool, EvenementAlerte.LEVEE, alerte(urgente=True))
+    horloge = HorlogeFixe(MAINTENANT)
+    rejetes_avant = REGISTRE.get_sample_value("ase_courriels_echecs_total", {"nature": "urgent", "issue": "rejete"})
+
+    await courriels.un_tour(pool, reglages(smtp), horloge)
+    horloge.regler(MAINTENANT + timedelta(days=1))
+    await courriels.un_tour(pool, reglages(smtp), horloge)
+
+    assert await etats(pool) == [("urgent", "rejete", 1)]
+    assert smtp.boite.tous() == []
+    rejetes = REGISTRE.get_sample_value("ase_courriels_echecs_total", {"nature": "urgent", "issue": "rejete"})
+    assert (rejetes or 0) == (rejetes_avant or 0) + 1
