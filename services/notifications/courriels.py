@@ -347,6 +347,8 @@ async def envoyer(settings: NotificationsSettings, adresse: str, message: redact
         timeout=settings.smtp_timeout_s,
         use_tls=tls,
         start_tls=starttls,
+        validate_certs=True,
+        cert_bundle=str(settings.smtp_ca_fichier) if settings.smtp_ca_fichier else None,
     )
 
 

@@ -77,6 +77,10 @@ class NotificationsSettings(BaseSettings):
     digest_heure: int = Field(default=7, ge=0, le=23)
     """Hour (Europe/Paris) of the daily digest of the alerts that are not urgent."""
 
+    smtp_ca_fichier: Path | None = None
+    """PEM file of the authorities that sign the SMTP server's certificate (an internal relay); unset: the
+    system's. The certificate and its host name are always verified with ``starttls`` and ``tls``."""
+
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
     """Seconds to connect to the SMTP server and get each answer."""
 

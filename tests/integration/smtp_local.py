@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import asyncpg
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from contracts.alertes import Alerte, EvenementAlerte, Niveau, StatutAlerte, identifiant_alerte, lien_dossier
 from services.notifications import courriels, destinataires, sorties
@@ -73,16 +80,61 @@ def port_libre() -> int:
         return port
 
 
-class ServeurSmtp:
-    """An aiosmtpd server on a port chosen now, started (and stopped) when the test says."""
+def certificat_local(dossier: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own authority): (certificate PEM, key PEM)."""
+    cle = ec.generate_private_key(ec.SECP256R1())
+    nom = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp de test")])
+    maintenant = datetime.now(UTC)
+    certificat = (
+        x509.CertificateBuilder()
+        .subject_name(nom)
+        .issuer_name(nom)
+        .public_key(cle.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(maintenant - timedelta(minutes=5))
+        .not_valid_after(maintenant + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(cle, hashes.SHA256())
+    )
+    dossier.mkdir(parents=True, exist_ok=True)
+    chemin_certificat, chemin_cle = dossier / "smtp.pem", dossier / "smtp.key"
+    chemin_certificat.write_bytes(certificat.public_bytes(serialization.Encoding.PEM))
+    chemin_cle.write_bytes(
+        cle.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return chemin_certificat, chemin_cle
 
-    def __init__(self) -> None:
+
+class ServeurSmtp:
+    """An aiosmtpd server on a port chosen now, started (and stopped) when the test says.
+
+    ``securite``: ``starttls`` (STARTTLS required before MAIL), ``tls`` (implicit TLS), None (plain);
+    the certificate's authority is then :attr:`ca`.
+    """
+
+    def __init__(self, securite: Literal["starttls", "tls"] | None = None, dossier: Path | None = None) -> None:
         self.port = port_libre()
         self.boite = Boite()
+        self.securite = securite
+        self.ca: Path | None = None
+        self._contexte: ssl.SSLContext | None = None
+        if securite is not None:
+            assert dossier is not None
+            self.ca, cle = certificat_local(dossier)
+            self._contexte = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._contexte.load_cert_chain(self.ca, cle)
         self._controleur: Controller | None = None
 
     def demarrer(self) -> None:
-        self._controleur = Controller(self.boite, hostname="127.0.0.1", port=self.port)
+        if self.securite == "starttls":
+            self._controleur = Controller(
+                self.boite, hostname="127.0.0.1", port=self.port, tls_context=self._contexte, require_starttls=True
+            )
+        elif self.securite == "tls":
+            self._controleur = Controller(self.boite, hostname="127.0.0.1", port=self.port, ssl_context=self._contexte)
+        else:
+            self._controleur = Controller(self.boite, hostname="127.0.0.1", port=self.port)
         self._controleur.start()
 
     def arreter(self) -> None:

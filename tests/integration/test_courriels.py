@@ -11,6 +11,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import pytest
@@ -358,3 +360,27 @@ async def test_an_email_refused_for_good_by_the_server_is_not_retried(pool: asyn
     assert smtp.boite.tous() == []
     rejetes = REGISTRE.get_sample_value("ase_courriels_echecs_total", {"nature": "urgent", "issue": "rejete"})
     assert (rejetes or 0) == (rejetes_avant or 0) + 1
+
+
+@pytest.mark.parametrize("securite", ["starttls", "tls"])
+async def test_an_email_goes_over_tls_to_a_server_whose_certificate_is_verified(
+    pool: asyncpg.Pool, tmp_path: Path, securite: Literal["starttls", "tls"]
+) -> None:
+    serveur = ServeurSmtp(securite, tmp_path / "tls")
+    serveur.demarrer()
+    try:
+        await destinataire(pool, "ref-1", REF)
+        await publier(pool, EvenementAlerte.LEVEE, alerte(urgente=True))
+        horloge = HorlogeFixe(MAINTENANT)
+
+        # Without its authority the server's certificate is refused: nothing leaves in clear, it is retried.
+        await courriels.un_tour(pool, reglages(serveur, smtp_securite=securite), horloge)
+        assert serveur.boite.tous() == []
+        assert await etats(pool) == [("urgent", "a_envoyer", 1)]
+
+        horloge.regler(MAINTENANT + timedelta(hours=1))
+        await courriels.un_tour(pool, reglages(serveur, smtp_securite=securite, smtp_ca_fichier=serveur.ca), horloge)
+        assert len(serveur.boite.pour(REF)) == 1
+        assert await etats(pool) == [("urgent", "envoye", 2)]
+    finally:
+        serveur.arreter()
