@@ -58,7 +58,7 @@ import aiosmtplib
 import asyncpg
 import orjson
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from contracts.alertes import Alerte, EvenementAlerte, Niveau
 from services.notifications import destinataires, redaction, sorties
@@ -113,6 +113,12 @@ NON_PLANIFIES = Counter(
     "ase_courriels_non_planifies_total",
     "Alert changes that asked for an e-mail to nobody: no recipient kept (sans_destinataire) or no SMTP server set",
     ["raison"],
+    registry=REGISTRE,
+)
+
+ATTENTE = Gauge(
+    "ase_courriels_attente_secondes",
+    "Age of the oldest e-mail still to send (0: none), as of the last round of the e-mail loop",
     registry=REGISTRE,
 )
 
@@ -422,6 +428,8 @@ async def un_tour(pool: asyncpg.Pool, settings: NotificationsSettings, horloge: 
         bilan.changements += n
     bilan.digests = await composer_digests(pool, settings, horloge)
     bilan.envoyes = await envoyer_dus(pool, settings, horloge)
+    plus_ancien = await pool.fetchval(f"SELECT min(cree_le) FROM {SCHEMA}.courriels WHERE etat = 'a_envoyer'")
+    ATTENTE.set(0.0 if plus_ancien is None else max(0.0, (horloge.maintenant() - plus_ancien).total_seconds()))
     return bilan
 
 

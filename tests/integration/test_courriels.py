@@ -244,15 +244,18 @@ async def test_an_email_is_sent_once_later_when_the_smtp_server_was_down_then_co
         assert await etats(pool) == [("urgent", "a_envoyer", 1)]
 
         serveur.demarrer()
+        horloge.regler(MAINTENANT + timedelta(seconds=10))
         await courriels.un_tour(pool, reglages(serveur), horloge)
         assert serveur.boite.tous() == []  # the backoff has not elapsed
         assert await etats(pool) == [("urgent", "a_envoyer", 1)]
+        assert REGISTRE.get_sample_value("ase_courriels_attente_secondes") == 10
 
         horloge.regler(MAINTENANT + timedelta(seconds=reglages(serveur).smtp_delai_initial_s))
         await courriels.un_tour(pool, reglages(serveur), horloge)
         await courriels.un_tour(pool, reglages(serveur), horloge)
         assert len(serveur.boite.pour(REF)) == 1
         assert await etats(pool) == [("urgent", "envoye", 2)]
+        assert REGISTRE.get_sample_value("ase_courriels_attente_secondes") == 0
     finally:
         serveur.arreter()
 
