@@ -42,6 +42,9 @@ _LOCALE: Final = re.compile(rf"{_ATOME}(?:\.{_ATOME})*")
 _ETIQUETTE: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAINE: Final = re.compile(rf"{_ETIQUETTE}(?:\.{_ETIQUETTE})*\.[A-Za-z]{{2,63}}")
 
+MOTIF: Final = rf"^(?=.{{1,64}}@){_ATOME}(?:\.{_ATOME})*@(?:{_ETIQUETTE}\.)+[A-Za-z]{{2,63}}$"
+"""What :func:`adresse_valide` accepts, as an ECMA-262 regular expression for the API's JSON Schema."""
+
 DDL: Final = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"CREATE TABLE IF NOT EXISTS {SCHEMA}.destinataires ("

@@ -148,3 +148,11 @@ async def test_a_body_or_a_referent_id_out_of_bounds_is_refused_422(client: Clie
     probleme(await client.put("ref%07", {"email": "a@b.fr"}), 422)
     probleme(await client.put("r" * 201, {"email": "a@b.fr"}), 422)
     probleme(await client.put("ref-1", ["a@b.fr"]), 422)
+
+
+async def test_without_a_token_401_and_the_schema_states_the_address_pattern(client: Client) -> None:
+    probleme(await client.http.put("/v1/destinataires/ref-1", json={"email": "a@b.fr"}), 401)
+    document = (await client.http.get("/openapi.json")).json()
+    schema = document["components"]["schemas"]["DestinataireSaisi"]["properties"]["email"]
+    assert schema["pattern"].startswith("^(?=.{1,64}@)")
+    assert schema["maxLength"] == 254

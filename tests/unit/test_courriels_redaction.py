@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
 
 from contracts.alertes import Alerte
 from services.notifications import courriels, redaction
-from services.notifications.destinataires import adresse_valide
+from services.notifications.destinataires import MOTIF, adresse_valide
 from services.notifications.settings import NotificationsSettings
 from tests.integration.smtp_local import MAINTENANT, alerte
 
@@ -103,3 +104,17 @@ def test_an_address_with_anything_else_is_refused(refusee: str) -> None:
     with pytest.raises(ValueError, match=r"adresse|partie|domaine") as erreur:
         adresse_valide(refusee)
     assert refusee not in str(erreur.value)  # the message never echoes the address
+
+
+@pytest.mark.parametrize(
+    "adresse",
+    ["a@b.fr", "Prenom.Nom+ase@Conseil-Departemental.FR", "a b@c.fr", "a@b", "a..b@c.fr", "x" * 65 + "@b.fr", "é@b.fr"],
+)
+def test_the_api_schemas_pattern_says_what_the_check_accepts(adresse: str) -> None:
+    """So a client (or a fuzzer) generating addresses from the OpenAPI document makes only accepted ones."""
+    try:
+        adresse_valide(adresse)
+        acceptee = True
+    except ValueError:
+        acceptee = False
+    assert (re.search(MOTIF, adresse) is not None) == acceptee

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from services.notifications import destinataires
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
@@ -52,6 +52,9 @@ Adresse = Annotated[
     str,
     StringConstraints(min_length=3, max_length=destinataires.ADRESSE_MAX),
     AfterValidator(destinataires.adresse_valide),
+    WithJsonSchema(
+        {"type": "string", "format": "email", "maxLength": destinataires.ADRESSE_MAX, "pattern": destinataires.MOTIF}
+    ),
 ]
 
 
