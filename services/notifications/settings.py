@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.notifications.destinataires import adresse_valide
 from services.runtime.auth import duree_max_jeton_s
 from services.runtime.coffre import verifier_cle_maitre_de_production
 
@@ -75,6 +76,28 @@ class NotificationsSettings(BaseSettings):
     smtp_expediteur: str = "notifications@parcours-ase.invalid"
     digest_heure: int = Field(default=7, ge=0, le=23)
     """Hour (Europe/Paris) of the daily digest of the alerts that are not urgent."""
+
+    smtp_ca_fichier: Path | None = None
+    """PEM file of the authorities that sign the SMTP server's certificate (an internal relay); unset: the
+    system's. The certificate and its host name are always verified with ``starttls`` and ``tls``."""
+
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    """Seconds to connect to the SMTP server and get each answer."""
+
+    smtp_tentatives_max: int = Field(default=8, ge=1, le=30)
+    """Tries of one e-mail before it is given up (state ``echec``, counted, logged with its id)."""
+
+    smtp_delai_initial_s: float = Field(default=60.0, gt=0, le=86_400)
+    """Delay before the first retry; each next one doubles (half of it random), up to ``smtp_delai_max_s``."""
+
+    smtp_delai_max_s: float = Field(default=3600.0, gt=0, le=86_400)
+    courriels_intervalle_s: float = Field(default=15.0, gt=0, le=3600)
+    """Seconds between two rounds of the e-mail loop (outbox read, digest due, e-mails to send)."""
+
+    @field_validator("smtp_expediteur")
+    @classmethod
+    def _expediteur(cls, valeur: str) -> str:
+        return adresse_valide(valeur)
 
     # -- tokens ----------------------------------------------------------------------------------
     oidc_jwks_url: str | None = None
