@@ -109,6 +109,15 @@ class Alerte(BaseModel):
     """When it last changed (UTC): the time of the message."""
 
 
+def au_plus_tard(alerte: Alerte) -> date:
+    """The due date, or when only its month is given, the first day of that month (the earliest it can be):
+    what sorts alerts soonest first."""
+    if alerte.due_le is not None:
+        return alerte.due_le
+    annee, mois = (int(x) for x in alerte.mois_du.split("-"))
+    return date(annee, mois, 1)
+
+
 def identifiant_alerte(parcours_id: UUID, type_: str, cle: str, due_le: date) -> UUID:
     """The alert's id: the same deadline on the same due date is always the same alert."""
     return uuid.uuid5(ESPACE_ALERTES, f"{parcours_id}:{type_}:{cle}:{due_le.isoformat()}")

@@ -60,7 +60,7 @@ import orjson
 import structlog
 from prometheus_client import Counter, Gauge
 
-from contracts.alertes import Alerte, EvenementAlerte, Niveau
+from contracts.alertes import Alerte, EvenementAlerte, Niveau, au_plus_tard
 from services.notifications import destinataires, redaction, sorties
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sorties import SCHEMA
@@ -185,7 +185,7 @@ async def _planifier_un(conn: Connexion, sortie: sorties.Sortie, le: datetime) -
         "ON CONFLICT (destinataire, alerte_id) DO UPDATE SET due_le = EXCLUDED.due_le, alerte = EXCLUDED.alerte",
         referent,
         alerte.alerte_id,
-        alerte.due_le,
+        au_plus_tard(alerte),
         alerte.model_dump_json(),
     )
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from contracts.alertes import Alerte, Niveau
+from contracts.alertes import Alerte, Niveau, au_plus_tard
 from services.notifications.settings import NotificationsSettings
 from services.runtime.horloge import date_civile
 
@@ -77,8 +77,23 @@ def date_en_toutes_lettres(jour: date) -> str:
     return f"{_JOURS[jour.weekday()]} {premier} {_MOIS[jour.month - 1]} {jour.year}"
 
 
-def _relatif(due_le: date, aujourd_hui: date) -> str:
-    ecart = (due_le - aujourd_hui).days
+def _quand(alerte: Alerte) -> str:
+    """``lundi 7 décembre 2026``, or ``courant janvier 2028`` when only the month leaves the service
+    (a deadline that follows from the birth date: :func:`contracts.alertes.par_anniversaire`)."""
+    if alerte.due_le is not None:
+        return date_en_toutes_lettres(alerte.due_le)
+    jour = au_plus_tard(alerte)
+    return f"courant {_MOIS[jour.month - 1]} {jour.year}"
+
+
+def _relatif(alerte: Alerte, aujourd_hui: date) -> str:
+    if alerte.due_le is None:
+        jour = au_plus_tard(alerte)
+        mois = (jour.year - aujourd_hui.year) * 12 + jour.month - aujourd_hui.month
+        if mois == 0:
+            return "ce mois-ci, la date est dans le dossier"
+        return f"dans {mois} mois" if mois > 0 else "dépassée"
+    ecart = (alerte.due_le - aujourd_hui).days
     if ecart == 0:
         return "aujourd'hui"
     if ecart == 1:
@@ -104,8 +119,9 @@ def _vue(settings: NotificationsSettings, alerte: Alerte, aujourd_hui: date) -> 
         "attendu": alerte.attendu,
         "type": alerte.type,
         "article": alerte.article,
-        "due_le": date_en_toutes_lettres(alerte.due_le),
-        "relatif": _relatif(alerte.due_le, aujourd_hui),
+        "due_le": _quand(alerte),
+        "mois_seul": alerte.due_le is None,
+        "relatif": _relatif(alerte, aujourd_hui),
         "informative": alerte.informative,
         "lien": lien(settings, alerte),
     }
@@ -127,7 +143,7 @@ def rediger(
 ) -> Courriel:
     """The e-mail ``cle`` to ``adresse``: ``urgent`` (one alert) or ``digest`` (soonest due first)."""
     aujourd_hui = date_civile(maintenant)
-    ordonnees = sorted(alertes, key=lambda a: (a.due_le, str(a.alerte_id)))
+    ordonnees = sorted(alertes, key=lambda a: (au_plus_tard(a), str(a.alerte_id)))
     vues = [_vue(settings, a, aujourd_hui) for a in ordonnees]
     if nature == "digest":
         sujet = f"[Parcours ASE] {len(vues)} échéance(s) à suivre, synthèse du {date_en_toutes_lettres(aujourd_hui)}"
@@ -135,7 +151,7 @@ def rediger(
     else:
         premiere = ordonnees[0]
         escaladee = cle.startswith("alerte_escaladee:") or premiere.niveau is Niveau.ENCADRANT
-        quand = date_en_toutes_lettres(premiere.due_le)
+        quand = _quand(premiere)
         sujet = (
             f"[Parcours ASE] Échéance dépassée : {premiere.attendu} (due le {quand})"
             if escaladee

@@ -167,6 +167,7 @@ def alerte(
         referent_id=referent,
         type=type_,
         due_le=due_le,
+        mois_du=due_le.isoformat()[:7],
         alerte_le=MAINTENANT.date(),
         attendu=attendu,
         article=article,

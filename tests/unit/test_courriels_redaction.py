@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from contracts.alertes import Alerte
+from contracts.alertes import Alerte, par_anniversaire
 from services.notifications import courriels, redaction
 from services.notifications.destinataires import MOTIF, adresse_valide
 from services.notifications.settings import NotificationsSettings
@@ -26,6 +26,7 @@ def test_an_alert_has_no_field_for_a_name_a_birth_date_or_free_text() -> None:
         "type",
         "cle",
         "due_le",
+        "mois_du",
         "alerte_le",
         "attendu",
         "article",
@@ -37,6 +38,14 @@ def test_an_alert_has_no_field_for_a_name_a_birth_date_or_free_text() -> None:
         "levee_le",
         "modifiee_le",
     }
+
+
+def test_a_deadline_that_follows_from_the_birth_date_is_written_as_its_month_only() -> None:
+    majorite = par_anniversaire(alerte(urgente=True, due_le=date(2027, 1, 20), type_="majorite"))
+    ecrit = redaction.rediger(REGLAGES, "cle", "urgent", [majorite], adresse="a@b.fr", maintenant=MAINTENANT)
+    assert "courant janvier 2027" in ecrit.texte
+    assert "courant janvier 2027" in ecrit.sujet
+    assert "20 janvier" not in ecrit.texte + ecrit.html + ecrit.sujet
 
 
 def test_the_html_part_escapes_what_it_is_given_and_the_subject_stays_on_one_line() -> None:
