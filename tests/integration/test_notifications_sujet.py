@@ -20,6 +20,7 @@ import asyncpg
 import jsonschema
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
 from contracts import generation
 from contracts.alertes import (
@@ -32,11 +33,19 @@ from contracts.alertes import (
     lien_dossier,
     type_cloudevents,
 )
-from contracts.enveloppe import TOPIC_ALERTES, url_schema
+from contracts.enveloppe import (
+    TOPIC_ALERTES,
+    TOPIC_IDENTITES,
+    TOPIC_PARCOURS,
+    TOPIC_RESTREINT,
+    TOPIC_STATISTIQUES,
+    url_schema,
+)
 from services.notifications import publication, sorties
 from services.runtime import kafka as clients_kafka
 from tests.integration.kafka_fixtures import KafkaBroker, principal
 from tests.integration.relais_outils import lire_jusqua
+from tests.integration.test_kafka_ferme import ECRITURE_REFUSEE, _lire, _produire, _refuse
 
 SCHEMAS = generation.DOSSIER_CONTRATS / generation.SOUS_DOSSIER_SCHEMAS
 
@@ -255,6 +264,24 @@ async def test_the_alerts_topic_is_created_with_one_year_retention(bootstrap: st
     reglages = {c[0]: c[1] for c in reponse[0].resources[0][4]}
     assert reglages["retention.ms"] == "31536000000"
     assert reglages["cleanup.policy"] == "delete"
+
+
+async def test_the_notifications_principal_reads_parcours_and_identities_writes_only_the_alerts(bootstrap: str) -> None:
+    notifications = principal("notifications")
+    groupe = f"ase.notifications.test-{uuid.uuid4().hex}"
+    for sujet in (TOPIC_PARCOURS, TOPIC_IDENTITES):  # identities: the birth dates of the age deadlines
+        await _lire(bootstrap, notifications, sujet, groupe=groupe)
+    for sujet in (TOPIC_RESTREINT, TOPIC_STATISTIQUES):
+        erreur = await _refuse(lambda sujet=sujet: _lire(bootstrap, notifications, sujet))  # type: ignore[misc]
+        assert isinstance(erreur, TopicAuthorizationFailedError), (sujet, erreur)
+    erreur = await _refuse(lambda: _lire(bootstrap, notifications, TOPIC_PARCOURS, groupe="ase.projections.dossiers"))
+    assert isinstance(erreur, GroupAuthorizationFailedError), erreur
+    for sujet in (TOPIC_PARCOURS, TOPIC_IDENTITES):
+        erreur = await _refuse(lambda sujet=sujet: _produire(bootstrap, notifications, sujet, b"{}"))  # type: ignore[misc]
+        assert isinstance(erreur, ECRITURE_REFUSEE), (sujet, erreur)
+    # And nobody else writes the alerts: the projections' principal is refused.
+    erreur = await _refuse(lambda: _produire(bootstrap, principal("projections"), TOPIC_ALERTES, b"{}"))
+    assert isinstance(erreur, TopicAuthorizationFailedError), erreur
 
 
 async def _attendre_curseur(pool: asyncpg.Pool, position: int, delai_s: float = 30.0) -> None:
