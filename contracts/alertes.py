@@ -35,6 +35,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.enveloppe import CONTENT_TYPE, SPECVERSION, url_schema
 from contracts.evenements import CodeDepartement
 from droit.echeances import TYPES_PAR_ANNIVERSAIRE
 
@@ -149,3 +150,45 @@ def _debut_du_mois(instant: datetime) -> datetime:
 def lien_dossier(parcours_id: UUID) -> str:
     """The dossier's path on the projections service's read API."""
     return f"/v1/dossiers/{parcours_id}"
+
+
+def source_alertes(departement: str) -> str:
+    """The ``ce_source`` of an alert's messages: ``/ase/{departement}/notifications``."""
+    return f"/ase/{departement}/notifications"
+
+
+def identifiant_message(alerte_id: UUID, position: int) -> str:
+    """The ``ce_id`` of the change at outbox ``position`` of alert ``alerte_id`` (UUIDv5).
+
+    Deterministic: a message sent again after a crash (produced, acknowledged, the
+    outbox cursor not yet moved) keeps its id, so consumers drop the repeat.
+    """
+    return str(uuid.uuid5(ESPACE_ALERTES, f"message:{alerte_id}:{position}"))
+
+
+def entetes_alerte(evenement: EvenementAlerte, alerte: Alerte, position: int) -> list[tuple[str, bytes]]:
+    """The Kafka headers of one change of an alert (CloudEvents 1.0, binary content mode).
+
+    ``ce_subject`` is the alert's id; the Kafka key, and ``ce_partitionkey``, the
+    parcours id (an alert's changes share a partition, in order). ``ce_time``
+    is ``modifiee_le`` (RFC 3339, UTC). Documented in ``schemas/enveloppe_alertes.json``.
+    """
+    type_ce = type_cloudevents(evenement)
+    valeurs = [
+        ("ce_specversion", SPECVERSION),
+        ("ce_id", identifiant_message(alerte.alerte_id, position)),
+        ("ce_source", source_alertes(alerte.departement)),
+        ("ce_type", type_ce),
+        ("ce_subject", str(alerte.alerte_id)),
+        ("ce_time", _rfc3339(alerte.modifiee_le)),
+        ("ce_dataschema", url_schema(type_ce)),
+        ("content-type", CONTENT_TYPE),
+        ("ce_partitionkey", str(alerte.parcours_id)),
+    ]
+    return [(cle, valeur.encode()) for cle, valeur in valeurs]
+
+
+def _rfc3339(instant: datetime) -> str:
+    """UTC, ``Z``-suffixed; a naive datetime is taken as UTC (the service's clock is UTC)."""
+    utc = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z")

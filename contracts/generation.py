@@ -24,9 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from uuid import UUID
 
 from pydantic import TypeAdapter
 
+from contracts.alertes import (
+    Alerte,
+    EvenementAlerte,
+    Niveau,
+    StatutAlerte,
+    entetes_alerte,
+    type_cloudevents,
+)
 from contracts.compatibilite import Schema, changements_cassants
 from contracts.enveloppe import (
     CONTENT_TYPE,
@@ -54,6 +63,7 @@ from contracts.restreint import NOM_FAITS_RESTREINTS, TYPE_FAITS_RESTREINTS, Fai
 DOSSIER_CONTRATS: Final = Path(__file__).resolve().parent
 SOUS_DOSSIER_SCHEMAS: Final = "schemas"
 FICHIER_ENVELOPPE: Final = f"{SOUS_DOSSIER_SCHEMAS}/enveloppe.json"
+FICHIER_ENVELOPPE_ALERTES: Final = f"{SOUS_DOSSIER_SCHEMAS}/enveloppe_alertes.json"
 FICHIER_ASYNCAPI: Final = "asyncapi.json"
 DIALECTE: Final = "https://json-schema.org/draft/2020-12/schema"
 MODE_SCHEMA: Final = "serialization"
@@ -174,6 +184,51 @@ def schema_faits_restreints() -> Schema:
     }
 
 
+# -- the alerts (contracts/alertes.py) ------------------------------------------------------
+
+
+def nom_evenement_alerte(evenement: EvenementAlerte) -> str:
+    """``alerte_levee`` -> ``AlerteLevee`` (the schema's and the message's title)."""
+    return "".join(mot.capitalize() for mot in evenement.value.split("_"))
+
+
+def _doc_evenement_alerte(evenement: EvenementAlerte) -> str:
+    """The member's docstring in ``contracts/alertes.py`` (one sentence or two)."""
+    return {
+        EvenementAlerte.LEVEE: "its alert date came, the référent is told.",
+        EvenementAlerte.ESCALADEE: "its due date passed unmet, the département's encadrants are told.",
+        EvenementAlerte.ACQUITTEE: "someone acknowledged it; it stays open until the awaited fact is recorded.",
+        EvenementAlerte.CLOSE: "the awaited fact was recorded, or the deadline moved or ended: nothing left to do.",
+    }[evenement]
+
+
+def schema_alerte(evenement: EvenementAlerte) -> Schema:
+    """The body of one alert change type: the alert as it stands after the change (:class:`Alerte`).
+
+    ``additionalProperties`` is opened on the wire, as for the events: the model
+    refuses unknown fields when the service reads its own rows, but a later
+    optional field must not break a consumer validating with this schema.
+    """
+    type_ce = type_cloudevents(evenement)
+    schema = Alerte.model_json_schema(mode=MODE_SCHEMA)
+    schema["additionalProperties"] = True
+    return {
+        "$schema": DIALECTE,
+        "$id": url_schema(type_ce),
+        **schema,
+        "title": nom_evenement_alerte(evenement),
+        "description": "\n\n".join(
+            [
+                str(schema.get("description", "")),
+                f"{nom_evenement_alerte(evenement)}: {_doc_evenement_alerte(evenement)}",
+                f"Body of the CloudEvents type {type_ce}, published on Kafka topic {TOPIC_ALERTES} with key "
+                "parcours_id. Ids, types, dates, the rule and its article and a link to the dossier: never a "
+                "name, a birth date, a court reference or free text.",
+            ]
+        ),
+    }
+
+
 # -- the CloudEvents envelope ---------------------------------------------------------------
 
 _DEPARTEMENT = TypeAdapter(CodeDepartement).json_schema()["pattern"].removeprefix("^").removesuffix("$")
@@ -281,6 +336,83 @@ def schema_enveloppe() -> Schema:
     }
 
 
+_ENTETES_ALERTES: Final[dict[str, Schema]] = {
+    "ce_specversion": _ENTETES["ce_specversion"],
+    "ce_id": {
+        "format": "uuid",
+        "description": (
+            "Message id, deterministic (UUIDv5 of the alert id and the change's position in the service's "
+            "outbox): a message sent again after a crash keeps its id, consumers deduplicate on it."
+        ),
+    },
+    "ce_source": {
+        "pattern": f"^/ase/({_DEPARTEMENT})/notifications$",
+        "description": "Who produced it: /ase/{departement}/notifications, the alert's département.",
+    },
+    "ce_type": {
+        "pattern": r"^fr\.ase\.alertes\.[a-z0-9_]+\.v[1-9][0-9]*$",
+        "description": "What happened to the alert, fr.ase.alertes.<change>.v<version>: selects the body's schema.",
+    },
+    "ce_subject": {"format": "uuid", "description": "The alert id (alerte_id in the body)."},
+    "ce_time": {
+        "format": "date-time",
+        "description": "When the alert last changed (modifiee_le in the body, RFC 3339, UTC).",
+    },
+    "ce_dataschema": _ENTETES["ce_dataschema"],
+    "content-type": _ENTETES["content-type"],
+    "ce_partitionkey": {
+        "format": "uuid",
+        "description": "CloudEvents partitioning extension: the parcours id, the Kafka key (an alert's changes in order).",
+    },
+}
+
+
+def _noms_entetes_alertes() -> list[str]:
+    """The header names ``contracts.alertes.entetes_alerte`` writes, in its order."""
+    instant = datetime(2000, 1, 1, tzinfo=UTC)
+    exemple = Alerte(
+        alerte_id=UUID(int=0),
+        parcours_id=UUID(int=0),
+        departement="59",
+        type="ppe",
+        due_le=instant.date(),
+        mois_du="2000-01",
+        alerte_le=instant.date(),
+        attendu="",
+        article="",
+        urgente=False,
+        niveau=Niveau.REFERENT,
+        statut=StatutAlerte.OUVERTE,
+        lien="",
+        levee_le=instant,
+        modifiee_le=instant,
+    )
+    return [nom for nom, _ in entetes_alerte(EvenementAlerte.LEVEE, exemple, 1)]
+
+
+def schema_enveloppe_alertes() -> Schema:
+    """The Kafka headers of the alerts topic's messages (CloudEvents binary content mode)."""
+    noms = _noms_entetes_alertes()
+    if set(noms) != set(_ENTETES_ALERTES):
+        raise ValueError(
+            f"entetes_alerte() and the documented headers differ: {sorted(set(noms) ^ set(_ENTETES_ALERTES))}; "
+            "document every header in contracts/generation.py"
+        )
+    return {
+        "$schema": DIALECTE,
+        "$id": f"{SCHEMAS_BASE}enveloppe_alertes.json",
+        "title": "EnveloppeAlertes",
+        "description": (
+            f"CloudEvents 1.0 attributes as Kafka headers (binary content mode) of the messages of {TOPIC_ALERTES}: "
+            "each value is the UTF-8 string shown here. Other headers may appear and are to be ignored."
+        ),
+        "type": "object",
+        "properties": {nom: {"type": "string", **_ENTETES_ALERTES[nom]} for nom in noms},
+        "required": noms,
+        "additionalProperties": True,
+    }
+
+
 # -- the AsyncAPI document ------------------------------------------------------------------
 
 
@@ -288,16 +420,28 @@ def _fichier_schema(type_ce: str) -> str:
     return f"{SOUS_DOSSIER_SCHEMAS}/{type_ce}.json"
 
 
-def _message(type_ce: str, *, nom: str, version: int, cle: str, description_cle: str, resume: str) -> Schema:
-    """One message: the event's headers (the envelope, with its ``ce_type``), body and Kafka key."""
-    return {
+def _message(
+    type_ce: str,
+    *,
+    nom: str,
+    version: int,
+    cle: str,
+    description_cle: str,
+    resume: str,
+    enveloppe: str = FICHIER_ENVELOPPE,
+) -> Schema:
+    """One message: the event's headers (the envelope, with its ``ce_type``), body and Kafka key.
+
+    The correlation id is the envelope's ``ce_correlationid``; the alerts' envelope has none.
+    """
+    message: Schema = {
         "name": nom,
         "title": f"{nom} v{version}",
         "summary": resume,
         "contentType": CONTENT_TYPE,
         "headers": {
             "allOf": [
-                {"$ref": FICHIER_ENVELOPPE},
+                {"$ref": enveloppe},
                 {
                     "type": "object",
                     "properties": {
@@ -308,7 +452,6 @@ def _message(type_ce: str, *, nom: str, version: int, cle: str, description_cle:
             ]
         },
         "payload": {"$ref": _fichier_schema(type_ce)},
-        "correlationId": {"$ref": "#/components/correlationIds/correlation"},
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "format": "uuid", "description": f"{cle}: {description_cle}"},
@@ -316,6 +459,9 @@ def _message(type_ce: str, *, nom: str, version: int, cle: str, description_cle:
             }
         },
     }
+    if enveloppe == FICHIER_ENVELOPPE:
+        message["correlationId"] = {"$ref": "#/components/correlationIds/correlation"}
+    return message
 
 
 def _canal(adresse: str, titre: str, description: str, nettoyage: str, retention_ms: int | None) -> Schema:
@@ -373,7 +519,10 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
         "alertes": _canal(
             TOPIC_ALERTES,
             "Alerts",
-            "Alerts raised by the deadline engine, key = parcours id. Payloads are not contracted here yet.",
+            "Every change of an alert of the deadline engine (raised, escalated, acknowledged, closed), key = "
+            "parcours id, retained one year. The body is the alert as it stands after the change: ids, types, "
+            "dates, the rule and its article and a link to the dossier, never a name, a birth date, a court "
+            "reference or free text. At-least-once: deduplicate on ce_id.",
             "delete",
             _RETENTION_UN_AN_MS,
         ),
@@ -418,6 +567,18 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
     par_canal["restreint"] = [TYPE_FAITS_RESTREINTS]
     publies.add(TYPE_FAITS_RESTREINTS)
 
+    alertes = [type_cloudevents(e) for e in EvenementAlerte]
+    for evenement in EvenementAlerte:
+        messages[type_cloudevents(evenement)] = _message(
+            type_cloudevents(evenement),
+            nom=nom_evenement_alerte(evenement),
+            version=1,
+            cle="parcours_id",
+            description_cle="the parcours the alert is about",
+            resume=f"{nom_evenement_alerte(evenement)}: {_doc_evenement_alerte(evenement)} Key parcours_id.",
+            enveloppe=FICHIER_ENVELOPPE_ALERTES,
+        )
+
     operations: dict[str, Schema] = {}
     for canal, types in par_canal.items():
         canaux[canal]["messages"] = {t: {"$ref": f"#/components/messages/{t}"} for t in types}
@@ -428,11 +589,22 @@ def document_asyncapi(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> Schem
             "channel": {"$ref": f"#/channels/{canal}"},
             "messages": [{"$ref": f"#/channels/{canal}/messages/{t}"} for t in sorted(types) if t in publies],
         }
+    canaux["alertes"]["messages"] = {t: {"$ref": f"#/components/messages/{t}"} for t in alertes}
+    operations["publier_alertes"] = {
+        "action": "send",
+        "title": f"Publish on {TOPIC_ALERTES}",
+        "summary": (
+            "The notifications service publishes each change of an alert once or more, in the order of its "
+            "outbox (services/notifications/publication.py)."
+        ),
+        "channel": {"$ref": "#/channels/alertes"},
+        "messages": [{"$ref": f"#/channels/alertes/messages/{t}"} for t in sorted(alertes)],
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Parcours ASE: published events",
-            "version": "1.1.0",
+            "version": "1.2.0",
             "description": (
                 "Events of the Parcours ASE case tracking (French child protection) on Kafka, as CloudEvents "
                 "1.0 in binary content mode: ce_* headers, JSON body. Within a type's version a body only "
@@ -473,6 +645,9 @@ def fichiers_attendus(payloads: Mapping[str, type[Payload]] = PAYLOADS) -> dict[
     fichiers[_fichier_schema(TYPE_EFFACEMENT_IDENTITE)] = en_json(schema_effacement())
     fichiers[_fichier_schema(TYPE_FAITS_RESTREINTS)] = en_json(schema_faits_restreints())
     fichiers[FICHIER_ENVELOPPE] = en_json(schema_enveloppe())
+    for evenement in EvenementAlerte:
+        fichiers[_fichier_schema(type_cloudevents(evenement))] = en_json(schema_alerte(evenement))
+    fichiers[FICHIER_ENVELOPPE_ALERTES] = en_json(schema_enveloppe_alertes())
     fichiers[FICHIER_ASYNCAPI] = en_json(document_asyncapi(payloads))
     return dict(sorted(fichiers.items()))
 

@@ -228,9 +228,12 @@ PRINCIPAUX: Final[dict[str, tuple[Acl, ...]]] = {
         *(Acl("topic", PREFIXE_GROUPES_PROJECTIONS, op, "prefixed") for op in ("write", "describe", "create")),
         *_ecrit(TOPIC_STATISTIQUES),
     ),
-    # Notifications: the public topic in, alerts out.
+    # Notifications: the public topic and the identities in, alerts out. Identities because the deadline
+    # engine needs the exact birth date for the age deadlines (the 18th birthday, the majority, the
+    # contrat jeune majeur's end): it keeps the birth date, drops the names as it reads a record and
+    # never stores them (nor puts either in an alert, a log, an e-mail or a webhook).
     "notifications": (
-        *_lit(TOPIC_PARCOURS),
+        *_lit(TOPIC_PARCOURS, TOPIC_IDENTITES),
         Acl("group", "ase.notifications", "read", "prefixed"),
         *_ecrit(TOPIC_ALERTES),
     ),

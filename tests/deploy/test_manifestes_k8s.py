@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from contracts.enveloppe import TOPIC_ALERTES, TOPIC_IDENTITES, TOPIC_PARCOURS
 from services.projections.readmodels import catalogue_des_projections
 from services.projections.service import sujet_dlq
 from services.runtime.kafka import PRINCIPAUX, SUJETS, SUPER_UTILISATEUR
@@ -46,9 +47,12 @@ def kustomize() -> Path:
 
 def sujets_de(commande: list[str]) -> set[str]:
     """The topics a container of the image uses, from the code: the relay creates and writes the
-    project's topics; the projections read theirs and write their dead letters."""
+    project's topics; the projections read theirs and write their dead letters; the notifications
+    read the parcours and identities and write the alerts."""
     if commande[:2] == ["ase", "relay"]:
         return {sujet.nom for sujet in SUJETS}
+    if commande[:3] == ["ase", "serve", "notifications"]:
+        return {TOPIC_PARCOURS, TOPIC_IDENTITES, TOPIC_ALERTES}
     if commande[:3] == ["ase", "serve", "projections"]:
         projections = catalogue_des_projections()
         return {s for p in projections for s in p.sujets} | {sujet_dlq(p) for p in projections}
@@ -57,8 +61,36 @@ def sujets_de(commande: list[str]) -> set[str]:
 
 PRINCIPAL_DE = {"relay": "relais", "projections": "projections", "notifications": "notifications"}
 """The KafkaUser each Deployment runs as (``ase up`` gives the same principals)."""
-PORTS_DE_SORTIE = {53: "DNS", 5432: "PostgreSQL", 9093: "Kafka (TLS, SCRAM)", 443: "OIDC issuer (HTTPS)"}
+PORTS_DE_SORTIE = {
+    53: "DNS",
+    5432: "PostgreSQL",
+    9093: "Kafka (TLS, SCRAM)",
+    443: "OIDC issuer, webhooks (HTTPS)",
+    587: "SMTP relay (STARTTLS)",
+    465: "SMTP relay (TLS)",
+}
 """The only ports the services' pods may reach, whatever the destination."""
+VERS_UN_HOTE = (443, 587, 465, "tous")
+"""Ports a rule must give a destination (`to:`) for: never any host."""
+PLAGES_NON_PUBLIQUES = tuple(
+    ipaddress.ip_network(plage)
+    for plage in (
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "2002::/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+"""Private, loopback, link-local (cloud metadata), shared ranges and the IPv6 forms that reach them (IPv4-mapped,
+NAT64, 6to4): an egress block holding one must except it (the cluster's pods and the node are there)."""
 
 
 def _acls_du_code(principal: str) -> set[tuple[str, str, str, str]]:
@@ -148,12 +180,21 @@ def _erreurs_de_sortie(ressources: list[dict[str, Any]]) -> list[str]:
             for port in regle.get("ports") or [{"port": "tous"}]:
                 if port.get("port") not in PORTS_DE_SORTIE and nom != "services-egress-keycloak":
                     erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')}")
-                if port.get("port") in (443, "tous") and not regle.get("to"):
+                if port.get("port") in VERS_UN_HOTE and not regle.get("to"):
                     erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')} of any host (no `to:`)")
             for pair in regle.get("to") or []:
-                cidr = (pair.get("ipBlock") or {}).get("cidr", "")
-                if cidr and ipaddress.ip_network(cidr, strict=False).subnet_of(PLACEHOLDER):
+                bloc = pair.get("ipBlock") or {}
+                cidr = bloc.get("cidr", "")
+                if not cidr:
+                    continue
+                reseau = ipaddress.ip_network(cidr, strict=False)
+                if reseau.version == 4 and reseau.subnet_of(PLACEHOLDER):
                     erreurs.append(f"NetworkPolicy/{nom}: placeholder destination {cidr} left (set the real one)")
+                exclues = [ipaddress.ip_network(e, strict=False) for e in bloc.get("except") or []]
+                for plage in PLAGES_NON_PUBLIQUES:
+                    contenue = plage.version == reseau.version and plage.subnet_of(reseau)
+                    if contenue and not any(e.version == plage.version and plage.subnet_of(e) for e in exclues):
+                        erreurs.append(f"NetworkPolicy/{nom}: egress to {cidr} reaches {plage} (not excepted)")
     return erreurs
 
 
@@ -162,8 +203,24 @@ PLACEHOLDER = ipaddress.ip_network("192.0.2.0/24")
 
 CLE_MAITRE = ("ASE_CLE_MAITRE", "ASE_CLE_MAITRE_ID")
 SECRET_CLE_MAITRE = "ase-cle-maitre"
-AVEC_CLE_MAITRE = ("parcours", "relay", "projections")
-"""Who encrypts or decrypts persons' data: the write side, the relay (publishes decrypted), the projections."""
+AVEC_CLE_MAITRE = ("parcours", "relay", "projections", "notifications")
+"""Who encrypts or decrypts persons' data: the write side, the relay (publishes decrypted), the projections;
+and the notifications, whose production settings check the key at start (their store feed decrypts birth dates)."""
+
+
+PLACEHOLDER_NOM = ".invalid"
+"""The base's placeholder host names (RFC 2606) in settings, which an overlay must replace."""
+
+
+def erreurs_de_reglages(ressources: list[dict[str, Any]]) -> list[str]:
+    """No ConfigMap value left with a placeholder host name (``*.invalid``)."""
+    return [
+        f"ConfigMap/{r['metadata']['name']}: {cle} is a placeholder ({valeur}): the overlay sets it"
+        for r in ressources
+        if r["kind"] == "ConfigMap"
+        for cle, valeur in (r.get("data") or {}).items()
+        if PLACEHOLDER_NOM in str(valeur)
+    ]
 
 
 def erreurs_de_cles(ressources: list[dict[str, Any]]) -> list[str]:
@@ -195,6 +252,7 @@ def _erreurs(overlay: Path, kustomize: Path) -> list[str]:
         + erreurs_de_references(ressources, sujets_de)
         + erreurs_kafka_ferme(ressources)
         + erreurs_de_cles(ressources)
+        + erreurs_de_reglages(ressources)
     )
 
 
@@ -277,6 +335,59 @@ CASSES = {
         "      ports: [{port: 80, protocol: TCP}, {port: 8080, protocol: TCP}]\n",
         "      ports: [{port: 80, protocol: TCP}, {port: 8080, protocol: TCP}]\n    - ports: [{port: 443, protocol: TCP}]\n",
         "NetworkPolicy/services-egress-keycloak: egress to port 443 of any host (no `to:`)",
+    ),
+    "an SMTP egress to any host": (
+        "overlays/dev/kustomization.yaml",
+        "      $patch: delete\n      apiVersion: networking.k8s.io/v1\n      kind: NetworkPolicy\n"
+        "      metadata: {name: notifications-egress-smtp}\n",
+        "      apiVersion: networking.k8s.io/v1\n      kind: NetworkPolicy\n"
+        "      metadata: {name: notifications-egress-smtp}\n"
+        "      spec:\n        egress:\n          - ports: [{port: 587, protocol: TCP}]\n",
+        "NetworkPolicy/notifications-egress-smtp: egress to port 587 of any host (no `to:`)",
+    ),
+    "the SMTP placeholder left": (
+        "overlays/dev/kustomization.yaml",
+        "      $patch: delete\n      apiVersion: networking.k8s.io/v1\n      kind: NetworkPolicy\n"
+        "      metadata: {name: notifications-egress-smtp}\n",
+        "      apiVersion: networking.k8s.io/v1\n      kind: NetworkPolicy\n"
+        "      metadata: {name: notifications-egress-smtp, labels: {garde: oui}}\n",
+        "NetworkPolicy/notifications-egress-smtp: placeholder destination 192.0.2.25/32 left",
+    ),
+    "webhooks reaching the cluster's private addresses": (
+        "base/egress.yaml",
+        "              - 10.0.0.0/8        # private (RFC 1918)\n",
+        "",
+        "NetworkPolicy/notifications-egress-webhooks: egress to 0.0.0.0/0 reaches 10.0.0.0/8 (not excepted)",
+    ),
+    "webhooks reaching the cloud metadata": (
+        "base/egress.yaml",
+        "              - 169.254.0.0/16    # link-local, cloud metadata (169.254.169.254)\n",
+        "",
+        "NetworkPolicy/notifications-egress-webhooks: egress to 0.0.0.0/0 reaches 169.254.0.0/16",
+    ),
+    "webhooks reaching IPv4 through its IPv6-mapped form": (
+        "base/egress.yaml",
+        "              - ::ffff:0:0/96     # IPv4-mapped\n",
+        "",
+        "NetworkPolicy/notifications-egress-webhooks: egress to ::/0 reaches ::ffff:0:0/96",
+    ),
+    "a notifications setting left as a placeholder": (
+        "overlays/dev/kustomization.yaml",
+        "        ASE_LIEN_BASE: http://projections\n",
+        "",
+        "ConfigMap/notifications-reglages: ASE_LIEN_BASE is a placeholder",
+    ),
+    "notifications authenticating as the projections": (
+        "base/notifications.yaml",
+        "value: notifications}",
+        "value: projections}",
+        "Deployment/notifications: does not authenticate as KafkaUser 'notifications'",
+    ),
+    "an SMTP Secret nobody creates": (
+        "overlays/dev/kustomization.yaml",
+        "  - name: notifications-smtp\n",
+        "  - name: notifications-smtp-dev\n",
+        "Deployment/notifications: Secret 'notifications-smtp' does not exist",
     ),
     "a service without the key-encryption key": (
         "base/relay.yaml",

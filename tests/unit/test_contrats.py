@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 
 from contracts import generation
+from contracts.alertes import EvenementAlerte, type_cloudevents
 from contracts.compatibilite import Schema, changements_cassants
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS, Enveloppe, identifiant_evenement, url_schema
 from contracts.evenements import (
@@ -397,8 +398,10 @@ def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
 
 def test_every_published_type_has_a_schema_file_and_every_schema_file_a_published_type() -> None:
     fichiers = {f.name.removesuffix(".json") for f in SCHEMAS.glob("*.json")}
-    publies = {*PAYLOADS, TYPE_EFFACEMENT_IDENTITE, TYPE_FAITS_RESTREINTS}
-    assert fichiers - {"enveloppe"} == publies, f"missing: {publies - fichiers}, orphans: {fichiers - publies}"
+    publies = {*PAYLOADS, TYPE_EFFACEMENT_IDENTITE, TYPE_FAITS_RESTREINTS, *map(type_cloudevents, EvenementAlerte)}
+    assert fichiers - {"enveloppe", "enveloppe_alertes"} == publies, (
+        f"missing: {publies - fichiers}, orphans: {fichiers - publies}"
+    )
     for type_ce in publies:
         schema = schema_engage(type_ce)
         assert schema["$id"] == url_schema(type_ce)

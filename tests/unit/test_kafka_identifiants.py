@@ -77,7 +77,7 @@ def test_clients_built_in_a_block_use_its_principal_then_the_environment_s(monke
     assert identifiants_courants().utilisateur == "admin"
 
 
-def test_only_the_relay_writes_the_event_and_identity_topics_and_only_the_projections_read_identities() -> None:
+def test_only_the_relay_writes_the_event_and_identity_topics_and_who_reads_identities() -> None:
     def qui(operation: str, sujet: str) -> set[str]:
         return {
             p
@@ -87,7 +87,9 @@ def test_only_the_relay_writes_the_event_and_identity_topics_and_only_the_projec
 
     assert qui("write", "ase.parcours.evenements.v1") == {"relais"}
     assert qui("write", "ase.identites.v1") == {"relais"}
-    assert qui("read", "ase.identites.v1") == {"projections"}
+    # The notifications read identities for the birth dates of the age deadlines (names dropped at reading).
+    assert qui("read", "ase.identites.v1") == {"projections", "notifications"}
+    assert qui("write", "ase.alertes.v1") == {"notifications"}
     assert qui("read", "ase.parcours.restreint.v1") == {"projections"}
     assert qui("read", "ase.statistiques.v1") == {"observatoire"}
     assert qui("read", "ase.parcours.evenements.v1") == {"projections", "notifications", "lecteur"}
