@@ -71,6 +71,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
@@ -512,34 +513,28 @@ class Issue:
 async def reclamer(conn: Connexion, maintenant: datetime, bail_s: float, limite: int) -> list[Reclamee]:
     """Claim the due head of each active subscription's queue (at most ``limite``), leased ``bail_s``.
 
-    The heads are found first (one index probe per subscription), then locked
-    ``FOR UPDATE SKIP LOCKED`` with their state and due time checked again: a head
-    another instance claimed meanwhile is skipped, never the one behind it.
+    One statement: the heads are found first (one index probe per subscription), then
+    locked ``FOR UPDATE SKIP LOCKED`` with their state and due time checked again on
+    the latest row: a head another instance claimed meanwhile is skipped, never the
+    one behind it.
     """
-    tetes = await conn.fetch(
-        f"SELECT t.livraison_id FROM {SCHEMA}.abonnements a CROSS JOIN LATERAL ("
-        f"  SELECT livraison_id, prochaine_tentative FROM {SCHEMA}.livraisons l "
-        f"  WHERE l.abonnement_id = a.abonnement_id AND l.etat = '{EN_ATTENTE}' ORDER BY l.position LIMIT 1) t "
-        f"WHERE a.etat = '{ACTIF}' AND t.prochaine_tentative <= $1 ORDER BY t.prochaine_tentative LIMIT $2",
+    lignes = await conn.fetch(
+        f"WITH tetes AS (SELECT t.livraison_id FROM {SCHEMA}.abonnements a CROSS JOIN LATERAL ("
+        f"    SELECT livraison_id, prochaine_tentative FROM {SCHEMA}.livraisons l "
+        f"    WHERE l.abonnement_id = a.abonnement_id AND l.etat = '{EN_ATTENTE}' ORDER BY l.position LIMIT 1) t "
+        f"  WHERE a.etat = '{ACTIF}' AND t.prochaine_tentative <= $1 ORDER BY t.prochaine_tentative LIMIT $2), "
+        f"dues AS (SELECT livraison_id FROM {SCHEMA}.livraisons "
+        f"  WHERE livraison_id IN (SELECT livraison_id FROM tetes) AND etat = '{EN_ATTENTE}' "
+        "  AND prochaine_tentative <= $1 ORDER BY prochaine_tentative FOR UPDATE SKIP LOCKED) "
+        f"UPDATE {SCHEMA}.livraisons l SET tentatives = l.tentatives + 1, prochaine_tentative = $3, modifiee_le = $1 "
+        f"FROM dues, {SCHEMA}.abonnements a WHERE l.livraison_id = dues.livraison_id "
+        "AND a.abonnement_id = l.abonnement_id "
+        "RETURNING l.livraison_id, l.abonnement_id, l.message_id, l.corps, l.tentatives, a.url, "
+        "a.secret_chiffre, a.kek_id",
         maintenant,
         limite,
+        maintenant + timedelta(seconds=bail_s),
     )
-    if not tetes:
-        return []
-    async with conn.transaction():
-        lignes = await conn.fetch(
-            f"WITH dues AS (SELECT livraison_id FROM {SCHEMA}.livraisons "
-            f"  WHERE livraison_id = ANY($1) AND etat = '{EN_ATTENTE}' AND prochaine_tentative <= $2 "
-            "  ORDER BY prochaine_tentative FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {SCHEMA}.livraisons l SET tentatives = l.tentatives + 1, prochaine_tentative = $3, modifiee_le = $2 "
-            f"FROM dues, {SCHEMA}.abonnements a WHERE l.livraison_id = dues.livraison_id "
-            "AND a.abonnement_id = l.abonnement_id "
-            "RETURNING l.livraison_id, l.abonnement_id, l.message_id, l.corps, l.tentatives, a.url, "
-            "a.secret_chiffre, a.kek_id",
-            [t["livraison_id"] for t in tetes],
-            maintenant,
-            maintenant + timedelta(seconds=bail_s),
-        )
     return [
         Reclamee(
             ligne["livraison_id"],
@@ -555,6 +550,86 @@ async def reclamer(conn: Connexion, maintenant: datetime, bail_s: float, limite:
     ]
 
 
+def _issue_a_enregistrer(
+    r: Reclamee,
+    issue: Issue,
+    maintenant: datetime,
+    settings: NotificationsSettings,
+    tirage: Callable[[float, float], float],
+) -> tuple[str, str, datetime]:
+    """(state, outcome, next try) of a try's outcome."""
+    if issue.reussie:
+        return LIVREE, "livree", maintenant
+    if issue.statut == 410:
+        return ANNULEE, "desactivee", maintenant
+    if r.tentatives >= settings.webhooks_tentatives_max:
+        return LETTRE_MORTE, "lettre_morte", maintenant
+    delai = delai_avant_nouvel_essai(r.tentatives, settings, tirage)
+    return EN_ATTENTE, "echec", maintenant + timedelta(seconds=delai)
+
+
+async def enregistrer_lot(
+    conn: Connexion,
+    lot: Sequence[tuple[Reclamee, Issue]],
+    *,
+    maintenant: datetime,
+    settings: NotificationsSettings,
+    tirage: Callable[[float, float], float] = random.uniform,
+) -> list[str | None]:
+    """Record the outcomes of tries, in one transaction, each only if its lease is still ours.
+
+    Returns, for each, the outcome recorded (``livree``, ``echec``, ``lettre_morte``,
+    ``desactivee``: a 410, the subscription disabled and its pending deliveries cancelled)
+    or None (lease lost: another instance claimed it again, or it was cancelled).
+    """
+    decisions = [_issue_a_enregistrer(r, issue, maintenant, settings, tirage) for r, issue in lot]
+    async with _transaction_si(conn, any(d[1] == "desactivee" for d in decisions)):
+        a_nous = {
+            ligne["livraison_id"]
+            for ligne in await conn.fetch(
+                f"UPDATE {SCHEMA}.livraisons l SET etat = v.etat, prochaine_tentative = v.prochaine, "
+                "dernier_statut = v.statut, derniere_erreur = v.erreur, modifiee_le = $7 "
+                "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[]) "
+                "AS v(livraison_id, tentatives, etat, prochaine, statut, erreur) "
+                f"WHERE l.livraison_id = v.livraison_id AND l.tentatives = v.tentatives AND l.etat = '{EN_ATTENTE}' "
+                "RETURNING l.livraison_id",
+                [r.livraison_id for r, _ in lot],
+                [r.tentatives for r, _ in lot],
+                [d[0] for d in decisions],
+                [d[2] for d in decisions],
+                [issue.statut for _, issue in lot],
+                [issue.erreur for _, issue in lot],
+                maintenant,
+            )
+        }
+        for (r, _), (_, resultat, _) in zip(lot, decisions, strict=True):
+            if resultat == "desactivee" and r.livraison_id in a_nous:
+                await _arreter_abonnement(conn, r.abonnement_id, DESACTIVE, maintenant)
+    resultats: list[str | None] = []
+    for (r, issue), (_, resultat, _) in zip(lot, decisions, strict=True):
+        if r.livraison_id not in a_nous:
+            resultats.append(None)
+            continue
+        LIVRAISONS.labels(resultat).inc()
+        log.info(
+            "webhook_livraison",
+            livraison_id=str(r.livraison_id),
+            abonnement_id=str(r.abonnement_id),
+            message_id=r.message_id,
+            tentative=r.tentatives,
+            resultat=resultat,
+            statut=issue.statut,
+            erreur=issue.erreur,
+        )
+        resultats.append(resultat)
+    return resultats
+
+
+def _transaction_si(conn: Connexion, necessaire: bool) -> AbstractAsyncContextManager[Any]:
+    """A transaction when several statements must commit together; else the one statement's own."""
+    return conn.transaction() if necessaire else nullcontext()
+
+
 async def enregistrer(
     conn: Connexion,
     r: Reclamee,
@@ -564,48 +639,8 @@ async def enregistrer(
     settings: NotificationsSettings,
     tirage: Callable[[float, float], float] = random.uniform,
 ) -> str | None:
-    """Record a try's outcome if the lease is still ours; the outcome recorded
-    (``livree``, ``echec``, ``lettre_morte``, ``desactivee``) or None (lease lost)."""
-    async with conn.transaction():
-        a_nous = await conn.fetchval(
-            f"SELECT 1 FROM {SCHEMA}.livraisons WHERE livraison_id = $1 AND tentatives = $2 "
-            f"AND etat = '{EN_ATTENTE}' FOR UPDATE",
-            r.livraison_id,
-            r.tentatives,
-        )
-        if a_nous is None:
-            return None
-        if issue.reussie:
-            etat, resultat, prochaine = LIVREE, "livree", maintenant
-        elif issue.statut == 410:
-            await _arreter_abonnement(conn, r.abonnement_id, DESACTIVE, maintenant)
-            etat, resultat, prochaine = ANNULEE, "desactivee", maintenant
-        elif r.tentatives >= settings.webhooks_tentatives_max:
-            etat, resultat, prochaine = LETTRE_MORTE, "lettre_morte", maintenant
-        else:
-            delai = delai_avant_nouvel_essai(r.tentatives, settings, tirage)
-            etat, resultat, prochaine = EN_ATTENTE, "echec", maintenant + timedelta(seconds=delai)
-        await conn.execute(
-            f"UPDATE {SCHEMA}.livraisons SET etat = $2, prochaine_tentative = $3, dernier_statut = $4, "
-            "derniere_erreur = $5, modifiee_le = $6 WHERE livraison_id = $1",
-            r.livraison_id,
-            etat,
-            prochaine,
-            issue.statut,
-            issue.erreur,
-            maintenant,
-        )
-    LIVRAISONS.labels(resultat).inc()
-    log.info(
-        "webhook_livraison",
-        livraison_id=str(r.livraison_id),
-        abonnement_id=str(r.abonnement_id),
-        message_id=r.message_id,
-        tentative=r.tentatives,
-        resultat=resultat,
-        statut=issue.statut,
-        erreur=issue.erreur,
-    )
+    """:func:`enregistrer_lot` of one try."""
+    (resultat,) = await enregistrer_lot(conn, [(r, issue)], maintenant=maintenant, settings=settings, tirage=tirage)
     return resultat
 
 
@@ -699,10 +734,14 @@ async def livrer(
     if not reclamees:
         return 0
     issues = await asyncio.gather(*(facteur.envoyer(r) for r in reclamees))
-    maintenant = horloge.maintenant()
     async with pool.acquire() as conn:
-        for r, issue in zip(reclamees, issues, strict=True):
-            await enregistrer(conn, r, issue=issue, maintenant=maintenant, settings=settings, tirage=tirage)
+        await enregistrer_lot(
+            conn,
+            list(zip(reclamees, issues, strict=True)),
+            maintenant=horloge.maintenant(),
+            settings=settings,
+            tirage=tirage,
+        )
     return len(reclamees)
 
 
