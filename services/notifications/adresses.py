@@ -43,6 +43,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit
 
@@ -162,6 +163,7 @@ def verifier_ip(ip: IP, *, loopback: bool) -> None:
     raise AdresseRefuseeError(f"adresse non publique refusée: {ip}")
 
 
+@lru_cache(maxsize=4096)
 def cible(url: str, *, http_permis: bool) -> Cible:
     """Parse a webhook URL; :class:`AdresseRefuseeError` when it is not one we send to.
 
@@ -218,13 +220,19 @@ async def resoudre(c: Cible, *, loopback: bool, resolveur: Resolveur | None = No
     return adresses[0]
 
 
+@lru_cache(maxsize=4096)
+def _url_et_hote(url: str, ip: str) -> tuple[httpx.URL, str]:
+    """The URL with the IP as its host, and the original ``Host`` (parsed once per URL and address)."""
+    origine = httpx.URL(url)
+    return origine.copy_with(host=ip), origine.netloc.decode("ascii")
+
+
 def requete(client: httpx.AsyncClient, c: Cible, ip: IP, contenu: bytes, entetes: dict[str, str]) -> httpx.Request:
     """A POST of ``contenu`` to ``c`` at the checked address ``ip``.
 
     The URL's host is the IP; ``Host`` is the original host (with its port when not
     the default); for https the TLS SNI and certificate check use the original host.
     """
-    url = httpx.URL(c.url).copy_with(host=str(ip))
-    hote = httpx.URL(c.url).netloc.decode("ascii")
+    url, hote = _url_et_hote(c.url, str(ip))
     extensions = {"sni_hostname": c.hote} if c.schema == "https" else {}
     return client.build_request("POST", url, content=contenu, headers={**entetes, "Host": hote}, extensions=extensions)
