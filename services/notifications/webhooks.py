@@ -35,16 +35,20 @@ created per active subscription of the alert's département whose ``types``
 hold the alert's type or ``*``, and the cursor moves: nothing lost, nothing
 planned twice.
 
-Sending (:func:`livrer`): the due head of each subscription's queue is
-claimed (``FOR UPDATE SKIP LOCKED``) with a lease: its try is counted and its
-``prochaine_tentative`` moved :data:`BAIL_FACTEUR` times the timeout ahead,
-then the transaction commits and the POST goes out without a transaction
-open; the outcome is recorded after (only if the lease is still ours). Two
-instances never send one delivery at once; a crash mid-send retries it when
-the lease ends. A subscription's deliveries go out in the outbox's order: a
-delivery waits while an earlier one of its subscription is pending (its
-retries hold the queue; a dead letter frees it; a replayed one goes out of
-order, being late).
+Sending (:func:`livrer`, :func:`reclamer`): for each active subscription
+whose queue's head is due, the run of up to :data:`FILE_MAX` due deliveries
+from the head on is claimed in a short transaction (the subscription row
+locked ``FOR UPDATE SKIP LOCKED``, then the deliveries leased: their try
+counted, ``prochaine_tentative`` moved to the lease's end, ``webhooks_timeout_s``
+times (:data:`BAIL_FACTEUR` + run - 1)); the transaction commits and the POSTs
+go out without a transaction open, the subscriptions concurrently, each run
+one delivery after the other, stopping at the first failure; the outcomes are
+recorded after, each only if its lease is still ours (the deliveries behind a
+failure are released, their try not counted). Two instances never send one
+delivery at once; a crash mid-send retries it when the lease ends. A
+subscription's deliveries go out in the outbox's order: a delivery waits while
+an earlier one of its subscription is pending (its retries hold the queue; a
+dead letter frees it; a replayed one goes out of order, being late).
 
 Outcomes: 2xx → ``livree``. 410 Gone → the subscription is ``desactive`` and
 its pending deliveries (this one too) ``annulee``. Anything else (another
@@ -107,6 +111,9 @@ BAIL_FACTEUR: Final = 2.0
 REPONSE_MAX: Final = 64 * 1024
 """Bytes of a receiver's answer read (then dropped); beyond, the connection is closed."""
 TOUS: Final = "*"
+FILE_MAX: Final = 20
+"""Deliveries of one subscription claimed at once and sent one after the other (in order)."""
+NON_ENVOYEE: Final = "non_envoyee"
 
 EN_ATTENTE: Final = "en_attente"
 LIVREE: Final = "livree"
@@ -496,6 +503,8 @@ class Reclamee:
     url: str
     secret_chiffre: bytes
     kek_id: str
+    position: int = 0
+    """In the outbox: the order of the subscription's deliveries."""
 
 
 @dataclass(frozen=True)
@@ -510,54 +519,79 @@ class Issue:
         return self.statut is not None and 200 <= self.statut < 300
 
 
-async def reclamer(conn: Connexion, maintenant: datetime, bail_s: float, limite: int) -> list[Reclamee]:
-    """Claim the due head of each active subscription's queue (at most ``limite``), leased ``bail_s``.
+async def reclamer(
+    conn: Connexion, maintenant: datetime, bail_s: float, limite: int, *, par_abonnement: int = 1
+) -> list[Reclamee]:
+    """Claim, for at most ``limite`` active subscriptions whose queue's head is due, the run of
+    up to ``par_abonnement`` deliveries from the head on that are all due; leased ``bail_s``.
 
-    One statement: the heads are found first (one index probe per subscription), then
-    locked ``FOR UPDATE SKIP LOCKED`` with their state and due time checked again on
-    the latest row: a head another instance claimed meanwhile is skipped, never the
-    one behind it.
+    One short transaction: the subscriptions are locked first (``FOR UPDATE SKIP
+    LOCKED``: one claimer per subscription at a time), then a second statement, whose
+    snapshot is taken after the locks so it sees every earlier claim committed, takes
+    the runs and leases them (its try counted, ``prochaine_tentative`` moved to the
+    lease's end). A claimed head makes its queue not due: no other instance takes
+    anything behind it. Returned in (subscription, position) order.
     """
-    lignes = await conn.fetch(
-        f"WITH tetes AS (SELECT t.livraison_id FROM {SCHEMA}.abonnements a CROSS JOIN LATERAL ("
-        f"    SELECT livraison_id, prochaine_tentative FROM {SCHEMA}.livraisons l "
-        f"    WHERE l.abonnement_id = a.abonnement_id AND l.etat = '{EN_ATTENTE}' ORDER BY l.position LIMIT 1) t "
-        f"  WHERE a.etat = '{ACTIF}' AND t.prochaine_tentative <= $1 ORDER BY t.prochaine_tentative LIMIT $2), "
-        f"dues AS (SELECT livraison_id FROM {SCHEMA}.livraisons "
-        f"  WHERE livraison_id IN (SELECT livraison_id FROM tetes) AND etat = '{EN_ATTENTE}' "
-        "  AND prochaine_tentative <= $1 ORDER BY prochaine_tentative FOR UPDATE SKIP LOCKED) "
-        f"UPDATE {SCHEMA}.livraisons l SET tentatives = l.tentatives + 1, prochaine_tentative = $3, modifiee_le = $1 "
-        f"FROM dues, {SCHEMA}.abonnements a WHERE l.livraison_id = dues.livraison_id "
-        "AND a.abonnement_id = l.abonnement_id "
-        "RETURNING l.livraison_id, l.abonnement_id, l.message_id, l.corps, l.tentatives, a.url, "
-        "a.secret_chiffre, a.kek_id",
-        maintenant,
-        limite,
-        maintenant + timedelta(seconds=bail_s),
-    )
-    return [
-        Reclamee(
-            ligne["livraison_id"],
-            ligne["abonnement_id"],
-            ligne["message_id"],
-            ligne["corps"],
-            ligne["tentatives"],
-            ligne["url"],
-            bytes(ligne["secret_chiffre"]),
-            ligne["kek_id"],
+    async with conn.transaction():
+        abonnes = await conn.fetch(
+            f"WITH candidats AS (SELECT a.abonnement_id, t.prochaine_tentative FROM {SCHEMA}.abonnements a "
+            "CROSS JOIN LATERAL ("
+            f"    SELECT prochaine_tentative FROM {SCHEMA}.livraisons l "
+            f"    WHERE l.abonnement_id = a.abonnement_id AND l.etat = '{EN_ATTENTE}' ORDER BY l.position LIMIT 1) t "
+            f"  WHERE a.etat = '{ACTIF}' AND t.prochaine_tentative <= $1 ORDER BY t.prochaine_tentative LIMIT $2) "
+            f"SELECT abonnement_id FROM {SCHEMA}.abonnements "
+            "WHERE abonnement_id IN (SELECT abonnement_id FROM candidats) "
+            f"AND etat = '{ACTIF}' ORDER BY abonnement_id FOR UPDATE SKIP LOCKED",
+            maintenant,
+            limite,
         )
-        for ligne in lignes
-    ]
+        if not abonnes:
+            return []
+        lignes = await conn.fetch(
+            "WITH files AS (SELECT t.livraison_id, t.abonnement_id, t.position, "
+            "  bool_and(t.prochaine_tentative <= $2) OVER (PARTITION BY t.abonnement_id ORDER BY t.position) AS due "
+            "  FROM unnest($1::uuid[]) AS a(abonnement_id) CROSS JOIN LATERAL ("
+            f"    SELECT livraison_id, abonnement_id, position, prochaine_tentative FROM {SCHEMA}.livraisons l "
+            f"    WHERE l.abonnement_id = a.abonnement_id AND l.etat = '{EN_ATTENTE}' ORDER BY l.position LIMIT $3) t) "
+            f"UPDATE {SCHEMA}.livraisons l SET tentatives = l.tentatives + 1, prochaine_tentative = $4, modifiee_le = $2 "
+            f"FROM files, {SCHEMA}.abonnements a WHERE l.livraison_id = files.livraison_id AND files.due "
+            "AND a.abonnement_id = l.abonnement_id "
+            "RETURNING l.livraison_id, l.abonnement_id, l.position, l.message_id, l.corps, l.tentatives, a.url, "
+            "a.secret_chiffre, a.kek_id",
+            [ligne["abonnement_id"] for ligne in abonnes],
+            maintenant,
+            par_abonnement,
+            maintenant + timedelta(seconds=bail_s),
+        )
+    return sorted(
+        (
+            Reclamee(
+                ligne["livraison_id"],
+                ligne["abonnement_id"],
+                ligne["message_id"],
+                ligne["corps"],
+                ligne["tentatives"],
+                ligne["url"],
+                bytes(ligne["secret_chiffre"]),
+                ligne["kek_id"],
+                ligne["position"],
+            )
+            for ligne in lignes
+        ),
+        key=lambda r: (r.abonnement_id, r.position),
+    )
 
 
 def _issue_a_enregistrer(
     r: Reclamee,
-    issue: Issue,
+    issue: Issue | None,
     maintenant: datetime,
     settings: NotificationsSettings,
     tirage: Callable[[float, float], float],
 ) -> tuple[str, str, datetime]:
-    """(state, outcome, next try) of a try's outcome."""
+    """(state, outcome, next try) of a try's outcome (None: claimed, not sent)."""
+    if issue is None:
+        return EN_ATTENTE, NON_ENVOYEE, maintenant
     if issue.reussie:
         return LIVREE, "livree", maintenant
     if issue.statut == 410:
@@ -570,17 +604,20 @@ def _issue_a_enregistrer(
 
 async def enregistrer_lot(
     conn: Connexion,
-    lot: Sequence[tuple[Reclamee, Issue]],
+    lot: Sequence[tuple[Reclamee, Issue | None]],
     *,
     maintenant: datetime,
     settings: NotificationsSettings,
     tirage: Callable[[float, float], float] = random.uniform,
 ) -> list[str | None]:
-    """Record the outcomes of tries, in one transaction, each only if its lease is still ours.
+    """Record the outcomes of tries, each only if its lease is still ours (one statement;
+    one transaction when a 410 disables a subscription too).
 
-    Returns, for each, the outcome recorded (``livree``, ``echec``, ``lettre_morte``,
-    ``desactivee``: a 410, the subscription disabled and its pending deliveries cancelled)
-    or None (lease lost: another instance claimed it again, or it was cancelled).
+    An issue None is a delivery claimed but not sent (an earlier one of its run failed):
+    it is due again at once, its try not counted. Returns, for each, the outcome
+    recorded (``livree``, ``echec``, ``lettre_morte``, ``desactivee``: a 410, the
+    subscription disabled and its pending deliveries cancelled, :data:`NON_ENVOYEE`) or
+    None (lease lost: another instance claimed it again, or it was cancelled).
     """
     decisions = [_issue_a_enregistrer(r, issue, maintenant, settings, tirage) for r, issue in lot]
     async with _transaction_si(conn, any(d[1] == "desactivee" for d in decisions)):
@@ -588,17 +625,20 @@ async def enregistrer_lot(
             ligne["livraison_id"]
             for ligne in await conn.fetch(
                 f"UPDATE {SCHEMA}.livraisons l SET etat = v.etat, prochaine_tentative = v.prochaine, "
-                "dernier_statut = v.statut, derniere_erreur = v.erreur, modifiee_le = $7 "
-                "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[]) "
-                "AS v(livraison_id, tentatives, etat, prochaine, statut, erreur) "
+                "tentatives = CASE WHEN v.envoyee THEN l.tentatives ELSE l.tentatives - 1 END, "
+                "dernier_statut = CASE WHEN v.envoyee THEN v.statut ELSE l.dernier_statut END, "
+                "derniere_erreur = CASE WHEN v.envoyee THEN v.erreur ELSE l.derniere_erreur END, modifiee_le = $8 "
+                "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::bool[]) "
+                "AS v(livraison_id, tentatives, etat, prochaine, statut, erreur, envoyee) "
                 f"WHERE l.livraison_id = v.livraison_id AND l.tentatives = v.tentatives AND l.etat = '{EN_ATTENTE}' "
                 "RETURNING l.livraison_id",
                 [r.livraison_id for r, _ in lot],
                 [r.tentatives for r, _ in lot],
                 [d[0] for d in decisions],
                 [d[2] for d in decisions],
-                [issue.statut for _, issue in lot],
-                [issue.erreur for _, issue in lot],
+                [issue.statut if issue else None for _, issue in lot],
+                [issue.erreur if issue else None for _, issue in lot],
+                [issue is not None for _, issue in lot],
                 maintenant,
             )
         }
@@ -609,6 +649,9 @@ async def enregistrer_lot(
     for (r, issue), (_, resultat, _) in zip(lot, decisions, strict=True):
         if r.livraison_id not in a_nous:
             resultats.append(None)
+            continue
+        resultats.append(resultat)
+        if issue is None:
             continue
         LIVRAISONS.labels(resultat).inc()
         log.info(
@@ -621,7 +664,6 @@ async def enregistrer_lot(
             statut=issue.statut,
             erreur=issue.erreur,
         )
-        resultats.append(resultat)
     return resultats
 
 
@@ -721,28 +763,44 @@ async def livrer(
     horloge: Horloge,
     *,
     limite: int = 100,
+    par_abonnement: int = FILE_MAX,
     tirage: Callable[[float, float], float] = random.uniform,
 ) -> int:
-    """Claim the due deliveries, send them (concurrently across subscriptions), record the outcomes.
+    """Claim the due deliveries, send them, record the outcomes; how many were sent.
 
-    Due and leased by ``horloge`` before the sends, outcomes (and retry delays) timed after them.
-    Returns how many were tried.
+    Up to ``limite`` subscriptions at once, concurrently; for each, its run of up to
+    ``par_abonnement`` due deliveries one after the other, in order, stopping at the
+    first that fails (those behind it are released, their try not counted) or when
+    the lease is about to end. Due and leased by ``horloge`` before the sends,
+    outcomes (and retry delays) timed after them.
     """
     settings = facteur.settings
+    timeout = settings.webhooks_timeout_s
+    bail_s = timeout * (BAIL_FACTEUR + par_abonnement - 1)
     async with pool.acquire() as conn:
-        reclamees = await reclamer(conn, horloge.maintenant(), settings.webhooks_timeout_s * BAIL_FACTEUR, limite)
+        reclamees = await reclamer(conn, horloge.maintenant(), bail_s, limite, par_abonnement=par_abonnement)
     if not reclamees:
         return 0
-    issues = await asyncio.gather(*(facteur.envoyer(r) for r in reclamees))
+    files: dict[UUID, list[Reclamee]] = {}
+    for r in reclamees:
+        files.setdefault(r.abonnement_id, []).append(r)
+    debut = time.monotonic()
+
+    async def suivre(file: list[Reclamee]) -> list[tuple[Reclamee, Issue | None]]:
+        issues: list[tuple[Reclamee, Issue | None]] = []
+        for r in file:
+            if issues and (
+                not issues[-1][1] or not issues[-1][1].reussie or time.monotonic() - debut > bail_s - 2 * timeout
+            ):
+                issues.append((r, None))
+                continue
+            issues.append((r, await facteur.envoyer(r)))
+        return issues
+
+    lot = [paire for paires in await asyncio.gather(*(suivre(f) for f in files.values())) for paire in paires]
     async with pool.acquire() as conn:
-        await enregistrer_lot(
-            conn,
-            list(zip(reclamees, issues, strict=True)),
-            maintenant=horloge.maintenant(),
-            settings=settings,
-            tirage=tirage,
-        )
-    return len(reclamees)
+        await enregistrer_lot(conn, lot, maintenant=horloge.maintenant(), settings=settings, tirage=tirage)
+    return sum(1 for _, issue in lot if issue is not None)
 
 
 async def mesurer(pool: asyncpg.Pool, maintenant: datetime) -> float:

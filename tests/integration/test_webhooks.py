@@ -255,6 +255,56 @@ async def test_deliveries_to_one_subscription_keep_the_outbox_order_while_others
     assert [ligne["etat"] for ligne in await livraisons(pool, ab_rapide.abonnement_id)] == ["livree"] * 3
 
 
+async def test_a_run_stops_at_its_first_failure_and_the_deliveries_behind_it_wait_uncounted(
+    pool: asyncpg.Pool, horloge: HorlogeFixe
+) -> None:
+    async with Recepteur(reponses=lambda rang: 500 if rang == 3 else 204) as recepteur:
+        abonnement, _ = await abonner(pool, recepteur.url)
+        alertes = [alerte(jour=j) for j in range(1, 6)]
+        await publier(pool, *alertes)
+        await planifier(pool, horloge)
+        facteur = webhooks.Facteur(reglages())
+        assert await webhooks.livrer(pool, facteur, horloge) == 3
+        lignes = await livraisons(pool, abonnement.abonnement_id)
+        assert [(ligne["etat"], ligne["tentatives"]) for ligne in lignes] == [
+            ("livree", 1),
+            ("livree", 1),
+            ("en_attente", 1),
+            ("en_attente", 0),
+            ("en_attente", 0),
+        ]
+        assert await webhooks.livrer(pool, facteur, horloge) == 0
+        horloge.regler(lignes[2]["prochaine_tentative"])
+        assert await webhooks.livrer(pool, facteur, horloge) == 3
+        await facteur.fermer()
+    ordre = [orjson.loads(r.corps)["data"]["alerte_id"] for r in recepteur.recues]
+    attendu = [str(a.alerte_id) for a in alertes]
+    assert ordre == attendu[:3] + attendu[2:]
+
+
+async def test_two_instances_deliver_a_long_queue_once_each_in_order(pool: asyncpg.Pool, horloge: HorlogeFixe) -> None:
+    async with Recepteur() as recepteur:
+        abonnement, _ = await abonner(pool, recepteur.url)
+        alertes = [alerte(jour=1 + j % 28) for j in range(60)]
+        await publier(pool, *alertes)
+        await planifier(pool, horloge)
+        facteurs = [webhooks.Facteur(reglages()), webhooks.Facteur(reglages())]
+
+        async def instance(f: webhooks.Facteur) -> int:
+            envoyees = 0
+            for _ in range(100):
+                envoyees += await webhooks.livrer(pool, f, horloge, par_abonnement=7)
+                if len(recepteur.recues) >= len(alertes):
+                    break
+            return envoyees
+
+        assert sum(await asyncio.gather(*(instance(f) for f in facteurs))) == len(alertes)
+        for f in facteurs:
+            await f.fermer()
+    assert [orjson.loads(r.corps)["data"]["alerte_id"] for r in recepteur.recues] == [str(a.alerte_id) for a in alertes]
+    assert {ligne["etat"] for ligne in await livraisons(pool, abonnement.abonnement_id)} == {"livree"}
+
+
 async def test_deliveries_are_planned_per_type_and_departement_once(pool: asyncpg.Pool, horloge: HorlogeFixe) -> None:
     tous, _ = await abonner(pool, "http://127.0.0.1:9/a", ("*",))
     ppe, _ = await abonner(pool, "http://127.0.0.1:9/b", ("ppe", "majorite"))
