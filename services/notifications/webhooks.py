@@ -91,7 +91,7 @@ from standardwebhooks import Webhook
 from contracts.alertes import type_cloudevents
 from services.notifications import adresses, sorties
 from services.notifications.settings import NotificationsSettings
-from services.runtime.coffre import CleEnveloppee, Coffre, coffre_par_defaut
+from services.runtime.coffre import CleEnveloppee, Coffre, CoffreError, coffre_par_defaut
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import REGISTRE
 
@@ -722,20 +722,9 @@ class Facteur:
 
     async def envoyer(self, r: Reclamee) -> Issue:
         """One try: check the address again, POST the signed body to the checked address, read the status."""
-        try:
-            c = adresses.cible(r.url, http_permis=self.settings.mode != "production")
-            ip = await adresses.resoudre(c, loopback=self.settings.webhooks_loopback, resolveur=self.resolveur)
-        except adresses.AdresseRefuseeError:
-            return Issue(None, "adresse_refusee")
-        horodatage = datetime.now(UTC)
-        entetes = {
-            "content-type": "application/json",
-            "webhook-id": r.message_id,
-            "webhook-timestamp": str(int(horodatage.timestamp())),
-            "webhook-signature": self._signataire(r).sign(r.message_id, horodatage, r.corps),
-            "user-agent": "parcours-ase-webhooks/1",
-        }
-        requete = adresses.requete(self.client, c, ip, r.corps.encode(), entetes)
+        requete = await self._preparer(r)
+        if isinstance(requete, Issue):
+            return requete
         try:
             reponse = await self.client.send(requete, stream=True)
             try:
@@ -752,9 +741,30 @@ class Facteur:
             return Issue(None, "connexion")
         except httpx.HTTPError as exc:
             return Issue(None, type(exc).__name__)
-        if 300 <= reponse.status_code < 400:
-            return Issue(reponse.status_code, "redirection")
-        return Issue(reponse.status_code, None if 200 <= reponse.status_code < 300 else "statut_http")
+        statut = reponse.status_code
+        return Issue(statut, None if 200 <= statut < 300 else "redirection" if 300 <= statut < 400 else "statut_http")
+
+    async def _preparer(self, r: Reclamee) -> httpx.Request | Issue:
+        """The signed request to the checked address, or why there is none."""
+        try:
+            c = adresses.cible(r.url, http_permis=self.settings.mode != "production")
+            ip = await adresses.resoudre(c, loopback=self.settings.webhooks_loopback, resolveur=self.resolveur)
+        except adresses.AdresseRefuseeError:
+            return Issue(None, "adresse_refusee")
+        try:
+            signataire = self._signataire(r)
+        except CoffreError as exc:
+            # A key-encryption key this process does not have (a rotation not rolled out): retried later.
+            return Issue(None, f"secret_illisible:{type(exc).__name__}")
+        horodatage = datetime.now(UTC)
+        entetes = {
+            "content-type": "application/json",
+            "webhook-id": r.message_id,
+            "webhook-timestamp": str(int(horodatage.timestamp())),
+            "webhook-signature": signataire.sign(r.message_id, horodatage, r.corps),
+            "user-agent": "parcours-ase-webhooks/1",
+        }
+        return adresses.requete(self.client, c, ip, r.corps.encode(), entetes)
 
 
 async def livrer(
@@ -844,7 +854,7 @@ async def tourner(
                 if time.monotonic() - derniere_mesure >= intervalle_s:
                     await mesurer(pool, horloge.maintenant())
                     derniere_mesure = time.monotonic()
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # the loop outlives a database outage or a bug in one round
                 log.warning("webhooks_boucle_erreur", erreur=type(exc).__name__)
                 travail = 0
             if travail:

@@ -74,6 +74,9 @@ Encadrant = Annotated[Utilisateur, Depends(encadrant)]
 
 routeur = APIRouter(prefix="/v1/abonnements", tags=["webhooks"])
 
+creer_tables = webhooks.creer_tables
+"""The subscriptions' and deliveries' tables (and the outbox's): call at start-up."""
+
 
 def _type_connu(valeur: str) -> str:
     if valeur not in TYPES_ABONNABLES:
