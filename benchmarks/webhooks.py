@@ -49,7 +49,7 @@ LIVRAISONS = int(os.environ.get("ASE_BENCH_WEBHOOKS", "2000"))
 """Deliveries per round; ``ASE_BENCH_WEBHOOKS`` for a short development run."""
 ABONNEMENTS = int(os.environ.get("ASE_BENCH_WEBHOOKS_ABONNEMENTS", "10"))
 """Subscriptions (each gets every alert): the concurrency of both paths."""
-TOURS = 3
+TOURS = 5
 CIBLE_RATIO = 0.5
 """The service keeps at least half the bare client's deliveries/s (it adds two transactions per delivery)."""
 

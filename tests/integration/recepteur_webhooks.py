@@ -8,6 +8,7 @@ the subscription's secret, verifies each signature with ``standardwebhooks``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ class Recepteur:
     secret: str | None = None
     recues: list[Recue] = field(default_factory=list)
     port: int = 0
+    tls: ssl.SSLContext | None = None
+    """Serve HTTPS with this context."""
     _serveur: asyncio.Server | None = None
     _nouvelle: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -45,7 +48,7 @@ class Recepteur:
         return f"http://127.0.0.1:{self.port}/crochet?jeton=ne-pas-journaliser"
 
     async def __aenter__(self) -> Recepteur:
-        self._serveur = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self._serveur = await asyncio.start_server(self._client, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._serveur.sockets[0].getsockname()[1]
         return self
 
@@ -89,7 +92,60 @@ class Recepteur:
                     f"Content-Length: {len(contenu)}\r\n\r\n{contenu}".encode()
                 )
                 await ecrivain.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         finally:
             ecrivain.close()
+
+
+def certificats(nom: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A throw-away CA and a certificate for ``nom`` signed by it: (the server's context, a client's trusting the CA)."""
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    maintenant = dt.datetime.now(dt.UTC)
+    cle_ac, cle = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    nom_ac = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AC de test")])
+    ac = (
+        x509.CertificateBuilder()
+        .subject_name(nom_ac)
+        .issuer_name(nom_ac)
+        .public_key(cle_ac.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(maintenant - dt.timedelta(hours=1))
+        .not_valid_after(maintenant + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(cle_ac.public_key()), critical=False)
+        .sign(cle_ac, hashes.SHA256())
+    )
+    feuille = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, nom)]))
+        .issuer_name(nom_ac)
+        .public_key(cle.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(maintenant - dt.timedelta(hours=1))
+        .not_valid_after(maintenant + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(nom)]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(cle_ac.public_key()), critical=False)
+        .sign(cle_ac, hashes.SHA256())
+    )
+    with tempfile.TemporaryDirectory() as dossier:
+        chaine, privee = Path(dossier) / "cert.pem", Path(dossier) / "cle.pem"
+        chaine.write_bytes(feuille.public_bytes(serialization.Encoding.PEM))
+        privee.write_bytes(
+            cle.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        serveur = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        serveur.load_cert_chain(chaine, privee)
+    client = ssl.create_default_context(cadata=ac.public_bytes(serialization.Encoding.PEM).decode())
+    return serveur, client

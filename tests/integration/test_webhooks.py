@@ -24,7 +24,7 @@ from services.notifications.settings import NotificationsSettings
 from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.horloge import HorlogeFixe
-from tests.integration.recepteur_webhooks import Recepteur
+from tests.integration.recepteur_webhooks import Recepteur, certificats
 
 DEBUT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -411,6 +411,35 @@ async def test_the_connection_goes_to_the_checked_address_not_a_second_resolutio
     assert recue.erreur_verification is None
     (ligne,) = await livraisons(pool, abonnement.abonnement_id)
     assert ligne["etat"] == "livree"
+
+
+@pytest.mark.parametrize(("nom_du_certificat", "livree"), [("recepteur.test", True), ("autre.test", False)])
+async def test_https_goes_to_the_checked_address_and_verifies_the_certificate_against_the_url_s_name(
+    pool: asyncpg.Pool, horloge: HorlogeFixe, nom_du_certificat: str, livree: bool
+) -> None:
+    async def resolveur(hote: str, port: int) -> Sequence[str]:
+        return ["127.0.0.1"]
+
+    serveur, client_tls = certificats(nom_du_certificat)
+    async with Recepteur(tls=serveur) as recepteur:
+        abonnement, secret = await abonner(pool, f"https://recepteur.test:{recepteur.port}/crochet")
+        recepteur.secret = secret
+        await publier(pool, alerte())
+        await planifier(pool, horloge)
+        client = httpx.AsyncClient(verify=client_tls, trust_env=False, follow_redirects=False)
+        facteur = webhooks.Facteur(reglages(), resolveur=resolveur, client=client)
+        assert await webhooks.livrer(pool, facteur, horloge) == 1
+        await facteur.fermer()
+    (ligne,) = await livraisons(pool, abonnement.abonnement_id)
+    if livree:
+        assert ligne["etat"] == "livree"
+        (recue,) = recepteur.recues
+        assert recue.entetes["host"] == f"recepteur.test:{recepteur.port}"
+        assert recue.erreur_verification is None
+    else:
+        # A certificate for another name: the TLS handshake fails, nothing is sent, it is retried.
+        assert (ligne["etat"], ligne["derniere_erreur"]) == ("en_attente", "connexion")
+        assert recepteur.recues == []
 
 
 async def test_a_redirect_is_not_followed_and_counts_as_a_failure(pool: asyncpg.Pool, horloge: HorlogeFixe) -> None:
