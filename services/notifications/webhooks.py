@@ -172,7 +172,7 @@ DDL: Final = [
     f"WHERE etat = '{EN_ATTENTE}'",
     f"CREATE INDEX IF NOT EXISTS livraisons_file ON {SCHEMA}.livraisons (abonnement_id, position) "
     f"WHERE etat = '{EN_ATTENTE}'",
-    f"CREATE INDEX IF NOT EXISTS livraisons_par_etat ON {SCHEMA}.livraisons (etat, abonnement_id, creee_le)",
+    f"CREATE INDEX IF NOT EXISTS livraisons_par_etat ON {SCHEMA}.livraisons (etat, creee_le, position)",
 ]
 
 
