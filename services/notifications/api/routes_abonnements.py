@@ -23,6 +23,7 @@ from droit.echeances import TypeEcheance
 from services.notifications import adresses, webhooks
 from services.notifications.settings import NotificationsSettings
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.documentation import RouteJson, reponses
 from services.runtime.errors import HorsPerimetreError, IntrouvableError, RegleMetierError
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.limites import limites_de
@@ -72,7 +73,7 @@ async def encadrant(
 Comp = Annotated[ComposantsAbonnements, Depends(composants)]
 Encadrant = Annotated[Utilisateur, Depends(encadrant)]
 
-routeur = APIRouter(prefix="/v1/abonnements", tags=["webhooks"])
+routeur = APIRouter(prefix="/v1/abonnements", tags=["webhooks"], route_class=RouteJson)
 
 creer_tables = webhooks.creer_tables
 """The subscriptions' and deliveries' tables (and the outbox's): call at start-up."""
@@ -200,14 +201,7 @@ def _url_refusee(message: str) -> JSONResponse:
     )
 
 
-REPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"description": "Non authentifié"},
-    403: {"description": "Interdit (rôle encadrant requis, autre département)"},
-    422: {"description": "Requête invalide (dont une URL refusée)"},
-}
-
-
-@routeur.post("", status_code=status.HTTP_201_CREATED, response_model=AbonnementCree, responses=REPONSES)
+@routeur.post("", status_code=status.HTTP_201_CREATED, response_model=AbonnementCree, responses=reponses(409))
 async def creer(corps: NouvelAbonnement, comp: Comp, u: Encadrant) -> AbonnementCree | JSONResponse:
     """Subscribe a URL to the alerts of the caller's département; the answer shows the signing secret ONCE.
 
@@ -240,7 +234,7 @@ async def creer(corps: NouvelAbonnement, comp: Comp, u: Encadrant) -> Abonnement
     return AbonnementCree(**_vue(abonnement), secret=secret)
 
 
-@routeur.get("", response_model=ListeAbonnements, responses=REPONSES)
+@routeur.get("", response_model=ListeAbonnements)
 async def lister(comp: Comp, u: Encadrant) -> ListeAbonnements:
     """The subscriptions of the caller's départements (never their secrets)."""
     async with comp.pool.acquire() as conn:
@@ -248,7 +242,7 @@ async def lister(comp: Comp, u: Encadrant) -> ListeAbonnements:
     return ListeAbonnements(abonnements=[AbonnementVue(**_vue(a)) for a in abonnements])
 
 
-@routeur.get("/livraisons", response_model=ListeLivraisons, responses=REPONSES)
+@routeur.get("/livraisons", response_model=ListeLivraisons)
 async def lister_livraisons(
     *,
     comp: Comp,
@@ -271,7 +265,7 @@ async def lister_livraisons(
     return ListeLivraisons(livraisons=[_livraison(lv) for lv in livraisons])
 
 
-@routeur.post("/livraisons/{livraison_id}/rejeu", response_model=LivraisonVue, responses={**REPONSES, 404: {}, 409: {}})
+@routeur.post("/livraisons/{livraison_id}/rejeu", response_model=LivraisonVue, responses=reponses(404, 409))
 async def rejouer(livraison_id: Id, comp: Comp, u: Encadrant) -> LivraisonVue:
     """Send a dead letter again: back in the queue, due now, its tries counted from zero (409 if not a dead letter)."""
     async with comp.pool.acquire() as conn:
@@ -284,7 +278,7 @@ async def rejouer(livraison_id: Id, comp: Comp, u: Encadrant) -> LivraisonVue:
     return _livraison(livraison)
 
 
-@routeur.get("/{abonnement_id}", response_model=AbonnementVue, responses={**REPONSES, 404: {}})
+@routeur.get("/{abonnement_id}", response_model=AbonnementVue, responses=reponses(404))
 async def lire(abonnement_id: Id, comp: Comp, u: Encadrant) -> AbonnementVue:
     """One subscription of the caller's départements (never its secret)."""
     async with comp.pool.acquire() as conn:
@@ -295,7 +289,7 @@ async def lire(abonnement_id: Id, comp: Comp, u: Encadrant) -> AbonnementVue:
 
 
 @routeur.delete(
-    "/{abonnement_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses={**REPONSES, 404: {}}
+    "/{abonnement_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=reponses(404)
 )
 async def supprimer(abonnement_id: Id, comp: Comp, u: Encadrant) -> Response:
     """Delete a subscription: nothing more is sent to it, its pending deliveries are cancelled."""
