@@ -195,7 +195,12 @@ async def resolveur_systeme(hote: str, port: int) -> Sequence[str]:
 
 
 async def resoudre(c: Cible, *, loopback: bool, resolveur: Resolveur | None = None) -> IP:
-    """Resolve ``c``'s host once, check every address; the first one, to connect to.
+    """:func:`resoudre_toutes`' first address."""
+    return (await resoudre_toutes(c, loopback=loopback, resolveur=resolveur))[0]
+
+
+async def resoudre_toutes(c: Cible, *, loopback: bool, resolveur: Resolveur | None = None) -> list[IP]:
+    """Resolve ``c``'s host once, check every address; all of them, in the resolver's order, to connect to.
 
     An IP literal in canonical form is checked as it is; any other host (a name,
     or a numeric form such as ``2130706433``) goes through the resolver.
@@ -217,7 +222,7 @@ async def resoudre(c: Cible, *, loopback: bool, resolveur: Resolveur | None = No
         raise AdresseRefuseeError("hôte sans adresse")
     for ip in adresses:
         verifier_ip(ip, loopback=loopback)
-    return adresses[0]
+    return list(dict.fromkeys(adresses))
 
 
 @lru_cache(maxsize=4096)

@@ -114,6 +114,8 @@ TOUS: Final = "*"
 FILE_MAX: Final = 20
 """Deliveries of one subscription claimed at once and sent one after the other (in order)."""
 NON_ENVOYEE: Final = "non_envoyee"
+ADRESSES_MAX: Final = 3
+"""Checked addresses of a host tried in turn when one refuses the connection."""
 
 EN_ATTENTE: Final = "en_attente"
 LIVREE: Final = "livree"
@@ -722,9 +724,23 @@ class Facteur:
 
     async def envoyer(self, r: Reclamee) -> Issue:
         """One try: check the address again, POST the signed body to the checked address, read the status."""
-        requete = await self._preparer(r)
-        if isinstance(requete, Issue):
-            return requete
+        requetes = await self._preparer(r)
+        if isinstance(requetes, Issue):
+            return requetes
+        *autres, derniere = requetes
+        for requete in autres:
+            # An address that refuses the connection: the next one checked (IPv6 then IPv4...).
+            try:
+                return await self._poster(requete)
+            except httpx.ConnectError:
+                continue
+        try:
+            return await self._poster(derniere)
+        except httpx.ConnectError:
+            return Issue(None, "connexion")
+
+    async def _poster(self, requete: httpx.Request) -> Issue:
+        """Send, read at most :data:`REPONSE_MAX` bytes of the answer, the status; raises ``httpx.ConnectError``."""
         try:
             reponse = await self.client.send(requete, stream=True)
             try:
@@ -738,17 +754,17 @@ class Facteur:
         except httpx.TimeoutException:
             return Issue(None, "delai_depasse")
         except httpx.ConnectError:
-            return Issue(None, "connexion")
+            raise
         except httpx.HTTPError as exc:
             return Issue(None, type(exc).__name__)
         statut = reponse.status_code
         return Issue(statut, None if 200 <= statut < 300 else "redirection" if 300 <= statut < 400 else "statut_http")
 
-    async def _preparer(self, r: Reclamee) -> httpx.Request | Issue:
-        """The signed request to the checked address, or why there is none."""
+    async def _preparer(self, r: Reclamee) -> list[httpx.Request] | Issue:
+        """The signed request to each checked address (at most :data:`ADRESSES_MAX`), or why there is none."""
         try:
             c = adresses.cible(r.url, http_permis=self.settings.mode != "production")
-            ip = await adresses.resoudre(c, loopback=self.settings.webhooks_loopback, resolveur=self.resolveur)
+            ips = await adresses.resoudre_toutes(c, loopback=self.settings.webhooks_loopback, resolveur=self.resolveur)
         except adresses.AdresseRefuseeError:
             return Issue(None, "adresse_refusee")
         try:
@@ -764,7 +780,8 @@ class Facteur:
             "webhook-signature": signataire.sign(r.message_id, horodatage, r.corps),
             "user-agent": "parcours-ase-webhooks/1",
         }
-        return adresses.requete(self.client, c, ip, r.corps.encode(), entetes)
+        contenu = r.corps.encode()
+        return [adresses.requete(self.client, c, ip, contenu, entetes) for ip in ips[:ADRESSES_MAX]]
 
 
 async def livrer(

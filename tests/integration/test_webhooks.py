@@ -447,6 +447,29 @@ async def test_https_goes_to_the_checked_address_and_verifies_the_certificate_ag
         assert recepteur.recues == []
 
 
+async def test_an_address_that_refuses_the_connection_gives_way_to_the_next_checked_one(
+    pool: asyncpg.Pool, horloge: HorlogeFixe
+) -> None:
+    """Nothing listens on 127.0.0.2 (the receiver is bound to 127.0.0.1 only)."""
+    reponses = {"recepteur.test": ["127.0.0.2", "127.0.0.1"], "ferme.test": ["127.0.0.2"]}
+
+    async def resolveur(hote: str, port: int) -> Sequence[str]:
+        return reponses[hote]
+
+    async with Recepteur() as recepteur:
+        deux, _ = await abonner(pool, f"http://recepteur.test:{recepteur.port}/a")
+        ferme, _ = await abonner(pool, f"http://ferme.test:{recepteur.port}/b")
+        await publier(pool, alerte())
+        await planifier(pool, horloge)
+        facteur = webhooks.Facteur(reglages(), resolveur=resolveur)
+        assert await webhooks.livrer(pool, facteur, horloge) == 2
+        await facteur.fermer()
+    assert [r.chemin for r in recepteur.recues] == ["/a"]
+    assert [ligne["etat"] for ligne in await livraisons(pool, deux.abonnement_id)] == ["livree"]
+    (ligne,) = await livraisons(pool, ferme.abonnement_id)
+    assert (ligne["etat"], ligne["derniere_erreur"]) == ("en_attente", "connexion")
+
+
 async def test_a_redirect_is_not_followed_and_counts_as_a_failure(pool: asyncpg.Pool, horloge: HorlogeFixe) -> None:
     async with Recepteur(reponses=lambda rang: 302) as recepteur:
         abonnement, _ = await abonner(pool, recepteur.url)
