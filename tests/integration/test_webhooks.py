@@ -24,6 +24,7 @@ from services.notifications.settings import NotificationsSettings
 from services.runtime import problemes
 from services.runtime.auth import CleDeDeveloppement
 from services.runtime.horloge import HorlogeFixe
+from services.runtime.http import REGISTRE
 from tests.integration.recepteur_webhooks import Recepteur, certificats
 
 DEBUT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -97,6 +98,11 @@ def borne(tentatives: int, settings: NotificationsSettings) -> float:
     return min(settings.webhooks_delai_max_s, settings.webhooks_delai_initial_s * 2 ** (tentatives - 1))
 
 
+def compte(resultat: str) -> float:
+    """``ase_webhooks_livraisons_total{resultat}`` now."""
+    return REGISTRE.get_sample_value("ase_webhooks_livraisons_total", {"resultat": resultat}) or 0.0
+
+
 @pytest.fixture
 def horloge() -> HorlogeFixe:
     return HorlogeFixe(DEBUT)
@@ -113,6 +119,7 @@ async def test_a_receiver_failing_the_first_tries_gets_the_delivery_once_signed_
         await publier(pool, a)
         assert await planifier(pool, horloge) == 1
         facteur = webhooks.Facteur(settings)
+        avant = {r: compte(r) for r in ("echec", "livree")}
         with structlog.testing.capture_logs() as journal:
             for tentative in range(1, 5):
                 assert await webhooks.livrer(pool, facteur, horloge) == 1
@@ -149,6 +156,7 @@ async def test_a_receiver_failing_the_first_tries_gets_the_delivery_once_signed_
     assert secret not in texte
     assert "CASF" not in texte
     assert [e["resultat"] for e in journal if e["event"] == "webhook_livraison"] == ["echec"] * 3 + ["livree"]
+    assert {r: compte(r) - n for r, n in avant.items()} == {"echec": 3, "livree": 1}
 
 
 async def test_a_receiver_that_always_fails_leaves_a_dead_letter_that_an_encadrant_sees_and_replays(
@@ -183,6 +191,10 @@ async def test_a_receiver_that_always_fails_leaves_a_dead_letter_that_an_encadra
                 f"/v1/abonnements/livraisons/{morte['livraison_id']}/rejeu", headers=jeton(cle, "referent", "75")
             )
             assert referent.status_code == 403
+            ailleurs_rejeu = await client.post(
+                f"/v1/abonnements/livraisons/{morte['livraison_id']}/rejeu", headers=jeton(cle, "encadrant", "13")
+            )
+            assert ailleurs_rejeu.status_code == 404
             rejeu = await client.post(f"/v1/abonnements/livraisons/{morte['livraison_id']}/rejeu", headers=entetes)
             assert rejeu.status_code == 200, rejeu.text
             assert (rejeu.json()["etat"], rejeu.json()["tentatives"]) == ("en_attente", 0)
