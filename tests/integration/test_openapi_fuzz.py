@@ -121,8 +121,13 @@ def schema_projections(base_fuzz: str, cles: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def schema_notifications() -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", application_notifications(), config=_config())
+def schema_notifications(base_fuzz: str, cles: Path) -> Any:
+    from services.notifications.settings import NotificationsSettings
+
+    app = application_notifications(
+        NotificationsSettings(database_url=base_fuzz, data_dir=cles, kafka_bootstrap_servers=None)
+    )
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config())
 
 
 PARCOURS = schemathesis.pytest.from_fixture("schema_parcours")

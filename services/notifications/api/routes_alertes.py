@@ -1,0 +1,160 @@
+"""The alerts' inbox: ``GET /v1/alertes`` and ``POST /v1/alertes/{id}/acquittement`` (API.md, Notifications API).
+
+For the référents and encadrants of a département, scoped like every read: a
+caller sees the alerts of its départements (a référent sees the whole
+département's, ``referent_id=`` narrows to one référent's, as the projections'
+worklist does); a ``departement=`` outside them is a 403, an alert outside them
+a 404 (its existence is not disclosed). Every answer is written to the access
+log (``public.journal_acces``, service ``notifications``) before it leaves.
+
+``statut``: ``ouverte`` (the default) is every alert not closed, acknowledged
+ones included: an acknowledgement says "seen", the deadline is still to meet,
+and only the awaited fact closes it; ``acquittee`` the acknowledged ones only;
+``close`` the closed ones. Soonest first: due date, then type, key (and id).
+
+Pages: ``limit`` (1 to 200, default 50) and ``curseur``, the opaque
+``curseur_suivant`` of the previous page (keyset paging: an alert raised or
+closed meanwhile neither repeats nor hides another).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from contracts.alertes import Alerte
+from services.notifications import alertes
+from services.notifications.api.dependances import Comp, LecteurAlertes, journaliser
+from services.runtime.auth import Utilisateur
+from services.runtime.documentation import RouteJson, reponses
+from services.runtime.errors import HorsPerimetreError, IntrouvableError, RegleMetierError, SaisieInvalideError
+from services.runtime.parametres import Departement as CodeDepartement
+from services.runtime.parametres import Id, Identifiant
+
+routeur = APIRouter(prefix="/v1", tags=["alertes"], route_class=RouteJson)
+
+Statut = Literal["ouverte", "acquittee", "close"]
+CURSEUR_MAX = 400
+
+
+class AlerteBoite(Alerte):
+    """An alert as the inbox shows it: the :class:`~contracts.alertes.Alerte`, and who acknowledged it, when."""
+
+    acquittee_par: str | None = None
+    """The ``sub`` of who acknowledged it."""
+    acquittee_le: datetime | None = None
+    escaladee_le: datetime | None = None
+    close_le: datetime | None = None
+
+
+class ListeAlertes(BaseModel):
+    alertes: list[AlerteBoite]
+    curseur_suivant: str | None = Field(
+        default=None, description="to pass as `curseur` for the next page; null on the last page"
+    )
+
+
+def vue(lue: alertes.AlerteLue) -> AlerteBoite:
+    return AlerteBoite(
+        **lue.alerte.model_dump(),
+        acquittee_par=lue.acquittee_par,
+        acquittee_le=lue.acquittee_le,
+        escaladee_le=lue.escaladee_le,
+        close_le=lue.close_le,
+    )
+
+
+def _perimetre(u: Utilisateur, departement: str | None) -> list[str]:
+    """The départements a query may read: the caller's, or the one it names if it is one of them."""
+    if departement is None:
+        return sorted(u.departements)
+    if departement not in u.departements:
+        raise HorsPerimetreError(departement)
+    return [departement]
+
+
+def _encoder(cle: tuple[date, str, str, UUID]) -> str:
+    brut = orjson.dumps([cle[0].isoformat(), cle[1], cle[2], str(cle[3])])
+    return base64.urlsafe_b64encode(brut).decode().rstrip("=")
+
+
+def _decoder(curseur: str) -> tuple[date, str, str, UUID]:
+    try:
+        brut = base64.urlsafe_b64decode(curseur + "=" * (-len(curseur) % 4))
+        jour, type_, cle, alerte_id = orjson.loads(brut)
+        return date.fromisoformat(jour), str(type_), str(cle), UUID(alerte_id)
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        raise SaisieInvalideError("curseur", "curseur invalide: reprendre celui d'une page précédente") from None
+
+
+_FILTRES_STATUT: dict[str, str] = {
+    "ouverte": "statut <> 'close'",
+    "acquittee": "statut = 'acquittee'",
+    "close": "statut = 'close'",
+}
+
+
+@routeur.get("/alertes", response_model=ListeAlertes, responses=reponses(403))
+async def lister_alertes(
+    *,
+    comp: Comp,
+    u: LecteurAlertes,
+    request: Request,
+    departement: Annotated[CodeDepartement | None, Query(description="code INSEE")] = None,
+    referent_id: Annotated[Identifiant | None, Query()] = None,
+    statut: Annotated[Statut, Query()] = "ouverte",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    curseur: Annotated[str | None, Query(min_length=1, max_length=CURSEUR_MAX)] = None,
+) -> ListeAlertes:
+    """The alerts of the caller's départements, soonest first (see the module for ``statut`` and pages)."""
+    departements = _perimetre(u, departement)
+    apres = _decoder(curseur) if curseur is not None else None
+    arguments: list[Any] = [departements, referent_id, limit + 1]
+    condition = ""
+    if apres is not None:
+        condition = "AND (due_le, type, cle, alerte_id) > ($4, $5, $6, $7) "
+        arguments += list(apres)
+    async with comp.pool.acquire() as conn:
+        lignes = await conn.fetch(
+            f"SELECT {alertes.COLONNES} FROM {alertes.TABLE} WHERE departement = ANY($1::text[]) "
+            f"AND ($2::text IS NULL OR referent_id = $2) AND {_FILTRES_STATUT[statut]} {condition}"
+            "ORDER BY due_le, type, cle, alerte_id LIMIT $3",
+            *arguments,
+        )
+    page = [alertes.lue_de(ligne) for ligne in lignes[:limit]]
+    suivant = None
+    if len(lignes) > limit:
+        dernier = page[-1].alerte
+        suivant = _encoder((dernier.due_le, dernier.type, dernier.cle, dernier.alerte_id))
+    await journaliser(comp, request, u, departements, ((lu.alerte.parcours_id, lu.alerte.departement) for lu in page))
+    return ListeAlertes(alertes=[vue(lu) for lu in page], curseur_suivant=suivant)
+
+
+@routeur.post("/alertes/{alerte_id}/acquittement", response_model=AlerteBoite, responses=reponses(404, 409))
+async def acquitter_alerte(alerte_id: Id, comp: Comp, u: LecteurAlertes, request: Request) -> AlerteBoite:
+    """Acknowledge an alert of one's département: idempotent (acknowledged already: the alert as it is).
+
+    Unknown or elsewhere: 404. Closed (nothing left to acknowledge): 409 ``regle_metier``, rule ``alerte_close``.
+    """
+    maintenant = comp.horloge.maintenant()
+    async with comp.pool.acquire() as conn, conn.transaction():
+        departement = await conn.fetchval(
+            f"SELECT departement FROM {alertes.TABLE} WHERE alerte_id = $1 FOR UPDATE", alerte_id
+        )
+        if departement is None or departement not in u.departements:
+            raise IntrouvableError("alerte", alerte_id)
+        try:
+            lue = await alertes.acquitter(conn, alerte_id, u.sub, maintenant)
+        except alertes.AlerteCloseError:
+            raise RegleMetierError("alerte_close", "cette alerte est close: il n'y a plus rien à acquitter") from None
+    assert lue is not None
+    comp.sorties.notifier()
+    await journaliser(comp, request, u, [departement], [(lue.alerte.parcours_id, departement)])
+    return vue(lue)
