@@ -228,9 +228,9 @@ PRINCIPAUX: Final[dict[str, tuple[Acl, ...]]] = {
         *(Acl("topic", PREFIXE_GROUPES_PROJECTIONS, op, "prefixed") for op in ("write", "describe", "create")),
         *_ecrit(TOPIC_STATISTIQUES),
     ),
-    # Notifications: the public topic in, alerts out.
+    # Notifications: the public topic and the identities in (birth dates only: the deadlines of age), alerts out.
     "notifications": (
-        *_lit(TOPIC_PARCOURS),
+        *_lit(TOPIC_PARCOURS, TOPIC_IDENTITES),
         Acl("group", "ase.notifications", "read", "prefixed"),
         *_ecrit(TOPIC_ALERTES),
     ),

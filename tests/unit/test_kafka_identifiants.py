@@ -77,7 +77,9 @@ def test_clients_built_in_a_block_use_its_principal_then_the_environment_s(monke
     assert identifiants_courants().utilisateur == "admin"
 
 
-def test_only_the_relay_writes_the_event_and_identity_topics_and_only_the_projections_read_identities() -> None:
+def test_only_the_relay_writes_the_event_and_identity_topics_and_only_projections_and_notifications_read_identities() -> (
+    None
+):
     def qui(operation: str, sujet: str) -> set[str]:
         return {
             p
@@ -87,7 +89,8 @@ def test_only_the_relay_writes_the_event_and_identity_topics_and_only_the_projec
 
     assert qui("write", "ase.parcours.evenements.v1") == {"relais"}
     assert qui("write", "ase.identites.v1") == {"relais"}
-    assert qui("read", "ase.identites.v1") == {"projections"}
+    # The deadline engine keeps the birth dates only (majority, autonomy, the APJM's limit at 21).
+    assert qui("read", "ase.identites.v1") == {"projections", "notifications"}
     assert qui("read", "ase.parcours.restreint.v1") == {"projections"}
     assert qui("read", "ase.statistiques.v1") == {"observatoire"}
     assert qui("read", "ase.parcours.evenements.v1") == {"projections", "notifications", "lecteur"}
