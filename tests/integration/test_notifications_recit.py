@@ -302,3 +302,77 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
         assert not any("Benali" in c["a"] or "Inès" in c["a"] or NEE_LE.isoformat() in c["a"] for c in corps)
         assert lettres == 0
         assert [tuple(o) for o in ouvertes] == [("priorite_logement_social", "ouverte", "referent")]
+
+
+async def test_a_derogatory_stay_alerts_its_two_month_limit_and_an_erasure_closes_the_deadlines_of_age(
+    api: Api, base_url: str, tmp_path: Path
+) -> None:
+    async with echeancier_de(api, base_url, tmp_path / "cles") as e:
+        r = Recit(api, e)
+        ouvert = await r.le(
+            date(2024, 6, 3),
+            "/v1/parcours",
+            {
+                "personne": {"nom": "Morel", "prenoms": "Yanis", "date_naissance": "2008-03-15", "sexe": "M"},
+                "departement": "59",
+                "date_effet": "2024-06-03",
+                "referent_id": REFERENTE,
+            },
+        )
+        r.p = ouvert["id"]
+        lieux = [
+            (
+                await r.le(
+                    date(2024, 6, 3),
+                    "/v1/lieux",
+                    {"nom": nom, "type": type_, "departement": "59", "capacite": 10},
+                    role="encadrant",
+                    sub=CHEFFE,
+                )
+            )["id"]
+            for nom, type_ in (("Résidence Jeunes", "hebergement_derogatoire"), ("MECS Les Saules", "mecs"))
+        ]
+        confiage = await r.le(
+            date(2024, 6, 3),
+            "{p}/mesures",
+            {
+                "cadre": "judiciaire",
+                "nature": "confiage_ase",
+                "autorite": "juge_des_enfants",
+                "reference_decision": "JE-2024-0301",
+                "date_debut": "2024-06-03",
+                "date_echeance": "2025-06-02",
+                "date_effet": "2024-06-03",
+            },
+        )
+        await r.le(
+            date(2024, 6, 3),
+            "{p}/accueil",
+            {"mesure_id": confiage["mesure_id"], "lieu_id": lieux[0], "date_effet": "2024-06-03"},
+        )
+        assert await e.au(date(2024, 6, 3)) == []
+        assert (await e.minuteries())["limite_hebergement_derogatoire"] == ("2024-07-19", "2024-08-03")
+        assert await e.au(date(2024, 7, 18)) == []
+        assert await e.au(date(2024, 7, 19)) == [(LEVEE, "limite_hebergement_derogatoire", "2024-08-03")]
+        await r.le(
+            date(2024, 7, 25),
+            "{p}/accueil/changement",
+            {"lieu_id": lieux[1], "motif": "besoin_enfant", "date_effet": "2024-07-25"},
+        )
+        assert await e.au(date(2024, 7, 25)) == [(CLOSE, "limite_hebergement_derogatoire", "2024-08-03")]
+        assert await e.au(date(2024, 8, 3)) == [(LEVEE, "ppe", "2024-09-03")]
+        assert await e.au(date(2024, 9, 14)) == [(ESCALADEE, "ppe", "2024-09-03")], "no PPE yet"
+        assert await e.au(date(2024, 9, 15)) == [(LEVEE, "entretien_autonomie", "2025-03-15")]
+
+        # The DPO erases him: his birth date leaves the engine, and with it every deadline of age.
+        a_la_date(api, date(2024, 9, 16))
+        efface = await api.client.post(
+            f"/v1/personnes/{ouvert['personne_id']}/effacement",
+            json={"motif": "fin_de_conservation"},
+            headers=api.jeton("dpo", ("59",), sub="dpo-59"),
+        )
+        assert efface.status_code == 200, efface.text
+        assert await e.au(date(2024, 9, 16)) == [(CLOSE, "entretien_autonomie", "2025-03-15")]
+        assert set(await e.minuteries()) == {"ppe", "rapport_situation", "echeance_mesure"}
+        async with e.comp.pool.acquire() as conn:
+            assert await conn.fetchval(f"SELECT count(*) FROM {SCHEMA_ECHEANCES}.naissances") == 0
