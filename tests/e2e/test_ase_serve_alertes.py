@@ -16,7 +16,12 @@ def test_ase_serve_raises_an_overdue_assessment_and_lists_it_in_the_inbox(tmp_pa
     recue_le = (date.today() - timedelta(days=75)).isoformat()
     with ase_serve(tmp_path / "donnees", port_libre()) as (url, jeton):
         entetes = {"Authorization": f"Bearer {jeton}"}
-        assert httpx.get(f"{url}/v1/alertes", headers=entetes).json() == {"alertes": [], "curseur_suivant": None}
+        assert httpx.get(f"{url}/v1/alertes", headers=entetes).json() == {
+            "total": 0,
+            "page": 1,
+            "taille": 50,
+            "alertes": [],
+        }
         ouvert = httpx.post(
             f"{url}/v1/parcours",
             json={

@@ -43,22 +43,16 @@ async def test_the_inbox_pages_through_the_departements_open_alerts_soonest_firs
     attendues = sorted((a for a in await _toutes(boite, departement="59") if a["statut"] != "close"), key=_ordre)
     assert len(attendues) >= 5
     vues: list[dict[str, Any]] = []
-    curseur: str | None = None
-    pages = 0
-    while True:
-        params: dict[str, Any] = {"limit": 2}
-        if curseur is not None:
-            params["curseur"] = curseur
-        reponse = await boite.get("/v1/alertes", **params)
+    pages = (len(attendues) + 1) // 2
+    for page in range(1, pages + 2):
+        reponse = await boite.get("/v1/alertes", taille=2, page=page)
         assert reponse.status_code == 200, reponse.text
         corps = reponse.json()
-        assert len(corps["alertes"]) <= 2
+        assert (corps["total"], corps["page"], corps["taille"]) == (len(attendues), page, 2)
+        assert len(corps["alertes"]) == (
+            2 if page < pages else len(attendues) - 2 * (pages - 1) if page == pages else 0
+        )
         vues += corps["alertes"]
-        pages += 1
-        curseur = corps["curseur_suivant"]
-        if curseur is None:
-            break
-    assert pages == (len(attendues) + 1) // 2
     assert [_ordre(a) for a in vues] == [_ordre(a) for a in attendues], "soonest first, each once"
     premiere = vues[0]
     assert premiere["lien"] == f"/v1/dossiers/{premiere['parcours_id']}"
@@ -93,7 +87,7 @@ async def test_the_inbox_is_scoped_by_departement_like_every_read(boite: Echeanc
 
 
 async def test_every_inbox_read_is_written_to_the_access_log(boite: Echeancier) -> None:
-    reponse = await boite.get("/v1/alertes", sub="referente-lea", limit=3)
+    reponse = await boite.get("/v1/alertes", sub="referente-lea", taille=3)
     montrees = {uuid.UUID(a["parcours_id"]) for a in reponse.json()["alertes"]}
     assert montrees
     async with boite.comp.pool.acquire() as conn:
@@ -124,7 +118,7 @@ async def test_an_acknowledgement_is_idempotent_and_a_closed_alert_refuses_one(b
     # Still to act on: in the default inbox, and among the acknowledged ones.
     ouvertes = {a["alerte_id"] for a in await _pages(boite)}
     assert cible["alerte_id"] in ouvertes
-    acquittees = (await boite.get("/v1/alertes", statut="acquittee", limit=200)).json()["alertes"]
+    acquittees = (await boite.get("/v1/alertes", statut="acquittee", taille=200)).json()["alertes"]
     assert [a["alerte_id"] for a in acquittees] == [cible["alerte_id"]]
     # Closed (the awaited fact recorded): nothing left to acknowledge.
     async with boite.comp.pool.acquire() as conn, conn.transaction():
@@ -132,14 +126,14 @@ async def test_an_acknowledgement_is_idempotent_and_a_closed_alert_refuses_one(b
     close = await boite.post(chemin)
     assert (close.status_code, close.headers["content-type"]) == (409, PROBLEME)
     assert (close.json()["code"], close.json()["regle"]) == ("regle_metier", "alerte_close")
-    closes = (await boite.get("/v1/alertes", statut="close", limit=200)).json()["alertes"]
+    closes = (await boite.get("/v1/alertes", statut="close", taille=200)).json()["alertes"]
     assert cible["alerte_id"] in {a["alerte_id"] for a in closes}
     assert cible["alerte_id"] not in {a["alerte_id"] for a in await _pages(boite)}
 
 
 async def _pages(e: Echeancier) -> list[dict[str, Any]]:
-    reponse = await e.get("/v1/alertes", limit=200)
-    assert reponse.json()["curseur_suivant"] is None
+    reponse = await e.get("/v1/alertes", taille=200)
+    assert reponse.json()["total"] == len(reponse.json()["alertes"])
     liste: list[dict[str, Any]] = reponse.json()["alertes"]
     return liste
 
@@ -147,13 +141,13 @@ async def _pages(e: Echeancier) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": 0},
-        {"limit": 201},
-        {"limit": "beaucoup"},
+        {"taille": 0},
+        {"taille": 201},
+        {"taille": "beaucoup"},
+        {"page": 0},
         {"statut": "nimportequoi"},
         {"departement": "20"},
-        {"curseur": "pas-un-curseur"},
-        {"curseur": "W10"},
+        {"limit": "10"},
         {"inconnu": "1"},
         {"referent_id": "\u0000"},
     ],

@@ -169,6 +169,7 @@ def test_the_projections_service_answers_as_its_openapi_says(case: Any, role: st
 
 
 @NOTIFICATIONS.parametrize()
+@NOTIFICATIONS.given(role=st.sampled_from(ROLES))
 @REGLAGES
-def test_the_notifications_probes_answer_as_their_openapi_says(case: Any) -> None:
-    case.call_and_validate()
+def test_the_notifications_service_answers_as_its_openapi_says(case: Any, role: str, jetons: dict[str, str]) -> None:
+    _appeler(case, jetons, role)

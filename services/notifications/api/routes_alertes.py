@@ -12,36 +12,30 @@ ones included: an acknowledgement says "seen", the deadline is still to meet,
 and only the awaited fact closes it; ``acquittee`` the acknowledged ones only;
 ``close`` the closed ones. Soonest first: due date, then type, key (and id).
 
-Pages: ``limit`` (1 to 200, default 50) and ``curseur``, the opaque
-``curseur_suivant`` of the previous page (keyset paging: an alert raised or
-closed meanwhile neither repeats nor hides another).
+Pages as on the read API: ``page`` (from 1) and ``taille`` (1 to 200, default
+50), with the ``total`` of the alerts the filters select.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
-from uuid import UUID
+from datetime import datetime
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from contracts.alertes import Alerte
 from services.notifications import alertes
 from services.notifications.api.dependances import Comp, LecteurAlertes, journaliser
 from services.runtime.auth import Utilisateur
 from services.runtime.documentation import RouteJson, reponses
-from services.runtime.errors import HorsPerimetreError, IntrouvableError, RegleMetierError, SaisieInvalideError
+from services.runtime.errors import HorsPerimetreError, IntrouvableError, RegleMetierError
 from services.runtime.parametres import Departement as CodeDepartement
 from services.runtime.parametres import Id, Identifiant
 
 routeur = APIRouter(prefix="/v1", tags=["alertes"], route_class=RouteJson)
 
 Statut = Literal["ouverte", "acquittee", "close"]
-CURSEUR_MAX = 400
 
 
 class AlerteBoite(Alerte):
@@ -55,10 +49,11 @@ class AlerteBoite(Alerte):
 
 
 class ListeAlertes(BaseModel):
+    total: int
+    """How many alerts the filters select (every page)."""
+    page: int
+    taille: int
     alertes: list[AlerteBoite]
-    curseur_suivant: str | None = Field(
-        default=None, description="to pass as `curseur` for the next page; null on the last page"
-    )
 
 
 def vue(lue: alertes.AlerteLue) -> AlerteBoite:
@@ -80,20 +75,6 @@ def _perimetre(u: Utilisateur, departement: str | None) -> list[str]:
     return [departement]
 
 
-def _encoder(cle: tuple[date, str, str, UUID]) -> str:
-    brut = orjson.dumps([cle[0].isoformat(), cle[1], cle[2], str(cle[3])])
-    return base64.urlsafe_b64encode(brut).decode().rstrip("=")
-
-
-def _decoder(curseur: str) -> tuple[date, str, str, UUID]:
-    try:
-        brut = base64.urlsafe_b64decode(curseur + "=" * (-len(curseur) % 4))
-        jour, type_, cle, alerte_id = orjson.loads(brut)
-        return date.fromisoformat(jour), str(type_), str(cle), UUID(alerte_id)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise SaisieInvalideError("curseur", "curseur invalide: reprendre celui d'une page précédente") from None
-
-
 _FILTRES_STATUT: dict[str, str] = {
     "ouverte": "statut <> 'close'",
     "acquittee": "statut = 'acquittee'",
@@ -110,31 +91,29 @@ async def lister_alertes(
     departement: Annotated[CodeDepartement | None, Query(description="code INSEE")] = None,
     referent_id: Annotated[Identifiant | None, Query()] = None,
     statut: Annotated[Statut, Query()] = "ouverte",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    curseur: Annotated[str | None, Query(min_length=1, max_length=CURSEUR_MAX)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    taille: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ListeAlertes:
     """The alerts of the caller's départements, soonest first (see the module for ``statut`` and pages)."""
     departements = _perimetre(u, departement)
-    apres = _decoder(curseur) if curseur is not None else None
-    arguments: list[Any] = [departements, referent_id, limit + 1]
-    condition = ""
-    if apres is not None:
-        condition = "AND (due_le, type, cle, alerte_id) > ($4, $5, $6, $7) "
-        arguments += list(apres)
+    filtre = (
+        f"FROM {alertes.TABLE} WHERE departement = ANY($1::text[]) AND ($2::text IS NULL OR referent_id = $2) "
+        f"AND {_FILTRES_STATUT[statut]}"
+    )
     async with comp.pool.acquire() as conn:
+        total = await conn.fetchval(f"SELECT count(*) {filtre}", departements, referent_id)
         lignes = await conn.fetch(
-            f"SELECT {alertes.COLONNES} FROM {alertes.TABLE} WHERE departement = ANY($1::text[]) "
-            f"AND ($2::text IS NULL OR referent_id = $2) AND {_FILTRES_STATUT[statut]} {condition}"
-            "ORDER BY due_le, type, cle, alerte_id LIMIT $3",
-            *arguments,
+            f"SELECT {alertes.COLONNES} {filtre} ORDER BY due_le, type, cle, alerte_id LIMIT $3 OFFSET $4",
+            departements,
+            referent_id,
+            taille,
+            (page - 1) * taille,
         )
-    page = [alertes.lue_de(ligne) for ligne in lignes[:limit]]
-    suivant = None
-    if len(lignes) > limit:
-        dernier = page[-1].alerte
-        suivant = _encoder((dernier.due_le, dernier.type, dernier.cle, dernier.alerte_id))
-    await journaliser(comp, request, u, departements, ((lu.alerte.parcours_id, lu.alerte.departement) for lu in page))
-    return ListeAlertes(alertes=[vue(lu) for lu in page], curseur_suivant=suivant)
+    page_lue = [alertes.lue_de(ligne) for ligne in lignes]
+    await journaliser(
+        comp, request, u, departements, ((lu.alerte.parcours_id, lu.alerte.departement) for lu in page_lue)
+    )
+    return ListeAlertes(total=int(total), page=page, taille=taille, alertes=[vue(lu) for lu in page_lue])
 
 
 @routeur.post("/alertes/{alerte_id}/acquittement", response_model=AlerteBoite, responses=reponses(404, 409))
