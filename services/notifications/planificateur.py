@@ -129,7 +129,10 @@ class Planificateur:
     pret: Callable[[], bool] = lambda: True
     apres_tick: Callable[[int], None] | None = None
     """Called with the number of alert changes a tick wrote (the outbox consumers are woken)."""
+    comptage_s: float = 30.0
+    """At most how often the timers are counted for the ``ase_minuteries`` gauge (a count of every timer)."""
     _reveil: asyncio.Event = field(default_factory=asyncio.Event)
+    _compte_le: float = field(default=float("-inf"))
 
     def reveiller(self) -> None:
         self._reveil.set()
@@ -143,8 +146,10 @@ class Planificateur:
                     faits = await tick(self.pool, self.horloge)
                     if faits and self.apres_tick is not None:
                         self.apres_tick(faits)
-                    async with self.pool.acquire() as conn:
-                        await compter_minuteries(conn)
+                    if time.monotonic() - self._compte_le >= self.comptage_s:
+                        async with self.pool.acquire() as conn:
+                            await compter_minuteries(conn)
+                        self._compte_le = time.monotonic()
                 attente = 0.5
             except asyncio.CancelledError:
                 raise

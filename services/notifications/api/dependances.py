@@ -33,25 +33,19 @@ class Signal:
 
     def __init__(self) -> None:
         self._generation = 0
-        self._condition = asyncio.Condition()
+        self._evenement = asyncio.Event()
 
     def notifier(self) -> None:
-        """Say that outbox rows were committed (from the event loop's thread)."""
+        """Say that outbox rows were committed (from the event loop's thread): every waiter wakes."""
         self._generation += 1
-
-        async def reveiller() -> None:
-            async with self._condition:
-                self._condition.notify_all()
-
-        with contextlib.suppress(RuntimeError):  # no running loop: nobody waits
-            asyncio.get_running_loop().create_task(reveiller())
+        evenement, self._evenement = self._evenement, asyncio.Event()
+        evenement.set()
 
     async def attendre(self, delai_s: float) -> bool:
         """Wait for the next :meth:`notifier`, ``delai_s`` at most; True when notified."""
-        vue = self._generation
-        async with self._condition:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._condition.wait_for(lambda: self._generation != vue), delai_s)
+        vue, evenement = self._generation, self._evenement
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(evenement.wait(), delai_s)
         return self._generation != vue
 
 
