@@ -284,7 +284,14 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             (CLOSE, "fin_accompagnement_jeune_majeur", "2030-01-01"),
             (LEVEE, "priorite_logement_social", "2033-01-19"),
         ]
+        logement = (await e.get("/v1/alertes", sub=RELAIS)).json()["alertes"]
+        assert [(a["type"], a["informative"], a["urgente"]) for a in logement] == [
+            ("priorite_logement_social", True, False)
+        ]
+        assert await e.au(date(2033, 1, 19)) == []
+        assert len((await e.get("/v1/alertes", sub=RELAIS)).json()["alertes"]) == 1, "its window's last day"
         assert await e.au(date(2033, 1, 20)) == [], "informative: never escalated"
+        assert (await e.get("/v1/alertes", sub=RELAIS)).json()["alertes"] == [], "the window has ended"
 
         # -- every alert raised once; no name nor birth date went out; nothing dead-lettered ------------------
         async with e.comp.pool.acquire() as conn:

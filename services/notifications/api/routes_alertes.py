@@ -10,7 +10,9 @@ log (``public.journal_acces``, service ``notifications``) before it leaves.
 ``statut``: ``ouverte`` (the default) is every alert not closed, acknowledged
 ones included: an acknowledgement says "seen", the deadline is still to meet,
 and only the awaited fact closes it; ``acquittee`` the acknowledged ones only;
-``close`` the closed ones. Soonest first: due date, then type, key (and id).
+``close`` the closed ones. An informative alert (the housing priority) leaves
+the open ones once its window has ended. Soonest first: due date, then type,
+key (and id).
 
 Pages as on the read API: ``page`` (from 1) and ``taille`` (1 to 200, default
 50), with the ``total`` of the alerts the filters select.
@@ -30,6 +32,7 @@ from services.notifications.api.dependances import Comp, LecteurAlertes, journal
 from services.runtime.auth import Utilisateur
 from services.runtime.documentation import RouteJson, reponses
 from services.runtime.errors import HorsPerimetreError, IntrouvableError, RegleMetierError
+from services.runtime.horloge import aujourd_hui
 from services.runtime.parametres import Departement as CodeDepartement
 from services.runtime.parametres import Id, Identifiant
 
@@ -76,10 +79,12 @@ def _perimetre(u: Utilisateur, departement: str | None) -> list[str]:
 
 
 _FILTRES_STATUT: dict[str, str] = {
-    "ouverte": "statut <> 'close'",
-    "acquittee": "statut = 'acquittee'",
-    "close": "statut = 'close'",
+    "ouverte": "statut <> 'close' AND NOT (informative AND due_le < $3)",
+    "acquittee": "statut = 'acquittee' AND NOT (informative AND due_le < $3)",
+    "close": "statut = 'close' AND $3::date IS NOT NULL",
 }
+"""``$3`` is today: an informative alert whose window has ended (the housing priority, 3 years after the
+sortie) has nothing left to tell, and leaves the open inbox without being closed (no change to send)."""
 
 
 @routeur.get("/alertes", response_model=ListeAlertes, responses=reponses(403))
@@ -100,12 +105,14 @@ async def lister_alertes(
         f"FROM {alertes.TABLE} WHERE departement = ANY($1::text[]) AND ($2::text IS NULL OR referent_id = $2) "
         f"AND {_FILTRES_STATUT[statut]}"
     )
+    jour = aujourd_hui(comp.horloge)
     async with comp.pool.acquire() as conn:
-        total = await conn.fetchval(f"SELECT count(*) {filtre}", departements, referent_id)
+        total = await conn.fetchval(f"SELECT count(*) {filtre}", departements, referent_id, jour)
         lignes = await conn.fetch(
-            f"SELECT {alertes.COLONNES} {filtre} ORDER BY due_le, type, cle, alerte_id LIMIT $3 OFFSET $4",
+            f"SELECT {alertes.COLONNES} {filtre} ORDER BY due_le, type, cle, alerte_id LIMIT $4 OFFSET $5",
             departements,
             referent_id,
+            jour,
             taille,
             (page - 1) * taille,
         )
