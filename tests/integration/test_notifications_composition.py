@@ -142,3 +142,12 @@ async def test_an_engine_batch_waits_for_a_scheduler_raising_the_alert_it_closes
                 == 0
             )
             assert await conn.fetchval(f"SELECT statut FROM {alertes.TABLE}") == "close"
+
+
+async def test_instances_starting_at_once_create_the_tables_once(base_url: str, tmp_path: Path) -> None:
+    reglages = NotificationsSettings(database_url=base_url, data_dir=tmp_path / "cles", kafka_bootstrap_servers=None)
+    for _ in range(2):  # on a fresh database, then on existing tables
+        comps = await asyncio.gather(*(composer(reglages, demarrer_moteurs=False) for _ in range(4)))
+        for comp in comps:
+            await comp.pool.close()
+    assert len(comps) == 4

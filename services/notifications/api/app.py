@@ -157,7 +157,14 @@ def _moteur(comp: Composition, projection: ProjectionEcheances) -> Moteur:
         if comp.planificateur is not None:
             comp.planificateur.reveiller()  # new timers may be due today
 
-    return Moteur(projection, SCHEMA_ECHEANCES, comp.pool, feed(comp.settings, comp.database_url), apres_lot=apres_lot)
+    return Moteur(
+        projection,
+        SCHEMA_ECHEANCES,
+        comp.pool,
+        feed(comp.settings, comp.database_url),
+        apres_lot=apres_lot,
+        creer_schema=False,  # created by composer, under the DDL lock (several instances start at once)
+    )
 
 
 async def _tourner_moteur(comp: Composition, projection: ProjectionEcheances) -> None:
