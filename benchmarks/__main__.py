@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import chaine, commandes, projections, relais
+from benchmarks import chaine, commandes, echeancier, projections, relais
 from services.runtime import logs
 
 RESULTATS = Path(__file__).resolve().parent / "resultats"
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     relais.NOM: (relais.executer, relais.rapport),
     projections.NOM: (projections.executer, projections.rapport),
     chaine.NOM: (chaine.executer, chaine.rapport),
+    echeancier.NOM: (echeancier.executer, echeancier.rapport),
 }
 
 
