@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import asyncpg
 import structlog
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from services.notifications import alertes
 from services.notifications.echeancier import COLONNES, MINUTERIES, compter_minuteries, minuterie_de, prochaine_action
 from services.runtime.horloge import Horloge, aujourd_hui
 from services.runtime.http import REGISTRE
+from services.runtime.moteur import ERREURS_PASSAGERES
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -55,6 +56,12 @@ DUREE_TICK = Histogram(
     "Duration of a scheduler tick (alerts raised and escalated)",
     registry=REGISTRE,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+EN_ERREUR = Counter(
+    "ase_planificateur_minuteries_en_erreur_total",
+    "Timers the scheduler could not raise or escalate (set aside until the engine rewrites them)",
+    registry=REGISTRE,
 )
 
 
@@ -88,22 +95,30 @@ async def _un_lot(conn: Connexion, horloge: Horloge, taille: int) -> tuple[int, 
     for ligne in lignes:
         m = minuterie_de(ligne)
         levee, escaladee = m.levee, m.escaladee
-        if not levee and m.alerte_le <= jour:
-            faits += await alertes.lever(conn, m.echeancier(), maintenant) is not None
-            levee = True
-        if levee and not escaladee and not m.informatif and jour > m.due_le:
-            faits += await alertes.escalader(conn, m.alerte_id, maintenant) is not None
-            escaladee = True
-        marques.append(
-            (
-                m.parcours_id,
-                m.type,
-                m.cle,
-                levee,
-                escaladee,
-                prochaine_action(levee, escaladee, m.informatif, m.alerte_le, m.due_le),
+        try:
+            async with conn.transaction():  # one timer the law's data refuses never holds up the others
+                ecrits = 0
+                if not levee and m.alerte_le <= jour:
+                    ecrits += await alertes.lever(conn, m.echeancier(), maintenant) is not None
+                    levee = True
+                if levee and not escaladee and not m.informatif and jour > m.due_le:
+                    ecrits += await alertes.escalader(conn, m.alerte_id, maintenant) is not None
+                    escaladee = True
+            faits += ecrits
+            suivante = prochaine_action(levee, escaladee, m.informatif, m.alerte_le, m.due_le)
+        except ERREURS_PASSAGERES:
+            raise  # the tick is tried again whole
+        except Exception as exc:
+            # Set aside (no next action) until its deadline changes; logged and counted, never retried in a loop.
+            levee, escaladee, suivante = m.levee, m.escaladee, None
+            EN_ERREUR.inc()
+            log.error(
+                "planificateur_minuterie_en_erreur",
+                parcours_id=str(m.parcours_id),
+                type=m.type,
+                erreur=type(exc).__name__,
             )
-        )
+        marques.append((m.parcours_id, m.type, m.cle, levee, escaladee, suivante))
     if marques:
         colonnes = list(zip(*marques, strict=True))
         await conn.execute(

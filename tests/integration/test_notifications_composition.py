@@ -151,3 +151,22 @@ async def test_instances_starting_at_once_create_the_tables_once(base_url: str, 
         for comp in comps:
             await comp.pool.close()
     assert len(comps) == 4
+
+
+async def test_a_timer_the_alert_contract_refuses_is_set_aside_and_the_others_are_raised(
+    api: Api, base_url: str, tmp_path: Path
+) -> None:
+    async with echeancier_de(api, base_url, tmp_path / "cles") as e:
+        async with e.comp.pool.acquire() as conn:
+            await conn.execute(
+                f"INSERT INTO {MINUTERIES} (parcours_id, type, cle, due_le, alerte_le, departement, informatif, urgente, "
+                "prochaine_action) VALUES (gen_random_uuid(), 'ppe', '', $1, $1, '00', false, false, $1), "
+                "(gen_random_uuid(), 'ppe', '', $1, $1, '59', false, false, $1)",
+                date(2026, 11, 28),
+            )
+        assert await e.tick() == 1
+        assert await e.nouvelles() == [("alerte_levee", "ppe", "2026-11-28")]
+        async with e.comp.pool.acquire() as conn:
+            restes = await conn.fetch(f"SELECT departement, levee, prochaine_action FROM {MINUTERIES} ORDER BY 1")
+        assert [tuple(r) for r in restes] == [("00", False, None), ("59", True, date(2026, 11, 29))]
+        assert await e.tick() == 0, "not taken again"
