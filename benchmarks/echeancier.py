@@ -1,6 +1,13 @@
-"""The scheduler's tick on 1,000,000 timers: the time to find what is due, beside a sequential scan.
+"""The deadline engine beside the projection engine, and the scheduler's tick on 1,000,000 timers.
 
-One embedded PostgreSQL with the notifications service's tables (``composer``'s DDL) and
+1. ``moteurs``: ``ase_events`` filled with the projections benchmark's histories (at least
+   ``EVENEMENTS`` events, ``ASE_BENCH_ECHEANCIER_EVENEMENTS``), then, taking turns
+   (``REPETITIONS_MOTEURS`` each), the deadline engine (``ProjectionEcheances``: the timers built
+   from the feed) and the caseworker read model (``ProjectionDossiers``) each rebuilt from the store
+   (``FeedJournal``, batches of 500) into a fresh schema: events/s of each, and the ratio
+   ``echeancier/dossiers`` of the medians (``2.0x``: the engine builds its timers twice as fast).
+
+2. ``planificateur``: one embedded PostgreSQL with the notifications service's tables (``composer``'s DDL) and
 ``MINUTERIES`` timers, ``DUES`` of them due today (the others raised and escalated already,
 or due later). Measured, ``REPETITIONS`` times each, taking turns: the tick's query
 (``prochaine_action <= today ORDER BY ... LIMIT 500 FOR UPDATE SKIP LOCKED``, in a transaction
@@ -16,6 +23,7 @@ included: alerts raised per second.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from datetime import UTC, date, datetime
@@ -25,15 +33,19 @@ import asyncpg
 
 from benchmarks.postgres_jetable import postgres_jetable
 from services.notifications.api.app import creer_les_tables
-from services.notifications.echeancier import MINUTERIES, ProjectionEcheances
+from services.notifications.echeancier import MINUTERIES, SCHEMA_ECHEANCES, ProjectionEcheances
 from services.notifications.planificateur import TAILLE_TICK, tick
+from services.runtime.feeds import FeedJournal, Positions
 from services.runtime.horloge import HorlogeFixe
+from services.runtime.moteur import Moteur, Projection, creer_tables
 
 NOM = "echeancier"
 MINUTERIES_NOMBRE = 1_000_000
 DUES = 1_000
 REPETITIONS = 30
 AUJOURD_HUI = date(2027, 3, 1)
+EVENEMENTS = int(os.environ.get("ASE_BENCH_ECHEANCIER_EVENEMENTS", "200000"))
+REPETITIONS_MOTEURS = 2
 
 REQUETE = (
     f"SELECT * FROM {MINUTERIES} WHERE prochaine_action <= $1 "
@@ -112,14 +124,81 @@ async def _mesurer(url: str) -> dict[str, Any]:
     }
 
 
+async def _aucune() -> Positions:
+    return {}
+
+
+async def _reconstruire(url: str, projection: Projection, schema: str) -> dict[str, Any]:
+    """Apply the whole store to ``projection`` in a fresh ``schema``: seconds, events applied, events/s."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await creer_tables(conn, schema, projection)
+        if isinstance(projection, ProjectionEcheances):
+            await creer_les_tables(pool, projection)  # the alerts and the outbox beside its schema
+        feed = FeedJournal(url, topics=list(projection.sujets), taille_lot=500)
+        moteur = Moteur(projection, schema, pool, feed, creer_schema=False)
+        evenements = 0
+        debut = time.perf_counter()
+        try:
+            async for lot in feed.lots(_aucune):
+                if not lot:
+                    break
+                assert await moteur.appliquer_lot(lot)
+                evenements += sum(1 for m in lot if m.evenement is not None)
+        finally:
+            await feed.fermer()
+        duree = time.perf_counter() - debut
+        async with pool.acquire() as conn:
+            lettres = await conn.fetch(f'SELECT erreur, ce_type, trace FROM "{schema}".lettres_mortes LIMIT 3')
+            assert not lettres, [(ligne["erreur"], ligne["ce_type"], ligne["trace"][-1500:]) for ligne in lettres]
+    finally:
+        await pool.close()
+    return {"s": round(duree, 2), "evenements": evenements, "evt_s": round(evenements / duree)}
+
+
+async def _moteurs(url: str) -> dict[str, Any]:
+    from services.projections.readmodels.dossiers import ProjectionDossiers
+
+    mesures: dict[str, list[dict[str, Any]]] = {"echeancier": [], "dossiers": []}
+    for _ in range(REPETITIONS_MOTEURS):
+        mesures["echeancier"].append(await _reconstruire(url, ProjectionEcheances(), SCHEMA_ECHEANCES))
+        mesures["dossiers"].append(await _reconstruire(url, ProjectionDossiers(), "bench_dossiers"))
+    medianes = {nom: round(statistics.median(m["evt_s"] for m in liste)) for nom, liste in mesures.items()}
+    async with asyncpg.create_pool(url, min_size=1, max_size=1) as pool, pool.acquire() as conn:
+        minuteries = await conn.fetchval(f"SELECT count(*) FROM {MINUTERIES}")
+    return {
+        **mesures,
+        "minuteries": minuteries,
+        "echeancier_evt_s": medianes["echeancier"],
+        "dossiers_evt_s": medianes["dossiers"],
+        "ratio_echeancier_sur_dossiers": round(medianes["echeancier"] / medianes["dossiers"], 2),
+    }
+
+
 def executer() -> dict[str, Any]:
+    from benchmarks import projections
+
     with postgres_jetable() as pg:
+        url = pg.nouvelle_base("echeancier_moteurs")
+        projections.EVENEMENTS_MIN = EVENEMENTS  # the same children's histories, as many as asked
+        generation = projections._generer(url)
+        generation.pop("suivis", None)
+        moteurs = asyncio.run(_moteurs(url))
         url = pg.nouvelle_base("echeancier")
-        return asyncio.run(_mesurer(url))
+        planificateur = asyncio.run(_mesurer(url))
+    return {"generation": generation, "moteurs": moteurs, "planificateur": planificateur}
 
 
-def rapport(r: dict[str, Any]) -> str:
+def rapport(resultat: dict[str, Any]) -> str:
+    m, r = resultat["moteurs"], resultat["planificateur"]
     return (
+        f"Moteur d'échéances, {resultat['generation']['parcours']:,} parcours, "
+        f"{m['echeancier'][0]['evenements']:,} événements lus ({m['minuteries']:,} minuteries)\n"
+        f"  échéancier : {m['echeancier_evt_s']:,} évt/s ; dossiers (même moteur, même journal, "
+        f"{m['dossiers'][0]['evenements']:,} événements avec les faits restreints) : "
+        f"{m['dossiers_evt_s']:,} évt/s → ×{m['ratio_echeancier_sur_dossiers']}\n"
         f"Planificateur, {r['minuteries']:,} minuteries dont {r['dues']:,} dues aujourd'hui\n"
         f"  trouver ce qui est dû (index partiel) : {r['trouver_index_ms_mediane']} ms (médiane de {r['repetitions']})\n"
         f"  même requête en parcours séquentiel  : {r['trouver_scan_ms_mediane']} ms  → ×{r['ratio_scan_sur_index']}\n"
