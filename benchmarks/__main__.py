@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import chaine, commandes, projections, relais, webhooks
+from benchmarks import chaine, commandes, echeancier, projections, relais, webhooks
 from services.runtime import logs
 
 RESULTATS = Path(__file__).resolve().parent / "resultats"
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     projections.NOM: (projections.executer, projections.rapport),
     chaine.NOM: (chaine.executer, chaine.rapport),
     webhooks.NOM: (webhooks.executer, webhooks.rapport),
+    echeancier.NOM: (echeancier.executer, echeancier.rapport),
 }
 
 

@@ -11,6 +11,8 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from services.cli.travailleurs import moteurs_autorises
+from services.notifications.api import app as notifications
+from services.notifications.settings import NotificationsSettings
 from services.parcours import horloge_majorite
 from services.parcours.api import app as parcours
 from services.parcours.settings import ParcoursSettings
@@ -65,6 +67,17 @@ def application_embarquee(data_dir: Path) -> FastAPI:
                         comp_parcours.application, comp_parcours.url, creneaux=comp_parcours.limiteur
                     )
                 )
+            reglages_notifications = NotificationsSettings(
+                database_url=reglages.database_url, data_dir=data_dir, kafka_bootstrap_servers=None
+            )
+            comp_notifications = await notifications.composer(
+                reglages_notifications,
+                horloge=comp_parcours.application.horloge,
+                demarrer_moteurs=moteurs_autorises(),
+            )
+            a_defaire.push_async_callback(comp_notifications.pool.close)
+            a_defaire.push_async_callback(comp_notifications.arreter)
+            notifications.installer(app, comp_notifications)
             log.info("service_demarre", service="embarque")
             yield
 
@@ -74,8 +87,18 @@ def application_embarquee(data_dir: Path) -> FastAPI:
     problemes.installer(app)
     parcours.monter_routes(app)
     projections.monter_routes(app)
+    notifications.monter_routes(app)
     reglages_lecture_sondes = ProjectionsSettings(data_dir=data_dir, kafka_bootstrap_servers=None)
-    app.include_router(routeur_sante({**parcours.sondes(app), **projections.sondes(app, reglages_lecture_sondes)}))
+    reglages_notifications_sondes = NotificationsSettings(data_dir=data_dir, kafka_bootstrap_servers=None)
+    app.include_router(
+        routeur_sante(
+            {
+                **parcours.sondes(app),
+                **projections.sondes(app, reglages_lecture_sondes),
+                **notifications.sondes(app, reglages_notifications_sondes),
+            }
+        )
+    )
     installer_documentation(app)
     return app
 
@@ -89,12 +112,6 @@ def application_service(nom: str) -> FastAPI:
     return application_notifications()
 
 
-def application_notifications() -> FastAPI:
-    """Notifications: a skeleton that answers its probes (to come), behind the same edge as the others."""
-    app = FastAPI(title="Parcours ASE — notifications", version="1.0.0", docs_url=None, redoc_url=None)
-    installer_limites(app, LimitesHTTP())
-    installer_traces(app)
-    problemes.installer(app)
-    app.include_router(routeur_sante({}))
-    installer_documentation(app)
-    return app
+def application_notifications(settings: NotificationsSettings | None = None) -> FastAPI:
+    """Notifications: the deadline engine, the scheduler and the alerts' inbox (``ase serve notifications``)."""
+    return notifications.creer_app(settings or NotificationsSettings())

@@ -1,1 +1,1 @@
-"""The deadline engine: durable timers, alert rules and their delivery (to come)."""
+"""The notifications service: the deadline engine's timers, the alerts, and how they reach people."""

@@ -282,6 +282,20 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
     position = re.search(r"^ase_relais_position (\S+)$", metriques, re.MULTILINE)
     assert position is not None
     assert float(position.group(1)) >= 2  # the identity and the opening, at least
+    # The deadline engine of notifications, as its own principal, consumed both topics it reads.
+    fin = time.monotonic() + 60
+    while True:
+        notifications = httpx.get(f"{pile.url('notifications')}/metrics", trust_env=False).text
+        lus = re.findall(
+            r'^ase_projection_position\{partition="\d+",projection="echeances",source="([^"]+)"\}',
+            notifications,
+            re.MULTILINE,
+        )
+        if {"ase.parcours.evenements.v1", "ase.identites.v1"} <= set(lus) or time.monotonic() > fin:
+            break
+        time.sleep(0.2)
+    assert {"ase.parcours.evenements.v1", "ase.identites.v1"} <= set(lus), notifications[-3000:]
+    assert httpx.get(f"{pile.url('notifications')}/v1/alertes", trust_env=False).status_code == 401
 
 
 def test_ase_up_run_twice_exits_1(pile: PileLancee) -> None:

@@ -121,8 +121,13 @@ def schema_projections(base_fuzz: str, cles: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def schema_notifications() -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", application_notifications(), config=_config())
+def schema_notifications(base_fuzz: str, cles: Path) -> Any:
+    from services.notifications.settings import NotificationsSettings
+
+    app = application_notifications(
+        NotificationsSettings(database_url=base_fuzz, data_dir=cles, kafka_bootstrap_servers=None)
+    )
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config())
 
 
 PARCOURS = schemathesis.pytest.from_fixture("schema_parcours")
@@ -164,6 +169,7 @@ def test_the_projections_service_answers_as_its_openapi_says(case: Any, role: st
 
 
 @NOTIFICATIONS.parametrize()
+@NOTIFICATIONS.given(role=st.sampled_from(ROLES))
 @REGLAGES
-def test_the_notifications_probes_answer_as_their_openapi_says(case: Any) -> None:
-    case.call_and_validate()
+def test_the_notifications_service_answers_as_its_openapi_says(case: Any, role: str, jetons: dict[str, str]) -> None:
+    _appeler(case, jetons, role)

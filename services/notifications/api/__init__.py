@@ -1,1 +1,1 @@
-"""The notifications service's HTTP API."""
+"""The notifications API of API.md: the alerts' inbox (and, beside it, subscriptions and recipients)."""
