@@ -385,13 +385,16 @@ def majorite(f: Faits) -> Iterable[Echeance]:
 
 def proposition_apjm(f: Faits) -> Iterable[Echeance]:
     """Once majority is recorded, offer the young adult an accompagnement jeune majeur (CASF L222-5,
-    L222-5-1): due on the day of majority, open until an APJM is granted or the parcours ends (a sortie,
+    L222-5-1): due on the 18th birthday, open until an APJM is granted or the parcours ends (a sortie,
     ``majorite_sans_accompagnement`` when it is declined)."""
     if f.majorite_atteinte_le is None or f.apjm_debut is not None or f.apjm_fin is not None:
         return
     if f.apjm_termine_le is not None:
         return
-    yield Echeance(TypeEcheance.PROPOSITION_APJM, f.majorite_atteinte_le, f.majorite_atteinte_le)
+    # Due on the 18th birthday; the date of majority stands in when the exact birth date is unknown (a
+    # reader of the public topic sees the majority's month only).
+    due = anniversaire(f.date_naissance, 18) if f.date_naissance is not None else f.majorite_atteinte_le
+    yield Echeance(TypeEcheance.PROPOSITION_APJM, due, due)
 
 
 TYPES_PAR_ANNIVERSAIRE = frozenset(

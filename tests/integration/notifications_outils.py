@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
-from services.notifications import sorties
+from droit.echeances import TYPES_PAR_ANNIVERSAIRE
+from services.notifications import alertes, sorties
 from services.notifications.api.app import SUJETS, composer, creer_app
 from services.notifications.api.dependances import Composition
 from services.notifications.echeancier import SCHEMA_ECHEANCES, ProjectionEcheances
@@ -64,15 +65,24 @@ class Echeancier:
         return await tick(self.comp.pool, self.api.horloge)
 
     async def nouvelles(self) -> list[tuple[str, str, str]]:
-        """The outbox rows written since the last call: (event, deadline type, due date), in order."""
+        """The outbox rows written since the last call: (event, deadline type, due date), in order.
+
+        The due date is the exact one the service keeps (``notifications.alertes``); each row is checked to
+        give only the month of a due date that follows from the birth date.
+        """
         async with self.comp.pool.acquire() as conn:
             lignes = await conn.fetch(
-                f"SELECT position, evenement, alerte->>'type' AS type, alerte->>'due_le' AS due_le "
-                f"FROM {sorties.SCHEMA}.sorties WHERE position > $1 ORDER BY position",
+                f"SELECT s.position, s.evenement, s.alerte->>'type' AS type, s.alerte->>'due_le' AS publiee, "
+                f"s.alerte->>'mois_du' AS mois_du, a.due_le::text AS due_le FROM {sorties.SCHEMA}.sorties s "
+                f"JOIN {alertes.TABLE} a USING (alerte_id) WHERE s.position > $1 ORDER BY s.position",
                 self.vu,
             )
         if lignes:
             self.vu = lignes[-1]["position"]
+        for ligne in lignes:
+            assert ligne["mois_du"] == ligne["due_le"][:7]
+            par_anniversaire = ligne["type"] in TYPES_PAR_ANNIVERSAIRE
+            assert ligne["publiee"] == (None if par_anniversaire else ligne["due_le"]), dict(ligne)
         return [(ligne["evenement"], ligne["type"], ligne["due_le"]) for ligne in lignes]
 
     async def au(self, jour: date) -> list[tuple[str, str, str]]:

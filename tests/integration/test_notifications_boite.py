@@ -32,11 +32,17 @@ async def _toutes(e: Echeancier, **filtres: Any) -> list[dict[str, Any]]:
     async with e.comp.pool.acquire() as conn:
         lignes = await conn.fetch(f"SELECT {alertes.COLONNES} FROM {alertes.TABLE}")
     vues = [alertes.alerte_de(ligne).model_dump(mode="json") for ligne in lignes]
+    # The inbox sorts on the exact due date the service keeps (an alert shows only the month of one
+    # that follows from the birth date): the order expected is read from the rows.
+    DUES.update({str(ligne["alerte_id"]): ligne["due_le"].isoformat() for ligne in lignes})
     return [v for v in vues if all(v[k] == attendu for k, attendu in filtres.items())]
 
 
+DUES: dict[str, str] = {}
+
+
 def _ordre(a: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (a["due_le"], a["type"], a["cle"], a["alerte_id"])
+    return (DUES[a["alerte_id"]], a["type"], a["cle"], a["alerte_id"])
 
 
 async def test_the_inbox_pages_through_the_departements_open_alerts_soonest_first(boite: Echeancier) -> None:

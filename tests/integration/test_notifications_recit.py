@@ -236,8 +236,10 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             (CLOSE, "majorite", "2028-01-20"),
             (CLOSE, "preparation_majorite", "2028-01-20"),
             (CLOSE, "rapport_situation", "2028-01-14"),
-        ], "of age: the measure ends with the placement; its échéance was not raised yet"
-        assert await e.minuteries() == {}
+            (ESCALADEE, "proposition_accompagnement_jeune_majeur", "2028-01-20"),
+            (LEVEE, "proposition_accompagnement_jeune_majeur", "2028-01-20"),
+        ], "of age: the measure ends with the placement; an APJM was to be offered on the birthday"
+        assert await e.minuteries() == {"proposition_accompagnement_jeune_majeur": ("2028-01-20", "2028-01-20")}
 
         # -- the contrat jeune majeur: its end alerted two months ahead, moved by a renewal --------------------
         # Its dates are dated by the 18th birthday: the public topic carries their month only, and the engine
@@ -249,7 +251,7 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             {"date_debut": "2028-01-20", "date_fin": "2029-01-19", "date_effet": "2028-01-25"},
             sub=RELAIS,
         )
-        assert await e.au(date(2028, 1, 25)) == []
+        assert await e.au(date(2028, 1, 25)) == [(CLOSE, "proposition_accompagnement_jeune_majeur", "2028-01-20")]
         assert await e.au(date(2028, 10, 31)) == []
         assert await e.au(date(2028, 11, 1)) == [(LEVEE, "fin_accompagnement_jeune_majeur", "2029-01-01")]
         await r.le(
@@ -304,7 +306,7 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             ouvertes = await conn.fetch(
                 f"SELECT type, statut, niveau FROM {sorties.SCHEMA}.alertes WHERE statut <> 'close'"
             )
-        assert len(levees) == 17
+        assert len(levees) == 18
         assert all(ligne["n"] == 1 for ligne in levees)
         assert not any("Benali" in c["a"] or "Inès" in c["a"] or NEE_LE.isoformat() in c["a"] for c in corps)
         assert lettres == 0

@@ -124,7 +124,7 @@ def _departement(u: Utilisateur, demande: str | None) -> str:
     return next(iter(u.departements))
 
 
-@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 422))
+@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 404, 422))
 async def enregistrer_destinataire(
     referent_id: Identifiant, corps: DestinataireSaisi, comp: Comp, u: Encadrant
 ) -> DestinataireVue:
