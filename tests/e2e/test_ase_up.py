@@ -296,6 +296,33 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
         time.sleep(0.2)
     assert {"ase.parcours.evenements.v1", "ase.identites.v1"} <= set(lus), notifications[-3000:]
     assert httpx.get(f"{pile.url('notifications')}/v1/alertes", trust_env=False).status_code == 401
+    # An information préoccupante received long ago: its assessment is overdue. The alert is raised from the
+    # Kafka feed, listed by the inbox and published on ase.alertes.v1.
+    entetes_http = {"Authorization": f"Bearer {pile.jeton()}"}
+    ip = httpx.post(
+        f"{pile.url('parcours')}/v1/parcours/{parcours_id}/informations-preoccupantes",
+        json={"origine": "education_nationale", "dangers": ["negligences"], "date_effet": "2025-01-06"},
+        headers=entetes_http,
+        timeout=10,
+        trust_env=False,
+    )
+    assert ip.status_code == 200, ip.text
+    fin = time.monotonic() + 60
+    while True:
+        reponse = httpx.get(f"{pile.url('notifications')}/v1/alertes", headers=entetes_http, trust_env=False)
+        assert reponse.status_code == 200, reponse.text
+        alertes = [a for a in reponse.json()["alertes"] if a["parcours_id"] == parcours_id]
+        publiees = re.search(
+            r"^ase_notifications_alertes_publiees_total (\S+)$",
+            httpx.get(f"{pile.url('notifications')}/metrics", trust_env=False).text,
+            re.MULTILINE,
+        )
+        if (alertes and publiees and float(publiees.group(1)) >= 1) or time.monotonic() > fin:
+            break
+        time.sleep(0.2)  # polling interval, bounded by the deadline
+    assert [(a["type"], a["due_le"]) for a in alertes] == [("evaluation_ip", "2025-04-06")], reponse.text
+    assert publiees is not None
+    assert float(publiees.group(1)) >= 1
 
 
 def test_ase_up_run_twice_exits_1(pile: PileLancee) -> None:
