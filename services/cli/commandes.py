@@ -62,6 +62,12 @@ def serve(
     if service is None:
         from services.runtime.auth import CleDeDeveloppement
 
+        # The alerts' links lead to this server's read API; a webhook receiver on this machine is allowed
+        # (the embedded default is for development: ASE_MODE=production refuses loopback webhooks).
+        os.environ.setdefault("ASE_LIEN_BASE", f"http://{host}:{port}")
+        if os.environ.get("ASE_MODE", "dev") != "production":
+            os.environ.setdefault("ASE_WEBHOOKS_LOOPBACK", "true")
+
         jeton = CleDeDeveloppement.dans(data_dir).signer(
             sub="dev", roles=[Role.REFERENT, Role.ENCADRANT], departements=TOUS_LES_DEPARTEMENTS
         )
