@@ -40,7 +40,7 @@ import httpx
 
 from benchmarks.postgres_jetable import postgres_jetable
 from contracts.alertes import Alerte, EvenementAlerte, Niveau, StatutAlerte, identifiant_alerte, lien_dossier
-from services.notifications import sorties, webhooks
+from services.notifications import abonnements, sorties, webhooks
 from services.notifications.settings import NotificationsSettings
 from services.runtime.horloge import HorlogeSysteme
 
@@ -129,9 +129,9 @@ def _alerte(i: int) -> Alerte:
 
 async def _preparer(pool: asyncpg.Pool, port: int) -> None:
     async with pool.acquire() as conn:
-        await webhooks.creer_tables(conn)
+        await abonnements.creer_tables(conn)
         for k in range(ABONNEMENTS):
-            await webhooks.creer_abonnement(
+            await abonnements.creer_abonnement(
                 conn,
                 departement="75",
                 url=f"http://127.0.0.1:{port}/abonne/{k}?cle=bench",

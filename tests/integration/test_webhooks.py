@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from standardwebhooks import Webhook
 
 from contracts.alertes import Alerte, EvenementAlerte, Niveau, StatutAlerte, identifiant_alerte, lien_dossier
-from services.notifications import sorties, webhooks
+from services.notifications import abonnements, sorties, webhooks
 from services.notifications.api.routes_abonnements import ComposantsAbonnements, routeur
 from services.notifications.settings import NotificationsSettings
 from services.runtime import problemes
@@ -34,7 +34,7 @@ DEBUT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 async def pool(base_url: str) -> AsyncIterator[asyncpg.Pool]:
     p = await asyncpg.create_pool(base_url, min_size=1, max_size=6)
     async with p.acquire() as conn:
-        await webhooks.creer_tables(conn)
+        await abonnements.creer_tables(conn)
     yield p
     await p.close()
 
@@ -76,9 +76,9 @@ async def publier(pool: asyncpg.Pool, *alertes: Alerte) -> None:
 
 async def abonner(
     pool: asyncpg.Pool, url: str, types: Sequence[str] = ("*",), departement: str = "75"
-) -> tuple[webhooks.Abonnement, str]:
+) -> tuple[abonnements.Abonnement, str]:
     async with pool.acquire() as conn:
-        return await webhooks.creer_abonnement(
+        return await abonnements.creer_abonnement(
             conn, departement=departement, url=url, types=types, cree_par="encadrant-1", maintenant=DEBUT
         )
 

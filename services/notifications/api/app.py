@@ -24,7 +24,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
 from contracts.enveloppe import TOPIC_IDENTITES, TOPIC_PARCOURS
-from services.notifications import alertes, courriels, publication, sorties, webhooks
+from services.notifications import abonnements, alertes, courriels, publication, sorties, webhooks
 from services.notifications.api.dependances import Composition
 from services.notifications.echeancier import NOM, SCHEMA_ECHEANCES, ProjectionEcheances
 from services.notifications.planificateur import Planificateur
@@ -116,7 +116,7 @@ async def creer_les_tables(pool: asyncpg.Pool, projection: ProjectionEcheances) 
             await conn.execute("SELECT pg_advisory_xact_lock($1)", VERROU_DDL)
             await sorties.creer_tables(cast("asyncpg.Connection", conn))
             await alertes.creer_tables(conn)
-            await webhooks.creer_tables(conn)
+            await abonnements.creer_tables(conn)
             await courriels.creer_tables(conn)
             await creer_tables(conn, SCHEMA_ECHEANCES, projection)
         await journal_acces.preparer(conn)

@@ -3,7 +3,7 @@
 Encadrants only, each on the département(s) of their token. Wiring (the
 service's app): ``app.state.abonnements = ComposantsAbonnements(pool,
 verificateur, settings)`` in the lifespan, ``app.include_router(routeur)``,
-:func:`services.notifications.webhooks.creer_tables` at start-up.
+:func:`services.notifications.abonnements.creer_tables` at start-up.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from droit.echeances import TypeEcheance
-from services.notifications import adresses, webhooks
+from services.notifications import abonnements, adresses
 from services.notifications.settings import NotificationsSettings
 from services.runtime.auth import Utilisateur, Verificateur, authentifier
 from services.runtime.documentation import RouteJson, reponses
@@ -30,7 +30,7 @@ from services.runtime.limites import limites_de
 from services.runtime.parametres import Departement, Id
 from services.runtime.problemes import InterditError, probleme
 
-TYPES_ABONNABLES: Final = (*(t.value for t in TypeEcheance), webhooks.TOUS)
+TYPES_ABONNABLES: Final = (*(t.value for t in TypeEcheance), abonnements.TOUS)
 """What ``types`` may hold: a deadline type (``droit.echeances.TypeEcheance``) or ``*`` (all)."""
 TYPES_MAX: Final = len(TYPES_ABONNABLES)
 ABONNEMENTS_MAX: Final = 50
@@ -75,13 +75,13 @@ Encadrant = Annotated[Utilisateur, Depends(encadrant)]
 
 routeur = APIRouter(prefix="/v1/abonnements", tags=["webhooks"], route_class=RouteJson)
 
-creer_tables = webhooks.creer_tables
+creer_tables = abonnements.creer_tables
 """The subscriptions' and deliveries' tables (and the outbox's): call at start-up."""
 
 
 def _type_connu(valeur: str) -> str:
     if valeur not in TYPES_ABONNABLES:
-        raise ValueError(f"type inconnu: attendu un type d'échéance ou '{webhooks.TOUS}'")
+        raise ValueError(f"type inconnu: attendu un type d'échéance ou '{abonnements.TOUS}'")
     return valeur
 
 
@@ -144,7 +144,7 @@ class ListeLivraisons(BaseModel):
     livraisons: list[LivraisonVue]
 
 
-def _vue(a: webhooks.Abonnement) -> dict[str, Any]:
+def _vue(a: abonnements.Abonnement) -> dict[str, Any]:
     return {
         "abonnement_id": a.abonnement_id,
         "departement": a.departement,
@@ -155,7 +155,7 @@ def _vue(a: webhooks.Abonnement) -> dict[str, Any]:
     }
 
 
-def _livraison(lv: webhooks.Livraison) -> LivraisonVue:
+def _livraison(lv: abonnements.Livraison) -> LivraisonVue:
     return LivraisonVue(
         livraison_id=lv.livraison_id,
         abonnement_id=lv.abonnement_id,
@@ -218,12 +218,12 @@ async def creer(corps: NouvelAbonnement, comp: Comp, u: Encadrant) -> Abonnement
         # One at a time per département, so the bound below holds under concurrent requests.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || $1))", departement)
         actifs = await conn.fetchval(
-            f"SELECT count(*) FROM {webhooks.SCHEMA}.abonnements WHERE departement = $1 AND etat = '{webhooks.ACTIF}'",
+            f"SELECT count(*) FROM {abonnements.SCHEMA}.abonnements WHERE departement = $1 AND etat = '{abonnements.ACTIF}'",
             departement,
         )
         if actifs >= ABONNEMENTS_MAX:
             raise RegleMetierError("abonnements_max", f"au plus {ABONNEMENTS_MAX} abonnements actifs par département")
-        abonnement, secret = await webhooks.creer_abonnement(
+        abonnement, secret = await abonnements.creer_abonnement(
             conn,
             departement=departement,
             url=corps.url,
@@ -238,8 +238,8 @@ async def creer(corps: NouvelAbonnement, comp: Comp, u: Encadrant) -> Abonnement
 async def lister(comp: Comp, u: Encadrant) -> ListeAbonnements:
     """The subscriptions of the caller's départements (never their secrets)."""
     async with comp.pool.acquire() as conn:
-        abonnements = await webhooks.lister_abonnements(conn, sorted(u.departements))
-    return ListeAbonnements(abonnements=[AbonnementVue(**_vue(a)) for a in abonnements])
+        liste = await abonnements.lister_abonnements(conn, sorted(u.departements))
+    return ListeAbonnements(abonnements=[AbonnementVue(**_vue(a)) for a in liste])
 
 
 @routeur.get("/livraisons", response_model=ListeLivraisons)
@@ -254,7 +254,7 @@ async def lister_livraisons(
 ) -> ListeLivraisons:
     """The deliveries of the caller's départements in ``etat`` (default: the dead letters), oldest first."""
     async with comp.pool.acquire() as conn:
-        livraisons = await webhooks.lister_livraisons(
+        livraisons = await abonnements.lister_livraisons(
             conn,
             sorted(u.departements),
             etat,
@@ -270,8 +270,8 @@ async def rejouer(livraison_id: Id, comp: Comp, u: Encadrant) -> LivraisonVue:
     """Send a dead letter again: back in the queue, due now, its tries counted from zero (409 if not a dead letter)."""
     async with comp.pool.acquire() as conn:
         try:
-            livraison = await webhooks.rejouer(conn, livraison_id, sorted(u.departements), _maintenant(comp))
-        except webhooks.RejeuImpossibleError as exc:
+            livraison = await abonnements.rejouer(conn, livraison_id, sorted(u.departements), _maintenant(comp))
+        except abonnements.RejeuImpossibleError as exc:
             raise RegleMetierError("rejeu_lettre_morte", str(exc)) from None
     if livraison is None:
         raise IntrouvableError("livraison", livraison_id)
@@ -282,7 +282,7 @@ async def rejouer(livraison_id: Id, comp: Comp, u: Encadrant) -> LivraisonVue:
 async def lire(abonnement_id: Id, comp: Comp, u: Encadrant) -> AbonnementVue:
     """One subscription of the caller's départements (never its secret)."""
     async with comp.pool.acquire() as conn:
-        abonnement = await webhooks.lire_abonnement(conn, abonnement_id, sorted(u.departements))
+        abonnement = await abonnements.lire_abonnement(conn, abonnement_id, sorted(u.departements))
     if abonnement is None:
         raise IntrouvableError("abonnement", abonnement_id)
     return AbonnementVue(**_vue(abonnement))
@@ -294,7 +294,9 @@ async def lire(abonnement_id: Id, comp: Comp, u: Encadrant) -> AbonnementVue:
 async def supprimer(abonnement_id: Id, comp: Comp, u: Encadrant) -> Response:
     """Delete a subscription: nothing more is sent to it, its pending deliveries are cancelled."""
     async with comp.pool.acquire() as conn:
-        supprime = await webhooks.supprimer_abonnement(conn, abonnement_id, sorted(u.departements), _maintenant(comp))
+        supprime = await abonnements.supprimer_abonnement(
+            conn, abonnement_id, sorted(u.departements), _maintenant(comp)
+        )
     if not supprime:
         raise IntrouvableError("abonnement", abonnement_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
