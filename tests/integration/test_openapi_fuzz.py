@@ -68,6 +68,13 @@ CONFIG = {
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
         },
         {
+            # A webhook URL is refused unless its host resolves, to public addresses only (the SSRF guard):
+            # what DNS answers, a schema cannot say.
+            "include-path": ["/v1/abonnements"],
+            "include-method": ["POST"],
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
+        },
+        {
             # A year "at most the current one": its bound moves with the calendar, the schema's cannot.
             "include-path": ["/v1/pilotage/indicateurs", "/v1/statistiques/olinpe"],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
