@@ -54,6 +54,8 @@ class EvenementAlerte(StrEnum):
     """Someone acknowledged it (it stays open until the awaited fact is recorded)."""
     CLOSE = "alerte_close"
     """The awaited fact was recorded, the deadline moved or ended with the parcours: nothing left to do."""
+    REAFFECTEE = "alerte_reaffectee"
+    """The parcours changed référent or département (a transfer): the open alert follows it."""
 
 
 class StatutAlerte(StrEnum):

@@ -199,6 +199,7 @@ def _doc_evenement_alerte(evenement: EvenementAlerte) -> str:
         EvenementAlerte.ESCALADEE: "its due date passed unmet, the département's encadrants are told.",
         EvenementAlerte.ACQUITTEE: "someone acknowledged it; it stays open until the awaited fact is recorded.",
         EvenementAlerte.CLOSE: "the awaited fact was recorded, or the deadline moved or ended: nothing left to do.",
+        EvenementAlerte.REAFFECTEE: "the parcours changed référent or département: the open alert follows it.",
     }[evenement]
 
 

@@ -259,9 +259,9 @@ async def reaffecter(
 ) -> list[Alerte]:
     """Move the open alerts of parcours to their new département / référent (a transfer, a new référent).
 
-    ``affectations``: parcours -> (département, référent). One statement; returns the alerts moved.
-    Nothing is written to the outbox: the contract has no event for a reassignment (the inbox reads
-    the table, so the new référent and département see them at once).
+    ``affectations``: parcours -> (département, référent). One statement; returns the alerts moved, each
+    written to the outbox as ``alerte_reaffectee`` (the e-mails follow the new référent, the webhooks and
+    the topic learn of it).
     """
     if not affectations:
         return []
@@ -277,7 +277,10 @@ async def reaffecter(
         [affectations[p][1] for p in cles],
         maintenant,
     )
-    return [alerte_de(ligne) for ligne in lignes]
+    deplacees = [alerte_de(ligne) for ligne in lignes]
+    for alerte in deplacees:
+        await sorties.ajouter(cast("asyncpg.Connection", conn), EvenementAlerte.REAFFECTEE, alerte)
+    return deplacees
 
 
 async def etats(conn: Connexion, ids: list[UUID]) -> dict[UUID, tuple[str, bool]]:
