@@ -145,6 +145,15 @@ def par_anniversaire(alerte: Alerte) -> Alerte:
     )
 
 
+def instant_publiable(alerte: Alerte, instant: datetime | None) -> datetime | None:
+    """Another time of ``alerte`` (acknowledged, escalated, closed) as it may leave the service: the first
+    instant of its month when the alert's dates follow from the birth date (a majority closes at 00:05 on
+    the 18th birthday, an escalation comes the day after one), else as it is."""
+    if instant is None or alerte.type not in TYPES_PAR_ANNIVERSAIRE:
+        return instant
+    return _debut_du_mois(instant)
+
+
 def _debut_du_mois(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 

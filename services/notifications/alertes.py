@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     Connexion: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 TABLE: Final = f"{sorties.SCHEMA}.alertes"
+JOURNAL: Final = "notifications_echeances.journal"
+"""The deadline engine's journal of parcours events (``echeancier.SCHEMA_ECHEANCES``): their versions."""
 
 DDL: Final = [
     f"CREATE SCHEMA IF NOT EXISTS {sorties.SCHEMA}",
@@ -59,7 +61,7 @@ DDL: Final = [
     "alerte_le date NOT NULL, attendu text NOT NULL, article text NOT NULL, urgente boolean NOT NULL, "
     "informative boolean NOT NULL, niveau text NOT NULL, statut text NOT NULL, lien text NOT NULL, "
     "levee_le timestamptz NOT NULL, modifiee_le timestamptz NOT NULL, acquittee_par text, acquittee_le timestamptz, "
-    "escaladee_le timestamptz, close_le timestamptz)",
+    "escaladee_le timestamptz, close_le timestamptz, version_affectation integer NOT NULL DEFAULT 0)",
     # The inbox: a département's alerts not closed, soonest first (and the keyset of its pages).
     f"CREATE INDEX IF NOT EXISTS alertes_boite ON {TABLE} (departement, due_le, type, cle, alerte_id) "
     "WHERE statut <> 'close'",
@@ -183,6 +185,13 @@ async def lever(conn: Connexion, e: Echeancier, maintenant: datetime) -> Alerte 
     )
     if ligne is None:
         return None
+    # The parcours' version its timer reflects: a replay of older events (a rebuild) never moves it back.
+    await conn.execute(
+        f"UPDATE {TABLE} SET version_affectation = (SELECT coalesce(max(version), 0) FROM {JOURNAL} "
+        "WHERE parcours_id = $2) WHERE alerte_id = $1",
+        e.alerte_id,
+        e.parcours_id,
+    )
     alerte = alerte_de(ligne)
     await sorties.ajouter(cast("asyncpg.Connection", conn), EvenementAlerte.LEVEE, alerte)
     LEVEES.labels(e.type).inc()
@@ -255,11 +264,13 @@ async def clore(conn: Connexion, alertes: list[UUID], maintenant: datetime) -> l
 
 
 async def reaffecter(
-    conn: Connexion, affectations: dict[UUID, tuple[str, str | None]], maintenant: datetime
+    conn: Connexion, affectations: dict[UUID, tuple[str, str | None, int]], maintenant: datetime
 ) -> list[Alerte]:
     """Move the open alerts of parcours to their new département / référent (a transfer, a new référent).
 
-    ``affectations``: parcours -> (département, référent). One statement; returns the alerts moved, each
+    ``affectations``: parcours -> (département, référent, the parcours' version they are from). Only an
+    alert assigned from an older version moves (a rebuild replaying older events moves nothing back). One
+    statement; returns the alerts moved, each
     written to the outbox as ``alerte_reaffectee`` (the e-mails follow the new référent, the webhooks and
     the topic learn of it).
     """
@@ -267,15 +278,16 @@ async def reaffecter(
         return []
     cles = list(affectations)
     lignes = await conn.fetch(
-        f"UPDATE {TABLE} a SET departement = u.d, referent_id = u.r, modifiee_le = $4 "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(p, d, r) "
-        "WHERE a.parcours_id = u.p AND a.statut <> 'close' "
+        f"UPDATE {TABLE} a SET departement = u.d, referent_id = u.r, modifiee_le = $4, version_affectation = u.v "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $5::int[]) AS u(p, d, r, v) "
+        "WHERE a.parcours_id = u.p AND a.statut <> 'close' AND a.version_affectation < u.v "
         "AND (a.departement IS DISTINCT FROM u.d OR a.referent_id IS DISTINCT FROM u.r) "
         f"RETURNING {', '.join('a.' + c.strip() for c in COLONNES.split(','))}",
         cles,
         [affectations[p][0] for p in cles],
         [affectations[p][1] for p in cles],
         maintenant,
+        [affectations[p][2] for p in cles],
     )
     deplacees = [alerte_de(ligne) for ligne in lignes]
     for alerte in deplacees:

@@ -401,7 +401,9 @@ async def reconcilier(conn: asyncpg.Connection, parcours: Sequence[UUID], horlog
         )
     await alertes.clore(conn, a_clore, maintenant)
     await alertes.reaffecter(
-        conn, {pid: (e.departement, e.referent_id) for pid, e in etats.items() if e.departement}, maintenant
+        conn,
+        {pid: (e.departement, e.referent_id, e.derniere_version or 0) for pid, e in etats.items() if e.departement},
+        maintenant,
     )
 
 

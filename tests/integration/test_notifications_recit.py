@@ -25,7 +25,7 @@ REFERENTE = "referente-claire"
 RELAIS = "referent-hugo"
 CHEFFE = "encadrante-nadia"
 
-LEVEE, ESCALADEE, CLOSE = "alerte_levee", "alerte_escaladee", "alerte_close"
+LEVEE, ESCALADEE, CLOSE, REAFFECTEE = "alerte_levee", "alerte_escaladee", "alerte_close", "alerte_reaffectee"
 
 
 class Recit:
@@ -199,7 +199,7 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             role="encadrant",
             sub=CHEFFE,
         )
-        assert await e.au(date(2027, 1, 11)) == []
+        assert await e.au(date(2027, 1, 11)) == [(REAFFECTEE, "rapport_situation", "2027-01-15")]
         a_hugo = (await e.get("/v1/alertes", sub=RELAIS, referent_id=RELAIS)).json()["alertes"]
         assert [(a["type"], a["referent_id"]) for a in a_hugo] == [("rapport_situation", RELAIS)]
         assert (await e.get("/v1/alertes", sub=REFERENTE, referent_id=REFERENTE)).json()["alertes"] == []
@@ -239,6 +239,10 @@ async def test_each_deadline_of_ines_raises_moves_closes_and_escalates_on_its_da
             (ESCALADEE, "proposition_accompagnement_jeune_majeur", "2028-01-20"),
             (LEVEE, "proposition_accompagnement_jeune_majeur", "2028-01-20"),
         ], "of age: the measure ends with the placement; an APJM was to be offered on the birthday"
+        closes = (await e.get("/v1/alertes", statut="close", sub=RELAIS)).json()["alertes"]
+        (majorite,) = [a for a in closes if a["type"] == "majorite"]
+        assert (majorite["due_le"], majorite["mois_du"]) == (None, "2028-01")
+        assert majorite["close_le"] == majorite["escaladee_le"] == "2028-01-01T00:00:00Z", "no day of the birthday"
         assert await e.minuteries() == {"proposition_accompagnement_jeune_majeur": ("2028-01-20", "2028-01-20")}
 
         # -- the contrat jeune majeur: its end alerted two months ahead, moved by a renewal --------------------

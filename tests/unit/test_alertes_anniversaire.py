@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from uuid import UUID
 
-from contracts.alertes import Alerte, Niveau, StatutAlerte, identifiant_alerte, lien_dossier, par_anniversaire
+from contracts.alertes import (
+    Alerte,
+    Niveau,
+    StatutAlerte,
+    identifiant_alerte,
+    instant_publiable,
+    lien_dossier,
+    par_anniversaire,
+)
 from droit.echeances import REGLES, TYPES_PAR_ANNIVERSAIRE, TypeEcheance
 
 PARCOURS = UUID("00000000-0000-4000-8000-000000000001")
@@ -51,3 +59,12 @@ def test_every_birthday_deadline_is_reduced_and_the_others_are_kept_exact() -> N
             assert reduite.levee_le.day == 1, type_
         else:
             assert reduite == alerte, type_
+
+
+def test_the_times_of_a_birthday_alert_leave_as_the_first_instant_of_their_month() -> None:
+    close = datetime(2028, 1, 19, 23, 5, tzinfo=UTC)  # a majority recorded at 00:05 in Paris, on the birthday
+    majorite = _alerte(TypeEcheance.MAJORITE, date(2028, 1, 20), close)
+    ppe = _alerte(TypeEcheance.PPE, date(2028, 1, 20), close)
+    assert instant_publiable(majorite, close) == datetime(2028, 1, 1, tzinfo=UTC)
+    assert instant_publiable(ppe, close) == close
+    assert instant_publiable(majorite, None) is None

@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from contracts.alertes import Alerte
+from contracts.alertes import Alerte, instant_publiable
 from services.notifications import alertes
 from services.notifications.api.dependances import Comp, LecteurAlertes, journaliser
 from services.runtime.auth import Utilisateur
@@ -60,12 +60,14 @@ class ListeAlertes(BaseModel):
 
 
 def vue(lue: alertes.AlerteLue) -> AlerteBoite:
+    """The inbox's item; its times reduced to months like the alert's when its dates follow from the birth date."""
+    a = lue.alerte
     return AlerteBoite(
-        **lue.alerte.model_dump(),
+        **a.model_dump(),
         acquittee_par=lue.acquittee_par,
-        acquittee_le=lue.acquittee_le,
-        escaladee_le=lue.escaladee_le,
-        close_le=lue.close_le,
+        acquittee_le=instant_publiable(a, lue.acquittee_le),
+        escaladee_le=instant_publiable(a, lue.escaladee_le),
+        close_le=instant_publiable(a, lue.close_le),
     )
 
 
