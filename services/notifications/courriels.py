@@ -14,14 +14,22 @@ Three steps, each its own short transaction, run by :func:`tourner` (and once by
    - any other ``alerte_levee`` → one line in the référent's digest queue
      (``notifications.lignes_digest``);
    - ``alerte_close``, ``alerte_acquittee`` → the alert's digest lines are dropped
-     (nothing left to tell), and an urgent e-mail of it not sent yet is cancelled (``annule``).
+     (nothing left to tell), and an urgent e-mail of it not sent yet is cancelled (``annule``);
+   - ``alerte_reaffectee`` (a transfer or a new référent; the alert carries the NEW
+     département and référent) → the e-mails follow the dossier: the alert's digest
+     lines and its urgent e-mails not sent yet to anyone else are dropped, and, unless
+     the alert is closed, it is planned for the new référent as a new alert would be
+     (so an alert raised while the dossier had no référent reaches the first one named).
 
-   Only recipients known when the change is read get e-mails (``PUT /v1/destinataires``);
-   their address is read when the e-mail is sent, so a corrected address is used.
+   A recipient is a (département, ``referent_id``) pair, the département being the
+   alert's (:mod:`services.notifications.destinataires`): a référent of the same id in
+   another département never gets it. Only recipients known when the change is read
+   get e-mails (``PUT /v1/destinataires``); their address is read when the e-mail is
+   sent, so a corrected address is used.
 2. **Digests** (:func:`composer_digests`): from ``digest_heure`` (Europe/Paris) on each
    day, each recipient with waiting lines gets one e-mail listing them, soonest due
    first (at most :data:`LIGNES_DIGEST_MAX`, the rest the next day). Its row's key is
-   ``digest:<recipient>:<day>`` (unique): whatever the number of instances or rounds,
+   ``digest:<département>:<recipient>:<day>`` (unique): whatever the number of instances or rounds,
    one digest per recipient per day, and the lines it took are deleted in the same
    transaction.
 3. **Sending** (:func:`envoyer_dus`): an e-mail of ``notifications.courriels`` is
@@ -60,7 +68,7 @@ import orjson
 import structlog
 from prometheus_client import Counter, Gauge
 
-from contracts.alertes import Alerte, EvenementAlerte, Niveau, au_plus_tard
+from contracts.alertes import Alerte, EvenementAlerte, Niveau, StatutAlerte, au_plus_tard
 from services.notifications import destinataires, redaction, sorties
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sorties import SCHEMA
@@ -87,11 +95,11 @@ Nature = Literal["urgent", "digest"]
 DDL: Final = [
     *destinataires.DDL,
     f"CREATE TABLE IF NOT EXISTS {SCHEMA}.lignes_digest ("
-    "destinataire text NOT NULL, alerte_id uuid NOT NULL, due_le date NOT NULL, alerte jsonb NOT NULL, "
-    "PRIMARY KEY (destinataire, alerte_id))",
+    "departement text NOT NULL, destinataire text NOT NULL, alerte_id uuid NOT NULL, due_le date NOT NULL, "
+    "alerte jsonb NOT NULL, PRIMARY KEY (departement, destinataire, alerte_id))",
     f"CREATE INDEX IF NOT EXISTS lignes_digest_alerte ON {SCHEMA}.lignes_digest (alerte_id)",
     f"CREATE TABLE IF NOT EXISTS {SCHEMA}.courriels ("
-    "id bigserial PRIMARY KEY, cle text NOT NULL UNIQUE, destinataire text NOT NULL, "
+    "id bigserial PRIMARY KEY, cle text NOT NULL UNIQUE, departement text NOT NULL, destinataire text NOT NULL, "
     "nature text NOT NULL CHECK (nature IN ('urgent', 'digest')), alertes jsonb NOT NULL, "
     "alerte_ids uuid[] NOT NULL, "
     "etat text NOT NULL DEFAULT 'a_envoyer' "
@@ -133,13 +141,22 @@ async def creer_tables(conn: Connexion) -> None:
 
 
 async def _mettre_en_file(
-    conn: Connexion, cle: str, destinataire: str, nature: Nature, *, alertes: Sequence[Alerte], le: datetime
+    conn: Connexion,
+    cle: str,
+    departement: str,
+    destinataire: str,
+    nature: Nature,
+    *,
+    alertes: Sequence[Alerte],
+    le: datetime,
 ) -> bool:
     corps = orjson.dumps([orjson.loads(a.model_dump_json()) for a in alertes]).decode()
     insere = await conn.fetchval(
-        f"INSERT INTO {SCHEMA}.courriels (cle, destinataire, nature, alertes, alerte_ids, prochaine_tentative, cree_le) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $6) ON CONFLICT (cle) DO NOTHING RETURNING id",
+        f"INSERT INTO {SCHEMA}.courriels (cle, departement, destinataire, nature, alertes, alerte_ids, "
+        "prochaine_tentative, cree_le) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $7) ON CONFLICT (cle) DO NOTHING RETURNING id",
         cle,
+        departement,
         destinataire,
         nature,
         corps,
@@ -149,40 +166,82 @@ async def _mettre_en_file(
     return insere is not None
 
 
+def _sans_destinataire(alerte: Alerte, evenement: EvenementAlerte) -> None:
+    NON_PLANIFIES.labels("sans_destinataire").inc()
+    log.info("courriel_sans_destinataire", alerte_id=str(alerte.alerte_id), evenement=evenement.value)
+
+
+async def _annuler_urgents(conn: Connexion, alerte: Alerte, sauf: Sequence[str] = ()) -> None:
+    """Cancel the alert's urgent e-mails not sent yet, but those to ``sauf`` (recipients of the alert's département)."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.courriels SET etat = 'annule' WHERE etat = 'a_envoyer' AND nature = 'urgent' "
+        "AND alerte_ids = ARRAY[$1::uuid] AND NOT (departement = $2 AND destinataire = ANY($3::text[]))",
+        alerte.alerte_id,
+        alerte.departement,
+        list(sauf),
+    )
+
+
 async def _planifier_un(conn: Connexion, sortie: sorties.Sortie, le: datetime) -> None:
     alerte, evenement = sortie.alerte, sortie.evenement
-    if evenement in (EvenementAlerte.CLOSE, EvenementAlerte.ACQUITTEE):
+    if evenement in (EvenementAlerte.CLOSE, EvenementAlerte.ACQUITTEE) or (
+        evenement is EvenementAlerte.REAFFECTEE and alerte.statut is StatutAlerte.CLOSE
+    ):
         await conn.execute(f"DELETE FROM {SCHEMA}.lignes_digest WHERE alerte_id = $1", alerte.alerte_id)
         # An urgent e-mail still waiting (the SMTP server was down) would tell what is done or taken in hand.
-        await conn.execute(
-            f"UPDATE {SCHEMA}.courriels SET etat = 'annule' WHERE etat = 'a_envoyer' AND nature = 'urgent' "
-            "AND alerte_ids = ARRAY[$1::uuid]",
-            alerte.alerte_id,
-        )
+        await _annuler_urgents(conn, alerte)
         return
+    departement = alerte.departement
     referent = (
-        alerte.referent_id if alerte.referent_id and await destinataires.existe(conn, alerte.referent_id) else None
+        alerte.referent_id
+        if alerte.referent_id and await destinataires.existe(conn, departement, alerte.referent_id)
+        else None
     )
     escaladee = evenement is EvenementAlerte.ESCALADEE or alerte.niveau is Niveau.ENCADRANT
+    reaffectee = evenement is EvenementAlerte.REAFFECTEE
+    if reaffectee:
+        # The e-mails follow the dossier: what waits for its former référent (or département) is not theirs any more.
+        await conn.execute(
+            f"DELETE FROM {SCHEMA}.lignes_digest WHERE alerte_id = $1 AND NOT (departement = $2 AND destinataire = $3)",
+            alerte.alerte_id,
+            departement,
+            referent or "",
+        )
     if escaladee or alerte.urgente:
         vers = [referent] if referent else []
         if escaladee:
             await conn.execute(f"DELETE FROM {SCHEMA}.lignes_digest WHERE alerte_id = $1", alerte.alerte_id)
-            vers += [e for e in await destinataires.encadrants(conn, alerte.departement) if e not in vers]
+            vers += [e for e in await destinataires.encadrants(conn, departement) if e not in vers]
+        if reaffectee:
+            await _annuler_urgents(conn, alerte, sauf=vers)
+            # One waiting already (the same recipient kept through the move) is enough.
+            attendent = await conn.fetch(
+                f"SELECT destinataire FROM {SCHEMA}.courriels WHERE etat = 'a_envoyer' AND nature = 'urgent' "
+                "AND alerte_ids = ARRAY[$1::uuid] AND departement = $2",
+                alerte.alerte_id,
+                departement,
+            )
+            deja = {ligne["destinataire"] for ligne in attendent}
+            prefixe = f"{evenement.value}:{sortie.position}"
+        else:
+            deja, prefixe = set(), evenement.value
         for destinataire in vers:
-            cle = f"{evenement.value}:{alerte.alerte_id}:{destinataire}"
-            await _mettre_en_file(conn, cle, destinataire, "urgent", alertes=[alerte], le=le)
+            if destinataire not in deja:
+                cle = f"{prefixe}:{alerte.alerte_id}:{departement}:{destinataire}"
+                await _mettre_en_file(conn, cle, departement, destinataire, "urgent", alertes=[alerte], le=le)
         if not vers:
-            NON_PLANIFIES.labels("sans_destinataire").inc()
-            log.info("courriel_sans_destinataire", alerte_id=str(alerte.alerte_id), evenement=evenement.value)
+            _sans_destinataire(alerte, evenement)
         return
+    if reaffectee:
+        await _annuler_urgents(conn, alerte)
     if referent is None:
-        NON_PLANIFIES.labels("sans_destinataire").inc()
-        log.info("courriel_sans_destinataire", alerte_id=str(alerte.alerte_id), evenement=evenement.value)
+        _sans_destinataire(alerte, evenement)
         return
     await conn.execute(
-        f"INSERT INTO {SCHEMA}.lignes_digest (destinataire, alerte_id, due_le, alerte) VALUES ($1, $2, $3, $4::jsonb) "
-        "ON CONFLICT (destinataire, alerte_id) DO UPDATE SET due_le = EXCLUDED.due_le, alerte = EXCLUDED.alerte",
+        f"INSERT INTO {SCHEMA}.lignes_digest (departement, destinataire, alerte_id, due_le, alerte) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (departement, destinataire, alerte_id) "
+        "DO UPDATE SET due_le = EXCLUDED.due_le, alerte = EXCLUDED.alerte",
+        departement,
         referent,
         alerte.alerte_id,
         au_plus_tard(alerte),
@@ -228,27 +287,32 @@ async def composer_digests(pool: asyncpg.Pool, settings: NotificationsSettings, 
         return 0
     async with pool.acquire() as conn:
         qui = await conn.fetch(
-            f"SELECT DISTINCT l.destinataire FROM {SCHEMA}.lignes_digest l WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {SCHEMA}.courriels c WHERE c.cle = 'digest:' || l.destinataire || ':' || $1::text)",
+            f"SELECT DISTINCT l.departement, l.destinataire FROM {SCHEMA}.lignes_digest l WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {SCHEMA}.courriels c "
+            "WHERE c.cle = 'digest:' || l.departement || ':' || l.destinataire || ':' || $1::text)",
             jour,
         )
     composes = 0
     for qui_ in qui:
+        departement: str = qui_["departement"]
         destinataire: str = qui_["destinataire"]
         async with pool.acquire() as conn, conn.transaction():
             lignes = await conn.fetch(
-                f"SELECT alerte_id, alerte FROM {SCHEMA}.lignes_digest WHERE destinataire = $1 "
-                "ORDER BY due_le, alerte_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                f"SELECT alerte_id, alerte FROM {SCHEMA}.lignes_digest WHERE departement = $1 AND destinataire = $2 "
+                "ORDER BY due_le, alerte_id LIMIT $3 FOR UPDATE SKIP LOCKED",
+                departement,
                 destinataire,
                 LIGNES_DIGEST_MAX,
             )
             if not lignes:
                 continue
             alertes = [Alerte.model_validate(orjson.loads(ligne["alerte"])) for ligne in lignes]
-            cle = f"digest:{destinataire}:{jour}"
-            if await _mettre_en_file(conn, cle, destinataire, "digest", alertes=alertes, le=maintenant):
+            cle = f"digest:{departement}:{destinataire}:{jour}"
+            if await _mettre_en_file(conn, cle, departement, destinataire, "digest", alertes=alertes, le=maintenant):
                 await conn.execute(
-                    f"DELETE FROM {SCHEMA}.lignes_digest WHERE destinataire = $1 AND alerte_id = ANY($2::uuid[])",
+                    f"DELETE FROM {SCHEMA}.lignes_digest WHERE departement = $1 AND destinataire = $2 "
+                    "AND alerte_id = ANY($3::uuid[])",
+                    departement,
                     destinataire,
                     [ligne["alerte_id"] for ligne in lignes],
                 )
@@ -277,6 +341,7 @@ class CourrielReclame:
 
     id: int
     cle: str
+    departement: str
     destinataire: str
     nature: Nature
     alertes: list[Alerte]
@@ -291,7 +356,7 @@ async def _reclamer(
             f"WITH c AS (SELECT id FROM {SCHEMA}.courriels WHERE etat = 'a_envoyer' AND prochaine_tentative <= $1 "
             "ORDER BY prochaine_tentative, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
             f"UPDATE {SCHEMA}.courriels k SET tentatives = k.tentatives + 1, prochaine_tentative = $2 FROM c "
-            "WHERE k.id = c.id RETURNING k.id, k.cle, k.destinataire, k.nature, k.alertes, k.tentatives",
+            "WHERE k.id = c.id RETURNING k.id, k.cle, k.departement, k.destinataire, k.nature, k.alertes, k.tentatives",
             maintenant,
             maintenant + timedelta(seconds=bail_s(settings)),
         )
@@ -300,6 +365,7 @@ async def _reclamer(
     return CourrielReclame(
         id=ligne["id"],
         cle=ligne["cle"],
+        departement=ligne["departement"],
         destinataire=ligne["destinataire"],
         nature=ligne["nature"],
         alertes=[Alerte.model_validate(a) for a in orjson.loads(ligne["alertes"])],
@@ -366,7 +432,7 @@ async def envoyer_un(pool: asyncpg.Pool, settings: NotificationsSettings, horlog
         return False
     ids = {"courriel_id": courriel.id, "nature": courriel.nature, "tentative": courriel.tentatives}
     async with pool.acquire() as conn:
-        adresse = await destinataires.adresse(conn, courriel.destinataire)
+        adresse = await destinataires.adresse(conn, courriel.departement, courriel.destinataire)
     if adresse is None:
         await _conclure(pool, courriel, "sans_destinataire", maintenant)
         NON_PLANIFIES.labels("sans_destinataire").inc()

@@ -1,9 +1,12 @@
 """The e-mail recipients: the address of each référent (and encadrant) the service writes to.
 
-Table ``notifications.destinataires``, one row per person, keyed by their
-``referent_id`` (the ``sub`` of their token, as alerts name it), in one
-département. A row with ``encadrant`` set also receives the escalations of its
-département (:class:`contracts.alertes.Niveau` ``encadrant``).
+Table ``notifications.destinataires``, one row per person and département, keyed by
+(``departement``, ``referent_id``): the ``referent_id`` (the ``sub`` of their token, as
+alerts name it) is only unique within a département, so an encadrant of one
+département can neither read nor replace the address of another's référent, and an
+alert is mailed to the recipient of ITS département (:func:`existe`, :func:`adresse`).
+A row with ``encadrant`` set also receives the escalations of its département
+(:class:`contracts.alertes.Niveau` ``encadrant``).
 
 An address is staff data, not a child's, but personal all the same: it is kept
 here, shown to the encadrants of its département, and never logged (logs and
@@ -48,8 +51,9 @@ MOTIF: Final = rf"^(?=.{{1,64}}@){_ATOME}(?:\.{_ATOME})*@(?:{_ETIQUETTE}\.)+[A-Z
 DDL: Final = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"CREATE TABLE IF NOT EXISTS {SCHEMA}.destinataires ("
-    "referent_id text PRIMARY KEY, departement text NOT NULL, email text NOT NULL, "
-    "encadrant boolean NOT NULL DEFAULT false, modifie_le timestamptz NOT NULL, modifie_par text NOT NULL)",
+    "departement text NOT NULL, referent_id text NOT NULL, email text NOT NULL, "
+    "encadrant boolean NOT NULL DEFAULT false, modifie_le timestamptz NOT NULL, modifie_par text NOT NULL, "
+    "PRIMARY KEY (departement, referent_id))",
     f"CREATE INDEX IF NOT EXISTS destinataires_encadrants ON {SCHEMA}.destinataires (departement) WHERE encadrant",
 ]
 
@@ -98,11 +102,12 @@ async def creer_tables(conn: Connexion) -> None:
         await conn.execute(ddl)
 
 
-async def lire(conn: Connexion, referent_id: str) -> Destinataire | None:
-    """The recipient ``referent_id``, wherever it is (the caller checks its département)."""
+async def lire(conn: Connexion, departement: str, referent_id: str) -> Destinataire | None:
+    """The recipient ``referent_id`` of ``departement``, if one is kept."""
     ligne = await conn.fetchrow(
         f"SELECT referent_id, departement, email, encadrant, modifie_le FROM {SCHEMA}.destinataires "
-        "WHERE referent_id = $1",
+        "WHERE departement = $1 AND referent_id = $2",
+        departement,
         referent_id,
     )
     return None if ligne is None else _destinataire(ligne)
@@ -118,10 +123,13 @@ async def enregistrer(
     par: str,
     le: datetime,
 ) -> Destinataire:
-    """Create or replace the recipient ``referent_id`` (``email`` already checked by :func:`adresse_valide`)."""
+    """Create or replace the recipient ``referent_id`` of ``departement`` (``email`` checked by :func:`adresse_valide`).
+
+    Another département's recipient of the same ``referent_id`` is left as it is.
+    """
     ligne = await conn.fetchrow(
         f"INSERT INTO {SCHEMA}.destinataires (referent_id, departement, email, encadrant, modifie_le, modifie_par) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (referent_id) DO UPDATE SET departement = EXCLUDED.departement, "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (departement, referent_id) DO UPDATE SET "
         "email = EXCLUDED.email, encadrant = EXCLUDED.encadrant, modifie_le = EXCLUDED.modifie_le, "
         "modifie_par = EXCLUDED.modifie_par RETURNING referent_id, departement, email, encadrant, modifie_le",
         referent_id,
@@ -135,15 +143,24 @@ async def enregistrer(
     return _destinataire(ligne)
 
 
-async def supprimer(conn: Connexion, referent_id: str) -> None:
-    """Forget the recipient ``referent_id`` and the digest lines waiting for them (call in a transaction)."""
-    await conn.execute(f"DELETE FROM {SCHEMA}.destinataires WHERE referent_id = $1", referent_id)
-    await conn.execute(f"DELETE FROM {SCHEMA}.lignes_digest WHERE destinataire = $1", referent_id)
+async def supprimer(conn: Connexion, departement: str, referent_id: str) -> None:
+    """Forget the recipient ``referent_id`` of ``departement`` and its waiting digest lines (call in a transaction)."""
+    await conn.execute(
+        f"DELETE FROM {SCHEMA}.destinataires WHERE departement = $1 AND referent_id = $2", departement, referent_id
+    )
+    await conn.execute(
+        f"DELETE FROM {SCHEMA}.lignes_digest WHERE departement = $1 AND destinataire = $2", departement, referent_id
+    )
 
 
-async def existe(conn: Connexion, referent_id: str) -> bool:
+async def existe(conn: Connexion, departement: str, referent_id: str) -> bool:
+    """Whether an address is kept for ``referent_id`` in ``departement`` (the alert's, for an alert)."""
     return bool(
-        await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.destinataires WHERE referent_id = $1)", referent_id)
+        await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.destinataires WHERE departement = $1 AND referent_id = $2)",
+            departement,
+            referent_id,
+        )
     )
 
 
@@ -156,7 +173,11 @@ async def encadrants(conn: Connexion, departement: str) -> list[str]:
     return [ligne["referent_id"] for ligne in lignes]
 
 
-async def adresse(conn: Connexion, referent_id: str) -> str | None:
-    """The address to write to ``referent_id`` now, if one is kept."""
-    valeur = await conn.fetchval(f"SELECT email FROM {SCHEMA}.destinataires WHERE referent_id = $1", referent_id)
+async def adresse(conn: Connexion, departement: str, referent_id: str) -> str | None:
+    """The address to write to ``referent_id`` of ``departement`` now, if one is kept."""
+    valeur = await conn.fetchval(
+        f"SELECT email FROM {SCHEMA}.destinataires WHERE departement = $1 AND referent_id = $2",
+        departement,
+        referent_id,
+    )
     return None if valeur is None else str(valeur)

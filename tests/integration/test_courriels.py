@@ -387,3 +387,143 @@ async def test_an_email_goes_over_tls_to_a_server_whose_certificate_is_verified(
         assert await etats(pool) == [("urgent", "envoye", 2)]
     finally:
         serveur.arreter()
+
+
+async def test_a_59_alert_of_ref59new_is_not_mailed_to_spy_cd62_set_by_an_encadrant_of_62(
+    pool: asyncpg.Pool, smtp: ServeurSmtp
+) -> None:
+    """Reviewer's example: recipients were keyed by referent_id alone, so 62's record caught 59's e-mails."""
+    await destinataire(pool, "ref59new", "spy@cd62.fr", departement="62")
+    urgente, digeree = alerte(urgente=True, referent="ref59new"), alerte(referent="ref59new")
+    await publier(pool, EvenementAlerte.LEVEE, urgente, digeree)
+
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(SEPT_HEURES_PARIS))
+    assert smtp.boite.tous() == []  # 59 keeps no address for ref59new yet: nobody
+    assert await etats(pool) == []
+
+    await destinataire(pool, "ref59new", "ref59new@ase59.example.fr")
+    autres = alerte(urgente=True, referent="ref59new"), alerte(referent="ref59new")
+    await publier(pool, EvenementAlerte.LEVEE, *autres)
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(SEPT_HEURES_PARIS + timedelta(minutes=1)))
+
+    assert smtp.boite.pour("spy@cd62.fr") == []
+    assert len(smtp.boite.tous()) == 2
+    recus = smtp.boite.pour("ref59new@ase59.example.fr")
+    (urgent,) = [r for r in recus if r.message["Subject"].startswith("[Parcours ASE] Urgent")]
+    assert str(autres[0].alerte_id) in urgent.partie("plain")
+    (digest,) = [r for r in recus if r is not urgent]
+    assert str(autres[1].alerte_id) in digest.partie("plain")
+    assert sorted(await etats(pool)) == [("digest", "envoye", 1), ("urgent", "envoye", 1)]
+
+
+async def test_after_a_transfer_to_62_then_referent_ref62_the_digest_goes_to_ref62_not_ref59(
+    pool: asyncpg.Pool, smtp: ServeurSmtp
+) -> None:
+    """Reviewer's example: the digest followed the référent at raise time, not the dossier."""
+    await destinataire(pool, "ref59", "ref59@ase59.example.fr")
+    await destinataire(pool, "ref62", "ref62@ase62.example.fr", departement="62")
+    levee = alerte(referent="ref59")
+    await publier(pool, EvenementAlerte.LEVEE, levee)
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(VEILLE_6H59_PARIS))
+
+    transferee = levee.model_copy(update={"departement": "62"})  # the référent of 59 kept until 62 names one
+    await publier(pool, EvenementAlerte.REAFFECTEE, transferee)
+    await publier(pool, EvenementAlerte.REAFFECTEE, transferee.model_copy(update={"referent_id": "ref62"}))
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(SEPT_HEURES_PARIS))
+
+    assert smtp.boite.pour("ref59@ase59.example.fr") == []
+    (digest,) = smtp.boite.tous()
+    assert digest.destinataires == ["ref62@ase62.example.fr"]
+    assert str(levee.alerte_id) in digest.partie("plain")
+    assert await etats(pool) == [("digest", "envoye", 1)]
+    assert await pool.fetchval("SELECT count(*) FROM notifications.lignes_digest") == 0
+
+
+async def test_an_alert_raised_while_the_referent_was_null_is_mailed_once_a_referent_is_assigned(
+    pool: asyncpg.Pool, smtp: ServeurSmtp
+) -> None:
+    await destinataire(pool, "ref-1", REF)
+    urgente, digeree = alerte(urgente=True, referent=None), alerte(referent=None)
+    await publier(pool, EvenementAlerte.LEVEE, urgente, digeree)
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(VEILLE_6H59_PARIS))
+    assert smtp.boite.tous() == []
+
+    await publier(
+        pool,
+        EvenementAlerte.REAFFECTEE,
+        urgente.model_copy(update={"referent_id": "ref-1"}),
+        digeree.model_copy(update={"referent_id": "ref-1"}),
+    )
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(SEPT_HEURES_PARIS))
+
+    recus = smtp.boite.pour(REF)
+    assert len(recus) == 2
+    (urgent,) = [r for r in recus if r.message["Subject"].startswith("[Parcours ASE] Urgent")]
+    assert str(urgente.alerte_id) in urgent.partie("plain")
+    (digest,) = [r for r in recus if r is not urgent]
+    assert str(digeree.alerte_id) in digest.partie("plain")
+    assert sorted(await etats(pool)) == [("digest", "envoye", 1), ("urgent", "envoye", 1)]
+
+
+async def test_an_urgent_email_not_sent_yet_follows_its_alert_to_the_new_referent(pool: asyncpg.Pool) -> None:
+    serveur = ServeurSmtp()  # down while the alert is raised
+    await destinataire(pool, "ref-1", REF)
+    await destinataire(pool, "ref-2", "ref2@ase59.example.fr")
+    urgente = alerte(urgente=True)
+    await publier(pool, EvenementAlerte.LEVEE, urgente)
+    horloge = HorlogeFixe(MAINTENANT)
+    await courriels.un_tour(pool, reglages(serveur), horloge)
+    await publier(pool, EvenementAlerte.REAFFECTEE, urgente.model_copy(update={"referent_id": "ref-2"}))
+    serveur.demarrer()
+    try:
+        horloge.regler(MAINTENANT + timedelta(hours=1))
+        await courriels.un_tour(pool, reglages(serveur), horloge)
+        (recu,) = serveur.boite.tous()
+        assert recu.destinataires == ["ref2@ase59.example.fr"]
+        assert sorted(await etats(pool)) == [("urgent", "annule", 1), ("urgent", "envoye", 1)]
+    finally:
+        serveur.arreter()
+
+
+async def test_a_reassignment_keeping_the_recipient_does_not_mail_the_urgent_alert_twice(pool: asyncpg.Pool) -> None:
+    serveur = ServeurSmtp()  # down: the first e-mail is still waiting when the change is read
+    await destinataire(pool, "ref-1", REF)
+    urgente = alerte(urgente=True)
+    await publier(pool, EvenementAlerte.LEVEE, urgente)
+    horloge = HorlogeFixe(MAINTENANT)
+    await courriels.un_tour(pool, reglages(serveur), horloge)
+    await publier(pool, EvenementAlerte.REAFFECTEE, urgente)
+    serveur.demarrer()
+    try:
+        horloge.regler(MAINTENANT + timedelta(hours=1))
+        await courriels.un_tour(pool, reglages(serveur), horloge)
+        assert [r.destinataires for r in serveur.boite.tous()] == [[REF]]
+        assert await etats(pool) == [("urgent", "envoye", 2)]
+    finally:
+        serveur.arreter()
+
+
+async def test_an_escalated_alert_transferred_to_62_goes_to_62s_encadrants_and_a_closed_one_to_nobody(
+    pool: asyncpg.Pool, smtp: ServeurSmtp
+) -> None:
+    await destinataire(pool, "enc-59", "encadrant@ase59.example.fr", encadrant=True)
+    await destinataire(pool, "enc-62", "encadrant@ase62.example.fr", departement="62", encadrant=True)
+    await destinataire(pool, "ref-1", "ref1@ase62.example.fr", departement="62")
+    escaladee = alerte(due_le=date(2026, 11, 27), niveau=Niveau.ENCADRANT)
+    close = alerte(referent=None)
+    await publier(pool, EvenementAlerte.REAFFECTEE, escaladee.model_copy(update={"departement": "62"}))
+    await publier(
+        pool,
+        EvenementAlerte.REAFFECTEE,
+        close.model_copy(update={"departement": "62", "referent_id": "ref-1", "statut": StatutAlerte.CLOSE}),
+    )
+
+    await courriels.un_tour(pool, reglages(smtp), HorlogeFixe(SEPT_HEURES_PARIS))
+
+    assert sorted(a for r in smtp.boite.tous() for a in r.destinataires) == [
+        "encadrant@ase62.example.fr",
+        "ref1@ase62.example.fr",
+    ]
+    for recu in smtp.boite.tous():
+        assert str(escaladee.alerte_id) in recu.partie("plain")
+        assert str(close.alerte_id) not in recu.partie("plain")

@@ -38,12 +38,18 @@ class Client:
             f"/v1/destinataires/{referent_id}", json=corps, headers={"Authorization": self.jeton(**jeton)}
         )
 
-    async def get(self, referent_id: str, **jeton: Any) -> httpx.Response:
-        return await self.http.get(f"/v1/destinataires/{referent_id}", headers={"Authorization": self.jeton(**jeton)})
+    async def get(self, referent_id: str, *, departement: str | None = None, **jeton: Any) -> httpx.Response:
+        return await self.http.get(
+            f"/v1/destinataires/{referent_id}",
+            params={} if departement is None else {"departement": departement},
+            headers={"Authorization": self.jeton(**jeton)},
+        )
 
-    async def delete(self, referent_id: str, **jeton: Any) -> httpx.Response:
+    async def delete(self, referent_id: str, *, departement: str | None = None, **jeton: Any) -> httpx.Response:
         return await self.http.delete(
-            f"/v1/destinataires/{referent_id}", headers={"Authorization": self.jeton(**jeton)}
+            f"/v1/destinataires/{referent_id}",
+            params={} if departement is None else {"departement": departement},
+            headers={"Authorization": self.jeton(**jeton)},
         )
 
 
@@ -129,9 +135,39 @@ async def test_a_recipient_of_another_departement_is_neither_shown_nor_taken_ove
 
     probleme(await client.get("ref-62"), 404)
     probleme(await client.delete("ref-62"), 404)
-    probleme(await client.put("ref-62", {"email": "moi@ase59.example.fr"}), 403)
+    probleme(await client.get("ref-62", departement="62"), 403)
+    probleme(await client.delete("ref-62", departement="62"), 403)
     probleme(await client.put("ref-1", {"email": "ref@ase59.example.fr", "departement": "62"}), 403)
+    # The same id in 59 is 59's own recipient: created, 62's left as it was.
+    mien = await client.put("ref-62", {"email": "moi@ase59.example.fr"})
+    assert mien.status_code == 200, mien.text
+    assert mien.json()["departement"] == "59"
     assert (await client.get("ref-62", departements=("62",))).json()["email"] == "ref@ase62.example.fr"
+
+
+async def test_an_encadrant_of_62_cannot_take_over_the_address_of_59s_referent_ref59new(client: Client) -> None:
+    """Reviewer's example: PUT ref59new by 62 made 59's e-mails go to spy@cd62.fr and locked 59 out of its record."""
+    espion = await client.put("ref59new", {"email": "spy@cd62.fr"}, departements=("62",), sub="chef62")
+    assert espion.status_code == 200, espion.text
+    assert espion.json()["departement"] == "62"
+
+    # 59's encadrant still reads nothing of 62's record, then keeps its own, then reads, changes and forgets it.
+    probleme(await client.get("ref59new"), 404)
+    probleme(await client.delete("ref59new"), 404)
+    mise = await client.put("ref59new", {"email": "ref59new@ase59.example.fr"})
+    assert mise.status_code == 200, mise.text
+    assert (mise.json()["departement"], mise.json()["email"]) == ("59", "ref59new@ase59.example.fr")
+    assert (await client.get("ref59new")).json()["email"] == "ref59new@ase59.example.fr"
+
+    # 62 rewriting "its" ref59new touches only 62's record, and learns nothing of 59's.
+    encore = await client.put("ref59new", {"email": "spy2@cd62.fr"}, departements=("62",), sub="chef62")
+    assert encore.status_code == 200, encore.text
+    assert (encore.json()["departement"], encore.json()["email"]) == ("62", "spy2@cd62.fr")
+    assert (await client.get("ref59new")).json()["email"] == "ref59new@ase59.example.fr"
+    assert (await client.delete("ref59new", departements=("62",))).status_code == 204
+    assert (await client.get("ref59new")).json()["email"] == "ref59new@ase59.example.fr"
+    assert (await client.delete("ref59new")).status_code == 204
+    probleme(await client.get("ref59new"), 404)
 
 
 async def test_an_encadrant_of_several_departements_names_the_recipients_departement(client: Client) -> None:
@@ -140,6 +176,10 @@ async def test_an_encadrant_of_several_departements_names_the_recipients_departe
     assert corps["errors"][0]["champ"] == "departement"
     nomme = await client.put("ref-1", {"email": "ref@ase.example.fr", "departement": "62"}, departements=deux)
     assert nomme.json()["departement"] == "62"
+    probleme(await client.get("ref-1", departements=deux), 422)
+    probleme(await client.get("ref-1", departement="59", departements=deux), 404)
+    assert (await client.get("ref-1", departement="62", departements=deux)).json()["email"] == "ref@ase.example.fr"
+    assert (await client.delete("ref-1", departement="62", departements=deux)).status_code == 204
 
 
 async def test_a_body_or_a_referent_id_out_of_bounds_is_refused_422(client: Client) -> None:

@@ -2,8 +2,10 @@
 
 An encadrant keeps the address of each référent of its département (and of the
 encadrants: ``"encadrant": true`` makes the address receive the département's
-escalations too). A recipient of another département is not disclosed (404) and
-cannot be taken over (403). The address is checked strictly
+escalations too). A recipient is one référent in one département (the caller's, from
+its token, or the one it names when its token holds several): the same ``referent_id``
+in another département is another recipient, never shown, changed nor forgotten here,
+and nothing tells whether it exists (a PUT creates the caller's own record). The address is checked strictly
 (:func:`services.notifications.destinataires.adresse_valide`): a CR, an LF or any
 other character that could add a header is a 422.
 
@@ -15,10 +17,10 @@ e.g. :class:`ComposantsDestinataires`, and includes :data:`routeur`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import Annotated, Protocol
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
@@ -30,13 +32,6 @@ from services.runtime.horloge import HorlogeSysteme
 from services.runtime.limites import limites_de
 from services.runtime.parametres import Departement, Identifiant
 from services.runtime.problemes import InterditError
-
-if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    from asyncpg.pool import PoolConnectionProxy
-
-    Connexion: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 routeur = APIRouter(prefix="/v1", tags=["destinataires"], route_class=RouteJson)
 
@@ -124,16 +119,22 @@ def _departement(u: Utilisateur, demande: str | None) -> str:
     return next(iter(u.departements))
 
 
-@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 404, 422))
+DepartementDemande = Annotated[
+    Departement | None,
+    Query(description="The recipient's département; may be left out by an encadrant of a single département."),
+]
+
+
+@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 422))
 async def enregistrer_destinataire(
     referent_id: Identifiant, corps: DestinataireSaisi, comp: Comp, u: Encadrant
 ) -> DestinataireVue:
-    """Keep (or replace) the address the e-mails for ``referent_id`` go to; 200 with what is kept."""
+    """Keep (or replace) the address the e-mails for ``referent_id`` of the département go to; 200 with what is kept.
+
+    403 for a département outside the caller's token; 422 without a département when the token holds several.
+    """
     departement = _departement(u, corps.departement)
-    async with comp.pool.acquire() as conn, conn.transaction():
-        actuel = await destinataires.lire(conn, referent_id)
-        if actuel is not None and actuel.departement not in u.departements:
-            raise HorsPerimetreError(actuel.departement)
+    async with comp.pool.acquire() as conn:
         kept = await destinataires.enregistrer(
             conn,
             referent_id,
@@ -146,24 +147,30 @@ async def enregistrer_destinataire(
     return _vue(kept)
 
 
-async def _du_perimetre(conn: Connexion, referent_id: str, u: Utilisateur) -> destinataires.Destinataire:
-    d = await destinataires.lire(conn, referent_id)
-    if d is None or d.departement not in u.departements:
-        raise IntrouvableError("destinataire", referent_id)
-    return d
-
-
-@routeur.get("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 404))
-async def lire_destinataire(referent_id: Identifiant, comp: Comp, u: Encadrant) -> DestinataireVue:
-    """The address kept for ``referent_id`` (404 if none, or in another département)."""
+@routeur.get("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 404, 422))
+async def lire_destinataire(
+    referent_id: Identifiant, comp: Comp, u: Encadrant, departement: DepartementDemande = None
+) -> DestinataireVue:
+    """The address kept for ``referent_id`` in the département (``?departement=`` or the token's; 404 if none)."""
+    dep = _departement(u, departement)
     async with comp.pool.acquire() as conn:
-        return _vue(await _du_perimetre(conn, referent_id, u))
+        d = await destinataires.lire(conn, dep, referent_id)
+    if d is None:
+        raise IntrouvableError("destinataire", referent_id)
+    return _vue(d)
 
 
-@routeur.delete("/destinataires/{referent_id}", status_code=204, responses=reponses(403, 404))
-async def supprimer_destinataire(referent_id: Identifiant, comp: Comp, u: Encadrant) -> Response:
-    """Forget the address of ``referent_id`` and the digest lines waiting for it; e-mails queued are not sent."""
+@routeur.delete("/destinataires/{referent_id}", status_code=204, responses=reponses(403, 404, 422))
+async def supprimer_destinataire(
+    referent_id: Identifiant, comp: Comp, u: Encadrant, departement: DepartementDemande = None
+) -> Response:
+    """Forget the address of ``referent_id`` in the département and its waiting digest lines (404 if none).
+
+    E-mails already queued for it are not sent (no address is left to send them to).
+    """
+    dep = _departement(u, departement)
     async with comp.pool.acquire() as conn, conn.transaction():
-        await _du_perimetre(conn, referent_id, u)
-        await destinataires.supprimer(conn, referent_id)
+        if await destinataires.lire(conn, dep, referent_id) is None:
+            raise IntrouvableError("destinataire", referent_id)
+        await destinataires.supprimer(conn, dep, referent_id)
     return Response(status_code=204)
