@@ -125,7 +125,7 @@ DepartementDemande = Annotated[
 ]
 
 
-@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 422))
+@routeur.put("/destinataires/{referent_id}", response_model=DestinataireVue, responses=reponses(403, 404, 422))
 async def enregistrer_destinataire(
     referent_id: Identifiant, corps: DestinataireSaisi, comp: Comp, u: Encadrant
 ) -> DestinataireVue:
