@@ -592,7 +592,9 @@ async def servir(
         async with pool.acquire() as conn:
             await enregistrer_lot(conn, lot, maintenant=horloge.maintenant(), settings=settings, tirage=tirage)
     except Exception as exc:  # the leases end, the deliveries are tried again
-        log.warning("webhooks_enregistrement_erreur", abonnement_id=str(file[0].abonnement_id), erreur=type(exc).__name__)
+        log.warning(
+            "webhooks_enregistrement_erreur", abonnement_id=str(file[0].abonnement_id), erreur=type(exc).__name__
+        )
     return sum(1 for _, issue in lot if issue is not None)
 
 

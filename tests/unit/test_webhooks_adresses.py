@@ -166,7 +166,13 @@ def test_the_request_goes_to_the_checked_address_with_the_original_host_and_sni(
         "https://exa\u00admple.com/",
         "https://[::1/x",
     ],
-    ids=["chiffres cerclés", "chiffres pleine chasse", "pleine chasse en https", "trait d'union conditionnel", "crochet"],
+    ids=[
+        "chiffres cerclés",
+        "chiffres pleine chasse",
+        "pleine chasse en https",
+        "trait d'union conditionnel",
+        "crochet",
+    ],
 )
 def test_a_host_the_delivery_s_parser_refuses_is_refused_at_parsing(url: str) -> None:
     """urlsplit takes them and getaddrinfo maps ①②⑦.0.0.1 to 127.0.0.1, but httpx.URL (the delivery) refuses them."""
