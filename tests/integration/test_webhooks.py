@@ -859,3 +859,33 @@ async def test_a_webhook_url_s_query_string_is_in_no_log(
     assert "secret123" not in caplog.text
     assert "secret123" not in sortie.out + sortie.err
     assert [ligne["etat"] for ligne in await livraisons(pool, abonnement.abonnement_id)] == ["livree"]
+
+
+async def test_the_oldest_pending_age_is_measured_even_when_planning_and_claiming_fail(
+    pool: asyncpg.Pool, horloge: HorlogeFixe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Recepteur() as recepteur:
+        await abonner(pool, recepteur.url)
+        await publier(pool, alerte())
+        assert await planifier(pool, horloge) == 1
+
+        async def en_panne(*_: Any, **__: Any) -> Any:
+            raise RuntimeError("un tour qui échoue")
+
+        monkeypatch.setattr(webhooks, "planifier", en_panne)
+        monkeypatch.setattr(webhooks, "reclamer_files", en_panne)
+        webhooks.PLUS_ANCIENNE.set(0)
+        arret = asyncio.Event()
+        plus_tard = HorlogeFixe(DEBUT + timedelta(minutes=15))
+        boucle = asyncio.create_task(webhooks.tourner(pool, reglages(), arret, horloge=plus_tard, intervalle_s=30.0))
+        try:
+            async with asyncio.timeout(10):
+                while True:  # polled with a deadline: the gauge has no event to await
+                    if webhooks.PLUS_ANCIENNE._value.get() != 0:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            arret.set()
+            await asyncio.wait_for(boucle, 10)
+    assert webhooks.PLUS_ANCIENNE._value.get() == 15 * 60
+    assert recepteur.recues == []
