@@ -8,7 +8,9 @@ admin console on ``10.0.0.5``, PostgreSQL on ``127.0.0.1``. So, at subscription
 and at every delivery:
 
 1. the URL is parsed (:func:`cible`): ``http`` or ``https``, a host, no
-   credentials, at most :data:`URL_MAX` characters;
+   credentials, at most :data:`URL_MAX` characters; parsed too by the parser
+   the delivery uses (``httpx.URL``), whose ASCII (IDNA) host is the one
+   resolved: a host it refuses (``①②⑦.0.0.1``, fullwidth digits) is refused;
 2. its host is resolved ONCE (:func:`resoudre`, ``getaddrinfo`` on the running
    loop, or a resolver passed in): a numeric host in any form ``getaddrinfo``
    reads (``2130706433``, ``0177.0.0.1``, ``0x7f.1``) comes out as the address
@@ -182,10 +184,20 @@ def cible(url: str, *, http_permis: bool) -> Cible:
         raise AdresseRefuseeError("schéma https attendu" if http_permis is False else "schéma http ou https attendu")
     if morceaux.username is not None or morceaux.password is not None:
         raise AdresseRefuseeError("pas d'identifiants dans l'URL")
-    hote = (morceaux.hostname or "").lower()
-    if not hote or any(c.isspace() for c in url) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if not morceaux.hostname or any(c.isspace() for c in url) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise AdresseRefuseeError("URL sans hôte ou avec des caractères de contrôle")
-    return Cible(url=url, schema=schema, hote=hote, port=port or (443 if schema == "https" else 80))
+    # The parser the delivery uses (httpx.URL), so what is accepted here is what is sent to. Its host
+    # (IDNA-encoded, RFC 5891) is what is resolved: never a Unicode form that getaddrinfo would map
+    # on its own (``①②⑦.0.0.1``, fullwidth ``１２７.０.０.１`` -> 127.0.0.1).
+    try:
+        analysee = httpx.URL(url)
+        brut = analysee.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        raise AdresseRefuseeError("hôte invalide") from None
+    hote, defaut = brut.lower(), 443 if schema == "https" else 80
+    if not hote or not hote.isascii() or analysee.scheme != schema or (analysee.port or defaut) != (port or defaut):
+        raise AdresseRefuseeError("hôte invalide")
+    return Cible(url=url, schema=schema, hote=hote, port=port or defaut)
 
 
 async def resolveur_systeme(hote: str, port: int) -> Sequence[str]:

@@ -61,7 +61,7 @@ class NotificationsSettings(BaseSettings):
 
     webhooks_delai_max_s: float = Field(default=6 * 3600.0, gt=0, le=7 * 86_400)
     webhooks_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    """Seconds to connect and get an answer from a receiver."""
+    """Seconds a whole webhook try may take: resolving, connecting, sending, reading the (bounded) answer."""
 
     # -- e-mail (SMTP, aiosmtplib) -------------------------------------------------------------
     smtp_hote: str | None = None

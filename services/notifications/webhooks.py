@@ -38,8 +38,10 @@ dead letter frees it; a replayed one goes out of order, being late).
 
 Outcomes: 2xx → ``livree``. 410 Gone → the subscription is ``desactive`` and
 its pending deliveries (this one too) ``annulee``. Anything else (another
-status, a redirect, a timeout, a refused connection, an address refused by
-:mod:`services.notifications.adresses`) → retried after
+status, a redirect, a timeout: the whole try, answer included, is bounded by
+``webhooks_timeout_s``, a refused connection, an address refused by
+:mod:`services.notifications.adresses`, any other error while preparing,
+resolving or sending: that delivery's failure, never the others') → retried after
 ``random.uniform(0, min(webhooks_delai_max_s, webhooks_delai_initial_s * 2**(k-1)))``
 seconds after the k-th try (AWS "full jitter"): with the defaults the bounds
 are 30 s, 1 min, 2 min, 4 min, 8 min, 16 min, 32 min (then 6 h at most), and the
@@ -439,7 +441,24 @@ class Facteur:
         return signataire
 
     async def envoyer(self, r: Reclamee) -> Issue:
-        """One try: check the address again, POST the signed body to the checked address, read the status."""
+        """One try: check the address again, POST the signed body to the checked address, read the status.
+
+        Never raises (but for cancellation): the whole try (preparing, resolving,
+        connecting, sending, reading the bounded answer) is bounded by
+        ``webhooks_timeout_s`` seconds (``delai_depasse``: httpx's own timeout is per
+        read, a receiver dripping its answer would hold the try for ever), and any
+        other error is this delivery's failure (``erreur:<class>``), never the round's.
+        """
+        try:
+            async with asyncio.timeout(self.settings.webhooks_timeout_s):
+                return await self._envoyer(r)
+        except TimeoutError:
+            return Issue(None, "delai_depasse")
+        except Exception as exc:  # one delivery's bug or odd input must not stop the others
+            log.warning("webhook_erreur", livraison_id=str(r.livraison_id), erreur=type(exc).__name__)
+            return Issue(None, f"erreur:{type(exc).__name__}")
+
+    async def _envoyer(self, r: Reclamee) -> Issue:
         requetes = await self._preparer(r)
         if isinstance(requetes, Issue):
             return requetes
@@ -511,38 +530,71 @@ async def livrer(
 ) -> int:
     """Claim the due deliveries, send them, record the outcomes; how many were sent.
 
-    Up to ``limite`` subscriptions at once, concurrently; for each, its run of up to
-    ``par_abonnement`` due deliveries one after the other, in order, stopping at the
-    first that fails (those behind it are released, their try not counted) or when
-    the lease is about to end. Due and leased by ``horloge`` before the sends,
-    outcomes (and retry delays) timed after them.
+    Up to ``limite`` subscriptions at once, concurrently, each by :func:`servir`
+    (its run of up to ``par_abonnement`` due deliveries one after the other, in
+    order, recorded as soon as that subscription is done: a slow receiver delays no
+    other's record). Due and leased by ``horloge`` before the sends, outcomes (and
+    retry delays) timed after them.
+    """
+    files = await reclamer_files(pool, facteur.settings, horloge, limite=limite, par_abonnement=par_abonnement)
+    envoyees = await asyncio.gather(
+        *(servir(pool, facteur, horloge, f, par_abonnement=par_abonnement, tirage=tirage) for f in files),
+        return_exceptions=True,
+    )
+    return sum(n for n in envoyees if isinstance(n, int))
+
+
+async def reclamer_files(
+    pool: asyncpg.Pool,
+    settings: NotificationsSettings,
+    horloge: Horloge,
+    *,
+    limite: int,
+    par_abonnement: int = FILE_MAX,
+) -> list[list[Reclamee]]:
+    """:func:`reclamer`'s claims, one list (a run, in order) per subscription."""
+    bail_s = settings.webhooks_timeout_s * (BAIL_FACTEUR + par_abonnement - 1)
+    async with pool.acquire() as conn:
+        reclamees = await reclamer(conn, horloge.maintenant(), bail_s, limite, par_abonnement=par_abonnement)
+    files: dict[UUID, list[Reclamee]] = {}
+    for r in reclamees:
+        files.setdefault(r.abonnement_id, []).append(r)
+    return list(files.values())
+
+
+async def servir(
+    pool: asyncpg.Pool,
+    facteur: Facteur,
+    horloge: Horloge,
+    file: Sequence[Reclamee],
+    *,
+    par_abonnement: int = FILE_MAX,
+    tirage: Callable[[float, float], float] = random.uniform,
+) -> int:
+    """Send one subscription's claimed run in order, then record its outcomes; how many were sent.
+
+    Stops at the first failure (those behind are released, their try not counted) or
+    when the lease is about to end. Each try is bounded (:meth:`Facteur.envoyer`) and
+    never raises: one subscription's trouble is its own. A failure to record (the
+    database gone) is logged; the leases end and the deliveries are tried again.
     """
     settings = facteur.settings
     timeout = settings.webhooks_timeout_s
     bail_s = timeout * (BAIL_FACTEUR + par_abonnement - 1)
-    async with pool.acquire() as conn:
-        reclamees = await reclamer(conn, horloge.maintenant(), bail_s, limite, par_abonnement=par_abonnement)
-    if not reclamees:
-        return 0
-    files: dict[UUID, list[Reclamee]] = {}
-    for r in reclamees:
-        files.setdefault(r.abonnement_id, []).append(r)
     debut = time.monotonic()
-
-    async def suivre(file: list[Reclamee]) -> list[tuple[Reclamee, Issue | None]]:
-        issues: list[tuple[Reclamee, Issue | None]] = []
-        for r in file:
-            if issues and (
-                not issues[-1][1] or not issues[-1][1].reussie or time.monotonic() - debut > bail_s - 2 * timeout
-            ):
-                issues.append((r, None))
-                continue
-            issues.append((r, await facteur.envoyer(r)))
-        return issues
-
-    lot = [paire for paires in await asyncio.gather(*(suivre(f) for f in files.values())) for paire in paires]
-    async with pool.acquire() as conn:
-        await enregistrer_lot(conn, lot, maintenant=horloge.maintenant(), settings=settings, tirage=tirage)
+    lot: list[tuple[Reclamee, Issue | None]] = []
+    for r in file:
+        if lot and (not lot[-1][1] or not lot[-1][1].reussie or time.monotonic() - debut > bail_s - 2 * timeout):
+            lot.append((r, None))
+            continue
+        lot.append((r, await facteur.envoyer(r)))
+    try:
+        async with pool.acquire() as conn:
+            await enregistrer_lot(conn, lot, maintenant=horloge.maintenant(), settings=settings, tirage=tirage)
+    except Exception as exc:  # the leases end, the deliveries are tried again
+        log.warning(
+            "webhooks_enregistrement_erreur", abonnement_id=str(file[0].abonnement_id), erreur=type(exc).__name__
+        )
     return sum(1 for _, issue in lot if issue is not None)
 
 
@@ -566,45 +618,78 @@ async def tourner(
     reveil: asyncio.Event | None = None,
     intervalle_s: float = 1.0,
     resolveur: adresses.Resolveur | None = None,
+    concurrence: int = 100,
 ) -> None:
     """The webhooks loop: plan from the outbox, send what is due, until ``arret`` is set.
 
-    Works while there is work; otherwise waits ``intervalle_s`` seconds or until
-    ``reveil`` is set (the scheduler sets it after writing to the outbox). An error
-    (the database gone) is logged and retried after the interval.
+    Each subscription's claimed run is sent by its own task (:func:`servir`, at most
+    ``concurrence`` at once): the loop never waits for a delivery, so planning and
+    the other subscriptions go on while a receiver is slow (each try is bounded by
+    ``webhooks_timeout_s`` anyway). Works while there is work; otherwise waits
+    ``intervalle_s`` seconds, or until ``reveil`` is set (the scheduler sets it after
+    writing to the outbox) or a subscription's task ends. An error (the database
+    gone) is logged and retried after the interval; the metric is measured whatever
+    planning and claiming gave. When stopped, the tasks still running are given
+    ``webhooks_timeout_s`` seconds, then cancelled (their leases end, they are retried).
     """
     horloge = horloge or HorlogeSysteme()
     facteur = Facteur(settings, resolveur=resolveur)
     derniere_mesure = 0.0
+    en_vol: set[asyncio.Task[int]] = set()
+    fini = asyncio.Event()
+
+    def termine(tache: asyncio.Task[int]) -> None:
+        en_vol.discard(tache)
+        fini.set()
+
     try:
         while not arret.is_set():
             travail = 0
             try:
-                maintenant = horloge.maintenant()
                 async with pool.acquire() as conn:
-                    travail += await planifier(conn, maintenant) or 0
-                travail += await livrer(pool, facteur, horloge)
-                if time.monotonic() - derniere_mesure >= intervalle_s:
+                    travail += await planifier(conn, horloge.maintenant()) or 0
+            except Exception as exc:  # the loop outlives a database outage or a bug in one round
+                log.warning("webhooks_planification_erreur", erreur=type(exc).__name__)
+            try:
+                libres = concurrence - len(en_vol)
+                files = await reclamer_files(pool, settings, horloge, limite=libres) if libres > 0 else []
+                for file in files:
+                    tache = asyncio.create_task(servir(pool, facteur, horloge, file))
+                    en_vol.add(tache)
+                    tache.add_done_callback(termine)
+                travail += len(files)
+            except Exception as exc:
+                log.warning("webhooks_boucle_erreur", erreur=type(exc).__name__)
+            if time.monotonic() - derniere_mesure >= intervalle_s:
+                try:
                     await mesurer(pool, horloge.maintenant())
                     derniere_mesure = time.monotonic()
-            except Exception as exc:  # the loop outlives a database outage or a bug in one round
-                log.warning("webhooks_boucle_erreur", erreur=type(exc).__name__)
-                travail = 0
+                except Exception as exc:
+                    log.warning("webhooks_mesure_erreur", erreur=type(exc).__name__)
             if travail:
                 continue
-            await _attendre(arret, reveil, intervalle_s)
+            await _attendre(arret, reveil, intervalle_s, fini)
     finally:
+        if en_vol:
+            await asyncio.wait(set(en_vol), timeout=settings.webhooks_timeout_s)
+        for tache in list(en_vol):
+            tache.cancel()
+        await asyncio.gather(*en_vol, return_exceptions=True)
         await facteur.fermer()
 
 
-async def _attendre(arret: asyncio.Event, reveil: asyncio.Event | None, delai_s: float) -> None:
+async def _attendre(
+    arret: asyncio.Event, reveil: asyncio.Event | None, delai_s: float, fini: asyncio.Event | None = None
+) -> None:
     evenements: list[asyncio.Task[Any]] = [asyncio.create_task(arret.wait())]
-    if reveil is not None:
-        evenements.append(asyncio.create_task(reveil.wait()))
+    for evenement in (reveil, fini):
+        if evenement is not None:
+            evenements.append(asyncio.create_task(evenement.wait()))
     try:
         await asyncio.wait(evenements, timeout=delai_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for tache in evenements:
             tache.cancel()
-    if reveil is not None:
-        reveil.clear()
+    for evenement in (reveil, fini):
+        if evenement is not None:
+            evenement.clear()

@@ -78,3 +78,7 @@ def configurer(niveau: str = "INFO", *, json: bool | None = None) -> None:
     racine.setLevel(niveau.upper())
     # Access logs would carry paths and query strings; ours say the same, redacted.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's URL at INFO ("HTTP Request: POST <url>"): a webhook's URL,
+    # query string (a receiver's token) included. Their warnings and errors still come through.
+    for bavard in ("httpx", "httpcore"):
+        logging.getLogger(bavard).setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -667,3 +668,224 @@ async def test_a_url_that_resolves_to_a_non_public_address_is_refused_at_subscri
     assert (erreur["champ"], erreur["type"]) == ("url", "adresse_refusee")
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM notifications.abonnements") == 0
+
+
+# -- one subscription's trouble is its own ------------------------------------------------------
+
+
+URLS_UNICODE = {
+    "chiffres cerclés": "http://①②⑦.0.0.1/",
+    "chiffres pleine chasse": "http://１２７.０.０.１:8751/",
+    "pleine chasse publique en https": "https://８.８.８.８/",
+}
+
+
+@pytest.mark.parametrize("url", URLS_UNICODE.values(), ids=URLS_UNICODE.keys())
+async def test_a_url_with_unicode_digits_is_refused_at_subscription(
+    pool: asyncpg.Pool, tmp_path: Path, url: str
+) -> None:
+    """urlsplit takes these hosts and getaddrinfo maps them to an address; httpx.URL, the delivery's parser, does not."""
+    async with api(pool, reglages(), tmp_path) as (client, cle):
+        reponse = await client.post(
+            "/v1/abonnements",
+            json={"url": url, "types": ["*"], "departement": "59"},
+            headers=jeton(cle, "encadrant", "59"),
+        )
+    assert reponse.status_code == 422, reponse.text
+    assert reponse.headers["content-type"] == "application/problem+json"
+    (erreur,) = reponse.json()["errors"]
+    assert (erreur["champ"], erreur["type"]) == ("url", "adresse_refusee")
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notifications.abonnements") == 0
+
+
+@pytest.mark.parametrize("panne", ["URL rendue illisible en base", "résolveur qui lève"])
+async def test_a_delivery_whose_preparation_raises_fails_alone_and_ends_a_dead_letter_while_others_go_once(
+    pool: asyncpg.Pool, horloge: HorlogeFixe, panne: str
+) -> None:
+    async def resolveur(hote: str, port: int) -> Sequence[str]:
+        if hote == "casse.test":
+            raise RuntimeError("bug du résolveur")
+        return await webhooks.adresses.resolveur_systeme(hote, port)
+
+    settings = reglages(webhooks_tentatives_max=2)
+    async with Recepteur() as sain:
+        bon, _ = await abonner(pool, sain.url)
+        casse, _ = await abonner(pool, "http://casse.test/crochet")
+        if panne == "URL rendue illisible en base":
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE notifications.abonnements SET url = $2 WHERE abonnement_id = $1",
+                    casse.abonnement_id,
+                    "http://①②⑦.0.0.1/",
+                )
+        await publier(pool, alerte())
+        assert await planifier(pool, horloge) == 1
+        facteur = webhooks.Facteur(settings, resolveur=resolveur)
+        assert await webhooks.livrer(pool, facteur, horloge) == 2
+        (ligne,) = await livraisons(pool, casse.abonnement_id)
+        assert (ligne["etat"], ligne["tentatives"]) == ("en_attente", 1)
+        assert ligne["derniere_erreur"] in ("adresse_refusee", "erreur:RuntimeError")
+        horloge.regler(ligne["prochaine_tentative"])
+        assert await webhooks.livrer(pool, facteur, horloge) == 1
+        # Nothing left: the healthy one is not sent again when its lease would have ended.
+        horloge.regler(horloge.maintenant() + timedelta(days=1))
+        assert await webhooks.livrer(pool, facteur, horloge) == 0
+        await facteur.fermer()
+    (ligne,) = await livraisons(pool, casse.abonnement_id)
+    assert (ligne["etat"], ligne["tentatives"]) == ("lettre_morte", 2)
+    assert [ligne["etat"] for ligne in await livraisons(pool, bon.abonnement_id)] == ["livree"]
+    assert len(sain.recues) == 1
+
+
+class RecepteurLent:
+    """Answers ``200`` with ``Content-Length: 1000000``, then drips one byte every 0.2 s until the client hangs up."""
+
+    def __init__(self) -> None:
+        self.goutte = asyncio.Event()
+        self.raccroche = asyncio.Event()
+        self.port = 0
+        self._serveur: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/lent"
+
+    async def __aenter__(self) -> RecepteurLent:
+        self._serveur = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self._serveur.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._serveur is not None
+        self._serveur.close()
+        await self._serveur.wait_closed()
+
+    async def _client(self, lecteur: asyncio.StreamReader, ecrivain: asyncio.StreamWriter) -> None:
+        entetes: dict[str, str] = {}
+        await lecteur.readline()
+        while (ligne := await lecteur.readline()) not in (b"\r\n", b"\n", b""):
+            nom, _, valeur = ligne.decode("latin-1").partition(":")
+            entetes[nom.strip().lower()] = valeur.strip()
+        await lecteur.readexactly(int(entetes.get("content-length", "0")))
+        ecrivain.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+
+        async def goutter() -> None:
+            while True:
+                ecrivain.write(b"x")
+                await ecrivain.drain()
+                self.goutte.set()
+                await asyncio.sleep(0.2)  # the drip itself, not a synchronisation
+
+        tache = asyncio.create_task(goutter())
+        try:
+            await lecteur.read()  # b"" when the client hangs up
+        except ConnectionError:
+            pass
+        finally:
+            tache.cancel()
+            await asyncio.gather(tache, return_exceptions=True)
+            self.raccroche.set()
+            ecrivain.close()
+
+
+async def attendre_ligne(pool: asyncpg.Pool, abonnement_id: uuid.UUID, condition: Any, delai_s: float = 30.0) -> Any:
+    """Poll the subscription's only delivery until ``condition(row)``, or fail after ``delai_s``."""
+    async with asyncio.timeout(delai_s):
+        while True:
+            lignes = await livraisons(pool, abonnement_id)
+            if lignes and condition(lignes[0]):
+                return lignes[0]
+            await asyncio.sleep(0.05)
+
+
+async def test_a_slow_receiver_does_not_stall_the_other_departements_deliveries(pool: asyncpg.Pool) -> None:
+    settings = reglages(webhooks_timeout_s=5.0)
+    async with RecepteurLent() as lent, Recepteur() as sain:
+        lente, _ = await abonner(pool, lent.url, departement="59")
+        saine, _ = await abonner(pool, sain.url, departement="75")
+        arret, reveil = asyncio.Event(), asyncio.Event()
+        boucle = asyncio.create_task(webhooks.tourner(pool, settings, arret, reveil=reveil, intervalle_s=30.0))
+        try:
+            await publier(pool, alerte(departement="59"))
+            reveil.set()
+            await asyncio.wait_for(lent.goutte.wait(), 10)
+            # Planned and delivered while the slow receiver is still dripping its answer.
+            await publier(pool, alerte(departement="75"))
+            reveil.set()
+            await sain.attendre(1)
+            await attendre_ligne(pool, saine.abonnement_id, lambda ligne: ligne["etat"] == "livree")
+            assert not lent.raccroche.is_set()
+            # The slow one's try is cut by the overall deadline: a failure, retried later.
+            ligne = await attendre_ligne(pool, lente.abonnement_id, lambda ligne: ligne["derniere_erreur"] is not None)
+            assert (ligne["etat"], ligne["derniere_erreur"], ligne["tentatives"]) == ("en_attente", "delai_depasse", 1)
+            await asyncio.wait_for(lent.raccroche.wait(), 10)
+        finally:
+            arret.set()
+            await asyncio.wait_for(boucle, 20)
+    assert len(sain.recues) == 1
+
+
+async def test_a_webhook_url_s_query_string_is_in_no_log(
+    pool: asyncpg.Pool, horloge: HorlogeFixe, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """httpx logs each request's URL at INFO; the service's logging configuration silences it."""
+    from services.runtime.logs import configurer
+
+    racine = logging.getLogger()
+    handlers, niveau = racine.handlers[:], racine.level
+    niveaux = {nom: logging.getLogger(nom).level for nom in ("httpx", "httpcore")}
+    structlog_avant = structlog.get_config()
+    try:
+        configurer("INFO", json=True)
+        racine.addHandler(caplog.handler)
+        caplog.set_level(logging.INFO)
+        async with Recepteur() as recepteur:
+            abonnement, _ = await abonner(pool, f"http://127.0.0.1:{recepteur.port}/hook?x=secret123")
+            await publier(pool, alerte())
+            await planifier(pool, horloge)
+            facteur = webhooks.Facteur(reglages())
+            assert await webhooks.livrer(pool, facteur, horloge) == 1
+            await facteur.fermer()
+        assert [r.chemin for r in recepteur.recues] == ["/hook?x=secret123"]
+        assert any(r.getMessage() == "webhook_livraison" or "webhook_livraison" in str(r.msg) for r in caplog.records)
+        sortie = capfd.readouterr()
+    finally:
+        structlog.configure(**structlog_avant)
+        racine.handlers[:] = handlers
+        racine.setLevel(niveau)
+        for nom, n in niveaux.items():
+            logging.getLogger(nom).setLevel(n)
+    assert "secret123" not in caplog.text
+    assert "secret123" not in sortie.out + sortie.err
+    assert [ligne["etat"] for ligne in await livraisons(pool, abonnement.abonnement_id)] == ["livree"]
+
+
+async def test_the_oldest_pending_age_is_measured_even_when_planning_and_claiming_fail(
+    pool: asyncpg.Pool, horloge: HorlogeFixe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Recepteur() as recepteur:
+        await abonner(pool, recepteur.url)
+        await publier(pool, alerte())
+        assert await planifier(pool, horloge) == 1
+
+        async def en_panne(*_: Any, **__: Any) -> Any:
+            raise RuntimeError("un tour qui échoue")
+
+        monkeypatch.setattr(webhooks, "planifier", en_panne)
+        monkeypatch.setattr(webhooks, "reclamer_files", en_panne)
+        webhooks.PLUS_ANCIENNE.set(0)
+        arret = asyncio.Event()
+        plus_tard = HorlogeFixe(DEBUT + timedelta(minutes=15))
+        boucle = asyncio.create_task(webhooks.tourner(pool, reglages(), arret, horloge=plus_tard, intervalle_s=30.0))
+        try:
+            async with asyncio.timeout(10):
+                while True:  # polled with a deadline: the gauge has no event to await
+                    if webhooks.PLUS_ANCIENNE._value.get() != 0:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            arret.set()
+            await asyncio.wait_for(boucle, 10)
+    assert webhooks.PLUS_ANCIENNE._value.get() == 15 * 60
+    assert recepteur.recues == []

@@ -83,7 +83,8 @@ def test_the_loopback_setting_allows_loopback_only_not_private_nor_mapped_loopba
 
 @pytest.mark.parametrize("hote", ["2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "127.1", "017700000001"])
 async def test_numeric_hosts_in_every_form_resolve_to_loopback_and_are_refused(hote: str) -> None:
-    with pytest.raises(AdresseRefuseeError, match=r"127\.0\.0\.1"):
+    # Refused as the loopback they mean, or before (httpx.URL, the delivery's parser, refuses 0177.0.0.1).
+    with pytest.raises(AdresseRefuseeError, match=r"127\.0\.0\.1|hôte invalide"):
         await resoudre(cible(f"https://{hote}/crochet", http_permis=False), loopback=False)
 
 
@@ -154,3 +155,30 @@ def test_the_request_goes_to_the_checked_address_with_the_original_host_and_sni(
     assert requete.extensions["sni_hostname"] == "recepteur.example"
     v6 = adresses.requete(client, c, ipaddress.ip_address("2606:4700:4700::1111"), b"{}", {})
     assert v6.url.host == "2606:4700:4700::1111"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://①②⑦.0.0.1/",
+        "http://１２７.０.０.１:8751/",
+        "https://８.８.８.８/",
+        "https://exa\u00admple.com/",
+        "https://[::1/x",
+    ],
+    ids=[
+        "chiffres cerclés",
+        "chiffres pleine chasse",
+        "pleine chasse en https",
+        "trait d'union conditionnel",
+        "crochet",
+    ],
+)
+def test_a_host_the_delivery_s_parser_refuses_is_refused_at_parsing(url: str) -> None:
+    """urlsplit takes them and getaddrinfo maps ①②⑦.0.0.1 to 127.0.0.1, but httpx.URL (the delivery) refuses them."""
+    with pytest.raises(AdresseRefuseeError):
+        cible(url, http_permis=True)
+
+
+def test_an_internationalised_name_is_resolved_in_its_ascii_form() -> None:
+    assert cible("https://bücher.de/x", http_permis=False).hote == "xn--bcher-kva.de"
