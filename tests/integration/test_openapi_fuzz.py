@@ -75,6 +75,12 @@ CONFIG = {
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
         },
         {
+            # A recipient belongs to one département: naming it is required when the token holds several,
+            # which depends on the token, not on the schema.
+            "include-path": ["/v1/destinataires/{referent_id}"],
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
+        },
+        {
             # A year "at most the current one": its bound moves with the calendar, the schema's cannot.
             "include-path": ["/v1/pilotage/indicateurs", "/v1/statistiques/olinpe"],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTEES, "422"]}, **REFUS},
