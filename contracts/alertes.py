@@ -80,6 +80,8 @@ class Alerte(BaseModel):
     """:func:`identifiant_alerte` of (parcours, type, cle, due_le)."""
     parcours_id: UUID
     departement: CodeDepartement
+    departement_precedent: CodeDepartement | None = None
+    """On ``alerte_reaffectee`` after a transfer: the département the alert left (its subscribers are told too)."""
     referent_id: str | None = Field(default=None, max_length=200)
     """The ``sub`` of the parcours' référent when one is known."""
     type: str = Field(max_length=64)

@@ -278,19 +278,25 @@ async def reaffecter(
         return []
     cles = list(affectations)
     lignes = await conn.fetch(
+        f"WITH avant AS (SELECT alerte_id, departement AS ancien FROM {TABLE} "
+        "WHERE parcours_id = ANY($1::uuid[]) AND statut <> 'close' FOR UPDATE) "
         f"UPDATE {TABLE} a SET departement = u.d, referent_id = u.r, modifiee_le = $4, version_affectation = u.v "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[], $5::int[]) AS u(p, d, r, v) "
-        "WHERE a.parcours_id = u.p AND a.statut <> 'close' AND a.version_affectation < u.v "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $5::int[]) AS u(p, d, r, v), avant "
+        "WHERE a.parcours_id = u.p AND avant.alerte_id = a.alerte_id AND a.version_affectation < u.v "
         "AND (a.departement IS DISTINCT FROM u.d OR a.referent_id IS DISTINCT FROM u.r) "
-        f"RETURNING {', '.join('a.' + c.strip() for c in COLONNES.split(','))}",
+        f"RETURNING {', '.join('a.' + c.strip() for c in COLONNES.split(','))}, avant.ancien",
         cles,
         [affectations[p][0] for p in cles],
         [affectations[p][1] for p in cles],
         maintenant,
         [affectations[p][2] for p in cles],
     )
-    deplacees = [alerte_de(ligne) for ligne in lignes]
-    for alerte in deplacees:
+    deplacees = []
+    for ligne in lignes:
+        alerte = alerte_de(ligne)
+        if ligne["ancien"] != alerte.departement:
+            alerte = alerte.model_copy(update={"departement_precedent": ligne["ancien"]})
+        deplacees.append(alerte)
         await sorties.ajouter(cast("asyncpg.Connection", conn), EvenementAlerte.REAFFECTEE, alerte)
     return deplacees
 

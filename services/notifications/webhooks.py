@@ -145,6 +145,14 @@ def corps(sortie: sorties.Sortie) -> str:
     ).decode()
 
 
+def _departements(sortie: sorties.Sortie) -> list[str]:
+    """Whose subscribers get a change: its alert's département, and the one it left after a transfer."""
+    alerte = sortie.alerte
+    if alerte.departement_precedent is not None and alerte.departement_precedent != alerte.departement:
+        return [alerte.departement, alerte.departement_precedent]
+    return [alerte.departement]
+
+
 async def planifier(conn: Connexion, maintenant: datetime, *, limite: int = 500) -> int | None:
     """Plan the deliveries of the next ``limite`` outbox changes, in one transaction.
 
@@ -158,7 +166,7 @@ async def planifier(conn: Connexion, maintenant: datetime, *, limite: int = 500)
         _, changements = lu
         if not changements:
             return 0
-        departements = sorted({s.alerte.departement for s in changements})
+        departements = sorted({d for s in changements for d in _departements(s)})
         abonnes: dict[str, list[tuple[UUID, frozenset[str]]]] = {}
         for ligne in await conn.fetch(
             f"SELECT abonnement_id, departement, types FROM {SCHEMA}.abonnements "
@@ -169,7 +177,7 @@ async def planifier(conn: Connexion, maintenant: datetime, *, limite: int = 500)
         lignes = []
         for sortie in changements:
             texte: str | None = None
-            for abonnement_id, types in abonnes.get(sortie.alerte.departement, ()):
+            for abonnement_id, types in [a for d in _departements(sortie) for a in abonnes.get(d, ())]:
                 if TOUS not in types and sortie.alerte.type not in types:
                     continue
                 texte = texte or corps(sortie)

@@ -331,6 +331,24 @@ async def test_deliveries_are_planned_per_type_and_departement_once(pool: asyncp
     assert nombres == [3, 2, 0, 0]
 
 
+async def test_after_a_transfer_from_59_to_62_the_subscribers_of_59_are_told_the_alert_left(
+    pool: asyncpg.Pool, horloge: HorlogeFixe
+) -> None:
+    de_59, _ = await abonner(pool, "http://127.0.0.1:9/a", ("*",), departement="59")
+    de_62, _ = await abonner(pool, "http://127.0.0.1:9/b", ("*",), departement="62")
+    de_13, _ = await abonner(pool, "http://127.0.0.1:9/c", ("*",), departement="13")
+    partie = alerte(departement="62").model_copy(update={"departement_precedent": "59"})
+    async with pool.acquire() as conn, conn.transaction():
+        await sorties.ajouter(conn, EvenementAlerte.REAFFECTEE, partie)
+    assert await planifier(pool, horloge) == 1
+    nombres = [len(await livraisons(pool, a.abonnement_id)) for a in (de_59, de_62, de_13)]
+    assert nombres == [1, 1, 0]
+    (pour_59,) = await livraisons(pool, de_59.abonnement_id)
+    corps = orjson.loads(pour_59["corps"])
+    assert corps["type"] == "fr.ase.alertes.alerte_reaffectee.v1"
+    assert (corps["data"]["departement"], corps["data"]["departement_precedent"]) == ("62", "59")
+
+
 async def test_a_claimed_delivery_is_sent_by_one_instance_and_retried_with_the_same_id_after_a_crash(
     pool: asyncpg.Pool, horloge: HorlogeFixe
 ) -> None:

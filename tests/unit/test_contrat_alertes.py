@@ -40,6 +40,7 @@ PROPRIETES: frozenset[str] = frozenset(
         "alerte_id",
         "parcours_id",
         "departement",
+        "departement_precedent",
         "referent_id",
         "type",
         "cle",

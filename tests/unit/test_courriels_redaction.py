@@ -22,6 +22,7 @@ def test_an_alert_has_no_field_for_a_name_a_birth_date_or_free_text() -> None:
         "alerte_id",
         "parcours_id",
         "departement",
+        "departement_precedent",
         "referent_id",
         "type",
         "cle",
