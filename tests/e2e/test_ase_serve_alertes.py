@@ -3,12 +3,12 @@ raised by the embedded deadline engine and scheduler, and listed by ``GET /v1/al
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 
+from tests.e2e.attente import attendre
 from tests.e2e.test_ase_serve import ase_serve, port_libre
 
 
@@ -38,12 +38,12 @@ def test_ase_serve_raises_an_overdue_assessment_and_lists_it_in_the_inbox(tmp_pa
             headers=entetes,
         )
         assert ip.status_code == 200, ip.text
-        fin = time.monotonic() + 60
-        while True:
-            alertes = httpx.get(f"{url}/v1/alertes", headers=entetes).json()["alertes"]
-            if alertes or time.monotonic() > fin:
-                break
-            time.sleep(0.2)
+        alertes = attendre(
+            lambda: httpx.get(f"{url}/v1/alertes", headers=entetes).json()["alertes"],
+            delai_s=60,
+            quoi="the overdue assessment in the inbox",
+            contexte=lambda: "",
+        )
         assert [(a["type"], a["parcours_id"], a["statut"]) for a in alertes] == [
             ("evaluation_ip", ouvert.json()["id"], "ouverte")
         ]

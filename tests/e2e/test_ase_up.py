@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +34,7 @@ import pytest
 
 from contracts.enveloppe import TOPIC_PARCOURS
 from services.runtime.kafka import Identifiants, consommateur
+from tests.e2e.attente import attendre
 from tests.e2e.lanceur import port_libre
 
 SERVICES = ("parcours", "projections", "notifications")
@@ -73,17 +74,6 @@ def _ase(*arguments: str, env: dict[str, str], timeout: float) -> subprocess.Com
         timeout=timeout,
         check=False,
     )
-
-
-def _attendre(condition: Callable[[], T], *, delai_s: float, quoi: str, contexte: Callable[[], str]) -> T:
-    fin = time.monotonic() + delai_s
-    while True:
-        valeur = condition()
-        if valeur:
-            return valeur
-        if time.monotonic() > fin:
-            raise AssertionError(f"{quoi}: not true after {delai_s}s\n{contexte()}")
-        time.sleep(0.2)  # polling interval, bounded by the deadline
 
 
 def _reglages_lecteur(dossier_clients: Path) -> Identifiants:
@@ -282,19 +272,24 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
     position = re.search(r"^ase_relais_position (\S+)$", metriques, re.MULTILINE)
     assert position is not None
     assert float(position.group(1)) >= 2  # the identity and the opening, at least
+
     # The deadline engine of notifications, as its own principal, consumed both topics it reads.
-    fin = time.monotonic() + 60
-    while True:
+    def lus() -> set[str]:
         notifications = httpx.get(f"{pile.url('notifications')}/metrics", trust_env=False).text
-        lus = re.findall(
-            r'^ase_projection_position\{partition="\d+",projection="echeances",source="([^"]+)"\}',
-            notifications,
-            re.MULTILINE,
+        return set(
+            re.findall(
+                r'^ase_projection_position\{partition="\d+",projection="echeances",source="([^"]+)"\}',
+                notifications,
+                re.MULTILINE,
+            )
         )
-        if {"ase.parcours.evenements.v1", "ase.identites.v1"} <= set(lus) or time.monotonic() > fin:
-            break
-        time.sleep(0.2)
-    assert {"ase.parcours.evenements.v1", "ase.identites.v1"} <= set(lus), notifications[-3000:]
+
+    attendre(
+        lambda: {"ase.parcours.evenements.v1", "ase.identites.v1"} <= lus(),
+        delai_s=60,
+        quoi="the deadline engine consumed both its topics",
+        contexte=lambda: str(lus()),
+    )
     assert httpx.get(f"{pile.url('notifications')}/v1/alertes", trust_env=False).status_code == 401
     # An information préoccupante received long ago: its assessment is overdue. The alert is raised from the
     # Kafka feed, listed by the inbox and published on ase.alertes.v1.
@@ -307,22 +302,23 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
         trust_env=False,
     )
     assert ip.status_code == 200, ip.text
-    fin = time.monotonic() + 60
-    while True:
+
+    def alertes() -> list[tuple[str, str]]:
         reponse = httpx.get(f"{pile.url('notifications')}/v1/alertes", headers=entetes_http, trust_env=False)
         assert reponse.status_code == 200, reponse.text
-        alertes = [a for a in reponse.json()["alertes"] if a["parcours_id"] == parcours_id]
-        publiees = re.search(
+        return [(a["type"], a["due_le"]) for a in reponse.json()["alertes"] if a["parcours_id"] == parcours_id]
+
+    def publiees() -> float:
+        trouve = re.search(
             r"^ase_notifications_alertes_publiees_total (\S+)$",
             httpx.get(f"{pile.url('notifications')}/metrics", trust_env=False).text,
             re.MULTILINE,
         )
-        if (alertes and publiees and float(publiees.group(1)) >= 1) or time.monotonic() > fin:
-            break
-        time.sleep(0.2)  # polling interval, bounded by the deadline
-    assert [(a["type"], a["due_le"]) for a in alertes] == [("evaluation_ip", "2025-04-06")], reponse.text
-    assert publiees is not None
-    assert float(publiees.group(1)) >= 1
+        return float(trouve.group(1)) if trouve else 0.0
+
+    vues = attendre(alertes, delai_s=60, quoi="the overdue assessment in the inbox", contexte=lambda: "")
+    assert vues == [("evaluation_ip", "2025-04-06")]
+    assert attendre(publiees, delai_s=60, quoi="the alert published on ase.alertes.v1", contexte=lambda: "") >= 1
 
 
 def test_ase_up_run_twice_exits_1(pile: PileLancee) -> None:
@@ -348,7 +344,7 @@ def test_a_relay_killed_with_kill_9_goes_unnoticed(pile: PileLancee) -> None:
             return relais
         return None
 
-    relais = _attendre(
+    relais = attendre(
         relance,
         delai_s=60,
         quoi="supervisord restarts the relay and `ase status` shows it running and ready",
