@@ -11,14 +11,12 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.notifications.settings import NotificationsSettings
 from services.runtime import journal_acces
-from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.auth import Utilisateur, Verificateur
+from services.runtime.dependances import authentification
 from services.runtime.horloge import Horloge
-from services.runtime.limites import limites_de
-from services.runtime.problemes import InterditError
 
 if TYPE_CHECKING:
     from services.notifications.planificateur import Planificateur
@@ -97,28 +95,12 @@ async def composition(request: Request) -> Composition:
     return comp
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def utilisateur(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Utilisateur:
+def _verificateur(request: Request) -> Verificateur:
     comp: Composition = request.app.state.notifications
-    return await authentifier(
-        comp.verificateur, credentials.credentials if credentials else None, jeton_max=limites_de(request.app).jeton_max
-    )
+    return comp.verificateur
 
 
-def exiger(*roles: str):  # type: ignore[no-untyped-def]
-    """A dependency admitting only callers holding one of ``roles``."""
-    attendus = frozenset(roles)
-
-    async def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
-        if not u.roles & attendus:
-            raise InterditError(f"rôle requis: {', '.join(sorted(attendus))}")
-        return u
-
-    return verifier
+utilisateur, exiger = authentification(_verificateur)
 
 
 Comp = Annotated[Composition, Depends(composition)]

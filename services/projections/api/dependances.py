@@ -9,16 +9,14 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.projections import catalogue
 from services.projections.service import ServiceProjections
 from services.runtime import journal_acces
-from services.runtime.auth import Utilisateur, Verificateur, authentifier
+from services.runtime.auth import Utilisateur, Verificateur
+from services.runtime.dependances import authentification
 from services.runtime.horloge import Horloge
-from services.runtime.limites import limites_de
 from services.runtime.moteur import Projection, lire_positions
-from services.runtime.problemes import InterditError
 
 
 @dataclass
@@ -48,28 +46,12 @@ async def composants(request: Request) -> ComposantsLecture:
     return comp
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def utilisateur(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Utilisateur:
+def _verificateur(request: Request) -> Verificateur:
     comp: ComposantsLecture = request.app.state.lecture
-    return await authentifier(
-        comp.verificateur, credentials.credentials if credentials else None, jeton_max=limites_de(request.app).jeton_max
-    )
+    return comp.verificateur
 
 
-def exiger(*roles: str):  # type: ignore[no-untyped-def]
-    """A dependency admitting only callers holding one of ``roles``."""
-    attendus = frozenset(roles)
-
-    async def verifier(u: Annotated[Utilisateur, Depends(utilisateur)]) -> Utilisateur:
-        if not u.roles & attendus:
-            raise InterditError(f"rôle requis: {', '.join(sorted(attendus))}")
-        return u
-
-    return verifier
+utilisateur, exiger = authentification(_verificateur)
 
 
 Comp = Annotated[ComposantsLecture, Depends(composants)]
