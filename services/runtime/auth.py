@@ -309,3 +309,15 @@ class VerificateurOIDC:
             raise AuthentificationError(str(exc)) from None
         _verifier_dates(claims, self._duree_max_s)
         return _utilisateur(claims)
+
+
+def verificateur_configure(
+    *, oidc_jwks_url: str | None, oidc_issuer: str | None, oidc_audience: str | None, data_dir: Path, duree_max_s: int
+) -> Verificateur:
+    """Tokens verified against the OIDC issuer when both its JWKS URL and its ``iss`` are set, else by the
+    dev key in ``data_dir`` (which production settings refuse before this runs)."""
+    if oidc_jwks_url and oidc_issuer:
+        return VerificateurOIDC(
+            jwks_url=oidc_jwks_url, emetteur=oidc_issuer, audience=oidc_audience, duree_max_s=duree_max_s
+        )
+    return CleDeDeveloppement.dans(data_dir, duree_max_s=duree_max_s)

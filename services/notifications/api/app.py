@@ -30,7 +30,7 @@ from services.notifications.echeancier import NOM, SCHEMA_ECHEANCES, ProjectionE
 from services.notifications.planificateur import Planificateur
 from services.notifications.settings import NotificationsSettings
 from services.runtime import journal_acces, problemes
-from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.auth import Verificateur, verificateur_configure
 from services.runtime.documentation import installer_documentation
 from services.runtime.feeds import Feed, FeedJournal, FeedKafka, Positions, position_de_depart
 from services.runtime.horloge import Horloge, HorlogeSysteme
@@ -92,14 +92,13 @@ background work (``demarrer_moteurs``), each reading the outbox from its own cur
 
 
 def verificateur(settings: NotificationsSettings) -> Verificateur:
-    if settings.oidc_jwks_url and settings.oidc_issuer:
-        return VerificateurOIDC(
-            jwks_url=settings.oidc_jwks_url,
-            emetteur=settings.oidc_issuer,
-            audience=settings.oidc_audience,
-            duree_max_s=settings.duree_max_jeton_s,
-        )
-    return CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
+    return verificateur_configure(
+        oidc_jwks_url=settings.oidc_jwks_url,
+        oidc_issuer=settings.oidc_issuer,
+        oidc_audience=settings.oidc_audience,
+        data_dir=Path(settings.data_dir),
+        duree_max_s=settings.duree_max_jeton_s,
+    )
 
 
 def feed(settings: NotificationsSettings, database_url: str) -> Feed:

@@ -16,7 +16,7 @@ from services.projections.api.dependances import ComposantsLecture
 from services.projections.service import ServiceProjections, Sources
 from services.projections.settings import ProjectionsSettings
 from services.runtime import journal_acces, problemes
-from services.runtime.auth import CleDeDeveloppement, Verificateur, VerificateurOIDC
+from services.runtime.auth import Verificateur, verificateur_configure
 from services.runtime.documentation import installer_documentation
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import Sonde, installer_traces, routeur_sante
@@ -44,14 +44,13 @@ def routeurs() -> list[APIRouter]:
 
 
 def verificateur(settings: ProjectionsSettings) -> Verificateur:
-    if settings.oidc_jwks_url and settings.oidc_issuer:
-        return VerificateurOIDC(
-            jwks_url=settings.oidc_jwks_url,
-            emetteur=settings.oidc_issuer,
-            audience=settings.oidc_audience,
-            duree_max_s=settings.duree_max_jeton_s,
-        )
-    return CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=settings.duree_max_jeton_s)
+    return verificateur_configure(
+        oidc_jwks_url=settings.oidc_jwks_url,
+        oidc_issuer=settings.oidc_issuer,
+        oidc_audience=settings.oidc_audience,
+        data_dir=Path(settings.data_dir),
+        duree_max_s=settings.duree_max_jeton_s,
+    )
 
 
 async def composer(
