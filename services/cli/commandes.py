@@ -21,6 +21,7 @@ class Service(StrEnum):
     PARCOURS = "parcours"
     PROJECTIONS = "projections"
     NOTIFICATIONS = "notifications"
+    PAGES = "pages"
 
 
 @app.command()
@@ -72,6 +73,7 @@ def serve(
             sub="dev", roles=[Role.REFERENT, Role.ENCADRANT], departements=TOUS_LES_DEPARTEMENTS
         )
         typer.echo(f"Parcours ASE sur http://{host}:{port}  (documentation: http://{host}:{port}/docs)")
+        typer.echo(f"Pages (connexion de développement): http://{host}:{port}/pages/")
         typer.echo(f"Jeton de développement (référent et encadrant, tous départements, 12 h):\n{jeton}")
     if workers > 1:
         typer.echo(f"{workers} processus")

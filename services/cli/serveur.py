@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from services.cli.travailleurs import moteurs_autorises
 from services.notifications.api import app as notifications
 from services.notifications.settings import NotificationsSettings
+from services.pages import app as pages
+from services.pages.appels import ServicesAPI
+from services.pages.settings import PagesSettings
 from services.parcours import horloge_majorite
 from services.parcours.api import app as parcours
 from services.parcours.settings import ParcoursSettings
@@ -78,6 +81,16 @@ def application_embarquee(data_dir: Path) -> FastAPI:
             a_defaire.push_async_callback(comp_notifications.pool.close)
             a_defaire.push_async_callback(comp_notifications.arreter)
             notifications.installer(app, comp_notifications)
+            reglages_pages = PagesSettings(database_url=reglages.database_url, data_dir=data_dir)
+            # The pages call the APIs of this very application, in-process, with the signed-in person's token.
+            comp_pages = await pages.composer(
+                reglages_pages,
+                api=ServicesAPI.en_processus(app, reglages_pages.pages_api_timeout_s),
+                horloge=comp_parcours.application.horloge,
+            )
+            a_defaire.push_async_callback(comp_pages.pool.close)
+            a_defaire.push_async_callback(comp_pages.api.fermer)
+            application_pages.state.pages = comp_pages
             log.info("service_demarre", service="embarque")
             yield
 
@@ -88,6 +101,8 @@ def application_embarquee(data_dir: Path) -> FastAPI:
     parcours.monter_routes(app)
     projections.monter_routes(app)
     notifications.monter_routes(app)
+    application_pages = pages.creer_pages()
+    pages.monter(app, application_pages)
     reglages_lecture_sondes = ProjectionsSettings(data_dir=data_dir, kafka_bootstrap_servers=None)
     reglages_notifications_sondes = NotificationsSettings(data_dir=data_dir, kafka_bootstrap_servers=None)
     app.include_router(
@@ -96,6 +111,7 @@ def application_embarquee(data_dir: Path) -> FastAPI:
                 **parcours.sondes(app),
                 **projections.sondes(app, reglages_lecture_sondes),
                 **notifications.sondes(app, reglages_notifications_sondes),
+                **pages.sondes(application_pages),
             }
         )
     )
@@ -109,6 +125,8 @@ def application_service(nom: str) -> FastAPI:
         return parcours.creer_app(ParcoursSettings())
     if nom == "projections":
         return projections.creer_app(ProjectionsSettings())
+    if nom == "pages":
+        return pages.creer_app(PagesSettings())
     return application_notifications()
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 import jwt
 from anyio import to_thread
@@ -27,6 +28,8 @@ from services.runtime.dossiers import dossier_de_donnees
 ALGORITHME_DEV = "ES256"
 EMETTEUR_DEV = "ase-dev"
 FICHIER_CLE_DEV = "dev-jwt-key.pem"
+ROLE_JEUNE = "jeune"
+"""The young person themself (API.md): their own parcours only, the token carrying their ``personne_id``."""
 
 DUREE_JETON_DEV_S = 12 * 3600
 """What ``ase token`` signs, and the longest a dev token may be valid."""
@@ -49,6 +52,8 @@ class Utilisateur:
     departements: frozenset[str]
     expire_le: float | None = field(default=None, compare=False)
     """The token's ``exp`` (seconds since 1970), how long a verification of it may be reused."""
+    personne_id: UUID | None = None
+    """The person a ``jeune`` token is about (claim ``personne_id``): the young person reads only their own parcours."""
 
 
 class Verificateur(Protocol):
@@ -168,13 +173,29 @@ def _utilisateur(claims: dict[str, Any]) -> Utilisateur:
         raise AuthentificationError("claim 'roles' invalide")
     if not isinstance(departements, list) or not all(isinstance(d, str) for d in departements):
         raise AuthentificationError("claim 'departements' invalide")
+    personne_id = _personne(claims.get("personne_id"))
+    if ROLE_JEUNE in roles and personne_id is None:
+        # A young person's token names the person it is about, or it opens nothing.
+        raise AuthentificationError("claim 'personne_id' (UUID) requis pour le rôle jeune")
     exp = claims.get("exp")
     return Utilisateur(
         sub=sub,
         roles=frozenset(roles),
         departements=frozenset(departements),
         expire_le=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
+        personne_id=personne_id,
     )
+
+
+def _personne(valeur: object) -> UUID | None:
+    if valeur is None:
+        return None
+    if not isinstance(valeur, str) or len(valeur) > 36:
+        raise AuthentificationError("claim 'personne_id' invalide: un UUID est attendu")
+    try:
+        return UUID(valeur)
+    except ValueError:
+        raise AuthentificationError("claim 'personne_id' invalide: un UUID est attendu") from None
 
 
 def _sub_imprimable(sub: str) -> bool:
@@ -254,9 +275,10 @@ class CleDeDeveloppement:
         roles: list[str],
         departements: list[str],
         duree_s: int = DUREE_JETON_DEV_S,
+        personne_id: UUID | None = None,
     ) -> str:
         maintenant = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "sub": sub,
             "roles": roles,
             "departements": departements,
@@ -264,6 +286,8 @@ class CleDeDeveloppement:
             "iat": maintenant,
             "exp": maintenant + duree_s,
         }
+        if personne_id is not None:
+            claims["personne_id"] = str(personne_id)
         return jwt.encode(claims, self._cle_privee, algorithm=ALGORITHME_DEV)
 
     def verifier(self, jeton: str) -> Utilisateur:

@@ -1,0 +1,147 @@
+"""Sign-in through the département's OpenID Connect issuer: authorization code with PKCE (RFC 7636, S256).
+
+Authlib's ``AsyncOAuth2Client`` builds the authorization URL and redeems the code; the ``state``, the
+``code_verifier`` and the ``nonce`` wait in ``pages.connexions`` (one use, ten minutes). The access token is
+then verified as the APIs verify it (the issuer's JWKS, ``iss``, ``aud``, lifetime) before a session opens,
+and the ID token's ``nonce`` must be the one sent (OpenID Connect Core 1.0, 3.1.3.7).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from services.runtime.auth import AuthentificationError, VerificateurOIDC
+
+
+class ConnexionOIDCError(Exception):
+    """The issuer refused, or answered something that opens no session (the page says: sign in again)."""
+
+
+@dataclass(frozen=True)
+class Decouverte:
+    """What the issuer's discovery document says (OpenID Connect Discovery 1.0)."""
+
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    end_session_endpoint: str | None
+
+
+class ClientOIDC:
+    def __init__(
+        self,
+        *,
+        emetteur: str,
+        client_id: str,
+        client_secret: str | None,
+        scopes: str,
+        audience: str | None,
+        duree_max_s: int,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.emetteur = emetteur.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scopes = scopes
+        self.audience = audience
+        self.duree_max_s = duree_max_s
+        self.timeout_s = timeout_s
+        self._decouverte: Decouverte | None = None
+        self._verificateur: VerificateurOIDC | None = None
+
+    async def decouverte(self) -> Decouverte:
+        if self._decouverte is None:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                reponse = await client.get(self.emetteur + "/.well-known/openid-configuration")
+            reponse.raise_for_status()
+            doc = reponse.json()
+            if doc.get("issuer", "").rstrip("/") != self.emetteur:
+                raise ConnexionOIDCError("le document de découverte ne nomme pas l'émetteur configuré")
+            self._decouverte = Decouverte(
+                authorization_endpoint=doc["authorization_endpoint"],
+                token_endpoint=doc["token_endpoint"],
+                jwks_uri=doc["jwks_uri"],
+                end_session_endpoint=doc.get("end_session_endpoint"),
+            )
+        return self._decouverte
+
+    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        return AsyncOAuth2Client(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            scope=self.scopes,
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint_auth_method="client_secret_basic" if self.client_secret else "none",
+            timeout=self.timeout_s,
+        )
+
+    async def autorisation(self, redirect_uri: str) -> tuple[str, str, str, str]:
+        """``(url, state, code_verifier, nonce)``: where to send the browser, and what to keep until it returns."""
+        decouverte = await self.decouverte()
+        verificateur = generate_token(64)
+        nonce = secrets.token_urlsafe(24)
+        async with self._client(redirect_uri) as client:
+            url, etat = client.create_authorization_url(
+                decouverte.authorization_endpoint, code_verifier=verificateur, nonce=nonce
+            )
+        return url, etat, verificateur, nonce
+
+    async def jeton(self, redirect_uri: str, code: str, verificateur: str, nonce: str) -> tuple[str, float | None]:
+        """Redeem ``code``: ``(access_token, expires_at)``, after the ID token's signature and ``nonce`` hold."""
+        decouverte = await self.decouverte()
+        try:
+            async with self._client(redirect_uri) as client:
+                reponse: dict[str, Any] = await client.fetch_token(
+                    decouverte.token_endpoint, code=code, code_verifier=verificateur
+                )
+        except Exception as exc:  # Authlib raises its OAuthError, httpx its HTTPError: both refuse the sign-in
+            raise ConnexionOIDCError(type(exc).__name__) from None
+        acces = reponse.get("access_token")
+        id_token = reponse.get("id_token")
+        if not isinstance(acces, str) or not isinstance(id_token, str):
+            raise ConnexionOIDCError("réponse de l'émetteur sans access_token ou id_token")
+        self._verifier_id_token(id_token, decouverte, nonce)
+        expire = reponse.get("expires_at")
+        return acces, float(expire) if isinstance(expire, int | float) else None
+
+    def _verifier_id_token(self, id_token: str, decouverte: Decouverte, nonce: str) -> None:
+        try:
+            cle = jwt.PyJWKClient(decouverte.jwks_uri).get_signing_key_from_jwt(id_token)
+            claims = jwt.decode(
+                id_token,
+                cle.key,
+                algorithms=["RS256", "ES256", "PS256"],
+                issuer=self.emetteur,
+                audience=self.client_id,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise ConnexionOIDCError(f"id_token refusé: {exc}") from None
+        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+            raise ConnexionOIDCError("id_token refusé: nonce différent")
+        if float(claims["exp"]) < time.time():
+            raise ConnexionOIDCError("id_token expiré")
+
+    async def verificateur(self) -> VerificateurOIDC:
+        """Access tokens verified as the APIs verify them (the issuer's JWKS, ``iss``, ``aud``, lifetime)."""
+        if self._verificateur is None:
+            decouverte = await self.decouverte()
+            self._verificateur = VerificateurOIDC(
+                jwks_url=decouverte.jwks_uri,
+                emetteur=self.emetteur,
+                audience=self.audience,
+                duree_max_s=self.duree_max_s,
+            )
+        return self._verificateur
+
+
+__all__ = ["AuthentificationError", "ClientOIDC", "ConnexionOIDCError", "Decouverte"]
