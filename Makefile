@@ -13,7 +13,7 @@ DATA_DIR ?= .data
 KUSTOMIZE_VERSION := v5.8.2
 KUSTOMIZE := .tools/kustomize/$(KUSTOMIZE_VERSION)/kustomize
 
-.PHONY: install run test test-unit test-integration lint bench kafka kustomize clean
+.PHONY: install run test test-unit test-integration lint bench kafka kustomize chromium clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,8 +35,8 @@ run: install
 ## by file, each with its own PostgreSQL and Kafka broker; the end-to-end tests, which start whole
 ## stacks of processes and time their readiness, run after them, alone.
 TEST_WORKERS ?= 2
-test: install kafka kustomize
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/deploy
+test: install kafka kustomize chromium
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/deploy tests/navigateur
 	$(RUN) pytest tests/e2e
 
 test-unit: install
@@ -50,6 +50,11 @@ kustomize: $(KUSTOMIZE)
 
 $(KUSTOMIZE):
 	GOBIN=$(CURDIR)/$(@D) GOTOOLCHAIN=local go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+## Debian's Chromium for the browser tests (Playwright launches it by path: no browser download).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 ## Fetch Apache Kafka's jars with Maven into .cache/kafka (once; later runs reuse them).
 kafka: install
