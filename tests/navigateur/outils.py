@@ -30,7 +30,18 @@ def lancer(donnees: Path, port: int, database_url: str, delai_s: float = 90.0) -
     """``ase serve`` on ``port`` with ``DATABASE_URL``, once it logged its startup (killed and failed otherwise)."""
     env = {**os.environ, "ASE_LOG_LEVEL": "INFO", "DATABASE_URL": database_url, "ASE_HORLOGE_MAJORITE": "false"}
     processus = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(donnees), "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(donnees),
+            "--workers",
+            "1",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -108,7 +119,7 @@ def referencer_lieu(client: httpx.Client, nom: str = "MECS Les Tilleuls", type_l
 
 
 def se_connecter(
-    page: Page, role: str = "referent", departements: str = "59", sub: str = "",
+    page: Page, role: str = "referent", departements: str = "59", *, sub: str = "",
     personne_id: str = "", retour: str = "/pages/",
 ) -> None:  # fmt: skip
     """Sign in through the dev sign-in page, as a newcomer would."""
