@@ -194,12 +194,20 @@ def _routeur_accueil() -> APIRouter:
 
 def routeurs_des_pages() -> list[APIRouter]:
     """Every router of signed-in pages; each gets the CSRF check (a no-op on GET)."""
-    from services.pages import routes_audit, routes_dossier, routes_jeune, routes_pilotage, routes_travail
+    from services.pages import (
+        routes_audit,
+        routes_dossier,
+        routes_formulaires,
+        routes_jeune,
+        routes_pilotage,
+        routes_travail,
+    )
 
     return [
         _routeur_accueil(),
         routes_travail.routeur,
         routes_dossier.routeur,
+        routes_formulaires.routeur,
         routes_pilotage.routeur,
         routes_audit.routeur,
         routes_jeune.routeur,
