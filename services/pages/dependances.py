@@ -5,6 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the dependencies' 
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -12,12 +13,15 @@ import asyncpg
 from fastapi import Depends, Request
 
 from services.pages.appels import ServicesAPI
+from services.pages.oidc import ConnexionOIDCError
 from services.pages.sessions import CookieSession, Session, Sessions
 from services.pages.settings import PagesSettings
-from services.runtime.auth import CleDeDeveloppement, Verificateur
+from services.runtime.auth import AuthentificationError, CleDeDeveloppement, Verificateur, authentifier
 from services.runtime.horloge import Horloge
 
 METHODES_SURES = frozenset({"GET", "HEAD", "OPTIONS"})
+RENOUVELLEMENT = timedelta(seconds=60)
+"""An access token is renewed when it has less than this left (a page's API calls fit in it)."""
 
 
 @dataclass
@@ -83,10 +87,36 @@ async def session(request: Request, comp: Comp) -> Session:
     """The live session of the request's cookie, or ``NonConnecteError``."""
     id_session = comp.cookie.id_de(request.cookies.get(comp.cookie.nom))
     courante = await comp.sessions.lire(id_session) if id_session else None
+    if courante is not None and _a_renouveler(comp, courante):
+        courante = await _renouveler(comp, courante)
     if courante is None:
         raise NonConnecteError(_retour(request) if request.method in METHODES_SURES else "")
     request.state.session = courante
     return courante
+
+
+def _a_renouveler(comp: ComposantsPages, s: Session) -> bool:
+    """Whether the session's access token expires within the minute (the issuer's are short-lived)."""
+    return s.jeton_expire_le is not None and s.jeton_expire_le - RENOUVELLEMENT <= comp.horloge.maintenant()
+
+
+async def _renouveler(comp: ComposantsPages, s: Session) -> Session | None:
+    """The session with a fresh access token from its refresh token, for the same person; None (and the
+    session ended) when there is none, the issuer refuses, or the new token names someone else."""
+    if comp.oidc is None or s.actualisation is None:
+        await comp.sessions.fermer(s.id)
+        return None
+    try:
+        jeton, _, actualisation = await comp.oidc.actualiser(s.actualisation)
+        utilisateur = await authentifier(await comp.oidc.verificateur(), jeton)
+    except (ConnexionOIDCError, AuthentificationError):
+        await comp.sessions.fermer(s.id)
+        return None
+    if utilisateur.sub != s.utilisateur.sub:
+        await comp.sessions.fermer(s.id)
+        return None
+    expire = datetime.fromtimestamp(utilisateur.expire_le, UTC) if utilisateur.expire_le else None
+    return await comp.sessions.renouveler(s, jeton, expire, actualisation)
 
 
 SessionCourante = Annotated[Session, Depends(session)]

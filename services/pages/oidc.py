@@ -95,8 +95,11 @@ class ClientOIDC:
             )
         return url, etat, verificateur, nonce
 
-    async def jeton(self, redirect_uri: str, code: str, verificateur: str, nonce: str) -> tuple[str, float | None]:
-        """Redeem ``code``: ``(access_token, expires_at)``, after the ID token's signature and ``nonce`` hold."""
+    async def jeton(
+        self, redirect_uri: str, code: str, verificateur: str, nonce: str
+    ) -> tuple[str, float | None, str | None]:
+        """Redeem ``code``: ``(access_token, expires_at, refresh_token)``, after the ID token's signature and
+        ``nonce`` hold."""
         decouverte = await self.decouverte()
         try:
             async with self._client(redirect_uri) as client:
@@ -110,8 +113,20 @@ class ClientOIDC:
         if not isinstance(acces, str) or not isinstance(id_token, str):
             raise ConnexionOIDCError("réponse de l'émetteur sans access_token ou id_token")
         self._verifier_id_token(id_token, decouverte, nonce)
-        expire = reponse.get("expires_at")
-        return acces, float(expire) if isinstance(expire, int | float) else None
+        return _jetons(reponse)
+
+    async def actualiser(self, actualisation: str) -> tuple[str, float | None, str | None]:
+        """A new access token for the refresh token ``actualisation`` (RFC 6749, 6): the session goes on
+        past its first access token's short life without a new sign-in, until the issuer says no."""
+        decouverte = await self.decouverte()
+        try:
+            async with self._client("") as client:
+                reponse: dict[str, Any] = await client.refresh_token(
+                    decouverte.token_endpoint, refresh_token=actualisation
+                )
+        except Exception as exc:  # the issuer refused (revoked, expired) or is unreachable: the session ends
+            raise ConnexionOIDCError(type(exc).__name__) from None
+        return _jetons(reponse)
 
     def _verifier_id_token(self, id_token: str, decouverte: Decouverte, nonce: str) -> None:
         try:
@@ -142,6 +157,19 @@ class ClientOIDC:
                 duree_max_s=self.duree_max_s,
             )
         return self._verificateur
+
+
+def _jetons(reponse: dict[str, Any]) -> tuple[str, float | None, str | None]:
+    acces = reponse.get("access_token")
+    if not isinstance(acces, str):
+        raise ConnexionOIDCError("réponse de l'émetteur sans access_token")
+    expire = reponse.get("expires_at")
+    actualisation = reponse.get("refresh_token")
+    return (
+        acces,
+        float(expire) if isinstance(expire, int | float) else None,
+        actualisation if isinstance(actualisation, str) else None,
+    )
 
 
 __all__ = ["AuthentificationError", "ClientOIDC", "ConnexionOIDCError", "Decouverte"]

@@ -123,9 +123,11 @@ async def connexion_dev(  # noqa: PLR0917 (FastAPI reads one form field per para
     return await _ouvrir(comp, utilisateur, jeton, retour)
 
 
-async def _ouvrir(comp: ComposantsPages, utilisateur: Utilisateur, jeton: str, retour: str) -> Response:
+async def _ouvrir(
+    comp: ComposantsPages, utilisateur: Utilisateur, jeton: str, retour: str, actualisation: str | None = None
+) -> Response:
     expire = datetime.fromtimestamp(utilisateur.expire_le, UTC) if utilisateur.expire_le else None
-    session = await comp.sessions.ouvrir(utilisateur, jeton, expire)
+    session = await comp.sessions.ouvrir(utilisateur, jeton, expire, actualisation)
     reponse = RedirectResponse(retour, status_code=303)
     poser_session(comp, reponse, session)
     reponse.delete_cookie(COOKIE_CSRF_CONNEXION, path="/pages/connexion")
@@ -168,12 +170,12 @@ async def connexion_retour(
                     message="Cette connexion a expiré ou a déjà servi. Reconnectez-vous.")  # fmt: skip
     verificateur, nonce, retour = attente
     try:
-        jeton, _ = await comp.oidc.jeton(_redirect_uri(request, comp), code or "", verificateur, nonce)
+        jeton, _, actualisation = await comp.oidc.jeton(_redirect_uri(request, comp), code or "", verificateur, nonce)
         utilisateur = await authentifier(await comp.oidc.verificateur(), jeton)
     except (ConnexionOIDCError, AuthentificationError):
         return page(request, "erreur.html", 401, titre="Connexion refusée",
                     message="Le service d'identification n'a pas permis d'ouvrir une session. Reconnectez-vous.")  # fmt: skip
-    return await _ouvrir(comp, utilisateur, jeton, retour)
+    return await _ouvrir(comp, utilisateur, jeton, retour, actualisation)
 
 
 @routeur.post("/deconnexion")

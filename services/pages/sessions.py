@@ -14,6 +14,7 @@ form and in htmx's headers, and compared in constant time on every request that 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -36,6 +37,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS pages.sessions (cle bytea PRIMARY KEY, sub text NOT NULL, roles text[] NOT NULL, "
     "departements text[] NOT NULL, personne_id uuid, jeton bytea NOT NULL, jeton_expire_le timestamptz, "
     "csrf text NOT NULL, cree_le timestamptz NOT NULL, vu_le timestamptz NOT NULL, expire_le timestamptz NOT NULL)",
+    "ALTER TABLE pages.sessions ADD COLUMN IF NOT EXISTS actualisation bytea",
     "CREATE INDEX IF NOT EXISTS sessions_expire_le ON pages.sessions (expire_le)",
     "CREATE TABLE IF NOT EXISTS pages.connexions (etat text PRIMARY KEY, verificateur text NOT NULL, "
     "nonce text NOT NULL, retour text NOT NULL, expire_le timestamptz NOT NULL)",
@@ -64,6 +66,9 @@ class Session:
     jeton: str
     csrf: str
     expire_le: datetime
+    jeton_expire_le: datetime | None = None
+    actualisation: str | None = None
+    """The issuer's refresh token (OIDC), which renews ``jeton`` before it expires; None in dev."""
 
     def csrf_valide(self, recu: str | None) -> bool:
         return recu is not None and hmac.compare_digest(recu.encode(), self.csrf.encode())
@@ -96,11 +101,18 @@ class Sessions:
         self.duree = timedelta(seconds=duree_s)
         self.inactivite = timedelta(seconds=inactivite_s)
 
-    async def ouvrir(self, utilisateur: Utilisateur, jeton: str, jeton_expire_le: datetime | None) -> Session:
-        """A new session for ``utilisateur``, ending at the end of the session or of the token, whichever is first."""
+    async def ouvrir(
+        self,
+        utilisateur: Utilisateur,
+        jeton: str,
+        jeton_expire_le: datetime | None,
+        actualisation: str | None = None,
+    ) -> Session:
+        """A new session for ``utilisateur``. It ends at the session's end, or at the token's when there is no
+        refresh token to renew it, whichever is first."""
         maintenant = self._horloge.maintenant()
         fin = maintenant + self.duree
-        if jeton_expire_le is not None:
+        if jeton_expire_le is not None and actualisation is None:
             fin = min(fin, jeton_expire_le)
         id_session = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
@@ -108,7 +120,7 @@ class Sessions:
             await conn.execute("DELETE FROM pages.sessions WHERE expire_le <= $1", maintenant)
             await conn.execute(
                 "INSERT INTO pages.sessions (cle, sub, roles, departements, personne_id, jeton, jeton_expire_le, "
-                "csrf, cree_le, vu_le, expire_le) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+                "csrf, cree_le, vu_le, expire_le, actualisation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
                 _cle(id_session),
                 utilisateur.sub,
                 sorted(utilisateur.roles),
@@ -119,8 +131,32 @@ class Sessions:
                 csrf,
                 maintenant,
                 fin,
+                _chiffrer(id_session, actualisation) if actualisation else None,
             )
-        return Session(id=id_session, utilisateur=utilisateur, jeton=jeton, csrf=csrf, expire_le=fin)
+        return Session(
+            id=id_session,
+            utilisateur=utilisateur,
+            jeton=jeton,
+            csrf=csrf,
+            expire_le=fin,
+            jeton_expire_le=jeton_expire_le,
+            actualisation=actualisation,
+        )
+
+    async def renouveler(
+        self, session: Session, jeton: str, jeton_expire_le: datetime | None, actualisation: str | None
+    ) -> Session:
+        """The session with the token the issuer renewed (and its new refresh token, if it rotated it)."""
+        actualisation = actualisation or session.actualisation
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE pages.sessions SET jeton = $2, jeton_expire_le = $3, actualisation = $4 WHERE cle = $1",
+                _cle(session.id),
+                _chiffrer(session.id, jeton),
+                jeton_expire_le,
+                _chiffrer(session.id, actualisation) if actualisation else None,
+            )
+        return dataclasses.replace(session, jeton=jeton, jeton_expire_le=jeton_expire_le, actualisation=actualisation)
 
     async def lire(self, id_session: str) -> Session | None:
         """The live session of ``id_session``, its last use set to now; None (and the row deleted) if it ended."""
@@ -128,7 +164,7 @@ class Sessions:
         async with self._pool.acquire() as conn:
             ligne = await conn.fetchrow(
                 "UPDATE pages.sessions SET vu_le = $2 WHERE cle = $1 AND expire_le > $2 AND vu_le > $3 "
-                "RETURNING sub, roles, departements, personne_id, jeton, csrf, expire_le",
+                "RETURNING sub, roles, departements, personne_id, jeton, csrf, expire_le, jeton_expire_le, actualisation",
                 _cle(id_session),
                 maintenant,
                 maintenant - self.inactivite,
@@ -148,6 +184,8 @@ class Sessions:
             jeton=_dechiffrer(id_session, ligne["jeton"]),
             csrf=ligne["csrf"],
             expire_le=ligne["expire_le"],
+            jeton_expire_le=ligne["jeton_expire_le"],
+            actualisation=_dechiffrer(id_session, ligne["actualisation"]) if ligne["actualisation"] else None,
         )
 
     async def fermer(self, id_session: str) -> None:
