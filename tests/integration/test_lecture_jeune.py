@@ -180,7 +180,7 @@ async def test_a_young_person_reads_their_own_parcours_in_plain_words(api: Api, 
     assert [(m["nature"], m["debut"], m["echeance"], m["terminee_le"]) for m in vu["mesures"]] == [
         ("accueil_provisoire", "2025-03-01", "2026-01-19", "2026-01-20")
     ]
-    assert vu["mesures"][0]["libelle"] == "Accueil provisoire par le département"
+    assert vu["mesures"][0]["libelle"] == "Accueil provisoire"
     assert vu["ppe"] == {"etabli_le": "2025-05-15", "actualise_le": "2025-11-03"}
     assert vu["entretien_autonomie"]["realise_le"] == "2025-07-01"
     assert vu["contrats_jeune_majeur"] == [

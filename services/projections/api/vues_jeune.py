@@ -35,7 +35,7 @@ LIEUX: dict[str, str] = {
 """Each lieu type in plain words (``contracts.vocabulaire.TypeLieu``)."""
 
 NATURES: dict[str, str] = {
-    "accueil_provisoire": "Accueil provisoire par le département",
+    "accueil_provisoire": "Accueil provisoire",
     "aed": "Aide éducative à domicile (AED)",
     "accueil_urgence": "Accueil d'urgence",
     "accueil_72h": "Accueil de 72 heures",
