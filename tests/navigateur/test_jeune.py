@@ -154,3 +154,13 @@ def test_the_young_persons_pages_are_closed_to_caseworkers_and_caseworkers_pages
     reponse = page.goto("/pages/mon-parcours")
     assert _statut(reponse) == 403
     expect(page.get_by_role("heading", level=1)).to_have_text("Accès refusé")
+
+
+def test_a_young_person_without_a_parcours_yet_is_told_so(page: Page) -> None:
+    se_connecter(page, role="jeune", departements=DEPARTEMENT, sub="personne", personne_id=str(uuid.uuid4()))
+    reponse = page.goto("/pages/mon-parcours")
+
+    assert _statut(reponse) == 200
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon parcours")
+    expect(page.locator("main")).to_contain_text("Aucun parcours n'est encore visible ici")
+    verifier_accessibilite(page)
