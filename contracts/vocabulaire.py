@@ -172,6 +172,8 @@ class Role(StrEnum):
     SERVICE = "service"
     DPO = "dpo"
     """The data-protection officer: erasure and retention of identities of its départements."""
+    JEUNE = "jeune"
+    """The young person themself, from 16: their own parcours only (the token carries their ``personne_id``)."""
 
 
 _DEPARTEMENTS: Final[frozenset[str]] = frozenset(

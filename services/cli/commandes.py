@@ -6,6 +6,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 
@@ -84,15 +85,34 @@ def serve(
     uvicorn.Server(config_uvicorn(asgi, host=host, port=port)).run()
 
 
+def _personne(personne_id: str | None, *, jeune: bool) -> UUID | None:
+    """The ``--personne-id`` as a UUID; a ``jeune`` token cannot go without one (the APIs would refuse it)."""
+    if personne_id is None:
+        if jeune:
+            typer.echo("refusé: le rôle jeune demande --personne-id (l'identifiant de la personne)", err=True)
+            raise typer.Exit(2)
+        return None
+    try:
+        return UUID(personne_id)
+    except ValueError:
+        typer.echo("refusé: --personne-id attend un UUID", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def token(
     role: Annotated[list[Role], typer.Option("--role", help="rôle (répétable)")],
     departement: Annotated[list[str], typer.Option("--departement", help="code INSEE (répétable)")],
     sub: Annotated[str, typer.Option(help="identifiant de l'utilisateur")] = "dev",
+    personne_id: Annotated[
+        str | None, typer.Option("--personne-id", help="rôle jeune : l'identifiant (UUID) de la personne elle-même")
+    ] = None,
     data_dir: OptionDataDir = DATA_DIR,
 ) -> None:
     """Print a dev JWT signed with the key that ``ase serve --data-dir DIR`` accepts.
 
+    ``--role jeune`` requires ``--personne-id`` (the token's ``personne_id`` claim: the young person reads
+    only their own parcours); exit code 2 without it or with something that is not a UUID.
     Warns on stderr when ``DIR`` had no key yet: the one it creates is unknown to any server already running.
     """
     from services.runtime.auth import FICHIER_CLE_DEV, CleDeDeveloppement
@@ -104,8 +124,11 @@ def token(
     if inconnus:
         typer.echo(f"départements inconnus: {', '.join(inconnus)}", err=True)
         raise typer.Exit(2)
+    personne = _personne(personne_id, jeune=Role.JEUNE in role)
     nouvelle_cle = not (data_dir / FICHIER_CLE_DEV).exists()
-    jeton = CleDeDeveloppement.dans(data_dir).signer(sub=sub, roles=[r.value for r in role], departements=departement)
+    jeton = CleDeDeveloppement.dans(data_dir).signer(
+        sub=sub, roles=[r.value for r in role], departements=departement, personne_id=personne
+    )
     if nouvelle_cle:
         typer.echo(
             f"attention: {data_dir.resolve()} n'avait pas de clé de développement; celle qui vient d'y être créée "

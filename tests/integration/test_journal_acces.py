@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -39,11 +40,13 @@ class Monde:
     bruno: str
     ailleurs: str
     lieu: str
+    personne_alice: str
 
 
 async def monde(api: Api, lecture: Lecture) -> Monde:
     lieu = await referencer_lieu(api)
-    alice = (await ouvrir(api, OUVERT_LE, personne=personne("Dupont", "Alice")))["id"]
+    ouverture_alice = await ouvrir(api, OUVERT_LE, personne=personne("Dupont", "Alice"))
+    alice = ouverture_alice["id"]
     bruno = (await ouvrir(api, OUVERT_LE, personne=personne("Dupont", "Bruno")))["id"]
     ailleurs = (
         await api.post(
@@ -60,7 +63,7 @@ async def monde(api: Api, lecture: Lecture) -> Monde:
         )
         assert accueil.status_code == 200, accueil.text
     await lecture.a_jour()
-    return Monde(alice, bruno, ailleurs, lieu)
+    return Monde(alice, bruno, ailleurs, lieu, ouverture_alice["personne_id"])
 
 
 def routes_get() -> set[tuple[str, str]]:
@@ -78,6 +81,14 @@ class Appel:
     role: str
     chemin: str
     params: dict[str, str]
+    personne_id: str | None = None
+    """A ``jeune`` reads as this person (the token's ``personne_id``)."""
+
+    def jeton(self, api: Api, sub: str) -> dict[str, str]:
+        if self.personne_id is None:
+            return api.jeton(self.role, ("59",), sub)
+        signe = api.cle.signer(sub=sub, roles=[self.role], departements=[], personne_id=UUID(self.personne_id))
+        return {"Authorization": "Bearer " + signe}
 
 
 def appels(m: Monde) -> dict[tuple[str, str], Appel]:
@@ -96,6 +107,10 @@ def appels(m: Monde) -> dict[tuple[str, str], Appel]:
         ),
         ("projections", "/v1/audit/parcours/{parcours_id}/etat"): Appel(
             "auditeur", f"/v1/audit/parcours/{m.bruno}/etat", {}
+        ),
+        ("projections", "/v1/jeune/parcours"): Appel("jeune", "/v1/jeune/parcours", {}, m.personne_alice),
+        ("projections", "/v1/jeune/parcours/{parcours_id}"): Appel(
+            "jeune", f"/v1/jeune/parcours/{m.alice}", {}, m.personne_alice
         ),
         ("projections", "/v1/statistiques/olinpe"): Appel("observatoire", "/v1/statistiques/olinpe", {"annee": "2026"}),
         # Last: the access log shows the lines the reads above left.
@@ -150,7 +165,7 @@ async def test_for_every_read_route_of_every_service_a_read_of_personal_data_nam
     for (service, gabarit), appel in appels(m).items():
         sub = f"lecteur-{len(gabarit)}-{appel.chemin.count('/')}-{service}"
         reponse = await client(api, lecture, service).get(
-            appel.chemin, params=appel.params or None, headers=api.jeton(appel.role, ("59",), sub)
+            appel.chemin, params=appel.params or None, headers=appel.jeton(api, sub)
         )
         assert reponse.status_code == 200, (gabarit, reponse.text)
         montres = (
