@@ -149,6 +149,31 @@ def test_the_search_finds_a_child_by_name_without_accents(page: Page, serveur: S
     expect(page.get_by_role("heading", level=1)).to_have_text("Dossier de Zoé Lefèvre")
 
 
+def test_the_search_results_are_paged(page: Page, serveur: Serveur) -> None:
+    with serveur.api("referent", ("87",)) as api:
+        for numero in range(21):
+            ouvrir_parcours(api, nom="Vidal", prenoms=f"Enfant{numero:02d}", departement="87")
+    se_connecter(page, role="referent", departements="87", sub="ref-87", retour="/pages/recherche?q=vidal")
+    legende = page.locator("caption")
+    recharger_jusqu_a(page, lambda: legende, "21 dossiers trouvés, page 1 sur 2")
+    expect(page.locator("tbody tr")).to_have_count(20)
+    page.get_by_role("link", name="Page suivante").click()
+    expect(legende).to_contain_text("21 dossiers trouvés, page 2 sur 2")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_role("link", name="Page suivante")).to_have_count(0)
+    page.get_by_role("link", name="Page précédente").click()
+    expect(legende).to_contain_text("page 1 sur 2")
+
+
+def test_the_caseworker_pages_are_refused_to_other_roles(page: Page) -> None:
+    se_connecter(page, role="auditeur", departements="15")
+    for chemin in ("/pages/travail", "/pages/recherche", f"/pages/dossiers/{uuid.uuid4()}"):
+        reponse = page.goto(chemin)
+        assert reponse is not None
+        assert reponse.status == 403
+        expect(page.get_by_role("heading", level=1)).to_have_text("Accès refusé")
+
+
 def test_the_dossier_shows_identity_measures_and_a_correction_beside_what_it_corrects(
     page: Page, serveur: Serveur
 ) -> None:
