@@ -26,7 +26,7 @@ from services.pages.dependances import Comp
 from services.pages.formulaires import COMMANDES
 from services.pages.liste_travail import regle
 from services.pages.rendu import page
-from services.pages.routes_travail import TAILLE_LISTE, Caseworker
+from services.pages.routes_travail import TAILLE_LISTE, Intervenant
 from services.pages.sessions import Session
 
 routeur = APIRouter()
@@ -41,7 +41,7 @@ async def _alertes(comp: Comp, s: Session, parcours_id: UUID) -> list[Any]:
 
 
 @routeur.get("/dossiers/{parcours_id}")
-async def dossier(parcours_id: UUID, request: Request, comp: Comp, s: Caseworker) -> Response:
+async def dossier(parcours_id: UUID, request: Request, comp: Comp, s: Intervenant) -> Response:
     etat = (await comp.api.lire("parcours", f"/v1/parcours/{parcours_id}", s.jeton)).donnees
     evenements = (await comp.api.lire("parcours", f"/v1/parcours/{parcours_id}/evenements", s.jeton)).donnees
     try:
