@@ -69,10 +69,11 @@ def _environnement() -> Environment:
 modeles = Jinja2Templates(env=_environnement())
 
 
-def page(request: Request, modele: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
-    """``modele`` rendered with ``contexte``, the session (or None) and its CSRF token."""
+def page(request: Request, modele: str, code_http: int = 200, /, **contexte: Any) -> HTMLResponse:
+    """``modele`` rendered with ``contexte``, the session (or None) and its CSRF token, answered with
+    ``code_http`` (positional only: a template variable may be called ``statut``)."""
     session = getattr(request.state, "session", None)
     contexte.setdefault("session", session)
     contexte.setdefault("csrf", session.csrf if session is not None else getattr(request.state, "csrf", ""))
     contexte.setdefault("titre", "")
-    return modeles.TemplateResponse(request, modele, contexte, status_code=statut)
+    return modeles.TemplateResponse(request, modele, contexte, status_code=code_http)
