@@ -57,6 +57,7 @@ async def pilotage(
     annee = annee or annee_courante
     params = {"departement": departement}
     occupation = (await comp.api.lire("projections", "/v1/pilotage/occupation", s.jeton, params=params)).donnees
+    lieux = (await comp.api.lire("projections", "/v1/pilotage/lieux", s.jeton, params=params)).donnees["lieux"]
     erreur_annee = None
     indicateurs: dict[str, Any] | None = None
     try:
@@ -87,6 +88,11 @@ async def pilotage(
                 if barres
                 else None,
                 "lignes": [{**t, "libelle": libelle_type_lieu(t["type_lieu"])} for t in dep["par_type"]],
+                "liste_lieux": [
+                    {**lieu, "libelle": libelle_type_lieu(lieu["type"])}
+                    for lieu in lieux
+                    if lieu["departement"] == dep["departement"]
+                ],
             }
         )
     return page(
@@ -108,7 +114,7 @@ async def pilotage(
 async def lieu(
     request: Request, comp: Comp, s: Encadrant, lieu_id: Annotated[str | None, Query(max_length=100)] = None
 ) -> Response:
-    """One lieu's occupancy by its identifier (the read API has no list of lieux: the identifier is asked)."""
+    """One lieu's occupancy by its identifier, and the children present followed by the person's départements."""
     erreur = None
     occupation = None
     if lieu_id:

@@ -114,6 +114,15 @@ def test_an_encadrant_sees_the_occupancy_chart_and_the_indicators_with_their_def
     ligne_mecs = tableau.get_by_role("row", name="MECS")
     expect(ligne_mecs.get_by_role("cell")).to_have_text(["1", "5", "1", "20 %", "0"])
 
+    # Lieu by lieu, each with a link to its own page.
+    par_lieu = page.get_by_role("table", name=f"Occupation lieu par lieu, département {DEP_OCCUPATION}")
+    expect(par_lieu.get_by_role("row", name="Famille Aubrac").get_by_role("cell")).to_have_text(
+        ["Assistant familial", "1", "2", "200 %", "sur-occupé"]
+    )
+    expect(par_lieu.get_by_role("row", name="MECS du Causse").get_by_role("cell")).to_have_text(
+        ["Maison d'enfants à caractère social (MECS)", "5", "1", "20 %", "4 places libres"]
+    )
+
     # Indicators of the year, each with its definition in plain words.
     expect(page.get_by_role("heading", name=f"Indicateurs {date.today().year}")).to_be_visible()
     ppe = page.locator("section.indicateur", has=page.get_by_role("heading", name="PPE établi dans les 3 mois"))
@@ -133,10 +142,9 @@ def test_an_encadrant_sees_the_occupancy_chart_and_the_indicators_with_their_def
     expect(page.get_by_role("heading", name=f"Indicateurs {date.today().year - 1}")).to_be_visible()
     expect(page).to_have_url(f"{serveur.url}/pages/pilotage?annee={date.today().year - 1}")
 
-    # One lieu's occupancy, by its identifier.
-    page.goto("/pages/pilotage/lieux")
-    page.get_by_label("Identifiant du lieu d'accueil").fill(famille)
-    page.get_by_role("button", name="Consulter").click()
+    # One lieu's occupancy, from the list.
+    page.get_by_role("link", name="Famille Aubrac").click()
+    expect(page.get_by_label("Identifiant du lieu d'accueil")).to_have_value(famille)
     expect(page.get_by_role("heading", level=2)).to_have_text("Famille Aubrac")
     expect(page.locator("dl.proprietes")).to_contain_text("Enfants présents2 (sur-occupé)")
     expect(
