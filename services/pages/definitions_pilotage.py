@@ -25,15 +25,29 @@ TYPES_LIEU: dict[str, str] = {
 """``contracts.vocabulaire.TypeLieu``, in words."""
 
 
+TYPES_LIEU_COURTS: dict[str, str] = {
+    "mecs": "MECS",
+    "lieu_de_vie": "Lieu de vie (LVA)",
+    "hebergement_derogatoire": "Hébergement dérogatoire",
+}
+"""Where the chart's left margin is too narrow for the full words (the table below says them in full)."""
+
+
+def libelle_court_type_lieu(code: str) -> str:
+    """A type of lieu in a few words, for the chart's labels."""
+    return TYPES_LIEU_COURTS.get(code) or libelle_type_lieu(code)
+
+
 def libelle_type_lieu(code: str) -> str:
     """A type of lieu in words (the code itself for a type these pages do not know yet)."""
     return TYPES_LIEU.get(code, code)
 
 
 def valeur_indicateur(unite: str, valeur: float | None) -> str:
-    """A share as a percentage (``42,5 %``), a mean with two decimals (``2,25``), in French; a dash for none."""
+    """A share as a percentage (``42,5 %``), a mean with two decimals (``2,25``), in French; "non calculable"
+    when nobody is counted."""
     if valeur is None:
-        return "non calculable (personne n'est compté)"
+        return "non calculable"
     if unite == "part":
         return f"{valeur * 100:.1f} %".replace(".", ",")
     return f"{valeur:.2f}".replace(".", ",")

@@ -9,7 +9,7 @@ call. Every read goes through the read API, which records it in the access log.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.pages.appels import ProblemeAPI
 from services.pages.definitions_pilotage import MOTIFS_EFFACEMENT
 from services.pages.dependances import Comp, exiger
-from services.pages.rendu import page
+from services.pages.rendu import date_fr, page
 from services.pages.sessions import Session
 from services.runtime.horloge import FUSEAU
 
@@ -49,6 +49,17 @@ def instant(texte: str | None) -> datetime | None:
         return None
     valeur = datetime.fromisoformat(texte)
     return valeur if valeur.tzinfo else valeur.replace(tzinfo=FUSEAU)
+
+
+def instant_fr(valeur: str) -> str:
+    """An RFC 3339 instant in Paris time, to the second: ``30 novembre 2026 à 02:13:05``."""
+    moment = datetime.fromisoformat(valeur).astimezone(FUSEAU)
+    return f"{date_fr(moment.date())} à {moment:%H:%M:%S}"
+
+
+def juste_avant(valeur: str) -> str:
+    """The ``datetime-local`` value one millisecond before an instant: what was known just before it."""
+    return local((datetime.fromisoformat(valeur) - timedelta(milliseconds=1)).isoformat())
 
 
 def local(valeur: str | None) -> str:
@@ -118,6 +129,11 @@ async def parcours(
                 erreurs[champ] = str(e.get("message", "valeur invalide"))
         if not erreurs:
             erreurs["date_effet"] = exc.detail
+    for ev in chronologie["evenements"]:
+        ev["enregistre_le_texte"] = instant_fr(ev["enregistre_le"])
+        for r in ev["rectifications"]:
+            r["enregistre_le_texte"] = instant_fr(r["enregistre_le"])
+            r["connu_juste_avant"] = juste_avant(r["enregistre_le"])
     return page(
         request,
         "audit_parcours.html",
@@ -176,6 +192,8 @@ async def acces(
                     )
             else:
                 raise
+    for a in (journal or {}).get("elements", []):
+        a["lu_le_texte"] = instant_fr(a["lu_le"])
     filtres = {"parcours_id": parcours_id, "sub": sub, "depuis": depuis, "jusqu_a": jusqu_a, "ordre": ordre}
     return page(
         request,

@@ -17,6 +17,7 @@ from services.pages.appels import ProblemeAPI
 from services.pages.definitions_pilotage import (
     DEFINITIONS_INDICATEURS,
     TYPES_LIEU,
+    libelle_court_type_lieu,
     libelle_type_lieu,
     valeur_indicateur,
 )
@@ -41,7 +42,7 @@ def _departements(s: Session) -> list[str]:
 
 
 def _barres(par_type: list[dict[str, Any]]) -> list[Barre]:
-    return [Barre(libelle_type_lieu(t["type_lieu"]), t["places"], t["enfants_places"]) for t in par_type]
+    return [Barre(libelle_court_type_lieu(t["type_lieu"]), t["places"], t["enfants_places"]) for t in par_type]
 
 
 @routeur.get("/pilotage")
@@ -70,6 +71,7 @@ async def pilotage(
         erreur_annee = next((e["message"] for e in exc.erreurs if e.get("champ") == "annee"), exc.detail)
     for i in (indicateurs or {}).get("indicateurs", []):
         i["valeur_texte"] = valeur_indicateur(i["unite"], i["valeur"])
+        i["mediane_texte"] = valeur_indicateur("nombre_moyen", i["mediane"]) if i["mediane"] is not None else None
     blocs = []
     for dep in occupation["departements"]:
         barres = _barres(dep["par_type"])

@@ -121,6 +121,13 @@ def test_an_auditor_sees_a_correction_beside_what_it_corrects_and_the_state_as_k
     page.get_by_role("button", name="Afficher l'état").click()
     expect(mesures.get_by_role("row", name="confiage_ase")).to_contain_text("31 janvier 2027")
 
+    # The correction links to the state as known just before it.
+    page.get_by_role(
+        "link", name="Voir l'état au 1er mars 2026 tel qu'il était connu juste avant cette correction"
+    ).click()
+    expect(page.get_by_role("heading", name="État au 1er mars 2026")).to_be_visible()
+    expect(mesures.get_by_role("row", name="confiage_ase")).to_contain_text("28 février 2027")
+
     # Before the measure began, there was none.
     page.get_by_label("Date d'effet").fill("2026-02-01")
     page.get_by_role("button", name="Afficher l'état").click()

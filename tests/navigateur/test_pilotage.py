@@ -94,7 +94,7 @@ def test_an_encadrant_sees_the_occupancy_chart_and_the_indicators_with_their_def
     assert graphique.evaluate("e => e.tagName") == "svg"
     # Each type's two bars carry the seeded figures, and say them in words on the chart.
     famille_groupe = graphique.locator('g[data-type="Assistant familial"]')
-    mecs_groupe = graphique.locator('g[data-type="Maison d\'enfants à caractère social (MECS)"]')
+    mecs_groupe = graphique.locator('g[data-type="MECS"]')
     assert famille_groupe.locator('rect[data-serie="places"]').get_attribute("data-valeur") == "1"
     assert famille_groupe.locator('rect[data-serie="enfants"]').get_attribute("data-valeur") == "2"
     assert mecs_groupe.locator('rect[data-serie="places"]').get_attribute("data-valeur") == "5"
