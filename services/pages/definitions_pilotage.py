@@ -115,3 +115,32 @@ MOTIFS_EFFACEMENT: dict[str, str] = {
     "autre": "Autre motif",
 }
 """The motifs of ``POST /v1/personnes/{personne_id}/effacement`` (API.md), in words."""
+
+EVENEMENTS: dict[str, str] = {
+    "ParcoursOuvert": "Parcours ouvert",
+    "ParcoursRouvert": "Parcours rouvert",
+    "InformationPreoccupanteRecue": "Information préoccupante reçue",
+    "EvaluationConclue": "Évaluation conclue",
+    "MesureDecidee": "Mesure décidée",
+    "MesureRenouvelee": "Mesure renouvelée",
+    "MesureLevee": "Mesure levée",
+    "AccueilDebute": "Accueil commencé",
+    "LieuAccueilChange": "Changement de lieu d'accueil",
+    "AccueilTermine": "Accueil terminé",
+    "FugueDeclaree": "Fugue déclarée",
+    "FugueTerminee": "Fin de fugue",
+    "PPEEtabli": "PPE établi",
+    "PPEActualise": "PPE actualisé",
+    "RapportSituationProduit": "Rapport de situation produit",
+    "EntretienAutonomieRealise": "Entretien d'autonomie réalisé",
+    "MajoriteAtteinte": "Majorité atteinte",
+    "AccompagnementJeuneMajeurAccorde": "Accompagnement jeune majeur accordé",
+    "AccompagnementJeuneMajeurRenouvele": "Accompagnement jeune majeur renouvelé",
+    "AccompagnementJeuneMajeurTermine": "Accompagnement jeune majeur terminé",
+    "SortieDispositif": "Sortie du dispositif",
+    "DossierTransfere": "Dossier transféré",
+    "ReferentDesigne": "Référent désigné",
+    "SaisieRectifiee": "Correction d'une saisie",
+    "IdentiteEffacee": "Identité effacée",
+}
+"""The events of a parcours (DOMAIN.md), in words; the chronology shows the code beside them."""

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.pages.appels import ProblemeAPI
-from services.pages.definitions_pilotage import MOTIFS_EFFACEMENT
+from services.pages.definitions_pilotage import EVENEMENTS, MOTIFS_EFFACEMENT
 from services.pages.dependances import Comp, exiger
 from services.pages.rendu import date_fr, page
 from services.pages.sessions import Session
@@ -130,6 +130,7 @@ async def parcours(
         if not erreurs:
             erreurs["date_effet"] = exc.detail
     for ev in chronologie["evenements"]:
+        ev["libelle"] = EVENEMENTS.get(ev["nom"], ev["nom"])
         ev["enregistre_le_texte"] = instant_fr(ev["enregistre_le"])
         for r in ev["rectifications"]:
             r["enregistre_le_texte"] = instant_fr(r["enregistre_le"])

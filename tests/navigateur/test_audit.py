@@ -97,7 +97,7 @@ def test_an_auditor_sees_a_correction_beside_what_it_corrects_and_the_state_as_k
 
     # The chronology: author, recording time, effective date; the correction inside what it corrects.
     decision = page.locator(f"li#v{mesure['version']}")
-    expect(decision).to_contain_text("MesureDecidee")
+    expect(decision).to_contain_text("Mesure décidée")
     expect(decision).to_contain_text("1er mars 2026")
     expect(decision).to_contain_text("par api-test")
     expect(decision.locator(".correction")).to_contain_text("date_echeance passe de 2027-02-28 à 2027-01-31")
