@@ -149,6 +149,15 @@ def test_an_auditor_sees_a_correction_beside_what_it_corrects_and_the_state_as_k
     expect(page.get_by_text("Aucune lecture ne correspond à ces filtres.")).to_be_visible()
     assert "sub=personne-d-autre" in page.url
 
+    # A period, in Paris time: the reads since the test began are there, none from tomorrow on.
+    page.get_by_label("Qui (identifiant de la personne connectée)").fill("auditrice-23")
+    page.get_by_label("Depuis (heure de Paris)").fill(local(decidee_le)[:19])
+    page.get_by_role("button", name="Filtrer").click()
+    expect(journal.get_by_role("row").filter(has_text="auditrice-23").first).to_be_visible()
+    page.get_by_label("Depuis (heure de Paris)").fill(local(datetime.now(FUSEAU) + timedelta(days=1))[:19])
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page.get_by_text("Aucune lecture ne correspond à ces filtres.")).to_be_visible()
+
 
 def test_a_dpo_erases_a_person_after_confirming_and_her_name_is_gone(page: Page, serveur: Serveur) -> None:
     referent = serveur.api("referent", (DEP,))
@@ -163,6 +172,7 @@ def test_a_dpo_erases_a_person_after_confirming_and_her_name_is_gone(page: Page,
 
     se_connecter(page, "dpo", DEP, sub="dpo-23")
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit")
+    verifier_accessibilite(page)
     page.get_by_role("link", name="Effacer l'identité d'une personne").click()
     verifier_accessibilite(page)
     page.get_by_label("Identifiant de la personne").fill(personne_id)
@@ -187,6 +197,7 @@ def test_a_dpo_erases_a_person_after_confirming_and_her_name_is_gone(page: Page,
     champ.fill("EFFACER")
     page.get_by_role("button", name="Effacer définitivement").click()
     expect(page.get_by_role("status")).to_contain_text(f"L'identité de la personne {personne_id} est effacée")
+    verifier_accessibilite(page)
     effacee = attendre(lambda: (i := identite()) is not None and i["effacee"] and i)
     assert (effacee["nom"], effacee["prenoms"], effacee["date_naissance"]) == (None, None, None)
 
