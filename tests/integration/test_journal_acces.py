@@ -28,6 +28,7 @@ UUID_TEXTE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 SANS_DONNEES_PERSONNELLES = {
     ("projections", "/v1/pilotage/occupation"): "counts per département and type of lieu",
     ("projections", "/v1/pilotage/indicateurs"): "ratios over cohorts, no child named",
+    ("projections", "/v1/pilotage/lieux"): "places and children counted per lieu, no child named",
 }
 """GET routes that show nobody: each says why. Any other GET route must record its reads."""
 

@@ -205,6 +205,61 @@ async def occupation_pilotage(
     return OccupationPilotage(departements=resultat)
 
 
+# -- occupation lieu par lieu ------------------------------------------------------------
+
+
+class LieuVue(BaseModel):
+    lieu_id: UUID
+    nom: str | None
+    type: str
+    departement: str
+    capacite: int
+    ferme_le: date | None
+    places: int
+    """Places offered now: the capacity, 0 once the lieu is closed."""
+    enfants_presents: int
+    """Every child placed here now, whichever département follows them."""
+    taux: float | None
+    sur_occupation: bool
+    places_libres: int
+
+
+class LieuxPilotage(BaseModel):
+    lieux: list[LieuVue]
+
+
+@routeur.get("/pilotage/lieux", response_model=LieuxPilotage)
+async def lieux_pilotage(
+    comp: Comp, u: Encadrant, response: Response, departement: FiltreDepartement = None
+) -> LieuxPilotage:
+    """Each lieu of the caller's départements (open, or closed and still holding a child) with its occupancy,
+    by département, type and name. Children are counted, never listed (``/v1/lieux/{id}/occupation`` lists
+    them, and records that read)."""
+    departements = perimetre(u, departement)
+    schema = await schema_de(comp, PILOTAGE)
+    await position(comp, schema, response)
+    async with comp.pool.acquire() as conn:
+        lieux = await occupation.occupation_des_lieux(conn, schema, departements)
+    return LieuxPilotage(
+        lieux=[
+            LieuVue(
+                lieu_id=lieu.lieu_id,
+                nom=lieu.nom,
+                type=lieu.type,
+                departement=lieu.departement,
+                capacite=lieu.capacite,
+                ferme_le=lieu.ferme_le,
+                places=lieu.occupation.places,
+                enfants_presents=lieu.occupation.enfants,
+                taux=lieu.occupation.taux,
+                sur_occupation=lieu.occupation.sur_occupation,
+                places_libres=lieu.occupation.places_libres,
+            )
+            for lieu in lieux
+        ]
+    )
+
+
 # -- indicateurs --------------------------------------------------------------------------
 
 

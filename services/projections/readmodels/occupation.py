@@ -133,3 +133,32 @@ async def occupation_par_type(conn: Connexion, schema: str, departements: Sequen
         )
         for r in lignes
     ]
+
+
+async def occupation_des_lieux(conn: Connexion, schema: str, departements: Sequence[str]) -> list[LieuOccupe]:
+    """Every lieu of ``departements`` (open ones, and closed ones still holding a child) with its occupancy,
+    by département, type and name; ``presents`` is left empty (a list of lieux names no child)."""
+    lignes = await conn.fetch(
+        f"""
+        SELECT l.lieu_id, l.nom, l.type, l.departement, l.capacite, l.finess, l.ferme_le, coalesce(o.n, 0) AS enfants
+          FROM "{schema}".lieux l
+          LEFT JOIN (SELECT lieu_id, count(*) AS n FROM "{schema}".presences GROUP BY lieu_id) o USING (lieu_id)
+         WHERE l.departement = ANY($1::text[]) AND (l.ferme_le IS NULL OR coalesce(o.n, 0) > 0)
+         ORDER BY l.departement, l.type, l.nom NULLS LAST, l.lieu_id
+        """,
+        list(departements),
+    )
+    return [
+        LieuOccupe(
+            lieu_id=r["lieu_id"],
+            nom=r["nom"],
+            type=r["type"],
+            departement=r["departement"],
+            capacite=r["capacite"],
+            finess=r["finess"],
+            ferme_le=r["ferme_le"],
+            occupation=Occupation(places_offertes(r["capacite"], r["ferme_le"]), int(r["enfants"])),
+            presents=[],
+        )
+        for r in lignes
+    ]
