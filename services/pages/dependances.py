@@ -143,8 +143,10 @@ def meme_origine(request: Request) -> bool:
     origine = request.headers.get("origin")
     if origine is None:
         return True
-    attendue = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origine == attendue
+    # The host only, not the scheme: behind an ingress that ends TLS, the browser's origin is
+    # https://host while this process sees http (Sec-Fetch-Site already tells a scheme change apart).
+    morceaux = urlsplit(origine)
+    return morceaux.scheme in ("http", "https") and morceaux.netloc == request.headers.get("host", "") != ""
 
 
 async def csrf(request: Request, s: SessionCourante) -> None:
