@@ -241,6 +241,25 @@ def test_the_same_form_from_the_same_site_is_accepted(serveur: Serveur, client: 
     assert reponse.headers["location"] == CONNEXION
 
 
+def test_behind_an_ingress_ending_tls_the_https_origin_of_the_same_host_is_accepted(
+    serveur: Serveur, client: httpx.Client
+) -> None:
+    """The browser says ``Origin: https://host``; the process, behind the TLS-ending ingress, sees http."""
+    hote = httpx.URL(serveur.url).netloc.decode()
+    id_session = id_de_session(client)
+    entetes = {"Origin": f"https://{hote}", "Sec-Fetch-Site": "same-origin"}
+    reponse = client.post("/pages/deconnexion", data={"csrf": csrf_de(serveur, client)}, headers=entetes)
+    assert reponse.status_code == 303
+    assert ligne(serveur, id_session) is None
+
+
+@pytest.mark.parametrize("origine", ["https://evil.example", "null", "http://127.0.0.1.evil.example"])
+def test_an_origin_naming_another_host_is_refused(serveur: Serveur, client: httpx.Client, origine: str) -> None:
+    reponse = client.post("/pages/deconnexion", data={"csrf": csrf_de(serveur, client)}, headers={"Origin": origine})
+    assert formulaire_refuse(reponse)
+    assert ligne(serveur, id_de_session(client)) is not None
+
+
 @pytest.mark.parametrize("cas", ["sans-cookie", "sans-champ", "autre-valeur", "autre-site"])
 def test_the_sign_in_form_is_refused_without_its_own_csrf_token(serveur: Serveur, cas: str) -> None:
     with httpx.Client(base_url=serveur.url, timeout=30) as client:
