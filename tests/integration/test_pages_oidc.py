@@ -28,6 +28,7 @@ from services.cli.serveur import application_embarquee
 from services.pages.dependances import Comp, SessionCourante
 from services.pages.sessions import COOKIE
 from services.pages.settings import PagesSettings
+from services.runtime.auth import FICHIER_CLE_DEV
 from tests.integration.conftest import _url_de
 from tests.integration.emetteur_oidc import EmetteurOIDC, Identite, emetteur_en_marche, prise_locale, servir
 
@@ -63,6 +64,7 @@ class Pile:
     url: str
     emetteur: EmetteurOIDC
     database_url: str
+    donnees: Path
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
@@ -91,10 +93,11 @@ def pile(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             env.setenv("ASE_OIDC_JWKS_URL", emetteur.url + "/jwks")
             env.setenv("ASE_OIDC_AUDIENCE", AUDIENCE)
             env.setenv("ASE_PAGES_OIDC_CLIENT_ID", CLIENT_ID)
-            app = application_embarquee(Path(tmp_path_factory.mktemp("donnees")))
+            donnees = Path(tmp_path_factory.mktemp("donnees"))
+            app = application_embarquee(donnees)
             sous_application_pages(app).include_router(essai)
             with servir(app, prise_locale()) as url:
-                yield Pile(url=url, emetteur=emetteur, database_url=base)
+                yield Pile(url=url, emetteur=emetteur, database_url=base, donnees=donnees)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')
@@ -231,6 +234,7 @@ def test_a_token_for_another_audience_opens_no_session(pile: Pile, emetteur: Eme
 
 
 def test_the_dev_sign_in_does_not_exist_when_an_issuer_is_configured(pile: Pile) -> None:
+    assert not (pile.donnees / FICHIER_CLE_DEV).exists()  # no dev signing key is even created
     with pile.client() as client:
         formulaire = client.get("/pages/connexion")
         assert formulaire.status_code == 200
