@@ -6,7 +6,8 @@ the browser back with a code, keeping ``state``), ``/token`` (the code once, for
 ``redirect_uri``, and only with the ``code_verifier`` whose S256 digest is the challenge sent to
 ``/authorize``), ``/jwks``. Access tokens are RS256 JWTs with ``sub``, ``roles``, ``departements``
 (``personne_id`` for a young person), ``iss``, ``aud``, ``iat``, ``exp``; the ID token carries the
-``nonce`` (or ``nonce_impose`` when a test wants a wrong one). Every refusal is kept in ``refus``.
+``nonce`` (or ``nonce_impose`` when a test wants a wrong one). With ``avec_actualisation``, a refresh token
+too, redeemed once (rotated) for a new pair unless ``refuser_actualisation``. Every refusal is kept in ``refus``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class EmetteurOIDC:
         self.identite = Identite()
         self.nonce_impose: str | None = None
         self.refus: list[str] = []
+        self.avec_actualisation = True
+        self.refuser_actualisation = False
+        self.actualisations_servies = 0
+        self._actualisations: dict[str, Identite] = {}
         self.autorisations: list[dict[str, str]] = []
         """The query of every ``/authorize`` request, as received."""
         self._cle = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -154,9 +159,30 @@ class EmetteurOIDC:
         separateur = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(redirect_uri + separateur + urlencode(retour), status_code=302)
 
+    def _actualisation(self, identite: Identite) -> dict[str, str]:
+        if not self.avec_actualisation:
+            return {}
+        jeton = secrets.token_urlsafe(32)
+        with self._verrou:
+            self._actualisations[jeton] = identite
+        return {"refresh_token": jeton}
+
+    def _actualiser(self, champ: dict[str, str]) -> Response:
+        """RFC 6749, 6: the refresh token once (rotated), for a new access token of the same person."""
+        with self._verrou:
+            identite = self._actualisations.pop(champ.get("refresh_token", ""), None)
+        if identite is None or self.refuser_actualisation:
+            self.refus.append("refresh_token refusé")
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        self.actualisations_servies += 1
+        corps = {"access_token": self.jeton(identite), "token_type": "Bearer", "expires_in": DUREE_S}
+        return JSONResponse({**corps, **self._actualisation(identite)}, headers={"Cache-Control": "no-store"})
+
     async def _token(self, request: Request) -> Response:
         formulaire = await request.form()
         champ = {k: v for k, v in formulaire.items() if isinstance(v, str)}
+        if champ.get("grant_type") == "refresh_token":
+            return self._actualiser(champ)
         with self._verrou:
             code = self._codes.pop(champ.get("code", ""), None)  # one use, refused or not
         probleme = None
@@ -181,6 +207,7 @@ class EmetteurOIDC:
                 "token_type": "Bearer",
                 "expires_in": DUREE_S,
                 "id_token": self._id_token(code),
+                **self._actualisation(code.identite),
             },
             headers={"Cache-Control": "no-store"},
         )

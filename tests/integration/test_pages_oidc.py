@@ -8,11 +8,13 @@ against the test issuer of :mod:`tests.integration.emetteur_oidc`. httpx plays t
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -21,6 +23,7 @@ import psycopg
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from psycopg.rows import dict_row
 from pydantic import ValidationError
 from starlette.routing import Mount
 
@@ -30,7 +33,14 @@ from services.pages.sessions import COOKIE
 from services.pages.settings import PagesSettings
 from services.runtime.auth import FICHIER_CLE_DEV
 from tests.integration.conftest import _url_de
-from tests.integration.emetteur_oidc import EmetteurOIDC, Identite, emetteur_en_marche, prise_locale, servir
+from tests.integration.emetteur_oidc import (
+    DUREE_S,
+    EmetteurOIDC,
+    Identite,
+    emetteur_en_marche,
+    prise_locale,
+    servir,
+)
 
 CLIENT_ID = "pages-ase"
 AUDIENCE = "parcours-ase"
@@ -108,6 +118,9 @@ def emetteur(pile: Pile) -> Iterator[EmetteurOIDC]:
     pile.emetteur.identite = Identite()
     pile.emetteur.nonce_impose = None
     pile.emetteur.refus.clear()
+    pile.emetteur.avec_actualisation = True
+    pile.emetteur.refuser_actualisation = False
+    pile.emetteur.actualisations_servies = 0
     yield pile.emetteur
     pile.emetteur.nonce_impose = None
 
@@ -243,6 +256,73 @@ def test_the_dev_sign_in_does_not_exist_when_an_issuer_is_configured(pile: Pile)
         envoi = client.post("/pages/connexion", data={"role": "dpo", "departements": "59", "csrf": "x"})
         assert envoi.status_code == 404
         assert COOKIE not in client.cookies
+
+
+# -- the access token's end: renewed with the refresh token, or the session ends ------------------------------
+
+
+def session_de(pile: Pile, client: httpx.Client) -> dict[str, Any] | None:
+    valeur = client.cookies.get(COOKIE)
+    assert valeur
+    cle = hashlib.sha256(valeur.rsplit(".", 2)[0].encode()).digest()
+    with psycopg.connect(pile.database_url, autocommit=True, row_factory=dict_row) as conn:
+        return conn.execute("SELECT * FROM pages.sessions WHERE cle = %s", (cle,)).fetchone()
+
+
+def rapprocher_la_fin_du_jeton(pile: Pile, client: httpx.Client) -> None:
+    """As if the access token had 30 seconds left (within the minute the pages renew it in)."""
+    session = session_de(pile, client)
+    assert session is not None
+    with psycopg.connect(pile.database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE pages.sessions SET jeton_expire_le = now() + interval '30 seconds' WHERE cle = %s",
+            (session["cle"],),
+        )
+
+
+def test_a_session_whose_access_token_nears_its_end_renews_it_with_the_refresh_token(
+    pile: Pile, emetteur: EmetteurOIDC
+) -> None:
+    parcours_id = ouvrir_parcours(pile, emetteur.jeton())
+    with pile.client() as client:
+        client.get("/pages/connexion/oidc", follow_redirects=True)
+        avant = session_de(pile, client)
+        assert avant is not None
+        assert avant["actualisation"] is not None  # kept, encrypted as the token is
+        rapprocher_la_fin_du_jeton(pile, client)
+        page = client.get(f"/pages/essai/evenements/{parcours_id}")
+        apres = session_de(pile, client)
+    assert page.status_code == 200, page.text
+    assert "ParcoursOuvert" in page.text
+    assert emetteur.actualisations_servies == 1
+    assert apres is not None
+    assert apres["jeton"] != avant["jeton"]
+    assert apres["jeton_expire_le"] > datetime.now(UTC) + timedelta(minutes=5)
+
+
+def test_a_refresh_refused_by_the_issuer_ends_the_session(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    with pile.client() as client:
+        client.get("/pages/connexion/oidc", follow_redirects=True)
+        session = session_de(pile, client)
+        assert session is not None
+        rapprocher_la_fin_du_jeton(pile, client)
+        emetteur.refuser_actualisation = True
+        reponse = client.get("/pages/")
+        assert reponse.status_code == 303
+        assert reponse.headers["location"].startswith("/pages/connexion")
+    assert emetteur.refus == ["refresh_token refusé"]
+    with psycopg.connect(pile.database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pages.sessions WHERE cle = %s", (session["cle"],)).fetchone() is None
+
+
+def test_without_a_refresh_token_the_session_ends_with_the_access_token(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    emetteur.avec_actualisation = False
+    with pile.client() as client:
+        client.get("/pages/connexion/oidc", follow_redirects=True)
+        session = session_de(pile, client)
+    assert session is not None
+    assert session["actualisation"] is None
+    assert session["expire_le"] <= datetime.now(UTC) + timedelta(seconds=DUREE_S)
 
 
 # -- production settings ---------------------------------------------------------------------------------------
