@@ -235,7 +235,7 @@ def up(
 
     A part that dies is restarted; `ase status` shows each one. Ports: ASE_PARCOURS_PORT (8000),
     ASE_PROJECTIONS_PORT (8001), ASE_NOTIFICATIONS_PORT (8002), ASE_RELAY_PORT (8003, the relay's metrics),
-    ASE_KAFKA_PORT (9092).
+    ASE_PAGES_PORT (8004, the web pages), ASE_KAFKA_PORT (9092).
     """
     from services.cli.pile import ErreurPile, demarrer
     from services.runtime.auth import CleDeDeveloppement
@@ -258,6 +258,7 @@ def up(
     typer.echo(f"projections    {pile.url('projections')}")
     typer.echo(f"notifications  {pile.url('notifications')}")
     typer.echo(f"relay          {pile.url('relay')}/metrics")
+    typer.echo(f"pages          {pile.url('pages')}/pages/  (connexion de développement)")
     typer.echo(f"kafka          KAFKA_BOOTSTRAP_SERVERS={pile.kafka_bootstrap}")
     typer.echo(
         f"kafka clients  {pile.dossier_kafka / 'clients'}  (<principal>.properties et .env, SASL/SCRAM; "

@@ -9,7 +9,8 @@
 - ``supervisord`` (:mod:`services.cli.supervision`), in its own session, with a
   configuration generated in ``DIR/pile/supervisord.conf``. It runs the local
   Kafka broker, ``ase serve parcours``, ``ase relay`` (its health and metrics on
-  a port of its own), ``ase serve projections`` and ``ase serve notifications``,
+  a port of its own), ``ase serve projections``, ``ase serve notifications`` and
+  ``ase serve pages`` (the web pages, calling the three APIs at their URLs),
   each in its own process group with ``DATABASE_URL`` and
   ``KAFKA_BOOTSTRAP_SERVERS`` set, and restarts any of them that dies.
 
@@ -53,14 +54,15 @@ ENV_PORTS = {
     "projections": ("ASE_PROJECTIONS_PORT", 8001),
     "notifications": ("ASE_NOTIFICATIONS_PORT", 8002),
     "relay": ("ASE_RELAY_PORT", 8003),
+    "pages": ("ASE_PAGES_PORT", 8004),
     "kafka": ("ASE_KAFKA_PORT", 9092),
 }
 """Each port of the stack and the environment variable overriding its default (API.md; the relay's: its metrics)."""
 ENV_PORT_CONTROLEUR = "ASE_KAFKA_CONTROLLER_PORT"
 """The KRaft controller port; a free one when unset."""
-PARTIES = ("kafka", "parcours", "relay", "projections", "notifications")
+PARTIES = ("kafka", "parcours", "relay", "projections", "notifications", "pages")
 """The supervised parts, in order of start (and reverse order of stop)."""
-SERVICES_HTTP = ("parcours", "relay", "projections", "notifications")
+SERVICES_HTTP = ("parcours", "relay", "projections", "notifications", "pages")
 """Parts answering ``/readyz`` on their port."""
 ENV_MARQUE = "ASE_PILE"
 """Set to the data folder in every supervised process (and its children): how ``down`` finds an orphan."""
@@ -73,7 +75,7 @@ ARRET_SERVICE_S = 15.0
 """SIGTERM, then SIGKILL after this long (a service, the relay)."""
 ARRET_KAFKA_S = 45.0
 """The Kafka wrapper gives its JVM 30 s after SIGTERM before killing it: wait longer."""
-ARRET_SUPERVISEUR_S = ARRET_KAFKA_S + 4 * ARRET_SERVICE_S + 15.0
+ARRET_SUPERVISEUR_S = ARRET_KAFKA_S + 5 * ARRET_SERVICE_S + 15.0
 """supervisord stops the programs one after another, each within its own grace period."""
 
 Ecrire = Callable[[str], None]
@@ -490,7 +492,8 @@ def _demarrer(pile: Pile, delai_s: float, ecrire: Ecrire) -> None:
     _attendre_readyz(fin, pile, parcours, ecrire)
 
     relais = _lancer_partie(pile, superviseur, "relay", ecrire)
-    autres = [_lancer_partie(pile, superviseur, nom, ecrire) for nom in ("projections", "notifications")]
+    # The pages only need PostgreSQL to be ready; they call the APIs when a page is asked.
+    autres = [_lancer_partie(pile, superviseur, nom, ecrire) for nom in ("projections", "notifications", "pages")]
     _attendre(fin, relais, lambda: relais_actif(pile))
     ecrire(f"  relay          actif (publie le journal des notifications vers Kafka; {pile.url('relay')}/metrics)")
     for demarrage in autres:
@@ -560,7 +563,7 @@ def programmes(pile: Pile) -> list[Programme]:
         ],
         "relay": [*python, "services.cli", "relay", "--port", str(pile.ports["relay"]), "--host", HOTE],
     }
-    for nom in ("parcours", "projections", "notifications"):
+    for nom in ("parcours", "projections", "notifications", "pages"):
         commandes[nom] = [
             *python,
             "services.cli",
@@ -580,10 +583,20 @@ def programmes(pile: Pile) -> list[Programme]:
             journal=pile.journaux / f"{nom}.log",
             priorite=10 * (rang + 1),
             arret_s=ARRET_KAFKA_S if nom == "kafka" else ARRET_SERVICE_S,
-            env=env_kafka(pile, nom),
+            env={**env_kafka(pile, nom), **env_pages(pile, nom)},
         )
         for rang, nom in enumerate(PARTIES)
     ]
+
+
+def env_pages(pile: Pile, partie: str) -> dict[str, str]:
+    """Where the pages reach the three APIs (``ASE_PAGES_API_*``); none for another part."""
+    if partie != "pages":
+        return {}
+    return {
+        f"ASE_PAGES_API_{service.upper()}": pile.url(service)
+        for service in ("parcours", "projections", "notifications")
+    }
 
 
 def _lancer_superviseur(pile: Pile, fin: float, ecrire: Ecrire) -> Superviseur:

@@ -39,7 +39,7 @@ from services.pages.oidc import ClientOIDC
 from services.pages.rendu import STATIQUE, page
 from services.pages.sessions import CookieSession, Sessions
 from services.pages.settings import PagesSettings
-from services.runtime.auth import CleDeDeveloppement, duree_max_jeton_s, verificateur_configure
+from services.runtime.auth import CleDeDeveloppement, duree_max_jeton_s
 from services.runtime.dossiers import dossier_de_donnees
 from services.runtime.horloge import Horloge, HorlogeSysteme
 from services.runtime.http import installer_traces, routeur_sante
@@ -113,13 +113,6 @@ async def composer(
         cle_dev = await to_thread.run_sync(
             lambda: CleDeDeveloppement.dans(Path(settings.data_dir), duree_max_s=duree_max)
         )
-    verificateur = cle_dev or verificateur_configure(
-        oidc_jwks_url=None,
-        oidc_issuer=None,
-        oidc_audience=None,
-        data_dir=Path(settings.data_dir),
-        duree_max_s=duree_max,
-    )
     return ComposantsPages(
         settings=settings,
         pool=pool,
@@ -130,7 +123,6 @@ async def composer(
             secret=_secret(settings), securise=settings.cookie_securise, duree_s=settings.pages_session_duree_s
         ),
         api=api() if callable(api) else api,
-        verificateur=verificateur,
         horloge=horloge,
         cle_dev=cle_dev,
         oidc=oidc,

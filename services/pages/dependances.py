@@ -16,7 +16,7 @@ from services.pages.appels import ServicesAPI
 from services.pages.oidc import ConnexionOIDCError
 from services.pages.sessions import CookieSession, Session, Sessions
 from services.pages.settings import PagesSettings
-from services.runtime.auth import AuthentificationError, CleDeDeveloppement, Verificateur, authentifier
+from services.runtime.auth import AuthentificationError, CleDeDeveloppement, authentifier
 from services.runtime.horloge import Horloge
 
 METHODES_SURES = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,11 +33,10 @@ class ComposantsPages:
     sessions: Sessions
     cookie: CookieSession
     api: ServicesAPI
-    verificateur: Verificateur
-    """Verifies a token at sign-in, as the APIs do (the dev key, or the issuer's JWKS)."""
     horloge: Horloge
     cle_dev: CleDeDeveloppement | None = None
-    """The dev key signing the dev sign-in page's tokens; None in production."""
+    """The dev key signing and verifying the dev sign-in page's tokens; None with an issuer (no dev key is
+    then created: its tokens are verified by ``oidc.verificateur()``, the issuer's JWKS, as the APIs do)."""
     oidc: Any = None
     """The OpenID Connect client (:class:`services.pages.oidc.ClientOIDC`) when sign-in goes through an issuer."""
 
@@ -143,8 +142,10 @@ def meme_origine(request: Request) -> bool:
     origine = request.headers.get("origin")
     if origine is None:
         return True
-    attendue = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origine == attendue
+    # The host only, not the scheme: behind an ingress that ends TLS, the browser's origin is
+    # https://host while this process sees http (Sec-Fetch-Site already tells a scheme change apart).
+    morceaux = urlsplit(origine)
+    return morceaux.scheme in ("http", "https") and morceaux.netloc == request.headers.get("host", "") != ""
 
 
 async def csrf(request: Request, s: SessionCourante) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import jwt
+from anyio import to_thread
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -47,7 +48,8 @@ class ClientOIDC:
         duree_max_s: int,
         timeout_s: float = 10.0,
     ) -> None:
-        self.emetteur = emetteur.rstrip("/")
+        self.emetteur = emetteur
+        """As configured: the ``iss`` of the tokens, compared verbatim (an issuer may end with ``/``)."""
         self.client_id = client_id
         self.client_secret = client_secret
         self.scopes = scopes
@@ -56,14 +58,15 @@ class ClientOIDC:
         self.timeout_s = timeout_s
         self._decouverte: Decouverte | None = None
         self._verificateur: VerificateurOIDC | None = None
+        self._cles_id_token: jwt.PyJWKClient | None = None
 
     async def decouverte(self) -> Decouverte:
         if self._decouverte is None:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                reponse = await client.get(self.emetteur + "/.well-known/openid-configuration")
+                reponse = await client.get(self.emetteur.rstrip("/") + "/.well-known/openid-configuration")
             reponse.raise_for_status()
             doc = reponse.json()
-            if doc.get("issuer", "").rstrip("/") != self.emetteur:
+            if doc.get("issuer", "").rstrip("/") != self.emetteur.rstrip("/"):
                 raise ConnexionOIDCError("le document de découverte ne nomme pas l'émetteur configuré")
             self._decouverte = Decouverte(
                 authorization_endpoint=doc["authorization_endpoint"],
@@ -100,8 +103,10 @@ class ClientOIDC:
     ) -> tuple[str, float | None, str | None]:
         """Redeem ``code``: ``(access_token, expires_at, refresh_token)``, after the ID token's signature and
         ``nonce`` hold."""
-        decouverte = await self.decouverte()
         try:
+            # Inside the try: another worker than the one that sent the browser may redeem the code,
+            # and read the discovery document now (an unreachable issuer refuses the sign-in, no 500).
+            decouverte = await self.decouverte()
             async with self._client(redirect_uri) as client:
                 reponse: dict[str, Any] = await client.fetch_token(
                     decouverte.token_endpoint, code=code, code_verifier=verificateur
@@ -112,14 +117,15 @@ class ClientOIDC:
         id_token = reponse.get("id_token")
         if not isinstance(acces, str) or not isinstance(id_token, str):
             raise ConnexionOIDCError("réponse de l'émetteur sans access_token ou id_token")
-        self._verifier_id_token(id_token, decouverte, nonce)
+        # PyJWKClient fetches the keys with urllib: off the event loop.
+        await to_thread.run_sync(self._verifier_id_token, id_token, decouverte, nonce)
         return _jetons(reponse)
 
     async def actualiser(self, actualisation: str) -> tuple[str, float | None, str | None]:
         """A new access token for the refresh token ``actualisation`` (RFC 6749, 6): the session goes on
         past its first access token's short life without a new sign-in, until the issuer says no."""
-        decouverte = await self.decouverte()
         try:
+            decouverte = await self.decouverte()
             async with self._client("") as client:
                 reponse: dict[str, Any] = await client.refresh_token(
                     decouverte.token_endpoint, refresh_token=actualisation
@@ -129,8 +135,10 @@ class ClientOIDC:
         return _jetons(reponse)
 
     def _verifier_id_token(self, id_token: str, decouverte: Decouverte, nonce: str) -> None:
+        if self._cles_id_token is None:
+            self._cles_id_token = jwt.PyJWKClient(decouverte.jwks_uri, cache_keys=True)
         try:
-            cle = jwt.PyJWKClient(decouverte.jwks_uri).get_signing_key_from_jwt(id_token)
+            cle = self._cles_id_token.get_signing_key_from_jwt(id_token)
             claims = jwt.decode(
                 id_token,
                 cle.key,

@@ -117,7 +117,7 @@ async def connexion_dev(  # noqa: PLR0917 (FastAPI reads one form field per para
         sub=sub, roles=[role], departements=codes, duree_s=comp.settings.duree_jeton_dev_s, personne_id=personne
     )
     try:
-        utilisateur = await authentifier(comp.verificateur, jeton)
+        utilisateur = await authentifier(comp.cle_dev, jeton)
     except AuthentificationError as exc:
         return _page_connexion(request, comp, retour, {"sub": str(exc)}, 422)
     return await _ouvrir(comp, utilisateur, jeton, retour)

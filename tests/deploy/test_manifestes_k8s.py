@@ -70,6 +70,8 @@ PORTS_DE_SORTIE = {
     465: "SMTP relay (TLS)",
 }
 """The only ports the services' pods may reach, whatever the destination."""
+PORTS_DES_API = {"parcours": 8000, "projections": 8001, "notifications": 8002}
+"""The APIs' pod ports, which the pages alone may reach, and only on those pods (:func:`erreurs_des_pages`)."""
 VERS_UN_HOTE = (443, 587, 465, "tous")
 """Ports a rule must give a destination (`to:`) for: never any host."""
 PLAGES_NON_PUBLIQUES = tuple(
@@ -177,7 +179,10 @@ def _erreurs_de_sortie(ressources: list[dict[str, Any]]) -> list[str]:
     for politique in politiques:
         nom = politique["metadata"]["name"]
         for regle in politique["spec"].get("egress") or []:
+            vers_les_api = _vers_les_api(politique, regle)
             for port in regle.get("ports") or [{"port": "tous"}]:
+                if port.get("port") == vers_les_api:
+                    continue
                 if port.get("port") not in PORTS_DE_SORTIE and nom != "services-egress-keycloak":
                     erreurs.append(f"NetworkPolicy/{nom}: egress to port {port.get('port')}")
                 if port.get("port") in VERS_UN_HOTE and not regle.get("to"):
@@ -196,6 +201,118 @@ def _erreurs_de_sortie(ressources: list[dict[str, Any]]) -> list[str]:
                     if contenue and not any(e.version == plage.version and plage.subnet_of(e) for e in exclues):
                         erreurs.append(f"NetworkPolicy/{nom}: egress to {cidr} reaches {plage} (not excepted)")
     return erreurs
+
+
+def _vers_les_api(politique: dict[str, Any], regle: dict[str, Any]) -> int | None:
+    """The API port an egress rule of the pages' pods may name: the port of the one API whose pods
+    (and only those, in this namespace) the rule targets; None otherwise."""
+    if politique["spec"]["podSelector"] != {"matchLabels": {"app.kubernetes.io/name": "pages"}}:
+        return None
+    pairs = regle.get("to") or []
+    cibles = {
+        ((pair.get("podSelector") or {}).get("matchLabels") or {}).get("app.kubernetes.io/name")
+        for pair in pairs
+        if set(pair) == {"podSelector"} and set(pair["podSelector"]) == {"matchLabels"}
+    }
+    if len(pairs) != 1 or len(cibles) != 1:
+        return None
+    return PORTS_DES_API.get(str(cibles.pop()))
+
+
+CONTROLEUR_D_ENTREE = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+"""The ingress controller's namespace: the only peer the pages accept connections from."""
+
+
+def erreurs_des_pages(ressources: list[dict[str, Any]]) -> list[str]:
+    """The pages (issue 12): ``ase serve pages`` in production, calling the three APIs at Services that exist,
+    allowed out to their pods (and PostgreSQL, DNS, the issuer), in from the ingress controller only,
+    published by an Ingress on ``/pages``; no Kafka, no key-encryption key."""
+    par_genre: Genres = {}
+    for r in ressources:
+        par_genre.setdefault(r["kind"], {})[r["metadata"]["name"]] = r
+    charge = par_genre.get("Deployment", {}).get("pages")
+    if charge is None:
+        return ["Deployment/pages: missing"]
+    (conteneur,) = charge["spec"]["template"]["spec"]["containers"]
+    return [*_erreurs_du_conteneur(conteneur), *_erreurs_des_api(par_genre, conteneur), *_erreurs_d_entree(par_genre)]
+
+
+Genres = dict[str, dict[str, dict[str, Any]]]
+"""Rendered resources by kind, then by name."""
+
+
+def _erreurs_du_conteneur(conteneur: dict[str, Any]) -> list[str]:
+    erreurs = []
+    if conteneur["args"][:3] != ["ase", "serve", "pages"]:
+        erreurs.append("Deployment/pages: does not run `ase serve pages`")
+    env = {v["name"]: v for v in conteneur.get("env") or []}
+    if (env.get("ASE_MODE") or {}).get("value") != "production":
+        erreurs.append("Deployment/pages: ASE_MODE is not production (the dev sign-in page would be served)")
+    if not ((env.get("ASE_PAGES_SECRET") or {}).get("valueFrom") or {}).get("secretKeyRef"):
+        erreurs.append("Deployment/pages: ASE_PAGES_SECRET not from a Secret")
+    erreurs += [
+        f"Deployment/pages: {v} (the pages use no Kafka, no key)" for v in env if v.startswith(("KAFKA_", "ASE_CLE"))
+    ]
+    return erreurs
+
+
+def _erreurs_des_api(par_genre: Genres, conteneur: dict[str, Any]) -> list[str]:
+    erreurs = []
+    reglages: dict[str, str] = {}
+    for source in conteneur.get("envFrom") or []:
+        nom = (source.get("configMapRef") or {}).get("name")
+        reglages.update((par_genre.get("ConfigMap", {}).get(nom) or {}).get("data") or {})
+    for api, port in PORTS_DES_API.items():
+        variable = f"ASE_PAGES_API_{api.upper()}"
+        service = par_genre.get("Service", {}).get(api)
+        if reglages.get(variable) != f"http://{api}":
+            erreurs.append(f"Deployment/pages: {variable} is {reglages.get(variable)!r}, not the Service http://{api}")
+        elif service is None or service["spec"].get("selector") != {"app.kubernetes.io/name": api}:
+            erreurs.append(f"Deployment/pages: Service {api} missing or not selecting the {api} pods")
+        sorties = [
+            p for p in par_genre.get("NetworkPolicy", {}).values()
+            if "Egress" in p["spec"].get("policyTypes", [])
+            and p["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "pages"}}
+            for regle in p["spec"].get("egress") or []
+            if _vers_les_api(p, regle) == port and {"port": port, "protocol": "TCP"} in (regle.get("ports") or [])
+        ]  # fmt: skip
+        if not sorties:
+            erreurs.append(f"Deployment/pages: no egress policy lets the pages reach the {api} pods on {port}")
+    return erreurs
+
+
+def _erreurs_d_entree(par_genre: Genres) -> list[str]:
+    erreurs = []
+    entrees = [
+        p for p in par_genre.get("NetworkPolicy", {}).values()
+        if "Ingress" in p["spec"].get("policyTypes", []) and _choisit_les_pages(p["spec"]["podSelector"])
+    ]  # fmt: skip
+    if not entrees:
+        erreurs.append("Deployment/pages: no ingress policy (reachable from any pod)")
+    for politique in entrees:
+        for regle in politique["spec"].get("ingress") or []:
+            if regle.get("from") != [CONTROLEUR_D_ENTREE]:
+                erreurs.append(f"NetworkPolicy/{politique['metadata']['name']}: the pages accept {regle.get('from')}")
+    publiees = [
+        chemin
+        for entree in par_genre.get("Ingress", {}).values()
+        for regle in entree["spec"].get("rules") or []
+        for chemin in (regle.get("http") or {}).get("paths") or []
+        if chemin["backend"].get("service", {}).get("name") == "pages"
+    ]
+    if not any(c["path"] == "/pages" for c in publiees):
+        erreurs.append("Ingress: nothing publishes /pages to Service pages")
+    erreurs += [
+        f"Ingress/{n}: host {r.get('host')} is a placeholder: the overlay sets it"
+        for n, entree in par_genre.get("Ingress", {}).items()
+        for r in entree["spec"].get("rules") or []
+        if PLACEHOLDER_NOM in str(r.get("host"))
+    ]
+    return erreurs
+
+
+def _choisit_les_pages(selecteur: dict[str, Any]) -> bool:
+    return (selecteur.get("matchLabels") or {}).get("app.kubernetes.io/name") == "pages" or selecteur == {}
 
 
 PLACEHOLDER = ipaddress.ip_network("192.0.2.0/24")
@@ -253,6 +370,7 @@ def _erreurs(overlay: Path, kustomize: Path) -> list[str]:
         + erreurs_kafka_ferme(ressources)
         + erreurs_de_cles(ressources)
         + erreurs_de_reglages(ressources)
+        + erreurs_des_pages(ressources)
     )
 
 
@@ -306,6 +424,55 @@ def test_every_kafka_topic_of_the_code_has_the_same_settings_in_k8s(overlay: Pat
 
 
 CASSES = {
+    "the pages reachable from any pod": (
+        "base/pages.yaml",
+        "    - from:\n        - namespaceSelector:\n            matchLabels: {kubernetes.io/metadata.name: ingress-nginx}\n"
+        "      ports: [{port: 8004, protocol: TCP}]\n",
+        "    - ports: [{port: 8004, protocol: TCP}]\n",
+        "NetworkPolicy/pages-entree: the pages accept None",
+    ),
+    "the pages let out to an API on another port": (
+        "base/egress.yaml",
+        "            matchLabels: {app.kubernetes.io/name: projections}\n      ports: [{port: 8001, protocol: TCP}]",
+        "            matchLabels: {app.kubernetes.io/name: projections}\n      ports: [{port: 8000, protocol: TCP}]",
+        "NetworkPolicy/pages-egress-services: egress to port 8000",
+    ),
+    "an API port opened to any destination": (
+        "base/egress.yaml",
+        "        - podSelector:\n            matchLabels: {app.kubernetes.io/name: notifications}\n      ports: [{port: 8002",
+        "        - ipBlock: {cidr: 10.0.0.0/8}\n      ports: [{port: 8002",
+        "NetworkPolicy/pages-egress-services: egress to port 8002",
+    ),
+    "the pages calling an API that is no Service": (
+        "base/pages.yaml",
+        "  ASE_PAGES_API_PROJECTIONS: http://projections\n",
+        "  ASE_PAGES_API_PROJECTIONS: http://lecture\n",
+        "Deployment/pages: ASE_PAGES_API_PROJECTIONS is 'http://lecture'",
+    ),
+    "the pages in dev mode": (
+        "base/pages.yaml",
+        "            - {name: ASE_MODE, value: production}\n",
+        "            - {name: ASE_MODE, value: dev}\n",
+        "Deployment/pages: ASE_MODE is not production",
+    ),
+    "the pages' callback left as a placeholder": (
+        "overlays/dev/kustomization.yaml",
+        "        ASE_PAGES_OIDC_REDIRECT_URI: https://parcours-ase.dev.test/pages/connexion/retour\n",
+        "        ASE_PAGES_API_PARCOURS: http://parcours\n",
+        "ConfigMap/pages-reglages: ASE_PAGES_OIDC_REDIRECT_URI is a placeholder",
+    ),
+    "the pages' host left as a placeholder": (
+        "overlays/dev/kustomization.yaml",
+        "      - op: replace\n        path: /spec/rules/0/host\n        value: parcours-ase.dev.test\n",
+        "",
+        "Ingress/pages: host parcours-ase.invalid is a placeholder",
+    ),
+    "a session secret nobody creates": (
+        "overlays/dev/kustomization.yaml",
+        "  - name: pages-session\n",
+        "  - name: pages-session-dev\n",
+        "Deployment/pages: Secret 'pages-session' does not exist",
+    ),
     "a Kafka listener without authentication": (
         "base/kafka.yaml",
         "        authentication: {type: scram-sha-512}\n",
@@ -468,6 +635,23 @@ def test_the_services_get_the_key_encryption_key_from_a_secret_and_not_the_audit
 ) -> None:
     ressources = rendre(overlay, kustomize)
     assert not erreurs_de_cles(ressources), "\n".join(erreurs_de_cles(ressources))
+
+
+@pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)
+def test_the_pages_reach_the_three_apis_and_are_reached_from_the_ingress_controller_only(
+    overlay: Path, kustomize: Path
+) -> None:
+    ressources = rendre(overlay, kustomize)
+    assert not erreurs_des_pages(ressources), "\n".join(erreurs_des_pages(ressources))
+    politiques = {r["metadata"]["name"]: r for r in ressources if r["kind"] == "NetworkPolicy"}
+    # DNS and PostgreSQL through the services' common policy, the issuer with the other token checkers.
+    assert politiques["services-egress-dns-postgres"]["spec"]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/part-of": "parcours-ase"}
+    }
+    pages = next(r for r in ressources if r["kind"] == "Deployment" and r["metadata"]["name"] == "pages")
+    assert pages["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "parcours-ase"
+    oidc = "services-egress-keycloak" if overlay.name == "dev" else "services-egress-oidc"
+    assert "pages" in politiques[oidc]["spec"]["podSelector"]["matchExpressions"][0]["values"]
 
 
 @pytest.mark.parametrize("overlay", _overlays(K8S), ids=lambda p: p.name)

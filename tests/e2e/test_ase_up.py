@@ -2,7 +2,8 @@
 
 One stack serves the tests of this module, in order (starting one costs half a
 minute): ``ase up`` starts PostgreSQL, then Kafka, the three services and the
-relay under supervisord, and returns once they answer; a parcours opened through
+relay and the pages under supervisord, and returns once they answer; the pages
+sign a person in through the dev page; a parcours opened through
 the printed URL and token reaches Kafka; running ``ase up`` again changes nothing
 and succeeds; a relay killed with ``kill -9`` is restarted and ``ase status``
 shows it; ``ase down`` stops every process and frees every port. Then the same
@@ -38,7 +39,7 @@ from tests.e2e.attente import attendre
 from tests.e2e.lanceur import port_libre
 
 SERVICES = ("parcours", "projections", "notifications")
-PARTIES = ("kafka", "parcours", "relay", "projections", "notifications")
+PARTIES = ("kafka", "parcours", "relay", "projections", "notifications", "pages")
 T = TypeVar("T")
 
 
@@ -180,6 +181,29 @@ def _ouvrir_un_parcours(pile: PileLancee) -> str:
     return str(reponse.json()["id"])
 
 
+def _verifier_les_pages(pile: PileLancee) -> None:
+    """The pages answer at their printed address, and a dev sign-in opens a session leading to the worklist."""
+    assert re.search(rf"^pages\s+{re.escape(pile.url('pages'))}/pages/\s", pile.sortie, re.MULTILINE), pile.sortie
+    assert httpx.get(f"{pile.url('pages')}/readyz", trust_env=False).status_code == 200
+    with httpx.Client(base_url=pile.url("pages"), timeout=10, trust_env=False) as client:
+        connexion = client.get("/pages/connexion")
+        assert connexion.status_code == 200
+        jeton = re.search(r'name="csrf" value="([^"]+)"', connexion.text)
+        assert jeton is not None, connexion.text
+        envoi = client.post(
+            "/pages/connexion",
+            data={"role": "referent", "departements": "59", "retour": "/pages/", "csrf": jeton.group(1)},
+        )
+        assert envoi.status_code == 303, envoi.text
+        assert envoi.headers["location"] == "/pages/"
+        accueil = client.get("/pages/")  # a page that needs the session: a référent is sent to the worklist
+        assert accueil.status_code == 303
+        assert accueil.headers["location"] == "/pages/travail"
+        arrivee = client.get("/pages/", follow_redirects=True)
+        assert arrivee.url.path == "/pages/travail"
+        assert not arrivee.has_redirect_location
+
+
 def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
     env = {
         **os.environ,
@@ -187,6 +211,7 @@ def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
         "ASE_PROJECTIONS_PORT": str(ports["projections"]),
         "ASE_NOTIFICATIONS_PORT": str(ports["notifications"]),
         "ASE_RELAY_PORT": str(ports["relay"]),
+        "ASE_PAGES_PORT": str(ports["pages"]),
         "ASE_KAFKA_PORT": str(ports["kafka"]),
         "ASE_LOG_LEVEL": "INFO",
     }
@@ -199,7 +224,7 @@ def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
 def pile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PileLancee]:
     """One ``ase up`` for the module; ``ase down`` at the end if a test left it running."""
     data_dir = tmp_path_factory.mktemp("pile") / "donnees"
-    ports = {nom: port_libre() for nom in (*SERVICES, "relay", "kafka")}
+    ports = {nom: port_libre() for nom in (*SERVICES, "relay", "pages", "kafka")}
     env = _env_de_pile(ports)
     debut = time.monotonic()
     up = _ase("up", "--data-dir", str(data_dir), "--timeout", "80", env=env, timeout=100)
@@ -230,6 +255,7 @@ def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -
         assert httpx.get(f"{pile.url(nom)}/healthz", trust_env=False).status_code == 200
         assert httpx.get(f"{pile.url(nom)}/readyz", trust_env=False).status_code == 200, nom
     assert re.search(rf"^relay\s+{re.escape(pile.url('relay'))}/metrics$", pile.sortie, re.MULTILINE)
+    _verifier_les_pages(pile)
     bootstrap = re.search(r"KAFKA_BOOTSTRAP_SERVERS=(\S+)", pile.sortie)
     assert bootstrap is not None
     assert bootstrap.group(1) == f"127.0.0.1:{pile.ports['kafka']}"
@@ -431,7 +457,7 @@ def test_ase_up_names_a_port_already_taken_and_leaves_nothing_running(tmp_path: 
         occupe.bind(("127.0.0.1", 0))
         occupe.listen()
         port = occupe.getsockname()[1]
-        ports = {nom: port_libre() for nom in (*SERVICES, "relay", "kafka")}
+        ports = {nom: port_libre() for nom in (*SERVICES, "relay", "pages", "kafka")}
         env = {**_env_de_pile(ports), "ASE_PARCOURS_PORT": str(port)}
         up = _ase("up", "--data-dir", str(data_dir), env=env, timeout=60)
     assert up.returncode == 1

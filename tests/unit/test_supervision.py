@@ -9,12 +9,13 @@ import pytest
 from supervisor.datatypes import RestartUnconditionally
 from supervisor.options import ServerOptions
 
-from services.cli.pile import PARTIES, Pile, programmes
+from services.cli.pile import PARTIES, PRINCIPAL_DE, Pile, programmes
 from services.cli.supervision import EtatProgramme, chemin_de_prise, configuration
 
 
 def _pile(data_dir: Path) -> Pile:
-    ports = {"parcours": 18000, "projections": 18001, "notifications": 18002, "relay": 18003, "kafka": 19092}
+    ports = {"parcours": 18000, "projections": 18001, "notifications": 18002, "relay": 18003, "pages": 18004}
+    ports["kafka"] = 19092
     return Pile(data_dir=str(data_dir), ports={**ports, "kafka_controleur": 19093})
 
 
@@ -53,8 +54,16 @@ def test_supervisord_reads_back_each_part_as_ase_up_writes_it(tmp_path: Path) ->
         "relay": "relais",
         "projections": "projections",
         "notifications": "notifications",
+        "pages": None,
     }
-    assert all(p.env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" for p in attendus if p.env)
+    assert all(p.env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" for p in attendus if p.nom in PRINCIPAL_DE)
+    pages = next(p for p in attendus if p.nom == "pages")
+    assert pages.commande[-8:-1] == ["serve", "pages", "--port", "18004", "--host", "127.0.0.1", "--data-dir"]
+    assert pages.env == {
+        "ASE_PAGES_API_PARCOURS": "http://127.0.0.1:18000",
+        "ASE_PAGES_API_PROJECTIONS": "http://127.0.0.1:18001",
+        "ASE_PAGES_API_NOTIFICATIONS": "http://127.0.0.1:18002",
+    }  # the pages reach the APIs at their ports, with no Kafka principal
 
 
 def test_a_data_folder_too_deep_for_a_unix_socket_gets_a_short_one(tmp_path: Path) -> None:
