@@ -54,8 +54,10 @@ def serveur() -> Iterator[Serveur]:
         shutil.rmtree(donnees, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def navigateur() -> Iterator[Browser]:
+    """Chromium, for one test module: Playwright's sync API runs an event loop on this thread while it is
+    open, so it is closed before the next module (an asyncio test of another file may follow on this worker)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium absent ({CHROMIUM}): `make chromium` l'installe (apt-get install chromium)")
     with sync_playwright() as p:

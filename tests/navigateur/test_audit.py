@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from services.runtime.horloge import FUSEAU
 from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, se_connecter, verifier_accessibilite
 
-DEP = "23"
+DEP = "03"  # no other browser test writes to it
 
 
 def attendre(condition: Callable[[], Any], delai_s: float = 30.0) -> Any:

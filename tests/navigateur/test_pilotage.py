@@ -1,7 +1,7 @@
 """The encadrant's pages: the occupancy chart and table, the indicators with their definitions, the
 dead-lettered webhook deliveries and their replay; a référent is refused them.
 
-Each test seeds a département of its own (48: occupancy and indicators; 90: deliveries) so that the
+Each test seeds a département of its own (05: occupancy and indicators; 90: deliveries) so that the
 exact figures it checks are not moved by other tests on the shared server.
 """
 
@@ -28,7 +28,7 @@ from tests.navigateur.outils import (
     verifier_accessibilite,
 )
 
-DEP_OCCUPATION = "48"
+DEP_OCCUPATION = "05"  # a département no other browser test writes to: its occupancy is counted whole
 DEP_LIVRAISONS = "90"
 
 
@@ -44,7 +44,7 @@ def attendre(condition: Callable[[], Any], delai_s: float = 30.0) -> Any:
 
 
 def placer(client: httpx.Client, lieu_id: str, nom: str) -> str:
-    """A child of 48 under a judicial measure, placed in ``lieu_id`` since 1 October 2026."""
+    """A child of 05 under a judicial measure, placed in ``lieu_id`` since 1 October 2026."""
     parcours = ouvrir_parcours(
         client, nom=nom, departement=DEP_OCCUPATION, date_effet=date(2026, 9, 1), date_naissance=date(2013, 2, 4)
     )
@@ -87,7 +87,7 @@ def test_an_encadrant_sees_the_occupancy_chart_and_the_indicators_with_their_def
 
     attendre(occupation)
 
-    se_connecter(page, "encadrant", DEP_OCCUPATION, sub="encadrante-48", retour="/pages/pilotage")
+    se_connecter(page, "encadrant", DEP_OCCUPATION, sub="encadrante-05", retour="/pages/pilotage")
     expect(page.get_by_role("heading", level=1)).to_have_text("Pilotage")
     graphique = page.get_by_role("img", name=f"Occupation des lieux d'accueil du département {DEP_OCCUPATION}")
     expect(graphique).to_be_visible()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 RACINE = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-SERVICES_APART = "The three services import none of each other"
+SERVICES_APART = "The four services import none of each other"
 RUNTIME = "The shared runtime imports no service"
 DROIT_ET_CONTRATS = "The law and the contracts import nothing from services"
 
