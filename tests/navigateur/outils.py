@@ -8,19 +8,24 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
 from services.runtime.auth import CleDeDeveloppement
+from tests.e2e.attente import attendre
 
+T = TypeVar("T")
 PRET = "Application startup complete"
+RATTRAPAGE_S = 60.0
+"""How long the read models (eventually consistent) may take to show a write, on a loaded CI machine."""
 IMPACTS_INTERDITS = frozenset({"serious", "critical"})
 CAPTURES = Path(__file__).resolve().parents[2] / "docs" / "captures"
 """Where the suite writes the README's screenshots."""
@@ -140,3 +145,8 @@ def verifier_accessibilite(page: Page) -> list[dict[str, Any]]:
     graves = [v for v in resultat.response["violations"] if v.get("impact") in IMPACTS_INTERDITS]
     assert not graves, [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in graves]
     return list(resultat.response["violations"])
+
+
+def rattrape(condition: Callable[[], T], quoi: str = "the read models show the write") -> T:
+    """``condition()`` once it is truthy: the read models follow the store's log, a little behind a write."""
+    return attendre(condition, delai_s=RATTRAPAGE_S, quoi=quoi, contexte=lambda: "")

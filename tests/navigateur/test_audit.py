@@ -1,13 +1,11 @@
 """The auditor's and the DPO's pages: the chronology with its corrections, the state on a date as known at a
 time, the access log of the auditor's own reads, the erasure with its confirmation step; the gates.
 
-Seeded in département 23, which no other page test uses.
+Seeded in département 03, which no other page test uses.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,20 +13,9 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from services.runtime.horloge import FUSEAU
-from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, se_connecter, verifier_accessibilite
+from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, rattrape, se_connecter, verifier_accessibilite
 
 DEP = "03"  # no other browser test writes to it
-
-
-def attendre(condition: Callable[[], Any], delai_s: float = 30.0) -> Any:
-    """Poll ``condition`` until it returns something truthy (the projections catch up asynchronously)."""
-    fin = time.monotonic() + delai_s
-    while True:
-        resultat = condition()
-        if resultat:
-            return resultat
-        assert time.monotonic() < fin, "condition jamais remplie"
-        time.sleep(0.1)
 
 
 def evenement(auditeur: httpx.Client, parcours_id: str, nom: str) -> dict[str, Any] | None:
@@ -64,7 +51,7 @@ def test_an_auditor_sees_a_correction_beside_what_it_corrects_and_the_state_as_k
             "date_effet": "2026-03-01",
         },
     )
-    mesure = attendre(lambda: evenement(auditeur, pid, "MesureDecidee"))
+    mesure = rattrape(lambda: evenement(auditeur, pid, "MesureDecidee"))
     commande(
         referent,
         f"/v1/parcours/{pid}/rectifications",
@@ -75,7 +62,7 @@ def test_an_auditor_sees_a_correction_beside_what_it_corrects_and_the_state_as_k
             "motif": "échéance mal recopiée du jugement",
         },
     )
-    correction = attendre(lambda: (e := evenement(auditeur, pid, "MesureDecidee")) and e["rectifications"])[0]
+    correction = rattrape(lambda: (e := evenement(auditeur, pid, "MesureDecidee")) and e["rectifications"])[0]
     decidee_le = datetime.fromisoformat(mesure["enregistre_le"])
     corrigee_le = datetime.fromisoformat(correction["enregistre_le"])
     assert decidee_le < corrigee_le
@@ -168,7 +155,7 @@ def test_a_dpo_erases_a_person_after_confirming_and_her_name_is_gone(page: Page,
         reponse = referent.get(f"/v1/dossiers/{pid}")
         return reponse.json()["identite"] if reponse.status_code == 200 else None
 
-    assert attendre(identite)["nom"] == "Guéret"
+    assert rattrape(identite)["nom"] == "Guéret"
 
     se_connecter(page, "dpo", DEP, sub="dpo-23")
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit")
@@ -198,7 +185,7 @@ def test_a_dpo_erases_a_person_after_confirming_and_her_name_is_gone(page: Page,
     page.get_by_role("button", name="Effacer définitivement").click()
     expect(page.get_by_role("status")).to_contain_text(f"L'identité de la personne {personne_id} est effacée")
     verifier_accessibilite(page)
-    effacee = attendre(lambda: (i := identite()) is not None and i["effacee"] and i)
+    effacee = rattrape(lambda: (i := identite()) is not None and i["effacee"] and i)
     assert (effacee["nom"], effacee["prenoms"], effacee["date_naissance"]) == (None, None, None)
 
     # Erasing her again is refused, in words, next to the field.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +15,7 @@ from tests.navigateur.outils import (
     Serveur,
     commande,
     ouvrir_parcours,
+    rattrape,
     referencer_lieu,
     se_connecter,
     verifier_accessibilite,
@@ -69,17 +69,16 @@ def _parcours_d_ines(serveur: Serveur) -> Jeune:
     return jeune
 
 
-def _attendre_la_projection(serveur: Serveur, jeune: Jeune, delai_s: float = 30.0) -> None:
+def _attendre_la_projection(serveur: Serveur, jeune: Jeune) -> None:
     """Poll the read API (as the young person) until it shows the sortie: the read model is eventually consistent."""
     jeton = serveur.jeton("jeune", (), "attente", uuid.UUID(jeune.personne_id))
-    fin = time.monotonic() + delai_s
     with httpx.Client(base_url=serveur.url, headers={"Authorization": f"Bearer {jeton}"}, timeout=10) as client:
-        while True:
+
+        def sortie_visible() -> bool:
             reponse = client.get(f"/v1/jeune/parcours/{jeune.parcours_id}")
-            if reponse.status_code == 200 and reponse.json()["sortie"] is not None:
-                return
-            assert time.monotonic() < fin, f"the read model did not catch up: {reponse.status_code} {reponse.text}"
-            time.sleep(0.1)  # between two polls of the condition, not in place of it
+            return reponse.status_code == 200 and reponse.json()["sortie"] is not None
+
+        rattrape(sortie_visible, "the young person's read model shows the sortie")
 
 
 def _statut(reponse: Response | None) -> int:

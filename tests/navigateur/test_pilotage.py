@@ -8,9 +8,7 @@ exact figures it checks are not moved by other tests on the shared server.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +21,7 @@ from tests.navigateur.outils import (
     Serveur,
     commande,
     ouvrir_parcours,
+    rattrape,
     referencer_lieu,
     se_connecter,
     verifier_accessibilite,
@@ -30,17 +29,6 @@ from tests.navigateur.outils import (
 
 DEP_OCCUPATION = "05"  # a département no other browser test writes to: its occupancy is counted whole
 DEP_LIVRAISONS = "90"
-
-
-def attendre(condition: Callable[[], Any], delai_s: float = 30.0) -> Any:
-    """Poll ``condition`` until it returns something truthy (the projections catch up asynchronously)."""
-    fin = time.monotonic() + delai_s
-    while True:
-        resultat = condition()
-        if resultat:
-            return resultat
-        assert time.monotonic() < fin, "condition jamais remplie"
-        time.sleep(0.1)
 
 
 def placer(client: httpx.Client, lieu_id: str, nom: str) -> str:
@@ -85,7 +73,7 @@ def test_an_encadrant_sees_the_occupancy_chart_and_the_indicators_with_their_def
         (dep,) = encadrant.get("/v1/pilotage/occupation", params={"departement": DEP_OCCUPATION}).json()["departements"]
         return dep if dep["enfants_places"] == 3 else None
 
-    attendre(occupation)
+    rattrape(occupation)
 
     se_connecter(page, "encadrant", DEP_OCCUPATION, sub="encadrante-05", retour="/pages/pilotage")
     expect(page.get_by_role("heading", level=1)).to_have_text("Pilotage")
