@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.pages.appels import ProblemeAPI
-from services.pages.formulaires import Formulaire
+from services.pages.formulaires import Champ, Formulaire
 from services.pages.formulaires_libelles import libeller
 from services.pages.rendu import date_fr
 
@@ -166,8 +166,19 @@ def _champ_du_formulaire(formulaire: Formulaire, champ: str) -> str | None:
     return tete if formulaire.champ(tete) is not None else None
 
 
-def _message_422(erreur: dict[str, object]) -> str:
+_MANQUANT: Final[dict[str, str]] = {
+    "date": "Indiquez une date.",
+    "texte": "Renseignez ce champ.",
+    "cases": "Cochez au moins une case.",
+}
+"""An empty field, by its kind; any select: :data:`CHOISIR`."""
+CHOISIR: Final = "Choisissez une valeur dans la liste."
+
+
+def _message_422(erreur: dict[str, object], champ: Champ | None) -> str:
     type_ = str(erreur.get("type", ""))
+    if champ is not None and type_ in ("missing", "too_short", "string_too_short"):
+        return _MANQUANT.get(champ.genre, CHOISIR)
     if type_ in _MESSAGES_422:
         return _MESSAGES_422[type_]
     message = str(erreur.get("message", "")).removeprefix("Value error, ")
@@ -197,7 +208,7 @@ def erreurs_du_probleme(formulaire: Formulaire, probleme: ProblemeAPI) -> Erreur
     if probleme.statut == 422 and probleme.erreurs:
         for erreur in probleme.erreurs:
             nom = _champ_du_formulaire(formulaire, str(erreur.get("champ", "")))
-            message = _message_422(erreur)
+            message = _message_422(erreur, formulaire.champ(nom) if nom else None)
             if nom is None:
                 erreurs.generales.append(message)
             else:

@@ -29,7 +29,9 @@ def client(serveur: Serveur) -> httpx.Client:
 
 def enfant_sous_mesure(api: httpx.Client, *, nom: str = "Lefebvre", naissance: date = date(2011, 4, 12)) -> Enfant:
     """A child opened today, under an accueil provisoire decided today for six months (not yet placed)."""
-    parcours_id = str(ouvrir_parcours(api, nom=nom, prenoms="Léa", date_naissance=naissance, departement=DEPARTEMENT)["id"])
+    parcours_id = str(
+        ouvrir_parcours(api, nom=nom, prenoms="Léa", date_naissance=naissance, departement=DEPARTEMENT)["id"]
+    )
     aujourd_hui = date.today()
     mesure = commande(
         api,
