@@ -116,6 +116,7 @@ REGLES: Final[dict[str, Regle]] = {
     ),
     "apjm_dates_invalides": Regle(("date_fin",), "La fin de l'accompagnement doit suivre son début."),
     "apjm_deja_en_cours": Regle((), "Un accompagnement jeune majeur est déjà en cours."),
+    "aucun_apjm": Regle((), "Aucun accompagnement jeune majeur n'est en cours."),
     "sortie_avec_prise_en_charge_active": Regle(
         ("clore_en_cours",),
         "Une mesure, un accueil ou un accompagnement est encore en cours : clôturez-les d'abord, "
