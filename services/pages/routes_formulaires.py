@@ -57,12 +57,16 @@ def _libelle_mesure(mesure: dict[str, Any]) -> str:
 
 
 def _libelle_lieu(lieu: dict[str, Any], actuel: str | None) -> str:
+    """``MECS Les Tilleuls (Maison d'enfants…) — 3 places libres``; a full lieu says ``complet`` (it stays a
+    choice: a placement there is recorded and flagged, never refused)."""
     type_lieu = lib.TYPES_LIEU.get(lieu["type"], lieu["type"])
     texte = f"{lieu['nom']} ({type_lieu})" if lieu.get("nom") else type_lieu
-    if lieu["sur_occupation"] or lieu["places_libres"] == 0:
-        texte += " — complet"
-    else:
-        texte += f" — {lieu['places_libres']} place{'s' if lieu['places_libres'] > 1 else ''} libre{'s' if lieu['places_libres'] > 1 else ''}"
+    libres = int(lieu["places_libres"])
+    texte += (
+        " — complet"
+        if libres == 0
+        else f" — {libres} place{'s' if libres > 1 else ''} libre{'s' if libres > 1 else ''}"
+    )
     if lieu["lieu_id"] == actuel:
         texte += " — lieu actuel"
     return texte
