@@ -158,7 +158,19 @@ _FORMULAIRES = (
         "levee",
         "Lever une mesure",
         "/v1/parcours/{parcours_id}/mesures/{mesure_id}/levee",
-        (MESURE_ACTIVE, _liste("motif", "Motif de la levée", lib.MOTIFS_LEVEE), DATE_EFFET),
+        (
+            MESURE_ACTIVE,
+            _liste("motif", "Motif de la levée", lib.MOTIFS_LEVEE),
+            Champ(
+                "motif_fin_accueil",
+                "Fin de l'accueil en même temps (si l'accueil en cours repose sur cette seule mesure)",
+                "liste",
+                lib.MOTIFS_FIN_ACCUEIL,
+                requis=False,
+                aide="Laisser vide si l'enfant n'est pas accueilli au titre de cette mesure.",
+            ),
+            DATE_EFFET,
+        ),
         "Lever la mesure",
     ),
     Formulaire(

@@ -68,8 +68,9 @@ REGLES: Final[dict[str, Regle]] = {
     "autorite_invalide": Regle(("autorite",)),
     "mesure_inactive": Regle(("mesure_id",), "Cette mesure est déjà levée."),
     "accueil_sans_mesure": Regle(
-        ("mesure_id",),
-        "Lever cette mesure laisserait l'accueil en cours sans mesure qui le permette : terminez d'abord l'accueil.",
+        ("motif_fin_accueil", "mesure_id"),
+        "Lever cette mesure laisserait l'accueil en cours sans mesure qui le permette : "
+        "choisissez ici le motif de la fin de l'accueil pour le terminer en même temps, ou terminez-le d'abord.",
     ),
     "mesure_sans_accueil": Regle(
         ("mesure_id",),

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.navigateur.donnees_formulaires import DEPARTEMENT, client, enfant_sous_mesure, types
-from tests.navigateur.outils import Serveur, commande
+from tests.navigateur.outils import Serveur, commande, referencer_lieu
 
 CHAMP_CACHE = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
@@ -138,3 +138,29 @@ def test_a_stale_version_is_a_409_asking_to_reload_and_an_encadrant_records_too(
     assert f'href="{adresse}"' in perimee.text
     assert rechargee.status_code == 303
     assert types(api, enfant.parcours_id).count("RapportSituationProduit") == 1
+
+
+def test_lifting_the_measure_an_accueil_rests_on_asks_for_the_end_of_the_accueil_then_records_both(
+    serveur: Serveur, navigateur_http: httpx.Client
+) -> None:
+    api = client(serveur)
+    enfant = enfant_sous_mesure(api)
+    lieu = referencer_lieu(api, "MECS du Phare", "mecs", 6, DEPARTEMENT)
+    commande(
+        api,
+        f"/v1/parcours/{enfant.parcours_id}/accueil",
+        {"mesure_id": enfant.mesure_id, "lieu_id": lieu, "date_effet": date.today().isoformat()},
+    )
+    adresse, caches = formulaire(navigateur_http, enfant.parcours_id, "levee")
+    corps = {**caches, "mesure_id": enfant.mesure_id, "motif": "mainlevee", "date_effet": date.today().isoformat()}
+
+    refusee = navigateur_http.post(adresse, data=corps)
+    acceptee = navigateur_http.post(adresse, data={**corps, "motif_fin_accueil": "retour_en_famille"})
+
+    assert refusee.status_code == 409
+    assert (
+        "choisissez ici le motif de la fin de l'accueil"
+        in html.unescape(refusee.text).split('id="champ-motif-fin-accueil-erreur"', 1)[1].split("</p>", 1)[0]
+    )
+    assert acceptee.status_code == 303, acceptee.text
+    assert types(api, enfant.parcours_id)[-2:] == ["AccueilTermine", "MesureLevee"]
