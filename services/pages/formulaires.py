@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from droit.regles import NATURES_PAR_CADRE
 from services.pages import formulaires_libelles as lib
 
 COMMANDES: dict[str, str] = {
@@ -50,6 +51,8 @@ class Champ:
     genre: Genre
     choix: Mapping[str, str] = field(default_factory=dict)
     """Value sent → French label, for ``liste`` and ``cases``."""
+    groupes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """A ``liste`` shown in groups (``<optgroup>``): group label → its choices (``choix`` holds them all)."""
     requis: bool = True
     aide: str = ""
     dans_le_chemin: bool = False
@@ -122,7 +125,16 @@ _FORMULAIRES = (
         "/v1/parcours/{parcours_id}/mesures",
         (
             _liste("cadre", "Cadre", lib.CADRES),
-            _liste("nature", "Nature de la mesure", lib.NATURES),
+            Champ(
+                "nature",
+                "Nature de la mesure",
+                "liste",
+                lib.NATURES,
+                groupes={
+                    lib.CADRES[cadre]: {n: lib.NATURES[n] for n in lib.NATURES if n in natures}
+                    for cadre, natures in NATURES_PAR_CADRE.items()
+                },
+            ),
             _liste("autorite", "Autorité qui décide", lib.AUTORITES),
             Champ("reference_decision", "Référence de la décision", "texte", aide="Par exemple : JE-2026-0412."),
             _date("date_debut", "Début de la mesure"),
