@@ -9,7 +9,7 @@ Read from three APIs with the signed-in person's token:
 - the read side, ``GET /v1/dossiers/{id}``: identity, age, measures, lieu, PPE, autonomy, deadlines. It
   follows the store's log: a dossier opened a moment ago may not be there yet (404 while the write side
   has it), then the page says so and shows the timeline;
-- the notifications, ``GET /v1/alertes``: the open alerts of this parcours, to acknowledge.
+- the notifications, ``GET /v1/alertes?parcours_id=``: the open alerts of this parcours, to acknowledge.
 """
 
 from __future__ import annotations
@@ -26,30 +26,22 @@ from services.pages.dependances import Comp
 from services.pages.formulaires import COMMANDES
 from services.pages.liste_travail import regle
 from services.pages.rendu import page
-from services.pages.routes_travail import TAILLE_LISTE, Caseworker
+from services.pages.routes_travail import TAILLE_LISTE, Intervenant
 from services.pages.sessions import Session
 
 routeur = APIRouter()
 
-PAGES_ALERTES_MAX = 5
-"""Pages of the département's open alerts read to find this parcours' ones (``GET /v1/alertes`` has no
-parcours filter): 1,000 alerts of one référent at most, far beyond a caseload."""
 
-
-async def _alertes(comp: Comp, s: Session, parcours_id: UUID, departement: str, referent_id: str | None) -> list[Any]:
-    """The open alerts of ``parcours_id``: those of its département (and référent, which narrows the read)."""
-    trouvees: list[Any] = []
-    for numero in range(1, PAGES_ALERTES_MAX + 1):
-        params = {"departement": departement, "referent_id": referent_id, "page": numero, "taille": TAILLE_LISTE}
-        lues = (await comp.api.lire("notifications", "/v1/alertes", s.jeton, params=params)).donnees
-        trouvees += [a for a in lues["alertes"] if a["parcours_id"] == str(parcours_id)]
-        if numero * TAILLE_LISTE >= lues["total"]:
-            break
-    return trouvees
+async def _alertes(comp: Comp, s: Session, parcours_id: UUID) -> list[Any]:
+    """The open alerts of ``parcours_id`` (``parcours_id=``: only this parcours is read, and access-logged)."""
+    params = {"parcours_id": str(parcours_id), "taille": TAILLE_LISTE}
+    lues = (await comp.api.lire("notifications", "/v1/alertes", s.jeton, params=params)).donnees
+    alertes: list[Any] = lues["alertes"]
+    return alertes
 
 
 @routeur.get("/dossiers/{parcours_id}")
-async def dossier(parcours_id: UUID, request: Request, comp: Comp, s: Caseworker) -> Response:
+async def dossier(parcours_id: UUID, request: Request, comp: Comp, s: Intervenant) -> Response:
     etat = (await comp.api.lire("parcours", f"/v1/parcours/{parcours_id}", s.jeton)).donnees
     evenements = (await comp.api.lire("parcours", f"/v1/parcours/{parcours_id}/evenements", s.jeton)).donnees
     try:
@@ -60,7 +52,7 @@ async def dossier(parcours_id: UUID, request: Request, comp: Comp, s: Caseworker
         if exc.statut != 404:
             raise
         vue = None  # the read model has not caught up with the stream yet
-    alertes = await _alertes(comp, s, parcours_id, etat["departement"], etat["referent_id"])
+    alertes = await _alertes(comp, s, parcours_id)
     identite = (vue or {}).get("identite") or {}
     nom_complet = " ".join(x for x in (identite.get("prenoms"), identite.get("nom")) if x)
     return page(

@@ -28,7 +28,8 @@ from services.runtime.horloge import aujourd_hui
 
 routeur = APIRouter()
 
-Caseworker = Annotated[Session, Depends(exiger("referent", "encadrant"))]
+Intervenant = Annotated[Session, Depends(exiger("referent", "encadrant"))]
+"""A signed-in référent or encadrant (a 403 page for any other role)."""
 TAILLE_LISTE = 200
 """Deadlines and alerts read at most for one worklist (the APIs' largest page); beyond, the page says so."""
 TAILLE_RECHERCHE = 20
@@ -52,7 +53,7 @@ def referent_par_defaut(s: Session, request: Request) -> str:
 
 
 @routeur.get("/travail")
-async def travail(request: Request, comp: Comp, s: Caseworker, departement: FiltreTexte = None) -> Response:
+async def travail(request: Request, comp: Comp, s: Intervenant, departement: FiltreTexte = None) -> Response:
     referent_id = referent_par_defaut(s, request)[:200]
     dep = _departement(s, departement)
     params = {"departement": dep, "referent_id": referent_id or None, "taille": TAILLE_LISTE}
@@ -76,7 +77,7 @@ async def travail(request: Request, comp: Comp, s: Caseworker, departement: Filt
 
 @routeur.post("/travail/alertes/{alerte_id}/acquittement")
 async def acquitter(
-    alerte_id: UUID, request: Request, comp: Comp, s: Caseworker, retour: Annotated[str, Form(max_length=2000)] = ""
+    alerte_id: UUID, request: Request, comp: Comp, s: Intervenant, retour: Annotated[str, Form(max_length=2000)] = ""
 ) -> Response:
     """Acknowledge an alert (idempotent on the API's side). A closed alert (409) is said in its cell."""
     htmx = request.headers.get("hx-request") == "true"
@@ -99,7 +100,7 @@ async def recherche(
     *,
     request: Request,
     comp: Comp,
-    s: Caseworker,
+    s: Intervenant,
     q: FiltreTexte = None,
     departement: FiltreTexte = None,
     statut: FiltreTexte = None,

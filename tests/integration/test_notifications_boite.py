@@ -107,6 +107,23 @@ async def test_every_inbox_read_is_written_to_the_access_log(boite: Echeancier) 
     }
 
 
+async def test_one_parcours_alerts_are_read_alone_and_only_that_parcours_is_access_logged(boite: Echeancier) -> None:
+    ouvertes = [a for a in await _toutes(boite, departement="59") if a["statut"] != "close"]
+    parcours = ouvertes[0]["parcours_id"]
+    attendues = sorted((a for a in ouvertes if a["parcours_id"] == parcours), key=_ordre)
+    assert len({a["parcours_id"] for a in ouvertes}) > 1, "other parcours' alerts are there to leave out"
+    reponse = await boite.get("/v1/alertes", sub="referent-un-dossier", parcours_id=parcours)
+    assert reponse.status_code == 200, reponse.text
+    corps = reponse.json()
+    assert corps["total"] == len(attendues)
+    assert [_ordre(a) for a in corps["alertes"]] == [_ordre(a) for a in attendues]
+    async with boite.comp.pool.acquire() as conn:
+        lus = await conn.fetch("SELECT parcours_id FROM public.journal_acces WHERE sub = $1", "referent-un-dossier")
+    assert {str(ligne["parcours_id"]) for ligne in lus} == {parcours}
+    ailleurs = await boite.get("/v1/alertes", departements=("62",), parcours_id=parcours)
+    assert ailleurs.json()["alertes"] == [], "another département's parcours: nothing, as for any read"
+
+
 async def test_an_acknowledgement_is_idempotent_and_a_closed_alert_refuses_one(boite: Echeancier) -> None:
     cible = next(a for a in await _toutes(boite, departement="59") if a["statut"] == "ouverte")
     chemin = f"/v1/alertes/{cible['alerte_id']}/acquittement"
@@ -156,6 +173,7 @@ async def _pages(e: Echeancier) -> list[dict[str, Any]]:
         {"limit": "10"},
         {"inconnu": "1"},
         {"referent_id": "\u0000"},
+        {"parcours_id": "pas-un-uuid"},
     ],
 )
 async def test_bad_inbox_parameters_are_a_422_problem(boite: Echeancier, params: dict[str, Any]) -> None:

@@ -9,7 +9,13 @@ from typing import Any
 import httpx
 from playwright.sync_api import Locator, Page, expect
 
-from tests.navigateur.outils import commande, ouvrir_parcours, referencer_lieu
+from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, referencer_lieu
+
+
+def referent(serveur: Serveur, sub: str, departement: str) -> httpx.Client:
+    """An API client signed as the référent ``sub`` (the timeline shows each record's author)."""
+    jeton = serveur.jeton("referent", (departement,), sub=sub)
+    return httpx.Client(base_url=serveur.url, headers={"Authorization": f"Bearer {jeton}"}, timeout=30)
 
 
 def il_y_a(jours: int) -> date:

@@ -11,7 +11,13 @@ from datetime import date, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.navigateur.donnees_travail import enfant_accueilli, enfant_avec_ip, recharger_jusqu_a, rectifier
+from tests.navigateur.donnees_travail import (
+    enfant_accueilli,
+    enfant_avec_ip,
+    recharger_jusqu_a,
+    rectifier,
+    referent,
+)
 from tests.navigateur.outils import (
     CAPTURES,
     Serveur,
@@ -70,6 +76,17 @@ def test_the_worklist_filters_by_referent_and_a_referent_sees_their_own_by_defau
     expect(tableau).not_to_contain_text("Jade Lambert")
     page.get_by_role("link", name="Tous les référents").click()
     expect(tableau).to_contain_text("Jade Lambert")
+
+    page.context.clear_cookies()
+    se_connecter(page, role="encadrant", departements="23 24", sub="enc-23-24", retour="/pages/travail")
+    page.get_by_label("Département").select_option("24")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url("/pages/travail?referent_id=&departement=24")
+    expect(page.locator("main")).not_to_contain_text("Jade Lambert")
+    page.get_by_label("Département").select_option("23")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(tableau).to_contain_text("Jade Lambert")
+    verifier_accessibilite(page)
 
 
 def test_an_alert_is_acknowledged_from_the_worklist_in_place(page: Page, serveur: Serveur) -> None:
@@ -132,6 +149,31 @@ def test_the_search_finds_a_child_by_name_without_accents(page: Page, serveur: S
     expect(page.get_by_role("heading", level=1)).to_have_text("Dossier de Zoé Lefèvre")
 
 
+def test_the_search_results_are_paged(page: Page, serveur: Serveur) -> None:
+    with serveur.api("referent", ("87",)) as api:
+        for numero in range(21):
+            ouvrir_parcours(api, nom="Vidal", prenoms=f"Enfant{numero:02d}", departement="87")
+    se_connecter(page, role="referent", departements="87", sub="ref-87", retour="/pages/recherche?q=vidal")
+    legende = page.locator("caption")
+    recharger_jusqu_a(page, lambda: legende, "21 dossiers trouvés, page 1 sur 2")
+    expect(page.locator("tbody tr")).to_have_count(20)
+    page.get_by_role("link", name="Page suivante").click()
+    expect(legende).to_contain_text("21 dossiers trouvés, page 2 sur 2")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_role("link", name="Page suivante")).to_have_count(0)
+    page.get_by_role("link", name="Page précédente").click()
+    expect(legende).to_contain_text("page 1 sur 2")
+
+
+def test_the_caseworker_pages_are_refused_to_other_roles(page: Page) -> None:
+    se_connecter(page, role="auditeur", departements="15")
+    for chemin in ("/pages/travail", "/pages/recherche", f"/pages/dossiers/{uuid.uuid4()}"):
+        reponse = page.goto(chemin)
+        assert reponse is not None
+        assert reponse.status == 403
+        expect(page.get_by_role("heading", level=1)).to_have_text("Accès refusé")
+
+
 def test_the_dossier_shows_identity_measures_and_a_correction_beside_what_it_corrects(
     page: Page, serveur: Serveur
 ) -> None:
@@ -183,21 +225,21 @@ def test_a_dossier_of_another_departement_or_unknown_is_not_found(page: Page, se
 
 
 def test_the_readme_screenshots_show_a_worklist_and_a_dossier(page: Page, serveur: Serveur) -> None:
-    """docs/captures/travail.png and dossier.png, with made-up children of département 48."""
-    with serveur.api("encadrant", ("48",)) as api:
-        enfant_avec_ip(api, nom="Moreau", prenoms="Léa", departement="48", referent_id="c.martin", ip_il_y_a=98,
+    """docs/captures/travail.png and dossier.png, with made-up children of département 48 and two référents."""
+    with referent(serveur, "c.martin", "48") as martin, referent(serveur, "s.nguyen", "48") as nguyen:
+        enfant_avec_ip(martin, nom="Moreau", prenoms="Léa", departement="48", referent_id="c.martin", ip_il_y_a=98,
                        date_naissance=date(2012, 6, 2))  # fmt: skip
-        hugo, mesure = enfant_accueilli(api, nom="Garnier", prenoms="Hugo", departement="48",
+        hugo, mesure = enfant_accueilli(martin, nom="Garnier", prenoms="Hugo", departement="48",
                                         referent_id="c.martin", depuis=62, lieu="MECS La Colagne",
                                         reference="AP-48-2026-031", date_naissance=date(2010, 4, 17))  # fmt: skip
-        rectifier(api, hugo["id"], mesure["version"], reference_decision="AP-48-2026-013",
+        rectifier(martin, hugo["id"], mesure["version"], reference_decision="AP-48-2026-013",
                   motif="chiffres inversés à la saisie")  # fmt: skip
-        commande(api, f"/v1/parcours/{hugo['id']}/informations-preoccupantes",
+        commande(martin, f"/v1/parcours/{hugo['id']}/informations-preoccupantes",
                  {"origine": "sante", "dangers": ["violences_psychologiques"], "date_effet": jour(20)})  # fmt: skip
-        enfant_avec_ip(api, nom="Fontaine", prenoms="Chloé", departement="48", referent_id="s.nguyen", ip_il_y_a=45,
-                       date_naissance=date(2015, 11, 8))  # fmt: skip
-        enfant_accueilli(api, nom="Roussel", prenoms="Yanis", departement="48", referent_id="s.nguyen", depuis=75,
-                         lieu="Foyer de l'enfance de Mende", reference="AP-48-2026-022",
+        enfant_avec_ip(nguyen, nom="Fontaine", prenoms="Chloé", departement="48", referent_id="s.nguyen",
+                       ip_il_y_a=45, date_naissance=date(2015, 11, 8))  # fmt: skip
+        enfant_accueilli(nguyen, nom="Roussel", prenoms="Yanis", departement="48", referent_id="s.nguyen",
+                         depuis=75, lieu="Foyer de l'enfance de Mende", reference="AP-48-2026-022",
                          date_naissance=date(2009, 12, 30))  # fmt: skip
     se_connecter(page, role="encadrant", departements="48", sub="a.lefort", retour="/pages/travail")
     tableau = page.locator("table.liste-travail")

@@ -16,6 +16,9 @@ key (and id).
 
 Pages as on the read API: ``page`` (from 1) and ``taille`` (1 to 200, default
 50), with the ``total`` of the alerts the filters select.
+
+``parcours_id=`` narrows to one parcours' alerts (a dossier's page): only those are read, so only that
+parcours is written to the access log, not every parcours of the département's first page.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ async def lister_alertes(
     request: Request,
     departement: Annotated[CodeDepartement | None, Query(description="code INSEE")] = None,
     referent_id: Annotated[Identifiant | None, Query()] = None,
+    parcours_id: Annotated[Id | None, Query()] = None,
     statut: Annotated[Statut, Query()] = "ouverte",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     taille: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -105,16 +109,17 @@ async def lister_alertes(
     departements = _perimetre(u, departement)
     filtre = (
         f"FROM {alertes.TABLE} WHERE departement = ANY($1::text[]) AND ($2::text IS NULL OR referent_id = $2) "
-        f"AND {_FILTRES_STATUT[statut]}"
+        f"AND ($4::uuid IS NULL OR parcours_id = $4) AND {_FILTRES_STATUT[statut]}"
     )
     jour = aujourd_hui(comp.horloge)
     async with comp.pool.acquire() as conn:
-        total = await conn.fetchval(f"SELECT count(*) {filtre}", departements, referent_id, jour)
+        total = await conn.fetchval(f"SELECT count(*) {filtre}", departements, referent_id, jour, parcours_id)
         lignes = await conn.fetch(
-            f"SELECT {alertes.COLONNES} {filtre} ORDER BY due_le, type, cle, alerte_id LIMIT $4 OFFSET $5",
+            f"SELECT {alertes.COLONNES} {filtre} ORDER BY due_le, type, cle, alerte_id LIMIT $5 OFFSET $6",
             departements,
             referent_id,
             jour,
+            parcours_id,
             taille,
             (page - 1) * taille,
         )
