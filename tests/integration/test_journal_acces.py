@@ -29,6 +29,8 @@ SANS_DONNEES_PERSONNELLES = {
     ("projections", "/v1/pilotage/occupation"): "counts per département and type of lieu",
     ("projections", "/v1/pilotage/indicateurs"): "ratios over cohorts, no child named",
     ("projections", "/v1/pilotage/lieux"): "places and children counted per lieu, no child named",
+    ("projections", "/v1/lieux"): "the lieux and their counts, no child named (recorded all the same: "
+    "an assistant familial's name; see tests/integration/test_lecture_lieux.py)",
 }
 """GET routes that show nobody: each says why. Any other GET route must record its reads."""
 

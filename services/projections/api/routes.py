@@ -6,6 +6,12 @@ from fastapi import APIRouter
 
 
 def routeurs_lecture() -> list[APIRouter]:
-    from services.projections.api import routes_audit, routes_dossiers, routes_jeune, routes_pilotage
+    from services.projections.api import routes_audit, routes_dossiers, routes_jeune, routes_lieux, routes_pilotage
 
-    return [routes_dossiers.routeur, routes_pilotage.routeur, routes_audit.routeur, routes_jeune.routeur]
+    return [
+        routes_dossiers.routeur,
+        routes_pilotage.routeur,
+        routes_lieux.routeur,
+        routes_audit.routeur,
+        routes_jeune.routeur,
+    ]
