@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from axe_playwright_python.sync_playwright import Axe
@@ -22,7 +22,6 @@ from playwright.sync_api import Page
 from services.runtime.auth import CleDeDeveloppement
 from tests.e2e.attente import attendre
 
-T = TypeVar("T")
 PRET = "Application startup complete"
 RATTRAPAGE_S = 60.0
 """How long the read models (eventually consistent) may take to show a write, on a loaded CI machine."""
@@ -147,6 +146,6 @@ def verifier_accessibilite(page: Page) -> list[dict[str, Any]]:
     return list(resultat.response["violations"])
 
 
-def rattrape(condition: Callable[[], T], quoi: str = "the read models show the write") -> T:
+def rattrape(condition: Callable[[], Any], quoi: str = "the read models show the write") -> Any:
     """``condition()`` once it is truthy: the read models follow the store's log, a little behind a write."""
     return attendre(condition, delai_s=RATTRAPAGE_S, quoi=quoi, contexte=lambda: "")
