@@ -188,6 +188,7 @@ def routeurs_des_pages() -> list[APIRouter]:
     """Every router of signed-in pages; each gets the CSRF check (a no-op on GET)."""
     from services.pages import (
         routes_audit,
+        routes_creation,
         routes_dossier,
         routes_formulaires,
         routes_jeune,
@@ -198,6 +199,7 @@ def routeurs_des_pages() -> list[APIRouter]:
     return [
         _routeur_accueil(),
         routes_travail.routeur,
+        routes_creation.routeur,  # before the dossier's page: /dossiers/nouveau is no dossier id
         routes_dossier.routeur,
         routes_formulaires.routeur,
         routes_pilotage.routeur,

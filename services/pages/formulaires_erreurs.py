@@ -31,6 +31,17 @@ class Regle:
 
 
 REGLES: Final[dict[str, Regle]] = {
+    # -- opening a dossier, referencing a lieu (services.pages.routes_creation) --
+    "date_naissance_invalide": Regle(
+        ("personne.date_naissance",),
+        "La date de naissance ne peut pas suivre la date d'ouverture (un nouveau-né est pris en charge le jour même).",
+    ),
+    "age_limite_depasse": Regle(
+        ("personne.date_naissance", "date_effet"),
+        "Un parcours ne s'ouvre que pour une personne de moins de 21 ans à la date d'ouverture.",
+    ),
+    "departement_inconnu": Regle(("departement",)),
+    "capacite_invalide": Regle(("capacite",)),
     # -- dates (services.parcours.domain.flux) --
     "date_effet_future": Regle(
         ("date_effet",), "Cette date est dans le futur : on enregistre ce qui s'est déjà passé."
