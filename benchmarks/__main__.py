@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import chaine, commandes, echeancier, projections, relais, webhooks
+from benchmarks import chaine, commandes, echeancier, pages, projections, relais, webhooks
 from services.runtime import logs
 
 RESULTATS = Path(__file__).resolve().parent / "resultats"
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     chaine.NOM: (chaine.executer, chaine.rapport),
     webhooks.NOM: (webhooks.executer, webhooks.rapport),
     echeancier.NOM: (echeancier.executer, echeancier.rapport),
+    pages.NOM: (pages.executer, pages.rapport),
 }
 
 
