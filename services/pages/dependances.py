@@ -16,7 +16,7 @@ from services.pages.appels import ServicesAPI
 from services.pages.oidc import ConnexionOIDCError
 from services.pages.sessions import CookieSession, Session, Sessions
 from services.pages.settings import PagesSettings
-from services.runtime.auth import AuthentificationError, CleDeDeveloppement, authentifier
+from services.runtime.auth import AuthentificationError, CleDeDeveloppement, Utilisateur, authentifier
 from services.runtime.horloge import Horloge
 
 METHODES_SURES = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -102,20 +102,23 @@ def _a_renouveler(comp: ComposantsPages, s: Session) -> bool:
 async def _renouveler(comp: ComposantsPages, s: Session) -> Session | None:
     """The session with a fresh access token from its refresh token, for the same person; None (and the
     session ended) when there is none, the issuer refuses, or the new token names someone else."""
-    if comp.oidc is None or s.actualisation is None:
+    oidc = comp.oidc
+    if oidc is None or s.actualisation is None:
         await comp.sessions.fermer(s.id)
         return None
-    try:
-        jeton, _, actualisation = await comp.oidc.actualiser(s.actualisation)
-        utilisateur = await authentifier(await comp.oidc.verificateur(), jeton)
-    except (ConnexionOIDCError, AuthentificationError):
-        await comp.sessions.fermer(s.id)
-        return None
-    if utilisateur.sub != s.utilisateur.sub:
-        await comp.sessions.fermer(s.id)
-        return None
-    expire = datetime.fromtimestamp(utilisateur.expire_le, UTC) if utilisateur.expire_le else None
-    return await comp.sessions.renouveler(s, jeton, expire, actualisation)
+
+    async def aupres_de_l_emetteur(actualisation: str) -> tuple[str, datetime | None, str | None, Utilisateur] | None:
+        try:
+            jeton, _, nouvelle = await oidc.actualiser(actualisation)
+            utilisateur = await authentifier(await oidc.verificateur(), jeton)
+        except (ConnexionOIDCError, AuthentificationError):
+            return None
+        if utilisateur.sub != s.utilisateur.sub:
+            return None
+        expire = datetime.fromtimestamp(utilisateur.expire_le, UTC) if utilisateur.expire_le else None
+        return jeton, expire, nouvelle, utilisateur
+
+    return await comp.sessions.renouveler(s, comp.horloge.maintenant() + RENOUVELLEMENT, aupres_de_l_emetteur)
 
 
 SessionCourante = Annotated[Session, Depends(session)]

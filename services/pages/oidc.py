@@ -100,9 +100,9 @@ class ClientOIDC:
 
     async def jeton(
         self, redirect_uri: str, code: str, verificateur: str, nonce: str
-    ) -> tuple[str, float | None, str | None]:
-        """Redeem ``code``: ``(access_token, expires_at, refresh_token)``, after the ID token's signature and
-        ``nonce`` hold."""
+    ) -> tuple[str, float | None, str | None, str]:
+        """Redeem ``code``: ``(access_token, expires_at, refresh_token, the ID token's sub)``, after the ID
+        token's signature, ``aud``/``azp`` and ``nonce`` hold."""
         try:
             # Inside the try: another worker than the one that sent the browser may redeem the code,
             # and read the discovery document now (an unreachable issuer refuses the sign-in, no 500).
@@ -118,8 +118,8 @@ class ClientOIDC:
         if not isinstance(acces, str) or not isinstance(id_token, str):
             raise ConnexionOIDCError("réponse de l'émetteur sans access_token ou id_token")
         # PyJWKClient fetches the keys with urllib: off the event loop.
-        await to_thread.run_sync(self._verifier_id_token, id_token, decouverte, nonce)
-        return _jetons(reponse)
+        sub = await to_thread.run_sync(self._verifier_id_token, id_token, decouverte, nonce)
+        return (*_jetons(reponse), sub)
 
     async def actualiser(self, actualisation: str) -> tuple[str, float | None, str | None]:
         """A new access token for the refresh token ``actualisation`` (RFC 6749, 6): the session goes on
@@ -134,9 +134,11 @@ class ClientOIDC:
             raise ConnexionOIDCError(type(exc).__name__) from None
         return _jetons(reponse)
 
-    def _verifier_id_token(self, id_token: str, decouverte: Decouverte, nonce: str) -> None:
+    def _verifier_id_token(self, id_token: str, decouverte: Decouverte, nonce: str) -> str:
+        """The ID token's ``sub`` once its signature, ``iss``, ``aud`` (and ``azp`` when several audiences),
+        ``exp`` and ``nonce`` hold (OpenID Connect Core 3.1.3.7)."""
         if self._cles_id_token is None:
-            self._cles_id_token = jwt.PyJWKClient(decouverte.jwks_uri, cache_keys=True)
+            self._cles_id_token = jwt.PyJWKClient(decouverte.jwks_uri, cache_keys=True, timeout=int(self.timeout_s))
         try:
             cle = self._cles_id_token.get_signing_key_from_jwt(id_token)
             claims = jwt.decode(
@@ -153,6 +155,10 @@ class ClientOIDC:
             raise ConnexionOIDCError("id_token refusé: nonce différent")
         if float(claims["exp"]) < time.time():
             raise ConnexionOIDCError("id_token expiré")
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != self.client_id:
+            raise ConnexionOIDCError("id_token refusé: azp n'est pas ce client")
+        return str(claims["sub"])
 
     async def verificateur(self) -> VerificateurOIDC:
         """Access tokens verified as the APIs verify them (the issuer's JWKS, ``iss``, ``aud``, lifetime)."""

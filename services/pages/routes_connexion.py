@@ -26,6 +26,8 @@ routeur = APIRouter()
 
 ACCUEIL = "/pages/"
 COOKIE_CSRF_CONNEXION = "ase_csrf_connexion"
+COOKIE_CONNEXION = "ase_connexion"
+"""The random value binding a sign-in at the issuer to the browser that started it (kept hashed server-side)."""
 ROLES_DES_PAGES = {
     "referent": "Référent (travailleur social)",
     "encadrant": "Encadrant (responsable de service)",
@@ -131,6 +133,7 @@ async def _ouvrir(
     reponse = RedirectResponse(retour, status_code=303)
     poser_session(comp, reponse, session)
     reponse.delete_cookie(COOKIE_CSRF_CONNEXION, path="/pages/connexion")
+    reponse.delete_cookie(COOKIE_CONNEXION, path="/pages/connexion")
     return reponse
 
 
@@ -150,8 +153,15 @@ async def connexion_oidc(
     except Exception:  # the issuer is unreachable or its discovery document unusable
         return page(request, "erreur.html", 503, titre="Connexion indisponible",
                     message="Le service d'identification ne répond pas. Réessayez dans quelques minutes.")  # fmt: skip
-    await comp.sessions.commencer_connexion(etat, verificateur, nonce, chemin_local(retour, ACCUEIL))
-    return RedirectResponse(url, status_code=303)
+    navigateur = secrets.token_urlsafe(32)
+    await comp.sessions.commencer_connexion(etat, verificateur, nonce, chemin_local(retour, ACCUEIL), navigateur)
+    reponse = RedirectResponse(url, status_code=303)
+    # Binds the sign-in to this browser: Lax, so the issuer's top-level redirect back carries it.
+    reponse.set_cookie(
+        COOKIE_CONNEXION, navigateur, max_age=600, path="/pages/connexion",
+        secure=comp.cookie.securise, httponly=True, samesite="lax",
+    )  # fmt: skip
+    return reponse
 
 
 @routeur.get("/connexion/retour", name="connexion_retour")
@@ -160,18 +170,33 @@ async def connexion_retour(
     comp: Comp,
     code: Annotated[str | None, Query(max_length=2000)] = None,
     state: Annotated[str | None, Query(max_length=200)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """The issuer sends the browser back here: redeem the code, verify the tokens, open the session."""
+    """The issuer sends the browser back here: redeem the code, verify the tokens, open the session.
+
+    Only in the browser that started the sign-in (its cookie ``ase_connexion``): a callback URL opened
+    elsewhere (login CSRF, a leaked URL) opens nothing."""
     if comp.oidc is None:
         return page(request, "erreur.html", 404, titre="Page introuvable", message="Cette page n'existe pas.")
-    attente = await comp.sessions.terminer_connexion(state) if state and code else None
+    navigateur = request.cookies.get(COOKIE_CONNEXION, "")
+    if error is not None:
+        if state and navigateur:
+            await comp.sessions.abandonner_connexion(state, navigateur)
+        return page(request, "erreur.html", 401, titre="Connexion annulée",
+                    message="La connexion a été annulée ou refusée par le service d'identification. Reconnectez-vous.")  # fmt: skip
+    attente = await comp.sessions.terminer_connexion(state, navigateur) if state and code and navigateur else None
     if attente is None:
         return page(request, "erreur.html", 400, titre="Connexion interrompue",
                     message="Cette connexion a expiré ou a déjà servi. Reconnectez-vous.")  # fmt: skip
     verificateur, nonce, retour = attente
     try:
-        jeton, _, actualisation = await comp.oidc.jeton(_redirect_uri(request, comp), code or "", verificateur, nonce)
+        jeton, _, actualisation, sub_id = await comp.oidc.jeton(
+            _redirect_uri(request, comp), code or "", verificateur, nonce
+        )
         utilisateur = await authentifier(await comp.oidc.verificateur(), jeton)
+        if utilisateur.sub != sub_id:
+            # OpenID Connect Core 3.1.3.7: the ID token and the access token name the same person.
+            raise ConnexionOIDCError("id_token et access_token de personnes différentes")
     except (ConnexionOIDCError, AuthentificationError):
         return page(request, "erreur.html", 401, titre="Connexion refusée",
                     message="Le service d'identification n'a pas permis d'ouvrir une session. Reconnectez-vous.")  # fmt: skip

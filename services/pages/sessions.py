@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -32,6 +33,8 @@ from services.runtime.auth import Utilisateur
 from services.runtime.horloge import Horloge
 
 SCHEMA = "pages"
+Renouvellement = Callable[[str], Awaitable[tuple[str, datetime | None, str | None, Utilisateur] | None]]
+"""Renews an access token from a refresh token: ``(token, expiry, new refresh token, person)``, or None."""
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS pages",
     "CREATE TABLE IF NOT EXISTS pages.sessions (cle bytea PRIMARY KEY, sub text NOT NULL, roles text[] NOT NULL, "
@@ -41,6 +44,7 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS sessions_expire_le ON pages.sessions (expire_le)",
     "CREATE TABLE IF NOT EXISTS pages.connexions (etat text PRIMARY KEY, verificateur text NOT NULL, "
     "nonce text NOT NULL, retour text NOT NULL, expire_le timestamptz NOT NULL)",
+    "ALTER TABLE pages.connexions ADD COLUMN IF NOT EXISTS navigateur bytea",
 )
 CONNEXION_EN_COURS = timedelta(minutes=10)
 """How long a sign-in started at the issuer may take to come back."""
@@ -143,20 +147,50 @@ class Sessions:
             actualisation=actualisation,
         )
 
-    async def renouveler(
-        self, session: Session, jeton: str, jeton_expire_le: datetime | None, actualisation: str | None
-    ) -> Session:
-        """The session with the token the issuer renewed (and its new refresh token, if it rotated it)."""
-        actualisation = actualisation or session.actualisation
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE pages.sessions SET jeton = $2, jeton_expire_le = $3, actualisation = $4 WHERE cle = $1",
-                _cle(session.id),
-                _chiffrer(session.id, jeton),
-                jeton_expire_le,
-                _chiffrer(session.id, actualisation) if actualisation else None,
+    async def renouveler(self, session: Session, avant: datetime, renouveler: Renouvellement) -> Session | None:
+        """The session with a token valid beyond ``avant``: renewed by ``renouveler(refresh_token)`` (which
+        returns the new token, its expiry, the new refresh token and the person it names, or None when the
+        issuer refuses), once for all the requests that find it due at the same time. They wait on a lock of
+        the session's row; the first renews, the others read what it wrote (a rotated refresh token serves
+        once: a second renewal would be refused and end the session). None, and the row deleted, on refusal.
+        """
+        cle = _cle(session.id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            ligne = await conn.fetchrow(
+                "SELECT jeton, jeton_expire_le, actualisation FROM pages.sessions WHERE cle = $1 FOR UPDATE", cle
             )
-        return dataclasses.replace(session, jeton=jeton, jeton_expire_le=jeton_expire_le, actualisation=actualisation)
+            if ligne is None:
+                return None
+            if ligne["jeton_expire_le"] is None or ligne["jeton_expire_le"] > avant:
+                # Another request renewed it while this one waited.
+                return dataclasses.replace(
+                    session,
+                    jeton=_dechiffrer(session.id, ligne["jeton"]),
+                    jeton_expire_le=ligne["jeton_expire_le"],
+                    actualisation=_dechiffrer(session.id, ligne["actualisation"]) if ligne["actualisation"] else None,
+                )
+            actuelle = _dechiffrer(session.id, ligne["actualisation"]) if ligne["actualisation"] else None
+            nouveau = await renouveler(actuelle) if actuelle is not None else None
+            if nouveau is None:
+                await conn.execute("DELETE FROM pages.sessions WHERE cle = $1", cle)
+                return None
+            jeton, expire, actualisation, utilisateur = nouveau
+            actualisation = actualisation or actuelle
+            await conn.execute(
+                "UPDATE pages.sessions SET jeton = $2, jeton_expire_le = $3, actualisation = $4, roles = $5, "
+                "departements = $6, personne_id = $7 WHERE cle = $1",
+                cle,
+                _chiffrer(session.id, jeton),
+                expire,
+                _chiffrer(session.id, actualisation) if actualisation else None,
+                sorted(utilisateur.roles),
+                sorted(utilisateur.departements),
+                utilisateur.personne_id,
+            )
+        # The roles and départements as the renewed token says (a role withdrawn at the issuer goes now).
+        return dataclasses.replace(
+            session, utilisateur=utilisateur, jeton=jeton, jeton_expire_le=expire, actualisation=actualisation
+        )
 
     async def lire(self, id_session: str) -> Session | None:
         """The live session of ``id_session``, its last use set to now; None (and the row deleted) if it ended."""
@@ -192,29 +226,42 @@ class Sessions:
         async with self._pool.acquire() as conn:
             await conn.execute("DELETE FROM pages.sessions WHERE cle = $1", _cle(id_session))
 
-    async def commencer_connexion(self, etat: str, verificateur: str, nonce: str, retour: str) -> None:
-        """Keep a sign-in started at the issuer: its ``state``, PKCE ``code_verifier`` and ``nonce``."""
+    async def commencer_connexion(self, etat: str, verificateur: str, nonce: str, retour: str, navigateur: str) -> None:
+        """Keep a sign-in started at the issuer: its ``state``, PKCE ``code_verifier`` and ``nonce``, bound to
+        the browser that started it (``navigateur``, the random value of its sign-in cookie, kept hashed)."""
         maintenant = self._horloge.maintenant()
         async with self._pool.acquire() as conn:
             await conn.execute("DELETE FROM pages.connexions WHERE expire_le <= $1", maintenant)
             await conn.execute(
-                "INSERT INTO pages.connexions (etat, verificateur, nonce, retour, expire_le) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO pages.connexions (etat, verificateur, nonce, retour, expire_le, navigateur) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
                 etat,
                 verificateur,
                 nonce,
                 retour,
                 maintenant + CONNEXION_EN_COURS,
+                _cle(navigateur),
             )
 
-    async def terminer_connexion(self, etat: str) -> tuple[str, str, str] | None:
-        """``(code_verifier, nonce, retour)`` of the sign-in ``etat`` names, once; None if unknown or too old."""
+    async def terminer_connexion(self, etat: str, navigateur: str) -> tuple[str, str, str] | None:
+        """``(code_verifier, nonce, retour)`` of the sign-in ``etat`` names, once, and only in the browser that
+        started it (RFC 9700, 4.7.1: a callback URL replayed elsewhere opens nothing); None otherwise."""
         async with self._pool.acquire() as conn:
             ligne = await conn.fetchrow(
-                "DELETE FROM pages.connexions WHERE etat = $1 AND expire_le > $2 RETURNING verificateur, nonce, retour",
+                "DELETE FROM pages.connexions WHERE etat = $1 AND expire_le > $2 AND navigateur = $3 "
+                "RETURNING verificateur, nonce, retour",
                 etat,
                 self._horloge.maintenant(),
+                _cle(navigateur),
             )
         return None if ligne is None else (ligne["verificateur"], ligne["nonce"], ligne["retour"])
+
+    async def abandonner_connexion(self, etat: str, navigateur: str) -> None:
+        """Forget a sign-in the issuer refused or the person cancelled (its ``state`` serves no more)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM pages.connexions WHERE etat = $1 AND navigateur = $2", etat, _cle(navigateur)
+            )
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,17 @@ class PagesSettings(BaseSettings):
                 raise ValueError(
                     "production needs ASE_OIDC_ISSUER and ASE_PAGES_OIDC_CLIENT_ID: the dev sign-in page is refused"
                 )
-            if self.pages_secret is None or len(self.pages_secret.get_secret_value()) < 32:
+            if self.pages_secret is None or len(self.pages_secret.get_secret_value().strip()) < 32:
                 raise ValueError("production needs ASE_PAGES_SECRET (32 characters or more)")
             if not self.database_url:
                 raise ValueError("production needs DATABASE_URL")
+            for nom, url in (
+                ("ASE_OIDC_ISSUER", self.oidc_issuer),
+                ("ASE_PAGES_OIDC_REDIRECT_URI", self.pages_oidc_redirect_uri),
+            ):
+                if url is not None and not url.startswith("https://"):
+                    # RFC 9700 2.6 and RFC 6749 3.1.2.1: codes and tokens travel over TLS only.
+                    raise ValueError(f"production needs an https:// {nom}")
             if self.pages_cookie_securise is False:
                 raise ValueError("production sends the session cookie over HTTPS only (ASE_PAGES_COOKIE_SECURISE)")
         return self

@@ -313,7 +313,7 @@ class VerificateurOIDC:
     def __init__(
         self, *, jwks_url: str, emetteur: str, audience: str | None, duree_max_s: int = DUREE_JETON_PRODUCTION_S
     ) -> None:
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True)
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=10)
         self._emetteur = emetteur
         self._audience = audience
         self._duree_max_s = duree_max_s

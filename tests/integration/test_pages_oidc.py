@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -346,8 +347,21 @@ def _production(**champs: object) -> PagesSettings:
         ({"pages_secret": "s" * 31}, "ASE_PAGES_SECRET"),
         ({"database_url": None}, "DATABASE_URL"),
         ({"pages_cookie_securise": False}, "HTTPS"),
+        ({"pages_secret": " " * 40}, "ASE_PAGES_SECRET"),
+        ({"oidc_issuer": "http://idp.example"}, "https:// ASE_OIDC_ISSUER"),
+        ({"pages_oidc_redirect_uri": "http://ase.example/pages/connexion/retour"}, "https:// ASE_PAGES_OIDC_REDIRECT"),
     ],
-    ids=["sans-emetteur", "sans-client", "sans-secret", "secret-court", "sans-base", "cookie-en-clair"],
+    ids=[
+        "sans-emetteur",
+        "sans-client",
+        "sans-secret",
+        "secret-court",
+        "sans-base",
+        "cookie-en-clair",
+        "secret-blanc",
+        "emetteur-http",
+        "retour-http",
+    ],
 )
 def test_production_settings_refuse_what_would_weaken_sign_in(
     monkeypatch: pytest.MonkeyPatch, champs: dict[str, object], message: str
@@ -357,3 +371,63 @@ def test_production_settings_refuse_what_would_weaken_sign_in(
     assert _production().oidc
     with pytest.raises(ValidationError, match=message):
         _production(**champs)
+
+
+# -- after the review (a fresh reviewer's findings, each a test named after it) ------------------------------
+
+
+def test_a_callback_url_opened_in_another_browser_opens_no_session(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    """Login CSRF (RFC 9700, 4.7.1): the attacker's own callback URL, opened in the victim's browser, must not
+    sign the victim in as the attacker; nor a victim's leaked callback URL sign an attacker in."""
+    with pile.client() as attaquant:
+        vers_emetteur = attaquant.get("/pages/connexion/oidc").headers["location"]
+        retour = attaquant.get(vers_emetteur).headers["location"]  # the issuer's redirect, not followed
+    with pile.client() as victime:
+        reponse = victime.get(retour)
+        assert reponse.status_code == 400, reponse.text
+        assert victime.cookies.get(COOKIE) is None
+
+
+def test_an_issuer_error_at_the_callback_says_the_sign_in_was_cancelled(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    with pile.client() as client:
+        vers_emetteur = client.get("/pages/connexion/oidc").headers["location"]
+        etat = parse_qs(urlsplit(vers_emetteur).query)["state"][0]
+        reponse = client.get("/pages/connexion/retour", params={"error": "access_denied", "state": etat})
+    assert reponse.status_code == 401
+    assert "annulée" in reponse.text
+    with psycopg.connect(pile.database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pages.connexions WHERE etat = %s", (etat,)).fetchone() is None
+
+
+def test_requests_arriving_together_at_refresh_time_keep_the_session(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    """Two tabs in the token's last minute: one renewal for all (a rotated refresh token serves once)."""
+    with pile.client() as client:
+        client.get("/pages/connexion/oidc", follow_redirects=True)
+        rapprocher_la_fin_du_jeton(pile, client)
+        cookies = dict(client.cookies)
+
+        def une_page(_: int) -> str:
+            with pile.client() as onglet:
+                onglet.cookies.update(cookies)
+                return onglet.get("/pages/").headers.get("location", "")
+
+        with ThreadPoolExecutor(4) as onglets:
+            destinations = list(onglets.map(une_page, range(4)))
+        assert all(not d.startswith("/pages/connexion") for d in destinations), destinations
+        assert session_de(pile, client) is not None
+    assert emetteur.actualisations_servies == 1
+    assert emetteur.refus == []
+
+
+def test_a_role_withdrawn_at_the_issuer_goes_at_the_next_refresh(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    emetteur.identite = Identite(sub="chef", roles=["encadrant"], departements=["59"])
+    with pile.client() as client:
+        client.get("/pages/connexion/oidc", follow_redirects=True)
+        emetteur.identite = Identite(sub="chef", roles=["referent"], departements=["59"])
+        for identite in emetteur._actualisations.values():  # the issuer's record of the grant
+            identite.roles = ["referent"]
+        rapprocher_la_fin_du_jeton(pile, client)
+        client.get("/pages/")
+        session = session_de(pile, client)
+    assert session is not None
+    assert session["roles"] == ["referent"]
