@@ -51,15 +51,23 @@ def poser_session(comp: ComposantsPages, reponse: Response, session: Session) ->
 
 
 def _page_connexion(
-    request: Request, comp: ComposantsPages, retour: str, erreurs: dict[str, str] | None = None, statut: int = 200
+    request: Request,
+    comp: ComposantsPages,
+    retour: str,
+    erreurs: dict[str, str] | None = None,
+    statut: int = 200,
+    *,
+    valeurs: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """The sign-in page; after a refusal, the values entered kept and each error beside its field."""
     jeton_csrf = secrets.token_urlsafe(32)
     request.state.csrf = jeton_csrf
     reponse = page(
         request,
         "connexion.html",
         statut,
-        titre="Connexion",
+        titre=("Erreur — " if erreurs else "") + "Connexion",
+        valeurs=valeurs or {"role": "referent", "departements": "59", "sub": "", "personne_id": ""},
         oidc=comp.oidc is not None,
         roles=ROLES_DES_PAGES,
         departements=DEPARTEMENTS,
@@ -114,7 +122,8 @@ async def connexion_dev(  # noqa: PLR0917 (FastAPI reads one form field per para
             erreurs["personne_id"] = "Le rôle jeune demande l'identifiant de la personne (un UUID)."
     sub = sub.strip() or f"dev-{role}"
     if erreurs:
-        return _page_connexion(request, comp, retour, erreurs, 422)
+        saisies = {"role": role, "departements": departements, "sub": sub, "personne_id": personne_id}
+        return _page_connexion(request, comp, retour, erreurs, 422, valeurs=saisies)
     jeton = comp.cle_dev.signer(
         sub=sub, roles=[role], departements=codes, duree_s=comp.settings.duree_jeton_dev_s, personne_id=personne
     )

@@ -70,7 +70,7 @@ def navigateur() -> Iterator[Browser]:
 def page(navigateur: Browser, serveur: Serveur) -> Iterator[Page]:
     """A fresh context (no cookie), French, on the server's address."""
     contexte = navigateur.new_context(base_url=serveur.url, locale="fr-FR", viewport={"width": 1280, "height": 900})
-    contexte.set_default_timeout(15_000)
+    contexte.set_default_timeout(30_000)  # two test processes, each with its server and browser, on 2 cores
     onglet = contexte.new_page()
     yield onglet
     contexte.close()

@@ -27,4 +27,8 @@ def test_a_department_code_that_does_not_exist_is_shown_next_to_its_field(page: 
     erreur = page.locator("#departements-erreur")
     assert "inconnu" in erreur.inner_text()
     assert page.get_by_label("Départements").get_attribute("aria-invalid") == "true"
+    # What was typed stays, the error is announced and named in the title (RGAA 11.10, 8.6).
+    assert page.get_by_label("Départements").input_value() == "20"
+    assert page.title().startswith("Erreur")
+    assert "inconnu" in page.get_by_role("alert").inner_text()
     verifier_accessibilite(page)

@@ -110,6 +110,8 @@ def test_an_alert_is_acknowledged_from_the_worklist_in_place(page: Page, serveur
     expect(cellule).to_contain_text("Alerte acquittée.")
     expect(cellule).to_contain_text("Acquittée par ref-24")
     assert page.url == url  # swapped in place by htmx, no navigation
+    # The keyboard focus stays in the row (on the confirmation), not back at the top of the page.
+    expect(cellule.get_by_role("status")).to_be_focused()
     page.reload()
     expect(cellule).to_contain_text("Acquittée par ref-24")
     expect(cellule.get_by_role("button")).to_have_count(0)
