@@ -13,8 +13,8 @@ import asyncpg
 from fastapi import Depends, Request
 
 from services.pages.appels import ServicesAPI
-from services.pages.oidc import ConnexionOIDCError
-from services.pages.sessions import CookieSession, Session, Sessions
+from services.pages.oidc import ConnexionOIDCError, EmetteurInjoignableError
+from services.pages.sessions import CookieSession, RenouvellementReporteError, Session, Sessions
 from services.pages.settings import PagesSettings
 from services.runtime.auth import AuthentificationError, CleDeDeveloppement, Utilisateur, authentifier
 from services.runtime.horloge import Horloge
@@ -111,6 +111,8 @@ async def _renouveler(comp: ComposantsPages, s: Session) -> Session | None:
         try:
             jeton, _, nouvelle = await oidc.actualiser(actualisation)
             utilisateur = await authentifier(await oidc.verificateur(), jeton)
+        except EmetteurInjoignableError:
+            raise RenouvellementReporteError from None
         except (ConnexionOIDCError, AuthentificationError):
             return None
         if utilisateur.sub != s.utilisateur.sub:
@@ -118,7 +120,9 @@ async def _renouveler(comp: ComposantsPages, s: Session) -> Session | None:
         expire = datetime.fromtimestamp(utilisateur.expire_le, UTC) if utilisateur.expire_le else None
         return jeton, expire, nouvelle, utilisateur
 
-    return await comp.sessions.renouveler(s, comp.horloge.maintenant() + RENOUVELLEMENT, aupres_de_l_emetteur)
+    # The claim outlasts the issuer's calls (token, then keys), each bounded by its timeout.
+    delai = timedelta(seconds=3 * oidc.timeout_s)
+    return await comp.sessions.renouveler(s, comp.horloge.maintenant() + RENOUVELLEMENT, aupres_de_l_emetteur, delai)
 
 
 SessionCourante = Annotated[Session, Depends(session)]

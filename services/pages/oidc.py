@@ -26,6 +26,10 @@ class ConnexionOIDCError(Exception):
     """The issuer refused, or answered something that opens no session (the page says: sign in again)."""
 
 
+class EmetteurInjoignableError(ConnexionOIDCError):
+    """The issuer did not answer (network, timeout): no refusal of its own."""
+
+
 @dataclass(frozen=True)
 class Decouverte:
     """What the issuer's discovery document says (OpenID Connect Discovery 1.0)."""
@@ -130,7 +134,9 @@ class ClientOIDC:
                 reponse: dict[str, Any] = await client.refresh_token(
                     decouverte.token_endpoint, refresh_token=actualisation
                 )
-        except Exception as exc:  # the issuer refused (revoked, expired) or is unreachable: the session ends
+        except (httpx.TransportError, OSError) as exc:  # unreachable or too slow: not a refusal
+            raise EmetteurInjoignableError(type(exc).__name__) from None
+        except Exception as exc:  # the issuer refused (revoked, expired) or answered nonsense: the session ends
             raise ConnexionOIDCError(type(exc).__name__) from None
         return _jetons(reponse)
 

@@ -6,6 +6,7 @@ token ``ase token`` prints, verified as every API verifies it, and opens a sessi
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated
@@ -27,7 +28,14 @@ routeur = APIRouter()
 ACCUEIL = "/pages/"
 COOKIE_CSRF_CONNEXION = "ase_csrf_connexion"
 COOKIE_CONNEXION = "ase_connexion"
-"""The random value binding a sign-in at the issuer to the browser that started it (kept hashed server-side)."""
+"""Prefix of the cookies binding a sign-in at the issuer to the browser that started it (kept hashed server-side)."""
+
+
+def cookie_connexion(etat: str) -> str:
+    """The cookie of the sign-in ``etat`` (its SHA-256, shortened: a cookie name is a token, RFC 6265)."""
+    return f"{COOKIE_CONNEXION}_{hashlib.sha256(etat.encode()).hexdigest()[:20]}"
+
+
 ROLES_DES_PAGES = {
     "referent": "Référent (travailleur social)",
     "encadrant": "Encadrant (responsable de service)",
@@ -120,9 +128,10 @@ async def connexion_dev(  # noqa: PLR0917 (FastAPI reads one form field per para
             personne = UUID(personne_id.strip())
         except ValueError:
             erreurs["personne_id"] = "Le rôle jeune demande l'identifiant de la personne (un UUID)."
+    sub_saisi = sub
     sub = sub.strip() or f"dev-{role}"
     if erreurs:
-        saisies = {"role": role, "departements": departements, "sub": sub, "personne_id": personne_id}
+        saisies = {"role": role, "departements": departements, "sub": sub_saisi, "personne_id": personne_id}
         return _page_connexion(request, comp, retour, erreurs, 422, valeurs=saisies)
     jeton = comp.cle_dev.signer(
         sub=sub, roles=[role], departements=codes, duree_s=comp.settings.duree_jeton_dev_s, personne_id=personne
@@ -142,7 +151,6 @@ async def _ouvrir(
     reponse = RedirectResponse(retour, status_code=303)
     poser_session(comp, reponse, session)
     reponse.delete_cookie(COOKIE_CSRF_CONNEXION, path="/pages/connexion")
-    reponse.delete_cookie(COOKIE_CONNEXION, path="/pages/connexion")
     return reponse
 
 
@@ -165,9 +173,10 @@ async def connexion_oidc(
     navigateur = secrets.token_urlsafe(32)
     await comp.sessions.commencer_connexion(etat, verificateur, nonce, chemin_local(retour, ACCUEIL), navigateur)
     reponse = RedirectResponse(url, status_code=303)
-    # Binds the sign-in to this browser: Lax, so the issuer's top-level redirect back carries it.
+    # Binds the sign-in to this browser: Lax, so the issuer's top-level redirect back carries it; one per
+    # state, so that two tabs signing in at once each come back.
     reponse.set_cookie(
-        COOKIE_CONNEXION, navigateur, max_age=600, path="/pages/connexion",
+        cookie_connexion(etat), navigateur, max_age=600, path="/pages/connexion",
         secure=comp.cookie.securise, httponly=True, samesite="lax",
     )  # fmt: skip
     return reponse
@@ -187,7 +196,7 @@ async def connexion_retour(
     elsewhere (login CSRF, a leaked URL) opens nothing."""
     if comp.oidc is None:
         return page(request, "erreur.html", 404, titre="Page introuvable", message="Cette page n'existe pas.")
-    navigateur = request.cookies.get(COOKIE_CONNEXION, "")
+    navigateur = request.cookies.get(cookie_connexion(state), "") if state else ""
     if error is not None:
         if state and navigateur:
             await comp.sessions.abandonner_connexion(state, navigateur)
@@ -209,7 +218,9 @@ async def connexion_retour(
     except (ConnexionOIDCError, AuthentificationError):
         return page(request, "erreur.html", 401, titre="Connexion refusée",
                     message="Le service d'identification n'a pas permis d'ouvrir une session. Reconnectez-vous.")  # fmt: skip
-    return await _ouvrir(comp, utilisateur, jeton, retour, actualisation)
+    reponse = await _ouvrir(comp, utilisateur, jeton, retour, actualisation)
+    reponse.delete_cookie(cookie_connexion(state or ""), path="/pages/connexion")
+    return reponse
 
 
 @routeur.post("/deconnexion")

@@ -14,10 +14,12 @@ form and in htmx's headers, and compared in constant time on every request that 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +47,7 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS pages.connexions (etat text PRIMARY KEY, verificateur text NOT NULL, "
     "nonce text NOT NULL, retour text NOT NULL, expire_le timestamptz NOT NULL)",
     "ALTER TABLE pages.connexions ADD COLUMN IF NOT EXISTS navigateur bytea",
+    "ALTER TABLE pages.sessions ADD COLUMN IF NOT EXISTS renouvellement_jusqu_a timestamptz",
 )
 CONNEXION_EN_COURS = timedelta(minutes=10)
 """How long a sign-in started at the issuer may take to come back."""
@@ -59,6 +62,10 @@ async def preparer(pool: asyncpg.Pool) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ase.pages.schema'))")
         for instruction in DDL:
             await conn.execute(instruction)
+
+
+class RenouvellementReporteError(Exception):
+    """The issuer could not be asked (unreachable, too slow): not a refusal, the session goes on."""
 
 
 @dataclass(frozen=True)
@@ -147,30 +154,44 @@ class Sessions:
             actualisation=actualisation,
         )
 
-    async def renouveler(self, session: Session, avant: datetime, renouveler: Renouvellement) -> Session | None:
-        """The session with a token valid beyond ``avant``: renewed by ``renouveler(refresh_token)`` (which
-        returns the new token, its expiry, the new refresh token and the person it names, or None when the
-        issuer refuses), once for all the requests that find it due at the same time. They wait on a lock of
-        the session's row; the first renews, the others read what it wrote (a rotated refresh token serves
-        once: a second renewal would be refused and end the session). None, and the row deleted, on refusal.
+    async def renouveler(
+        self, session: Session, avant: datetime, renouveler: Renouvellement, delai: timedelta
+    ) -> Session | None:
+        """The session with a token valid beyond ``avant``, renewed once for all the requests that find it due.
+
+        The first request claims the renewal for ``delai`` (a column, in a statement of its own) and calls
+        ``renouveler(refresh_token)`` holding no connection nor lock: the issuer may be slow, other sessions
+        and the other requests of this one go on meanwhile, with the token they have (still valid: it is
+        renewed in its last minute). ``renouveler`` returns the new token, its expiry, the new refresh token
+        and the person it names; None when the issuer refuses (the session ends: None, the row deleted);
+        it raises ``RenouvellementReporteError`` when the issuer could not be asked (the claim is released,
+        the session goes on while its token lasts).
         """
         cle = _cle(session.id)
-        async with self._pool.acquire() as conn, conn.transaction():
+        maintenant = self._horloge.maintenant()
+        async with self._pool.acquire() as conn:
             ligne = await conn.fetchrow(
-                "SELECT jeton, jeton_expire_le, actualisation FROM pages.sessions WHERE cle = $1 FOR UPDATE", cle
+                "UPDATE pages.sessions SET renouvellement_jusqu_a = $3 WHERE cle = $1 AND jeton_expire_le <= $2 "
+                "AND (renouvellement_jusqu_a IS NULL OR renouvellement_jusqu_a < $4) RETURNING actualisation",
+                cle,
+                avant,
+                maintenant + delai,
+                maintenant,
             )
-            if ligne is None:
-                return None
-            if ligne["jeton_expire_le"] is None or ligne["jeton_expire_le"] > avant:
-                # Another request renewed it while this one waited.
-                return dataclasses.replace(
-                    session,
-                    jeton=_dechiffrer(session.id, ligne["jeton"]),
-                    jeton_expire_le=ligne["jeton_expire_le"],
-                    actualisation=_dechiffrer(session.id, ligne["actualisation"]) if ligne["actualisation"] else None,
-                )
-            actuelle = _dechiffrer(session.id, ligne["actualisation"]) if ligne["actualisation"] else None
+        if ligne is None:
+            # Another request is renewing it (or just did): this one uses the token it has while it is valid,
+            # and waits for the renewed one (connection-free) only when it has expired.
+            if session.jeton_expire_le is None or session.jeton_expire_le > maintenant:
+                return session
+            return await self._attendre_le_renouvellement(session, delai)
+        actuelle = _dechiffrer(session.id, ligne["actualisation"]) if ligne["actualisation"] else None
+        try:
             nouveau = await renouveler(actuelle) if actuelle is not None else None
+        except RenouvellementReporteError:
+            async with self._pool.acquire() as conn:
+                await conn.execute("UPDATE pages.sessions SET renouvellement_jusqu_a = NULL WHERE cle = $1", cle)
+            return session if session.jeton_expire_le is None or session.jeton_expire_le > maintenant else None
+        async with self._pool.acquire() as conn:
             if nouveau is None:
                 await conn.execute("DELETE FROM pages.sessions WHERE cle = $1", cle)
                 return None
@@ -178,7 +199,7 @@ class Sessions:
             actualisation = actualisation or actuelle
             await conn.execute(
                 "UPDATE pages.sessions SET jeton = $2, jeton_expire_le = $3, actualisation = $4, roles = $5, "
-                "departements = $6, personne_id = $7 WHERE cle = $1",
+                "departements = $6, personne_id = $7, renouvellement_jusqu_a = NULL WHERE cle = $1",
                 cle,
                 _chiffrer(session.id, jeton),
                 expire,
@@ -191,6 +212,15 @@ class Sessions:
         return dataclasses.replace(
             session, utilisateur=utilisateur, jeton=jeton, jeton_expire_le=expire, actualisation=actualisation
         )
+
+    async def _attendre_le_renouvellement(self, session: Session, delai: timedelta) -> Session | None:
+        fin = time.monotonic() + delai.total_seconds()
+        while time.monotonic() < fin:
+            await asyncio.sleep(0.2)  # another request is asking the issuer: nothing to be told, only to look
+            relue = await self.lire(session.id)
+            if relue is None or relue.jeton_expire_le != session.jeton_expire_le:
+                return relue
+        return None
 
     async def lire(self, id_session: str) -> Session | None:
         """The live session of ``id_session``, its last use set to now; None (and the row deleted) if it ended."""

@@ -91,6 +91,9 @@ class PagesSettings(BaseSettings):
                 raise ValueError("production needs ASE_PAGES_SECRET (32 characters or more)")
             if not self.database_url:
                 raise ValueError("production needs DATABASE_URL")
+            if not self.pages_oidc_redirect_uri:
+                # Behind a proxy that ends TLS, the one derived from the request would be http://.
+                raise ValueError("production needs ASE_PAGES_OIDC_REDIRECT_URI (https://<host>/pages/connexion/retour)")
             for nom, url in (
                 ("ASE_OIDC_ISSUER", self.oidc_issuer),
                 ("ASE_PAGES_OIDC_REDIRECT_URI", self.pages_oidc_redirect_uri),

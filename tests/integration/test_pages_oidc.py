@@ -8,7 +8,11 @@ against the test issuer of :mod:`tests.integration.emetteur_oidc`. httpx plays t
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -333,6 +337,7 @@ def _production(**champs: object) -> PagesSettings:
     reglages: dict[str, object] = {
         "mode": "production", "oidc_issuer": "https://idp.example", "pages_oidc_client_id": "pages",
         "pages_secret": "s" * 32, "database_url": "postgresql://ase@db/ase",
+        "pages_oidc_redirect_uri": "https://ase.example/pages/connexion/retour",
     }  # fmt: skip
     reglages.update(champs)
     return PagesSettings(**reglages)  # type: ignore[arg-type]
@@ -350,6 +355,7 @@ def _production(**champs: object) -> PagesSettings:
         ({"pages_secret": " " * 40}, "ASE_PAGES_SECRET"),
         ({"oidc_issuer": "http://idp.example"}, "https:// ASE_OIDC_ISSUER"),
         ({"pages_oidc_redirect_uri": "http://ase.example/pages/connexion/retour"}, "https:// ASE_PAGES_OIDC_REDIRECT"),
+        ({"pages_oidc_redirect_uri": None}, "needs ASE_PAGES_OIDC_REDIRECT_URI"),
     ],
     ids=[
         "sans-emetteur",
@@ -361,6 +367,7 @@ def _production(**champs: object) -> PagesSettings:
         "secret-blanc",
         "emetteur-http",
         "retour-http",
+        "sans-retour",
     ],
 )
 def test_production_settings_refuse_what_would_weaken_sign_in(
@@ -431,3 +438,100 @@ def test_a_role_withdrawn_at_the_issuer_goes_at_the_next_refresh(pile: Pile, eme
         session = session_de(pile, client)
     assert session is not None
     assert session["roles"] == ["referent"]
+
+
+# -- after the second review: the renewal against a slow issuer, two tabs signing in ----------------------------
+
+
+@pytest.fixture
+def emetteur_lent(pile: Pile, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The pages' renewal calls reach the issuer only after ``delai["s"]`` seconds (a slow issuer)."""
+    from services.pages import oidc
+
+    delai = {"s": 0.0}
+    actualiser = oidc.ClientOIDC.actualiser
+
+    async def lentement(self: oidc.ClientOIDC, actualisation: str) -> tuple[str, float | None, str | None]:
+        await asyncio.sleep(delai["s"])  # the issuer's slowness itself, what the test is about
+        return await actualiser(self, actualisation)
+
+    monkeypatch.setattr(oidc.ClientOIDC, "actualiser", lentement)
+    return delai
+
+
+def _une_page(pile: Pile, cookies: dict[str, str]) -> tuple[int, str, float]:
+    with pile.client() as onglet:
+        onglet.cookies.update(cookies)
+        debut = time.monotonic()
+        reponse = onglet.get("/pages/")
+        return reponse.status_code, reponse.headers.get("location", ""), time.monotonic() - debut
+
+
+def _connecte(pile: Pile) -> httpx.Client:
+    client = pile.client()
+    client.get("/pages/connexion/oidc", follow_redirects=True)
+    assert session_de(pile, client) is not None
+    return client
+
+
+def test_a_renewal_at_a_slow_issuer_holds_up_no_other_session(
+    pile: Pile, emetteur: EmetteurOIDC, emetteur_lent: dict[str, float]
+) -> None:
+    autre, due = _connecte(pile), _connecte(pile)
+    try:
+        rapprocher_la_fin_du_jeton(pile, due)
+        emetteur_lent["s"] = 6.0
+        with ThreadPoolExecutor(7) as onglets:
+            renouvellements = [onglets.submit(_une_page, pile, dict(due.cookies)) for _ in range(6)]
+            statut, destination, duree = _une_page(pile, dict(autre.cookies))
+            pages_dues = [f.result() for f in renouvellements]
+    finally:
+        autre.close()
+        due.close()
+    assert statut == 303
+    assert not destination.startswith("/pages/connexion")
+    assert duree < 3.0, duree  # not the issuer's 6 s
+    assert all(s == 303 and not d.startswith("/pages/connexion") for s, d, _ in pages_dues), pages_dues
+    assert emetteur.actualisations_servies == 1
+
+
+def test_an_issuer_that_cannot_be_reached_at_renewal_does_not_sign_the_person_out(
+    pile: Pile, emetteur: EmetteurOIDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unreachable (a connection refused, a timeout) is not the issuer saying no: the session goes on while
+    its token lasts, and the renewal is tried again at the next page."""
+    from services.pages import oidc
+
+    client = _connecte(pile)
+    try:
+        rapprocher_la_fin_du_jeton(pile, client)
+        decouverte = oidc.ClientOIDC.decouverte
+
+        async def injoignable(self: oidc.ClientOIDC) -> oidc.Decouverte:
+            return dataclasses.replace(await decouverte(self), token_endpoint=f"http://127.0.0.1:{port_ferme()}/token")
+
+        monkeypatch.setattr(oidc.ClientOIDC, "decouverte", injoignable)
+        statut, destination, _ = _une_page(pile, dict(client.cookies))
+        assert statut == 303
+        assert not destination.startswith("/pages/connexion")
+        session = session_de(pile, client)
+        assert session is not None
+        assert session["renouvellement_jusqu_a"] is None  # released: the next page tries again
+    finally:
+        client.close()
+    assert emetteur.actualisations_servies == 0
+
+
+def port_ferme() -> int:
+    """A port of 127.0.0.1 nobody listens on (bound, then closed)."""
+    with socket.socket() as prise:
+        prise.bind(("127.0.0.1", 0))
+        return int(prise.getsockname()[1])
+
+
+def test_two_tabs_signing_in_at_once_both_come_back_signed_in(pile: Pile, emetteur: EmetteurOIDC) -> None:
+    with pile.client() as navigateur:
+        premier = navigateur.get(navigateur.get("/pages/connexion/oidc").headers["location"]).headers["location"]
+        second = navigateur.get(navigateur.get("/pages/connexion/oidc").headers["location"]).headers["location"]
+        assert navigateur.get(premier).status_code == 303
+        assert navigateur.get(second).status_code == 303

@@ -59,6 +59,7 @@ def test_production_refuses_the_dev_sign_in_and_a_short_secret() -> None:
         oidc_issuer="https://idp.example",
         pages_oidc_client_id="ase",
         pages_secret="s" * 40,
+        pages_oidc_redirect_uri="https://ase.example/pages/connexion/retour",
     )
     assert reglages.cookie_securise
     assert reglages.oidc
