@@ -17,10 +17,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import warnings
@@ -223,9 +225,14 @@ def _env_de_pile(ports: dict[str, int]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PileLancee]:
-    """One ``ase up`` for the module; ``ase down`` at the end if a test left it running."""
-    data_dir = tmp_path_factory.mktemp("pile") / "donnees"
+def pile() -> Iterator[PileLancee]:
+    """One ``ase up`` for the module; ``ase down`` at the end if a test left it running.
+
+    Its folder is outside pytest's: a pytest run starting meanwhile sets ``/tmp/pytest-of-<user>`` back to
+    0700, and the embedded PostgreSQL's own system user could no longer reach its data to stop.
+    """
+    racine = Path(tempfile.mkdtemp(prefix="ase-pile-"))
+    data_dir = racine / "donnees"
     ports = {nom: port_libre() for nom in (*SERVICES, "relay", "pages", "kafka")}
     env = _env_de_pile(ports)
     debut = time.monotonic()
@@ -238,6 +245,7 @@ def pile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PileLancee]:
     finally:
         if lancee.etat.exists():
             lancee.ase("down", timeout=180)
+        shutil.rmtree(racine, ignore_errors=True)
 
 
 def test_ase_up_runs_the_distributed_stack_under_supervision(pile: PileLancee) -> None:
