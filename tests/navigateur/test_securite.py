@@ -346,6 +346,7 @@ def test_over_https_the_cookie_is_secure_and_host_prefixed() -> None:
     assert not PagesSettings().cookie_securise
     production = PagesSettings(
         mode="production", oidc_issuer="https://idp.example", pages_oidc_client_id="pages",
+        pages_oidc_redirect_uri="https://ase.example/pages/connexion/retour",
         pages_secret="s" * 40, database_url="postgresql://ase@db/ase",
     )  # fmt: skip
     assert production.cookie_securise
