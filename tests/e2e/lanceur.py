@@ -21,14 +21,21 @@ def port_libre() -> int:
 
 
 def lancer_ase_serve(
-    donnees: Path, port: int, *, delai_s: float = 60.0, options: tuple[str, ...] = ("--workers", "1")
+    donnees: Path,
+    port: int,
+    *,
+    delai_s: float = 60.0,
+    options: tuple[str, ...] = ("--workers", "1"),
+    env_en_plus: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """``ase serve`` on ``port`` and ``donnees``, once it logged its startup; the process and the lines it printed.
 
+    Its environment is this one's without ``DATABASE_URL`` (the embedded PostgreSQL), plus ``env_en_plus``.
     Raises ``AssertionError`` with what it printed when it does not start within ``delai_s`` (it is killed).
     """
     env = {**os.environ, "ASE_LOG_LEVEL": "INFO"}
     env.pop("DATABASE_URL", None)
+    env.update(env_en_plus or {})
     processus = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--data-dir", str(donnees), *options],
         stdout=subprocess.PIPE,

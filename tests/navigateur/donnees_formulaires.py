@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, referencer_lieu
+from tests.navigateur.outils import Serveur, commande, ouvrir_parcours, rattrape, referencer_lieu
 
 DEPARTEMENT = "62"
 """The forms' tests' own département: their lieux and children stay apart from the other tests'."""
@@ -49,13 +48,13 @@ def enfant_sous_mesure(api: httpx.Client, *, nom: str = "Lefebvre", naissance: d
     return Enfant(parcours_id, str(mesure["mesure_id"]), nom)
 
 
-def lieu_liste(api: httpx.Client, type_lieu: str = "mecs", nom: str | None = None, delai_s: float = 20.0) -> str:
+def lieu_liste(api: httpx.Client, type_lieu: str = "mecs", nom: str | None = None) -> str:
     """A lieu referenced in :data:`DEPARTEMENT`, once ``GET /v1/lieux`` (what the form offers) lists it."""
     lieu_id = referencer_lieu(api, nom or f"Lieu {uuid.uuid4().hex[:6]}", type_lieu, 8, DEPARTEMENT)
-    fin = time.monotonic() + delai_s
-    while lieu_id not in {lieu["lieu_id"] for lieu in api.get("/v1/lieux").json()["lieux"]}:
-        assert time.monotonic() < fin, f"lieu {lieu_id} never listed by GET /v1/lieux"
-        time.sleep(0.1)  # polling the read side's condition, not waiting a fixed time
+    rattrape(
+        lambda: lieu_id in {lieu["lieu_id"] for lieu in api.get("/v1/lieux").json()["lieux"]},
+        f"lieu {lieu_id} listed by GET /v1/lieux",
+    )
     return lieu_id
 
 

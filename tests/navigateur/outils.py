@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 import httpx
@@ -21,6 +16,7 @@ from playwright.sync_api import Page
 
 from services.runtime.auth import CleDeDeveloppement
 from tests.e2e.attente import attendre
+from tests.e2e.lanceur import lancer_ase_serve
 
 PRET = "Application startup complete"
 RATTRAPAGE_S = 60.0
@@ -32,42 +28,12 @@ CAPTURES = Path(__file__).resolve().parents[2] / "docs" / "captures"
 
 def lancer(donnees: Path, port: int, database_url: str, delai_s: float = 90.0) -> subprocess.Popen[str]:
     """``ase serve`` on ``port`` with ``DATABASE_URL``, once it logged its startup (killed and failed otherwise)."""
-    env = {**os.environ, "ASE_LOG_LEVEL": "INFO", "DATABASE_URL": database_url, "ASE_HORLOGE_MAJORITE": "false"}
-    processus = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(donnees),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    processus, _ = lancer_ase_serve(
+        donnees,
+        port,
+        delai_s=delai_s,
+        env_en_plus={"DATABASE_URL": database_url, "ASE_HORLOGE_MAJORITE": "false"},
     )
-    lignes: Queue[str] = Queue()
-    assert processus.stdout is not None
-    flux = processus.stdout
-
-    def lire() -> None:
-        for ligne in flux:
-            lignes.put(ligne)
-
-    threading.Thread(target=lire, daemon=True).start()
-    vues: list[str] = []
-    fin = time.monotonic() + delai_s
-    while not any(PRET in ligne for ligne in vues):
-        try:
-            vues.append(lignes.get(timeout=max(0.1, fin - time.monotonic())))
-        except Empty:
-            processus.kill()
-            raise AssertionError("ase serve did not start:\n" + "".join(vues)) from None
     return processus
 
 
